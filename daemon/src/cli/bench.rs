@@ -1,0 +1,177 @@
+//! `bluehelm bench --scenario NAME [--json]`: origin -> hub -> destination as three separate
+//! processes on loopback, with the real durable path (fsync per commit group) and signatures
+//! checked at the hub and the destination. The origin and destination run `bluehelm
+//! bench-node` (hidden), the hub plain `bluehelm run`.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use bluehelm::localnet::{LocalNet, NodeSpec};
+
+use super::bench_node::{BenchResult, Scenario};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// throughput, latency, flash-under-backlog, or all.
+    #[arg(long)]
+    pub scenario: String,
+    /// Print one JSON object per scenario instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Messages to send (default: per scenario).
+    #[arg(long)]
+    pub messages: Option<usize>,
+    /// Keep the network's files here instead of a temporary folder.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let scenarios = match args.scenario.as_str() {
+        "all" => vec![
+            Scenario::Throughput,
+            Scenario::Latency,
+            Scenario::FlashUnderBacklog,
+        ],
+        name => vec![name.parse::<Scenario>()?],
+    };
+    for scenario in scenarios {
+        let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
+        let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
+        let result = run_scenario(scenario, &dir, args.messages)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{}", result.human());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A child process that is stopped when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(
+        name: &'static str,
+        args: &[&str],
+    ) -> anyhow::Result<(Self, BufReader<std::process::ChildStdout>, ChildStdin)> {
+        let exe = std::env::current_exe().context("cannot find the bluehelm binary")?;
+        let mut child = Command::new(exe)
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start the {name} process"))?;
+        let stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+        let stdin = child.stdin.take().context("no stdin")?;
+        Ok((Self { name, child }, stdout, stdin))
+    }
+
+    /// Waits for a line of the child's stdout that contains `marker`.
+    fn wait_line(
+        &self,
+        out: &mut BufReader<std::process::ChildStdout>,
+        marker: &str,
+    ) -> anyhow::Result<String> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line)? == 0 {
+                bail!("the {} process ended before printing {marker:?}", self.name);
+            }
+            if line.contains(marker) {
+                return Ok(line.trim().to_owned());
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_scenario(
+    scenario: Scenario,
+    dir: &Path,
+    messages: Option<usize>,
+) -> anyhow::Result<BenchResult> {
+    let mut net = LocalNet::create(dir)?;
+    let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
+    let origin = NodeSpec::ncb("ncb.fr", "FR", &hub);
+    let destination = NodeSpec::ncb("ncb.ke", "KE", &hub);
+    hub.peers = vec![(origin.id.clone(), None), (destination.id.clone(), None)];
+    for spec in [&hub, &origin, &destination] {
+        net.add(spec)?;
+    }
+    let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
+    let count = messages.unwrap_or(scenario.default_messages()).to_string();
+    let result_path = dir.join("result.json");
+    let result = result_path.display().to_string();
+    let scenario_name = scenario.to_string();
+
+    let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
+    hub_proc.wait_line(&mut hub_out, "listening on")?;
+    let sink_args = [
+        "bench-node",
+        "--config",
+        &config("ncb.ke"),
+        "--scenario",
+        &scenario_name,
+        "--messages",
+        &count,
+        "sink",
+        "--out",
+        &result,
+    ];
+    let source_args = [
+        "bench-node",
+        "--config",
+        &config("ncb.fr"),
+        "--scenario",
+        &scenario_name,
+        "--messages",
+        &count,
+        "source",
+        "--to",
+        "ncb.ke",
+    ];
+    let started = Instant::now();
+    let (sink, mut sink_out, _sink_in);
+    let (source, mut source_out, mut source_in);
+    if scenario == Scenario::FlashUnderBacklog {
+        // The backlog builds at the hub while the destination is offline; FLASH traffic
+        // starts as soon as the destination is back and draining it.
+        (source, source_out, source_in) = Proc::spawn("origin", &source_args)?;
+        source.wait_line(&mut source_out, "backlog-ready")?;
+        (sink, sink_out, _sink_in) = Proc::spawn("destination", &sink_args)?;
+        sink.wait_line(&mut sink_out, "sink ready")?;
+        writeln!(source_in, "go")?;
+    } else {
+        (sink, sink_out, _sink_in) = Proc::spawn("destination", &sink_args)?;
+        sink.wait_line(&mut sink_out, "sink ready")?;
+        (source, source_out, source_in) = Proc::spawn("origin", &source_args)?;
+        writeln!(source_in, "go")?;
+    }
+    let done = sink.wait_line(&mut sink_out, "sink done");
+    drop((source, source_out, source_in, hub_proc));
+    done?;
+    let text = std::fs::read_to_string(&result_path).context("the destination wrote no result")?;
+    let result: BenchResult = serde_json::from_str(&text)?;
+    tracing::info!(elapsed = ?started.elapsed(), "scenario finished");
+    Ok(result)
+}

@@ -1,0 +1,329 @@
+//! `bluehelm bench-node` (hidden): the origin and destination processes of `bluehelm bench`.
+//! The origin stamps each message with its send time; the destination, on the same machine
+//! and clock, measures end-to-end latency when the message reaches its inbox.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bluehelm::node::Outgoing;
+use bluehelm::{Node, NodeConfig};
+use bluehelm_proto::{testing::sample_notice_envelope, Body, Destination, NodeId, Precedence};
+use serde::{Deserialize, Serialize};
+
+use super::run::{runtime, wait_for_stop_signal};
+
+/// FLASH messages sent during the flash-under-backlog drain, and their rate.
+const FLASH_MESSAGES: usize = 200;
+const FLASH_INTERVAL: Duration = Duration::from_millis(10);
+/// Notices of about 1 KiB encoded, as the targets assume.
+const PAYLOAD_BYTES: usize = 1024;
+/// Origin submissions: batch size and how many batches may be in custody at once.
+const SUBMIT_BATCH: usize = 128;
+const SUBMITS_IN_FLIGHT: usize = 8;
+/// The destination gives up after this long without a new message.
+const SINK_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Throughput,
+    Latency,
+    FlashUnderBacklog,
+}
+
+impl Scenario {
+    pub fn default_messages(self) -> usize {
+        match self {
+            Self::Throughput => 50_000,
+            // 1,000 msg/s for 10 s.
+            Self::Latency => 10_000,
+            // The ROUTINE backlog.
+            Self::FlashUnderBacklog => 100_000,
+        }
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "throughput" => Self::Throughput,
+            "latency" => Self::Latency,
+            "flash-under-backlog" => Self::FlashUnderBacklog,
+            other => bail!(
+                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog or all"
+            ),
+        })
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Throughput => "throughput",
+            Self::Latency => "latency",
+            Self::FlashUnderBacklog => "flash-under-backlog",
+        })
+    }
+}
+
+/// What `bluehelm bench --json` prints per scenario.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub scenario: String,
+    /// Messages measured (for flash-under-backlog: the FLASH messages).
+    pub messages: usize,
+    pub msgs_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// flash-under-backlog: ROUTINE messages drained around the FLASH ones.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub backlog_messages: Option<usize>,
+    pub cores: usize,
+}
+
+impl BenchResult {
+    pub fn human(&self) -> String {
+        let mut s = format!(
+            "{:<20} {:>7} msgs  {:>9.0} msg/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+            self.scenario, self.messages, self.msgs_per_s, self.p50_ms, self.p99_ms, self.max_ms
+        );
+        if let Some(backlog) = self.backlog_messages {
+            s.push_str(&format!(
+                "  (FLASH only; {backlog} ROUTINE drained alongside)"
+            ));
+        }
+        s
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchNodeArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub scenario: Scenario,
+    #[arg(long)]
+    pub messages: usize,
+    #[command(subcommand)]
+    pub role: BenchRole,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchRole {
+    /// Send the scenario's traffic to `--to`.
+    Source {
+        #[arg(long)]
+        to: NodeId,
+    },
+    /// Receive, measure, and write the result to `--out`.
+    Sink {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn now_us() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+}
+
+pub fn run(args: BenchNodeArgs) -> anyhow::Result<ExitCode> {
+    let config = NodeConfig::load(&args.config)?;
+    runtime()?.block_on(async move {
+        let node = Node::start(config).await?;
+        let outcome = match &args.role {
+            BenchRole::Source { to } => source(&node, &args, to.clone()).await,
+            BenchRole::Sink { out } => sink(&node, &args, out).await,
+        };
+        node.shutdown().await;
+        outcome.map(|()| ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_go() -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        anyhow::ensure!(line.trim() == "go", "expected \"go\" on stdin");
+        Ok(())
+    })
+    .await?
+}
+
+fn outgoing(me: &NodeId, to: &NodeId, precedence: Precedence) -> Outgoing {
+    let sample = sample_notice_envelope(
+        me.clone(),
+        Destination::Node(to.clone()),
+        precedence,
+        0,
+        PAYLOAD_BYTES,
+    );
+    let mut body = sample.body;
+    if let Body::Notice(notice) = &mut body {
+        notice.remarks = format!("bench-sent-us={:020}", now_us());
+    }
+    Outgoing {
+        destination: Destination::Node(to.clone()),
+        precedence,
+        body,
+        ttl: Duration::from_secs(3600),
+        want_delivery_report: false,
+        correlation_id: None,
+    }
+}
+
+/// Submits `count` messages as fast as custody at the origin allows.
+async fn burst(
+    node: &Node,
+    to: &NodeId,
+    count: usize,
+    precedence: Precedence,
+) -> anyhow::Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(SUBMITS_IN_FLIGHT));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(SUBMIT_BATCH);
+        left -= n;
+        let permit = permits.clone().acquire_owned().await?;
+        let core = node.core().clone();
+        let batch: Vec<Outgoing> = (0..n).map(|_| outgoing(&core.me, to, precedence)).collect();
+        tasks.spawn(async move {
+            let result = core.submit(batch).await;
+            drop(permit);
+            result
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result<()> {
+    let hub: NodeId = "gs".parse()?;
+    match args.scenario {
+        Scenario::Throughput => {
+            wait_for_go().await?;
+            burst(node, &to, args.messages, Precedence::Routine).await?;
+        }
+        Scenario::Latency => {
+            wait_for_go().await?;
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..args.messages {
+                tick.tick().await;
+                let core = node.core().clone();
+                let message = outgoing(&core.me, &to, Precedence::Routine);
+                tasks.spawn(async move { core.submit(vec![message]).await });
+                while let Some(done) = tasks.try_join_next() {
+                    done??;
+                }
+            }
+            while let Some(done) = tasks.join_next().await {
+                done??;
+            }
+        }
+        Scenario::FlashUnderBacklog => {
+            burst(node, &to, args.messages, Precedence::Routine).await?;
+            while node.core().store.depth(&hub) > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            println!("backlog-ready");
+            wait_for_go().await?;
+            let mut tick = tokio::time::interval(FLASH_INTERVAL);
+            for _ in 0..FLASH_MESSAGES {
+                tick.tick().await;
+                let message = outgoing(&node.core().me, &to, Precedence::Flash);
+                node.core().submit(vec![message]).await?;
+            }
+        }
+    }
+    // Keep serving until the parent stops us: our queue may still be draining.
+    wait_for_stop_signal().await;
+    Ok(())
+}
+
+async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Result<()> {
+    let hub: NodeId = "gs".parse()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.core().is_linked(&hub) {
+        if Instant::now() > deadline {
+            bail!("the destination could not link with the hub");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("sink ready");
+    let flash_only = args.scenario == Scenario::FlashUnderBacklog;
+    let expected = args.messages + if flash_only { FLASH_MESSAGES } else { 0 };
+    let mut changes = node.core().store.inbox_changes();
+    let mut cursor = None;
+    let mut received = 0;
+    let mut latencies_ms = Vec::with_capacity(expected);
+    let (mut first_sent_us, mut last_received_us) = (i64::MAX, 0);
+    while received < expected {
+        changes.borrow_and_update();
+        let batch = node.core().inbox(cursor, 4096).await?;
+        if batch.is_empty() {
+            tokio::time::timeout(SINK_IDLE_TIMEOUT, changes.changed())
+                .await
+                .with_context(|| format!("only {received} of {expected} messages arrived"))??;
+            continue;
+        }
+        let now = now_us();
+        let mut seqs = Vec::with_capacity(batch.len());
+        for message in &batch {
+            seqs.push(message.seq);
+            cursor = Some(message.seq);
+            received += 1;
+            let Body::Notice(notice) = &message.envelope.body else {
+                continue;
+            };
+            let Some(sent) = notice
+                .remarks
+                .strip_prefix("bench-sent-us=")
+                .and_then(|s| s.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            if flash_only && message.envelope.precedence != Precedence::Flash {
+                continue;
+            }
+            first_sent_us = first_sent_us.min(sent);
+            last_received_us = now;
+            latencies_ms.push((now - sent) as f64 / 1000.0);
+        }
+        node.core().ack_inbox(&seqs).await?;
+    }
+    latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        let i = ((latencies_ms.len() as f64 * p).ceil() as usize)
+            .clamp(1, latencies_ms.len().max(1))
+            - 1;
+        latencies_ms.get(i).copied().unwrap_or(f64::NAN)
+    };
+    let span_s = (last_received_us - first_sent_us).max(1) as f64 / 1e6;
+    let result = BenchResult {
+        scenario: args.scenario.to_string(),
+        messages: latencies_ms.len(),
+        msgs_per_s: latencies_ms.len() as f64 / span_s,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: latencies_ms.last().copied().unwrap_or(f64::NAN),
+        backlog_messages: flash_only.then_some(args.messages),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+    };
+    std::fs::write(out, serde_json::to_string(&result)?)?;
+    println!("sink done");
+    Ok(())
+}

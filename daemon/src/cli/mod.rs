@@ -1,0 +1,62 @@
+//! Subcommands of the `bluehelm` binary. `anyhow` lives here and in `main.rs` only.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod bench_node;
+mod demo;
+mod pki;
+mod run;
+
+/// Bluehelm: a secure store-and-forward messaging relay for police cooperation.
+#[derive(Debug, Parser)]
+#[command(name = "bluehelm", version, about)]
+pub struct Cli {
+    /// More log output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the network's PKI: CA, node certificates, revocations and CRLs.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Run a node from its config file.
+    Run(run::RunArgs),
+    /// Start a throwaway local network (hub, two NCBs, a mission post) and show traffic.
+    Demo(demo::DemoArgs),
+    /// Measure throughput and latency: origin -> hub -> destination as separate processes.
+    Bench(bench::BenchArgs),
+    /// One process of `bluehelm bench` (internal).
+    #[command(hide = true)]
+    BenchNode(bench_node::BenchNodeArgs),
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Pki(cmd) => pki::run(cmd),
+        Command::Run(args) => run::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchNode(args) => bench_node::run(args),
+    }
+}

@@ -1,0 +1,378 @@
+//! `bluehelm pki …`: the operator's front end to `bluehelm_pki`. Every failure becomes one
+//! error line (printed by `main`) and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use bluehelm_pki::{
+    ca::{self, CertificateAuthority},
+    parse_ca_certificate, parse_certificate, parse_crl, pem_kind, pem_or_der, reason_name, CaInfo,
+    CertError, CrlInfo, IssueRequest, NodeId, NodeIdentity, PemKind, Role,
+    DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CRL_VALIDITY_DAYS, DEFAULT_NODE_VALIDITY_DAYS,
+};
+use clap::Subcommand;
+use serde_json::json;
+
+/// PKI operations. They run on the CA operator's machine; nodes never hold the CA key.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create the network root CA: DIR/ca.pem and DIR/ca.key (mode 0600).
+    InitCa {
+        /// Directory for the CA files (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace an existing CA (and forget its revocations).
+        #[arg(long)]
+        force: bool,
+        /// Validity in days.
+        #[arg(long, default_value_t = DEFAULT_CA_VALIDITY_DAYS)]
+        days: u32,
+    },
+    /// Issue a node certificate: writes DIR2/ID.pem (certificate, then CA) and DIR2/ID.key.
+    Issue {
+        /// The CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Node id, e.g. gs, ncb.fr, mission.unmiss.
+        #[arg(long, value_name = "ID")]
+        node: String,
+        /// hub, ncb or mission.
+        #[arg(long)]
+        role: String,
+        /// ISO 3166 alpha-2 country (required for ncb).
+        #[arg(long, value_name = "CC")]
+        country: Option<String>,
+        /// Mission code (required for mission).
+        #[arg(long, value_name = "CODE")]
+        mission: Option<String>,
+        /// Directory for the node's files.
+        #[arg(long, value_name = "DIR2")]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = DEFAULT_NODE_VALIDITY_DAYS)]
+        days: u32,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Record the revocation of a certificate; it appears in the next CRL.
+    Revoke {
+        /// The CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The certificate to revoke (PEM or DER).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// RFC 5280 reason, e.g. key-compromise, superseded, cessation-of-operation.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Write a signed CRL listing every revocation (PEM).
+    Crl {
+        /// The CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Where to write the CRL (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Days until the next update is due.
+        #[arg(long, default_value_t = DEFAULT_CRL_VALIDITY_DAYS)]
+        days: u32,
+    },
+    /// Print what a certificate or CRL says.
+    Show {
+        /// A certificate or CRL (PEM or DER).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one `bluehelm pki` subcommand.
+pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PkiCommand::InitCa { out, force, days } => {
+            let ca = CertificateAuthority::init(&out, days, force)?;
+            let info = parse_ca_certificate(ca.cert_der())?;
+            println!(
+                "wrote {} and {} (CA fingerprint sha256:{}, valid until {})",
+                out.join(ca::CA_CERT_FILE).display(),
+                out.join(ca::CA_KEY_FILE).display(),
+                info.fingerprint_hex(),
+                format_time(info.not_after)
+            );
+        }
+        PkiCommand::Issue {
+            ca,
+            node,
+            role,
+            country,
+            mission,
+            out,
+            days,
+            force,
+        } => {
+            let node: NodeId = node.parse().map_err(|e| anyhow!("invalid --node: {e}"))?;
+            let role: Role = role.parse()?;
+            if role == Role::Terminal {
+                bail!("role terminal cannot be issued yet: use hub, ncb or mission");
+            }
+            let request = IssueRequest {
+                node,
+                role,
+                country: country.map(|c| c.to_ascii_uppercase()),
+                mission,
+                days,
+            };
+            // Check the request before touching the CA so that input mistakes come first.
+            bluehelm_pki::check_role_rules(
+                request.role,
+                request.country.as_deref(),
+                request.mission.as_deref(),
+            )?;
+            let authority = CertificateAuthority::load(&ca)?;
+            let issued = authority.issue(&request)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let (cert_path, key_path) = issued.write_to(&out, force)?;
+            println!(
+                "wrote {} and {} ({} {}, serial {}, valid until {})",
+                cert_path.display(),
+                key_path.display(),
+                issued.identity.role,
+                issued.identity.node,
+                issued.identity.serial_hex(),
+                format_time(issued.identity.not_after)
+            );
+        }
+        PkiCommand::Revoke { ca, cert, reason } => {
+            let reason = reason
+                .map(|r| {
+                    ca::parse_reason(&r).ok_or_else(|| {
+                        anyhow!("unknown revocation reason `{r}`: use e.g. key-compromise, superseded or cessation-of-operation")
+                    })
+                })
+                .transpose()?;
+            let bytes = read(&cert)?;
+            let mut authority = CertificateAuthority::load(&ca)?;
+            let record = authority.revoke(&bytes, reason)?;
+            println!(
+                "revoked {} (serial {}); run `bluehelm pki crl` and distribute the new CRL",
+                record.node, record.serial
+            );
+        }
+        PkiCommand::Crl { ca, out, days } => {
+            let mut authority = CertificateAuthority::load(&ca)?;
+            let pem = authority.crl(days)?;
+            write_public(&out, pem.as_bytes())?;
+            let der = pem_or_der(pem.as_bytes(), "X509 CRL")?.remove(0);
+            let info = parse_crl(&der)?;
+            println!(
+                "wrote {} (CRL number {}, {} revoked, next update {})",
+                out.display(),
+                crl_number(&info),
+                info.entries.len(),
+                info.next_update.map(format_time).unwrap_or_default()
+            );
+        }
+        PkiCommand::Show { file, json } => show(&file, json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes a public file (a CRL) through a temporary file and a rename, so that a node
+/// reading it never sees half a CRL.
+fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+enum Shown {
+    Node(NodeIdentity),
+    Ca(CaInfo),
+    Crl(CrlInfo),
+}
+
+fn show(path: &Path, json: bool) -> anyhow::Result<()> {
+    let bytes = read(path)?;
+    let shown = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        match pem_kind(&bytes)? {
+            PemKind::Certificate => certificate(&pem_or_der(&bytes, "CERTIFICATE")?[0])?,
+            PemKind::Crl => Shown::Crl(parse_crl(&pem_or_der(&bytes, "X509 CRL")?[0])?),
+            PemKind::PrivateKey => bail!(
+                "{} is a private key: show takes a certificate or CRL",
+                path.display()
+            ),
+        }
+    } else {
+        certificate(&bytes)
+            .or_else(|_| parse_crl(&bytes).map(Shown::Crl))
+            .map_err(|_| {
+                anyhow!(
+                    "{} is neither a certificate nor a CRL (PEM or DER)",
+                    path.display()
+                )
+            })?
+    };
+    let text = match (shown, json) {
+        (Shown::Node(id), false) => node_text(&id),
+        (Shown::Node(id), true) => node_json(&id),
+        (Shown::Ca(ca), false) => ca_text(&ca),
+        (Shown::Ca(ca), true) => ca_json(&ca),
+        (Shown::Crl(crl), false) => crl_text(&crl),
+        (Shown::Crl(crl), true) => crl_json(&crl),
+    };
+    println!("{text}");
+    Ok(())
+}
+
+fn certificate(der: &[u8]) -> anyhow::Result<Shown> {
+    match parse_certificate(der) {
+        Ok(id) => Ok(Shown::Node(id)),
+        Err(CertError::IsCa) => Ok(Shown::Ca(parse_ca_certificate(der)?)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn node_text(id: &NodeIdentity) -> String {
+    let mut s = format!(
+        "node certificate\n  node:        {}\n  role:        {}\n",
+        id.node, id.role
+    );
+    if let Some(c) = &id.country {
+        s += &format!("  country:     {c}\n");
+    }
+    if let Some(m) = &id.mission {
+        s += &format!("  mission:     {m}\n");
+    }
+    s += &format!(
+        "  valid from:  {}\n  valid until: {}\n  serial:      {}\n  fingerprint: sha256:{}",
+        format_time(id.not_before),
+        format_time(id.not_after),
+        id.serial_hex(),
+        id.fingerprint_hex()
+    );
+    s
+}
+
+fn node_json(id: &NodeIdentity) -> String {
+    json!({
+        "kind": "node-certificate",
+        "node": id.node.to_string(),
+        "role": id.role.as_str(),
+        "country": id.country,
+        "mission": id.mission,
+        "not_before": format_time(id.not_before),
+        "not_after": format_time(id.not_after),
+        "serial": id.serial_hex(),
+        "fingerprint_sha256": id.fingerprint_hex(),
+    })
+    .to_string()
+}
+
+fn ca_text(ca: &CaInfo) -> String {
+    format!(
+        "CA certificate\n  subject:     {}\n  valid from:  {}\n  valid until: {}\n  serial:      {}\n  fingerprint: sha256:{}",
+        ca.subject,
+        format_time(ca.not_before),
+        format_time(ca.not_after),
+        ca::to_hex(&ca.serial),
+        ca.fingerprint_hex()
+    )
+}
+
+fn ca_json(ca: &CaInfo) -> String {
+    json!({
+        "kind": "ca-certificate",
+        "subject": ca.subject,
+        "not_before": format_time(ca.not_before),
+        "not_after": format_time(ca.not_after),
+        "serial": ca::to_hex(&ca.serial),
+        "fingerprint_sha256": ca.fingerprint_hex(),
+    })
+    .to_string()
+}
+
+fn crl_text(crl: &CrlInfo) -> String {
+    let mut s = format!(
+        "CRL\n  issuer:      {}\n  number:      {}\n  this update: {}\n  next update: {}\n  revoked:     {}",
+        crl.issuer,
+        crl_number(crl),
+        format_time(crl.this_update),
+        crl.next_update.map(format_time).unwrap_or_else(|| "-".into()),
+        crl.entries.len()
+    );
+    for e in &crl.entries {
+        s += &format!(
+            "\n    serial {}  revoked {}{}",
+            ca::to_hex(&e.serial),
+            format_time(e.revoked_at),
+            e.reason
+                .map(|r| format!("  ({})", reason_name(r)))
+                .unwrap_or_default()
+        );
+    }
+    s
+}
+
+fn crl_json(crl: &CrlInfo) -> String {
+    let entries: Vec<_> = crl
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "serial": ca::to_hex(&e.serial),
+                "revoked_at": format_time(e.revoked_at),
+                "reason": e.reason.map(reason_name),
+            })
+        })
+        .collect();
+    json!({
+        "kind": "crl",
+        "issuer": crl.issuer,
+        "number": crl_number(crl),
+        "this_update": format_time(crl.this_update),
+        "next_update": crl.next_update.map(format_time),
+        "entries": entries,
+    })
+    .to_string()
+}
+
+/// The CRL number in decimal (hex if it does not fit in 64 bits), or `-`.
+fn crl_number(crl: &CrlInfo) -> String {
+    match crl.number.as_deref() {
+        None => "-".into(),
+        Some(n) if n.len() <= 8 => n
+            .iter()
+            .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+            .to_string(),
+        Some(n) => format!("0x{}", ca::to_hex(n)),
+    }
+}
+
+/// RFC 3339 UTC, e.g. `2026-11-28T16:30:00Z`.
+fn format_time(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => format!("@{unix}"),
+    }
+}

@@ -1,0 +1,317 @@
+//! Node configuration in two layers: the TOML file as written (`FileConfig`, unknown keys
+//! refused) and the validated `NodeConfig` the node runs with (ids parsed, paths resolved
+//! against the config file's folder, cross-field rules checked).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bluehelm_proto::{framing::HARD_MAX_FRAME, GroupName, NodeId, ServiceName};
+use serde::Deserialize;
+
+use crate::engine::routing::{Route, RoutePattern, RoutingTable};
+
+/// Why a config file cannot be used. Each message names the key and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node_id: String,
+    /// Address to listen on; a node that only dials out (a mission post behind NAT) omits it.
+    listen: Option<SocketAddr>,
+    /// Folder of the node's sled store.
+    storage: PathBuf,
+    tls: TlsFile,
+    #[serde(default)]
+    peers: Vec<PeerFile>,
+    /// Whether nodes certified by the network CA but not listed in `peers` may connect.
+    #[serde(default)]
+    accept_unknown_peers: bool,
+    /// Where messages for nodes that no route names go.
+    default_route: Option<String>,
+    /// Static routes: node id or wildcard (`ncb.*`) = next hop.
+    #[serde(default)]
+    routes: BTreeMap<String, String>,
+    /// Groups this node fans out: group name = member node ids.
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<String>>,
+    /// Services known to this node: service name = hosting node id.
+    #[serde(default)]
+    services: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    certificate: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+    crl: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerFile {
+    node: String,
+    /// Dial this address; without it, wait for the peer to dial in.
+    address: Option<SocketAddr>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LimitsFile {
+    max_frame_bytes: usize,
+    queue_quota: usize,
+    max_peers: usize,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            max_frame_bytes: limits.max_frame_bytes,
+            queue_quota: limits.queue_quota,
+            max_peers: limits.max_peers,
+        }
+    }
+}
+
+/// Paths of the node's PKI files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub crl: PathBuf,
+}
+
+/// A configured neighbour.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub node: NodeId,
+    pub address: Option<SocketAddr>,
+}
+
+/// Resource limits of a node.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest link frame accepted (bytes); at most the protocol's hard cap.
+    pub max_frame_bytes: usize,
+    /// Most messages one next hop's queue may hold before new ones are refused (temporarily).
+    pub queue_quota: usize,
+    /// Most simultaneous links.
+    pub max_peers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: bluehelm_proto::framing::DEFAULT_MAX_FRAME,
+            // A mission post offline for days: 1M queued notices is a few GiB at most.
+            queue_quota: 1_000_000,
+            max_peers: 256,
+        }
+    }
+}
+
+/// A validated node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_id: NodeId,
+    pub listen: Option<SocketAddr>,
+    pub storage: PathBuf,
+    pub tls: TlsFiles,
+    pub peers: Vec<PeerConfig>,
+    pub accept_unknown_peers: bool,
+    pub routing: RoutingTable,
+    pub limits: Limits,
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file; relative paths are taken from the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|err| match err {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses config text; relative paths are taken from `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        file.validate(base)
+    }
+}
+
+fn node_id(key: &str, text: &str) -> Result<NodeId, ConfigError> {
+    text.parse()
+        .map_err(|e| invalid(key, format!("{text:?} is not a node id ({e})")))
+}
+
+impl FileConfig {
+    fn validate(self, base: &Path) -> Result<NodeConfig, ConfigError> {
+        let me = node_id("node_id", &self.node_id)?;
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let mut peers = Vec::new();
+        let mut neighbours = BTreeSet::new();
+        for (i, peer) in self.peers.into_iter().enumerate() {
+            let node = node_id(&format!("peers[{i}].node"), &peer.node)?;
+            if node == me {
+                return Err(invalid(
+                    format!("peers[{i}].node"),
+                    "a node cannot peer with itself",
+                ));
+            }
+            if !neighbours.insert(node.clone()) {
+                return Err(invalid(
+                    format!("peers[{i}].node"),
+                    format!("{node} is listed twice"),
+                ));
+            }
+            peers.push(PeerConfig {
+                node,
+                address: peer.address,
+            });
+        }
+
+        let mut routes = Vec::new();
+        for (pattern, via) in self.routes {
+            let key = format!("routes.\"{pattern}\"");
+            let pattern = RoutePattern::parse(&pattern).map_err(|m| invalid(&key, m))?;
+            let via = node_id(&key, &via)?;
+            check_next_hop(&key, &via, &me, &neighbours)?;
+            routes.push(Route { pattern, via });
+        }
+        // Most specific first: exact ids, then longer wildcard prefixes.
+        routes.sort_by_key(|r| match &r.pattern {
+            RoutePattern::Exact(_) => 0,
+            RoutePattern::Prefix(p) => usize::MAX - p.len(),
+        });
+
+        let default_route = match self.default_route {
+            Some(via) => {
+                let via = node_id("default_route", &via)?;
+                check_next_hop("default_route", &via, &me, &neighbours)?;
+                Some(via)
+            }
+            None => None,
+        };
+
+        let mut groups = BTreeMap::new();
+        for (name, members) in self.groups {
+            let key = format!("groups.{name}");
+            let group: GroupName = name
+                .parse()
+                .map_err(|e| invalid(&key, format!("not a group name ({e})")))?;
+            let members = members
+                .iter()
+                .map(|m| node_id(&key, m))
+                .collect::<Result<Vec<_>, _>>()?;
+            groups.insert(group, members);
+        }
+
+        let mut services = BTreeMap::new();
+        for (name, host) in self.services {
+            let key = format!("services.\"{name}\"");
+            let service: ServiceName = name
+                .parse()
+                .map_err(|e| invalid(&key, format!("not a service name ({e})")))?;
+            services.insert(service, node_id(&key, &host)?);
+        }
+
+        let limits = self.limits;
+        if limits.max_frame_bytes < 4096 || limits.max_frame_bytes > HARD_MAX_FRAME {
+            return Err(invalid(
+                "limits.max_frame_bytes",
+                format!("must be between 4096 and {HARD_MAX_FRAME}"),
+            ));
+        }
+        if limits.queue_quota == 0 || limits.max_peers == 0 {
+            return Err(invalid(
+                "limits",
+                "queue_quota and max_peers must be at least 1",
+            ));
+        }
+
+        Ok(NodeConfig {
+            routing: RoutingTable {
+                me: Some(me.clone()),
+                neighbours,
+                routes,
+                default_route,
+                groups,
+                services,
+            },
+            node_id: me,
+            listen: self.listen,
+            storage: resolve(self.storage),
+            tls: TlsFiles {
+                certificate: resolve(self.tls.certificate),
+                key: resolve(self.tls.key),
+                ca: resolve(self.tls.ca),
+                crl: resolve(self.tls.crl),
+            },
+            peers,
+            accept_unknown_peers: self.accept_unknown_peers,
+            limits: Limits {
+                max_frame_bytes: limits.max_frame_bytes,
+                queue_quota: limits.queue_quota,
+                max_peers: limits.max_peers,
+            },
+        })
+    }
+}
+
+fn check_next_hop(
+    key: &str,
+    via: &NodeId,
+    me: &NodeId,
+    neighbours: &BTreeSet<NodeId>,
+) -> Result<(), ConfigError> {
+    if via == me {
+        return Err(invalid(key, "a route cannot point at this node itself"));
+    }
+    if !neighbours.contains(via) {
+        return Err(invalid(
+            key,
+            format!("next hop {via} is not in [[peers]]; add it as a peer or route via a peer"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

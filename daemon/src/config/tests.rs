@@ -1,0 +1,83 @@
+use super::*;
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples");
+
+#[test]
+fn shipped_examples_parse() {
+    for name in ["hub.toml", "ncb.toml", "mission.toml"] {
+        let path = Path::new(EXAMPLES).join(name);
+        let config = NodeConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!config.peers.is_empty(), "{name}");
+    }
+    let hub = NodeConfig::load(&Path::new(EXAMPLES).join("hub.toml")).unwrap();
+    assert_eq!(hub.routing.groups.len(), 2);
+    assert!(hub.accept_unknown_peers);
+}
+
+fn minimal(extra: &str) -> String {
+    format!(
+        r#"
+node_id = "ncb.fr"
+storage = "data"
+{extra}
+[tls]
+certificate = "a.pem"
+key = "a.key"
+ca = "ca.pem"
+crl = "crl.pem"
+
+[[peers]]
+node = "gs"
+address = "127.0.0.1:7400"
+"#
+    )
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let config = NodeConfig::parse(&minimal(""), Path::new("/etc/bh")).unwrap();
+    assert_eq!(config.storage, Path::new("/etc/bh/data"));
+    assert_eq!(config.tls.key, Path::new("/etc/bh/a.key"));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = NodeConfig::parse(&minimal("colour = \"blue\""), Path::new(".")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("unknown field `colour`"), "{text}");
+}
+
+#[test]
+fn route_via_non_peer_is_refused_with_a_fix() {
+    let err =
+        NodeConfig::parse(&minimal("default_route = \"ncb.de\""), Path::new(".")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("default_route") && text.contains("add it as a peer"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_node_id_is_refused() {
+    let text = minimal("").replace("\"ncb.fr\"", "\"NCB FR\"");
+    let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("node_id"), "{err}");
+}
+
+#[test]
+fn exact_routes_win_over_wildcards() {
+    let text = minimal("[routes]\n\"ncb.*\" = \"gs\"\n\"ncb.de\" = \"gs\"\n");
+    let config = NodeConfig::parse(&text, Path::new(".")).unwrap();
+    assert!(matches!(
+        config.routing.routes[0].pattern,
+        RoutePattern::Exact(_)
+    ));
+}
+
+#[test]
+fn frame_limit_above_hard_cap_is_refused() {
+    let text = minimal("") + "\n[limits]\nmax_frame_bytes = 999999999\n";
+    let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("limits.max_frame_bytes"), "{err}");
+}

@@ -1,0 +1,234 @@
+//! Custody rules: whether this node takes a message offered by a neighbour (or by a local
+//! application), and what a refusal from the next hop means. Pure: time and store lookups
+//! come in as arguments.
+
+use std::collections::BTreeMap;
+
+use bluehelm_proto::{Envelope, NodeId, NonDeliveryReason, RefusalReason};
+
+use super::routing::{Hop, RouteDecision, RoutingTable};
+
+/// What the receiving node knows beyond the message itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    pub now_ms: i64,
+    /// Relay hops the message has taken before reaching this node.
+    pub hops: u8,
+    /// This node already holds or has handled a message with the same origin and id.
+    pub already_seen: bool,
+    /// The most messages one next-hop queue may hold.
+    pub queue_quota: usize,
+}
+
+/// The decision on one offered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustodyDecision {
+    /// Take custody: store a copy for each hop, then acknowledge.
+    Accept(BTreeMap<Hop, Vec<NodeId>>),
+    /// Already held or handled: acknowledge again without storing, so a sender that missed
+    /// the first acknowledgement can forget it, and nothing is delivered twice.
+    Duplicate,
+    Refuse {
+        reason: RefusalReason,
+        detail: String,
+    },
+}
+
+/// Decides on a message whose signature and certificate are already verified.
+pub fn decide(
+    envelope: &Envelope,
+    recipients: &[NodeId],
+    ctx: Context,
+    table: &RoutingTable,
+    queue_depth: impl Fn(&NodeId) -> usize,
+) -> CustodyDecision {
+    if ctx.already_seen {
+        return CustodyDecision::Duplicate;
+    }
+    if envelope.expires_at_ms <= ctx.now_ms {
+        return refuse(
+            RefusalReason::Expired,
+            "message expired before it was accepted",
+        );
+    }
+    if ctx.hops >= envelope.hop_limit {
+        return refuse(
+            RefusalReason::HopLimit,
+            format!("hop limit {} reached", envelope.hop_limit),
+        );
+    }
+    let hops = match table.decide(&envelope.destination, recipients, &envelope.origin) {
+        RouteDecision::Deliver(hops) => hops,
+        RouteDecision::NoRoute(why) => return refuse(RefusalReason::NoRoute, why),
+        RouteDecision::UnknownGroup(group) => {
+            return refuse(RefusalReason::NoRoute, format!("unknown group {group}"))
+        }
+        RouteDecision::UnknownService(service) => {
+            return refuse(RefusalReason::NoRoute, format!("unknown service {service}"))
+        }
+    };
+    for hop in hops.keys() {
+        if let Hop::Next(next) = hop {
+            if queue_depth(next) >= ctx.queue_quota {
+                return refuse(
+                    RefusalReason::QuotaExceeded,
+                    format!("queue for {next} is full ({} messages)", ctx.queue_quota),
+                );
+            }
+        }
+    }
+    CustodyDecision::Accept(hops)
+}
+
+fn refuse(reason: RefusalReason, detail: impl Into<String>) -> CustodyDecision {
+    CustodyDecision::Refuse {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// What the holder of a message does when the next hop refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalAction {
+    /// Keep the message queued and offer it again after a backoff.
+    RetryLater,
+    /// Drop the message and tell its origin why.
+    GiveUp(NonDeliveryReason),
+}
+
+pub fn on_refusal(reason: RefusalReason) -> RefusalAction {
+    if !reason.is_permanent() {
+        return RefusalAction::RetryLater;
+    }
+    RefusalAction::GiveUp(match reason {
+        RefusalReason::Expired => NonDeliveryReason::Expired,
+        RefusalReason::HopLimit => NonDeliveryReason::HopLimit,
+        RefusalReason::NoRoute => NonDeliveryReason::NoRoute,
+        _ => NonDeliveryReason::Refused,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bluehelm_proto::{testing::sample_notice_envelope, Destination, Precedence};
+
+    fn id(s: &str) -> NodeId {
+        s.parse().unwrap()
+    }
+
+    fn table() -> RoutingTable {
+        RoutingTable {
+            me: Some(id("gs")),
+            neighbours: [id("ncb.fr"), id("mission.unmiss")].into(),
+            ..Default::default()
+        }
+    }
+
+    fn ctx(now_ms: i64) -> Context {
+        Context {
+            now_ms,
+            hops: 0,
+            already_seen: false,
+            queue_quota: 10,
+        }
+    }
+
+    fn envelope(now_ms: i64) -> Envelope {
+        sample_notice_envelope(
+            id("ncb.fr"),
+            Destination::Node(id("mission.unmiss")),
+            Precedence::Routine,
+            now_ms,
+            256,
+        )
+    }
+
+    #[test]
+    fn accepts_routable_message_for_the_next_hop() {
+        let env = envelope(1_000);
+        let d = decide(&env, &[], ctx(1_000), &table(), |_| 0);
+        assert_eq!(
+            d,
+            CustodyDecision::Accept([(Hop::Next(id("mission.unmiss")), vec![])].into())
+        );
+    }
+
+    #[test]
+    fn duplicate_is_acknowledged_not_stored() {
+        let env = envelope(1_000);
+        let c = Context {
+            already_seen: true,
+            ..ctx(1_000)
+        };
+        assert_eq!(
+            decide(&env, &[], c, &table(), |_| 0),
+            CustodyDecision::Duplicate
+        );
+    }
+
+    #[test]
+    fn expired_message_is_refused_permanently() {
+        let env = envelope(1_000);
+        let d = decide(&env, &[], ctx(env.expires_at_ms), &table(), |_| 0);
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::Expired,
+                ..
+            }
+        ));
+        assert_eq!(
+            on_refusal(RefusalReason::Expired),
+            RefusalAction::GiveUp(NonDeliveryReason::Expired)
+        );
+    }
+
+    #[test]
+    fn hop_limit_is_enforced() {
+        let env = envelope(1_000);
+        let c = Context {
+            hops: env.hop_limit,
+            ..ctx(1_000)
+        };
+        let d = decide(&env, &[], c, &table(), |_| 0);
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::HopLimit,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn full_queue_is_a_temporary_refusal() {
+        let env = envelope(1_000);
+        let d = decide(&env, &[], ctx(1_000), &table(), |_| 10);
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::QuotaExceeded,
+                ..
+            }
+        ));
+        assert_eq!(
+            on_refusal(RefusalReason::QuotaExceeded),
+            RefusalAction::RetryLater
+        );
+    }
+
+    #[test]
+    fn unroutable_message_is_refused() {
+        let mut env = envelope(1_000);
+        env.destination = Destination::Node(id("ncb.zz"));
+        let d = decide(&env, &[], ctx(1_000), &table(), |_| 0);
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::NoRoute,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,318 @@
+//! Where a message goes next. Pure: built from the validated config, no IO.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bluehelm_proto::{Destination, GroupName, NodeId, ServiceName};
+
+/// A route pattern: an exact node id, or a prefix wildcard such as `ncb.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutePattern {
+    Exact(NodeId),
+    /// Matches every node id that starts with the prefix (which includes its trailing '.').
+    Prefix(String),
+}
+
+impl RoutePattern {
+    /// Parses `ncb.fr` or `ncb.*`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(prefix) = text.strip_suffix('*') {
+            if !prefix.ends_with('.') || prefix.len() < 2 {
+                return Err(format!(
+                    "wildcard route {text:?} must end in \".*\" after a node id prefix, e.g. \"ncb.*\""
+                ));
+            }
+            let probe = format!("{prefix}x");
+            probe
+                .parse::<NodeId>()
+                .map_err(|e| format!("wildcard route {text:?}: {e}"))?;
+            return Ok(Self::Prefix(prefix.to_owned()));
+        }
+        text.parse::<NodeId>()
+            .map(Self::Exact)
+            .map_err(|e| format!("route {text:?}: {e}"))
+    }
+
+    fn matches(&self, node: &NodeId) -> bool {
+        match self {
+            Self::Exact(id) => id == node,
+            Self::Prefix(prefix) => node.as_str().starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// One configured static route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub pattern: RoutePattern,
+    pub via: NodeId,
+}
+
+/// The routing knowledge of one node.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingTable {
+    pub me: Option<NodeId>,
+    /// Nodes this node links with directly: a message for one of them goes straight there.
+    pub neighbours: BTreeSet<NodeId>,
+    /// Static routes, tried in order; exact routes should come before wildcards.
+    pub routes: Vec<Route>,
+    pub default_route: Option<NodeId>,
+    /// Groups whose members this node knows; it fans group messages out.
+    pub groups: BTreeMap<GroupName, Vec<NodeId>>,
+    /// Where each known service is hosted.
+    pub services: BTreeMap<ServiceName, NodeId>,
+}
+
+/// Where one copy of a message goes from this node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Hop {
+    /// Into this node's inbox.
+    Local,
+    /// To the named neighbour's queue.
+    Next(NodeId),
+}
+
+/// The outcome of routing one message at one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteDecision {
+    /// Each hop with the final recipients it carries the message for. An empty recipient
+    /// list means "route by the envelope's destination".
+    Deliver(BTreeMap<Hop, Vec<NodeId>>),
+    NoRoute(String),
+    UnknownGroup(GroupName),
+    UnknownService(ServiceName),
+}
+
+impl RoutingTable {
+    fn me(&self) -> Option<&NodeId> {
+        self.me.as_ref()
+    }
+
+    /// The next hop towards one node.
+    pub fn hop_to(&self, node: &NodeId) -> Option<Hop> {
+        if self.me() == Some(node) {
+            return Some(Hop::Local);
+        }
+        if self.neighbours.contains(node) {
+            return Some(Hop::Next(node.clone()));
+        }
+        self.routes
+            .iter()
+            .find(|route| route.pattern.matches(node))
+            .map(|route| route.via.clone())
+            .or_else(|| self.default_route.clone())
+            .filter(|via| self.me() != Some(via))
+            .map(Hop::Next)
+    }
+
+    /// Routes a message. `recipients` are the final recipients carried with the message when
+    /// an earlier node resolved its group or service (empty otherwise); `origin` never gets a
+    /// copy of its own group message.
+    pub fn decide(
+        &self,
+        destination: &Destination,
+        recipients: &[NodeId],
+        origin: &NodeId,
+    ) -> RouteDecision {
+        if !recipients.is_empty() {
+            return self.split(recipients.iter());
+        }
+        match destination {
+            Destination::Node(node) => match self.hop_to(node) {
+                Some(hop) => RouteDecision::Deliver(BTreeMap::from([(hop, Vec::new())])),
+                None => RouteDecision::NoRoute(format!("no route to node {node}")),
+            },
+            Destination::Group(group) => match self.groups.get(group) {
+                Some(members) => {
+                    let members: Vec<&NodeId> = members.iter().filter(|m| *m != origin).collect();
+                    if members.is_empty() {
+                        return RouteDecision::Deliver(BTreeMap::new());
+                    }
+                    self.split(members.into_iter())
+                }
+                None => match self
+                    .default_route
+                    .as_ref()
+                    .filter(|via| self.me() != Some(*via))
+                {
+                    // Not ours to fan out: pass it towards a node that knows the group.
+                    Some(via) => {
+                        RouteDecision::Deliver(BTreeMap::from([(Hop::Next(via.clone()), vec![])]))
+                    }
+                    None => RouteDecision::UnknownGroup(group.clone()),
+                },
+            },
+            Destination::Service(service) => match self.services.get(service) {
+                Some(host) => match self.hop_to(host) {
+                    Some(Hop::Local) => {
+                        RouteDecision::Deliver(BTreeMap::from([(Hop::Local, Vec::new())]))
+                    }
+                    Some(hop) => {
+                        RouteDecision::Deliver(BTreeMap::from([(hop, vec![host.clone()])]))
+                    }
+                    None => {
+                        RouteDecision::NoRoute(format!("no route to {host}, host of {service}"))
+                    }
+                },
+                None => match self
+                    .default_route
+                    .as_ref()
+                    .filter(|via| self.me() != Some(*via))
+                {
+                    Some(via) => {
+                        RouteDecision::Deliver(BTreeMap::from([(Hop::Next(via.clone()), vec![])]))
+                    }
+                    None => RouteDecision::UnknownService(service.clone()),
+                },
+            },
+        }
+    }
+
+    fn split<'a>(&self, recipients: impl Iterator<Item = &'a NodeId>) -> RouteDecision {
+        let mut hops: BTreeMap<Hop, Vec<NodeId>> = BTreeMap::new();
+        for recipient in recipients {
+            match self.hop_to(recipient) {
+                Some(hop) => hops.entry(hop).or_default().push(recipient.clone()),
+                None => return RouteDecision::NoRoute(format!("no route to node {recipient}")),
+            }
+        }
+        // Local delivery needs no recipient list.
+        if let Some(local) = hops.get_mut(&Hop::Local) {
+            local.clear();
+        }
+        RouteDecision::Deliver(hops)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> NodeId {
+        s.parse().unwrap()
+    }
+
+    fn hub_table() -> RoutingTable {
+        RoutingTable {
+            me: Some(id("gs")),
+            neighbours: [id("ncb.fr"), id("ncb.ke"), id("mission.unmiss")].into(),
+            routes: vec![Route {
+                pattern: RoutePattern::parse("ncb.*").unwrap(),
+                via: id("relay.eu"),
+            }],
+            default_route: None,
+            groups: [(
+                "all-ncb".parse().unwrap(),
+                vec![id("ncb.fr"), id("ncb.ke"), id("ncb.de")],
+            )]
+            .into(),
+            services: [("sltd.check".parse().unwrap(), id("gs"))].into(),
+        }
+    }
+
+    fn ncb_table() -> RoutingTable {
+        RoutingTable {
+            me: Some(id("ncb.fr")),
+            neighbours: [id("gs")].into(),
+            default_route: Some(id("gs")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn neighbour_wins_over_wildcard_route() {
+        let t = hub_table();
+        assert_eq!(t.hop_to(&id("ncb.fr")), Some(Hop::Next(id("ncb.fr"))));
+        assert_eq!(t.hop_to(&id("ncb.de")), Some(Hop::Next(id("relay.eu"))));
+        assert_eq!(t.hop_to(&id("gs")), Some(Hop::Local));
+        assert_eq!(t.hop_to(&id("mission.x")), None);
+    }
+
+    #[test]
+    fn default_route_carries_unknown_nodes() {
+        let t = ncb_table();
+        let d = t.decide(&Destination::Node(id("mission.unmiss")), &[], &id("ncb.fr"));
+        assert_eq!(
+            d,
+            RouteDecision::Deliver([(Hop::Next(id("gs")), vec![])].into())
+        );
+    }
+
+    #[test]
+    fn group_fans_out_per_next_hop_without_the_origin() {
+        let t = hub_table();
+        let d = t.decide(
+            &Destination::Group("all-ncb".parse().unwrap()),
+            &[],
+            &id("ncb.fr"),
+        );
+        let expected = [
+            (Hop::Next(id("ncb.ke")), vec![id("ncb.ke")]),
+            (Hop::Next(id("relay.eu")), vec![id("ncb.de")]),
+        ];
+        assert_eq!(d, RouteDecision::Deliver(expected.into()));
+    }
+
+    #[test]
+    fn group_unknown_here_goes_to_default_route() {
+        let t = ncb_table();
+        let d = t.decide(
+            &Destination::Group("all-ncb".parse().unwrap()),
+            &[],
+            &id("ncb.fr"),
+        );
+        assert_eq!(
+            d,
+            RouteDecision::Deliver([(Hop::Next(id("gs")), vec![])].into())
+        );
+    }
+
+    #[test]
+    fn carried_recipients_route_by_node() {
+        let t = hub_table();
+        let d = t.decide(
+            &Destination::Group("all-ncb".parse().unwrap()),
+            &[id("gs"), id("ncb.de")],
+            &id("ncb.fr"),
+        );
+        let expected = [
+            (Hop::Local, vec![]),
+            (Hop::Next(id("relay.eu")), vec![id("ncb.de")]),
+        ];
+        assert_eq!(d, RouteDecision::Deliver(expected.into()));
+    }
+
+    #[test]
+    fn service_resolves_to_host() {
+        let t = hub_table();
+        let s = Destination::Service("sltd.check".parse().unwrap());
+        assert_eq!(
+            t.decide(&s, &[], &id("mission.unmiss")),
+            RouteDecision::Deliver([(Hop::Local, vec![])].into())
+        );
+        let unknown = Destination::Service("smv.check".parse().unwrap());
+        assert!(matches!(
+            t.decide(&unknown, &[], &id("ncb.fr")),
+            RouteDecision::UnknownService(_)
+        ));
+    }
+
+    #[test]
+    fn no_route_without_default() {
+        let t = hub_table();
+        assert!(matches!(
+            t.decide(&Destination::Node(id("mission.x")), &[], &id("ncb.fr")),
+            RouteDecision::NoRoute(_)
+        ));
+    }
+
+    #[test]
+    fn wildcard_patterns_are_checked() {
+        assert!(RoutePattern::parse("ncb*").is_err());
+        assert!(RoutePattern::parse("*").is_err());
+        assert!(RoutePattern::parse("NCB.FR").is_err());
+        assert_eq!(
+            RoutePattern::parse("ncb.*").unwrap(),
+            RoutePattern::Prefix("ncb.".into())
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The Bluehelm node: configuration, the pure decision engine, the sled store, the QUIC link
+//! layer, and the running node that ties them together. The `bluehelm` binary's subcommands
+//! (in `src/cli`) are thin wrappers over this library.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod engine;
+pub mod localnet;
+pub mod net;
+pub mod node;
+pub mod store;
+
+pub use config::NodeConfig;
+pub use node::Node;

@@ -1,0 +1,210 @@
+//! A throwaway network on loopback: a CA, certificates, a CRL and config files in one folder.
+//! Used by `bluehelm demo`, `bluehelm bench` and the integration tests, so that all three run
+//! the same configuration an operator would write by hand.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+
+use bluehelm_pki::{CertificateAuthority, IssueRequest, Role};
+use bluehelm_proto::NodeId;
+
+use crate::config::{ConfigError, NodeConfig};
+
+/// Why a local network could not be laid out.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalNetError {
+    #[error("CA: {0}")]
+    Ca(#[from] bluehelm_pki::CaError),
+    #[error("writing files: {0}")]
+    Write(#[from] bluehelm_pki::WriteError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("generated config is invalid: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// One node of a local network.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub id: NodeId,
+    pub role: Role,
+    pub country: Option<String>,
+    pub mission: Option<String>,
+    pub listen: Option<SocketAddr>,
+    /// Neighbours, with the address to dial (none: they dial in).
+    pub peers: Vec<(NodeId, Option<SocketAddr>)>,
+    pub accept_unknown_peers: bool,
+    pub default_route: Option<NodeId>,
+    pub groups: Vec<(String, Vec<NodeId>)>,
+    pub services: Vec<(String, NodeId)>,
+    /// Extra TOML appended to the `[limits]` table.
+    pub limits: Option<String>,
+}
+
+impl NodeSpec {
+    fn new(id: &str, role: Role) -> Self {
+        Self {
+            id: id.parse().expect("local network node ids are valid"),
+            role,
+            country: None,
+            mission: None,
+            listen: None,
+            peers: Vec::new(),
+            accept_unknown_peers: false,
+            default_route: None,
+            groups: Vec::new(),
+            services: Vec::new(),
+            limits: None,
+        }
+    }
+
+    pub fn hub(id: &str, listen: SocketAddr) -> Self {
+        Self {
+            listen: Some(listen),
+            accept_unknown_peers: true,
+            ..Self::new(id, Role::Hub)
+        }
+    }
+
+    pub fn ncb(id: &str, country: &str, hub: &NodeSpec) -> Self {
+        let mut spec = Self::new(id, Role::Ncb);
+        spec.country = Some(country.to_owned());
+        spec.listen = Some(free_loopback_addr());
+        spec.peers = vec![(hub.id.clone(), hub.listen)];
+        spec.default_route = Some(hub.id.clone());
+        spec
+    }
+
+    pub fn mission(id: &str, code: &str, hub: &NodeSpec) -> Self {
+        let mut spec = Self::new(id, Role::Mission);
+        spec.mission = Some(code.to_owned());
+        spec.peers = vec![(hub.id.clone(), hub.listen)];
+        spec.default_route = Some(hub.id.clone());
+        spec
+    }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_loopback_addr() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The folder of a local network: `pki/` (CA, certificates, CRL), `<node>.toml`, `data/<node>`.
+pub struct LocalNet {
+    pub dir: PathBuf,
+    ca: CertificateAuthority,
+}
+
+impl LocalNet {
+    /// Creates the CA and an empty CRL in `dir/pki`.
+    pub fn create(dir: &Path) -> Result<Self, LocalNetError> {
+        let pki = dir.join("pki");
+        let mut ca = CertificateAuthority::init(&pki, 30, true)?;
+        let crl = ca.crl(7)?;
+        std::fs::write(pki.join("crl.pem"), crl)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            ca,
+        })
+    }
+
+    pub fn ca(&mut self) -> &mut CertificateAuthority {
+        &mut self.ca
+    }
+
+    pub fn pki_dir(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+
+    /// Rewrites the CRL from the CA's revocation records.
+    pub fn write_crl(&mut self) -> Result<(), LocalNetError> {
+        let crl = self.ca.crl(7)?;
+        std::fs::write(self.pki_dir().join("crl.pem"), crl)?;
+        Ok(())
+    }
+
+    /// Issues the node's certificate and writes its config; returns the config's path.
+    pub fn add(&mut self, spec: &NodeSpec) -> Result<PathBuf, LocalNetError> {
+        let issued = self.ca.issue(&IssueRequest {
+            node: spec.id.as_str().parse().expect("same syntax"),
+            role: spec.role,
+            country: spec.country.clone(),
+            mission: spec.mission.clone(),
+            days: 30,
+        })?;
+        issued.write_to(&self.pki_dir(), true)?;
+        let path = self.dir.join(format!("{}.toml", spec.id));
+        std::fs::write(&path, config_text(spec))?;
+        NodeConfig::load(&path)?;
+        Ok(path)
+    }
+
+    pub fn config(&self, node: &str) -> Result<NodeConfig, LocalNetError> {
+        Ok(NodeConfig::load(&self.dir.join(format!("{node}.toml")))?)
+    }
+}
+
+/// The TOML an operator would write for this node (paths relative to the network folder).
+pub fn config_text(spec: &NodeSpec) -> String {
+    let id = &spec.id;
+    let mut t = String::new();
+    let _ = writeln!(t, "node_id = \"{id}\"");
+    if let Some(listen) = spec.listen {
+        let _ = writeln!(t, "listen = \"{listen}\"");
+    }
+    let _ = writeln!(t, "storage = \"data/{id}\"");
+    let _ = writeln!(t, "accept_unknown_peers = {}", spec.accept_unknown_peers);
+    if let Some(via) = &spec.default_route {
+        let _ = writeln!(t, "default_route = \"{via}\"");
+    }
+    let _ = writeln!(
+        t,
+        "\n[tls]\ncertificate = \"pki/{id}.pem\"\nkey = \"pki/{id}.key\"\nca = \"pki/ca.pem\"\ncrl = \"pki/crl.pem\""
+    );
+    for (peer, address) in &spec.peers {
+        let _ = writeln!(t, "\n[[peers]]\nnode = \"{peer}\"");
+        if let Some(address) = address {
+            let _ = writeln!(t, "address = \"{address}\"");
+        }
+    }
+    if !spec.groups.is_empty() {
+        let _ = writeln!(t, "\n[groups]");
+        for (group, members) in &spec.groups {
+            let list: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+            let _ = writeln!(t, "{group} = [{}]", list.join(", "));
+        }
+    }
+    if !spec.services.is_empty() {
+        let _ = writeln!(t, "\n[services]");
+        for (service, host) in &spec.services {
+            let _ = writeln!(t, "\"{service}\" = \"{host}\"");
+        }
+    }
+    if let Some(limits) = &spec.limits {
+        let _ = writeln!(t, "\n[limits]\n{limits}");
+    }
+    t
+}
+
+/// The standard local network: hub `gs`, NCBs `ncb.fr` and `ncb.ke`, mission post
+/// `mission.unmiss` (which only dials out). Returns the specs in that order.
+pub fn standard_specs() -> Vec<NodeSpec> {
+    let mut hub = NodeSpec::hub("gs", free_loopback_addr());
+    let fr = NodeSpec::ncb("ncb.fr", "FR", &hub);
+    let ke = NodeSpec::ncb("ncb.ke", "KE", &hub);
+    let mission = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+    hub.peers = vec![
+        (fr.id.clone(), None),
+        (ke.id.clone(), None),
+        (mission.id.clone(), None),
+    ];
+    hub.groups = vec![
+        ("all-ncb".into(), vec![fr.id.clone(), ke.id.clone()]),
+        ("all-missions".into(), vec![mission.id.clone()]),
+    ];
+    hub.services = vec![("sltd.check".into(), hub.id.clone())];
+    vec![hub, fr, ke, mission]
+}

@@ -1,0 +1,179 @@
+//! Accepting and dialling links. Identity always comes from the peer's certificate: the
+//! listener admits configured peers (or any certified node when the config allows it), the
+//! dialler insists that the peer is the node it dialled.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bluehelm_proto::{LinkFrame, NodeId};
+use quinn::{Connection, Endpoint, Incoming};
+
+use super::frames::{read_frame, write_frames, LinkError};
+use super::link::{run_link, CLOSE_REFUSED};
+use super::tls;
+use crate::engine::backoff::Backoff;
+use crate::node::core::{now_ms, Core, LinkSlot};
+
+/// Redial timing: fast first retries, then at most a minute apart (a satellite link may be
+/// down for days; a minute is a fair price for noticing it is back).
+const REDIAL: Backoff = Backoff {
+    base: Duration::from_millis(250),
+    max: Duration::from_secs(60),
+};
+/// Longest a handshake plus the first ping may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The node id in the certificate a connected peer presented (TLS has already verified the
+/// chain and the CRL; this reads what it certifies).
+fn peer_node(core: &Core, conn: &Connection) -> Result<NodeId, LinkError> {
+    let chain = tls::peer_chain(conn)
+        .ok_or_else(|| LinkError::Identity("peer presented no certificate".into()))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| LinkError::Identity("peer presented an empty chain".into()))?;
+    let identity = core
+        .verifier
+        .trust_store()
+        .verify_node(leaf, now_ms() / 1000)
+        .map_err(|e| LinkError::Identity(e.to_string()))?;
+    Ok(identity.node)
+}
+
+/// Accepts links until the node stops.
+pub async fn accept_loop(core: Arc<Core>, endpoint: Endpoint) {
+    loop {
+        let incoming = tokio::select! {
+            _ = core.cancel.cancelled() => return,
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => incoming,
+                None => return,
+            },
+        };
+        if core.linked_peers().len() >= core.config.limits.max_peers {
+            tracing::warn!(remote = %incoming.remote_address(), "refusing a link: peer limit reached");
+            incoming.refuse();
+            continue;
+        }
+        tokio::spawn(handle_incoming(core.clone(), incoming));
+    }
+}
+
+async fn handle_incoming(core: Arc<Core>, incoming: Incoming) {
+    let remote = incoming.remote_address();
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => {
+            tracing::info!(%remote, error = %err, "handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%remote, "handshake timed out");
+            return;
+        }
+    };
+    let peer = match peer_node(&core, &conn) {
+        Ok(peer) => peer,
+        Err(err) => {
+            tracing::warn!(%remote, error = %err, "refusing a link");
+            conn.close(CLOSE_REFUSED, b"certificate not acceptable");
+            return;
+        }
+    };
+    let configured = core.config.peers.iter().any(|p| p.node == peer);
+    if peer == core.me || !(configured || core.config.accept_unknown_peers) {
+        tracing::warn!(%remote, %peer, "refusing a link from a node that is not a configured peer");
+        conn.close(CLOSE_REFUSED, b"not a configured peer");
+        return;
+    }
+    tracing::info!(%peer, %remote, "link up (accepted)");
+    serve(core, conn, peer).await;
+}
+
+/// Registers the link (replacing an older one with the same peer) and runs it.
+async fn serve(core: Arc<Core>, conn: Connection, peer: NodeId) {
+    let generation = conn.stable_id() as u64;
+    {
+        let mut links = core.links.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = LinkSlot {
+            connection: conn.clone(),
+            generation,
+        };
+        if let Some(old) = links.insert(peer.clone(), slot) {
+            old.connection
+                .close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
+        }
+    }
+    run_link(core.clone(), conn, peer.clone()).await;
+    let mut links = core.links.lock().unwrap_or_else(|p| p.into_inner());
+    if links.get(&peer).is_some_and(|s| s.generation == generation) {
+        links.remove(&peer);
+    }
+}
+
+/// Keeps a link to `peer` at `address` up: dials, and redials with backoff and jitter.
+pub async fn dial_loop(core: Arc<Core>, endpoint: Endpoint, peer: NodeId, address: SocketAddr) {
+    let mut attempt = 0;
+    loop {
+        if core.cancel.is_cancelled() {
+            return;
+        }
+        if !core.is_linked(&peer) {
+            match dial(&core, &endpoint, &peer, address).await {
+                Ok(conn) => {
+                    attempt = 0;
+                    tracing::info!(%peer, %address, "link up (dialled)");
+                    serve(core.clone(), conn, peer.clone()).await;
+                }
+                Err(err) => {
+                    tracing::info!(%peer, %address, error = %err, "dial failed");
+                }
+            }
+        }
+        let delay = REDIAL.delay(attempt, rand::random());
+        attempt = attempt.saturating_add(1).min(16);
+        tokio::select! {
+            _ = core.cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Dials and proves the link: the handshake alone does not tell the dialler that the
+/// listener accepted its certificate, the first ping answered does.
+async fn dial(
+    core: &Core,
+    endpoint: &Endpoint,
+    peer: &NodeId,
+    address: SocketAddr,
+) -> Result<Connection, LinkError> {
+    let connecting = endpoint.connect(address, &tls::server_name(peer))?;
+    let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
+        .await
+        .map_err(|_| LinkError::Timeout("handshake"))??;
+    let certified = peer_node(core, &conn)?;
+    if &certified != peer {
+        conn.close(CLOSE_REFUSED, b"unexpected certificate");
+        return Err(LinkError::Identity(format!(
+            "dialled {peer} but the certificate names {certified}"
+        )));
+    }
+    tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        ping(&conn, core.config.limits.max_frame_bytes),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout("first ping"))??;
+    Ok(conn)
+}
+
+async fn ping(conn: &Connection, max_frame: usize) -> Result<(), LinkError> {
+    let (mut send, mut recv) = conn.open_bi().await?;
+    let nonce: u64 = rand::random();
+    write_frames(&mut send, &[LinkFrame::Ping(nonce)]).await?;
+    let mut buf = Vec::new();
+    match read_frame(&mut recv, max_frame, &mut buf).await? {
+        Some(LinkFrame::Pong(n)) if n == nonce => Ok(()),
+        _ => Err(LinkError::Protocol("first ping not answered".into())),
+    }
+}

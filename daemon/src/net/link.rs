@@ -1,0 +1,417 @@
+//! One link with a neighbour over one QUIC connection. Each side sends its own queue for the
+//! other on up to four bidirectional streams, one per precedence (FLASH at the highest QUIC
+//! stream priority, so it never waits behind a ROUTINE backlog), and answers the other side's
+//! offers on the streams the other side opened.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, SignedEnvelope, Transfer};
+use quinn::{Connection, RecvStream, SendStream, VarInt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::frames::{frame_name, read_frame, write_frames, LinkError};
+use crate::engine::backoff::Backoff;
+use crate::engine::custody::{on_refusal, RefusalAction};
+use crate::node::core::{Core, Stats};
+use crate::node::custody::{decide_offers, give_up, Decided, Offer};
+use crate::store::{QueueKey, Queued};
+
+/// Copies of one precedence class offered but not yet answered, per link. Bounds what a
+/// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
+const SEND_WINDOW: usize = 4096;
+/// Offers received but not yet decided on, per stream: bounds memory per peer; QUIC flow
+/// control holds back the rest.
+const RECEIVE_QUEUE: usize = 2048;
+/// Most offers decided on in one batch (one batch verification, one commit).
+const RECEIVE_BATCH: usize = 512;
+/// Batches whose commit may be under way at once, per stream.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Application error codes on CONNECTION_CLOSE and stream resets.
+pub const CLOSE_NORMAL: VarInt = VarInt::from_u32(0);
+pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(1);
+pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(2);
+
+/// Retry timing after a temporary refusal.
+const REFUSAL_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(60),
+};
+
+/// Runs a link until the connection ends or the node stops.
+pub async fn run_link(core: Arc<Core>, conn: Connection, peer: NodeId) {
+    let cancel = core.cancel.child_token();
+    let mut tasks = tokio::task::JoinSet::new();
+    // Until each class has looked at its queue, assume it has a backlog.
+    let (gate, _) = watch::channel([true; 4]);
+    for &precedence in Precedence::ALL {
+        let (core, conn, peer, cancel) = (core.clone(), conn.clone(), peer.clone(), cancel.clone());
+        let gate = gate.clone();
+        tasks.spawn(async move {
+            if let Err(err) = send_loop(&core, &conn, &peer, precedence, gate, cancel).await {
+                close_on_error(&core, &conn, &peer, &err);
+            }
+        });
+    }
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let (core, conn, peer) = (core.clone(), conn.clone(), peer.clone());
+                    tasks.spawn(async move {
+                        if let Err(err) = serve_stream(&core, &peer, send, recv).await {
+                            close_on_error(&core, &conn, &peer, &err);
+                        }
+                    });
+                }
+                Err(err) => {
+                    tracing::info!(%peer, reason = %err, "link closed");
+                    break;
+                }
+            },
+        }
+    }
+    cancel.cancel();
+    conn.close(CLOSE_NORMAL, b"link closed");
+    while tasks.join_next().await.is_some() {}
+}
+
+fn close_on_error(core: &Core, conn: &Connection, peer: &NodeId, err: &LinkError) {
+    match err {
+        LinkError::Frame(_) | LinkError::Protocol(_) => {
+            Stats::add(&core.stats.protocol_errors, 1);
+            tracing::warn!(%peer, error = %err, "closing link: peer broke the protocol");
+            conn.close(CLOSE_PROTOCOL, b"protocol violation");
+        }
+        _ => {
+            tracing::debug!(%peer, error = %err, "link stream ended");
+            conn.close(CLOSE_NORMAL, b"stream failed");
+        }
+    }
+}
+
+/// QUIC stream priority of a precedence class (higher is sent first).
+fn priority(precedence: Precedence) -> i32 {
+    3 - i32::from(precedence.rank())
+}
+
+enum Answer {
+    Accepted(Vec<MessageRef>),
+    Refused(bluehelm_proto::Refusal),
+}
+
+/// Offers this node's queue of one precedence class for `peer`, and handles the answers.
+///
+/// `gate` holds, per class, whether it is busy: it may still have messages queued, or has
+/// some offered and not yet answered. A class offers nothing while a higher one is busy, so
+/// that a queue that built up while the link was down reaches the peer's inbox FLASH first,
+/// and a FLASH message never shares the peer's attention with a ROUTINE flood.
+async fn send_loop(
+    core: &Arc<Core>,
+    conn: &Connection,
+    peer: &NodeId,
+    precedence: Precedence,
+    gate: watch::Sender<[bool; 4]>,
+    cancel: CancellationToken,
+) -> Result<(), LinkError> {
+    let rank = usize::from(precedence.rank());
+    let mut higher = gate.subscribe();
+    let max_frame = core.config.limits.max_frame_bytes;
+    let (mut send, recv) = conn.open_bi().await?;
+    // The stream was just opened: it is not closed yet.
+    let _ = send.set_priority(priority(precedence));
+    write_frames(&mut send, &[LinkFrame::Open { precedence }]).await?;
+
+    let (answers_tx, mut answers) = mpsc::channel(64);
+    let reader = tokio::spawn(read_answers(recv, max_frame, answers_tx));
+    let _abort_reader = AbortOnDrop(reader);
+
+    let mut changes = core.store.hop_changes(peer);
+    let mut in_flight: HashMap<MessageRef, QueueKey> = HashMap::new();
+    let mut cursor: Option<u64> = None;
+    let mut paused_until: Option<Instant> = None;
+    let mut refusals: u32 = 0;
+    let mut backlog = true;
+    loop {
+        if paused_until.is_some_and(|t| Instant::now() >= t) {
+            paused_until = None;
+        }
+        let held_back = higher.borrow_and_update()[..rank].iter().any(|b| *b);
+        if paused_until.is_none() && in_flight.len() < SEND_WINDOW && !held_back {
+            changes.borrow_and_update();
+            let room = SEND_WINDOW - in_flight.len();
+            let batch = core.store.queued(peer, precedence, cursor, room).await?;
+            backlog = batch.len() == room;
+            if let Some(last) = batch.last() {
+                cursor = Some(last.key.seq());
+                let frames = offers(batch, &mut in_flight);
+                write_frames(&mut send, &frames).await?;
+                continue;
+            }
+        }
+        let busy = backlog || !in_flight.is_empty();
+        gate.send_if_modified(|flags| std::mem::replace(&mut flags[rank], busy) != busy);
+        let pause = paused_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Ok(()),
+            answer = answers.recv() => match answer {
+                Some(Ok(Answer::Accepted(refs))) => {
+                    refusals = 0;
+                    let keys: Vec<QueueKey> =
+                        refs.iter().filter_map(|r| in_flight.remove(r)).collect();
+                    Stats::add(&core.stats.forwarded, keys.len() as u64);
+                    forget(core, keys);
+                }
+                Some(Ok(Answer::Refused(refusal))) => {
+                    let Some(key) = in_flight.remove(&refusal.message) else { continue };
+                    tracing::info!(%peer, message = %refusal.message.id, reason = %refusal.reason,
+                        detail = %refusal.detail, "next hop refused custody");
+                    match on_refusal(refusal.reason) {
+                        RefusalAction::RetryLater => {
+                            let delay = REFUSAL_BACKOFF.delay(refusals, rand::random());
+                            refusals = refusals.saturating_add(1);
+                            paused_until = Some(Instant::now() + delay);
+                            let before = key.seq().checked_sub(1);
+                            cursor = match (cursor, before) {
+                                (Some(c), Some(b)) => Some(c.min(b)),
+                                _ => None,
+                            };
+                        }
+                        RefusalAction::GiveUp(reason) => {
+                            if let Some(queued) = fetch(core, peer, precedence, &key).await? {
+                                give_up(core, &queued, reason, refusal.detail).await?;
+                            }
+                        }
+                    }
+                }
+                Some(Err(err)) => return Err(err),
+                None => return Err(LinkError::Protocol("answer stream ended".into())),
+            },
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
+            _ = higher.changed() => {}
+            _ = tokio::time::sleep_until(pause), if paused_until.is_some() => {}
+        }
+    }
+}
+
+/// Transfer frames for queued copies not already in flight.
+fn offers(batch: Vec<Queued>, in_flight: &mut HashMap<MessageRef, QueueKey>) -> Vec<LinkFrame> {
+    let mut frames = Vec::with_capacity(batch.len());
+    for queued in batch {
+        let message = queued.message;
+        if in_flight.contains_key(&message.message) {
+            continue;
+        }
+        let envelope = match SignedEnvelope::decode(&message.signed) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                // Stored only after verification: this is disk corruption. Leave it queued
+                // for an operator rather than guess.
+                tracing::error!(key = ?queued.key, error = %err, "unreadable queued message");
+                continue;
+            }
+        };
+        in_flight.insert(message.message, queued.key);
+        frames.push(LinkFrame::Transfer(Transfer {
+            envelope,
+            hops: message.hops,
+            recipients: message.recipients,
+        }));
+    }
+    frames
+}
+
+/// Drops copies the next hop holds now. Not awaited: if the node stops first, the copies are
+/// offered again on the next link and the peer acknowledges them as duplicates.
+fn forget(core: &Arc<Core>, keys: Vec<QueueKey>) {
+    if keys.is_empty() {
+        return;
+    }
+    let core = core.clone();
+    tokio::spawn(async move {
+        let writes = keys.into_iter().map(crate::store::Write::Forget).collect();
+        if let Err(err) = core.store.commit(writes).await {
+            tracing::error!(error = %err, "cannot drop forwarded messages; they will be re-sent");
+        }
+    });
+}
+
+async fn fetch(
+    core: &Core,
+    peer: &NodeId,
+    precedence: Precedence,
+    key: &QueueKey,
+) -> Result<Option<Queued>, LinkError> {
+    let after = key.seq().checked_sub(1);
+    let found = core.store.queued(peer, precedence, after, 1).await?;
+    Ok(found.into_iter().find(|q| &q.key == key))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn read_answers(
+    mut recv: RecvStream,
+    max_frame: usize,
+    answers: mpsc::Sender<Result<Answer, LinkError>>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let answer = match read_frame(&mut recv, max_frame, &mut buf).await {
+            Ok(Some(LinkFrame::Accepted(refs))) => Ok(Answer::Accepted(refs)),
+            Ok(Some(LinkFrame::Refused(refusal))) => Ok(Answer::Refused(refusal)),
+            Ok(Some(other)) => Err(LinkError::Protocol(format!(
+                "unexpected frame on an answer stream: {}",
+                frame_name(&other)
+            ))),
+            Ok(None) => return,
+            Err(err) => Err(err),
+        };
+        let failed = answer.is_err();
+        if answers.send(answer).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Serves a stream the peer opened: a control stream (pings) or an offer stream.
+async fn serve_stream(
+    core: &Arc<Core>,
+    peer: &NodeId,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), LinkError> {
+    let max_frame = core.config.limits.max_frame_bytes;
+    let mut buf = Vec::new();
+    match read_frame(&mut recv, max_frame, &mut buf).await? {
+        Some(LinkFrame::Ping(nonce)) => {
+            write_frames(&mut send, &[LinkFrame::Pong(nonce)]).await?;
+            while let Some(frame) = read_frame(&mut recv, max_frame, &mut buf).await? {
+                match frame {
+                    LinkFrame::Ping(nonce) => {
+                        write_frames(&mut send, &[LinkFrame::Pong(nonce)]).await?
+                    }
+                    other => {
+                        return Err(LinkError::Protocol(format!(
+                            "unexpected {} on the control stream",
+                            frame_name(&other)
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        }
+        Some(LinkFrame::Open { precedence }) => {
+            serve_offers(core, peer, precedence, send, recv).await
+        }
+        Some(other) => Err(LinkError::Protocol(format!(
+            "stream must start with open or ping, not {}",
+            frame_name(&other)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Reads offers, decides on them in batches, and answers in order. Reading, deciding and
+/// answering run concurrently so that verification overlaps the previous batch's fsync.
+async fn serve_offers(
+    core: &Arc<Core>,
+    peer: &NodeId,
+    precedence: Precedence,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), LinkError> {
+    tracing::debug!(%peer, %precedence, "offer stream opened");
+    let max_frame = core.config.limits.max_frame_bytes;
+    let (offers_tx, mut offers_rx) = mpsc::channel::<Offer>(RECEIVE_QUEUE);
+    let (pending_tx, mut pending_rx) = mpsc::channel::<Decided>(BATCHES_IN_FLIGHT);
+
+    let decider = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(RECEIVE_BATCH);
+            while offers_rx.recv_many(&mut batch, RECEIVE_BATCH).await > 0 {
+                let offers = std::mem::take(&mut batch);
+                let decided = decide_offers(&core, offers).await;
+                if pending_tx.send(decided).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let _abort_decider = AbortOnDrop(decider);
+    let answerer = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            while let Some(decided) = pending_rx.recv().await {
+                let frames = answer_frames(decided.finish(&core).await);
+                write_frames(&mut send, &frames).await?;
+            }
+            Ok::<(), LinkError>(())
+        })
+    };
+
+    let mut buf = Vec::new();
+    let result = loop {
+        match read_frame(&mut recv, max_frame, &mut buf).await {
+            Ok(Some(LinkFrame::Transfer(transfer))) => {
+                let offer = Offer {
+                    signed: transfer.envelope,
+                    hops: transfer.hops,
+                    recipients: transfer.recipients,
+                };
+                if offers_tx.send(offer).await.is_err() {
+                    break Ok(());
+                }
+            }
+            Ok(Some(other)) => {
+                break Err(LinkError::Protocol(format!(
+                    "unexpected {} on an offer stream",
+                    frame_name(&other)
+                )))
+            }
+            Ok(None) => break Ok(()),
+            Err(err) => break Err(err),
+        }
+    };
+    drop(offers_tx);
+    if result.is_ok() {
+        // Answer what was read before the stream ended.
+        if let Ok(Err(err)) = answerer.await {
+            return Err(err);
+        }
+    } else {
+        answerer.abort();
+    }
+    result
+}
+
+fn answer_frames(answers: Vec<Result<MessageRef, bluehelm_proto::Refusal>>) -> Vec<LinkFrame> {
+    let mut frames = Vec::new();
+    let mut accepted = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(message) => accepted.push(message),
+            Err(refusal) => frames.push(LinkFrame::Refused(refusal)),
+        }
+    }
+    if !accepted.is_empty() {
+        frames.insert(0, LinkFrame::Accepted(accepted));
+    }
+    frames
+}

@@ -1,0 +1,190 @@
+//! A running node: starts the store, the QUIC endpoint, the link tasks and the expiry
+//! sweeper, and stops them in order.
+
+pub mod core;
+pub mod custody;
+pub mod local;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, TrustStore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::core::{now_ms, Core, Stats};
+use crate::config::NodeConfig;
+use crate::net::{endpoint, tls};
+use crate::store::Store;
+use bluehelm_proto::NonDeliveryReason;
+
+pub use self::local::{Delivered, Outgoing, SubmitError};
+
+/// How often queues are swept for expired messages.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
+/// How often dedup entries of expired messages are dropped.
+const SEEN_PURGE: Duration = Duration::from_secs(300);
+
+/// Why a node could not start. Each says which file or setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("node credentials: {0}")]
+    Credentials(#[from] bluehelm_pki::CredentialsError),
+    #[error("trust store (CA or CRL file): {0}")]
+    Trust(#[from] bluehelm_pki::TrustStoreError),
+    #[error("certificate is for {certified}, but the config says node_id = {configured}")]
+    WrongIdentity {
+        certified: String,
+        configured: String,
+    },
+    #[error("storage: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsSetupError),
+    #[error("cannot bind {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running node.
+pub struct Node {
+    core: Arc<Core>,
+    endpoint: quinn::Endpoint,
+    tasks: TaskTracker,
+}
+
+impl Node {
+    /// Starts a node; it listens, dials its peers and serves until [`Node::shutdown`].
+    pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
+        let creds = NodeCredentials::load(&config.tls.certificate, &config.tls.key)?;
+        if creds.identity().node.as_str() != config.node_id.as_str() {
+            return Err(StartError::WrongIdentity {
+                certified: creds.identity().node.to_string(),
+                configured: config.node_id.to_string(),
+            });
+        }
+        let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
+        let storage = config.storage.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&storage))
+            .await
+            .map_err(|_| crate::store::StoreError::Closed)??;
+
+        let max_frame = config.limits.max_frame_bytes;
+        let client = tls::client_config(&creds, &trust, max_frame)?;
+        let bind = config
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let mut endpoint = if config.listen.is_some() {
+            let server = tls::server_config(&creds, &trust, max_frame)?;
+            quinn::Endpoint::server(server, bind)
+        } else {
+            quinn::Endpoint::client(bind)
+        }
+        .map_err(|source| StartError::Bind {
+            address: bind,
+            source,
+        })?;
+        endpoint.set_default_client_config(client);
+
+        let core = Arc::new(Core {
+            me: config.node_id.clone(),
+            signer: creds.signer(),
+            verifier: EnvelopeVerifier::new(trust),
+            store,
+            links: Default::default(),
+            stats: Stats::default(),
+            cancel: CancellationToken::new(),
+            config,
+        });
+        let tasks = TaskTracker::new();
+        if core.config.listen.is_some() {
+            tasks.spawn(endpoint::accept_loop(core.clone(), endpoint.clone()));
+        }
+        for peer in &core.config.peers {
+            if let Some(address) = peer.address {
+                tasks.spawn(endpoint::dial_loop(
+                    core.clone(),
+                    endpoint.clone(),
+                    peer.node.clone(),
+                    address,
+                ));
+            }
+        }
+        tasks.spawn(sweep_loop(core.clone()));
+        tracing::info!(node = %core.me, listen = ?endpoint.local_addr().ok(), "node started");
+        Ok(Self {
+            core,
+            endpoint,
+            tasks,
+        })
+    }
+
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// The address the node listens on (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// Stops accepting and dialling, closes links, waits for tasks, and closes the store.
+    pub async fn shutdown(self) {
+        self.core.cancel.cancel();
+        self.endpoint
+            .close(crate::net::link::CLOSE_NORMAL, b"node shutting down");
+        self.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some link tasks did not stop within 5 s");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        self.core.store.shutdown().await;
+        tracing::info!(node = %self.core.me, "node stopped");
+    }
+}
+
+/// Turns expired queued messages into non-delivery reports, and forgets old dedup entries.
+async fn sweep_loop(core: Arc<Core>) {
+    let mut expiry = tokio::time::interval(EXPIRY_SWEEP);
+    let mut purge = tokio::time::interval(SEEN_PURGE);
+    loop {
+        tokio::select! {
+            _ = core.cancel.cancelled() => return,
+            _ = expiry.tick() => {
+                if let Err(err) = sweep_expired(&core).await {
+                    tracing::error!(error = %err, "expiry sweep failed");
+                }
+            }
+            _ = purge.tick() => {
+                match core.store.purge_seen(now_ms(), 100_000).await {
+                    Ok(n) if n > 0 => tracing::debug!(purged = n, "dropped old dedup entries"),
+                    Ok(_) => {}
+                    Err(err) => tracing::error!(error = %err, "dedup purge failed"),
+                }
+            }
+        }
+    }
+}
+
+async fn sweep_expired(core: &Core) -> Result<(), crate::store::StoreError> {
+    let expired = core.store.expired(now_ms(), 1000).await?;
+    for queued in expired {
+        tracing::info!(message = %queued.message.message.id, origin = %queued.message.message.origin,
+            "message expired in the queue");
+        Stats::add(&core.stats.expired, 1);
+        custody::give_up(
+            core,
+            &queued,
+            NonDeliveryReason::Expired,
+            format!("expired while queued at {}", core.me),
+        )
+        .await?;
+    }
+    Ok(())
+}

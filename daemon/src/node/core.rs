@@ -1,0 +1,83 @@
+//! The state one node's tasks share: identity, config, store, keys, links and counters.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use bluehelm_pki::{EnvelopeVerifier, Signer};
+use bluehelm_proto::NodeId;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::NodeConfig;
+use crate::store::Store;
+
+/// Counters an operator watches (see docs/operations.md).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages this node took custody of (from peers and local applications).
+    pub accepted: AtomicU64,
+    /// Offers acknowledged again because the message was already held or handled.
+    pub duplicates: AtomicU64,
+    /// Offers refused (any reason).
+    pub refused: AtomicU64,
+    /// Offers whose signature, certificate or origin did not verify: tampering or forgery.
+    pub rejected_signatures: AtomicU64,
+    /// Streams or links closed because the peer broke the protocol.
+    pub protocol_errors: AtomicU64,
+    /// Copies the next hop took custody of.
+    pub forwarded: AtomicU64,
+    /// Messages that expired in a queue here.
+    pub expired: AtomicU64,
+    /// Reports (delivery and non-delivery) this node originated.
+    pub reports_sent: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// A live link: its connection, so that a newer one can replace it.
+pub struct LinkSlot {
+    pub connection: quinn::Connection,
+    pub generation: u64,
+}
+
+pub struct Core {
+    pub me: NodeId,
+    pub config: NodeConfig,
+    pub store: Store,
+    pub signer: Signer,
+    pub verifier: EnvelopeVerifier,
+    pub links: Mutex<HashMap<NodeId, LinkSlot>>,
+    pub stats: Stats,
+    pub cancel: CancellationToken,
+}
+
+impl Core {
+    /// Nodes with a live link now.
+    pub fn linked_peers(&self) -> Vec<NodeId> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let mut peers: Vec<NodeId> = links.keys().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    pub fn is_linked(&self, peer: &NodeId) -> bool {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links.contains_key(peer)
+    }
+}
+
+/// Wall-clock time in Unix milliseconds: the only clock the engine's decisions see.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,281 @@
+//! Taking custody: the thin shell around `engine::custody` that verifies offers, asks the
+//! engine, and writes the result durably before anyone is told.
+
+use std::sync::Arc;
+
+use bluehelm_pki::VerifiedEnvelope;
+use bluehelm_proto::{
+    Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Refusal, RefusalReason,
+    SignedEnvelope,
+};
+
+use super::core::{now_ms, Core, Stats};
+use crate::engine::{custody, reports, CustodyDecision, Hop};
+use crate::store::{Custody, Queued, StoredMessage, Write, WriteOutcome};
+
+/// A message a neighbour offers.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub signed: SignedEnvelope,
+    pub hops: u8,
+    pub recipients: Vec<NodeId>,
+}
+
+/// Batches larger than this are verified off the async workers.
+const INLINE_VERIFY_MAX: usize = 8;
+
+/// One answer per offer: `Ok` means custody is taken (or was already), `Err` a refusal.
+pub type Answer = Result<MessageRef, Refusal>;
+
+type CommitFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Vec<WriteOutcome>, crate::store::StoreError>>
+            + Send,
+    >,
+>;
+
+/// Offers decided on, with their writes queued at the store but perhaps not yet durable.
+pub struct Decided {
+    answers: Vec<Option<Answer>>,
+    /// Position in `answers` and message of each queued write, in write order.
+    pending: Vec<(usize, MessageRef)>,
+    commit: Option<CommitFuture>,
+}
+
+/// Verifies and decides on offers, writes the accepted ones durably, and returns one answer
+/// per offer, in order.
+pub async fn take_custody(core: &Arc<Core>, offers: Vec<Offer>) -> Vec<Answer> {
+    decide_offers(core, offers).await.finish(core).await
+}
+
+/// Verifies and decides on offers and queues their writes at the store. Callers that
+/// decide batch after batch keep the batches' order in the store (and so in the inbox),
+/// while the next batch's verification overlaps this one's fsync.
+pub async fn decide_offers(core: &Arc<Core>, offers: Vec<Offer>) -> Decided {
+    let now = now_ms();
+    let signed: Vec<SignedEnvelope> = offers.iter().map(|o| o.signed.clone()).collect();
+    let verified = if signed.len() <= INLINE_VERIFY_MAX {
+        core.verifier.verify_batch(&signed, now / 1000)
+    } else {
+        let worker = core.clone();
+        match tokio::task::spawn_blocking(move || worker.verifier.verify_batch(&signed, now / 1000))
+            .await
+        {
+            Ok(results) => results,
+            Err(_) => {
+                return Decided {
+                    answers: offers.iter().map(|o| Some(Err(unverifiable(o)))).collect(),
+                    pending: Vec::new(),
+                    commit: None,
+                }
+            }
+        }
+    };
+
+    let mut answers: Vec<Option<Answer>> = Vec::with_capacity(offers.len());
+    let mut writes = Vec::new();
+    let mut pending: Vec<(usize, MessageRef)> = Vec::new();
+    for (offer, result) in offers.into_iter().zip(verified) {
+        let verified = match result {
+            Ok(v) => v,
+            Err(err) => {
+                Stats::add(&core.stats.rejected_signatures, 1);
+                tracing::warn!(error = %err, "refused an offer that does not verify");
+                answers.push(Some(Err(refusal_without_envelope(
+                    &offer,
+                    &err.to_string(),
+                ))));
+                continue;
+            }
+        };
+        match decide(core, &verified, offer.hops, &offer.recipients, now) {
+            Ok(custody) => {
+                pending.push((answers.len(), custody.message.message.clone()));
+                answers.push(None);
+                writes.push(Write::Accept(custody));
+            }
+            Err(refusal) => answers.push(Some(Err(refusal))),
+        }
+    }
+    let commit = (!writes.is_empty()).then(|| Box::pin(core.store.commit(writes)) as CommitFuture);
+    Decided {
+        answers,
+        pending,
+        commit,
+    }
+}
+
+impl Decided {
+    /// Waits until the writes are durable; returns one answer per offer, in order.
+    pub async fn finish(mut self, core: &Core) -> Vec<Answer> {
+        if let Some(commit) = self.commit.take() {
+            let outcomes = commit.await;
+            for (n, (index, message)) in self.pending.into_iter().enumerate() {
+                let answer = match &outcomes {
+                    Ok(outcomes) if outcomes.get(n) == Some(&WriteOutcome::Duplicate) => {
+                        Stats::add(&core.stats.duplicates, 1);
+                        Ok(message)
+                    }
+                    Ok(_) => {
+                        Stats::add(&core.stats.accepted, 1);
+                        Ok(message)
+                    }
+                    Err(err) => Err(Refusal {
+                        message,
+                        reason: RefusalReason::StorageUnavailable,
+                        detail: err.to_string(),
+                    }),
+                };
+                self.answers[index] = Some(answer);
+            }
+        }
+        let answers: Vec<Answer> = self.answers.into_iter().flatten().collect();
+        let refused = answers.iter().filter(|a| a.is_err()).count();
+        Stats::add(&core.stats.refused, refused as u64);
+        answers
+    }
+}
+
+fn unverifiable(offer: &Offer) -> Refusal {
+    refusal_without_envelope(offer, "verification did not complete")
+}
+
+/// A refusal for an offer whose envelope could not be trusted: its reference is read from
+/// the unverified bytes on a best-effort basis, so that the sender can match it.
+fn refusal_without_envelope(offer: &Offer, detail: &str) -> Refusal {
+    let message = offer
+        .signed
+        .decode_envelope()
+        .map(|e| MessageRef {
+            origin: e.origin,
+            id: e.message_id,
+        })
+        .unwrap_or_else(|_| MessageRef {
+            origin: "unknown".parse().expect("a valid node id"),
+            id: MessageId::from_bytes(&[0; 16]).expect("16 bytes"),
+        });
+    Refusal {
+        message,
+        reason: RefusalReason::BadSignature,
+        detail: detail.chars().take(200).collect(),
+    }
+}
+
+/// The engine's decision on one verified message, as a store write or a refusal.
+fn decide(
+    core: &Core,
+    verified: &VerifiedEnvelope,
+    hops: u8,
+    recipients: &[NodeId],
+    now: i64,
+) -> Result<Custody, Refusal> {
+    let envelope = verified.envelope();
+    custody_of(
+        core,
+        envelope,
+        verified.signed().encode_to_vec(),
+        hops,
+        recipients,
+        now,
+    )
+}
+
+/// Decides on an envelope whose signature is known good (verified, or signed here).
+pub(super) fn custody_of(
+    core: &Core,
+    envelope: &Envelope,
+    signed: Vec<u8>,
+    hops: u8,
+    recipients: &[NodeId],
+    now: i64,
+) -> Result<Custody, Refusal> {
+    let message = MessageRef {
+        origin: envelope.origin.clone(),
+        id: envelope.message_id,
+    };
+    let ctx = custody::Context {
+        now_ms: now,
+        hops,
+        already_seen: false,
+        queue_quota: core.config.limits.queue_quota,
+    };
+    let decision = custody::decide(envelope, recipients, ctx, &core.config.routing, |hop| {
+        core.store.depth(hop)
+    });
+    let copies = match decision {
+        CustodyDecision::Accept(copies) => copies,
+        // The store finds duplicates; the engine is never told here (already_seen: false).
+        CustodyDecision::Duplicate => Default::default(),
+        CustodyDecision::Refuse { reason, detail } => {
+            return Err(Refusal {
+                message,
+                reason,
+                detail,
+            })
+        }
+    };
+    let report = if copies.contains_key(&Hop::Local) {
+        reports::delivery_report(&core.me, envelope, MessageId::generate(now as u64), now)
+            .and_then(|dr| own_custody(core, &dr, now).ok())
+            .map(Box::new)
+    } else {
+        None
+    };
+    Ok(Custody {
+        message: StoredMessage {
+            message,
+            precedence: envelope.precedence,
+            expires_at_ms: envelope.expires_at_ms,
+            // The copy goes one hop further than it came.
+            hops: hops.saturating_add(1),
+            recipients: Vec::new(),
+            signed,
+            accepted_at_ms: now,
+        },
+        copies,
+        report,
+    })
+}
+
+/// Signs an envelope this node originates and decides where it goes.
+pub(super) fn own_custody(core: &Core, envelope: &Envelope, now: i64) -> Result<Custody, Refusal> {
+    let signed = core.signer.sign(envelope);
+    let mut custody = custody_of(core, envelope, signed.encode_to_vec(), 0, &[], now)?;
+    // Originated here: the first link is hop zero.
+    custody.message.hops = 0;
+    Ok(custody)
+}
+
+/// Gives up on a queued copy: drops it and, unless it is itself a report, sends the origin a
+/// signed non-delivery report, in one commit.
+pub async fn give_up(
+    core: &Core,
+    queued: &Queued,
+    reason: NonDeliveryReason,
+    detail: String,
+) -> Result<(), crate::store::StoreError> {
+    let now = now_ms();
+    let mut writes = vec![Write::Forget(queued.key.clone())];
+    let envelope = SignedEnvelope::decode(&queued.message.signed)
+        .ok()
+        .and_then(|s| s.decode_envelope().ok());
+    if let Some(envelope) = envelope {
+        let id = MessageId::generate(now as u64);
+        if let Some(ndr) =
+            reports::non_delivery_report(&core.me, &envelope, reason, detail, id, now)
+        {
+            match own_custody(core, &ndr, now) {
+                Ok(custody) => {
+                    Stats::add(&core.stats.reports_sent, 1);
+                    writes.push(Write::Accept(custody));
+                }
+                Err(refusal) => tracing::warn!(
+                    origin = %envelope.origin,
+                    detail = %refusal.detail,
+                    "cannot route a non-delivery report"
+                ),
+            }
+        }
+    }
+    core.store.commit(writes).await.map(|_| ())
+}

@@ -1,0 +1,264 @@
+//! The one storage interface of a node: custody of queued messages, the local inbox, and the
+//! dedup table, in sled. Its durability rule lives here and nowhere else: a write is reported
+//! done only after sled has flushed it and the data file has been fsynced (sled's own flush
+//! uses `sync_file_range`, which is no fsync). Writes that arrive together share one flush
+//! and one fsync (group commit).
+//!
+//! sled calls block, so they run on one dedicated thread that owns the database; async code
+//! talks to it through [`Store`], a cheap handle.
+
+mod keys;
+mod record;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bluehelm_proto::{NodeId, Precedence};
+use tokio::sync::{oneshot, watch};
+
+use crate::engine::Hop;
+pub use keys::QueueKey;
+pub use record::StoredMessage;
+
+/// Errors of the store. Local faults: the node cannot take custody until they are fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed: check the storage directory's disk space and permissions.
+    #[error("storage error: {0}; check disk space and permissions of the storage directory")]
+    Sled(#[from] sled::Error),
+    /// The fsync after a flush failed: the data may not be durable.
+    #[error("fsync of the storage directory failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored record could not be read back.
+    #[error("corrupt record in the store: {0}")]
+    Corrupt(String),
+    /// The storage thread has stopped (the node is shutting down or it crashed).
+    #[error("the store has shut down")]
+    Closed,
+}
+
+/// Taking custody of one message: its record and where its copies go.
+#[derive(Debug, Clone)]
+pub struct Custody {
+    pub message: StoredMessage,
+    /// One copy per hop: queued for a neighbour, or put in the inbox.
+    pub copies: BTreeMap<Hop, Vec<NodeId>>,
+    /// A report (a delivery report) to take custody of in the same commit, only if this
+    /// message is new: a duplicate must not be reported twice.
+    pub report: Option<Box<Custody>>,
+}
+
+/// One durable change.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Store the copies and remember the message for deduplication, unless it was seen.
+    Accept(Custody),
+    /// The next hop took custody of a queued copy (or it expired): drop it.
+    Forget(QueueKey),
+    /// The local application has the inbox message with this sequence number.
+    AckInbox(u64),
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Stored,
+    /// An `Accept` of a message this node had already seen: nothing was stored.
+    Duplicate,
+    /// A `Forget` or `AckInbox` of something already gone.
+    Missing,
+    Removed,
+}
+
+/// A queued copy with its key.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub key: QueueKey,
+    pub message: StoredMessage,
+}
+
+/// A message in the local inbox.
+#[derive(Debug, Clone)]
+pub struct InboxEntry {
+    pub seq: u64,
+    pub message: StoredMessage,
+}
+
+enum Command {
+    Commit(
+        Vec<Write>,
+        oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>,
+    ),
+    Queued {
+        hop: NodeId,
+        precedence: Precedence,
+        after_seq: Option<u64>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Queued>, StoreError>>,
+    },
+    Inbox {
+        after_seq: Option<u64>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<InboxEntry>, StoreError>>,
+    },
+    Expired {
+        now_ms: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<Queued>, StoreError>>,
+    },
+    PurgeSeen {
+        now_ms: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Counters and wake-ups the worker publishes for the async side.
+struct Shared {
+    depths: Mutex<HashMap<NodeId, usize>>,
+    hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
+    inbox_changes: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn hop_sender(&self, hop: &NodeId) -> watch::Sender<u64> {
+        let mut map = self.hop_changes.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(hop.clone())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
+    }
+}
+
+/// Handle to a node's store. Cloning is cheap; the database closes when the last handle and
+/// the worker's queue are gone.
+#[derive(Clone)]
+pub struct Store {
+    tx: std::sync::mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let (inbox_changes, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            depths: Mutex::new(HashMap::new()),
+            hop_changes: Mutex::new(HashMap::new()),
+            inbox_changes,
+        });
+        let tx = worker::spawn(dir, shared.clone())?;
+        Ok(Self { tx, shared })
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Applies the writes atomically; the future resolves once they are durable. The writes
+    /// are queued when this is called, not when the future is first polled, so commits from
+    /// one caller are applied in call order.
+    pub fn commit(
+        &self,
+        writes: Vec<Write>,
+    ) -> impl std::future::Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send + 'static
+    {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.tx.send(Command::Commit(writes, reply));
+        async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
+    /// Copies queued for `hop` in one precedence class, in arrival order, after `after_seq`.
+    pub async fn queued(
+        &self,
+        hop: &NodeId,
+        precedence: Precedence,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let hop = hop.clone();
+        self.ask(|reply| Command::Queued {
+            hop,
+            precedence,
+            after_seq,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Inbox messages in arrival order after `after_seq`.
+    pub async fn inbox(
+        &self,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        self.ask(|reply| Command::Inbox {
+            after_seq,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Queued copies whose message expired at or before `now_ms`.
+    pub async fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        self.ask(|reply| Command::Expired {
+            now_ms,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Drops dedup entries of messages that expired before `now_ms`; returns how many.
+    pub async fn purge_seen(&self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        self.ask(|reply| Command::PurgeSeen {
+            now_ms,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Messages queued for `hop` right now.
+    pub fn depth(&self, hop: &NodeId) -> usize {
+        let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
+        depths.get(hop).copied().unwrap_or(0)
+    }
+
+    /// Queue depth per next hop.
+    pub fn depths(&self) -> BTreeMap<NodeId, usize> {
+        let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
+        depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Changes whenever something is queued for `hop`.
+    pub fn hop_changes(&self, hop: &NodeId) -> watch::Receiver<u64> {
+        self.shared.hop_sender(hop).subscribe()
+    }
+
+    /// Stops the storage thread after the commands already sent, and returns once the
+    /// database is flushed and closed. Later calls on any handle fail with `Closed`.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(reply)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Changes whenever a message enters the inbox.
+    pub fn inbox_changes(&self) -> watch::Receiver<u64> {
+        self.shared.inbox_changes.subscribe()
+    }
+}

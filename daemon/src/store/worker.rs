@@ -1,0 +1,408 @@
+//! The thread that owns the sled database: applies writes in groups, makes each group durable
+//! with one flush and one fsync, then answers reads (so no reader ever sees a write that is
+//! not yet durable).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+use sled::{Batch, Db};
+
+use super::keys::{self, QueueKey};
+use super::{
+    Command, Custody, InboxEntry, Queued, Shared, StoreError, StoredMessage, Write, WriteOutcome,
+};
+use crate::engine::Hop;
+use bluehelm_proto::NodeId;
+
+/// Most commands served in one round: bounds the latency a large group adds.
+const MAX_ROUND: usize = 4096;
+
+pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, StoreError> {
+    std::fs::create_dir_all(dir)?;
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(256 * 1024 * 1024)
+        // Durability is ours: every commit flushes and fsyncs. No background flusher.
+        .flush_every_ms(None)
+        .open()?;
+    let data_file = File::open(dir.join("db"))?;
+    let mut worker = Worker {
+        db,
+        data_file,
+        blobs: dir.join("blobs"),
+        synced_blobs: HashSet::new(),
+        shared,
+        next_seq: 0,
+        inbox_version: 0,
+    };
+    worker.recover()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("bluehelm-store".into())
+        .spawn(move || worker.run(rx))?;
+    Ok(tx)
+}
+
+struct Worker {
+    db: Db,
+    data_file: File,
+    blobs: PathBuf,
+    synced_blobs: HashSet<std::ffi::OsString>,
+    shared: Arc<Shared>,
+    next_seq: u64,
+    inbox_version: u64,
+}
+
+type CommitReply = tokio::sync::oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>;
+
+impl Worker {
+    /// Rebuilds the in-memory counters from what is on disk.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.next_seq = match self.db.get(keys::META_NEXT_SEQ)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("bad sequence counter".into()))?,
+            ),
+            None => 1,
+        };
+        let mut depths: HashMap<NodeId, usize> = HashMap::new();
+        for entry in self.db.scan_prefix([keys::QUEUE]).keys() {
+            let key = entry?;
+            let key = QueueKey::from_bytes(&key)
+                .ok_or_else(|| StoreError::Corrupt("bad queue key".into()))?;
+            *depths.entry(key.next_hop()).or_default() += 1;
+        }
+        *self.shared.depths.lock().unwrap_or_else(|p| p.into_inner()) = depths;
+        Ok(())
+    }
+
+    fn run(mut self, rx: Receiver<Command>) {
+        let mut stopped = None;
+        while let Ok(first) = rx.recv() {
+            let mut round = vec![first];
+            while round.len() < MAX_ROUND {
+                match rx.try_recv() {
+                    Ok(cmd) => round.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            let (commits, reads): (Vec<_>, Vec<_>) = round
+                .into_iter()
+                .partition(|c| matches!(c, Command::Commit(..)));
+            self.commit_round(commits);
+            for read in reads {
+                match read {
+                    Command::Shutdown(reply) => stopped = Some(reply),
+                    read => self.serve(read),
+                }
+            }
+            if stopped.is_some() {
+                break;
+            }
+        }
+        if let Err(err) = self.make_durable() {
+            tracing::error!(error = %err, "final flush of the store failed");
+        }
+        drop(self);
+        if let Some(reply) = stopped {
+            let _ = reply.send(());
+        }
+    }
+
+    fn commit_round(&mut self, commits: Vec<Command>) {
+        if commits.is_empty() {
+            return;
+        }
+        let mut round = Round::default();
+        let mut replies: Vec<(CommitReply, Result<Vec<WriteOutcome>, StoreError>)> = Vec::new();
+        for cmd in commits {
+            let Command::Commit(writes, reply) = cmd else {
+                continue;
+            };
+            let outcomes: Result<Vec<_>, _> = writes
+                .into_iter()
+                .map(|w| self.stage(w, &mut round))
+                .collect();
+            replies.push((reply, outcomes));
+        }
+        round
+            .batch
+            .insert(keys::META_NEXT_SEQ, &self.next_seq.to_be_bytes());
+        let durable = self
+            .db
+            .apply_batch(round.batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.make_durable());
+        match durable {
+            Ok(()) => {
+                self.publish(&round.depth_changes, &round.hops_woken, round.inbox_added);
+                for (reply, outcome) in replies {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "store commit failed; custody not taken");
+                // Nothing in this round may be acknowledged. Re-read the counters, since the
+                // batch may or may not have been applied.
+                if let Err(e) = self.recover() {
+                    tracing::error!(error = %e, "store recovery failed");
+                }
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(StoreError::Corrupt(format!("commit failed: {err}"))));
+                }
+            }
+        }
+    }
+
+    fn make_durable(&mut self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.data_file.sync_data()?;
+        // Large values live in separate blob files; fsync any new ones (normally none).
+        if let Ok(entries) = std::fs::read_dir(&self.blobs) {
+            for entry in entries.flatten() {
+                if self.synced_blobs.insert(entry.file_name()) {
+                    File::open(entry.path())?.sync_data()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, changes: &HashMap<NodeId, isize>, woken: &HashSet<NodeId>, inbox: bool) {
+        if !changes.is_empty() {
+            let mut depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
+            for (hop, change) in changes {
+                let depth = depths.entry(hop.clone()).or_default();
+                *depth = depth.saturating_add_signed(*change);
+            }
+        }
+        for hop in woken {
+            self.shared
+                .hop_sender(hop)
+                .send_modify(|v| *v = v.wrapping_add(1));
+        }
+        if inbox {
+            self.inbox_version += 1;
+            self.shared.inbox_changes.send_replace(self.inbox_version);
+        }
+    }
+
+    fn stage(&mut self, write: Write, round: &mut Round) -> Result<WriteOutcome, StoreError> {
+        match write {
+            Write::Accept(custody) => self.stage_accept(custody, round),
+            Write::Forget(key) => {
+                if !round.removed.insert(key.as_bytes().to_vec()) {
+                    return Ok(WriteOutcome::Missing);
+                }
+                let Some(value) = self.db.get(key.as_bytes())? else {
+                    return Ok(WriteOutcome::Missing);
+                };
+                let record = StoredMessage::decode(&value)?;
+                round.batch.remove(key.as_bytes());
+                round
+                    .batch
+                    .remove(keys::expiry_key(record.expires_at_ms, &key));
+                *round.depth_changes.entry(key.next_hop()).or_default() -= 1;
+                Ok(WriteOutcome::Removed)
+            }
+            Write::AckInbox(seq) => {
+                let key = keys::inbox_key(seq);
+                if !round.removed.insert(key.to_vec()) || !self.db.contains_key(key)? {
+                    return Ok(WriteOutcome::Missing);
+                }
+                round.batch.remove(&key);
+                Ok(WriteOutcome::Removed)
+            }
+        }
+    }
+
+    fn stage_accept(
+        &mut self,
+        custody: Custody,
+        round: &mut Round,
+    ) -> Result<WriteOutcome, StoreError> {
+        let Custody {
+            message: record,
+            copies,
+            report,
+        } = custody;
+        let seen = keys::seen_key(&record.message);
+        if round.seen.contains(&seen) || self.db.contains_key(&seen)? {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        round
+            .batch
+            .insert(seen.clone(), &record.expires_at_ms.to_be_bytes());
+        round.seen.insert(seen);
+        for (hop, recipients) in copies {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            match hop {
+                Hop::Local => {
+                    let copy = StoredMessage {
+                        recipients: Vec::new(),
+                        ..record.clone()
+                    };
+                    round.batch.insert(&keys::inbox_key(seq), copy.encode());
+                    round.inbox_added = true;
+                }
+                Hop::Next(next) => {
+                    let key = QueueKey::new(&next, record.precedence, seq);
+                    let copy = StoredMessage {
+                        recipients,
+                        ..record.clone()
+                    };
+                    round.batch.insert(key.as_bytes(), copy.encode());
+                    round
+                        .batch
+                        .insert(keys::expiry_key(record.expires_at_ms, &key), &[]);
+                    *round.depth_changes.entry(next.clone()).or_default() += 1;
+                    round.hops_woken.insert(next);
+                }
+            }
+        }
+        if let Some(report) = report {
+            self.stage_accept(*report, round)?;
+        }
+        Ok(WriteOutcome::Stored)
+    }
+
+    fn serve(&mut self, cmd: Command) {
+        match cmd {
+            Command::Commit(..) | Command::Shutdown(_) => {}
+            Command::Queued {
+                hop,
+                precedence,
+                after_seq,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.queued(&hop, precedence, after_seq, limit));
+            }
+            Command::Inbox {
+                after_seq,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.inbox(after_seq, limit));
+            }
+            Command::Expired {
+                now_ms,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.expired(now_ms, limit));
+            }
+            Command::PurgeSeen {
+                now_ms,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.purge_seen(now_ms, limit));
+            }
+        }
+    }
+
+    fn queued(
+        &self,
+        hop: &NodeId,
+        precedence: bluehelm_proto::Precedence,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let prefix = keys::queue_prefix(hop, Some(precedence));
+        let start = match after_seq {
+            Some(seq) => QueueKey::new(hop, precedence, seq.saturating_add(1))
+                .as_bytes()
+                .to_vec(),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for entry in self.db.range(start..) {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(queued_entry(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    fn inbox(&self, after_seq: Option<u64>, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
+        let start = keys::inbox_key(after_seq.map_or(0, |s| s.saturating_add(1)));
+        let mut out = Vec::new();
+        for entry in self.db.range(start..) {
+            let (key, value) = entry?;
+            let Some(seq) = keys::inbox_seq(&key) else {
+                break;
+            };
+            if out.len() >= limit {
+                break;
+            }
+            out.push(InboxEntry {
+                seq,
+                message: StoredMessage::decode(&value)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self
+            .db
+            .range(vec![keys::EXPIRY]..keys::expiry_bound(now_ms))
+        {
+            let (key, _) = entry?;
+            if out.len() >= limit {
+                break;
+            }
+            let queue_key = keys::queue_key_of_expiry(&key)
+                .ok_or_else(|| StoreError::Corrupt("bad expiry key".into()))?;
+            if let Some(value) = self.db.get(queue_key.as_bytes())? {
+                out.push(queued_entry(queue_key.as_bytes(), &value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn purge_seen(&mut self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let mut batch = Batch::default();
+        let mut purged = 0;
+        for entry in self.db.scan_prefix([keys::SEEN]).take(limit) {
+            let (key, value) = entry?;
+            if keys::decode_time(&value).is_some_and(|expires| expires < now_ms) {
+                batch.remove(key);
+                purged += 1;
+            }
+        }
+        if purged > 0 {
+            self.db.apply_batch(batch)?;
+            self.make_durable()?;
+        }
+        Ok(purged)
+    }
+}
+
+fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {
+    Ok(Queued {
+        key: QueueKey::from_bytes(key)
+            .ok_or_else(|| StoreError::Corrupt("bad queue key".into()))?,
+        message: StoredMessage::decode(value)?,
+    })
+}
+
+/// Everything staged in one commit round.
+#[derive(Default)]
+struct Round {
+    batch: Batch,
+    seen: HashSet<Vec<u8>>,
+    removed: HashSet<Vec<u8>>,
+    depth_changes: HashMap<NodeId, isize>,
+    hops_woken: HashSet<NodeId>,
+    inbox_added: bool,
+}

@@ -1,0 +1,561 @@
+//! The network's certificate authority: create it, issue node certificates, record
+//! revocations and sign CRLs. Used by `bluehelm pki`; nodes never hold the CA key.
+//!
+//! A CA directory holds:
+//! - `ca.pem`: the root certificate (mode 0644);
+//! - `ca.key`: its PKCS#8 Ed25519 key (mode 0600, refused if group/world readable);
+//! - `revoked.json` and `crl_number`: see [`RevocationRecord`] for their format.
+//!
+//! Two operators must not run commands against one CA directory at the same time.
+
+mod revocations;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+pub use revocations::RevocationRecord;
+use revocations::{parse_hex, RevocationFile};
+
+use crate::defaults::{
+    BACKDATE_SECS, CA_COMMON_NAME, IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX,
+    SERIAL_LEN,
+};
+use crate::encoding::{pem_or_der, to_pem, EncodingError, PEM_CERTIFICATE, PEM_CRL};
+use crate::files::{
+    ensure_absent, read_file, read_key_file, write_file, ReadError, WriteError, KEY_FILE_MODE,
+    PUBLIC_FILE_MODE,
+};
+use crate::identity::{hex, identity_of, parse_x509};
+use crate::role::{check_role_rules, IdentityExtension, RoleRuleError};
+use crate::trust::{parse_ca_certificate, TrustStore, TrustStoreError};
+use crate::{CertError, NodeId, NodeIdentity, Role, TrustError};
+
+/// File name of the CA certificate in a CA directory.
+pub const CA_CERT_FILE: &str = "ca.pem";
+/// File name of the CA key in a CA directory.
+pub const CA_KEY_FILE: &str = "ca.key";
+/// File name of the revocation records in a CA directory.
+pub const REVOKED_FILE: &str = "revoked.json";
+/// File name of the last CRL number in a CA directory.
+pub const CRL_NUMBER_FILE: &str = "crl_number";
+
+const SECS_PER_DAY: i64 = 86_400;
+
+/// A CA operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// A file could not be written (or exists and `force` was not given).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A file could not be read, or the key file is too open.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The CA certificate is unusable.
+    #[error(transparent)]
+    CaCertificate(#[from] TrustStoreError),
+    /// The CA key is not an Ed25519 PKCS#8 key or does not match the certificate.
+    #[error("CA key {0}: check that ca.key belongs to ca.pem")]
+    BadCaKey(String),
+    /// A bookkeeping file (`revoked.json`, `crl_number`) is corrupt.
+    #[error("{} is corrupt ({reason}): restore it from backup", path.display())]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request breaks the role rules.
+    #[error(transparent)]
+    RoleRules(#[from] RoleRuleError),
+    /// The requested validity is empty or out of range.
+    #[error("invalid validity period: {0}")]
+    BadValidity(String),
+    /// The certificate to revoke is not PEM or DER.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    /// The certificate to revoke is not a node certificate.
+    #[error(transparent)]
+    BadCertificate(#[from] CertError),
+    /// The certificate to revoke was not issued by this CA.
+    #[error("certificate for {0} was not issued by this CA: check --ca")]
+    NotOurs(NodeId),
+    /// The certificate is already revoked.
+    #[error("certificate serial {serial} was already revoked at {revoked_at}")]
+    AlreadyRevoked {
+        /// The serial, hex.
+        serial: String,
+        /// When, unix seconds.
+        revoked_at: i64,
+    },
+    /// rcgen refused to build a certificate or CRL (a bug or an impossible request).
+    #[error("cannot build certificate or CRL: {0}")]
+    Build(String),
+    /// The system random generator failed.
+    #[error("the system random number generator failed")]
+    Randomness,
+}
+
+fn build_err(e: rcgen::Error) -> CaError {
+    CaError::Build(e.to_string())
+}
+
+/// What to put in a node certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRequest {
+    /// The node id.
+    pub node: NodeId,
+    /// The node's role.
+    pub role: Role,
+    /// ISO 3166 alpha-2 country, upper case (required for `ncb`).
+    pub country: Option<String>,
+    /// Mission code (required for `mission`).
+    pub mission: Option<String>,
+    /// Validity in days from now (see [`DEFAULT_NODE_VALIDITY_DAYS`](crate::DEFAULT_NODE_VALIDITY_DAYS)).
+    pub days: u32,
+}
+
+/// A freshly issued node certificate and key.
+#[derive(Debug, Clone)]
+pub struct IssuedNode {
+    /// What the certificate certifies.
+    pub identity: NodeIdentity,
+    /// The node certificate's DER.
+    pub cert_der: Vec<u8>,
+    /// PEM of the node certificate followed by the CA certificate.
+    pub cert_pem: String,
+    /// PEM of the node's PKCS#8 Ed25519 key.
+    pub key_pem: String,
+}
+
+impl IssuedNode {
+    /// Writes `DIR/<node>.pem` (0644) and `DIR/<node>.key` (0600), refusing to overwrite
+    /// either unless `force`. Returns the two paths.
+    pub fn write_to(&self, dir: &Path, force: bool) -> Result<(PathBuf, PathBuf), WriteError> {
+        let cert_path = dir.join(format!("{}.pem", self.identity.node));
+        let key_path = dir.join(format!("{}.key", self.identity.node));
+        ensure_absent(&[&cert_path, &key_path], force)?;
+        write_file(&key_path, self.key_pem.as_bytes(), KEY_FILE_MODE, force)?;
+        write_file(
+            &cert_path,
+            self.cert_pem.as_bytes(),
+            PUBLIC_FILE_MODE,
+            force,
+        )?;
+        Ok((cert_path, key_path))
+    }
+
+    /// Loads these as credentials without touching the disk (tests, tools).
+    pub fn credentials(&self) -> Result<crate::NodeCredentials, crate::CredentialsError> {
+        crate::NodeCredentials::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes())
+    }
+}
+
+/// The network root CA: its key, its certificate and its revocation bookkeeping.
+pub struct CertificateAuthority {
+    key: KeyPair,
+    cert_der: Vec<u8>,
+    dir: Option<PathBuf>,
+    revocations: RevocationFile,
+    crl_number: u64,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("dir", &self.dir)
+            .field("revoked", &self.revocations.revoked.len())
+            .field("crl_number", &self.crl_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Current time in unix seconds.
+pub fn now_unix() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn datetime(unix: i64) -> Result<OffsetDateTime, CaError> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map_err(|_| CaError::BadValidity(format!("time {unix} is out of range")))
+}
+
+fn validity_from_days(days: u32) -> Result<(i64, i64), CaError> {
+    if days == 0 {
+        return Err(CaError::BadValidity("days must be at least 1".into()));
+    }
+    let now = now_unix();
+    Ok((now - BACKDATE_SECS, now + i64::from(days) * SECS_PER_DAY))
+}
+
+/// 16 random bytes with the top bit clear and a non-zero first byte, so the DER INTEGER is
+/// positive and exactly 16 bytes long.
+fn random_serial() -> Result<Vec<u8>, CaError> {
+    let mut serial = vec![0u8; SERIAL_LEN];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+        .map_err(|_| CaError::Randomness)?;
+    serial[0] = (serial[0] & 0x7f).max(1);
+    Ok(serial)
+}
+
+fn new_ed25519_key() -> Result<KeyPair, CaError> {
+    KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(build_err)
+}
+
+impl CertificateAuthority {
+    /// Creates a CA in memory with a validity of `days` from now. Revocations and CRL
+    /// numbers are then kept in memory only.
+    pub fn generate(days: u32) -> Result<Self, CaError> {
+        let (not_before, not_after) = validity_from_days(days)?;
+        Self::generate_with_validity(not_before, not_after)
+    }
+
+    /// Creates a CA in memory with an explicit validity in unix seconds.
+    pub fn generate_with_validity(not_before: i64, not_after: i64) -> Result<Self, CaError> {
+        if not_after <= not_before {
+            return Err(CaError::BadValidity(
+                "not_after must follow not_before".into(),
+            ));
+        }
+        let key = new_ed25519_key()?;
+        let mut params = CertificateParams::default();
+        params.not_before = datetime(not_before)?;
+        params.not_after = datetime(not_after)?;
+        params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, CA_COMMON_NAME);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let cert = params.self_signed(&key).map_err(build_err)?;
+        Ok(Self {
+            key,
+            cert_der: cert.der().to_vec(),
+            dir: None,
+            revocations: RevocationFile::new(),
+            crl_number: 0,
+        })
+    }
+
+    /// Creates a CA valid for `days` and writes `DIR/ca.pem` and `DIR/ca.key` (0600),
+    /// creating `DIR` if needed. Refuses to overwrite an existing CA unless `force`; with
+    /// `force` the old revocation records and CRL number are discarded as well.
+    pub fn init(dir: &Path, days: u32, force: bool) -> Result<Self, CaError> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        ensure_absent(&[&cert_path, &key_path], force)?;
+        std::fs::create_dir_all(dir).map_err(|source| WriteError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut ca = Self::generate(days)?;
+        write_file(
+            &key_path,
+            ca.key.serialize_pem().as_bytes(),
+            KEY_FILE_MODE,
+            force,
+        )?;
+        write_file(
+            &cert_path,
+            ca.cert_pem().as_bytes(),
+            PUBLIC_FILE_MODE,
+            force,
+        )?;
+        ca.dir = Some(dir.to_owned());
+        ca.save_revocations(true)?;
+        ca.save_crl_number()?;
+        Ok(ca)
+    }
+
+    /// Loads the CA from `DIR` (see the module docs for the files).
+    pub fn load(dir: &Path) -> Result<Self, CaError> {
+        let cert = read_file(&dir.join(CA_CERT_FILE))?;
+        let key_pem = read_key_file(&dir.join(CA_KEY_FILE))?;
+        let cert_der = pem_or_der(&cert, PEM_CERTIFICATE)?.remove(0);
+        let info = parse_ca_certificate(&cert_der)?;
+        let key_pem =
+            String::from_utf8(key_pem).map_err(|_| CaError::BadCaKey("is not PEM".into()))?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| CaError::BadCaKey(e.to_string()))?;
+        if key.algorithm() != &rcgen::PKCS_ED25519 {
+            return Err(CaError::BadCaKey("is not Ed25519".into()));
+        }
+        if key.public_key_raw() != info.key {
+            return Err(CaError::BadCaKey(
+                "does not match the CA certificate".into(),
+            ));
+        }
+        let revoked_path = dir.join(REVOKED_FILE);
+        let revocations = match std::fs::read(&revoked_path) {
+            Ok(bytes) => RevocationFile::parse(&bytes).map_err(|reason| CaError::CorruptState {
+                path: revoked_path.clone(),
+                reason,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RevocationFile::new(),
+            Err(source) => {
+                return Err(ReadError::Io {
+                    path: revoked_path,
+                    source,
+                }
+                .into())
+            }
+        };
+        let number_path = dir.join(CRL_NUMBER_FILE);
+        let crl_number = match std::fs::read_to_string(&number_path) {
+            Ok(text) => text.trim().parse().map_err(|_| CaError::CorruptState {
+                path: number_path.clone(),
+                reason: "not a decimal number".into(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(source) => {
+                return Err(ReadError::Io {
+                    path: number_path,
+                    source,
+                }
+                .into())
+            }
+        };
+        Ok(Self {
+            key,
+            cert_der,
+            dir: Some(dir.to_owned()),
+            revocations,
+            crl_number,
+        })
+    }
+
+    /// The CA certificate's DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The CA certificate as PEM.
+    pub fn cert_pem(&self) -> String {
+        to_pem(PEM_CERTIFICATE, &self.cert_der)
+    }
+
+    /// A trust store for this CA holding a fresh CRL of the current revocations (valid for
+    /// [`DEFAULT_CRL_VALIDITY_DAYS`](crate::DEFAULT_CRL_VALIDITY_DAYS)); convenient for
+    /// tests and local networks. Does not advance the stored CRL number.
+    pub fn trust_store(&self) -> Result<TrustStore, CaError> {
+        let crl = self.crl_der_at(
+            now_unix(),
+            crate::DEFAULT_CRL_VALIDITY_DAYS,
+            self.crl_number + 1,
+        )?;
+        Ok(TrustStore::new(&self.cert_der, Some(&crl))?)
+    }
+
+    /// The revocations recorded so far.
+    pub fn revocations(&self) -> &[RevocationRecord] {
+        &self.revocations.revoked
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, CaError> {
+        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key).map_err(build_err)
+    }
+
+    /// Issues a node certificate valid from five minutes ago for `request.days` days.
+    pub fn issue(&self, request: &IssueRequest) -> Result<IssuedNode, CaError> {
+        let (not_before, not_after) = validity_from_days(request.days)?;
+        self.issue_with_validity(request, not_before, not_after)
+    }
+
+    /// Issues a node certificate with an explicit validity in unix seconds (`request.days`
+    /// is ignored). For tests and for tools that align renewals.
+    pub fn issue_with_validity(
+        &self,
+        request: &IssueRequest,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<IssuedNode, CaError> {
+        check_role_rules(
+            request.role,
+            request.country.as_deref(),
+            request.mission.as_deref(),
+        )?;
+        if not_after <= not_before {
+            return Err(CaError::BadValidity(
+                "not_after must follow not_before".into(),
+            ));
+        }
+        let node = request.node.as_str();
+        let ia5 = |s: String| rcgen::string::Ia5String::try_from(s).map_err(build_err);
+        let extension = IdentityExtension {
+            role: request.role,
+            country: request.country.clone(),
+            mission: request.mission.clone(),
+        };
+
+        let mut params = CertificateParams::default();
+        params.not_before = datetime(not_before)?;
+        params.not_after = datetime(not_after)?;
+        params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, node);
+        params.subject_alt_names = vec![
+            SanType::URI(ia5(format!("{NODE_URI_PREFIX}{node}"))?),
+            SanType::DnsName(ia5(format!("{node}{NODE_DNS_SUFFIX}"))?),
+        ];
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        // Non-critical: webpki rejects certificates with unknown critical extensions.
+        params.custom_extensions = vec![CustomExtension::from_oid_content(
+            IDENTITY_EXTENSION_OID,
+            extension.to_der(),
+        )];
+        params.use_authority_key_identifier_extension = true;
+
+        let key = new_ed25519_key()?;
+        let cert = params.signed_by(&key, &self.issuer()?).map_err(build_err)?;
+        let cert_der = cert.der().to_vec();
+        let identity = crate::parse_certificate(&cert_der)?;
+        Ok(IssuedNode {
+            identity,
+            cert_pem: format!("{}{}", cert.pem(), self.cert_pem()),
+            key_pem: key.serialize_pem(),
+            cert_der,
+        })
+    }
+
+    /// Records the revocation of a certificate this CA issued (PEM or DER; for PEM the first
+    /// certificate is taken) and saves `revoked.json`. The next [`crl`](Self::crl) lists it.
+    pub fn revoke(
+        &mut self,
+        cert: &[u8],
+        reason: Option<RevocationReason>,
+    ) -> Result<RevocationRecord, CaError> {
+        let der = pem_or_der(cert, PEM_CERTIFICATE)?.remove(0);
+        let parsed = parse_x509(&der)?;
+        let identity = identity_of(&parsed, &der)?;
+        let store = TrustStore::new(&self.cert_der, None)?;
+        match store.check_issued_by_ca(&parsed) {
+            Ok(()) => {}
+            Err(TrustError::UnknownIssuer) => return Err(CaError::NotOurs(identity.node)),
+            Err(other) => return Err(CaError::Build(other.to_string())),
+        }
+        let serial = identity.serial_hex();
+        if let Some(old) = self.revocations.revoked.iter().find(|r| r.serial == serial) {
+            return Err(CaError::AlreadyRevoked {
+                serial,
+                revoked_at: old.revoked_at,
+            });
+        }
+        let record = RevocationRecord {
+            serial,
+            node: identity.node.to_string(),
+            revoked_at: now_unix(),
+            reason: reason.map(|r| r as u8),
+            fingerprint: identity.fingerprint_hex(),
+        };
+        self.revocations.revoked.push(record.clone());
+        self.save_revocations(true)?;
+        Ok(record)
+    }
+
+    /// Signs a CRL listing every revocation, valid from now for `next_update_days`, with
+    /// the next CRL number (saved to `crl_number` first, so numbers never repeat). PEM.
+    pub fn crl(&mut self, next_update_days: u32) -> Result<String, CaError> {
+        let number = self.crl_number + 1;
+        let der = self.crl_der_at(now_unix(), next_update_days, number)?;
+        self.crl_number = number;
+        self.save_crl_number()?;
+        Ok(to_pem(PEM_CRL, &der))
+    }
+
+    fn crl_der_at(&self, now: i64, days: u32, number: u64) -> Result<Vec<u8>, CaError> {
+        if days == 0 {
+            return Err(CaError::BadValidity("CRL days must be at least 1".into()));
+        }
+        let revoked_certs = self
+            .revocations
+            .revoked
+            .iter()
+            .map(|r| {
+                Ok(RevokedCertParams {
+                    // Checked when the file was parsed; records made here are hex already.
+                    serial_number: SerialNumber::from_slice(
+                        &parse_hex(&r.serial).unwrap_or_default(),
+                    ),
+                    revocation_time: datetime(r.revoked_at)?,
+                    reason_code: r.reason.and_then(reason_from_code),
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, CaError>>()?;
+        let params = CertificateRevocationListParams {
+            this_update: datetime(now)?,
+            next_update: datetime(now + i64::from(days) * SECS_PER_DAY)?,
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.issuer()?).map_err(build_err)?;
+        Ok(crl.der().to_vec())
+    }
+
+    fn save_revocations(&self, force: bool) -> Result<(), CaError> {
+        if let Some(dir) = &self.dir {
+            write_file(
+                &dir.join(REVOKED_FILE),
+                &self.revocations.to_json(),
+                PUBLIC_FILE_MODE,
+                force,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn save_crl_number(&self) -> Result<(), CaError> {
+        if let Some(dir) = &self.dir {
+            let text = format!("{}\n", self.crl_number);
+            write_file(
+                &dir.join(CRL_NUMBER_FILE),
+                text.as_bytes(),
+                PUBLIC_FILE_MODE,
+                true,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses an RFC 5280 reason name (`key-compromise`, …) as used on the command line.
+pub fn parse_reason(name: &str) -> Option<RevocationReason> {
+    (0..=10u8)
+        .filter_map(reason_from_code)
+        .find(|r| crate::crl::reason_name(*r as u8) == name)
+}
+
+fn reason_from_code(code: u8) -> Option<RevocationReason> {
+    use RevocationReason::*;
+    Some(match code {
+        0 => Unspecified,
+        1 => KeyCompromise,
+        2 => CaCompromise,
+        3 => AffiliationChanged,
+        4 => Superseded,
+        5 => CessationOfOperation,
+        6 => CertificateHold,
+        8 => RemoveFromCrl,
+        9 => PrivilegeWithdrawn,
+        10 => AaCompromise,
+        _ => return None,
+    })
+}
+
+/// Lower-case hex (re-exported for the CLI's output).
+pub fn to_hex(bytes: &[u8]) -> String {
+    hex(bytes)
+}

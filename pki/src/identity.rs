@@ -1,0 +1,247 @@
+//! What a node certificate says about its node: [`NodeIdentity`] and [`parse_certificate`].
+//!
+//! Parsing checks the certificate's shape only. Whether this network's CA issued it, whether
+//! it is valid now and whether it was revoked is [`TrustStore`](crate::TrustStore)'s job.
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::oid_registry::OID_SIG_ED25519;
+use x509_parser::x509::X509Version;
+
+use crate::defaults::{IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX};
+use crate::role::{IdentityExtension, Role};
+use crate::NodeId;
+
+/// The identity a node certificate binds to its Ed25519 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// The node id, identical in the CN, the URI SAN and the DNS SAN.
+    pub node: NodeId,
+    /// The node's role, from the identity extension.
+    pub role: Role,
+    /// ISO 3166 alpha-2 country (required for `ncb`).
+    pub country: Option<String>,
+    /// Mission code (required for `mission`).
+    pub mission: Option<String>,
+    /// Serial number: big-endian magnitude without leading zero bytes.
+    pub serial: Vec<u8>,
+    /// Start of validity, unix seconds.
+    pub not_before: i64,
+    /// End of validity (inclusive), unix seconds.
+    pub not_after: i64,
+    /// SHA-256 of the certificate's DER.
+    pub fingerprint: [u8; 32],
+    /// The Ed25519 subject key: the node's TLS key and the key that signs its envelopes.
+    pub signing_key: [u8; 32],
+}
+
+impl NodeIdentity {
+    /// The fingerprint as lower-case hex.
+    pub fn fingerprint_hex(&self) -> String {
+        hex(&self.fingerprint)
+    }
+
+    /// The serial number as lower-case hex.
+    pub fn serial_hex(&self) -> String {
+        hex(&self.serial)
+    }
+}
+
+/// A certificate is not a well-formed Bluehelm node certificate.
+///
+/// All of these are the presenter's fault (or the issuing operator's): the fix is to reissue
+/// the certificate with `bluehelm pki issue`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// The bytes are not a DER X.509 certificate.
+    #[error("certificate is not valid DER X.509 ({0}): check that the file is a certificate")]
+    NotX509(String),
+    /// Bytes follow the certificate.
+    #[error("certificate has trailing bytes after its DER encoding")]
+    TrailingBytes,
+    /// Only X.509 v3 carries the extensions a node certificate needs.
+    #[error("certificate is not X.509 version 3: reissue it with `bluehelm pki issue`")]
+    NotVersion3,
+    /// The subject key is not Ed25519.
+    #[error("certificate key is not Ed25519: reissue it with `bluehelm pki issue`")]
+    NotEd25519,
+    /// A CA certificate was presented where a node certificate was expected.
+    #[error("certificate is a CA certificate, not a node certificate")]
+    IsCa,
+    /// An X.509 extension could not be parsed.
+    #[error("certificate extension could not be parsed ({0})")]
+    BadExtension(String),
+    /// The CN, the URI SAN or the DNS SAN is missing.
+    #[error("certificate has no {0}: reissue it with `bluehelm pki issue`")]
+    MissingIdentity(&'static str),
+    /// The CN, the URI SAN or the DNS SAN appears more than once, or an unexpected name is present.
+    #[error("certificate has more than one {0}: a node certificate names exactly one node")]
+    DuplicateIdentity(&'static str),
+    /// The CN, URI SAN and DNS SAN do not name the same node.
+    #[error("certificate names disagree (CN `{cn}`, URI `{uri}`, DNS `{dns}`): reissue it")]
+    IdentityMismatch {
+        /// The common name.
+        cn: String,
+        /// The URI SAN.
+        uri: String,
+        /// The DNS SAN.
+        dns: String,
+    },
+    /// The named node id is not a valid node id.
+    #[error("certificate names an invalid node id `{0}`")]
+    BadNodeId(String),
+    /// The Bluehelm identity extension is absent.
+    #[error(
+        "certificate lacks the Bluehelm identity extension: reissue it with `bluehelm pki issue`"
+    )]
+    MissingExtension,
+    /// The Bluehelm identity extension appears twice.
+    #[error("certificate carries the Bluehelm identity extension twice")]
+    DuplicateExtension,
+    /// The Bluehelm identity extension is malformed or breaks the role rules.
+    #[error("certificate identity extension is invalid: {0}")]
+    BadIdentityExtension(String),
+}
+
+/// Parses a node certificate and checks its shape: X.509 v3, Ed25519 subject key, not a CA,
+/// exactly one CN, one `urn:bluehelm:node:` URI SAN and one `.bluehelm.invalid` DNS SAN that
+/// all name the same valid node id, no other SANs, and exactly one identity extension whose
+/// role rules hold. It does not check who signed it or when it is valid.
+pub fn parse_certificate(der: &[u8]) -> Result<NodeIdentity, CertError> {
+    parse_x509(der).and_then(|cert| identity_of(&cert, der))
+}
+
+pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
+    let (rest, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| CertError::NotX509(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(CertError::TrailingBytes);
+    }
+    Ok(cert)
+}
+
+/// Builds the identity of an already parsed certificate; `der` is the certificate's bytes.
+pub(crate) fn identity_of(
+    cert: &X509Certificate<'_>,
+    der: &[u8],
+) -> Result<NodeIdentity, CertError> {
+    if cert.version() != X509Version::V3 {
+        return Err(CertError::NotVersion3);
+    }
+    let spki = cert.public_key();
+    if spki.algorithm.algorithm != OID_SIG_ED25519 || spki.algorithm.parameters.is_some() {
+        return Err(CertError::NotEd25519);
+    }
+    let signing_key: [u8; 32] = spki
+        .subject_public_key
+        .data
+        .as_ref()
+        .try_into()
+        .map_err(|_| CertError::NotEd25519)?;
+    let bad_ext = |e: x509_parser::error::X509Error| CertError::BadExtension(e.to_string());
+    if cert
+        .basic_constraints()
+        .map_err(bad_ext)?
+        .is_some_and(|bc| bc.value.ca)
+    {
+        return Err(CertError::IsCa);
+    }
+
+    let node = node_from_names(cert)?;
+    let ext = identity_extension(cert)?;
+
+    Ok(NodeIdentity {
+        node,
+        role: ext.role,
+        country: ext.country,
+        mission: ext.mission,
+        serial: strip_leading_zeros(cert.raw_serial()).to_vec(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        fingerprint: fingerprint(der),
+        signing_key,
+    })
+}
+
+fn node_from_names(cert: &X509Certificate<'_>) -> Result<NodeId, CertError> {
+    let mut cns = cert.subject().iter_common_name();
+    let cn = cns
+        .next()
+        .ok_or(CertError::MissingIdentity("common name"))?;
+    if cns.next().is_some() {
+        return Err(CertError::DuplicateIdentity("common name"));
+    }
+    let cn = cn
+        .as_str()
+        .map_err(|_| CertError::BadNodeId("<common name is not a string>".into()))?;
+
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| CertError::BadExtension(e.to_string()))?
+        .ok_or(CertError::MissingIdentity("subject alternative name"))?;
+    let (mut uri, mut dns) = (None, None);
+    for name in &san.value.general_names {
+        match name {
+            GeneralName::URI(u) if uri.is_none() => uri = Some(*u),
+            GeneralName::URI(_) => return Err(CertError::DuplicateIdentity("URI name")),
+            GeneralName::DNSName(d) if dns.is_none() => dns = Some(*d),
+            GeneralName::DNSName(_) => return Err(CertError::DuplicateIdentity("DNS name")),
+            // Any other name could let the certificate be accepted for something else.
+            _ => {
+                return Err(CertError::DuplicateIdentity(
+                    "kind of subject alternative name",
+                ))
+            }
+        }
+    }
+    let uri = uri.ok_or(CertError::MissingIdentity("urn:bluehelm:node: URI name"))?;
+    let dns = dns.ok_or(CertError::MissingIdentity(".bluehelm.invalid DNS name"))?;
+
+    let from_uri = uri.strip_prefix(NODE_URI_PREFIX);
+    let from_dns = dns.strip_suffix(NODE_DNS_SUFFIX);
+    if from_uri != Some(cn) || from_dns != Some(cn) {
+        return Err(CertError::IdentityMismatch {
+            cn: cn.to_owned(),
+            uri: uri.to_owned(),
+            dns: dns.to_owned(),
+        });
+    }
+    cn.parse().map_err(|_| CertError::BadNodeId(cn.to_owned()))
+}
+
+fn identity_extension(cert: &X509Certificate<'_>) -> Result<IdentityExtension, CertError> {
+    let mut found = cert.iter_extensions().filter(|ext| {
+        ext.oid
+            .iter()
+            .is_some_and(|arcs| arcs.eq(IDENTITY_EXTENSION_OID.iter().copied()))
+    });
+    let ext = found.next().ok_or(CertError::MissingExtension)?;
+    if found.next().is_some() {
+        return Err(CertError::DuplicateExtension);
+    }
+    IdentityExtension::from_der(ext.value).map_err(CertError::BadIdentityExtension)
+}
+
+/// SHA-256 of a certificate's DER.
+pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+/// Lower-case hex of some bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -1,0 +1,72 @@
+//! Bluehelm identity and trust.
+//!
+//! This crate issues and reads the network's certificates, keeps the trust store (root CA
+//! and CRL), and signs and verifies envelopes. It does no networking and holds no global
+//! state; the `bluehelm pki` subcommands and the daemon call it.
+//!
+//! # Decisions
+//!
+//! - **Every key is Ed25519** (rcgen `PKCS_ED25519` with ring, ed25519-dalek for envelope
+//!   signatures). A node certificate's subject key is both the node's TLS key and the key
+//!   that signs its envelopes: the certificate binds one key to one node id.
+//! - **Envelope signatures** are Ed25519 over `SIGNING_DOMAIN || envelope_bytes`
+//!   ([`bluehelm_proto::signing_input`]). The exact transmitted bytes are signed and
+//!   verified; they are decoded only after the signature checks and never re-encoded.
+//!   Envelopes that arrive together are verified in one batch
+//!   ([`ed25519_dalek::verify_batch`]), falling back to one by one to find the bad ones.
+//! - **Node certificates**: random positive 16-byte serial; validity from 5 minutes ago for
+//!   [`DEFAULT_NODE_VALIDITY_DAYS`]; CN = node id; SANs `urn:bluehelm:node:<id>` (URI, the
+//!   identity) and `<id>.bluehelm.invalid` (DNS, because webpki only matches DNS names;
+//!   dialers use it as the server name); EKU serverAuth + clientAuth; key usage
+//!   digitalSignature; basicConstraints CA:false; and a non-critical identity extension
+//!   under [`IDENTITY_EXTENSION_OID`] (`1.3.6.1.4.1.59541.1.1`, a **placeholder** until the
+//!   project registers a Private Enterprise Number) with this DER:
+//!   ```text
+//!   SEQUENCE { role UTF8String,                        -- hub | ncb | mission | terminal
+//!              country [0] IMPLICIT PrintableString OPTIONAL, -- ISO 3166 alpha-2
+//!              mission [1] IMPLICIT UTF8String OPTIONAL,
+//!              signing UTF8String }                    -- "ed25519-subject-key"
+//!   ```
+//!   Role rules ([`check_role_rules`]): `hub` has neither country nor mission, `ncb`
+//!   requires a country, `mission` requires a mission code (a host country is allowed),
+//!   `terminal` may carry either.
+//! - **Root CA**: self-signed Ed25519, CN "Bluehelm Network Root CA", CA:true pathlen 0,
+//!   key usage keyCertSign + cRLSign, ten years by default. CRLs are signed by the root
+//!   itself (webpki and OpenSSL both accept this), numbered from 1 upwards.
+//! - **Files**: keys are PKCS#8 PEM written with mode 0600 at creation; a key file that
+//!   its group or others can read is refused. See [`ca`] for the CA directory layout.
+//!
+//! # Not done here
+//!
+//! TLS configuration (the daemon feeds [`TrustStore::ca_der`] and [`TrustStore::crl_der`]
+//! to rustls), CRL distribution, and any policy on what a verified node may send.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ca;
+mod credentials;
+mod crl;
+mod defaults;
+mod der;
+mod encoding;
+mod files;
+mod identity;
+mod role;
+mod signer;
+mod trust;
+mod verify;
+
+pub use bluehelm_proto::NodeId;
+pub use ca::{CaError, CertificateAuthority, IssueRequest, IssuedNode, RevocationRecord};
+pub use credentials::{CredentialsError, NodeCredentials};
+pub use crl::{parse_crl, reason_name, CrlInfo, CrlParseError, RevokedEntry};
+pub use defaults::*;
+pub use encoding::{pem_kind, pem_or_der, EncodingError, PemKind};
+pub use files::{ReadError, WriteError};
+pub use identity::{parse_certificate, CertError, NodeIdentity};
+pub use rcgen::RevocationReason;
+pub use role::{check_role_rules, ParseRoleError, Role, RoleRuleError};
+pub use signer::Signer;
+pub use trust::{parse_ca_certificate, CaInfo, TrustError, TrustStore, TrustStoreError};
+pub use verify::{EnvelopeVerifier, VerifiedEnvelope, VerifyError};

@@ -1,0 +1,265 @@
+//! Verifying signed envelopes: who signed (certificate trust, cached), that they signed
+//! these bytes, and that the envelope claims to come from the node that signed it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bluehelm_proto::{signing_input, DecodeError, Envelope, SignedEnvelope};
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::defaults::VERIFIER_CACHE_CAPACITY;
+use crate::identity::fingerprint;
+use crate::trust::check_validity;
+use crate::{CertError, NodeId, NodeIdentity, TrustError, TrustStore, TrustStoreError};
+
+/// An envelope whose signature, signer certificate and origin have been checked. Only this
+/// crate can make one.
+#[derive(Debug, Clone)]
+pub struct VerifiedEnvelope {
+    envelope: Envelope,
+    signer: Arc<NodeIdentity>,
+    signed: SignedEnvelope,
+}
+
+impl VerifiedEnvelope {
+    /// The decoded envelope (decoded from the signed bytes, never re-encoded).
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The certified node that signed it; equal to the envelope's origin.
+    pub fn signer(&self) -> &Arc<NodeIdentity> {
+        &self.signer
+    }
+
+    /// The signed envelope as received, for storing and forwarding unchanged.
+    pub fn signed(&self) -> &SignedEnvelope {
+        &self.signed
+    }
+
+    /// Takes the parts apart.
+    pub fn into_parts(self) -> (Envelope, Arc<NodeIdentity>, SignedEnvelope) {
+        (self.envelope, self.signer, self.signed)
+    }
+}
+
+/// A signed envelope was refused. All of these are the sender's (or its signer's) fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VerifyError {
+    /// The signer certificate is not trusted.
+    #[error("signer certificate refused: {0}")]
+    Untrusted(TrustError),
+    /// The signature does not match the bytes and the certified key.
+    #[error("envelope signature does not verify against the signer certificate")]
+    BadSignature,
+    /// The signed bytes are not a valid envelope.
+    #[error("signed envelope bytes do not decode: {0}")]
+    Decode(DecodeError),
+    /// The envelope claims another origin than the node that signed it.
+    #[error("envelope claims origin {claimed} but was signed by {certified}")]
+    OriginMismatch {
+        /// The origin written in the envelope.
+        claimed: NodeId,
+        /// The node the signer certificate certifies.
+        certified: NodeId,
+    },
+}
+
+// Not `#[from]`, which would also report the inner error as `source` (printed twice).
+impl From<TrustError> for VerifyError {
+    fn from(e: TrustError) -> Self {
+        VerifyError::Untrusted(e)
+    }
+}
+
+#[derive(Clone)]
+struct CachedSigner {
+    identity: Arc<NodeIdentity>,
+    key: VerifyingKey,
+}
+
+struct State {
+    trust: Arc<TrustStore>,
+    /// Bumped whenever the trust store changes, so a certificate checked against the old
+    /// one is not cached after the change.
+    generation: u64,
+    cache: HashMap<[u8; 32], CachedSigner>,
+}
+
+/// Verifies signed envelopes against a trust store.
+///
+/// Signer certificates that passed the trust store are cached by fingerprint (at most
+/// [`VERIFIER_CACHE_CAPACITY`](crate::VERIFIER_CACHE_CAPACITY)); every hit re-checks the
+/// certificate's validity period against `now`, and replacing the trust store (a new CRL)
+/// empties the cache. Safe to share between threads.
+pub struct EnvelopeVerifier {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for EnvelopeVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvelopeVerifier").finish_non_exhaustive()
+    }
+}
+
+impl EnvelopeVerifier {
+    /// A verifier trusting `trust`.
+    pub fn new(trust: TrustStore) -> Self {
+        Self {
+            state: Mutex::new(State {
+                trust: Arc::new(trust),
+                generation: 0,
+                cache: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is a single
+        // assignment or map operation.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The trust store in use.
+    pub fn trust_store(&self) -> Arc<TrustStore> {
+        self.lock().trust.clone()
+    }
+
+    /// Replaces the trust store (e.g. with a new CRL) and forgets every cached signer.
+    pub fn replace_trust_store(&self, trust: TrustStore) {
+        let mut state = self.lock();
+        state.trust = Arc::new(trust);
+        state.generation += 1;
+        state.cache.clear();
+    }
+
+    /// Installs a new CRL (PEM or DER) for the same CA and forgets every cached signer.
+    pub fn set_crl(&self, crl: &[u8]) -> Result<(), TrustStoreError> {
+        let trust = self.trust_store().with_crl(crl)?;
+        self.replace_trust_store(trust);
+        Ok(())
+    }
+
+    fn signer_for(&self, cert_der: &[u8], now: i64) -> Result<CachedSigner, TrustError> {
+        let fp = fingerprint(cert_der);
+        let (trust, generation) = {
+            let state = self.lock();
+            if let Some(hit) = state.cache.get(&fp) {
+                check_validity(&hit.identity, now)?;
+                let ca = state.trust.ca_info();
+                if now < ca.not_before || now > ca.not_after {
+                    return Err(TrustError::CaNotValid { now });
+                }
+                return Ok(hit.clone());
+            }
+            (state.trust.clone(), state.generation)
+        };
+        // Chain check outside the lock: it costs a signature verification.
+        let identity = trust.verify_node(cert_der, now)?;
+        let key = VerifyingKey::from_bytes(&identity.signing_key)
+            .ok()
+            .filter(|k| !k.is_weak())
+            .ok_or(TrustError::Malformed(CertError::NotEd25519))?;
+        let entry = CachedSigner {
+            identity: Arc::new(identity),
+            key,
+        };
+        let mut state = self.lock();
+        if state.generation == generation {
+            if state.cache.len() >= VERIFIER_CACHE_CAPACITY {
+                // Any entry will do: a miss only costs one chain check.
+                if let Some(victim) = state.cache.keys().next().copied() {
+                    state.cache.remove(&victim);
+                }
+            }
+            state.cache.insert(fp, entry.clone());
+        }
+        Ok(entry)
+    }
+
+    /// Verifies one signed envelope at `now_unix`: signer certificate, then signature, then
+    /// decoding of the signed bytes, then `origin == certified node`.
+    pub fn verify(
+        &self,
+        signed: &SignedEnvelope,
+        now_unix: i64,
+    ) -> Result<VerifiedEnvelope, VerifyError> {
+        let signer = self.signer_for(signed.signer_certificate(), now_unix)?;
+        let signature = Signature::from_bytes(signed.signature());
+        signer
+            .key
+            .verify_strict(&signing_input(signed.envelope_bytes()), &signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+        finish(signed, signer.identity)
+    }
+
+    /// Verifies envelopes that arrived together; result `i` belongs to `signed[i]`.
+    ///
+    /// All signatures whose certificates pass are checked in one Ed25519 batch; if the batch
+    /// fails, each is checked alone to find the bad ones. Batch verification uses the
+    /// cofactored equation, so a signer could craft a signature that passes in a batch and
+    /// fails alone; that only lets a certified node confuse the acceptance of its own
+    /// envelopes, never forge another's.
+    pub fn verify_batch(
+        &self,
+        signed: &[SignedEnvelope],
+        now_unix: i64,
+    ) -> Vec<Result<VerifiedEnvelope, VerifyError>> {
+        let signers: Vec<Result<CachedSigner, TrustError>> = signed
+            .iter()
+            .map(|s| self.signer_for(s.signer_certificate(), now_unix))
+            .collect();
+        let mut inputs = Vec::new();
+        let mut signatures = Vec::new();
+        let mut keys = Vec::new();
+        for (s, signer) in signed.iter().zip(&signers) {
+            if let Ok(signer) = signer {
+                inputs.push(signing_input(s.envelope_bytes()));
+                signatures.push(Signature::from_bytes(s.signature()));
+                keys.push(signer.key);
+            }
+        }
+        let messages: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        let all_good = !messages.is_empty()
+            && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+
+        let mut candidate = 0;
+        signed
+            .iter()
+            .zip(signers)
+            .map(|(s, signer)| {
+                let signer = signer?;
+                let i = candidate;
+                candidate += 1;
+                if !all_good {
+                    signer
+                        .key
+                        .verify_strict(messages[i], &signatures[i])
+                        .map_err(|_| VerifyError::BadSignature)?;
+                }
+                finish(s, signer.identity)
+            })
+            .collect()
+    }
+}
+
+/// Decodes the signed bytes (never re-encoding them) and checks the origin.
+fn finish(
+    signed: &SignedEnvelope,
+    signer: Arc<NodeIdentity>,
+) -> Result<VerifiedEnvelope, VerifyError> {
+    let envelope = Envelope::decode(signed.envelope_bytes()).map_err(VerifyError::Decode)?;
+    if envelope.origin != signer.node {
+        return Err(VerifyError::OriginMismatch {
+            claimed: envelope.origin.clone(),
+            certified: signer.node.clone(),
+        });
+    }
+    Ok(VerifiedEnvelope {
+        envelope,
+        signer,
+        signed: signed.clone(),
+    })
+}

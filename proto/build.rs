@@ -1,0 +1,16 @@
+//! Compiles the schema with protox (pure Rust) so that building needs no system protoc.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/bluehelm/v1/envelope.proto",
+        "proto/bluehelm/v1/link.proto",
+    ];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let descriptors = protox::compile(files, ["proto"])?;
+    prost_build::Config::new()
+        .btree_map(["."])
+        .compile_fds(descriptors)?;
+    Ok(())
+}

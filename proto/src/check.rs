@@ -1,0 +1,136 @@
+//! Small checks shared by the validation of every message type.
+
+use std::collections::BTreeMap;
+
+use crate::error::ValidationError;
+use crate::ids::{IdError, MessageId, NodeId};
+use crate::limits::{MAX_MAP_ENTRIES, MAX_NAME_LEN, MAX_TEXT_LEN};
+
+/// The string or bytes is at most `max` bytes long.
+pub(crate) fn max_len(field: &'static str, len: usize, max: usize) -> Result<(), ValidationError> {
+    if len > max {
+        return Err(ValidationError::TooLong { field, len, max });
+    }
+    Ok(())
+}
+
+/// The string is not empty and at most `max` bytes long.
+pub(crate) fn required(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+    if s.is_empty() {
+        return Err(ValidationError::Empty { field });
+    }
+    max_len(field, s.len(), max)
+}
+
+/// The repeated field has at most `max` entries.
+pub(crate) fn max_count(
+    field: &'static str,
+    count: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
+    if count > max {
+        return Err(ValidationError::TooMany { field, count, max });
+    }
+    Ok(())
+}
+
+/// Every string of a repeated field is at most `max_each` bytes; at most `max` entries.
+pub(crate) fn list(
+    field: &'static str,
+    items: &[String],
+    max: usize,
+    max_each: usize,
+) -> Result<(), ValidationError> {
+    max_count(field, items.len(), max)?;
+    items
+        .iter()
+        .try_for_each(|s| max_len(field, s.len(), max_each))
+}
+
+/// A map of names to text: non-empty names, bounded sizes.
+pub(crate) fn map(
+    field: &'static str,
+    entries: &BTreeMap<String, String>,
+) -> Result<(), ValidationError> {
+    max_count(field, entries.len(), MAX_MAP_ENTRIES)?;
+    for (key, value) in entries {
+        required(field, key, MAX_NAME_LEN)?;
+        max_len(field, value.len(), MAX_TEXT_LEN)?;
+    }
+    Ok(())
+}
+
+/// An ISO 3166-1 alpha-2 code: exactly two upper-case ASCII letters.
+pub(crate) fn country(field: &'static str, s: &str) -> Result<(), ValidationError> {
+    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Ok(());
+    }
+    Err(ValidationError::BadCountryCode {
+        field,
+        value: truncated(s),
+    })
+}
+
+/// Empty, or an ISO 8601 calendar date `YYYY-MM-DD` with a month in 1..=12 and a day in
+/// 1..=31. (Days past the end of a short month pass: the field records what a document says,
+/// and this crate has no calendar.)
+pub(crate) fn date(field: &'static str, s: &str) -> Result<(), ValidationError> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let shape_ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10);
+    // Only read as numbers once the shape (ASCII digits at fixed places) is known.
+    let number =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    if shape_ok && (1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10)) {
+        return Ok(());
+    }
+    Err(ValidationError::BadDate {
+        field,
+        value: truncated(s),
+    })
+}
+
+/// Unix milliseconds not before the epoch.
+pub(crate) fn time(field: &'static str, value: i64) -> Result<(), ValidationError> {
+    if value < 0 {
+        return Err(ValidationError::NegativeTime { field, value });
+    }
+    Ok(())
+}
+
+/// Parses a node id received in `field`.
+pub(crate) fn node_id(field: &'static str, s: String) -> Result<NodeId, ValidationError> {
+    NodeId::new(s).map_err(|source| ValidationError::BadId { field, source })
+}
+
+/// Parses a list of node ids received in `field`.
+pub(crate) fn node_ids(
+    field: &'static str,
+    v: Vec<String>,
+) -> Result<Vec<NodeId>, ValidationError> {
+    v.into_iter().map(|s| node_id(field, s)).collect()
+}
+
+/// Parses a message id received in `field`.
+pub(crate) fn message_id(field: &'static str, b: &[u8]) -> Result<MessageId, ValidationError> {
+    MessageId::from_bytes(b).map_err(|source| ValidationError::BadId { field, source })
+}
+
+/// Wraps an id error for `field`.
+pub(crate) fn bad_id(field: &'static str) -> impl FnOnce(IdError) -> ValidationError {
+    move |source| ValidationError::BadId { field, source }
+}
+
+/// A bounded copy of a bad value for an error message: a peer must not be able to make us
+/// log megabytes.
+fn truncated(s: &str) -> String {
+    s.chars().take(32).collect()
+}

@@ -1,0 +1,176 @@
+//! Errors of validation, decoding and parsing.
+//!
+//! Every variant names the field that is wrong, using the schema's field names, so that a
+//! refusal sent back to a peer or a log line says exactly what to fix.
+
+use crate::envelope::{Destination, Kind};
+use crate::ids::{IdError, ServiceName};
+
+/// A value that is well-typed but breaks a rule of the protocol. Decoding reports these for
+/// what a peer sent; [`crate::Envelope::validate`] reports them for what we are about to send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// A required message field or oneof is absent.
+    #[error("{field} is missing")]
+    Missing {
+        /// The absent field.
+        field: &'static str,
+    },
+    /// A required string or bytes field is empty.
+    #[error("{field} is empty")]
+    Empty {
+        /// The empty field.
+        field: &'static str,
+    },
+    /// An enum field holds its `UNSPECIFIED` value, which is never valid on the wire.
+    #[error("{field} is unspecified")]
+    Unspecified {
+        /// The enum field.
+        field: &'static str,
+    },
+    /// An enum field holds a number this version does not know.
+    #[error("{field} has unknown value {value}")]
+    UnknownEnumValue {
+        /// The enum field.
+        field: &'static str,
+        /// The number received.
+        value: i32,
+    },
+    /// A field meant to hold an identifier does not hold a valid one.
+    #[error("{field} is not valid: {source}")]
+    BadId {
+        /// The identifier field.
+        field: &'static str,
+        /// What is wrong with it.
+        source: IdError,
+    },
+    /// A field holds a byte string of the wrong length.
+    #[error("{field} is {len} bytes long, expected {expected}")]
+    BadLength {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The only length allowed.
+        expected: usize,
+    },
+    /// A string or bytes field is longer than its limit (see [`crate::limits`]).
+    #[error("{field} is {len} bytes long, more than the limit of {max}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A repeated or map field has more entries than its limit (see [`crate::limits`]).
+    #[error("{field} has {count} entries, more than the limit of {max}")]
+    TooMany {
+        /// The field.
+        field: &'static str,
+        /// Its number of entries.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A repeated field that must hold at least one entry is empty.
+    #[error("{field} has no entries")]
+    NoEntries {
+        /// The field.
+        field: &'static str,
+    },
+    /// A country field is not an ISO 3166-1 alpha-2 code (two upper-case ASCII letters).
+    #[error("{field} is not an ISO 3166-1 alpha-2 country code: {value:?}")]
+    BadCountryCode {
+        /// The field.
+        field: &'static str,
+        /// The value received.
+        value: String,
+    },
+    /// A date field is neither empty nor an ISO 8601 calendar date (`YYYY-MM-DD`).
+    #[error("{field} is not a date of the form YYYY-MM-DD: {value:?}")]
+    BadDate {
+        /// The field.
+        field: &'static str,
+        /// The value received.
+        value: String,
+    },
+    /// A timestamp is before the Unix epoch.
+    #[error("{field} is negative ({value})")]
+    NegativeTime {
+        /// The field.
+        field: &'static str,
+        /// The value received.
+        value: i64,
+    },
+    /// The envelope expires at or before the moment it was created.
+    #[error("expires_at_ms ({expires_at_ms}) is not later than created_at_ms ({created_at_ms})")]
+    ExpiresBeforeCreated {
+        /// Creation time, Unix milliseconds.
+        created_at_ms: i64,
+        /// Expiry time, Unix milliseconds.
+        expires_at_ms: i64,
+    },
+    /// The envelope's hop limit is outside `1..=MAX_HOP_LIMIT`.
+    #[error("hop_limit {0} is outside 1..={max}", max = crate::limits::MAX_HOP_LIMIT)]
+    HopLimit(u32),
+    /// A transfer says it has taken more hops than any envelope may allow.
+    #[error("transfer.hops {0} is more than the maximum hop limit {max}", max = crate::limits::MAX_HOP_LIMIT)]
+    HopCount(u32),
+    /// A service request names another service than the one it is addressed to.
+    #[error("request is for service {body} but is addressed to {destination}")]
+    ServiceMismatch {
+        /// The service named in the request body.
+        body: ServiceName,
+        /// The envelope's destination.
+        destination: Destination,
+    },
+    /// A message of this kind cannot go to this kind of destination.
+    #[error("a {kind} cannot be addressed to {destination}: it must go to {expected}")]
+    WrongDestination {
+        /// The message's kind.
+        kind: Kind,
+        /// The envelope's destination.
+        destination: Destination,
+        /// What it must be addressed to.
+        expected: &'static str,
+    },
+    /// A response or report does not say which message it answers.
+    #[error("a {0} needs a correlation_id")]
+    MissingCorrelation(Kind),
+    /// A report asks for a delivery report, which would make reports about reports.
+    #[error("a {0} must not ask for a delivery report")]
+    ReportOnReport(Kind),
+    /// A notice that is requested or published carries no subject.
+    #[error("a {0} notice needs a subject")]
+    NoticeWithoutSubject(crate::body::NoticeLifecycle),
+}
+
+/// Why bytes received from a peer are not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes are not a protobuf encoding of the expected message.
+    #[error("malformed protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// The bytes decode, but the message breaks a rule of the protocol.
+    #[error("invalid message: {0}")]
+    Invalid(#[from] ValidationError),
+}
+
+/// Why a string given by a person or a configuration file does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The string is not one of the names this type knows.
+    #[error("unknown {what} {value:?}")]
+    Unknown {
+        /// The type being parsed, e.g. "precedence".
+        what: &'static str,
+        /// The string given.
+        value: String,
+    },
+    /// The string holds an identifier that is not valid.
+    #[error(transparent)]
+    Id(#[from] IdError),
+}

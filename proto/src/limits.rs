@@ -1,0 +1,48 @@
+//! Size and count limits checked by validation, each with the reason for its value.
+//!
+//! The frame cap ([`crate::framing::HARD_MAX_FRAME`]) already bounds the memory one message
+//! can take; these limits keep individual fields to sizes that a bureau application, a log
+//! line or a database column can handle without surprises.
+
+pub use crate::ids::MAX_NAME_ID_LEN;
+
+/// Most relay hops an envelope may allow. The network is a star of regional hubs around the
+/// general secretariat, so real paths are a handful of hops; 32 leaves room for detours while
+/// still killing routing loops quickly.
+pub const MAX_HOP_LIMIT: u8 = 32;
+
+/// Longest name-like string (references, names, document numbers, filenames, map keys), in
+/// bytes. Long enough for any transliterated name, short enough for an index column.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Longest free-text field (bodies, summaries, remarks, map values), in bytes: 64 KiB is
+/// about 30 pages of text. Larger material travels as an attachment.
+pub const MAX_TEXT_LEN: usize = 64 * 1024;
+
+/// Most entries in a repeated field of a subject (given names, aliases, nationalities,
+/// documents). Real records have a few; the cap stops a peer from sending millions of empty
+/// strings, which cost little on the wire but much in memory.
+pub const MAX_LIST_LEN: usize = 64;
+
+/// Most addressees of a diffusion. INTERPOL has 196 member countries; 256 covers all of their
+/// bureaus plus regional nodes.
+pub const MAX_ADDRESSEES: usize = 256;
+
+/// Most attachments on one text message.
+pub const MAX_ATTACHMENTS: usize = 16;
+
+/// Most entries in a service request's parameters or a response's fields.
+pub const MAX_MAP_ENTRIES: usize = 64;
+
+/// Longest signer certificate, in bytes. An Ed25519 certificate with a few extensions is
+/// under 1 KiB in DER; 16 KiB tolerates long names and policies.
+pub const MAX_CERTIFICATE_LEN: usize = 16 * 1024;
+
+/// Longest `detail` of a refusal or a non-delivery report, in bytes: a diagnostic line, not
+/// a document.
+pub const MAX_DETAIL_LEN: usize = 4 * 1024;
+
+/// Most message references in one custody acceptance. Receivers batch acceptances after a
+/// group commit; 1024 matches a generous batch and keeps the frame far below the frame cap
+/// (each reference is at most about 85 bytes).
+pub const MAX_ACCEPTED_REFS: usize = 1024;

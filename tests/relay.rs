@@ -1,0 +1,235 @@
+//! The relay end to end: real nodes, real QUIC on loopback, real sled in temporary folders.
+
+use std::time::Duration;
+
+use bluehelm_proto::{Body, Destination, Kind, NonDeliveryReason, Precedence};
+use bluehelm_tests::{id, inbox_at_least, linked, number_of, text, TestNet};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ncb_to_mission_through_the_hub() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let mission = net.start("mission.unmiss").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "mission.unmiss").await;
+
+    let ids = fr
+        .core()
+        .submit(vec![text(1, "mission.unmiss", Precedence::Immediate)])
+        .await
+        .unwrap();
+    let inbox = inbox_at_least(&mission, 1).await;
+    assert_eq!(inbox.len(), 1);
+    let got = &inbox[0];
+    assert_eq!(got.envelope.message_id, ids[0]);
+    assert_eq!(got.envelope.origin, id("ncb.fr"));
+    // The signed bytes arrived untouched: the origin's certificate travels with them.
+    assert_eq!(got.signed.decode_envelope().unwrap(), got.envelope);
+
+    for node in [mission, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_mission_gets_its_queue_once_flash_first() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&gs, "ncb.fr").await;
+
+    let order = [
+        Precedence::Routine,
+        Precedence::Priority,
+        Precedence::Routine,
+        Precedence::Flash,
+        Precedence::Immediate,
+        Precedence::Routine,
+        Precedence::Flash,
+        Precedence::Priority,
+    ];
+    let mut sent = Vec::new();
+    for round in 0..25 {
+        for (i, p) in order.iter().enumerate() {
+            sent.push(text(round * order.len() + i, "mission.unmiss", *p));
+        }
+    }
+    let total = sent.len();
+    fr.core().submit(sent).await.unwrap();
+    bluehelm_tests::eventually("gs to hold the mission's queue", || async {
+        (gs.core().store.depth(&id("mission.unmiss")) == total).then_some(())
+    })
+    .await;
+
+    let mission = net.start("mission.unmiss").await;
+    let inbox = inbox_at_least(&mission, total).await;
+    let ranks: Vec<u8> = inbox.iter().map(|m| m.envelope.precedence.rank()).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "queue did not drain in precedence order: {ranks:?}"
+    );
+    // Within a class, arrival order is kept.
+    for class in Precedence::ALL {
+        let numbers: Vec<usize> = inbox
+            .iter()
+            .filter(|m| m.envelope.precedence == *class)
+            .filter_map(number_of)
+            .collect();
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "{class}: {numbers:?}"
+        );
+    }
+    // Exactly once: nothing more arrives, and the hub's queue is empty.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        mission.core().inbox(None, 10_000).await.unwrap().len(),
+        total
+    );
+    bluehelm_tests::eventually("gs queue for the mission to empty", || async {
+        (gs.core().store.depth(&id("mission.unmiss")) == 0).then_some(())
+    })
+    .await;
+
+    for node in [mission, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_survives_a_hub_restart() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&gs, "ncb.fr").await;
+    let sent: Vec<_> = (0..50)
+        .map(|n| text(n, "mission.unmiss", Precedence::Routine))
+        .collect();
+    fr.core().submit(sent).await.unwrap();
+    bluehelm_tests::eventually("gs to hold 50", || async {
+        (gs.core().store.depth(&id("mission.unmiss")) == 50).then_some(())
+    })
+    .await;
+    gs.shutdown().await;
+
+    let gs = net.start("gs").await;
+    assert_eq!(gs.core().store.depth(&id("mission.unmiss")), 50);
+    let mission = net.start("mission.unmiss").await;
+    let inbox = inbox_at_least(&mission, 50).await;
+    let mut numbers: Vec<usize> = inbox.iter().filter_map(number_of).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..50).collect::<Vec<_>>());
+    for node in [mission, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_message_fans_out_at_the_hub_and_reports_delivery() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+
+    let mut message = text(1, "ncb.ke", Precedence::Priority);
+    message.destination = Destination::Group("all-ncb".parse().unwrap());
+    fr.core().submit(vec![message]).await.unwrap();
+    let inbox = inbox_at_least(&ke, 1).await;
+    assert_eq!(
+        inbox[0].envelope.destination,
+        Destination::Group("all-ncb".parse().unwrap())
+    );
+
+    let mut message = text(2, "ncb.ke", Precedence::Routine);
+    message.want_delivery_report = true;
+    let ids = fr.core().submit(vec![message]).await.unwrap();
+    let reports = inbox_at_least(&fr, 1).await;
+    // The sender is a member of all-ncb but gets no copy of its own group message.
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0].envelope;
+    assert_eq!(report.kind(), Kind::DeliveryReport);
+    assert_eq!(report.origin, id("ncb.ke"));
+    assert_eq!(report.correlation_id, Some(ids[0]));
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_in_the_hub_queue_reports_non_delivery_to_the_origin() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&gs, "ncb.fr").await;
+    let mut message = text(1, "mission.unmiss", Precedence::Flash);
+    message.ttl = Duration::from_millis(800);
+    let ids = fr.core().submit(vec![message]).await.unwrap();
+
+    let inbox = inbox_at_least(&fr, 1).await;
+    let report = &inbox[0].envelope;
+    assert_eq!(report.origin, id("gs"));
+    assert_eq!(report.correlation_id, Some(ids[0]));
+    match &report.body {
+        Body::NonDeliveryReport(ndr) => {
+            assert_eq!(ndr.reason, NonDeliveryReason::Expired);
+            assert_eq!(
+                ndr.original_destination,
+                Destination::Node(id("mission.unmiss"))
+            );
+        }
+        other => panic!("expected a non-delivery report, got {other:?}"),
+    }
+    assert_eq!(gs.core().store.depth(&id("mission.unmiss")), 0);
+    for node in [fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_message_is_refused_by_the_hub_and_reported() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&gs, "ncb.fr").await;
+    fr.core()
+        .submit(vec![text(1, "ncb.zz", Precedence::Routine)])
+        .await
+        .unwrap();
+    let inbox = inbox_at_least(&fr, 1).await;
+    match &inbox[0].envelope.body {
+        Body::NonDeliveryReport(ndr) => assert_eq!(ndr.reason, NonDeliveryReason::NoRoute),
+        other => panic!("expected a non-delivery report, got {other:?}"),
+    }
+    assert_eq!(fr.core().store.depth(&id("gs")), 0);
+    for node in [fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_acknowledgement_removes_exactly_once() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.ke").await;
+    fr.core()
+        .submit(
+            (0..3)
+                .map(|n| text(n, "ncb.ke", Precedence::Routine))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let inbox = inbox_at_least(&ke, 3).await;
+    let first = inbox[0].seq;
+    assert_eq!(ke.core().ack_inbox(&[first]).await.unwrap(), 1);
+    assert_eq!(ke.core().ack_inbox(&[first]).await.unwrap(), 0);
+    assert_eq!(ke.core().inbox(None, 10).await.unwrap().len(), 2);
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}

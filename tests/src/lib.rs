@@ -1,0 +1,218 @@
+//! Shared harness for the integration tests: a local network in a temporary folder, nodes
+//! started in-process or as real `bluehelm run` processes, a raw QUIC client that can say
+//! things a well-behaved node never would, and polling helpers.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bluehelm::localnet::{standard_specs, LocalNet, NodeSpec};
+use bluehelm::node::{Delivered, Outgoing};
+use bluehelm::Node;
+use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
+
+pub mod raw;
+
+/// How long any one expectation may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn id(s: &str) -> NodeId {
+    s.parse().expect("test node ids are valid")
+}
+
+/// The standard network (gs, ncb.fr, ncb.ke, mission.unmiss) laid out in a temporary folder.
+pub struct TestNet {
+    pub net: LocalNet,
+    pub specs: Vec<NodeSpec>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNet {
+    pub fn standard() -> Self {
+        Self::with_specs(standard_specs())
+    }
+
+    pub fn with_specs(specs: Vec<NodeSpec>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut net = LocalNet::create(dir.path()).expect("local network");
+        for spec in &specs {
+            net.add(spec).expect("node files");
+        }
+        Self {
+            net,
+            specs,
+            _dir: dir,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.net.dir
+    }
+
+    pub fn config_path(&self, node: &str) -> PathBuf {
+        self.dir().join(format!("{node}.toml"))
+    }
+
+    pub async fn start(&self, node: &str) -> Node {
+        let config = self.net.config(node).expect("config");
+        Node::start(config).await.expect("node starts")
+    }
+
+    pub fn spec(&self, node: &str) -> &NodeSpec {
+        self.specs
+            .iter()
+            .find(|s| s.id.as_str() == node)
+            .expect("node in the network")
+    }
+}
+
+/// A text message for tests, numbered so that order and duplicates can be checked.
+pub fn text(n: usize, to: &str, precedence: Precedence) -> Outgoing {
+    Outgoing {
+        destination: Destination::Node(id(to)),
+        precedence,
+        body: Body::Text(TextMessage {
+            subject_line: format!("test message {n}"),
+            body: "x".repeat(200),
+            attachments: vec![],
+        }),
+        ttl: Duration::from_secs(600),
+        want_delivery_report: false,
+        correlation_id: None,
+    }
+}
+
+/// The number a message from [`text`] carries.
+pub fn number_of(message: &Delivered) -> Option<usize> {
+    match &message.envelope.body {
+        Body::Text(t) => t.subject_line.strip_prefix("test message ")?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after [`PATIENCE`] with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the node's inbox holds at least `n` messages; returns them.
+pub async fn inbox_at_least(node: &Node, n: usize) -> Vec<Delivered> {
+    eventually(&format!("{} inbox to hold {n}", node.core().me), || async {
+        let inbox = node.core().inbox(None, 1_000_000).await.expect("inbox");
+        (inbox.len() >= n).then_some(inbox)
+    })
+    .await
+}
+
+pub async fn linked(node: &Node, peer: &str) {
+    eventually(
+        &format!("{} linked with {peer}", node.core().me),
+        || async { node.core().is_linked(&id(peer)).then_some(()) },
+    )
+    .await
+}
+
+/// The `bluehelm` binary of this build, built on first use (integration tests of another
+/// package do not get `CARGO_BIN_EXE_*`).
+pub fn bluehelm_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>/bluehelm
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test runs from target/<profile>/deps");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "bluehelm", "--bin", "bluehelm"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the bluehelm binary failed");
+        profile_dir.join("bluehelm")
+    })
+}
+
+/// A `bluehelm run` process; killed (SIGKILL) when dropped unless stopped first.
+pub struct NodeProcess {
+    child: Child,
+    pub config: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts a node process and waits for its "listening on" / "running" line.
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(bluehelm_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("bluehelm run starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("listening on") || line.contains("running") => {
+                    break
+                }
+                Some(Ok(_)) => continue,
+                _ => panic!(
+                    "node process for {} exited before it was up",
+                    config.display()
+                ),
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            config: config.to_owned(),
+        }
+    }
+
+    /// kill -9: no flush, no goodbye.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("reaped");
+        assert!(exit.success(), "node exited with {exit}");
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,122 @@
+//! A raw link client: speaks the link protocol frame by frame, so tests can send what a
+//! well-behaved node never would (forged origins, tampered bytes, oversized frames, garbage).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bluehelm::net::frames::{read_frame, write_frames};
+use bluehelm::net::tls;
+use bluehelm_pki::{NodeCredentials, TrustStore};
+use bluehelm_proto::framing::DEFAULT_MAX_FRAME;
+use bluehelm_proto::{LinkFrame, NodeId, Precedence, Transfer};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+
+/// One QUIC connection to a node, with whatever credentials the test chose.
+pub struct RawLink {
+    pub conn: Connection,
+    _endpoint: Endpoint,
+}
+
+impl RawLink {
+    /// Connects as a node with `creds`, trusting `trust` for the server's certificate.
+    pub async fn connect(
+        creds: &NodeCredentials,
+        trust: &TrustStore,
+        addr: SocketAddr,
+        server: &NodeId,
+    ) -> anyhow::Result<Self> {
+        let config = tls::client_config(creds, trust, DEFAULT_MAX_FRAME)?;
+        Self::connect_with(config, addr, server).await
+    }
+
+    /// Connects with a client that presents no certificate at all.
+    pub async fn connect_anonymous(
+        trust: &TrustStore,
+        addr: SocketAddr,
+        server: &NodeId,
+    ) -> anyhow::Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(rustls_pki_types::CertificateDer::from(
+            trust.ca_der().to_vec(),
+        ))?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![tls::ALPN.to_vec()];
+        let quic = quinn::crypto::rustls::QuicClientConfig::try_from(config)?;
+        Self::connect_with(quinn::ClientConfig::new(Arc::new(quic)), addr, server).await
+    }
+
+    pub async fn connect_with(
+        config: quinn::ClientConfig,
+        addr: SocketAddr,
+        server: &NodeId,
+    ) -> anyhow::Result<Self> {
+        let mut endpoint = Endpoint::client("127.0.0.1:0".parse()?)?;
+        endpoint.set_default_client_config(config);
+        let conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            endpoint.connect(addr, &tls::server_name(server))?,
+        )
+        .await??;
+        Ok(Self {
+            conn,
+            _endpoint: endpoint,
+        })
+    }
+
+    /// A ping answered proves that the node accepted this link.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let (mut send, mut recv) = self.conn.open_bi().await?;
+        write_frames(&mut send, &[LinkFrame::Ping(7)]).await?;
+        let mut buf = Vec::new();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf),
+        )
+        .await??;
+        match answer {
+            Some(LinkFrame::Pong(7)) => Ok(()),
+            other => anyhow::bail!("no pong: {other:?}"),
+        }
+    }
+
+    /// Opens an offer stream of one precedence class.
+    pub async fn offer_stream(
+        &self,
+        precedence: Precedence,
+    ) -> anyhow::Result<(SendStream, RecvStream)> {
+        let (mut send, recv) = self.conn.open_bi().await?;
+        write_frames(&mut send, &[LinkFrame::Open { precedence }]).await?;
+        Ok((send, recv))
+    }
+
+    /// Offers transfers and returns the node's answer frames (one per offer, in order).
+    pub async fn offer(&self, transfers: Vec<Transfer>) -> anyhow::Result<Vec<LinkFrame>> {
+        let (mut send, mut recv) = self.offer_stream(Precedence::Routine).await?;
+        let want = transfers.len();
+        let frames: Vec<LinkFrame> = transfers.into_iter().map(LinkFrame::Transfer).collect();
+        write_frames(&mut send, &frames).await?;
+        let mut answers = Vec::new();
+        let mut answered = 0;
+        let mut buf = Vec::new();
+        while answered < want {
+            let frame = tokio::time::timeout(
+                Duration::from_secs(10),
+                read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf),
+            )
+            .await??
+            .ok_or_else(|| anyhow::anyhow!("stream ended after {answered} answers"))?;
+            answered += match &frame {
+                LinkFrame::Accepted(refs) => refs.len(),
+                LinkFrame::Refused(_) => 1,
+                other => anyhow::bail!("unexpected answer {other:?}"),
+            };
+            answers.push(frame);
+        }
+        Ok(answers)
+    }
+}
