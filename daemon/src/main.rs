@@ -7,7 +7,6 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.verbose);
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {

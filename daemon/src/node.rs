@@ -114,7 +114,7 @@ impl Node {
             }
         }
         tasks.spawn(sweep_loop(core.clone()));
-        tracing::info!(node = %core.me, listen = ?endpoint.local_addr().ok(), "node started");
+        tracing::info!(node = %core.me, bound = ?endpoint.local_addr().ok(), "node started");
         Ok(Self {
             core,
             endpoint,

@@ -246,7 +246,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     )?;
     drain(&mission).await?;
 
-    println!("\n5. ncb.fr -> ncb.zz, a node nobody routes to: gs refuses, ncb.fr is told:");
+    println!("\n5. ncb.fr -> ncb.zz, a node nobody routes to: gs refuses custody, and ncb.fr, which\n   still holds the message, turns the refusal into a non-delivery report for its sender:");
     fr.core()
         .submit(vec![text(
             "Wrong address",

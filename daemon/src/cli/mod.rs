@@ -37,10 +37,14 @@ pub enum Command {
     BenchNode(bench_node::BenchNodeArgs),
 }
 
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
+/// Logs go to stderr. Commands that tell a story on stdout (demo, bench) log warnings only
+/// unless asked for more; a node logs at info.
+pub fn init_logging(command: &Command, verbose: u8) {
+    let quiet = matches!(command, Command::Demo(_) | Command::Bench(_) | Command::BenchNode(_) | Command::Pki(_));
+    let default = match (verbose, quiet) {
+        (0, true) => "warn",
+        (0, false) => "info",
+        (1, _) => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -52,6 +56,7 @@ pub fn init_logging(verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging(&cli.command, cli.verbose);
     match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Run(args) => run::run(args),

@@ -170,7 +170,7 @@ async fn send_loop(
                 }
                 Some(Ok(Answer::Refused(refusal))) => {
                     let Some(key) = in_flight.remove(&refusal.message) else { continue };
-                    tracing::info!(%peer, message = %refusal.message.id, reason = %refusal.reason,
+                    tracing::info!(%peer, msg = %refusal.message, reason = %refusal.reason,
                         detail = %refusal.detail, "next hop refused custody");
                     match on_refusal(refusal.reason) {
                         RefusalAction::RetryLater => {
