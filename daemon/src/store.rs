@@ -7,6 +7,7 @@
 //! sled calls block, so they run on one dedicated thread that owns the database; async code
 //! talks to it through [`Store`], a cheap handle.
 
+mod index;
 mod keys;
 mod record;
 mod worker;

@@ -40,7 +40,10 @@ pub enum Command {
 /// Logs go to stderr. Commands that tell a story on stdout (demo, bench) log warnings only
 /// unless asked for more; a node logs at info.
 pub fn init_logging(command: &Command, verbose: u8) {
-    let quiet = matches!(command, Command::Demo(_) | Command::Bench(_) | Command::BenchNode(_) | Command::Pki(_));
+    let quiet = matches!(
+        command,
+        Command::Demo(_) | Command::Bench(_) | Command::BenchNode(_) | Command::Pki(_)
+    );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
         (0, false) => "info",

@@ -1,10 +1,10 @@
 //! Key layout of the one sled tree. Every key starts with a one-byte table tag, so a single
-//! atomic `Batch` can change queue, inbox, dedup and expiry entries together.
+//! atomic `Batch` can change queue, inbox and dedup entries together. (Expiry times and
+//! depths are indexed in memory: see `index.rs`.)
 //!
 //! - `q` hop_len hop rank seq: a message queued for next hop `hop` (value: record)
 //! - `i` seq: a message in the local inbox (value: record)
 //! - `s` origin_len origin id: dedup entry (value: expires_at)
-//! - `x` expires_at key: expiry index of queue entries (value: empty)
 //! - `m` name: metadata (value: u64)
 //!
 //! Integers are big-endian so that sled's byte order is numeric order; within one next hop,
@@ -15,7 +15,6 @@ use bluehelm_proto::{MessageRef, NodeId, Precedence};
 pub const QUEUE: u8 = b'q';
 pub const INBOX: u8 = b'i';
 pub const SEEN: u8 = b's';
-pub const EXPIRY: u8 = b'x';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
 
 /// The key of one queued message copy.
@@ -100,31 +99,6 @@ pub fn seen_key(message: &MessageRef) -> Vec<u8> {
     key
 }
 
-/// Maps signed milliseconds onto unsigned keys that sort the same way.
-fn time_bytes(ms: i64) -> [u8; 8] {
-    ((ms as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-pub fn expiry_key(expires_at_ms: i64, queue_key: &QueueKey) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + queue_key.0.len());
-    key.push(EXPIRY);
-    key.extend_from_slice(&time_bytes(expires_at_ms));
-    key.extend_from_slice(&queue_key.0);
-    key
-}
-
-/// Expiry index keys strictly below this one expired at or before `now_ms`.
-pub fn expiry_bound(now_ms: i64) -> Vec<u8> {
-    let mut key = vec![EXPIRY];
-    key.extend_from_slice(&time_bytes(now_ms.saturating_add(1)));
-    key
-}
-
-/// The queue key inside an expiry index key.
-pub fn queue_key_of_expiry(key: &[u8]) -> Option<QueueKey> {
-    QueueKey::from_bytes(key.get(9..)?)
-}
-
 pub fn decode_time(value: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(value.try_into().ok()?))
 }
@@ -147,15 +121,6 @@ mod tests {
         );
         assert_eq!(flash_last.next_hop(), hop);
         assert_eq!(flash_last.seq(), 300);
-    }
-
-    #[test]
-    fn expiry_keys_sort_by_time_including_negative() {
-        let q = QueueKey::new(&"gs".parse().unwrap(), Precedence::Routine, 1);
-        assert!(expiry_key(-5, &q) < expiry_key(3, &q));
-        assert!(expiry_key(3, &q) < expiry_bound(3));
-        assert!(expiry_bound(3) <= expiry_key(4, &q));
-        assert_eq!(queue_key_of_expiry(&expiry_key(3, &q)), Some(q));
     }
 
     #[test]

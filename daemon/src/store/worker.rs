@@ -2,7 +2,7 @@
 //! with one flush and one fsync, then answers reads (so no reader ever sees a write that is
 //! not yet durable).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use sled::{Batch, Db};
 
+use super::index::QueueIndex;
 use super::keys::{self, QueueKey};
 use super::{
     Command, Custody, InboxEntry, Queued, Shared, StoreError, StoredMessage, Write, WriteOutcome,
@@ -35,6 +36,7 @@ pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, 
         blobs: dir.join("blobs"),
         synced_blobs: HashSet::new(),
         shared,
+        index: QueueIndex::default(),
         next_seq: 0,
         inbox_version: 0,
     };
@@ -52,6 +54,7 @@ struct Worker {
     blobs: PathBuf,
     synced_blobs: HashSet<std::ffi::OsString>,
     shared: Arc<Shared>,
+    index: QueueIndex,
     next_seq: u64,
     inbox_version: u64,
 }
@@ -69,14 +72,14 @@ impl Worker {
             ),
             None => 1,
         };
-        let mut depths: HashMap<NodeId, usize> = HashMap::new();
-        for entry in self.db.scan_prefix([keys::QUEUE]).keys() {
-            let key = entry?;
-            let key = QueueKey::from_bytes(&key)
-                .ok_or_else(|| StoreError::Corrupt("bad queue key".into()))?;
-            *depths.entry(key.next_hop()).or_default() += 1;
+        let mut index = QueueIndex::default();
+        for entry in self.db.scan_prefix([keys::QUEUE]) {
+            let (key, value) = entry?;
+            let queued = queued_entry(&key, &value)?;
+            index.insert(queued.key, queued.message.expires_at_ms);
         }
-        *self.shared.depths.lock().unwrap_or_else(|p| p.into_inner()) = depths;
+        self.index = index;
+        self.publish_depths();
         Ok(())
     }
 
@@ -139,7 +142,7 @@ impl Worker {
             .and_then(|()| self.make_durable());
         match durable {
             Ok(()) => {
-                self.publish(&round.depth_changes, &round.hops_woken, round.inbox_added);
+                self.publish(&round.hops_woken, round.inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
                 }
@@ -172,14 +175,13 @@ impl Worker {
         Ok(())
     }
 
-    fn publish(&mut self, changes: &HashMap<NodeId, isize>, woken: &HashSet<NodeId>, inbox: bool) {
-        if !changes.is_empty() {
-            let mut depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
-            for (hop, change) in changes {
-                let depth = depths.entry(hop.clone()).or_default();
-                *depth = depth.saturating_add_signed(*change);
-            }
-        }
+    fn publish_depths(&self) {
+        let mut depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
+        depths.clone_from(self.index.depths());
+    }
+
+    fn publish(&mut self, woken: &HashSet<NodeId>, inbox: bool) {
+        self.publish_depths();
         for hop in woken {
             self.shared
                 .hop_sender(hop)
@@ -195,18 +197,11 @@ impl Worker {
         match write {
             Write::Accept(custody) => self.stage_accept(custody, round),
             Write::Forget(key) => {
-                if !round.removed.insert(key.as_bytes().to_vec()) {
+                // The index mirrors the queue: a key it does not hold is not queued.
+                if !self.index.remove(&key) {
                     return Ok(WriteOutcome::Missing);
                 }
-                let Some(value) = self.db.get(key.as_bytes())? else {
-                    return Ok(WriteOutcome::Missing);
-                };
-                let record = StoredMessage::decode(&value)?;
                 round.batch.remove(key.as_bytes());
-                round
-                    .batch
-                    .remove(keys::expiry_key(record.expires_at_ms, &key));
-                *round.depth_changes.entry(key.next_hop()).or_default() -= 1;
                 Ok(WriteOutcome::Removed)
             }
             Write::AckInbox(seq) => {
@@ -257,10 +252,7 @@ impl Worker {
                         ..record.clone()
                     };
                     round.batch.insert(key.as_bytes(), copy.encode());
-                    round
-                        .batch
-                        .insert(keys::expiry_key(record.expires_at_ms, &key), &[]);
-                    *round.depth_changes.entry(next.clone()).or_default() += 1;
+                    self.index.insert(key, record.expires_at_ms);
                     round.hops_woken.insert(next);
                 }
             }
@@ -353,18 +345,9 @@ impl Worker {
 
     fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
         let mut out = Vec::new();
-        for entry in self
-            .db
-            .range(vec![keys::EXPIRY]..keys::expiry_bound(now_ms))
-        {
-            let (key, _) = entry?;
-            if out.len() >= limit {
-                break;
-            }
-            let queue_key = keys::queue_key_of_expiry(&key)
-                .ok_or_else(|| StoreError::Corrupt("bad expiry key".into()))?;
-            if let Some(value) = self.db.get(queue_key.as_bytes())? {
-                out.push(queued_entry(queue_key.as_bytes(), &value)?);
+        for key in self.index.expired(now_ms, limit) {
+            if let Some(value) = self.db.get(key.as_bytes())? {
+                out.push(queued_entry(key.as_bytes(), &value)?);
             }
         }
         Ok(out)
@@ -402,7 +385,6 @@ struct Round {
     batch: Batch,
     seen: HashSet<Vec<u8>>,
     removed: HashSet<Vec<u8>>,
-    depth_changes: HashMap<NodeId, isize>,
     hops_woken: HashSet<NodeId>,
     inbox_added: bool,
 }
