@@ -51,15 +51,25 @@ pub struct Custody {
     pub report: Option<Box<Custody>>,
 }
 
-/// One durable change.
+/// One change to the store.
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Store the copies and remember the message for deduplication, unless it was seen.
     Accept(Custody),
-    /// The next hop took custody of a queued copy (or it expired): drop it.
+    /// The next hop took custody of a queued copy (or it expired): drop it. Not fsynced on
+    /// its own: if it is lost in a crash, the copy is offered again and the next hop, which
+    /// remembers the message, acknowledges it as a duplicate. It becomes durable with the
+    /// next durable commit.
     Forget(QueueKey),
     /// The local application has the inbox message with this sequence number.
     AckInbox(u64),
+}
+
+impl Write {
+    /// Whether the commit must be fsynced before it is reported done.
+    pub fn needs_fsync(&self) -> bool {
+        !matches!(self, Write::Forget(_))
+    }
 }
 
 /// What one write did.
@@ -163,7 +173,8 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Applies the writes atomically; the future resolves once they are durable. The writes
+    /// Applies the writes atomically; the future resolves once they are durable (see
+    /// [`Write::needs_fsync`] for the one exception). The writes
     /// are queued when this is called, not when the future is first polled, so commits from
     /// one caller are applied in call order.
     pub fn commit(

@@ -126,6 +126,7 @@ impl Worker {
             let Command::Commit(writes, reply) = cmd else {
                 continue;
             };
+            round.needs_fsync |= writes.iter().any(Write::needs_fsync);
             let outcomes: Result<Vec<_>, _> = writes
                 .into_iter()
                 .map(|w| self.stage(w, &mut round))
@@ -135,11 +136,18 @@ impl Worker {
         round
             .batch
             .insert(keys::META_NEXT_SEQ, &self.next_seq.to_be_bytes());
+        let needs_fsync = round.needs_fsync;
         let durable = self
             .db
             .apply_batch(round.batch)
             .map_err(StoreError::from)
-            .and_then(|()| self.make_durable());
+            .and_then(|()| {
+                if needs_fsync {
+                    self.make_durable()
+                } else {
+                    Ok(())
+                }
+            });
         match durable {
             Ok(()) => {
                 self.publish(&round.hops_woken, round.inbox_added);
@@ -387,4 +395,5 @@ struct Round {
     removed: HashSet<Vec<u8>>,
     hops_woken: HashSet<NodeId>,
     inbox_added: bool,
+    needs_fsync: bool,
 }
