@@ -77,12 +77,20 @@ impl Node {
         let bind = config
             .listen
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let mut endpoint = if config.listen.is_some() {
-            let server = tls::server_config(&creds, &trust, max_frame)?;
-            quinn::Endpoint::server(server, bind)
-        } else {
-            quinn::Endpoint::client(bind)
-        }
+        let server = match config.listen {
+            Some(_) => Some(tls::server_config(&creds, &trust, max_frame)?),
+            None => None,
+        };
+        let socket = std::net::UdpSocket::bind(bind).map_err(|source| StartError::Bind {
+            address: bind,
+            source,
+        })?;
+        let mut endpoint = quinn::Endpoint::new(
+            tls::endpoint_config(&creds),
+            server,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
         .map_err(|source| StartError::Bind {
             address: bind,
             source,
