@@ -233,3 +233,36 @@ async fn inbox_acknowledgement_removes_exactly_once() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_message_is_refused_at_submission_and_the_link_keeps_working() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.ke").await;
+    let mut big = text(1, "ncb.ke", Precedence::Routine);
+    if let Body::Text(t) = &mut big.body {
+        t.attachments = (0..16)
+            .map(|i| bluehelm_proto::Attachment {
+                filename: format!("scan-{i}.jpg"),
+                media_type: "image/jpeg".into(),
+                content: vec![0xAB; 128 * 1024],
+            })
+            .collect();
+    }
+    let err = fr.core().submit(vec![big]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("signed_envelope.envelope"),
+        "{err}"
+    );
+    fr.core()
+        .submit(vec![text(2, "ncb.ke", Precedence::Routine)])
+        .await
+        .unwrap();
+    let inbox = inbox_at_least(&ke, 1).await;
+    assert_eq!(number_of(&inbox[0]), Some(2));
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}

@@ -140,7 +140,7 @@ async fn node_cannot_inject_a_message_claiming_another_origin() {
         512,
     );
     forged.message_id = MessageId::generate(bluehelm::node::core::now_ms() as u64);
-    let signed = de.signer().sign(&forged);
+    let signed = de.signer().sign(&forged).unwrap();
     let answers = link
         .offer(vec![Transfer {
             envelope: signed,
@@ -183,7 +183,7 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
             512,
         );
         envelope.message_id = MessageId::generate(now as u64);
-        de.signer().sign(&envelope)
+        de.signer().sign(&envelope).unwrap()
     };
     let good = make();
     let (mut bytes, signature, cert) = make().into_parts();

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use bluehelm_proto::{framing::HARD_MAX_FRAME, GroupName, NodeId, ServiceName};
+use bluehelm_proto::framing::{DEFAULT_MAX_FRAME, HARD_MAX_FRAME};
+use bluehelm_proto::{GroupName, NodeId, ServiceName};
 use serde::Deserialize;
 
 use crate::engine::routing::{Route, RoutePattern, RoutingTable};
@@ -116,7 +117,8 @@ pub struct PeerConfig {
 /// Resource limits of a node.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest link frame accepted (bytes); at most the protocol's hard cap.
+    /// Largest link frame accepted (bytes): at least 1 MiB, so that every message fits, and at
+    /// most the protocol's hard cap.
     pub max_frame_bytes: usize,
     /// Most messages one next hop's queue may hold before new ones are refused (temporarily).
     pub queue_quota: usize,
@@ -253,10 +255,12 @@ impl FileConfig {
         }
 
         let limits = self.limits;
-        if limits.max_frame_bytes < 4096 || limits.max_frame_bytes > HARD_MAX_FRAME {
+        // Every node must accept the largest message any node may send (see
+        // bluehelm_proto::limits::MAX_ENVELOPE_LEN), or messages would be stranded.
+        if limits.max_frame_bytes < DEFAULT_MAX_FRAME || limits.max_frame_bytes > HARD_MAX_FRAME {
             return Err(invalid(
                 "limits.max_frame_bytes",
-                format!("must be between 4096 and {HARD_MAX_FRAME}"),
+                format!("must be between {DEFAULT_MAX_FRAME} and {HARD_MAX_FRAME}"),
             ));
         }
         if limits.queue_quota == 0 || limits.max_peers == 0 {

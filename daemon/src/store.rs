@@ -124,6 +124,10 @@ enum Command {
         limit: usize,
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
+    Seen {
+        messages: Vec<bluehelm_proto::MessageRef>,
+        reply: oneshot::Sender<Result<Vec<bool>, StoreError>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -152,6 +156,9 @@ pub struct Store {
 }
 
 impl Store {
+    /// About the most bytes of records one queue read returns.
+    pub const READ_BYTES: usize = worker::MAX_READ_BYTES;
+
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let (inbox_changes, _) = watch::channel(0);
@@ -190,7 +197,8 @@ impl Store {
         }
     }
 
-    /// Copies queued for `hop` in one precedence class, in arrival order, after `after_seq`.
+    /// Copies queued for `hop` in one precedence class, in arrival order, after `after_seq`:
+    /// at most `limit` of them and about 4 MiB ([`Store::READ_BYTES`]), at least one.
     pub async fn queued(
         &self,
         hop: &NodeId,
@@ -231,6 +239,14 @@ impl Store {
             reply,
         })
         .await
+    }
+
+    /// Whether this node holds or has handled each message (its dedup entry exists).
+    pub async fn seen(
+        &self,
+        messages: Vec<bluehelm_proto::MessageRef>,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.ask(|reply| Command::Seen { messages, reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

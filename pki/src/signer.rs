@@ -40,14 +40,14 @@ impl Signer {
     }
 
     /// Encodes the envelope once and signs those exact bytes.
-    pub fn sign(&self, envelope: &Envelope) -> SignedEnvelope {
-        // Cannot fail: an encoded envelope always holds its message id and origin, so it is
-        // not empty, and `NodeCredentials` refused certificates above the size limit.
+    ///
+    /// Fails only for an envelope whose encoding is longer than
+    /// [`MAX_ENVELOPE_LEN`](bluehelm_proto::limits::MAX_ENVELOPE_LEN): too large to travel.
+    pub fn sign(&self, envelope: &Envelope) -> Result<SignedEnvelope, ValidationError> {
         self.sign_bytes(envelope.encode_to_vec())
-            .expect("encoded envelopes are never empty and the certificate size was checked")
     }
 
-    /// Signs already encoded envelope bytes as they are. Fails only for empty bytes.
+    /// Signs already encoded envelope bytes as they are. Fails for empty or oversized bytes.
     pub fn sign_bytes(&self, envelope_bytes: Vec<u8>) -> Result<SignedEnvelope, ValidationError> {
         let signature = self.key.sign(&signing_input(&envelope_bytes)).to_bytes();
         SignedEnvelope::new(envelope_bytes, signature, self.cert_der.clone())

@@ -51,7 +51,7 @@ fn signed_envelope_verifies_and_decodes_the_signed_bytes() {
     let net = net();
     let fr = ncb(&net.ca, "FR");
     let envelope = notice("ncb.fr", 1024);
-    let signed = fr.signer().sign(&envelope);
+    let signed = fr.signer().sign(&envelope).unwrap();
     assert_eq!(signed.envelope_bytes(), envelope.encode_to_vec().as_slice());
     assert_eq!(signed.signer_certificate(), fr.node_cert_der());
     let verified = net.verifier.verify(&signed, now_unix()).unwrap();
@@ -64,7 +64,7 @@ fn signed_envelope_verifies_and_decodes_the_signed_bytes() {
 fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
     let net = net();
     let fr = ncb(&net.ca, "FR");
-    let signed = fr.signer().sign(&notice("ncb.fr", 1024));
+    let signed = fr.signer().sign(&notice("ncb.fr", 1024)).unwrap();
     let now = now_unix();
     let bytes = signed.envelope_bytes().to_vec();
     assert!(bytes.len() >= 1000);
@@ -111,7 +111,7 @@ fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
 fn envelope_signed_by_ncb_de_claiming_ncb_fr_is_origin_mismatch() {
     let net = net();
     let de = ncb(&net.ca, "DE");
-    let forged = de.signer().sign(&notice("ncb.fr", 1024));
+    let forged = de.signer().sign(&notice("ncb.fr", 1024)).unwrap();
     assert_eq!(
         net.verifier.verify(&forged, now_unix()).unwrap_err(),
         VerifyError::OriginMismatch {
@@ -137,7 +137,7 @@ fn batch_of_64_with_one_bad_signature_flags_exactly_that_one() {
     let mut batch: Vec<SignedEnvelope> = (0..64)
         .map(|i| {
             let (creds, id) = &nodes[i % nodes.len()];
-            creds.signer().sign(&notice(id, 1024))
+            creds.signer().sign(&notice(id, 1024)).unwrap()
         })
         .collect();
     let now = now_unix();
@@ -173,9 +173,9 @@ fn batch_reports_untrusted_signers_in_place() {
     let fr = ncb(&net.ca, "FR");
     let stranger = ncb(&stranger_ca, "FR");
     let batch = vec![
-        fr.signer().sign(&notice("ncb.fr", 600)),
-        stranger.signer().sign(&notice("ncb.fr", 600)),
-        fr.signer().sign(&notice("ncb.fr", 600)),
+        fr.signer().sign(&notice("ncb.fr", 600)).unwrap(),
+        stranger.signer().sign(&notice("ncb.fr", 600)).unwrap(),
+        fr.signer().sign(&notice("ncb.fr", 600)).unwrap(),
     ];
     let results = net.verifier.verify_batch(&batch, now_unix());
     assert!(results[0].is_ok() && results[2].is_ok());
@@ -190,7 +190,7 @@ fn batch_reports_untrusted_signers_in_place() {
 fn cached_signer_is_rechecked_for_expiry_and_dropped_on_a_new_crl() {
     let mut net = net();
     let fr = ncb(&net.ca, "FR");
-    let signed = fr.signer().sign(&notice("ncb.fr", 600));
+    let signed = fr.signer().sign(&notice("ncb.fr", 600)).unwrap();
     let now = now_unix();
     assert!(net.verifier.verify(&signed, now).is_ok());
     // Cached now; a later `now` past the certificate's end is still refused.

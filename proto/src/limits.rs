@@ -46,3 +46,9 @@ pub const MAX_DETAIL_LEN: usize = 4 * 1024;
 /// group commit; 1024 matches a generous batch and keeps the frame far below the frame cap
 /// (each reference is at most about 85 bytes).
 pub const MAX_ACCEPTED_REFS: usize = 1024;
+
+/// Longest encoded envelope, in bytes. Every node accepts link frames of at least 1 MiB
+/// (`framing::DEFAULT_MAX_FRAME`, the smallest cap a node may configure); 960 KiB leaves room
+/// for the signature, the signer's certificate, and a relay's hop count and recipient list,
+/// so a message one node accepted can always be forwarded to any other.
+pub const MAX_ENVELOPE_LEN: usize = 960 * 1024;

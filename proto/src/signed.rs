@@ -9,7 +9,7 @@ use prost::Message as _;
 use crate::check;
 use crate::envelope::Envelope;
 use crate::error::{DecodeError, ValidationError};
-use crate::limits::MAX_CERTIFICATE_LEN;
+use crate::limits::{MAX_CERTIFICATE_LEN, MAX_ENVELOPE_LEN};
 use crate::pb;
 
 /// Domain separation prefix of every envelope signature, so that a signature over an
@@ -58,6 +58,11 @@ impl SignedEnvelope {
                 field: "signed_envelope.signer_certificate",
             });
         }
+        check::max_len(
+            "signed_envelope.envelope",
+            envelope_bytes.len(),
+            MAX_ENVELOPE_LEN,
+        )?;
         check::max_len(
             "signed_envelope.signer_certificate",
             signer_certificate.len(),

@@ -94,7 +94,8 @@ impl RawLink {
         Ok((send, recv))
     }
 
-    /// Offers transfers and returns the node's answer frames (one per offer, in order).
+    /// Offers transfers and returns the node's answer frames until every offer is answered
+    /// (accepted ones are listed together, refusals come one frame each).
     pub async fn offer(&self, transfers: Vec<Transfer>) -> anyhow::Result<Vec<LinkFrame>> {
         let (mut send, mut recv) = self.offer_stream(Precedence::Routine).await?;
         let want = transfers.len();

@@ -76,6 +76,13 @@ fn exact_routes_win_over_wildcards() {
 }
 
 #[test]
+fn frame_limit_below_the_largest_message_is_refused() {
+    let text = minimal("") + "\n[limits]\nmax_frame_bytes = 65536\n";
+    let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("limits.max_frame_bytes"), "{err}");
+}
+
+#[test]
 fn frame_limit_above_hard_cap_is_refused() {
     let text = minimal("") + "\n[limits]\nmax_frame_bytes = 999999999\n";
     let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();

@@ -4,9 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use bluehelm_proto::{Envelope, NodeId, NonDeliveryReason, RefusalReason};
+use bluehelm_proto::{Envelope, NodeId, NonDeliveryReason, Precedence, RefusalReason};
 
 use super::routing::{Hop, RouteDecision, RoutingTable};
+
+/// Clocks of nodes may disagree by this much: a message created further in the future is
+/// refused (it would otherwise outlive its lifetime here).
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Longest lifetime a message may ask for: bounds how long queues and dedup entries hold it.
+/// A mission post offline for weeks still gets its notices.
+pub const MAX_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// What the receiving node knows beyond the message itself.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +25,8 @@ pub struct Context {
     pub already_seen: bool,
     /// The most messages one next-hop queue may hold.
     pub queue_quota: usize,
+    /// The precedence class of the stream the offer came on (none for local submissions).
+    pub stream: Option<Precedence>,
 }
 
 /// The decision on one offered message.
@@ -44,6 +53,25 @@ pub fn decide(
 ) -> CustodyDecision {
     if ctx.already_seen {
         return CustodyDecision::Duplicate;
+    }
+    if let Some(stream) = ctx.stream.filter(|p| *p != envelope.precedence) {
+        return refuse(
+            RefusalReason::WrongStream,
+            format!("a {} message on the {stream} stream", envelope.precedence),
+        );
+    }
+    if envelope.created_at_ms > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return refuse(
+            RefusalReason::Malformed,
+            "created more than 5 minutes in the future: check the origin's clock",
+        );
+    }
+    if envelope
+        .expires_at_ms
+        .saturating_sub(envelope.created_at_ms)
+        > MAX_LIFETIME_MS
+    {
+        return refuse(RefusalReason::Malformed, "lifetime longer than 30 days");
     }
     if envelope.expires_at_ms <= ctx.now_ms {
         return refuse(
@@ -131,6 +159,7 @@ mod tests {
             hops: 0,
             already_seen: false,
             queue_quota: 10,
+            stream: None,
         }
     }
 
@@ -216,6 +245,51 @@ mod tests {
             on_refusal(RefusalReason::QuotaExceeded),
             RefusalAction::RetryLater
         );
+    }
+
+    #[test]
+    fn offer_on_another_class_stream_is_refused() {
+        let env = envelope(1_000);
+        let c = Context {
+            stream: Some(Precedence::Flash),
+            ..ctx(1_000)
+        };
+        let d = decide(&env, &[], c, &table(), |_| 0);
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::WrongStream,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn message_from_the_future_or_living_too_long_is_refused() {
+        let mut env = envelope(1_000);
+        let d = decide(
+            &env,
+            &[],
+            ctx(1_000 - MAX_CLOCK_SKEW_MS - 1),
+            &table(),
+            |_| 0,
+        );
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::Malformed,
+                ..
+            }
+        ));
+        env.expires_at_ms = env.created_at_ms + MAX_LIFETIME_MS + 1;
+        let d = decide(&env, &[], ctx(1_000), &table(), |_| 0);
+        assert!(matches!(
+            d,
+            CustodyDecision::Refuse {
+                reason: RefusalReason::Malformed,
+                ..
+            }
+        ));
     }
 
     #[test]

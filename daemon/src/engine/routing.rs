@@ -106,14 +106,16 @@ impl RoutingTable {
 
     /// Routes a message. `recipients` are the final recipients carried with the message when
     /// an earlier node resolved its group or service (empty otherwise); `origin` never gets a
-    /// copy of its own group message.
+    /// copy of its own group message. Recipients are unsigned (relays set them), so they are
+    /// honoured only for group and service destinations: a message signed for one node goes
+    /// to that node, whatever a relay attached.
     pub fn decide(
         &self,
         destination: &Destination,
         recipients: &[NodeId],
         origin: &NodeId,
     ) -> RouteDecision {
-        if !recipients.is_empty() {
+        if !recipients.is_empty() && !matches!(destination, Destination::Node(_)) {
             return self.split(recipients.iter());
         }
         match destination {
@@ -279,6 +281,16 @@ mod tests {
             (Hop::Next(id("relay.eu")), vec![id("ncb.de")]),
         ];
         assert_eq!(d, RouteDecision::Deliver(expected.into()));
+    }
+
+    #[test]
+    fn recipients_cannot_redirect_a_node_message() {
+        let t = hub_table();
+        let d = t.decide(&Destination::Node(id("ncb.ke")), &[id("gs")], &id("ncb.fr"));
+        assert_eq!(
+            d,
+            RouteDecision::Deliver([(Hop::Next(id("ncb.ke")), vec![])].into())
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, SignedEnvelope, Transfer};
 use quinn::{Connection, RecvStream, SendStream, VarInt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +18,7 @@ use crate::engine::backoff::Backoff;
 use crate::engine::custody::{on_refusal, RefusalAction};
 use crate::node::core::{Core, Stats};
 use crate::node::custody::{decide_offers, give_up, Decided, Offer};
-use crate::store::{QueueKey, Queued};
+use crate::store::{QueueKey, Queued, Store};
 
 /// Copies of one precedence class offered but not yet answered, per link. Bounds what a
 /// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
@@ -30,6 +30,8 @@ const RECEIVE_QUEUE: usize = 2048;
 const RECEIVE_BATCH: usize = 512;
 /// Batches whose commit may be under way at once, per stream.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// Bytes of offers read but not yet answered, per stream.
+const RECEIVE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Application error codes on CONNECTION_CLOSE and stream resets.
 pub const CLOSE_NORMAL: VarInt = VarInt::from_u32(0);
@@ -146,7 +148,9 @@ async fn send_loop(
             changes.borrow_and_update();
             let room = SEND_WINDOW - in_flight.len();
             let batch = core.store.queued(peer, precedence, cursor, room).await?;
-            backlog = batch.len() == room;
+            let bytes: usize = batch.iter().map(|q| q.message.signed.len()).sum();
+            // A short read means the queue is empty, unless it stopped at the byte bound.
+            backlog = batch.len() == room || bytes >= Store::READ_BYTES / 2;
             if let Some(last) = batch.last() {
                 cursor = Some(last.key.seq());
                 let frames = offers(batch, &mut in_flight);
@@ -327,7 +331,9 @@ async fn serve_stream(
     }
 }
 
-/// Reads offers, decides on them in batches, and answers in order. Reading, deciding and
+/// Reads offers, decides on them in batches, and answers batch by batch, in the order the
+/// batches were read: per batch one `CustodyAccepted` listing every accepted offer, then one
+/// `CustodyRefused` per refusal (senders match answers by message reference). Reading, deciding and
 /// answering run concurrently so that verification overlaps the previous batch's fsync.
 async fn serve_offers(
     core: &Arc<Core>,
@@ -338,17 +344,23 @@ async fn serve_offers(
 ) -> Result<(), LinkError> {
     tracing::debug!(%peer, %precedence, "offer stream opened");
     let max_frame = core.config.limits.max_frame_bytes;
-    let (offers_tx, mut offers_rx) = mpsc::channel::<Offer>(RECEIVE_QUEUE);
-    let (pending_tx, mut pending_rx) = mpsc::channel::<Decided>(BATCHES_IN_FLIGHT);
+    let (offers_tx, mut offers_rx) = mpsc::channel::<(Offer, OwnedSemaphorePermit)>(RECEIVE_QUEUE);
+    let (pending_tx, mut pending_rx) =
+        mpsc::channel::<(Decided, Vec<OwnedSemaphorePermit>)>(BATCHES_IN_FLIGHT);
+    // Offers read but not yet answered hold their size in permits: what one stream can make
+    // this node buffer is bounded in bytes, not only in count. QUIC flow control holds the
+    // rest back at the sender.
+    let budget = Arc::new(Semaphore::new(RECEIVE_BYTES));
 
     let decider = {
         let core = core.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(RECEIVE_BATCH);
             while offers_rx.recv_many(&mut batch, RECEIVE_BATCH).await > 0 {
-                let offers = std::mem::take(&mut batch);
-                let decided = decide_offers(&core, offers).await;
-                if pending_tx.send(decided).await.is_err() {
+                let (offers, permits): (Vec<Offer>, Vec<OwnedSemaphorePermit>) =
+                    std::mem::take(&mut batch).into_iter().unzip();
+                let decided = decide_offers(&core, offers, Some(precedence)).await;
+                if pending_tx.send((decided, permits)).await.is_err() {
                     return;
                 }
             }
@@ -358,8 +370,9 @@ async fn serve_offers(
     let answerer = {
         let core = core.clone();
         tokio::spawn(async move {
-            while let Some(decided) = pending_rx.recv().await {
+            while let Some((decided, permits)) = pending_rx.recv().await {
                 let frames = answer_frames(decided.finish(&core).await);
+                drop(permits);
                 write_frames(&mut send, &frames).await?;
             }
             Ok::<(), LinkError>(())
@@ -370,12 +383,17 @@ async fn serve_offers(
     let result = loop {
         match read_frame(&mut recv, max_frame, &mut buf).await {
             Ok(Some(LinkFrame::Transfer(transfer))) => {
+                // The frame's size, capped so that one frame can always get its permits.
+                let size = u32::try_from(buf.len().min(RECEIVE_BYTES)).unwrap_or(u32::MAX);
+                let Ok(permit) = budget.clone().acquire_many_owned(size).await else {
+                    break Ok(());
+                };
                 let offer = Offer {
                     signed: transfer.envelope,
                     hops: transfer.hops,
                     recipients: transfer.recipients,
                 };
-                if offers_tx.send(offer).await.is_err() {
+                if offers_tx.send((offer, permit)).await.is_err() {
                     break Ok(());
                 }
             }

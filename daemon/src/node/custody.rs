@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use bluehelm_pki::VerifiedEnvelope;
+use bluehelm_pki::VerifyError;
 use bluehelm_proto::{
-    Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Refusal, RefusalReason,
+    Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, Refusal, RefusalReason,
     SignedEnvelope,
 };
 
@@ -45,13 +45,17 @@ pub struct Decided {
 /// Verifies and decides on offers, writes the accepted ones durably, and returns one answer
 /// per offer, in order.
 pub async fn take_custody(core: &Arc<Core>, offers: Vec<Offer>) -> Vec<Answer> {
-    decide_offers(core, offers).await.finish(core).await
+    decide_offers(core, offers, None).await.finish(core).await
 }
 
 /// Verifies and decides on offers and queues their writes at the store. Callers that
 /// decide batch after batch keep the batches' order in the store (and so in the inbox),
 /// while the next batch's verification overlaps this one's fsync.
-pub async fn decide_offers(core: &Arc<Core>, offers: Vec<Offer>) -> Decided {
+pub async fn decide_offers(
+    core: &Arc<Core>,
+    offers: Vec<Offer>,
+    stream: Option<Precedence>,
+) -> Decided {
     let now = now_ms();
     let signed: Vec<SignedEnvelope> = offers.iter().map(|o| o.signed.clone()).collect();
     let verified = if signed.len() <= INLINE_VERIFY_MAX {
@@ -81,14 +85,21 @@ pub async fn decide_offers(core: &Arc<Core>, offers: Vec<Offer>) -> Decided {
             Err(err) => {
                 Stats::add(&core.stats.rejected_signatures, 1);
                 tracing::warn!(error = %err, "refused an offer that does not verify");
-                answers.push(Some(Err(refusal_without_envelope(
-                    &offer,
-                    &err.to_string(),
-                ))));
+                answers.push(Some(Err(refusal_without_envelope(&offer, &err))));
                 continue;
             }
         };
-        match decide(core, &verified, offer.hops, &offer.recipients, now) {
+        let envelope = verified.envelope();
+        let signed = verified.signed().encode_to_vec();
+        match custody_of(
+            core,
+            envelope,
+            signed,
+            offer.hops,
+            &offer.recipients,
+            now,
+            stream,
+        ) {
             Ok(custody) => {
                 pending.push((answers.len(), custody.message.message.clone()));
                 answers.push(None);
@@ -97,6 +108,7 @@ pub async fn decide_offers(core: &Arc<Core>, offers: Vec<Offer>) -> Decided {
             Err(refusal) => answers.push(Some(Err(refusal))),
         }
     }
+    acknowledge_refused_duplicates(core, &mut answers).await;
     let commit = (!writes.is_empty()).then(|| Box::pin(core.store.commit(writes)) as CommitFuture);
     Decided {
         answers,
@@ -137,12 +149,26 @@ impl Decided {
 }
 
 fn unverifiable(offer: &Offer) -> Refusal {
-    refusal_without_envelope(offer, "verification did not complete")
+    refusal(
+        offer,
+        RefusalReason::StorageUnavailable,
+        "verification did not complete",
+    )
 }
 
-/// A refusal for an offer whose envelope could not be trusted: its reference is read from
-/// the unverified bytes on a best-effort basis, so that the sender can match it.
-fn refusal_without_envelope(offer: &Offer, detail: &str) -> Refusal {
+/// A refusal for an offer that did not verify.
+fn refusal_without_envelope(offer: &Offer, err: &VerifyError) -> Refusal {
+    let reason = match err {
+        VerifyError::Untrusted(_) => RefusalReason::UntrustedSigner,
+        VerifyError::Decode(_) => RefusalReason::Malformed,
+        _ => RefusalReason::BadSignature,
+    };
+    refusal(offer, reason, &err.to_string())
+}
+
+/// Its reference is read from the unverified bytes on a best-effort basis, so that the
+/// sender can match it.
+fn refusal(offer: &Offer, reason: RefusalReason, detail: &str) -> Refusal {
     let message = offer
         .signed
         .decode_envelope()
@@ -156,28 +182,46 @@ fn refusal_without_envelope(offer: &Offer, detail: &str) -> Refusal {
         });
     Refusal {
         message,
-        reason: RefusalReason::BadSignature,
+        reason,
         detail: detail.chars().take(200).collect(),
     }
 }
 
-/// The engine's decision on one verified message, as a store write or a refusal.
-fn decide(
-    core: &Core,
-    verified: &VerifiedEnvelope,
-    hops: u8,
-    recipients: &[NodeId],
-    now: i64,
-) -> Result<Custody, Refusal> {
-    let envelope = verified.envelope();
-    custody_of(
-        core,
-        envelope,
-        verified.signed().encode_to_vec(),
-        hops,
-        recipients,
-        now,
-    )
+/// A message refused for a permanent reason (expired, hop limit, ...) that this node already
+/// holds or handled is acknowledged as a duplicate instead: it was delivered, and a refusal
+/// would make its sender report a non-delivery. Refusals are rare, so the extra lookup is too.
+async fn acknowledge_refused_duplicates(core: &Core, answers: &mut [Option<Answer>]) {
+    let candidates: Vec<(usize, MessageRef)> = answers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            Some(Err(r))
+                if r.reason.is_permanent()
+                    && !matches!(
+                        r.reason,
+                        RefusalReason::BadSignature
+                            | RefusalReason::UntrustedSigner
+                            | RefusalReason::Malformed
+                    ) =>
+            {
+                Some((i, r.message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    let refs = candidates.iter().map(|(_, m)| m.clone()).collect();
+    let Ok(seen) = core.store.seen(refs).await else {
+        return;
+    };
+    for ((index, message), seen) in candidates.into_iter().zip(seen) {
+        if seen {
+            Stats::add(&core.stats.duplicates, 1);
+            answers[index] = Some(Ok(message));
+        }
+    }
 }
 
 /// Decides on an envelope whose signature is known good (verified, or signed here).
@@ -188,6 +232,7 @@ pub(super) fn custody_of(
     hops: u8,
     recipients: &[NodeId],
     now: i64,
+    stream: Option<Precedence>,
 ) -> Result<Custody, Refusal> {
     let message = MessageRef {
         origin: envelope.origin.clone(),
@@ -198,6 +243,7 @@ pub(super) fn custody_of(
         hops,
         already_seen: false,
         queue_quota: core.config.limits.queue_quota,
+        stream,
     };
     let decision = custody::decide(envelope, recipients, ctx, &core.config.routing, |hop| {
         core.store.depth(hop)
@@ -239,8 +285,12 @@ pub(super) fn custody_of(
 
 /// Signs an envelope this node originates and decides where it goes.
 pub(super) fn own_custody(core: &Core, envelope: &Envelope, now: i64) -> Result<Custody, Refusal> {
-    let signed = core.signer.sign(envelope);
-    let mut custody = custody_of(core, envelope, signed.encode_to_vec(), 0, &[], now)?;
+    let signed = core.signer.sign(envelope).map_err(|e| Refusal {
+        message: envelope.message_ref(),
+        reason: RefusalReason::Malformed,
+        detail: e.to_string(),
+    })?;
+    let mut custody = custody_of(core, envelope, signed.encode_to_vec(), 0, &[], now, None)?;
     // Originated here: the first link is hop zero.
     custody.message.hops = 0;
     Ok(custody)

@@ -20,6 +20,9 @@ use bluehelm_proto::NodeId;
 
 /// Most commands served in one round: bounds the latency a large group adds.
 const MAX_ROUND: usize = 4096;
+/// One queue read returns at most about this many bytes of records (at least one record):
+/// bounds what a link holds in memory between reading its queue and writing it out.
+pub(super) const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
 
 pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, StoreError> {
     std::fs::create_dir_all(dir)?;
@@ -304,6 +307,17 @@ impl Worker {
             } => {
                 let _ = reply.send(self.purge_seen(now_ms, limit));
             }
+            Command::Seen { messages, reply } => {
+                let seen = messages
+                    .iter()
+                    .map(|m| {
+                        self.db
+                            .contains_key(keys::seen_key(m))
+                            .map_err(StoreError::from)
+                    })
+                    .collect();
+                let _ = reply.send(seen);
+            }
         }
     }
 
@@ -322,11 +336,13 @@ impl Worker {
             None => prefix.clone(),
         };
         let mut out = Vec::new();
+        let mut bytes = 0;
         for entry in self.db.range(start..) {
             let (key, value) = entry?;
-            if !key.starts_with(&prefix) || out.len() >= limit {
+            if !key.starts_with(&prefix) || out.len() >= limit || bytes >= MAX_READ_BYTES {
                 break;
             }
+            bytes += value.len();
             out.push(queued_entry(&key, &value)?);
         }
         Ok(out)
