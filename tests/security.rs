@@ -270,3 +270,35 @@ async fn garbage_on_a_stream_closes_the_link_and_the_node_keeps_serving() {
     hub_still_serves(&net, &gs).await;
     gs.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_crl_closes_the_revoked_peers_link_without_a_restart() {
+    let mut net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+
+    let ke_cert = std::fs::read(net.net.pki_dir().join("ncb.ke.pem")).unwrap();
+    net.net.ca().revoke(&ke_cert, None).unwrap();
+    net.net.write_crl().unwrap();
+
+    bluehelm_tests::eventually("gs to drop the revoked ncb.ke", || async {
+        (!gs.core().is_linked(&id("ncb.ke"))).then_some(())
+    })
+    .await;
+    // ncb.ke keeps redialling; none of its attempts gets in.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !gs.core().is_linked(&id("ncb.ke")),
+        "a revoked node linked again"
+    );
+    assert!(
+        gs.core().is_linked(&id("ncb.fr")),
+        "an unrevoked peer lost its link"
+    );
+    for node in [fr, ke, gs] {
+        node.shutdown().await;
+    }
+}

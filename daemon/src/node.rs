@@ -2,6 +2,7 @@
 //! sweeper, and stops them in order.
 
 pub mod core;
+mod crl;
 pub mod custody;
 pub mod local;
 
@@ -85,7 +86,7 @@ impl Node {
             address: bind,
             source,
         })?;
-        let mut endpoint = quinn::Endpoint::new(
+        let endpoint = quinn::Endpoint::new(
             tls::endpoint_config(&creds),
             server,
             socket,
@@ -95,7 +96,6 @@ impl Node {
             address: bind,
             source,
         })?;
-        endpoint.set_default_client_config(client);
 
         let core = Arc::new(Core {
             me: config.node_id.clone(),
@@ -103,6 +103,7 @@ impl Node {
             verifier: EnvelopeVerifier::new(trust),
             store,
             links: Default::default(),
+            client_config: std::sync::Mutex::new(client),
             stats: Stats::default(),
             cancel: CancellationToken::new(),
             config,
@@ -122,6 +123,7 @@ impl Node {
             }
         }
         tasks.spawn(sweep_loop(core.clone()));
+        tasks.spawn(crl::watch_crl(core.clone(), endpoint.clone(), creds));
         tracing::info!(node = %core.me, bound = ?endpoint.local_addr().ok(), "node started");
         Ok(Self {
             core,

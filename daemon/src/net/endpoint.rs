@@ -147,7 +147,12 @@ async fn dial(
     peer: &NodeId,
     address: SocketAddr,
 ) -> Result<Connection, LinkError> {
-    let connecting = endpoint.connect(address, &tls::server_name(peer))?;
+    let config = core
+        .client_config
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let connecting = endpoint.connect_with(config, address, &tls::server_name(peer))?;
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| LinkError::Timeout("handshake"))??;

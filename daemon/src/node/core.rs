@@ -55,6 +55,8 @@ pub struct Core {
     pub signer: Signer,
     pub verifier: EnvelopeVerifier,
     pub links: Mutex<HashMap<NodeId, LinkSlot>>,
+    /// TLS settings for dialling; replaced when a new CRL comes into force.
+    pub client_config: Mutex<quinn::ClientConfig>,
     pub stats: Stats,
     pub cancel: CancellationToken,
 }

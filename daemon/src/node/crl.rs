@@ -1,0 +1,86 @@
+//! Revocation without a restart: the node watches its CRL file, and when a new CRL appears
+//! it checks it, uses it for new handshakes and envelope signers, and closes the links of
+//! peers whose certificates it revokes (TLS only checks certificates at the handshake).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bluehelm_pki::{NodeCredentials, TrustError, TrustStore};
+
+use super::core::{now_ms, Core};
+use crate::net::{link::CLOSE_REFUSED, tls};
+
+/// How often the CRL file is looked at.
+const CRL_CHECK: Duration = Duration::from_secs(2);
+/// How often an overdue CRL is complained about.
+const OVERDUE_WARNING: Duration = Duration::from_secs(3600);
+
+pub async fn watch_crl(core: Arc<Core>, endpoint: quinn::Endpoint, creds: NodeCredentials) {
+    let path = core.config.tls.crl.clone();
+    let mut seen = modified(&path);
+    let mut last_warning: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval(CRL_CHECK);
+    loop {
+        tokio::select! {
+            _ = core.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = modified(&path);
+        if now != seen {
+            seen = now;
+            match reload(&core, &endpoint, &creds) {
+                Ok(closed) => tracing::info!(crl = %path.display(), closed, "new CRL in force"),
+                Err(err) => tracing::error!(crl = %path.display(), error = %err,
+                    "new CRL refused; the previous one stays in force"),
+            }
+        }
+        let overdue = core
+            .verifier
+            .trust_store()
+            .crl_next_update()
+            .is_some_and(|next| next < now_ms() / 1000);
+        if overdue && last_warning.is_none_or(|at| at.elapsed() >= OVERDUE_WARNING) {
+            last_warning = Some(tokio::time::Instant::now());
+            tracing::warn!(crl = %path.display(),
+                "the CRL is past its next-update time: publish a new one (`bluehelm pki crl`)");
+        }
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Installs the CRL on disk; returns how many links were closed because of it.
+fn reload(
+    core: &Core,
+    endpoint: &quinn::Endpoint,
+    creds: &NodeCredentials,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let tls_files = &core.config.tls;
+    let trust = TrustStore::load(&tls_files.ca, Some(&tls_files.crl))?;
+    let max_frame = core.config.limits.max_frame_bytes;
+    if core.config.listen.is_some() {
+        endpoint.set_server_config(Some(tls::server_config(creds, &trust, max_frame)?));
+    }
+    *core.client_config.lock().unwrap_or_else(|p| p.into_inner()) =
+        tls::client_config(creds, &trust, max_frame)?;
+    core.verifier.replace_trust_store(trust);
+
+    let trust = core.verifier.trust_store();
+    let now = now_ms() / 1000;
+    let links = core.links.lock().unwrap_or_else(|p| p.into_inner());
+    let mut closed = 0;
+    for (peer, slot) in links.iter() {
+        let Some(chain) = tls::peer_chain(&slot.connection) else {
+            continue;
+        };
+        let Some(leaf) = chain.first() else { continue };
+        if let Err(err @ TrustError::Revoked { .. }) = trust.verify_node(leaf, now) {
+            tracing::warn!(%peer, error = %err, "closing the link of a revoked peer");
+            slot.connection.close(CLOSE_REFUSED, b"certificate revoked");
+            closed += 1;
+        }
+    }
+    Ok(closed)
+}
