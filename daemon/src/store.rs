@@ -290,3 +290,6 @@ impl Store {
         self.shared.inbox_changes.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests;

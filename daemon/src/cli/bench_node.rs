@@ -271,7 +271,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     let (mut first_sent_us, mut last_received_us) = (i64::MAX, 0);
     while received < expected {
         changes.borrow_and_update();
-        let batch = node.core().inbox(cursor, 4096).await?;
+        let batch = node.core().inbox(cursor, 512).await?;
         if batch.is_empty() {
             tokio::time::timeout(SINK_IDLE_TIMEOUT, changes.changed())
                 .await

@@ -22,12 +22,12 @@ use crate::store::{QueueKey, Queued, Store};
 
 /// Copies of one precedence class offered but not yet answered, per link. Bounds what a
 /// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
-const SEND_WINDOW: usize = 4096;
+const SEND_WINDOW: usize = 1024;
 /// Offers received but not yet decided on, per stream: bounds memory per peer; QUIC flow
 /// control holds back the rest.
 const RECEIVE_QUEUE: usize = 2048;
 /// Most offers decided on in one batch (one batch verification, one commit).
-const RECEIVE_BATCH: usize = 512;
+const RECEIVE_BATCH: usize = 128;
 /// Batches whose commit may be under way at once, per stream.
 const BATCHES_IN_FLIGHT: usize = 4;
 /// Bytes of offers read but not yet answered, per stream.

@@ -1,0 +1,187 @@
+//! The store on real sled in temporary folders.
+
+use std::collections::BTreeMap;
+
+use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
+
+use super::*;
+
+fn id(s: &str) -> NodeId {
+    s.parse().unwrap()
+}
+
+fn record(n: u8, precedence: Precedence, expires_at_ms: i64) -> StoredMessage {
+    StoredMessage {
+        message: MessageRef {
+            origin: id("ncb.fr"),
+            id: MessageId::from([n; 16]),
+        },
+        precedence,
+        expires_at_ms,
+        hops: 1,
+        recipients: vec![],
+        signed: vec![n; 100],
+        accepted_at_ms: 0,
+    }
+}
+
+fn to(hop: Hop, message: StoredMessage) -> Write {
+    Write::Accept(Custody {
+        message,
+        copies: BTreeMap::from([(hop, vec![])]),
+        report: None,
+    })
+}
+
+#[tokio::test]
+async fn accepted_once_then_recognised_as_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let hop = Hop::Next(id("gs"));
+    let outcomes = store
+        .commit(vec![to(
+            hop.clone(),
+            record(1, Precedence::Routine, 10_000),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![WriteOutcome::Stored]);
+    let again = store
+        .commit(vec![to(hop, record(1, Precedence::Routine, 10_000))])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::Duplicate]);
+    assert_eq!(store.depth(&id("gs")), 1);
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn queue_reads_come_in_precedence_then_arrival_order_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let hop = Hop::Next(id("mission.unmiss"));
+    let writes = [
+        (1, Precedence::Routine),
+        (2, Precedence::Flash),
+        (3, Precedence::Routine),
+        (4, Precedence::Flash),
+    ]
+    .map(|(n, p)| to(hop.clone(), record(n, p, 10_000)));
+    store.commit(writes.to_vec()).await.unwrap();
+    store.shutdown().await;
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.depth(&id("mission.unmiss")), 4);
+    let flash = store
+        .queued(&id("mission.unmiss"), Precedence::Flash, None, 10)
+        .await
+        .unwrap();
+    let numbers: Vec<u8> = flash.iter().map(|q| q.message.signed[0]).collect();
+    assert_eq!(numbers, vec![2, 4]);
+    let after_first = store
+        .queued(
+            &id("mission.unmiss"),
+            Precedence::Flash,
+            Some(flash[0].key.seq()),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+    let routine = store
+        .queued(&id("mission.unmiss"), Precedence::Routine, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        routine
+            .iter()
+            .map(|q| q.message.signed[0])
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn forget_and_inbox_acknowledgement_remove_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit(vec![
+            to(Hop::Next(id("gs")), record(1, Precedence::Routine, 10_000)),
+            to(Hop::Local, record(2, Precedence::Routine, 10_000)),
+        ])
+        .await
+        .unwrap();
+    let queued = store
+        .queued(&id("gs"), Precedence::Routine, None, 10)
+        .await
+        .unwrap();
+    let key = queued[0].key.clone();
+    let outcomes = store
+        .commit(vec![Write::Forget(key.clone()), Write::Forget(key)])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![WriteOutcome::Removed, WriteOutcome::Missing]);
+    assert_eq!(store.depth(&id("gs")), 0);
+
+    let inbox = store.inbox(None, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    let seq = inbox[0].seq;
+    let outcomes = store
+        .commit(vec![Write::AckInbox(seq), Write::AckInbox(seq)])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![WriteOutcome::Removed, WriteOutcome::Missing]);
+    assert!(store.inbox(None, 10).await.unwrap().is_empty());
+    store.shutdown().await;
+
+    // A forget is made durable by the next durable commit, and by a clean shutdown.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.depth(&id("gs")), 0);
+    assert!(store.inbox(None, 10).await.unwrap().is_empty());
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_copies_are_listed_soonest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let hop = Hop::Next(id("gs"));
+    store
+        .commit(vec![
+            to(hop.clone(), record(1, Precedence::Routine, 5_000)),
+            to(hop.clone(), record(2, Precedence::Routine, 1_000)),
+            to(hop, record(3, Precedence::Routine, 9_000)),
+        ])
+        .await
+        .unwrap();
+    let expired = store.expired(5_000, 10).await.unwrap();
+    let numbers: Vec<u8> = expired.iter().map(|q| q.message.signed[0]).collect();
+    assert_eq!(numbers, vec![2, 1]);
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn dedup_entries_are_purged_after_expiry_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit(vec![to(Hop::Local, record(1, Precedence::Routine, 1_000))])
+        .await
+        .unwrap();
+    let message = record(1, Precedence::Routine, 1_000).message;
+    assert_eq!(store.purge_seen(500, 100).await.unwrap(), 0);
+    assert_eq!(store.seen(vec![message.clone()]).await.unwrap(), vec![true]);
+    assert_eq!(store.purge_seen(2_000, 100).await.unwrap(), 1);
+    assert_eq!(store.seen(vec![message]).await.unwrap(), vec![false]);
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(Store::open(dir.path()).is_err());
+    store.shutdown().await;
+}
