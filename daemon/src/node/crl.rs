@@ -47,6 +47,12 @@ pub async fn watch_crl(core: Arc<Core>, endpoint: quinn::Endpoint, creds: NodeCr
     }
 }
 
+/// A big-endian magnitude without leading zeros, as a comparable key.
+fn magnitude(bytes: Vec<u8>) -> (usize, Vec<u8>) {
+    let trimmed: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
+    (trimmed.len(), trimmed)
+}
+
 fn modified(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -59,6 +65,13 @@ fn reload(
 ) -> Result<usize, Box<dyn std::error::Error>> {
     let tls_files = &core.config.tls;
     let trust = TrustStore::load(&tls_files.ca, Some(&tls_files.crl))?;
+    // An older CRL would un-revoke certificates: refuse to go back.
+    let number = |t: &TrustStore| t.crl_info().and_then(|i| i.number.clone()).map(magnitude);
+    if let (Some(new), Some(current)) = (number(&trust), number(&core.verifier.trust_store())) {
+        if new < current {
+            return Err("the CRL on disk is older than the one in force (lower CRL number)".into());
+        }
+    }
     let max_frame = core.config.limits.max_frame_bytes;
     if core.config.listen.is_some() {
         endpoint.set_server_config(Some(tls::server_config(creds, &trust, max_frame)?));

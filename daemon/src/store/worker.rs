@@ -101,9 +101,7 @@ impl Worker {
                 .partition(|c| matches!(c, Command::Commit(..)));
             // FLASH custody gets a group commit of its own, ahead of the rest, so that it
             // never waits for a large ROUTINE batch to be applied (one extra fsync, rarely).
-            let (flash, rest): (Vec<_>, Vec<_>) = commits.into_iter().partition(is_flash);
-            self.commit_round(flash);
-            self.commit_round(rest);
+            self.commit_round(commits);
             for read in reads {
                 match read {
                     Command::Shutdown(reply) => stopped = Some(reply),
@@ -179,13 +177,23 @@ impl Worker {
     fn make_durable(&mut self) -> Result<(), StoreError> {
         self.db.flush()?;
         self.data_file.sync_data()?;
-        // Large values live in separate blob files; fsync any new ones (normally none).
+        // Large values live in separate blob files; fsync any new ones (normally none), and
+        // the folder, so that a new file's entry survives a power cut too.
         if let Ok(entries) = std::fs::read_dir(&self.blobs) {
+            let mut new_files = false;
+            let mut present = HashSet::new();
             for entry in entries.flatten() {
-                if self.synced_blobs.insert(entry.file_name()) {
+                present.insert(entry.file_name());
+                if !self.synced_blobs.contains(&entry.file_name()) {
                     File::open(entry.path())?.sync_data()?;
+                    new_files = true;
                 }
             }
+            if new_files {
+                File::open(&self.blobs)?.sync_all()?;
+            }
+            // Forget files sled has removed, so the set stays as small as the folder.
+            self.synced_blobs = present;
         }
         Ok(())
     }
@@ -396,15 +404,6 @@ impl Worker {
             self.make_durable()?;
         }
         Ok(purged)
-    }
-}
-
-fn is_flash(command: &Command) -> bool {
-    match command {
-        Command::Commit(writes, _) => writes.iter().any(|w| {
-            matches!(w, Write::Accept(c) if c.message.precedence == bluehelm_proto::Precedence::Flash)
-        }),
-        _ => false,
     }
 }
 
