@@ -10,6 +10,7 @@
 //! [`try_write_frame`].
 
 use crate::error::DecodeError;
+use crate::ids::NodeId;
 use crate::link::LinkFrame;
 
 /// Bytes in the length prefix.
@@ -61,6 +62,47 @@ pub fn write_frame(frame: &LinkFrame, out: &mut Vec<u8>) {
     out.reserve(HEADER_LEN + bytes.len());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&bytes);
+}
+
+/// Writes a `Transfer` frame (length prefix included) around a `SignedEnvelope` that is
+/// already encoded, such as the one a relay stored when it took custody, without decoding it.
+/// The bytes are exactly those [`write_frame`] writes for the equivalent
+/// `LinkFrame::Transfer`; a relay forwards what it verified byte for byte and saves a decode
+/// and an encode per message.
+pub fn write_transfer_frame(
+    signed_envelope: &[u8],
+    hops: u8,
+    recipients: &[NodeId],
+    out: &mut Vec<u8>,
+) {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+    let field = |len: usize| key_len(1) + encoded_len_varint(len as u64) + len;
+    let mut transfer_len = field(signed_envelope.len());
+    if hops != 0 {
+        transfer_len += key_len(2) + encoded_len_varint(u64::from(hops));
+    }
+    for r in recipients {
+        transfer_len += field(r.as_str().len());
+    }
+    let frame_len = field(transfer_len);
+    out.reserve(HEADER_LEN + frame_len);
+    out.extend_from_slice(&u32::try_from(frame_len).unwrap_or(u32::MAX).to_be_bytes());
+    // LinkFrame.transfer = 2
+    encode_key(2, WireType::LengthDelimited, out);
+    encode_varint(transfer_len as u64, out);
+    // Transfer.envelope = 1, hops = 2, recipients = 3
+    encode_key(1, WireType::LengthDelimited, out);
+    encode_varint(signed_envelope.len() as u64, out);
+    out.extend_from_slice(signed_envelope);
+    if hops != 0 {
+        encode_key(2, WireType::Varint, out);
+        encode_varint(u64::from(hops), out);
+    }
+    for r in recipients {
+        encode_key(3, WireType::LengthDelimited, out);
+        encode_varint(r.as_str().len() as u64, out);
+        out.extend_from_slice(r.as_str().as_bytes());
+    }
 }
 
 /// Like [`write_frame`], but refuses (and leaves `out` unchanged) when the encoded frame is

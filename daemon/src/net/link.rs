@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, SignedEnvelope, Transfer};
+use bluehelm_proto::framing::write_transfer_frame;
+use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence};
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -154,7 +155,7 @@ async fn send_loop(
             if let Some(last) = batch.last() {
                 cursor = Some(last.key.seq());
                 let frames = offers(batch, &mut in_flight);
-                write_frames(&mut send, &frames).await?;
+                send.write_all(&frames).await?;
                 continue;
             }
         }
@@ -208,29 +209,23 @@ async fn send_loop(
     }
 }
 
-/// Transfer frames for queued copies not already in flight.
-fn offers(batch: Vec<Queued>, in_flight: &mut HashMap<MessageRef, QueueKey>) -> Vec<LinkFrame> {
-    let mut frames = Vec::with_capacity(batch.len());
+/// Transfer frames, ready to write, for queued copies not already in flight. The stored
+/// signed envelope goes out byte for byte as it was verified on receipt (sled checksums its
+/// log, so a record that reads back is the record that was written).
+fn offers(batch: Vec<Queued>, in_flight: &mut HashMap<MessageRef, QueueKey>) -> Vec<u8> {
+    let mut frames = Vec::new();
     for queued in batch {
         let message = queued.message;
         if in_flight.contains_key(&message.message) {
             continue;
         }
-        let envelope = match SignedEnvelope::decode(&message.signed) {
-            Ok(envelope) => envelope,
-            Err(err) => {
-                // Stored only after verification: this is disk corruption. Leave it queued
-                // for an operator rather than guess.
-                tracing::error!(key = ?queued.key, error = %err, "unreadable queued message");
-                continue;
-            }
-        };
+        write_transfer_frame(
+            &message.signed,
+            message.hops,
+            &message.recipients,
+            &mut frames,
+        );
         in_flight.insert(message.message, queued.key);
-        frames.push(LinkFrame::Transfer(Transfer {
-            envelope,
-            hops: message.hops,
-            recipients: message.recipients,
-        }));
     }
     frames
 }
