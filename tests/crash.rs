@@ -30,6 +30,7 @@ fn numbers(inbox: impl IntoIterator<Item = Body>) -> BTreeSet<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
+    let started = std::time::Instant::now();
     let net = TestNet::standard();
     let mut hub = NodeProcess::start(&net.config_path("gs"));
     let fr = net.start("ncb.fr").await;
@@ -52,11 +53,13 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
         }
     }
     assert_eq!(acknowledged, MESSAGES);
+    eprintln!("{:?}: all {MESSAGES} submitted", started.elapsed());
     let delivered = eventually("every message delivered to ncb.ke", || async {
         let inbox = ke.core().inbox(None, 1_000_000).await.unwrap();
         (inbox.len() >= MESSAGES).then_some(inbox)
     })
     .await;
+    eprintln!("{:?}: all delivered", started.elapsed());
     // Give a duplicate time to show up, then count.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let inbox = ke.core().inbox(None, 1_000_000).await.unwrap();
@@ -71,6 +74,7 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
+    let started = std::time::Instant::now();
     let net = TestNet::standard();
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
@@ -88,8 +92,12 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
             ke.kill9();
             tokio::time::sleep(Duration::from_millis(300)).await;
             ke = NodeProcess::start(&ke_config);
+            eprintln!("{:?}: destination restarted", started.elapsed());
         }
     }
+    eprintln!("{:?}: all {MESSAGES} submitted", started.elapsed());
+    linked(&gs, "ncb.ke").await;
+    eprintln!("{:?}: destination linked again", started.elapsed());
     // Everything left the origin and the hub: the destination acknowledged custody of all.
     eventually("origin and hub queues to drain", || async {
         let drained =
@@ -97,7 +105,9 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
         drained.then_some(())
     })
     .await;
+    eprintln!("{:?}: queues drained", started.elapsed());
     ke.stop();
+    eprintln!("{:?}: destination stopped", started.elapsed());
 
     // Read the destination's inbox straight from its sled store.
     let store = Store::open(&net.dir().join("data/ncb.ke")).unwrap();
