@@ -41,6 +41,8 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     /// Folder of the node's sled store.
     storage: PathBuf,
+    /// Unix socket of the local API (issue 4); default `<storage>/api.sock`.
+    api_socket: Option<PathBuf>,
     tls: TlsFile,
     #[serde(default)]
     peers: Vec<PeerFile>,
@@ -143,6 +145,8 @@ pub struct NodeConfig {
     pub node_id: NodeId,
     pub listen: Option<SocketAddr>,
     pub storage: PathBuf,
+    /// Unix socket of the local API for bureau applications (mode 0660).
+    pub api_socket: PathBuf,
     pub tls: TlsFiles,
     pub peers: Vec<PeerConfig>,
     pub accept_unknown_peers: bool,
@@ -281,6 +285,10 @@ impl FileConfig {
             },
             node_id: me,
             listen: self.listen,
+            api_socket: match self.api_socket {
+                Some(path) => resolve(path),
+                None => resolve(self.storage.clone()).join("api.sock"),
+            },
             storage: resolve(self.storage),
             tls: TlsFiles {
                 certificate: resolve(self.tls.certificate),

@@ -3,6 +3,7 @@
 //! (in `src/cli`) are thin wrappers over this library.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod engine;
 pub mod localnet;

@@ -43,6 +43,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsSetupError),
+    #[error("local API: {0}")]
+    Api(#[from] crate::api::ApiError),
     #[error("cannot bind {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -55,6 +57,7 @@ pub struct Node {
     core: Arc<Core>,
     endpoint: quinn::Endpoint,
     tasks: TaskTracker,
+    api: crate::api::ApiHandle,
 }
 
 impl Node {
@@ -68,6 +71,7 @@ impl Node {
             });
         }
         let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
+        crate::api::clear_stale(&config.api_socket)?;
         let storage = config.storage.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&storage))
             .await
@@ -124,11 +128,23 @@ impl Node {
         }
         tasks.spawn(sweep_loop(core.clone()));
         tasks.spawn(crl::watch_crl(core.clone(), endpoint.clone(), creds));
+        let api = match crate::api::start(&core, &tasks) {
+            Ok(api) => api,
+            Err(err) => {
+                core.cancel.cancel();
+                endpoint.close(crate::net::link::CLOSE_NORMAL, b"node failed to start");
+                tasks.close();
+                tasks.wait().await;
+                core.store.shutdown().await;
+                return Err(err.into());
+            }
+        };
         tracing::info!(node = %core.me, bound = ?endpoint.local_addr().ok(), "node started");
         Ok(Self {
             core,
             endpoint,
             tasks,
+            api,
         })
     }
 
@@ -154,6 +170,7 @@ impl Node {
             tracing::warn!("some link tasks did not stop within 5 s");
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        self.api.remove_socket();
         self.core.store.shutdown().await;
         tracing::info!(node = %self.core.me, "node stopped");
     }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use bluehelm_proto::{NodeId, Precedence};
+use bluehelm_proto::{MessageId, NodeId, Precedence};
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::Hop;
@@ -63,6 +63,9 @@ pub enum Write {
     Forget(QueueKey),
     /// The local application has the inbox message with this sequence number.
     AckInbox(u64),
+    /// The local API's note on a message this node sent (its outcome, from reports), kept
+    /// under key `a` + message id. The value is the API's own encoding (see `api/notes.rs`).
+    Note { id: MessageId, value: Vec<u8> },
 }
 
 impl Write {
@@ -127,6 +130,10 @@ enum Command {
     Seen {
         messages: Vec<bluehelm_proto::MessageRef>,
         reply: oneshot::Sender<Result<Vec<bool>, StoreError>>,
+    },
+    Note {
+        id: MessageId,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, StoreError>>,
     },
     Shutdown(oneshot::Sender<()>),
 }
@@ -247,6 +254,11 @@ impl Store {
         messages: Vec<bluehelm_proto::MessageRef>,
     ) -> Result<Vec<bool>, StoreError> {
         self.ask(|reply| Command::Seen { messages, reply }).await
+    }
+
+    /// The local API's note on a message (see [`Write::Note`]), if any.
+    pub async fn note(&self, id: MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ask(|reply| Command::Note { id, reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

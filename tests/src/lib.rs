@@ -128,6 +128,15 @@ pub async fn linked(node: &Node, peer: &str) {
     .await
 }
 
+/// A client of the node's local API on its Unix socket.
+pub async fn api_client(
+    node: &Node,
+) -> bluehelm::api::pb::bureau_client::BureauClient<tonic::transport::Channel> {
+    bluehelm::api::client::connect(&node.core().config.api_socket)
+        .await
+        .expect("api socket answers")
+}
+
 /// The `bluehelm` binary of this build, built on first use (integration tests of another
 /// package do not get `CARGO_BIN_EXE_*`).
 pub fn bluehelm_bin() -> &'static Path {

@@ -6,9 +6,14 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_node;
+mod bureau;
 mod demo;
+mod inbox;
 mod pki;
+mod request;
 mod run;
+mod send;
+mod status;
 
 /// Bluehelm: a secure store-and-forward messaging relay for police cooperation.
 #[derive(Debug, Parser)]
@@ -32,6 +37,14 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Measure throughput and latency: origin -> hub -> destination as separate processes.
     Bench(bench::BenchArgs),
+    /// Send a notice, diffusion or message through the node (local API).
+    Send(Box<send::SendArgs>),
+    /// Print (and follow, and acknowledge) the node's inbox.
+    Inbox(inbox::InboxArgs),
+    /// Ask a service (e.g. sltd.check) and wait for its answer.
+    Request(request::RequestArgs),
+    /// The node's links, queues, inbox size and counters.
+    Status(status::StatusArgs),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -42,7 +55,14 @@ pub enum Command {
 pub fn init_logging(command: &Command, verbose: u8) {
     let quiet = matches!(
         command,
-        Command::Demo(_) | Command::Bench(_) | Command::BenchNode(_) | Command::Pki(_)
+        Command::Demo(_)
+            | Command::Bench(_)
+            | Command::BenchNode(_)
+            | Command::Pki(_)
+            | Command::Send(_)
+            | Command::Inbox(_)
+            | Command::Request(_)
+            | Command::Status(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -66,5 +86,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchNode(args) => bench_node::run(args),
+        Command::Send(args) => send::run(*args),
+        Command::Inbox(args) => inbox::run(args),
+        Command::Request(args) => request::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

@@ -88,3 +88,15 @@ fn frame_limit_above_hard_cap_is_refused() {
     let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("limits.max_frame_bytes"), "{err}");
 }
+
+#[test]
+fn api_socket_defaults_to_the_storage_folder() {
+    let config = NodeConfig::parse(&minimal(""), Path::new("/etc/bh")).unwrap();
+    assert_eq!(config.api_socket, Path::new("/etc/bh/data/api.sock"));
+    let config = NodeConfig::parse(
+        &minimal("api_socket = \"/run/bluehelm/api.sock\""),
+        Path::new("/etc/bh"),
+    )
+    .unwrap();
+    assert_eq!(config.api_socket, Path::new("/run/bluehelm/api.sock"));
+}

@@ -235,6 +235,10 @@ impl Worker {
                 round.batch.remove(&key);
                 Ok(WriteOutcome::Removed)
             }
+            Write::Note { id, value } => {
+                round.batch.insert(note_key(&id).to_vec(), value);
+                Ok(WriteOutcome::Stored)
+            }
         }
     }
 
@@ -318,6 +322,10 @@ impl Worker {
                 reply,
             } => {
                 let _ = reply.send(self.purge_seen(now_ms, limit));
+            }
+            Command::Note { id, reply } => {
+                let value = self.db.get(note_key(&id));
+                let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())).map_err(Into::into));
             }
             Command::Seen { messages, reply } => {
                 let seen = messages
@@ -413,6 +421,13 @@ fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {
             .ok_or_else(|| StoreError::Corrupt("bad queue key".into()))?,
         message: StoredMessage::decode(value)?,
     })
+}
+
+/// Key of the local API's note on a message: `a` + message id (see `Write::Note`).
+fn note_key(id: &bluehelm_proto::MessageId) -> [u8; 17] {
+    let mut key = [b'a'; 17];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
 }
 
 /// Everything staged in one commit round.

@@ -1,0 +1,20 @@
+//! Compiles the local API schema (`proto/proto/bluehelm/v1/api.proto`) with protox (pure
+//! Rust, no system protoc) and generates the gRPC service with tonic. The wire format's own
+//! messages are compiled again here, privately: the `bluehelm-proto` crate keeps its
+//! generated types private, and the API only passes their bytes across (see `src/api/convert.rs`).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let includes = ["../proto/proto"];
+    let files = ["../proto/proto/bluehelm/v1/api.proto"];
+    println!("cargo:rerun-if-changed=../proto/proto/bluehelm/v1/api.proto");
+    println!("cargo:rerun-if-changed=../proto/proto/bluehelm/v1/envelope.proto");
+    let descriptors = protox::compile(files, includes)?;
+    tonic_prost_build::configure()
+        .btree_map(".")
+        // For the CLI's `--json` output (see `cli/api_json.rs`).
+        .type_attribute(".", "#[derive(serde::Serialize)]")
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! The local API for bureau applications (issue 4): the gRPC service `bluehelm.v1.Bureau`
+//! (`proto/proto/bluehelm/v1/api.proto`), served with tonic on the node's Unix socket.
+//! Access is by file permissions (mode 0660). The TCP listener for terminals with mutual TLS
+//! is not built yet.
+//!
+//! The layer is thin over [`Core`]: `Submit` is `Core::submit`, `Ack` is `Core::ack_inbox`.
+//! What it adds is one task, the [`dispatch::Dispatcher`], the only reader of the inbox that
+//! acts on what arrives: it records delivery and non-delivery reports (durably, as notes in
+//! the store, so `DeliveryState` answers after the report is acknowledged and after a
+//! restart), hands service responses to the `Request` calls waiting for them, and drops
+//! late ones. `FollowInbox` streams only what the dispatcher has looked at.
+
+pub mod client;
+mod convert;
+mod dispatch;
+mod listener;
+mod notes;
+mod serve;
+mod service;
+mod status;
+
+use std::time::Duration;
+
+/// The generated gRPC types and the client and server of `bluehelm.v1.Bureau`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("bluehelm.v1");
+}
+
+pub use listener::{clear_stale, start, ApiError, ApiHandle};
+
+/// Lifetime of a submitted message when the client gives none: a mission post may be
+/// offline for days.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long `Request` waits when the client gives no timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest timeout or lifetime a client may ask for (30 days).
+pub const MAX_SECONDS: u32 = 30 * 24 * 3600;
+/// Inbox messages read from the store at a time (streams, dispatcher, status).
+const PAGE: usize = 256;

@@ -1,0 +1,332 @@
+//! The one task that acts on what enters the inbox, in order:
+//!
+//! - a delivery or non-delivery report is recorded in the note of the message it reports on
+//!   (so `DeliveryState` can answer after the report is acknowledged), and left in the inbox;
+//! - a service response (or a non-delivery report) for a `Request` call that is waiting is
+//!   handed to it and removed from the inbox, in the same commit that closes the request;
+//! - a service response for a request that is closed (timed out, given up, or answered
+//!   already) is late: it is removed with a log line, and nobody mistakes it for an answer;
+//! - everything else is left for `FollowInbox`, which streams only messages the dispatcher
+//!   has looked at (see [`Dispatcher::subscribe`]), so no follower sees a response before
+//!   the dispatcher had the chance to claim it.
+//!
+//! A response may in principle come back before the `Request` call that sent the request
+//! has learnt its id from `Core::submit`. Message ids start with their creation time, so
+//! while a `Request` submission started at time T is under way, a response to an unknown
+//! request created at T or later is held back (the dispatcher stops before it) until the
+//! submission has registered its id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bluehelm_proto::{Body, MessageId, NonDeliveryReport};
+use tokio::sync::{oneshot, watch, Notify};
+
+use super::notes::{self, Failure, SentNote};
+use super::PAGE;
+use crate::node::core::{now_ms, Core};
+use crate::node::Delivered;
+use crate::store::{StoreError, Write};
+
+/// How a `Request` call ends, as seen by the dispatcher.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The service's response arrived (already removed from the inbox).
+    Answered(Box<Delivered>),
+    /// A non-delivery report arrived for the request (removed from the inbox too).
+    Failed(NonDeliveryReport),
+}
+
+#[derive(Default)]
+struct State {
+    /// `Request` calls waiting for their answer.
+    waiting: HashMap<MessageId, oneshot::Sender<Outcome>>,
+    /// Start times (Unix ms) of `Request` submissions that have no id yet, with counts.
+    submitting: BTreeMap<i64, usize>,
+    /// Requests given up whose note is not yet durable.
+    closing: HashSet<MessageId>,
+}
+
+pub struct Dispatcher {
+    core: Arc<Core>,
+    state: Mutex<State>,
+    /// The inbox position looked at so far; also serializes every note read-modify-write.
+    cursor: tokio::sync::Mutex<Option<u64>>,
+    dispatched: watch::Sender<u64>,
+    wake: Notify,
+}
+
+/// What to do with one inbox message.
+enum Verdict {
+    Keep,
+    Remove,
+    /// Stop here and look again once the submissions under way have registered.
+    Wait,
+}
+
+/// The writes and hand-overs of one page, applied together.
+#[derive(Default)]
+struct Step {
+    /// Notes read this page: as read, and as changed.
+    notes: HashMap<MessageId, (SentNote, SentNote)>,
+    removed: Vec<u64>,
+    outcomes: Vec<(oneshot::Sender<Outcome>, Outcome)>,
+}
+
+impl Dispatcher {
+    pub fn new(core: Arc<Core>) -> Arc<Self> {
+        Arc::new(Self {
+            core,
+            state: Mutex::default(),
+            cursor: tokio::sync::Mutex::new(None),
+            dispatched: watch::channel(0).0,
+            wake: Notify::new(),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The highest inbox sequence number looked at (0: none yet); followers stream up to it.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.dispatched.subscribe()
+    }
+
+    /// Runs until the node stops.
+    pub async fn run(self: Arc<Self>) {
+        let mut changes = self.core.store.inbox_changes();
+        loop {
+            changes.borrow_and_update();
+            if let Err(err) = self.catch_up().await {
+                tracing::error!(error = %err, "api dispatcher cannot read the inbox");
+                tokio::select! {
+                    _ = self.core.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                }
+            }
+            tokio::select! {
+                _ = self.core.cancel.cancelled() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// A `Request` call is about to submit; call [`Ticket::register`] with the id.
+    pub fn begin_request(self: &Arc<Self>) -> Ticket {
+        let started = now_ms();
+        *self.state().submitting.entry(started).or_default() += 1;
+        Ticket {
+            dispatcher: self.clone(),
+            started,
+            done: false,
+        }
+    }
+
+    /// The `Request` call that sent `id` stops waiting: a response from now on is late.
+    /// Durable (a note) before it returns, so a late response is recognised after a restart.
+    pub async fn close_request(&self, id: MessageId) -> Result<(), StoreError> {
+        {
+            let mut state = self.state();
+            state.waiting.remove(&id);
+            state.closing.insert(id);
+        }
+        let result = async {
+            let _cursor = self.cursor.lock().await;
+            let mut note = notes::load(&self.core, id).await?;
+            if !note.request_closed {
+                note.request_closed = true;
+                self.core.store.commit(vec![note.write(id)]).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.state().closing.remove(&id);
+        result
+    }
+
+    /// Looks at everything in the inbox now (the run loop does this on every change; a
+    /// stream that must not miss what is there already calls it first).
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        let mut cursor = self.cursor.lock().await;
+        loop {
+            let page = self.core.inbox(*cursor, PAGE).await?;
+            let full = page.len() == PAGE;
+            let mut step = Step::default();
+            let mut last = *cursor;
+            let mut waiting = false;
+            for message in &page {
+                match self.judge(message, &mut step).await? {
+                    Verdict::Wait => {
+                        waiting = true;
+                        break;
+                    }
+                    Verdict::Remove => step.removed.push(message.seq),
+                    Verdict::Keep => {}
+                }
+                last = Some(message.seq);
+            }
+            let mut writes: Vec<Write> = step
+                .notes
+                .iter()
+                .filter(|(_, (read, now))| read != now)
+                .map(|(id, (_, now))| now.write(*id))
+                .collect();
+            writes.extend(step.removed.iter().map(|seq| Write::AckInbox(*seq)));
+            if !writes.is_empty() {
+                self.core.store.commit(writes).await?;
+            }
+            for (waiter, outcome) in step.outcomes {
+                // The caller may have gone; the answer is consumed all the same.
+                let _ = waiter.send(outcome);
+            }
+            *cursor = last;
+            if let Some(seq) = last {
+                self.dispatched.send_if_modified(|v| {
+                    let moved = *v != seq;
+                    *v = seq;
+                    moved
+                });
+            }
+            if waiting || !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn note<'a>(
+        &self,
+        step: &'a mut Step,
+        id: MessageId,
+    ) -> Result<&'a mut SentNote, StoreError> {
+        if let std::collections::hash_map::Entry::Vacant(entry) = step.notes.entry(id) {
+            let note = notes::load(&self.core, id).await?;
+            entry.insert((note.clone(), note));
+        }
+        Ok(&mut step.notes.get_mut(&id).expect("inserted above").1)
+    }
+
+    async fn judge(&self, message: &Delivered, step: &mut Step) -> Result<Verdict, StoreError> {
+        let envelope = &message.envelope;
+        let Some(about) = envelope.correlation_id else {
+            return Ok(Verdict::Keep);
+        };
+        match &envelope.body {
+            Body::DeliveryReport(dr) => {
+                let note = self.note(step, about).await?;
+                let to = dr.delivered_to.to_string();
+                if !note.delivered_to.contains(&to) {
+                    note.delivered_to.push(to);
+                }
+                Ok(Verdict::Keep)
+            }
+            Body::NonDeliveryReport(ndr) => {
+                let waiter = self.state().waiting.remove(&about);
+                let note = self.note(step, about).await?;
+                note.failure = Some(Failure::from(ndr));
+                match waiter {
+                    Some(waiter) => {
+                        note.request_closed = true;
+                        step.outcomes.push((waiter, Outcome::Failed(ndr.clone())));
+                        Ok(Verdict::Remove)
+                    }
+                    None => Ok(Verdict::Keep),
+                }
+            }
+            Body::Response(_) => {
+                let claim = {
+                    let mut state = self.state();
+                    if let Some(waiter) = state.waiting.remove(&about) {
+                        Claim::Waiter(waiter)
+                    } else if state.closing.contains(&about) {
+                        Claim::Late
+                    } else if state
+                        .submitting
+                        .keys()
+                        .next()
+                        .is_some_and(|start| about.timestamp_ms() >= *start as u64)
+                    {
+                        Claim::Undecided
+                    } else {
+                        Claim::Nobody
+                    }
+                };
+                match claim {
+                    Claim::Waiter(waiter) => {
+                        self.note(step, about).await?.request_closed = true;
+                        step.outcomes
+                            .push((waiter, Outcome::Answered(Box::new(message.clone()))));
+                        Ok(Verdict::Remove)
+                    }
+                    Claim::Undecided => Ok(Verdict::Wait),
+                    Claim::Late => Ok(late(message, about)),
+                    Claim::Nobody if self.note(step, about).await?.request_closed => {
+                        Ok(late(message, about))
+                    }
+                    // A response to a request submitted with `Submit`: the application's.
+                    Claim::Nobody => Ok(Verdict::Keep),
+                }
+            }
+            _ => Ok(Verdict::Keep),
+        }
+    }
+}
+
+enum Claim {
+    Waiter(oneshot::Sender<Outcome>),
+    Late,
+    Undecided,
+    Nobody,
+}
+
+fn late(message: &Delivered, request: MessageId) -> Verdict {
+    tracing::info!(
+        request = %request,
+        response = %message.envelope.message_id,
+        from = %message.envelope.origin,
+        "dropped a late service response: its request timed out or was answered already"
+    );
+    Verdict::Remove
+}
+
+/// A `Request` submission under way. Dropped without [`Ticket::register`] (the submission
+/// failed), it just stops holding responses back.
+pub struct Ticket {
+    dispatcher: Arc<Dispatcher>,
+    started: i64,
+    done: bool,
+}
+
+impl Ticket {
+    /// The request is submitted as `id`: its answer will be sent on the returned channel.
+    pub fn register(mut self, id: MessageId) -> oneshot::Receiver<Outcome> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.dispatcher.state();
+            state.waiting.insert(id, tx);
+            finish(&mut state, self.started);
+        }
+        self.done = true;
+        self.dispatcher.wake.notify_one();
+        rx
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.done {
+            finish(&mut self.dispatcher.state(), self.started);
+            self.dispatcher.wake.notify_one();
+        }
+    }
+}
+
+fn finish(state: &mut State, started: i64) {
+    if let Some(count) = state.submitting.get_mut(&started) {
+        *count -= 1;
+        if *count == 0 {
+            state.submitting.remove(&started);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! What the API remembers about messages this node sent, kept in the store
+//! (`Write::Note`, key `a` + message id) so that it outlives the inbox entries it came from
+//! and node restarts: the reports that came back, and whether a `Request` call is over.
+
+use bluehelm_proto::{MessageId, NonDeliveryReport};
+use serde::{Deserialize, Serialize};
+
+use crate::node::core::Core;
+use crate::store::{StoreError, Write};
+
+/// The note on one sent message. JSON in the store: small, rare, and readable in a dump.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentNote {
+    /// Nodes that sent a delivery report (several for a group message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivered_to: Vec<String>,
+    /// The non-delivery report that came back, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// A `Request` call sent this message and is no longer waiting: a response to it is
+    /// late, and is dropped rather than shown to anyone.
+    #[serde(default)]
+    pub request_closed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// `NonDeliveryReason` as its lower-case name.
+    pub reason: String,
+    pub reported_by: String,
+    pub detail: String,
+}
+
+impl From<&NonDeliveryReport> for Failure {
+    fn from(ndr: &NonDeliveryReport) -> Self {
+        Self {
+            reason: ndr.reason.as_str().to_owned(),
+            reported_by: ndr.reported_by.to_string(),
+            detail: ndr.detail.clone(),
+        }
+    }
+}
+
+impl SentNote {
+    pub fn write(&self, id: MessageId) -> Write {
+        // Serializing a struct of strings, a vector and a bool cannot fail.
+        let value = serde_json::to_vec(self).expect("a note serializes");
+        Write::Note { id, value }
+    }
+}
+
+/// The note on `id`, or an empty one. A note that does not parse (written by a later
+/// version?) counts as empty, with a warning: it only informs `DeliveryState`.
+pub async fn load(core: &Core, id: MessageId) -> Result<SentNote, StoreError> {
+    let Some(bytes) = core.store.note(id).await? else {
+        return Ok(SentNote::default());
+    };
+    Ok(serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+        tracing::warn!(message = %id, error = %err, "unreadable note on a sent message");
+        SentNote::default()
+    }))
+}

@@ -1,0 +1,273 @@
+//! The `bluehelm.v1.Bureau` service: each call a thin wrapper over `Core` and the
+//! dispatcher.
+
+use std::sync::Arc;
+
+use bluehelm_proto::{Body, NonDeliveryReason, ServiceName};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::task::TaskTracker;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{self, Draft};
+use super::dispatch::{Dispatcher, Outcome};
+use super::pb::bureau_server::Bureau;
+use super::serve::{self, Serving};
+use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
+use crate::node::core::Core;
+use crate::node::{Delivered, SubmitError};
+
+/// Messages buffered per stream towards a slow client.
+const STREAM_BUFFER: usize = 64;
+
+pub struct BureauService {
+    pub core: Arc<Core>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub serving: Arc<Serving>,
+    /// The node's tasks: streams stop with the node, and it waits for them.
+    pub tasks: TaskTracker,
+}
+
+fn submit_error(err: SubmitError) -> Status {
+    match err {
+        SubmitError::Invalid(detail) => Status::invalid_argument(detail),
+        SubmitError::Refused(refusal) => {
+            Status::failed_precondition(format!("refused: {}: {}", refusal.reason, refusal.detail))
+        }
+        SubmitError::Store(err) => Status::internal(err.to_string()),
+    }
+}
+
+/// Requests for services this node hosts go to `ServeRequests`, not to followers.
+fn for_followers(core: &Core, message: &Delivered) -> bool {
+    match &message.envelope.body {
+        Body::Request(request) => !serve::hosts(core, &request.service),
+        _ => true,
+    }
+}
+
+#[tonic::async_trait]
+impl Bureau for BureauService {
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let draft = convert::submit_draft(&self.core.me, request.into_inner())?;
+        let outgoing = convert::outgoing(&self.core.me, draft)?;
+        let ids = self
+            .core
+            .submit(vec![outgoing])
+            .await
+            .map_err(submit_error)?;
+        let id = ids
+            .first()
+            .ok_or_else(|| Status::internal("submit returned no id"))?;
+        Ok(Response::new(pb::SubmitResponse {
+            message_id: id.to_string(),
+        }))
+    }
+
+    type FollowInboxStream = ReceiverStream<Result<pb::InboxMessage, Status>>;
+
+    async fn follow_inbox(
+        &self,
+        request: Request<pb::FollowInboxRequest>,
+    ) -> Result<Response<Self::FollowInboxStream>, Status> {
+        let request = request.into_inner();
+        let (after, follow) = (request.after_seq, request.follow);
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let core = self.core.clone();
+        let dispatcher = self.dispatcher.clone();
+        let mut dispatched = self.dispatcher.subscribe();
+        self.tasks.spawn(async move {
+            if let Err(err) = dispatcher.catch_up().await {
+                let _ = tx.send(Err(Status::internal(err.to_string()))).await;
+                return;
+            }
+            let mut cursor = (after > 0).then_some(after);
+            loop {
+                let upto = *dispatched.borrow_and_update();
+                'pages: loop {
+                    let page = match core.inbox(cursor, PAGE).await {
+                        Ok(page) => page,
+                        Err(err) => {
+                            let _ = tx.send(Err(Status::internal(err.to_string()))).await;
+                            return;
+                        }
+                    };
+                    let full = page.len() == PAGE;
+                    for message in &page {
+                        if message.seq > upto {
+                            break 'pages;
+                        }
+                        cursor = Some(message.seq);
+                        if !for_followers(&core, message) {
+                            continue;
+                        }
+                        let item = convert::inbox_message(message);
+                        let failed = item.is_err();
+                        if tx.send(item).await.is_err() || failed {
+                            return;
+                        }
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                if !follow {
+                    return;
+                }
+                tokio::select! {
+                    _ = core.cancel.cancelled() => return,
+                    _ = tx.closed() => return,
+                    changed = dispatched.changed() => if changed.is_err() { return },
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn ack(
+        &self,
+        request: Request<pb::AckRequest>,
+    ) -> Result<Response<pb::AckResponse>, Status> {
+        let seqs = request.into_inner().seqs;
+        let removed = self
+            .core
+            .ack_inbox(&seqs)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::AckResponse {
+            removed: u32::try_from(removed).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn delivery_state(
+        &self,
+        request: Request<pb::DeliveryStateRequest>,
+    ) -> Result<Response<pb::DeliveryStateResponse>, Status> {
+        let id = convert::message_id("message_id", &request.into_inner().message_id)?;
+        Ok(Response::new(status::delivery_state(&self.core, id).await?))
+    }
+
+    async fn request(
+        &self,
+        request: Request<pb::ServiceCall>,
+    ) -> Result<Response<pb::ServiceAnswer>, Status> {
+        let call = request.into_inner();
+        let service: ServiceName = call
+            .service
+            .parse()
+            .map_err(|e| Status::invalid_argument(format!("service: {e}")))?;
+        let timeout = convert::seconds(
+            "timeout_seconds",
+            call.timeout_seconds,
+            DEFAULT_REQUEST_TIMEOUT,
+        )?;
+        let ttl = convert::seconds("ttl_seconds", call.ttl_seconds, timeout)?;
+        let precedence = match call.precedence {
+            0 => pb::Precedence::Immediate as i32,
+            p => p,
+        };
+        let draft = Draft {
+            destination: Some(pb::Destination {
+                target: Some(pb::destination::Target::Service(service.to_string())),
+            }),
+            precedence,
+            ttl,
+            want_delivery_report: false,
+            correlation_id: None,
+            body: pb::envelope::Body::Request(pb::ServiceRequest {
+                service: service.to_string(),
+                params: call.params,
+            }),
+        };
+        let outgoing = convert::outgoing(&self.core.me, draft)?;
+
+        let ticket = self.dispatcher.begin_request();
+        let ids = self
+            .core
+            .submit(vec![outgoing])
+            .await
+            .map_err(submit_error)?;
+        let id = *ids
+            .first()
+            .ok_or_else(|| Status::internal("submit returned no id"))?;
+        let mut answer = ticket.register(id);
+
+        let outcome = tokio::select! {
+            outcome = &mut answer => outcome.ok(),
+            _ = tokio::time::sleep(timeout) => None,
+            _ = self.core.cancel.cancelled() => None,
+        };
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => {
+                self.dispatcher
+                    .close_request(id)
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?;
+                // It may have been handed over just before the request was closed.
+                match answer.try_recv() {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        return Err(Status::deadline_exceeded(format!(
+                            "no response from {service} within {} s (request {id})",
+                            timeout.as_secs()
+                        )))
+                    }
+                }
+            }
+        };
+        match outcome {
+            Outcome::Answered(message) => {
+                let wire = convert::wire_envelope(&message)?;
+                let response = match wire.body {
+                    Some(pb::envelope::Body::Response(r)) => r,
+                    _ => return Err(Status::internal("answer is not a service response")),
+                };
+                Ok(Response::new(pb::ServiceAnswer {
+                    request_id: id.to_string(),
+                    responder: message.envelope.origin.to_string(),
+                    response: Some(response),
+                }))
+            }
+            Outcome::Failed(ndr) => {
+                let text = format!(
+                    "request {id} to {service} not delivered: {} ({}, reported by {})",
+                    ndr.reason, ndr.detail, ndr.reported_by
+                );
+                // Across a hop, an unknown service comes back as NoRoute ("unknown service
+                // ..."): links have no refusal reason of its own for it.
+                Err(match ndr.reason {
+                    NonDeliveryReason::UnknownService | NonDeliveryReason::NoRoute => {
+                        Status::not_found(text)
+                    }
+                    _ => Status::aborted(text),
+                })
+            }
+        }
+    }
+
+    type ServeRequestsStream = ReceiverStream<Result<pb::IncomingRequest, Status>>;
+
+    async fn serve_requests(
+        &self,
+        request: Request<Streaming<pb::ServeMessage>>,
+    ) -> Result<Response<Self::ServeRequestsStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound.message().await?;
+        let guard = serve::claim(&self.core, &self.serving, first)?;
+        let (tx, rx) = mpsc::channel(serve::MAX_OUTSTANDING);
+        self.tasks
+            .spawn(serve::run(self.core.clone(), guard, inbound, tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        Ok(Response::new(status::status(&self.core).await?))
+    }
+}

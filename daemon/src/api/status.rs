@@ -1,0 +1,185 @@
+//! `Status` and `DeliveryState`: what the node can tell about itself and about a message it
+//! sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bluehelm_proto::{MessageId, MessageRef, NonDeliveryReason, Precedence};
+use tonic::Status;
+
+use super::notes;
+use super::pb;
+use super::PAGE;
+use crate::node::core::{now_ms, Core, Stats};
+use crate::store::StoreError;
+
+/// Clock slack when looking for a message's queued copy: copies that arrived this much
+/// after the message was created were queued after it, so the search can stop there.
+const QUEUE_SCAN_SLACK_MS: i64 = 5_000;
+
+fn store_error(err: StoreError) -> Status {
+    Status::internal(err.to_string())
+}
+
+pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
+    let configured: BTreeSet<_> = core.config.peers.iter().map(|p| p.node.clone()).collect();
+    let linked: BTreeSet<_> = core.linked_peers().into_iter().collect();
+    let links = configured
+        .union(&linked)
+        .map(|peer| pb::LinkStatus {
+            peer: peer.to_string(),
+            connected: linked.contains(peer),
+            configured: configured.contains(peer),
+        })
+        .collect();
+
+    let now = now_ms();
+    let mut queues = Vec::new();
+    for (hop, depth) in core.store.depths() {
+        if depth == 0 {
+            continue;
+        }
+        let mut oldest: Option<i64> = None;
+        for precedence in Precedence::ALL {
+            let first = core
+                .store
+                .queued(&hop, *precedence, None, 1)
+                .await
+                .map_err(store_error)?;
+            if let Some(q) = first.first() {
+                let at = q.message.accepted_at_ms;
+                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+            }
+        }
+        queues.push(pb::QueueStatus {
+            next_hop: hop.to_string(),
+            depth: depth as u64,
+            oldest_age_ms: oldest.map_or(0, |at| u64::try_from(now - at).unwrap_or(0)),
+        });
+    }
+
+    // The inbox has no counter of its own; counting it costs one pass over its entries.
+    let mut inbox_size = 0u64;
+    let mut cursor = None;
+    loop {
+        let page = core
+            .store
+            .inbox(cursor, PAGE * 4)
+            .await
+            .map_err(store_error)?;
+        inbox_size += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == PAGE * 4 => cursor = Some(last.seq),
+            _ => break,
+        }
+    }
+
+    let s = &core.stats;
+    let counters: BTreeMap<String, u64> = [
+        ("accepted", &s.accepted),
+        ("duplicates", &s.duplicates),
+        ("refused", &s.refused),
+        ("rejected_signatures", &s.rejected_signatures),
+        ("protocol_errors", &s.protocol_errors),
+        ("forwarded", &s.forwarded),
+        ("expired", &s.expired),
+        ("reports_sent", &s.reports_sent),
+    ]
+    .into_iter()
+    .map(|(name, counter)| (name.to_owned(), Stats::get(counter)))
+    .collect();
+
+    Ok(pb::StatusResponse {
+        node_id: core.me.to_string(),
+        links,
+        queues,
+        inbox_size,
+        counters: counters.into_iter().collect(),
+    })
+}
+
+/// The state of a message this node sent: a report that came back wins; otherwise the
+/// message is held while a copy is queued here, forwarded once none is, and unknown when
+/// this node has no record of sending it (not its message, or its dedup entry has expired).
+pub async fn delivery_state(
+    core: &Core,
+    id: MessageId,
+) -> Result<pb::DeliveryStateResponse, Status> {
+    use pb::DeliveryStatus as S;
+    let mut answer = pb::DeliveryStateResponse::default();
+    let note = notes::load(core, id).await.map_err(store_error)?;
+    if let Some(failure) = note.failure {
+        answer.status = S::Failed as i32;
+        answer.failure_reason = failure
+            .reason
+            .parse::<NonDeliveryReason>()
+            .map_or(0, wire_reason);
+        answer.failure_detail = failure.detail;
+        answer.reported_by = failure.reported_by;
+        return Ok(answer);
+    }
+    if !note.delivered_to.is_empty() {
+        answer.status = S::Delivered as i32;
+        answer.delivered_to = note.delivered_to;
+        return Ok(answer);
+    }
+    let sent = MessageRef {
+        origin: core.me.clone(),
+        id,
+    };
+    let known = core.store.seen(vec![sent]).await.map_err(store_error)?;
+    if known.first() != Some(&true) {
+        answer.status = S::Unknown as i32;
+        return Ok(answer);
+    }
+    answer.held_for = held_for(core, id).await.map_err(store_error)?;
+    answer.status = match answer.held_for.is_empty() {
+        true => S::Forwarded as i32,
+        false => S::Held as i32,
+    };
+    Ok(answer)
+}
+
+/// Next hops that still hold a copy of `id` queued here. Queues are in arrival order, so
+/// each class is read only up to the copies queued after the message was created: the cost
+/// is the number of older copies still waiting.
+async fn held_for(core: &Core, id: MessageId) -> Result<Vec<String>, StoreError> {
+    let created = i64::try_from(id.timestamp_ms()).unwrap_or(i64::MAX);
+    let mut hops = Vec::new();
+    for (hop, depth) in core.store.depths() {
+        if depth == 0 {
+            continue;
+        }
+        'classes: for precedence in Precedence::ALL {
+            let mut after = None;
+            loop {
+                let page = core.store.queued(&hop, *precedence, after, PAGE).await?;
+                for q in &page {
+                    if q.message.message.id == id && q.message.message.origin == core.me {
+                        hops.push(hop.to_string());
+                        break 'classes;
+                    }
+                    if q.message.accepted_at_ms > created.saturating_add(QUEUE_SCAN_SLACK_MS) {
+                        continue 'classes;
+                    }
+                }
+                match page.last() {
+                    Some(last) => after = Some(last.key.seq()),
+                    None => continue 'classes,
+                }
+            }
+        }
+    }
+    Ok(hops)
+}
+
+fn wire_reason(reason: NonDeliveryReason) -> i32 {
+    use pb::NonDeliveryReason as W;
+    (match reason {
+        NonDeliveryReason::Expired => W::Expired,
+        NonDeliveryReason::NoRoute => W::NoRoute,
+        NonDeliveryReason::HopLimit => W::HopLimit,
+        NonDeliveryReason::Refused => W::Refused,
+        NonDeliveryReason::UnknownService => W::UnknownService,
+        NonDeliveryReason::UnknownGroup => W::UnknownGroup,
+    }) as i32
+}

@@ -1,0 +1,251 @@
+//! What the bureau commands (`send`, `inbox`, `request`, `status`) share: finding the node's
+//! API socket, connecting, exit codes, and `--json` output of API messages.
+//!
+//! Exit codes (docs/bureau-guide.md): 0 ok; 1 input error; 2 usage error (from the argument
+//! parser); 3 node unreachable; 4 timeout; 5 refused by the node; 6 not delivered or the
+//! service answered with an error; 7 node failure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bluehelm::api::client;
+use bluehelm::api::pb::bureau_client::BureauClient;
+use bluehelm::NodeConfig;
+use tonic::transport::Channel;
+
+/// How a bureau command ended; each has its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Input = 1,
+    Unreachable = 3,
+    Timeout = 4,
+    Refused = 5,
+    NotDelivered = 6,
+    NodeFailure = 7,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// A failure: one line on stderr and an exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+pub fn fail(exit: Exit, message: impl Into<String>) -> Failure {
+    Failure {
+        exit,
+        message: message.into(),
+    }
+}
+
+pub fn input(message: impl Into<String>) -> Failure {
+    fail(Exit::Input, message)
+}
+
+/// Prints the failure as one line and returns its exit code.
+pub fn finish(result: Result<(), Failure>) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(()) => Ok(Exit::Ok.into()),
+        Err(failure) => {
+            // One line, whatever the detail holds.
+            let line = failure.message.replace('\n', " ");
+            eprintln!("error: {line}");
+            Ok(failure.exit.into())
+        }
+    }
+}
+
+/// Which node to talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// The node's API socket.
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    pub socket: Option<PathBuf>,
+    /// The node's config file: its `api_socket` (default `<storage>/api.sock`) is used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    pub fn socket_path(&self) -> Result<PathBuf, Failure> {
+        match (&self.socket, &self.config) {
+            (Some(socket), _) => Ok(socket.clone()),
+            (None, Some(config)) => NodeConfig::load(config)
+                .map(|c| c.api_socket)
+                .map_err(|e| input(e.to_string())),
+            (None, None) => Err(input(
+                "which node? give --socket PATH or --config node.toml",
+            )),
+        }
+    }
+
+    pub async fn connect(&self) -> Result<BureauClient<Channel>, Failure> {
+        let path = self.socket_path()?;
+        client::connect(&path).await.map_err(|e| {
+            fail(
+                Exit::Unreachable,
+                format!(
+                    "cannot reach the node at {}: {}",
+                    path.display(),
+                    source_chain(&e)
+                ),
+            )
+        })
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        // Transport errors often repeat their source's text.
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A refusal or error from the node, with the exit code scripts branch on.
+pub fn from_status(status: tonic::Status) -> Failure {
+    use tonic::Code;
+    let exit = match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => Exit::Input,
+        Code::Unavailable | Code::Cancelled => Exit::Unreachable,
+        Code::DeadlineExceeded => Exit::Timeout,
+        Code::FailedPrecondition
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::ResourceExhausted => Exit::Refused,
+        Code::NotFound | Code::Aborted => Exit::NotDelivered,
+        _ => Exit::NodeFailure,
+    };
+    let message = match exit {
+        Exit::Unreachable => format!("lost the node: {}", status.message()),
+        _ => status.message().to_owned(),
+    };
+    fail(exit, message)
+}
+
+/// Runs a bureau command's future on a small runtime.
+pub fn block_on<F>(future: F) -> anyhow::Result<ExitCode>
+where
+    F: std::future::Future<Output = Result<(), Failure>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    finish(runtime.block_on(future))
+}
+
+/// An API message as JSON for scripts: enum numbers become their lower-case names, and
+/// bytes (signatures, certificates, attachment contents) are left out or summarised.
+pub fn to_json(message: &impl serde::Serialize) -> serde_json::Value {
+    let mut value = serde_json::to_value(message).unwrap_or(serde_json::Value::Null);
+    tidy(&mut value, None);
+    value
+}
+
+fn tidy(value: &mut serde_json::Value, key: Option<&str>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            map.remove("signed");
+            if let Some(Value::Array(content)) = map.get("content") {
+                let len = content.len();
+                map.insert("content_bytes".into(), len.into());
+                map.remove("content");
+            }
+            for (k, v) in map.iter_mut() {
+                tidy(v, Some(k.as_str()));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| tidy(v, key)),
+        Value::Number(n) => {
+            if let (Some(key), Some(number)) = (key, n.as_i64()) {
+                if let Some(name) = enum_name(key, number) {
+                    *value = Value::String(name);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The lower-case name of an enum field's value (`PRECEDENCE_FLASH` -> "flash").
+pub fn enum_name(field: &str, number: i64) -> Option<String> {
+    use bluehelm::api::pb;
+    let number = i32::try_from(number).ok()?;
+    let (full, prefix) = match field {
+        "precedence" => (
+            pb::Precedence::try_from(number).ok()?.as_str_name(),
+            "PRECEDENCE_",
+        ),
+        "notice_type" => (
+            pb::NoticeType::try_from(number).ok()?.as_str_name(),
+            "NOTICE_TYPE_",
+        ),
+        "lifecycle" => (
+            pb::NoticeLifecycle::try_from(number).ok()?.as_str_name(),
+            "NOTICE_LIFECYCLE_",
+        ),
+        "status" => {
+            // `status` is a ResponseStatus in responses and a DeliveryStatus in states;
+            // the caller of `to_json` gets the response kind, states are printed by hand.
+            (
+                pb::ResponseStatus::try_from(number).ok()?.as_str_name(),
+                "RESPONSE_STATUS_",
+            )
+        }
+        "reason" | "failure_reason" => (
+            pb::NonDeliveryReason::try_from(number).ok()?.as_str_name(),
+            "NON_DELIVERY_REASON_",
+        ),
+        _ => return None,
+    };
+    Some(
+        full.strip_prefix(prefix)
+            .unwrap_or(full)
+            .to_ascii_lowercase()
+            .replace('_', "-"),
+    )
+}
+
+/// The wire number of an enum value a person typed ("red", "un-special", "FLASH").
+pub fn enum_number(
+    what: &str,
+    prefix: &str,
+    text: &str,
+    from_name: impl Fn(&str) -> Option<i32>,
+    names: &[&str],
+) -> Result<i32, Failure> {
+    let wire = format!("{prefix}{}", text.to_ascii_uppercase().replace('-', "_"));
+    match from_name(&wire) {
+        Some(n) if n != 0 => Ok(n),
+        _ => Err(input(format!(
+            "unknown {what} {text:?}; expected one of: {}",
+            names.join(", ")
+        ))),
+    }
+}
+
+pub fn precedence(text: &str) -> Result<i32, Failure> {
+    use bluehelm::api::pb::Precedence;
+    enum_number(
+        "precedence",
+        "PRECEDENCE_",
+        text,
+        |n| Precedence::from_str_name(n).map(|p| p as i32),
+        &["flash", "immediate", "priority", "routine"],
+    )
+}

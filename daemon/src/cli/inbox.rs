@@ -1,0 +1,142 @@
+//! `bluehelm inbox [--follow] [--json] [--ack]`: print the inbox (and, with `--follow`, new
+//! messages as they arrive). Messages stay in the inbox until acknowledged: `--ack` removes
+//! each one once it has been printed.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use bluehelm::api::pb;
+
+use super::bureau::{self, enum_name, NodeArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct InboxArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Keep running and print new messages as they arrive (Ctrl-C stops).
+    #[arg(long)]
+    pub follow: bool,
+    /// One JSON object per line, for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Acknowledge each message once printed (it leaves the inbox).
+    #[arg(long)]
+    pub ack: bool,
+    /// Start after this sequence number (default: the oldest message).
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub after: u64,
+}
+
+pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
+    bureau::block_on(async move {
+        let mut client = args.node.connect().await?;
+        let mut stream = client
+            .follow_inbox(pb::FollowInboxRequest {
+                after_seq: args.after,
+                follow: args.follow,
+            })
+            .await
+            .map_err(bureau::from_status)?
+            .into_inner();
+        loop {
+            let message = tokio::select! {
+                m = stream.message() => m.map_err(bureau::from_status)?,
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            let Some(message) = message else {
+                return Ok(());
+            };
+            let line = match args.json {
+                true => bureau::to_json(&message).to_string(),
+                false => describe(&message),
+            };
+            let mut stdout = std::io::stdout().lock();
+            if writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                // The reader went away (e.g. `| head`): stop without acknowledging.
+                return Ok(());
+            }
+            drop(stdout);
+            if args.ack {
+                client
+                    .ack(pb::AckRequest {
+                        seqs: vec![message.seq],
+                    })
+                    .await
+                    .map_err(bureau::from_status)?;
+            }
+        }
+    })
+}
+
+fn destination(d: &Option<pb::Destination>) -> String {
+    use pb::destination::Target;
+    match d.as_ref().and_then(|d| d.target.as_ref()) {
+        Some(Target::Node(n)) => n.clone(),
+        Some(Target::Service(s)) => format!("service:{s}"),
+        Some(Target::Group(g)) => format!("group:{g}"),
+        None => "?".into(),
+    }
+}
+
+/// A few lines per message, for people.
+fn describe(m: &pb::InboxMessage) -> String {
+    use pb::inbox_message::Body;
+    let precedence = enum_name("precedence", i64::from(m.precedence)).unwrap_or_default();
+    let (kind, detail) = match &m.body {
+        Some(Body::Notice(n)) => (
+            "notice",
+            format!(
+                "{} {} notice {} from {}{}",
+                enum_name("lifecycle", i64::from(n.lifecycle)).unwrap_or_default(),
+                enum_name("notice_type", i64::from(n.notice_type)).unwrap_or_default(),
+                n.notice_ref,
+                n.requesting_bureau,
+                n.subject
+                    .as_ref()
+                    .map(|s| format!(": {} {}", s.family_name, s.given_names.join(" ")))
+                    .unwrap_or_default()
+            ),
+        ),
+        Some(Body::Diffusion(d)) => ("diffusion", format!("{}: {}", d.reference, d.subject_line)),
+        Some(Body::Text(t)) => ("message", format!("{}: {}", t.subject_line, t.body)),
+        Some(Body::Request(r)) => ("request", format!("{} {:?}", r.service, r.params)),
+        Some(Body::Response(r)) => (
+            "response",
+            format!(
+                "{} {} {:?} {}",
+                r.service,
+                enum_name("status", i64::from(r.status)).unwrap_or_default(),
+                r.fields,
+                r.detail
+            ),
+        ),
+        Some(Body::DeliveryReport(r)) => (
+            "delivery-report",
+            format!("{} delivered to {}", m.correlation_id, r.delivered_to),
+        ),
+        Some(Body::NonDeliveryReport(r)) => (
+            "non-delivery-report",
+            format!(
+                "{} not delivered: {} ({}, reported by {})",
+                m.correlation_id,
+                enum_name("reason", i64::from(r.reason)).unwrap_or_default(),
+                r.detail,
+                r.reported_by
+            ),
+        ),
+        None => ("?", String::new()),
+    };
+    format!(
+        "#{} {} {} from {} to {} id {}\n    {}",
+        m.seq,
+        precedence,
+        kind,
+        m.origin,
+        destination(&m.destination),
+        m.message_id,
+        detail.replace('\n', "\n    ")
+    )
+}

@@ -1,0 +1,88 @@
+//! `bluehelm request SERVICE --param k=v ... [--timeout S]`: ask a service and wait for its
+//! answer.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use bluehelm::api::pb;
+
+use super::bureau::{self, enum_name, fail, input, Exit, NodeArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The service, e.g. sltd.check.
+    pub service: String,
+    /// A named argument, NAME=VALUE; repeat.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u32,
+    /// Seconds the request may travel (default: the timeout).
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u32>,
+    /// flash, immediate (default), priority or routine.
+    #[arg(long, default_value = "immediate")]
+    pub precedence: String,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: RequestArgs) -> anyhow::Result<ExitCode> {
+    bureau::block_on(async move {
+        let mut params = BTreeMap::new();
+        for p in &args.params {
+            match p.split_once('=') {
+                Some((k, v)) if !k.is_empty() => {
+                    params.insert(k.to_owned(), v.to_owned());
+                }
+                _ => return Err(input(format!("--param {p:?}: expected NAME=VALUE"))),
+            }
+        }
+        if args.timeout == 0 {
+            return Err(input("--timeout must be at least 1 second"));
+        }
+        let call = pb::ServiceCall {
+            service: args.service.clone(),
+            params,
+            timeout_seconds: args.timeout,
+            ttl_seconds: args.ttl.unwrap_or(0),
+            precedence: bureau::precedence(&args.precedence)?,
+        };
+        let mut client = args.node.connect().await?;
+        let answer = client
+            .request(call)
+            .await
+            .map_err(bureau::from_status)?
+            .into_inner();
+        let response = answer.response.clone().unwrap_or_default();
+        let status = enum_name("status", i64::from(response.status)).unwrap_or_default();
+        if args.json {
+            println!("{}", bureau::to_json(&answer));
+        } else {
+            println!(
+                "{} from {} (request {})",
+                status, answer.responder, answer.request_id
+            );
+            for (k, v) in &response.fields {
+                println!("  {k}: {v}");
+            }
+            if !response.detail.is_empty() {
+                println!("  {}", response.detail);
+            }
+        }
+        if response.status == pb::ResponseStatus::Error as i32 {
+            return Err(fail(
+                Exit::NotDelivered,
+                format!(
+                    "{} answered with an error: {}",
+                    args.service, response.detail
+                ),
+            ));
+        }
+        Ok(())
+    })
+}

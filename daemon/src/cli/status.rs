@@ -1,0 +1,63 @@
+//! `bluehelm status [--json]`: links, queues per next hop, inbox size and counters.
+
+use std::process::ExitCode;
+
+use bluehelm::api::pb;
+
+use super::bureau::{self, NodeArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    bureau::block_on(async move {
+        let mut client = args.node.connect().await?;
+        let status = client
+            .status(pb::StatusRequest {})
+            .await
+            .map_err(bureau::from_status)?
+            .into_inner();
+        if args.json {
+            println!("{}", bureau::to_json(&status));
+            return Ok(());
+        }
+        println!("node {}", status.node_id);
+        println!("links:");
+        for link in &status.links {
+            println!(
+                "  {:<24} {}{}",
+                link.peer,
+                if link.connected { "up" } else { "down" },
+                if link.configured {
+                    ""
+                } else {
+                    " (not in config)"
+                }
+            );
+        }
+        println!("queues:");
+        if status.queues.is_empty() {
+            println!("  (empty)");
+        }
+        for q in &status.queues {
+            println!(
+                "  {:<24} {} waiting, oldest {:.1} s",
+                q.next_hop,
+                q.depth,
+                q.oldest_age_ms as f64 / 1000.0
+            );
+        }
+        println!("inbox: {} message(s)", status.inbox_size);
+        println!("counters:");
+        for (name, value) in &status.counters {
+            println!("  {name:<24} {value}");
+        }
+        Ok(())
+    })
+}
