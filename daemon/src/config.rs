@@ -62,6 +62,22 @@ struct FileConfig {
     services: BTreeMap<String, String>,
     #[serde(default)]
     limits: LimitsFile,
+    /// Reference databases this node answers itself (issue 4, section 4).
+    #[serde(default)]
+    reference_services: ReferenceServices,
+}
+
+/// The built-in reference databases a node answers itself, without an application on
+/// `ServeRequests`: `sltd` answers `sltd.check`, `smv` answers `smv.check`. Each one enabled
+/// must also be listed under `[services]` with this node's id, so that requests reach it.
+/// Both off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferenceServices {
+    /// Stolen and lost travel documents (`sltd.check`).
+    pub sltd: bool,
+    /// Stolen motor vehicles (`smv.check`).
+    pub smv: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +168,8 @@ pub struct NodeConfig {
     pub accept_unknown_peers: bool,
     pub routing: RoutingTable,
     pub limits: Limits,
+    /// Reference databases answered by the node itself (see `crate::services`).
+    pub reference_services: ReferenceServices,
 }
 
 impl NodeConfig {
@@ -258,6 +276,23 @@ impl FileConfig {
             services.insert(service, node_id(&key, &host)?);
         }
 
+        let reference_services = self.reference_services;
+        for (enabled, key, name) in [
+            (reference_services.sltd, "reference_services.sltd", "sltd.check"),
+            (reference_services.smv, "reference_services.smv", "smv.check"),
+        ] {
+            let hosted = name
+                .parse::<ServiceName>()
+                .ok()
+                .and_then(|s| services.get(&s).cloned());
+            if enabled && hosted.as_ref() != Some(&me) {
+                return Err(invalid(
+                    key,
+                    format!("add \"{name}\" = \"{me}\" to [services], or this node gets no requests for it"),
+                ));
+            }
+        }
+
         let limits = self.limits;
         // Every node must accept the largest message any node may send (see
         // bluehelm_proto::limits::MAX_ENVELOPE_LEN), or messages would be stranded.
@@ -303,6 +338,7 @@ impl FileConfig {
                 queue_quota: limits.queue_quota,
                 max_peers: limits.max_peers,
             },
+            reference_services,
         })
     }
 }

@@ -66,6 +66,10 @@ pub enum Write {
     /// The local API's note on a message this node sent (its outcome, from reports), kept
     /// under key `a` + message id. The value is the API's own encoding (see `api/notes.rs`).
     Note { id: MessageId, value: Vec<u8> },
+    /// A record of a reference database served by the node (`crate::services`), kept under
+    /// key `r` + `key`. Key and value are the services' own encoding; writing a key again
+    /// replaces its record.
+    Reference { key: Vec<u8>, value: Vec<u8> },
 }
 
 impl Write {
@@ -133,6 +137,10 @@ enum Command {
     },
     Note {
         id: MessageId,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, StoreError>>,
+    },
+    Reference {
+        key: Vec<u8>,
         reply: oneshot::Sender<Result<Option<Vec<u8>>, StoreError>>,
     },
     Shutdown(oneshot::Sender<()>),
@@ -259,6 +267,12 @@ impl Store {
     /// The local API's note on a message (see [`Write::Note`]), if any.
     pub async fn note(&self, id: MessageId) -> Result<Option<Vec<u8>>, StoreError> {
         self.ask(|reply| Command::Note { id, reply }).await
+    }
+
+    /// A reference database record (see [`Write::Reference`]), if any. Served by the store
+    /// thread, so a lookup never blocks an async worker.
+    pub async fn reference(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.ask(|reply| Command::Reference { key, reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

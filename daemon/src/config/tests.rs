@@ -12,6 +12,7 @@ fn shipped_examples_parse() {
     let hub = NodeConfig::load(&Path::new(EXAMPLES).join("hub.toml")).unwrap();
     assert_eq!(hub.routing.groups.len(), 2);
     assert!(hub.accept_unknown_peers);
+    assert!(hub.reference_services.sltd && hub.reference_services.smv);
 }
 
 fn minimal(extra: &str) -> String {
@@ -99,4 +100,30 @@ fn api_socket_defaults_to_the_storage_folder() {
     )
     .unwrap();
     assert_eq!(config.api_socket, Path::new("/run/bluehelm/api.sock"));
+}
+
+#[test]
+fn reference_services_are_off_by_default_and_need_a_services_entry() {
+    let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
+    assert_eq!(config.reference_services, ReferenceServices::default());
+
+    let text = minimal("") + "\n[reference_services]\nsltd = true\n";
+    let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("reference_services.sltd") && text.contains("\"sltd.check\" = \"ncb.fr\""),
+        "{text}"
+    );
+
+    let text = minimal("")
+        + "\n[services]\n\"sltd.check\" = \"ncb.fr\"\n\n[reference_services]\nsltd = true\n";
+    let config = NodeConfig::parse(&text, Path::new(".")).unwrap();
+    assert!(config.reference_services.sltd && !config.reference_services.smv);
+}
+
+#[test]
+fn unknown_reference_service_is_refused() {
+    let text = minimal("") + "\n[reference_services]\nfingerprints = true\n";
+    let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("unknown field `fingerprints`"), "{err}");
 }

@@ -6,6 +6,7 @@
 //! - `i` seq: a message in the local inbox (value: record)
 //! - `s` origin_len origin id: dedup entry (value: expires_at)
 //! - `m` name: metadata (value: u64)
+//! - `r` key: a reference database record (value: the services' encoding)
 //!
 //! Integers are big-endian so that sled's byte order is numeric order; within one next hop,
 //! queue keys sort by precedence rank, then arrival sequence.
@@ -15,6 +16,8 @@ use bluehelm_proto::{MessageRef, NodeId, Precedence};
 pub const QUEUE: u8 = b'q';
 pub const INBOX: u8 = b'i';
 pub const SEEN: u8 = b's';
+/// Reference database records (`Write::Reference`): `r` + the services' own key.
+pub const REFERENCE: u8 = b'r';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
 
 /// The key of one queued message copy.

@@ -239,6 +239,10 @@ impl Worker {
                 round.batch.insert(note_key(&id).to_vec(), value);
                 Ok(WriteOutcome::Stored)
             }
+            Write::Reference { key, value } => {
+                round.batch.insert(reference_key(&key), value);
+                Ok(WriteOutcome::Stored)
+            }
         }
     }
 
@@ -325,6 +329,10 @@ impl Worker {
             }
             Command::Note { id, reply } => {
                 let value = self.db.get(note_key(&id));
+                let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())).map_err(Into::into));
+            }
+            Command::Reference { key, reply } => {
+                let value = self.db.get(reference_key(&key));
                 let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())).map_err(Into::into));
             }
             Command::Seen { messages, reply } => {
@@ -428,6 +436,16 @@ fn note_key(id: &bluehelm_proto::MessageId) -> [u8; 17] {
     let mut key = [b'a'; 17];
     key[1..].copy_from_slice(id.as_bytes());
     key
+}
+
+/// Key of a reference database record: `r` + the services' key (see `Write::Reference`).
+/// `r` sorts after the queue (`q`) and before the dedup table (`s`); every scan of those
+/// checks its own prefix, so records never mix with them.
+fn reference_key(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 1);
+    out.push(keys::REFERENCE);
+    out.extend_from_slice(key);
+    out
 }
 
 /// Everything staged in one commit round.
