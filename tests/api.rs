@@ -636,12 +636,26 @@ async fn cli_input_errors_are_one_line_with_an_exit_code_each() {
         ),
         // Malformed JSON.
         (
-            vec!["send", "notice", "--socket", &socket, "--json", &bad_json],
+            vec![
+                "send",
+                "notice",
+                "--socket",
+                &socket,
+                "--json-file",
+                &bad_json,
+            ],
             1,
             "malformed JSON",
         ),
         (
-            vec!["send", "notice", "--socket", &socket, "--json", &no_body],
+            vec![
+                "send",
+                "notice",
+                "--socket",
+                &socket,
+                "--json-file",
+                &no_body,
+            ],
             1,
             "missing field: notice",
         ),

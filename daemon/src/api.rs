@@ -13,6 +13,7 @@
 pub mod client;
 mod convert;
 mod dispatch;
+mod import;
 mod listener;
 mod notes;
 mod serve;

@@ -278,8 +278,16 @@ impl FileConfig {
 
         let reference_services = self.reference_services;
         for (enabled, key, name) in [
-            (reference_services.sltd, "reference_services.sltd", "sltd.check"),
-            (reference_services.smv, "reference_services.smv", "smv.check"),
+            (
+                reference_services.sltd,
+                "reference_services.sltd",
+                "sltd.check",
+            ),
+            (
+                reference_services.smv,
+                "reference_services.smv",
+                "smv.check",
+            ),
         ] {
             let hosted = name
                 .parse::<ServiceName>()

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod localnet;
 pub mod net;
 pub mod node;
+pub mod services;
 pub mod store;
 
 pub use config::NodeConfig;

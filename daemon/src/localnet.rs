@@ -38,6 +38,9 @@ pub struct NodeSpec {
     pub default_route: Option<NodeId>,
     pub groups: Vec<(String, Vec<NodeId>)>,
     pub services: Vec<(String, NodeId)>,
+    /// Reference databases the node answers itself (`sltd`, `smv`): written under
+    /// `[reference_services]`; each needs its service under `services` with this node.
+    pub reference_services: Vec<String>,
     /// Extra TOML appended to the `[limits]` table.
     pub limits: Option<String>,
 }
@@ -55,6 +58,7 @@ impl NodeSpec {
             default_route: None,
             groups: Vec::new(),
             services: Vec::new(),
+            reference_services: Vec::new(),
             limits: None,
         }
     }
@@ -181,6 +185,12 @@ pub fn config_text(spec: &NodeSpec) -> String {
         let _ = writeln!(t, "\n[services]");
         for (service, host) in &spec.services {
             let _ = writeln!(t, "\"{service}\" = \"{host}\"");
+        }
+    }
+    if !spec.reference_services.is_empty() {
+        let _ = writeln!(t, "\n[reference_services]");
+        for database in &spec.reference_services {
+            let _ = writeln!(t, "{database} = true");
         }
     }
     if let Some(limits) = &spec.limits {

@@ -26,6 +26,7 @@ use super::notes::{self, Failure, SentNote};
 use super::PAGE;
 use crate::node::core::{now_ms, Core};
 use crate::node::Delivered;
+use crate::services;
 use crate::store::{StoreError, Write};
 
 /// How a `Request` call ends, as seen by the dispatcher.
@@ -209,6 +210,15 @@ impl Dispatcher {
 
     async fn judge(&self, message: &Delivered, step: &mut Step) -> Result<Verdict, StoreError> {
         let envelope = &message.envelope;
+        // A check against a reference database this node answers itself (issue 4, section
+        // 4): answered here, then removed with this page's commit. If the node stops in
+        // between, it is answered again and the requester drops the second answer as late.
+        if let Body::Request(request) = &envelope.body {
+            if let Some(database) = services::serves(&self.core.config, &request.service) {
+                services::answer(&self.core, database, message).await?;
+                return Ok(Verdict::Remove);
+            }
+        }
         let Some(about) = envelope.correlation_id else {
             return Ok(Verdict::Keep);
         };

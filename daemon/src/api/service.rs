@@ -257,6 +257,20 @@ impl Bureau for BureauService {
     ) -> Result<Response<Self::ServeRequestsStream>, Status> {
         let mut inbound = request.into_inner();
         let first = inbound.message().await?;
+        if let Some(pb::serve_message::Kind::Serve(name)) =
+            first.as_ref().and_then(|m| m.kind.as_ref())
+        {
+            if let Some(db) = name
+                .parse()
+                .ok()
+                .and_then(|s| crate::services::serves(&self.core.config, &s))
+            {
+                return Err(Status::already_exists(format!(
+                    "this node answers {name} itself ([reference_services] {} = true)",
+                    db.name()
+                )));
+            }
+        }
         let guard = serve::claim(&self.core, &self.serving, first)?;
         let (tx, rx) = mpsc::channel(serve::MAX_OUTSTANDING);
         self.tasks
@@ -269,5 +283,13 @@ impl Bureau for BureauService {
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         Ok(Response::new(status::status(&self.core).await?))
+    }
+
+    async fn import_records(
+        &self,
+        request: Request<Streaming<pb::ImportChunk>>,
+    ) -> Result<Response<pb::ImportReport>, Status> {
+        let report = super::import::import_records(&self.core, request.into_inner()).await?;
+        Ok(Response::new(report))
     }
 }

@@ -270,15 +270,23 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         println!("\ndemo: every step checked: OK");
     } else {
         let config = |node: &str| dir.join(format!("{node}.toml")).display().to_string();
-        println!("\nThe network keeps running. Try it by hand from another terminal (the CLI talks");
+        println!(
+            "\nThe network keeps running. Try it by hand from another terminal (the CLI talks"
+        );
         println!("to each node's local API socket):");
         println!(
             "  bluehelm send message --config {} --to mission.unmiss --precedence flash --subject-line \"Test\" --body \"Hello\"",
             config("ncb.fr")
         );
-        println!("  bluehelm inbox --config {} --json --ack", config("mission.unmiss"));
+        println!(
+            "  bluehelm inbox --config {} --json --ack",
+            config("mission.unmiss")
+        );
         println!("  bluehelm status --config {}", config("gs"));
-        println!("  bluehelm pki show {}", net.pki_dir().join("ncb.fr.pem").display());
+        println!(
+            "  bluehelm pki show {}",
+            net.pki_dir().join("ncb.fr.pem").display()
+        );
         println!("After Ctrl-C the same configs run as separate processes:");
         for spec in &specs {
             println!("  bluehelm run --config {}", config(spec.id.as_str()));

@@ -13,6 +13,7 @@ mod pki;
 mod request;
 mod run;
 mod send;
+mod service;
 mod status;
 
 /// Bluehelm: a secure store-and-forward messaging relay for police cooperation.
@@ -45,6 +46,9 @@ pub enum Command {
     Request(request::RequestArgs),
     /// The node's links, queues, inbox size and counters.
     Status(status::StatusArgs),
+    /// Manage the reference databases the node answers itself (sltd.check, smv.check).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -63,6 +67,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Inbox(_)
             | Command::Request(_)
             | Command::Status(_)
+            | Command::Service(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -90,5 +95,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inbox(args) => inbox::run(args),
         Command::Request(args) => request::run(args),
         Command::Status(args) => status::run(args),
+        Command::Service(cmd) => service::run(cmd),
     }
 }

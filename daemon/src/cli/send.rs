@@ -50,11 +50,11 @@ pub struct Common {
     #[arg(long, value_name = "MESSAGE_ID")]
     pub correlation: Option<String>,
     /// Read the message from this JSON file; flags given as well override its fields.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Print the result as JSON.
-    #[arg(long = "json-output")]
-    pub json_output: bool,
+    #[arg(long = "json-file", value_name = "FILE")]
+    pub json_file: Option<PathBuf>,
+    /// Print the result as JSON, for scripts (like every command's `--json`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The person concerned.
@@ -224,7 +224,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(bureau::from_status)?
             .into_inner();
-        if common.json_output {
+        if common.json {
             println!(
                 "{}",
                 serde_json::json!({ "message_id": response.message_id })
@@ -264,17 +264,17 @@ fn build(args: SendArgs) -> Result<(Common, pb::SubmitRequest), Failure> {
     use pb::submit_request::Body;
     let (common, file, body) = match args.kind {
         SendKind::Notice(a) => {
-            let file = read_file(&a.common.json)?;
+            let file = read_file(&a.common.json_file)?;
             let body = Body::Notice(notice(&file, &a)?);
             (a.common, file, body)
         }
         SendKind::Diffusion(a) => {
-            let file = read_file(&a.common.json)?;
+            let file = read_file(&a.common.json_file)?;
             let body = Body::Diffusion(diffusion(&file, &a)?);
             (a.common, file, body)
         }
         SendKind::Message(a) => {
-            let file = read_file(&a.common.json)?;
+            let file = read_file(&a.common.json_file)?;
             let body = Body::Text(text(&file, &a)?);
             (a.common, file, body)
         }
@@ -324,7 +324,7 @@ fn file_body<'a, T: Default>(
     body: &'a Option<T>,
     key: &str,
 ) -> Result<Option<&'a T>, Failure> {
-    match (&common.json, body) {
+    match (&common.json_file, body) {
         (Some(path), None) => Err(input(format!(
             "missing field: {key} (the JSON file {} needs a \"{key}\" object)",
             path.display()

@@ -125,5 +125,8 @@ fn reference_services_are_off_by_default_and_need_a_services_entry() {
 fn unknown_reference_service_is_refused() {
     let text = minimal("") + "\n[reference_services]\nfingerprints = true\n";
     let err = NodeConfig::parse(&text, Path::new(".")).unwrap_err();
-    assert!(err.to_string().contains("unknown field `fingerprints`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `fingerprints`"),
+        "{err}"
+    );
 }

@@ -1,0 +1,316 @@
+//! The reference databases a node answers itself (issue 4, section 4): stolen and lost
+//! travel documents (`sltd.check`) and stolen motor vehicles (`smv.check`), hosted at `gs`.
+//!
+//! Records live in the node's store (`Write::Reference`, key `r` + the keys in
+//! [`record`]), loaded by the `ImportRecords` API call (`bluehelm service import`). A request
+//! for an enabled database is answered by the API dispatcher as it passes through the inbox
+//! (no application on `ServeRequests` is needed): the lookup is one read on the store
+//! thread. A hit tells the requester which bureau owns the record and what to do, and sends
+//! that bureau a signed message saying who checked its record.
+
+pub mod import;
+pub mod record;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bluehelm_proto::{
+    Body, Destination, NodeId, ResponseStatus, ServiceName, ServiceRequest, ServiceResponse,
+    TextMessage,
+};
+
+use self::record::{SltdRecord, SmvRecord};
+use crate::config::NodeConfig;
+use crate::node::core::{now_ms, Core};
+use crate::node::{Delivered, Outgoing, SubmitError};
+use crate::store::StoreError;
+
+/// Shortest lifetime of a response, as for application-served requests (`api/serve.rs`):
+/// a response that arrives late is dropped by the requester, one never sent is lost.
+const MIN_RESPONSE_TTL: Duration = Duration::from_secs(60);
+/// Lifetime of the message to the owning bureau: an NCB may be offline for days.
+const NOTIFICATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// One of the built-in reference databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    /// Stolen and lost travel documents, service `sltd.check`.
+    Sltd,
+    /// Stolen motor vehicles, service `smv.check`.
+    Smv,
+}
+
+impl Database {
+    /// The name used on the command line and in `ImportRecords`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sltd" => Some(Self::Sltd),
+            "smv" => Some(Self::Smv),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sltd => "sltd",
+            Self::Smv => "smv",
+        }
+    }
+
+    /// The service that answers from this database.
+    pub fn service(self) -> &'static str {
+        match self {
+            Self::Sltd => "sltd.check",
+            Self::Smv => "smv.check",
+        }
+    }
+
+    /// Whether the config enables this database (`[reference_services]`).
+    pub fn enabled(self, config: &NodeConfig) -> bool {
+        match self {
+            Self::Sltd => config.reference_services.sltd,
+            Self::Smv => config.reference_services.smv,
+        }
+    }
+}
+
+/// The enabled database that answers `service` on this node, if any. (Config validation
+/// made sure an enabled one is listed under `[services]` with this node's id.)
+pub fn serves(config: &NodeConfig, service: &ServiceName) -> Option<Database> {
+    [Database::Sltd, Database::Smv]
+        .into_iter()
+        .find(|db| db.service() == service.as_str() && db.enabled(config))
+}
+
+/// What a lookup found.
+enum Finding {
+    Hit {
+        fields: BTreeMap<String, String>,
+        record: String,
+        owner: String,
+        instructions: String,
+    },
+    NoHit(String),
+    /// The request is malformed; the text says how.
+    Bad(String),
+}
+
+fn param<'a>(request: &'a ServiceRequest, name: &str) -> Option<&'a str> {
+    request
+        .params
+        .get(name)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+async fn read<T: serde::de::DeserializeOwned>(
+    core: &Core,
+    key: Vec<u8>,
+) -> Result<Option<T>, StoreError> {
+    let Some(bytes) = core.store.reference(key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("reference record: {e}")))
+}
+
+async fn lookup_sltd(core: &Core, request: &ServiceRequest) -> Result<Finding, StoreError> {
+    let (Some(number), Some(country)) = (
+        param(request, "document_number"),
+        param(request, "issuing_country"),
+    ) else {
+        return Ok(Finding::Bad(
+            "give document_number and issuing_country (ISO 3166-1 alpha-2, e.g. FR)".into(),
+        ));
+    };
+    let Some(number) = record::normalise(number) else {
+        return Ok(Finding::Bad(format!(
+            "document_number {number:?} must be letters and digits"
+        )));
+    };
+    let Some(country) = record::country(country) else {
+        return Ok(Finding::Bad(format!(
+            "issuing_country {country:?} is not an ISO 3166-1 alpha-2 code"
+        )));
+    };
+    Ok(
+        match read::<SltdRecord>(core, record::sltd_key(&country, &number)).await? {
+            Some(r) => Finding::Hit {
+                fields: r.fields(),
+                record: r.describe(),
+                owner: r.owner_bureau,
+                instructions: r.instructions,
+            },
+            None => Finding::NoHit(format!("no record of {country} document {number}")),
+        },
+    )
+}
+
+async fn lookup_smv(core: &Core, request: &ServiceRequest) -> Result<Finding, StoreError> {
+    let vin = param(request, "vin");
+    let plate = param(request, "plate");
+    let mut keys = Vec::new();
+    let mut asked = Vec::new();
+    if let Some(vin) = vin {
+        let Some(vin) = record::normalise(vin) else {
+            return Ok(Finding::Bad(format!(
+                "vin {vin:?} must be letters and digits"
+            )));
+        };
+        asked.push(format!("VIN {vin}"));
+        keys.push(record::vin_key(&vin));
+    }
+    if let Some(plate) = plate {
+        let Some(plate) = record::normalise(plate) else {
+            return Ok(Finding::Bad(format!(
+                "plate {plate:?} must be letters and digits"
+            )));
+        };
+        let Some(country) = param(request, "plate_country").and_then(record::country) else {
+            return Ok(Finding::Bad(
+                "a plate needs plate_country (ISO 3166-1 alpha-2, e.g. FR)".into(),
+            ));
+        };
+        asked.push(format!("plate {country} {plate}"));
+        keys.push(record::plate_key(&country, &plate));
+    }
+    if keys.is_empty() {
+        return Ok(Finding::Bad("give vin, or plate and plate_country".into()));
+    }
+    for key in keys {
+        if let Some(r) = read::<SmvRecord>(core, key).await? {
+            return Ok(Finding::Hit {
+                fields: r.fields(),
+                record: r.describe(),
+                owner: r.owner_bureau,
+                instructions: r.instructions,
+            });
+        }
+    }
+    Ok(Finding::NoHit(format!(
+        "no record of {}",
+        asked.join(" or ")
+    )))
+}
+
+/// Answers a request for `database` that reached this node's inbox; the caller removes the
+/// request from the inbox afterwards. Only a store failure is an error (the caller tries
+/// again later); a response or notice the node refuses to send is logged and given up.
+pub async fn answer(
+    core: &Core,
+    database: Database,
+    message: &Delivered,
+) -> Result<(), StoreError> {
+    let envelope = &message.envelope;
+    let Body::Request(request) = &envelope.body else {
+        return Ok(());
+    };
+    let remaining = envelope.expires_at_ms - now_ms();
+    if remaining <= 0 {
+        tracing::info!(request = %envelope.message_id, origin = %envelope.origin,
+            "dropped a reference check that expired before it was answered");
+        return Ok(());
+    }
+    let finding = match database {
+        Database::Sltd => lookup_sltd(core, request).await?,
+        Database::Smv => lookup_smv(core, request).await?,
+    };
+    let (status, fields, detail, notify) = match finding {
+        Finding::Hit {
+            fields,
+            record,
+            owner,
+            instructions,
+        } => {
+            let detail = format!("hit: {record}, recorded by {owner}; {instructions}");
+            (ResponseStatus::Hit, fields, detail, Some((owner, record)))
+        }
+        Finding::NoHit(detail) => (ResponseStatus::NoHit, BTreeMap::new(), detail, None),
+        Finding::Bad(detail) => (ResponseStatus::Error, BTreeMap::new(), detail, None),
+    };
+    tracing::info!(request = %envelope.message_id, origin = %envelope.origin,
+        service = database.service(), status = status.as_str(), "answered a reference check");
+    let response = Outgoing {
+        destination: Destination::Node(envelope.origin.clone()),
+        precedence: envelope.precedence,
+        body: Body::Response(ServiceResponse {
+            service: request.service.clone(),
+            status,
+            fields,
+            detail: clip(detail, bluehelm_proto::limits::MAX_DETAIL_LEN),
+        }),
+        ttl: Duration::from_millis(u64::try_from(remaining).unwrap_or(0)).max(MIN_RESPONSE_TTL),
+        want_delivery_report: false,
+        correlation_id: Some(envelope.message_id),
+    };
+    send(core, response, "response").await?;
+
+    let Some((owner, record)) = notify else {
+        return Ok(());
+    };
+    let owner: NodeId = match owner.parse() {
+        Ok(owner) => owner,
+        Err(err) => {
+            // Import checks owner ids; a record that fails here was written by another
+            // version. The requester has its answer; only the notice is lost.
+            tracing::warn!(owner = %owner, error = %err, "reference record names no valid owner");
+            return Ok(());
+        }
+    };
+    let notice = Outgoing {
+        destination: Destination::Node(owner),
+        precedence: envelope.precedence,
+        body: Body::Text(TextMessage {
+            subject_line: clip(
+                format!(
+                    "{}: {} checked your record {record}",
+                    database.service(),
+                    envelope.origin
+                ),
+                bluehelm_proto::limits::MAX_NAME_LEN,
+            ),
+            body: format!(
+                "Your record in the {} database was checked and matched.\n\
+                 record: {record}\n\
+                 checked by: {}\n\
+                 request: {}\n\
+                 request created at (Unix ms): {}\n\
+                 The requester was told your instructions.",
+                database.name(),
+                envelope.origin,
+                envelope.message_id,
+                envelope.created_at_ms,
+            ),
+            attachments: Vec::new(),
+        }),
+        ttl: NOTIFICATION_TTL,
+        want_delivery_report: false,
+        correlation_id: None,
+    };
+    send(core, notice, "owner notification").await
+}
+
+async fn send(core: &Core, outgoing: Outgoing, what: &str) -> Result<(), StoreError> {
+    match core.submit(vec![outgoing]).await {
+        Ok(_) => Ok(()),
+        Err(SubmitError::Store(err)) => Err(err),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot send a reference check {what}");
+            Ok(())
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes (on a character boundary): a record's fields are
+/// bounded one by one at import, but a detail or subject line joins several of them.
+fn clip(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
