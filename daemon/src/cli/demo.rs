@@ -119,7 +119,10 @@ fn describe(message: &Delivered) -> String {
 async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     println!("Bluehelm demo: a local network in {}", dir.display());
     let mut net = LocalNet::create(&dir)?;
-    let specs = standard_specs();
+    let mut specs = standard_specs();
+    // gs answers the reference databases itself (issue 4, database checks from the field).
+    specs[0].services.push(("smv.check".into(), id("gs")));
+    specs[0].reference_services = vec!["sltd".into(), "smv".into()];
     for spec in &specs {
         net.add(spec)?;
     }
@@ -266,6 +269,8 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     )?;
     drain(&fr).await?;
 
+    check_passport(&net, &fr).await?;
+
     if once {
         println!("\ndemo: every step checked: OK");
     } else {
@@ -307,4 +312,79 @@ fn check(ok: bool, what: &str) -> anyhow::Result<()> {
     } else {
         bail!("check failed: {what}")
     }
+}
+
+/// Step 6: a mission post checks a passport against the stolen and lost travel documents
+/// database at gs, gets a hit, and the bureau that owns the record learns who checked it.
+async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
+    use bluehelm::api::{client::connect, pb};
+    println!("\n6. mission.unmiss checks a passport at gs (sltd.check); ncb.fr owns the record:");
+    let mut gs_api = connect(&net.config("gs")?.api_socket).await?;
+    let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
+               X1234567,FR,passport,stolen,ncb.fr,2026-03-01,\"Seize the document, detain the holder, call NCB Paris\"\n";
+    let chunk = pb::ImportChunk {
+        database: "sltd".into(),
+        data: csv.as_bytes().to_vec(),
+    };
+    let report = gs_api
+        .import_records(tokio_stream::iter(vec![chunk]))
+        .await?
+        .into_inner();
+    check(
+        report.imported == 1,
+        "gs imported the stolen passport record",
+    )?;
+
+    let mut mission_api = connect(&net.config("mission.unmiss")?.api_socket).await?;
+    let call = pb::ServiceCall {
+        service: "sltd.check".into(),
+        params: [("document_number", "X 1234567"), ("issuing_country", "FR")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        timeout_seconds: 20,
+        ttl_seconds: 0,
+        precedence: pb::Precedence::Immediate as i32,
+    };
+    let answer = mission_api.request(call).await?.into_inner();
+    let response = answer.response.context("gs sent no response")?;
+    let owner = response
+        .fields
+        .get("owner_bureau")
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "   mission.unmiss got from {}: {} owner={owner} instructions={:?}",
+        answer.responder,
+        if response.status == pb::ResponseStatus::Hit as i32 {
+            "HIT"
+        } else {
+            "no hit"
+        },
+        response
+            .fields
+            .get("instructions")
+            .cloned()
+            .unwrap_or_default()
+    );
+    check(
+        response.status == pb::ResponseStatus::Hit as i32 && owner == "ncb.fr",
+        "the check hit the record of ncb.fr",
+    )?;
+    let told = wait_inbox(fr, 1).await?;
+    for m in &told {
+        println!("   ncb.fr inbox: {}", describe(m));
+    }
+    let mentions_mission = told.iter().any(|m| match &m.envelope.body {
+        Body::Text(t) => {
+            m.envelope.origin == id("gs")
+                && format!("{} {}", t.subject_line, t.body).contains("mission.unmiss")
+        }
+        _ => false,
+    });
+    check(
+        mentions_mission,
+        "ncb.fr learned that mission.unmiss checked its record",
+    )?;
+    drain(fr).await
 }
