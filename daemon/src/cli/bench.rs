@@ -110,6 +110,9 @@ fn run_scenario(
     dir: &Path,
     messages: Option<usize>,
 ) -> anyhow::Result<BenchResult> {
+    if scenario == Scenario::Check {
+        return run_check(dir, messages.unwrap_or(scenario.default_messages()));
+    }
     let mut net = LocalNet::create(dir)?;
     let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
     let origin = NodeSpec::ncb("ncb.fr", "FR", &hub);
@@ -174,4 +177,66 @@ fn run_scenario(
     let result: BenchResult = serde_json::from_str(&text)?;
     tracing::info!(elapsed = ?started.elapsed(), "scenario finished");
     Ok(result)
+}
+
+/// `check`: a mission post sends `sltd.check` requests, one at a time, through its API; gs
+/// (a separate process, with 1,000 stolen passports imported) answers from its database.
+fn run_check(dir: &Path, count: usize) -> anyhow::Result<BenchResult> {
+    let mut net = LocalNet::create(dir)?;
+    let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
+    let mission = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+    // ncb.fr owns the records; it stays offline, so gs queues its hit notifications.
+    hub.peers = vec![(mission.id.clone(), None), ("ncb.fr".parse()?, None)];
+    hub.services = vec![("sltd.check".into(), hub.id.clone())];
+    hub.reference_services = vec!["sltd".into()];
+    for spec in [&hub, &mission] {
+        net.add(spec)?;
+    }
+    let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
+    let mut csv = String::from(
+        "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n",
+    );
+    for i in 0..1000 {
+        csv.push_str(&format!(
+            "X{i:07},FR,passport,stolen,ncb.fr,2026-03-01,Seize the document\n"
+        ));
+    }
+    let csv_path = dir.join("sltd.csv");
+    std::fs::write(&csv_path, csv)?;
+
+    let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
+    hub_proc.wait_line(&mut hub_out, "listening on")?;
+    let exe = std::env::current_exe().context("cannot find the bluehelm binary")?;
+    let import = Command::new(exe)
+        .args(["service", "import", "sltd"])
+        .arg(&csv_path)
+        .args(["--config", &config("gs")])
+        .output()?;
+    anyhow::ensure!(
+        import.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let result_path = dir.join("result.json");
+    let count = count.to_string();
+    let (checker, mut checker_out, _checker_in) = Proc::spawn(
+        "mission post",
+        &[
+            "bench-node",
+            "--config",
+            &config("mission.unmiss"),
+            "--scenario",
+            "check",
+            "--messages",
+            &count,
+            "checker",
+            "--out",
+            &result_path.display().to_string(),
+        ],
+    )?;
+    let done = checker.wait_line(&mut checker_out, "sink done");
+    drop((checker, hub_proc));
+    done?;
+    let text = std::fs::read_to_string(&result_path).context("the mission post wrote no result")?;
+    Ok(serde_json::from_str(&text)?)
 }

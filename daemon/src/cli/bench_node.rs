@@ -32,6 +32,8 @@ pub enum Scenario {
     Throughput,
     Latency,
     FlashUnderBacklog,
+    /// `sltd.check` requests from a mission post, answered by gs: one at a time.
+    Check,
 }
 
 impl Scenario {
@@ -42,6 +44,7 @@ impl Scenario {
             Self::Latency => 10_000,
             // The ROUTINE backlog.
             Self::FlashUnderBacklog => 100_000,
+            Self::Check => 1_000,
         }
     }
 }
@@ -53,8 +56,9 @@ impl std::str::FromStr for Scenario {
             "throughput" => Self::Throughput,
             "latency" => Self::Latency,
             "flash-under-backlog" => Self::FlashUnderBacklog,
+            "check" => Self::Check,
             other => bail!(
-                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog or all"
+                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog, check or all"
             ),
         })
     }
@@ -66,6 +70,7 @@ impl std::fmt::Display for Scenario {
             Self::Throughput => "throughput",
             Self::Latency => "latency",
             Self::FlashUnderBacklog => "flash-under-backlog",
+            Self::Check => "check",
         })
     }
 }
@@ -125,6 +130,12 @@ pub enum BenchRole {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Send `sltd.check` requests one at a time through the node's API, measure each
+    /// round trip, and write the result to `--out`.
+    Checker {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn now_us() -> i64 {
@@ -141,6 +152,7 @@ pub fn run(args: BenchNodeArgs) -> anyhow::Result<ExitCode> {
         let outcome = match &args.role {
             BenchRole::Source { to } => source(&node, &args, to.clone()).await,
             BenchRole::Sink { out } => sink(&node, &args, out).await,
+            BenchRole::Checker { out } => checker(&node, &args, out).await,
         };
         node.shutdown().await;
         outcome.map(|()| ExitCode::SUCCESS)
@@ -210,6 +222,7 @@ async fn burst(
 async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result<()> {
     let hub: NodeId = "gs".parse()?;
     match args.scenario {
+        Scenario::Check => bail!("the check scenario has no source: use the checker role"),
         Scenario::Throughput => {
             wait_for_go().await?;
             burst(node, &to, args.messages, Precedence::Routine).await?;
@@ -303,6 +316,16 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
         }
         node.core().ack_inbox(&seqs).await?;
     }
+    let span_s = (last_received_us - first_sent_us).max(1) as f64 / 1e6;
+    let mut result = summarise(args.scenario, &mut latencies_ms, span_s);
+    result.backlog_messages = flash_only.then_some(args.messages);
+    std::fs::write(out, serde_json::to_string(&result)?)?;
+    println!("sink done");
+    Ok(())
+}
+
+/// Percentiles of latencies in milliseconds (sorted in place).
+fn summarise(scenario: Scenario, latencies_ms: &mut [f64], span_s: f64) -> BenchResult {
     latencies_ms.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| {
         let i = ((latencies_ms.len() as f64 * p).ceil() as usize)
@@ -310,19 +333,64 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
             - 1;
         latencies_ms.get(i).copied().unwrap_or(f64::NAN)
     };
-    let span_s = (last_received_us - first_sent_us).max(1) as f64 / 1e6;
-    let result = BenchResult {
-        scenario: args.scenario.to_string(),
+    BenchResult {
+        scenario: scenario.to_string(),
         messages: latencies_ms.len(),
-        msgs_per_s: latencies_ms.len() as f64 / span_s,
+        msgs_per_s: latencies_ms.len() as f64 / span_s.max(1e-6),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         max_ms: latencies_ms.last().copied().unwrap_or(f64::NAN),
-        backlog_messages: flash_only.then_some(args.messages),
+        backlog_messages: None,
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-    };
+    }
+}
+
+/// Sequential `sltd.check` round trips from this node (a mission post) to gs and back,
+/// half of them hits, through the node's own API socket as a bureau application would.
+async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Result<()> {
+    use bluehelm::api::{client::connect, pb};
+    let hub: NodeId = "gs".parse()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !node.core().is_linked(&hub) {
+        if Instant::now() > deadline {
+            bail!("the mission post could not link with the hub");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut api = connect(&node.core().config.api_socket).await?;
+    let mut latencies_ms = Vec::with_capacity(args.messages);
+    let started = Instant::now();
+    for i in 0..args.messages {
+        // Records X0000000..X0000999 were imported; odd checks ask for unknown documents.
+        let number = if i % 2 == 0 {
+            format!("X{:07}", i % 1000)
+        } else {
+            format!("Z{i:07}")
+        };
+        let call = pb::ServiceCall {
+            service: "sltd.check".into(),
+            params: [
+                ("document_number".to_owned(), number),
+                ("issuing_country".to_owned(), "FR".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            timeout_seconds: 10,
+            ttl_seconds: 0,
+            precedence: pb::Precedence::Immediate as i32,
+        };
+        let sent = Instant::now();
+        let answer = api.request(call).await?.into_inner();
+        latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(answer.response.is_some(), "check {i} got no response");
+    }
+    let result = summarise(
+        args.scenario,
+        &mut latencies_ms,
+        started.elapsed().as_secs_f64(),
+    );
     std::fs::write(out, serde_json::to_string(&result)?)?;
     println!("sink done");
     Ok(())
