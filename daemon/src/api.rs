@@ -16,6 +16,7 @@ mod dispatch;
 mod import;
 mod listener;
 mod notes;
+pub mod review;
 mod serve;
 mod service;
 mod status;

@@ -70,6 +70,11 @@ pub enum Write {
     /// key `r` + `key`. Key and value are the services' own encoding; writing a key again
     /// replaces its record.
     Reference { key: Vec<u8>, value: Vec<u8> },
+    /// A notice request held for review at the hub, under key `v` + message id. The value
+    /// is the request's signed envelope as received (`SignedEnvelope::encode_to_vec`).
+    Review { id: MessageId, value: Vec<u8> },
+    /// The request left the review queue (approved or refused).
+    Unreview(MessageId),
 }
 
 impl Write {
@@ -89,6 +94,10 @@ pub enum WriteOutcome {
     Missing,
     Removed,
 }
+
+/// A notice request awaiting review: its message id and its signed envelope as received
+/// (see [`Write::Review`]).
+pub type ReviewEntry = (MessageId, Vec<u8>);
 
 /// A queued copy with its key.
 #[derive(Debug, Clone)]
@@ -142,6 +151,9 @@ enum Command {
     Reference {
         key: Vec<u8>,
         reply: oneshot::Sender<Result<Option<Vec<u8>>, StoreError>>,
+    },
+    Reviews {
+        reply: oneshot::Sender<Result<Vec<ReviewEntry>, StoreError>>,
     },
     Shutdown(oneshot::Sender<()>),
 }
@@ -273,6 +285,11 @@ impl Store {
     /// thread, so a lookup never blocks an async worker.
     pub async fn reference(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
         self.ask(|reply| Command::Reference { key, reply }).await
+    }
+
+    /// The notice requests awaiting review (see [`Write::Review`]), oldest id first.
+    pub async fn reviews(&self) -> Result<Vec<ReviewEntry>, StoreError> {
+        self.ask(|reply| Command::Reviews { reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

@@ -55,6 +55,7 @@ pub fn sample_red_notice() -> Notice {
         offence_summary: "Armed robbery of a jewellery store, Paris, 2025-11-03.".into(),
         legal_basis: "Arrest warrant 2025/778, Tribunal judiciaire de Paris.".into(),
         remarks: String::new(),
+        request: None,
     }
 }
 

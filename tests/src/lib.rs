@@ -137,27 +137,49 @@ pub async fn api_client(
         .expect("api socket answers")
 }
 
-/// The `bluehelm` binary of this build, built on first use (integration tests of another
-/// package do not get `CARGO_BIN_EXE_*`).
+/// The `bluehelm` binary of this build. `cargo test --workspace` builds it (the daemon's own
+/// integration tests need it) after the library, so a binary newer than every build of the
+/// `bluehelm` library is current and used as it is. Otherwise (`cargo test -p
+/// bluehelm-tests` after a change) it is built first: integration tests of another package
+/// do not get `CARGO_BIN_EXE_*`. Building it needlessly would cost minutes, because a plain
+/// `cargo build -p bluehelm` resolves features differently from the workspace test build.
 pub fn bluehelm_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
         // target/<profile>/deps/<test> -> target/<profile>/bluehelm
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test runs from target/<profile>/deps");
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "-q", "-p", "bluehelm", "--bin", "bluehelm"]);
-        if release {
-            build.arg("--release");
+        let deps = exe.parent().expect("test runs from target/<profile>/deps");
+        let profile_dir = deps.parent().expect("test runs from target/<profile>/deps");
+        let bin = profile_dir.join("bluehelm");
+        if !is_current(&bin, deps) {
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "-q", "-p", "bluehelm", "--bin", "bluehelm"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building the bluehelm binary failed");
         }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the bluehelm binary failed");
-        profile_dir.join("bluehelm")
+        bin
+    })
+}
+
+/// Whether `bin` is newer than every `libbluehelm-*.rlib` in `deps`.
+fn is_current(bin: &Path, deps: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(bin_time) = modified(bin) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(deps) else {
+        return false;
+    };
+    entries.flatten().all(|entry| {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_lib = name.starts_with("libbluehelm-") && name.ends_with(".rlib");
+        !is_lib || modified(&entry.path()).is_some_and(|t| t <= bin_time)
     })
 }
 

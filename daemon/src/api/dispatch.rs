@@ -6,6 +6,9 @@
 //!   handed to it and removed from the inbox, in the same commit that closes the request;
 //! - a service response for a request that is closed (timed out, given up, or answered
 //!   already) is late: it is removed with a log line, and nobody mistakes it for an answer;
+//! - a notice request from a bureau, at the hub, moves to the review queue, and a notice
+//!   publication that does not check out is dropped with a warning, both in this page's
+//!   commit (see `review.rs`);
 //! - everything else is left for `FollowInbox`, which streams only messages the dispatcher
 //!   has looked at (see [`Dispatcher::subscribe`]), so no follower sees a response before
 //!   the dispatcher had the chance to claim it.
@@ -17,12 +20,14 @@
 //! submission has registered its id.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bluehelm_proto::{Body, MessageId, NonDeliveryReport};
 use tokio::sync::{oneshot, watch, Notify};
 
 use super::notes::{self, Failure, SentNote};
+use super::review::{self, NoticeCheck};
 use super::PAGE;
 use crate::node::core::{now_ms, Core};
 use crate::node::Delivered;
@@ -55,6 +60,8 @@ pub struct Dispatcher {
     cursor: tokio::sync::Mutex<Option<u64>>,
     dispatched: watch::Sender<u64>,
     wake: Notify,
+    /// Notices dropped because they did not check out (forged or unreviewed publications).
+    notices_dropped: AtomicU64,
 }
 
 /// What to do with one inbox message.
@@ -72,6 +79,8 @@ struct Step {
     notes: HashMap<MessageId, (SentNote, SentNote)>,
     removed: Vec<u64>,
     outcomes: Vec<(oneshot::Sender<Outcome>, Outcome)>,
+    /// Notice requests moved to the review queue (committed with their removal).
+    reviews: Vec<Write>,
 }
 
 impl Dispatcher {
@@ -82,11 +91,17 @@ impl Dispatcher {
             cursor: tokio::sync::Mutex::new(None),
             dispatched: watch::channel(0).0,
             wake: Notify::new(),
+            notices_dropped: AtomicU64::new(0),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notices dropped since the node started (see `review::check_notice`).
+    pub fn notices_dropped(&self) -> u64 {
+        self.notices_dropped.load(Ordering::Relaxed)
     }
 
     /// The highest inbox sequence number looked at (0: none yet); followers stream up to it.
@@ -174,6 +189,7 @@ impl Dispatcher {
                 .filter(|(_, (read, now))| read != now)
                 .map(|(id, (_, now))| now.write(*id))
                 .collect();
+            writes.append(&mut step.reviews);
             writes.extend(step.removed.iter().map(|seq| Write::AckInbox(*seq)));
             if !writes.is_empty() {
                 self.core.store.commit(writes).await?;
@@ -217,6 +233,36 @@ impl Dispatcher {
             if let Some(database) = services::serves(&self.core.config, &request.service) {
                 services::answer(&self.core, database, message).await?;
                 return Ok(Verdict::Remove);
+            }
+        }
+        if let Body::Notice(notice) = &envelope.body {
+            match review::check_notice(&self.core, envelope, notice) {
+                NoticeCheck::Accept => {}
+                NoticeCheck::Review => {
+                    tracing::info!(
+                        request = %envelope.message_id,
+                        bureau = %envelope.origin,
+                        notice = %notice.notice_ref,
+                        lifecycle = %notice.lifecycle,
+                        "notice request queued for review"
+                    );
+                    step.reviews.push(Write::Review {
+                        id: envelope.message_id,
+                        value: message.signed.encode_to_vec(),
+                    });
+                    return Ok(Verdict::Remove);
+                }
+                NoticeCheck::Drop(why) => {
+                    self.notices_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        message = %envelope.message_id,
+                        from = %envelope.origin,
+                        notice = %notice.notice_ref,
+                        reason = %why,
+                        "dropped a notice that does not check out"
+                    );
+                    return Ok(Verdict::Remove);
+                }
             }
         }
         let Some(about) = envelope.correlation_id else {

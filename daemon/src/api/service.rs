@@ -282,7 +282,11 @@ impl Bureau for BureauService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(status::status(&self.core).await?))
+        let mut status = status::status(&self.core).await?;
+        status
+            .counters
+            .insert("notices_dropped".into(), self.dispatcher.notices_dropped());
+        Ok(Response::new(status))
     }
 
     async fn import_records(
@@ -291,5 +295,36 @@ impl Bureau for BureauService {
     ) -> Result<Response<pb::ImportReport>, Status> {
         let report = super::import::import_records(&self.core, request.into_inner()).await?;
         Ok(Response::new(report))
+    }
+
+    async fn list_reviews(
+        &self,
+        _request: Request<pb::ListReviewsRequest>,
+    ) -> Result<Response<pb::ListReviewsResponse>, Status> {
+        Ok(Response::new(super::review::list(&self.core).await?))
+    }
+
+    async fn show_review(
+        &self,
+        request: Request<pb::ReviewId>,
+    ) -> Result<Response<pb::ReviewItem>, Status> {
+        let id = request.into_inner().message_id;
+        Ok(Response::new(super::review::show(&self.core, &id).await?))
+    }
+
+    async fn approve_notice(
+        &self,
+        request: Request<pb::ApproveNoticeRequest>,
+    ) -> Result<Response<pb::ApproveNoticeResponse>, Status> {
+        let answer = super::review::approve(&self.core, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn refuse_notice(
+        &self,
+        request: Request<pb::RefuseNoticeRequest>,
+    ) -> Result<Response<pb::RefuseNoticeResponse>, Status> {
+        let answer = super::review::refuse(&self.core, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 }

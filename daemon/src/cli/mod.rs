@@ -11,6 +11,7 @@ mod demo;
 mod inbox;
 mod pki;
 mod request;
+mod review;
 mod run;
 mod send;
 mod service;
@@ -46,6 +47,8 @@ pub enum Command {
     Request(request::RequestArgs),
     /// The node's links, queues, inbox size and counters.
     Status(status::StatusArgs),
+    /// Review notice requests at the general secretariat (gs): list, show, approve, refuse.
+    Review(review::ReviewArgs),
     /// Manage the reference databases the node answers itself (sltd.check, smv.check).
     #[command(subcommand)]
     Service(service::ServiceCommand),
@@ -67,6 +70,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Inbox(_)
             | Command::Request(_)
             | Command::Status(_)
+            | Command::Review(_)
             | Command::Service(_)
     );
     let default = match (verbose, quiet) {
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inbox(args) => inbox::run(args),
         Command::Request(args) => request::run(args),
         Command::Status(args) => status::run(args),
+        Command::Review(args) => review::run(args),
         Command::Service(cmd) => service::run(cmd),
     }
 }

@@ -391,6 +391,7 @@ fn notice(file: &FileMessage, a: &NoticeArgs) -> Result<pb::Notice, Failure> {
             .clone()
             .unwrap_or_else(|| f.legal_basis.clone()),
         remarks: a.remarks.clone().unwrap_or_else(|| f.remarks.clone()),
+        request: None,
     })
 }
 

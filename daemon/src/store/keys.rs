@@ -7,6 +7,8 @@
 //! - `s` origin_len origin id: dedup entry (value: expires_at)
 //! - `m` name: metadata (value: u64)
 //! - `r` key: a reference database record (value: the services' encoding)
+//! - `v` id: a notice request awaiting review at the hub (value: the signed envelope as
+//!   received, protobuf `SignedEnvelope`)
 //!
 //! Integers are big-endian so that sled's byte order is numeric order; within one next hop,
 //! queue keys sort by precedence rank, then arrival sequence.
@@ -18,6 +20,8 @@ pub const INBOX: u8 = b'i';
 pub const SEEN: u8 = b's';
 /// Reference database records (`Write::Reference`): `r` + the services' own key.
 pub const REFERENCE: u8 = b'r';
+/// Notice requests awaiting review at the hub (`Write::Review`): `v` + message id.
+pub const REVIEW: u8 = b'v';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
 
 /// The key of one queued message copy.
@@ -99,6 +103,13 @@ pub fn seen_key(message: &MessageRef) -> Vec<u8> {
     key.push(origin.len() as u8);
     key.extend_from_slice(origin);
     key.extend_from_slice(message.id.as_bytes());
+    key
+}
+
+/// Key of a notice request awaiting review: `v` + message id (see `Write::Review`).
+pub fn review_key(id: &bluehelm_proto::MessageId) -> [u8; 17] {
+    let mut key = [REVIEW; 17];
+    key[1..].copy_from_slice(id.as_bytes());
     key
 }
 

@@ -243,6 +243,18 @@ impl Worker {
                 round.batch.insert(reference_key(&key), value);
                 Ok(WriteOutcome::Stored)
             }
+            Write::Review { id, value } => {
+                round.batch.insert(keys::review_key(&id).to_vec(), value);
+                Ok(WriteOutcome::Stored)
+            }
+            Write::Unreview(id) => {
+                let key = keys::review_key(&id);
+                if !round.removed.insert(key.to_vec()) || !self.db.contains_key(key)? {
+                    return Ok(WriteOutcome::Missing);
+                }
+                round.batch.remove(&key);
+                Ok(WriteOutcome::Removed)
+            }
         }
     }
 
@@ -335,6 +347,9 @@ impl Worker {
                 let value = self.db.get(reference_key(&key));
                 let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())).map_err(Into::into));
             }
+            Command::Reviews { reply } => {
+                let _ = reply.send(self.reviews());
+            }
             Command::Seen { messages, reply } => {
                 let seen = messages
                     .iter()
@@ -391,6 +406,17 @@ impl Worker {
                 seq,
                 message: StoredMessage::decode(&value)?,
             });
+        }
+        Ok(out)
+    }
+
+    fn reviews(&self) -> Result<Vec<(bluehelm_proto::MessageId, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix([keys::REVIEW]) {
+            let (key, value) = entry?;
+            let id = bluehelm_proto::MessageId::from_bytes(&key[1..])
+                .map_err(|_| StoreError::Corrupt("bad review key".into()))?;
+            out.push((id, value.to_vec()));
         }
         Ok(out)
     }

@@ -6,6 +6,7 @@ use crate::error::ValidationError;
 use crate::ids::NodeId;
 use crate::limits::{MAX_ADDRESSEES, MAX_NAME_LEN, MAX_TEXT_LEN};
 use crate::pb;
+use crate::signed::SignedEnvelope;
 
 wire_enum! {
     /// The colour of a notice, which says what is asked of the bureaus that receive it.
@@ -62,6 +63,10 @@ pub struct Notice {
     pub legal_basis: String,
     /// Free text from the reviewer or the bureau (reason for an update or cancellation).
     pub remarks: String,
+    /// On a publication (PUBLISHED, UPDATED or CANCELLED from `gs`): the requesting
+    /// bureau's signed request, exactly as `gs` received it. Only its shape is checked
+    /// here; the receiving node verifies its signature.
+    pub request: Option<SignedEnvelope>,
 }
 
 impl Notice {
@@ -98,6 +103,7 @@ impl Notice {
             offence_summary: self.offence_summary.clone(),
             legal_basis: self.legal_basis.clone(),
             remarks: self.remarks.clone(),
+            request: self.request.as_ref().map(SignedEnvelope::to_pb),
         }
     }
 
@@ -111,6 +117,7 @@ impl Notice {
             offence_summary: n.offence_summary,
             legal_basis: n.legal_basis,
             remarks: n.remarks,
+            request: n.request.map(SignedEnvelope::from_pb).transpose()?,
         })
     }
 }

@@ -1,0 +1,176 @@
+//! `bluehelm review list|show ID|approve ID|refuse ID --reason TEXT`: the reviewer's side
+//! of the notice workflow, at the general secretariat (`gs`). See `api/review.rs`.
+
+use std::process::ExitCode;
+
+use bluehelm::api::pb;
+
+use super::bureau::{self, enum_name, input, NodeArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub command: ReviewCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReviewCommand {
+    /// The notice requests awaiting review, oldest first.
+    List(ListArgs),
+    /// One request awaiting review.
+    Show(IdArgs),
+    /// Publish the request to every NCB and mission post.
+    Approve(ApproveArgs),
+    /// Refuse the request; the reason goes back to the requesting bureau.
+    Refuse(RefuseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The request's message id (from `bluehelm review list`).
+    pub id: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The request's message id.
+    pub id: String,
+    /// Reviewer's remarks published with the notice (default: the bureau's).
+    #[arg(long)]
+    pub remarks: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RefuseArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The request's message id.
+    pub id: String,
+    /// Why, sent to the requesting bureau.
+    #[arg(long)]
+    pub reason: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn line(item: &pb::ReviewItem) -> String {
+    let Some(n) = &item.notice else {
+        return format!("{} from {}", item.message_id, item.origin);
+    };
+    format!(
+        "{}  {} {} notice {} from {}{}",
+        item.message_id,
+        enum_name("lifecycle", i64::from(n.lifecycle)).unwrap_or_default(),
+        enum_name("notice_type", i64::from(n.notice_type)).unwrap_or_default(),
+        n.notice_ref,
+        item.origin,
+        n.subject
+            .as_ref()
+            .map(|s| format!(": {} {}", s.family_name, s.given_names.join(" ")))
+            .unwrap_or_default()
+    )
+}
+
+pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    bureau::block_on(async move {
+        match args.command {
+            ReviewCommand::List(a) => {
+                let mut client = a.node.connect().await?;
+                let list = client
+                    .list_reviews(pb::ListReviewsRequest {})
+                    .await
+                    .map_err(bureau::from_status)?
+                    .into_inner();
+                if a.json {
+                    println!("{}", bureau::to_json(&list));
+                } else if list.items.is_empty() {
+                    println!("no notice request awaiting review");
+                } else {
+                    for item in &list.items {
+                        println!("{}", line(item));
+                    }
+                }
+            }
+            ReviewCommand::Show(a) => {
+                let mut client = a.node.connect().await?;
+                let item = client
+                    .show_review(pb::ReviewId { message_id: a.id })
+                    .await
+                    .map_err(bureau::from_status)?
+                    .into_inner();
+                if a.json {
+                    println!("{}", bureau::to_json(&item));
+                } else {
+                    println!("{}", line(&item));
+                    if let Some(n) = &item.notice {
+                        println!("  offence:     {}", n.offence_summary);
+                        println!("  legal basis: {}", n.legal_basis);
+                        if !n.remarks.is_empty() {
+                            println!("  remarks:     {}", n.remarks);
+                        }
+                    }
+                }
+            }
+            ReviewCommand::Approve(a) => {
+                let mut client = a.node.connect().await?;
+                let answer = client
+                    .approve_notice(pb::ApproveNoticeRequest {
+                        message_id: a.id.clone(),
+                        remarks: a.remarks.unwrap_or_default(),
+                    })
+                    .await
+                    .map_err(bureau::from_status)?
+                    .into_inner();
+                if a.json {
+                    println!("{}", bureau::to_json(&answer));
+                } else {
+                    println!(
+                        "approved {}: published as {}",
+                        a.id,
+                        answer.published_ids.join(", ")
+                    );
+                }
+            }
+            ReviewCommand::Refuse(a) => {
+                if a.reason.trim().is_empty() {
+                    return Err(input("--reason is empty"));
+                }
+                let mut client = a.node.connect().await?;
+                let answer = client
+                    .refuse_notice(pb::RefuseNoticeRequest {
+                        message_id: a.id.clone(),
+                        reason: a.reason,
+                    })
+                    .await
+                    .map_err(bureau::from_status)?
+                    .into_inner();
+                if a.json {
+                    println!("{}", bureau::to_json(&answer));
+                } else {
+                    println!("refused {}: reason sent as {}", a.id, answer.reply_id);
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,528 @@
+//! The notice workflow (issue 4, section 3) across the four standard nodes: a bureau
+//! requests, `gs` reviews (API and CLI), approves or refuses; a publication carries the
+//! bureau's signed request and the signature of `gs`, both checked at every receiving node;
+//! a forged publication never reaches an application.
+
+use std::process::Command;
+
+use bluehelm::api::pb::{self, bureau_client::BureauClient};
+use bluehelm::Node;
+use bluehelm_proto::{Body, NoticeLifecycle, SignedEnvelope};
+use bluehelm_tests::{api_client, bluehelm_bin, eventually, TestNet};
+use tonic::transport::Channel;
+use tonic::Code;
+
+type Client = BureauClient<Channel>;
+
+fn to_node(node: &str) -> Option<pb::Destination> {
+    Some(pb::Destination {
+        target: Some(pb::destination::Target::Node(node.into())),
+    })
+}
+
+fn notice(reference: &str, lifecycle: pb::NoticeLifecycle) -> pb::Notice {
+    let subject = (lifecycle != pb::NoticeLifecycle::Cancelled).then(|| pb::Subject {
+        family_name: "DUPONT".into(),
+        given_names: vec!["Jean".into()],
+        date_of_birth: "1980-01-02".into(),
+        nationalities: vec!["FR".into()],
+        ..Default::default()
+    });
+    pb::Notice {
+        notice_ref: reference.into(),
+        notice_type: pb::NoticeType::Red as i32,
+        lifecycle: lifecycle as i32,
+        requesting_bureau: String::new(),
+        subject,
+        offence_summary: "Armed robbery, Paris, 2025-11-03.".into(),
+        legal_basis: "Arrest warrant 2025/778.".into(),
+        remarks: String::new(),
+        request: None,
+    }
+}
+
+fn submit_notice(to: &str, notice: pb::Notice) -> pb::SubmitRequest {
+    pb::SubmitRequest {
+        destination: to_node(to),
+        precedence: pb::Precedence::Priority as i32,
+        ttl_seconds: 600,
+        want_delivery_report: false,
+        correlation_id: String::new(),
+        body: Some(pb::submit_request::Body::Notice(notice)),
+    }
+}
+
+fn to_group(group: &str, notice: pb::Notice) -> pb::SubmitRequest {
+    pb::SubmitRequest {
+        destination: Some(pb::Destination {
+            target: Some(pb::destination::Target::Group(group.into())),
+        }),
+        ..submit_notice("gs", notice)
+    }
+}
+
+async fn submit(client: &mut Client, request: pb::SubmitRequest) -> String {
+    client
+        .submit(request)
+        .await
+        .expect("submit")
+        .into_inner()
+        .message_id
+}
+
+async fn inbox_now(client: &mut Client) -> Vec<pb::InboxMessage> {
+    let mut stream = client
+        .follow_inbox(pb::FollowInboxRequest {
+            after_seq: 0,
+            follow: false,
+        })
+        .await
+        .expect("follow_inbox")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = stream.message().await.expect("inbox stream") {
+        out.push(m);
+    }
+    out
+}
+
+fn notice_of(m: &pb::InboxMessage) -> Option<&pb::Notice> {
+    match &m.body {
+        Some(pb::inbox_message::Body::Notice(n)) => Some(n),
+        _ => None,
+    }
+}
+
+/// Waits until the node's inbox (as applications see it) holds a notice `reference` with
+/// `lifecycle`; returns that message.
+async fn wait_notice(
+    client: &mut Client,
+    reference: &str,
+    lifecycle: pb::NoticeLifecycle,
+) -> pb::InboxMessage {
+    eventually(&format!("{lifecycle:?} notice {reference}"), || {
+        let mut client = client.clone();
+        async move {
+            inbox_now(&mut client).await.into_iter().find(|m| {
+                notice_of(m)
+                    .is_some_and(|n| n.notice_ref == reference && n.lifecycle == lifecycle as i32)
+            })
+        }
+    })
+    .await
+}
+
+/// Waits until `gs` holds exactly one request for review with this reference; returns it.
+async fn wait_review(gs: &mut Client, reference: &str) -> pb::ReviewItem {
+    eventually(&format!("request {reference} awaiting review"), || {
+        let mut gs = gs.clone();
+        async move {
+            let list = gs.list_reviews(pb::ListReviewsRequest {}).await.ok()?;
+            list.into_inner()
+                .items
+                .into_iter()
+                .find(|i| i.notice.as_ref().is_some_and(|n| n.notice_ref == reference))
+        }
+    })
+    .await
+}
+
+fn signed(s: &pb::SignedEnvelope) -> SignedEnvelope {
+    SignedEnvelope::new(
+        s.envelope.clone(),
+        s.signature.clone().try_into().expect("64-byte signature"),
+        s.signer_certificate.clone(),
+    )
+    .expect("signed envelope")
+}
+
+/// Checks, with `node`'s own verifier, both signatures of a publication received there:
+/// the outer one from `gs`, the embedded request from `bureau` with `asked` lifecycle.
+fn check_both_signatures(node: &Node, m: &pb::InboxMessage, bureau: &str, asked: NoticeLifecycle) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let verifier = &node.core().verifier;
+    let outer = verifier
+        .verify(&signed(m.signed.as_ref().expect("signed")), now)
+        .expect("gs signature verifies");
+    assert_eq!(outer.envelope().origin.as_str(), "gs");
+    let request = notice_of(m)
+        .and_then(|n| n.request.as_ref())
+        .expect("publication carries the request");
+    let inner = verifier
+        .verify(&signed(request), now)
+        .expect("bureau signature verifies");
+    assert_eq!(inner.envelope().origin.as_str(), bureau);
+    match &inner.envelope().body {
+        Body::Notice(n) => {
+            assert_eq!(n.lifecycle, asked);
+            assert_eq!(n.notice_ref, notice_of(m).unwrap().notice_ref);
+        }
+        other => panic!("embedded request is not a notice: {other:?}"),
+    }
+}
+
+async fn counter(client: &mut Client, name: &str) -> u64 {
+    let status = client
+        .status(pb::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    status.counters.get(name).copied().unwrap_or(0)
+}
+
+struct Net {
+    net: TestNet,
+    gs: Node,
+    fr: Node,
+    ke: Node,
+    mission: Node,
+}
+
+async fn start() -> Net {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    let mission = net.start("mission.unmiss").await;
+    Net {
+        net,
+        gs,
+        fr,
+        ke,
+        mission,
+    }
+}
+
+impl Net {
+    async fn stop(self) {
+        for node in [self.mission, self.ke, self.fr, self.gs] {
+            node.shutdown().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requested_red_notice_is_reviewed_approved_and_published_with_both_signatures() {
+    let n = start().await;
+    let mut fr = api_client(&n.fr).await;
+    let mut gs = api_client(&n.gs).await;
+    let mut ke = api_client(&n.ke).await;
+    let mut mission = api_client(&n.mission).await;
+
+    let request_id = submit(
+        &mut fr,
+        submit_notice("gs", notice("A-1/2026", pb::NoticeLifecycle::Requested)),
+    )
+    .await;
+    let item = wait_review(&mut gs, "A-1/2026").await;
+    assert_eq!(item.message_id, request_id);
+    assert_eq!(item.origin, "ncb.fr");
+    // In the review queue, not in the inbox of gs.
+    assert!(inbox_now(&mut gs)
+        .await
+        .iter()
+        .all(|m| notice_of(m).is_none()));
+    let shown = gs
+        .show_review(pb::ReviewId {
+            message_id: request_id.clone(),
+        })
+        .await
+        .expect("show")
+        .into_inner();
+    assert_eq!(shown, item);
+    // Only gs reviews.
+    let err = ke
+        .list_reviews(pb::ListReviewsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    let approved = gs
+        .approve_notice(pb::ApproveNoticeRequest {
+            message_id: request_id.clone(),
+            remarks: "Published after review.".into(),
+        })
+        .await
+        .expect("approve")
+        .into_inner();
+    assert_eq!(approved.published_ids.len(), 2);
+    let list = gs.list_reviews(pb::ListReviewsRequest {}).await.unwrap();
+    assert!(list.into_inner().items.is_empty());
+    let err = gs
+        .approve_notice(pb::ApproveNoticeRequest {
+            message_id: request_id.clone(),
+            remarks: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    for (node, client) in [(&n.ke, &mut ke), (&n.mission, &mut mission)] {
+        let m = wait_notice(client, "A-1/2026", pb::NoticeLifecycle::Published).await;
+        assert_eq!(m.origin, "gs");
+        assert_eq!(m.correlation_id, request_id);
+        let published = notice_of(&m).unwrap();
+        assert_eq!(published.requesting_bureau, "ncb.fr");
+        assert_eq!(published.remarks, "Published after review.");
+        // The embedded request is the bureau's, byte for byte.
+        assert_eq!(published.request, item.signed);
+        check_both_signatures(node, &m, "ncb.fr", NoticeLifecycle::Requested);
+        assert_eq!(counter(client, "notices_dropped").await, 0);
+    }
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_notice_reaches_no_bureau_and_the_requester_learns_why() {
+    let n = start().await;
+    let mut fr = api_client(&n.fr).await;
+    let mut gs = api_client(&n.gs).await;
+    let mut ke = api_client(&n.ke).await;
+    let mut mission = api_client(&n.mission).await;
+
+    let request_id = submit(
+        &mut fr,
+        submit_notice("gs", notice("B-2/2026", pb::NoticeLifecycle::Requested)),
+    )
+    .await;
+    let item = wait_review(&mut gs, "B-2/2026").await;
+    let err = gs
+        .refuse_notice(pb::RefuseNoticeRequest {
+            message_id: item.message_id.clone(),
+            reason: "  ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let refused = gs
+        .refuse_notice(pb::RefuseNoticeRequest {
+            message_id: item.message_id.clone(),
+            reason: "Legal basis insufficient: no warrant attached.".into(),
+        })
+        .await
+        .expect("refuse")
+        .into_inner();
+    assert!(!refused.reply_id.is_empty());
+    assert!(gs
+        .list_reviews(pb::ListReviewsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .is_empty());
+
+    // The requester learns the reason, correlated with its request.
+    let reply = eventually("refusal at ncb.fr", || {
+        let mut fr = fr.clone();
+        let request_id = request_id.clone();
+        async move {
+            inbox_now(&mut fr)
+                .await
+                .into_iter()
+                .find(|m| m.correlation_id == request_id)
+        }
+    })
+    .await;
+    assert_eq!(reply.origin, "gs");
+    match &reply.body {
+        Some(pb::inbox_message::Body::Text(t)) => {
+            assert!(t.subject_line.contains("B-2/2026"), "{}", t.subject_line);
+            assert!(t.body.contains("Legal basis insufficient"), "{}", t.body);
+        }
+        other => panic!("expected a text message, got {other:?}"),
+    }
+
+    // Nothing published: a marker sent by gs after the refusal arrives, the notice never.
+    for (client, to) in [(&mut ke, "ncb.ke"), (&mut mission, "mission.unmiss")] {
+        let marker = pb::SubmitRequest {
+            body: Some(pb::submit_request::Body::Text(pb::TextMessage {
+                subject_line: "marker".into(),
+                body: String::new(),
+                attachments: vec![],
+            })),
+            ..submit_notice(to, notice("x", pb::NoticeLifecycle::Requested))
+        };
+        let marker_id = submit(&mut gs, marker).await;
+        let inbox = eventually(&format!("marker at {to}"), || {
+            let mut client = client.clone();
+            let marker_id = marker_id.clone();
+            async move {
+                let inbox = inbox_now(&mut client).await;
+                inbox
+                    .iter()
+                    .any(|m| m.message_id == marker_id)
+                    .then_some(inbox)
+            }
+        })
+        .await;
+        assert!(inbox.iter().all(|m| notice_of(m).is_none()), "{inbox:?}");
+    }
+    assert!(inbox_now(&mut fr)
+        .await
+        .iter()
+        .all(|m| notice_of(m).is_none()));
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_publications_are_dropped_at_the_receiving_node() {
+    let n = start().await;
+    let mut fr = api_client(&n.fr).await;
+    let mut gs = api_client(&n.gs).await;
+    let mut ke = api_client(&n.ke).await;
+    let mut mission = api_client(&n.mission).await;
+
+    // A genuine request, as gs received it.
+    submit(
+        &mut fr,
+        submit_notice("gs", notice("C-3/2026", pb::NoticeLifecycle::Requested)),
+    )
+    .await;
+    let item = wait_review(&mut gs, "C-3/2026").await;
+    let genuine = item.signed.clone().expect("signed request");
+
+    // 1. A bureau publishes itself, with a genuine request inside: not from gs.
+    let mut by_bureau = notice("C-3/2026", pb::NoticeLifecycle::Published);
+    by_bureau.request = Some(genuine.clone());
+    submit(&mut fr, submit_notice("ncb.ke", by_bureau)).await;
+
+    // 2. gs (an application bypassing review) publishes with a tampered request: the
+    //    bureau's signature no longer matches.
+    let mut tampered = genuine.clone();
+    let at = tampered
+        .envelope
+        .windows(8)
+        .position(|w| w == b"C-3/2026")
+        .expect("reference in the signed bytes");
+    tampered.envelope[at] = b'D';
+    let mut forged = notice("D-3/2026", pb::NoticeLifecycle::Published);
+    forged.requesting_bureau = "ncb.fr".into();
+    forged.request = Some(tampered);
+    for group in ["all-ncb", "all-missions"] {
+        submit(&mut gs, to_group(group, forged.clone())).await;
+    }
+
+    // 3. gs publishes another notice under a genuine request for a different one.
+    let mut swapped = notice("E-4/2026", pb::NoticeLifecycle::Published);
+    swapped.requesting_bureau = "ncb.fr".into();
+    swapped.request = Some(genuine.clone());
+    for group in ["all-ncb", "all-missions"] {
+        submit(&mut gs, to_group(group, swapped.clone())).await;
+    }
+
+    // 4. gs publishes the genuine request with details the bureau did not sign.
+    let mut altered = notice("C-3/2026", pb::NoticeLifecycle::Published);
+    altered.requesting_bureau = "ncb.fr".into();
+    altered.offence_summary = "Something else entirely.".into();
+    altered.request = Some(genuine.clone());
+    for group in ["all-ncb", "all-missions"] {
+        submit(&mut gs, to_group(group, altered.clone())).await;
+    }
+
+    // 5. A publication with no request at all.
+    let mut bare = notice("F-5/2026", pb::NoticeLifecycle::Published);
+    bare.requesting_bureau = "ncb.fr".into();
+    submit(&mut gs, to_group("all-missions", bare)).await;
+
+    eventually("ncb.ke dropped 4 notices", || {
+        let mut ke = ke.clone();
+        async move { (counter(&mut ke, "notices_dropped").await == 4).then_some(()) }
+    })
+    .await;
+    eventually("mission.unmiss dropped 4 notices", || {
+        let mut mission = mission.clone();
+        async move { (counter(&mut mission, "notices_dropped").await == 4).then_some(()) }
+    })
+    .await;
+    for client in [&mut ke, &mut mission] {
+        let inbox = inbox_now(client).await;
+        assert!(inbox.iter().all(|m| notice_of(m).is_none()), "{inbox:?}");
+    }
+    // The genuine request is still waiting for review.
+    assert_eq!(wait_review(&mut gs, "C-3/2026").await, item);
+    n.stop().await;
+}
+
+/// `bluehelm review ARGS --config gs.toml`, run as a real process.
+async fn review_cli(net: &TestNet, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(bluehelm_bin());
+    command
+        .arg("review")
+        .args(args)
+        .arg("--config")
+        .arg(net.config_path("gs"));
+    tokio::task::spawn_blocking(move || command.output().expect("bluehelm runs"))
+        .await
+        .expect("review process")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_travels_the_same_way_and_shows_as_cancelled() {
+    let n = start().await;
+    let mut fr = api_client(&n.fr).await;
+    let mut gs = api_client(&n.gs).await;
+    let mut ke = api_client(&n.ke).await;
+    let mut mission = api_client(&n.mission).await;
+
+    submit(
+        &mut fr,
+        submit_notice("gs", notice("G-6/2026", pb::NoticeLifecycle::Requested)),
+    )
+    .await;
+    let item = wait_review(&mut gs, "G-6/2026").await;
+
+    // Reviewed with the CLI.
+    let out = review_cli(&n.net, &["list"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&item.message_id) && text.contains("G-6/2026"),
+        "{text}"
+    );
+    let out = review_cli(&n.net, &["show", &item.message_id, "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["origin"], "ncb.fr");
+    let out = review_cli(&n.net, &["approve", &item.message_id]).await;
+    assert!(out.status.success(), "{out:?}");
+    let out = review_cli(&n.net, &["approve", &item.message_id]).await;
+    assert!(!out.status.success(), "approving twice: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().count(),
+        1,
+        "{out:?}"
+    );
+    wait_notice(&mut ke, "G-6/2026", pb::NoticeLifecycle::Published).await;
+
+    // The bureau asks to cancel; gs reviews and publishes the cancellation.
+    let mut cancel = notice("G-6/2026", pb::NoticeLifecycle::Cancelled);
+    cancel.remarks = "Subject arrested 2026-02-01.".into();
+    let cancel_id = submit(&mut fr, submit_notice("gs", cancel)).await;
+    let out = eventually("cancellation awaiting review", || async {
+        let out = review_cli(&n.net, &["list", "--json"]).await;
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&cancel_id)
+            .then_some(out)
+    })
+    .await;
+    assert!(out.status.success());
+    let out = review_cli(&n.net, &["approve", &cancel_id]).await;
+    assert!(out.status.success(), "{out:?}");
+
+    for (node, client) in [(&n.ke, &mut ke), (&n.mission, &mut mission)] {
+        let m = wait_notice(client, "G-6/2026", pb::NoticeLifecycle::Cancelled).await;
+        assert_eq!(m.origin, "gs");
+        assert_eq!(
+            notice_of(&m).unwrap().remarks,
+            "Subject arrested 2026-02-01."
+        );
+        check_both_signatures(node, &m, "ncb.fr", NoticeLifecycle::Cancelled);
+    }
+    // A refusal through the CLI needs a reason.
+    let out = review_cli(&n.net, &["refuse", &cancel_id, "--reason", ""]).await;
+    assert!(!out.status.success());
+    n.stop().await;
+}
