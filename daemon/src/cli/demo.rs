@@ -103,6 +103,18 @@ fn describe(message: &Delivered) -> String {
     let e = &message.envelope;
     let what = match &e.body {
         Body::Text(t) => t.subject_line.clone(),
+        Body::Notice(n) => format!(
+            "{} notice {} ({}), requested by {}{}",
+            n.notice_type,
+            n.notice_ref,
+            n.lifecycle,
+            n.requesting_bureau,
+            if n.request.is_some() {
+                ", bureau's signed request inside"
+            } else {
+                ""
+            }
+        ),
         Body::Diffusion(d) => d.subject_line.clone(),
         Body::DeliveryReport(r) => format!("delivered to {}", r.delivered_to),
         Body::NonDeliveryReport(r) => format!("not delivered: {} ({})", r.reason, r.detail),
@@ -269,6 +281,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     )?;
     drain(&fr).await?;
 
+    red_notice(&net, &fr, &ke, &mission).await?;
     check_passport(&net, &fr).await?;
 
     if once {
@@ -314,11 +327,11 @@ fn check(ok: bool, what: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Step 6: a mission post checks a passport against the stolen and lost travel documents
+/// Step 7: a mission post checks a passport against the stolen and lost travel documents
 /// database at gs, gets a hit, and the bureau that owns the record learns who checked it.
 async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
     use bluehelm::api::{client::connect, pb};
-    println!("\n6. mission.unmiss checks a passport at gs (sltd.check); ncb.fr owns the record:");
+    println!("\n7. mission.unmiss checks a passport at gs (sltd.check); ncb.fr owns the record:");
     let mut gs_api = connect(&net.config("gs")?.api_socket).await?;
     let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
                X1234567,FR,passport,stolen,ncb.fr,2026-03-01,\"Seize the document, detain the holder, call NCB Paris\"\n";
@@ -387,4 +400,67 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
         "ncb.fr learned that mission.unmiss checked its record",
     )?;
     drain(fr).await
+}
+
+/// Step 6: ncb.fr requests a red notice, a reviewer at gs approves it, and it reaches every
+/// NCB and mission post carrying both signatures (the bureau's request and gs's publication).
+async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> anyhow::Result<()> {
+    use bluehelm::api::{client::connect, pb};
+    use bluehelm_proto::{testing::sample_red_notice, NoticeLifecycle};
+    println!("\n6. ncb.fr requests a red notice; a reviewer at gs approves it; it is published:");
+    let mut notice = sample_red_notice();
+    notice.lifecycle = NoticeLifecycle::Requested;
+    fr.core()
+        .submit(vec![Outgoing {
+            body: Body::Notice(notice),
+            ..text("", Precedence::Priority, Destination::Node(id("gs")), false)
+        }])
+        .await?;
+    let mut gs_api = connect(&net.config("gs")?.api_socket).await?;
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    let item = loop {
+        let items = gs_api
+            .list_reviews(pb::ListReviewsRequest {})
+            .await?
+            .into_inner()
+            .items;
+        if let Some(item) = items.into_iter().next() {
+            break item;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the notice request did not reach the review queue at gs");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!(
+        "   gs review queue: {} from {} (bluehelm review list)",
+        item.message_id, item.origin
+    );
+    gs_api
+        .approve_notice(pb::ApproveNoticeRequest {
+            message_id: item.message_id.clone(),
+            remarks: "Approved by the General Secretariat".into(),
+        })
+        .await?;
+    println!(
+        "   gs approved it (bluehelm review approve {})",
+        item.message_id
+    );
+    // The requesting bureau is a member of all-ncb too: it gets the publication as well.
+    for node in [ke, mission, fr] {
+        let inbox = wait_inbox(node, 1).await?;
+        let published = inbox.iter().find(|m| {
+            matches!(&m.envelope.body, Body::Notice(n)
+                if n.lifecycle == NoticeLifecycle::Published && n.request.is_some())
+        });
+        let Some(m) = published else {
+            bail!("{} did not receive the published notice", node.core().me);
+        };
+        println!("   {} inbox: {}", node.core().me, describe(m));
+        drain(node).await?;
+    }
+    println!(
+        "   ok: the red notice reached every NCB and the mission post, both signatures checked"
+    );
+    Ok(())
 }
