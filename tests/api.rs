@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
-use bluehelm_tests::{api_client, bluehelm_bin, eventually, id, linked, TestNet};
+use bluehelm_tests::{
+    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually, id,
+    linked, TestNet,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -34,32 +37,6 @@ fn text_request(to: &str, n: usize, report: bool) -> pb::SubmitRequest {
             attachments: vec![],
         })),
     }
-}
-
-async fn submit(client: &mut Client, request: pb::SubmitRequest) -> String {
-    client
-        .submit(request)
-        .await
-        .expect("submit")
-        .into_inner()
-        .message_id
-}
-
-/// The inbox as it is now (a non-following stream).
-async fn inbox_now(client: &mut Client) -> Vec<pb::InboxMessage> {
-    let mut stream = client
-        .follow_inbox(pb::FollowInboxRequest {
-            after_seq: 0,
-            follow: false,
-        })
-        .await
-        .expect("follow_inbox")
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(m) = stream.message().await.expect("inbox stream") {
-        out.push(m);
-    }
-    out
 }
 
 fn subject_of(m: &pb::InboxMessage) -> Option<&str> {

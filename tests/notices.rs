@@ -8,7 +8,9 @@ use std::process::Command;
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
 use bluehelm_proto::{Body, NoticeLifecycle, SignedEnvelope};
-use bluehelm_tests::{api_client, bluehelm_bin, eventually, TestNet};
+use bluehelm_tests::{
+    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually, TestNet,
+};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -59,31 +61,6 @@ fn to_group(group: &str, notice: pb::Notice) -> pb::SubmitRequest {
         }),
         ..submit_notice("gs", notice)
     }
-}
-
-async fn submit(client: &mut Client, request: pb::SubmitRequest) -> String {
-    client
-        .submit(request)
-        .await
-        .expect("submit")
-        .into_inner()
-        .message_id
-}
-
-async fn inbox_now(client: &mut Client) -> Vec<pb::InboxMessage> {
-    let mut stream = client
-        .follow_inbox(pb::FollowInboxRequest {
-            after_seq: 0,
-            follow: false,
-        })
-        .await
-        .expect("follow_inbox")
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(m) = stream.message().await.expect("inbox stream") {
-        out.push(m);
-    }
-    out
 }
 
 fn notice_of(m: &pb::InboxMessage) -> Option<&pb::Notice> {

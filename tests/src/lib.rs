@@ -137,6 +137,38 @@ pub async fn api_client(
         .expect("api socket answers")
 }
 
+type ApiClient = bluehelm::api::pb::bureau_client::BureauClient<tonic::transport::Channel>;
+
+/// Submits through the API; returns the message id.
+pub async fn api_submit(
+    client: &mut ApiClient,
+    request: bluehelm::api::pb::SubmitRequest,
+) -> String {
+    client
+        .submit(request)
+        .await
+        .expect("submit")
+        .into_inner()
+        .message_id
+}
+
+/// The inbox as it is now, through the API (a non-following stream).
+pub async fn api_inbox_now(client: &mut ApiClient) -> Vec<bluehelm::api::pb::InboxMessage> {
+    let mut stream = client
+        .follow_inbox(bluehelm::api::pb::FollowInboxRequest {
+            after_seq: 0,
+            follow: false,
+        })
+        .await
+        .expect("follow_inbox")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = stream.message().await.expect("inbox stream") {
+        out.push(m);
+    }
+    out
+}
+
 /// The `bluehelm` binary of this build. `cargo test --workspace` builds it (the daemon's own
 /// integration tests need it) after the library, so a binary newer than every build of the
 /// `bluehelm` library is current and used as it is. Otherwise (`cargo test -p
