@@ -503,3 +503,126 @@ async fn a_cancellation_travels_the_same_way_and_shows_as_cancelled() {
     assert!(!out.status.success());
     n.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reviewers_approving_at_once_publish_the_notice_once() {
+    let n = start().await;
+    let mut fr = api_client(&n.fr).await;
+    let mut gs = api_client(&n.gs).await;
+    let mut ke = api_client(&n.ke).await;
+    let request_id = submit(
+        &mut fr,
+        submit_notice("gs", notice("C-3/2026", pb::NoticeLifecycle::Requested)),
+    )
+    .await;
+    wait_review(&mut gs, "C-3/2026").await;
+    let approve = |mut client: Client| {
+        let message_id = request_id.clone();
+        async move {
+            client
+                .approve_notice(pb::ApproveNoticeRequest {
+                    message_id,
+                    remarks: String::new(),
+                })
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(approve(gs.clone()), approve(gs.clone()));
+    let codes = [&a, &b].map(|r| r.as_ref().err().map(|e| e.code()));
+    assert!(
+        codes.contains(&None) && codes.contains(&Some(Code::NotFound)),
+        "one approval wins, the other finds the request gone: {codes:?}"
+    );
+    wait_notice(&mut ke, "C-3/2026", pb::NoticeLifecycle::Published).await;
+    // Give a second publication time to arrive, then count.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let published = inbox_now(&mut ke)
+        .await
+        .into_iter()
+        .filter(|m| notice_of(m).is_some_and(|n| n.notice_ref == "C-3/2026"))
+        .count();
+    assert_eq!(published, 1);
+    n.stop().await;
+}
+
+fn diffusion_of(m: &pb::InboxMessage) -> Option<&pb::Diffusion> {
+    match &m.body {
+        Some(pb::inbox_message::Body::Diffusion(d)) => Some(d),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diffusion_goes_straight_to_its_addressee_and_gs_keeps_a_signed_copy() {
+    let n = start().await;
+    let mut fr = api_client(&n.fr).await;
+    let gs = api_client(&n.gs).await;
+    let mut ke = api_client(&n.ke).await;
+    let mission = api_client(&n.mission).await;
+    let diffusion = pb::Diffusion {
+        reference: "D-9/2026".into(),
+        subject_line: "Missing minor, border alert".into(),
+        body: "Last seen at Roissy.".into(),
+        addressees: vec!["ncb.ke".into()],
+        subject: None,
+    };
+    let id = submit(
+        &mut fr,
+        pb::SubmitRequest {
+            destination: to_node("ncb.ke"),
+            precedence: pb::Precedence::Immediate as i32,
+            ttl_seconds: 600,
+            want_delivery_report: false,
+            correlation_id: String::new(),
+            body: Some(pb::submit_request::Body::Diffusion(diffusion.clone())),
+        },
+    )
+    .await;
+    let find = |client: &Client| {
+        let client = client.clone();
+        move || {
+            let mut client = client.clone();
+            async move {
+                inbox_now(&mut client)
+                    .await
+                    .into_iter()
+                    .find(|m| diffusion_of(m).is_some_and(|d| d.reference == "D-9/2026"))
+            }
+        }
+    };
+    let at_ke = eventually("the diffusion at ncb.ke", find(&ke)).await;
+    assert_eq!(at_ke.message_id, id);
+    assert_eq!(diffusion_of(&at_ke), Some(&diffusion));
+
+    let copy = eventually("the copy of the diffusion at gs", find(&gs)).await;
+    assert_eq!(copy.origin, "ncb.fr");
+    assert_eq!(
+        copy.correlation_id, id,
+        "the copy names the diffusion it records"
+    );
+    assert_eq!(copy.destination, to_node("gs"));
+    assert_eq!(copy.precedence, pb::Precedence::Immediate as i32);
+    assert_eq!(diffusion_of(&copy), Some(&diffusion));
+    // Signed by ncb.fr, checked with gs's own verifier.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let verified =
+        n.gs.core()
+            .verifier
+            .verify(&signed(copy.signed.as_ref().expect("signed")), now)
+            .expect("the copy verifies at gs");
+    assert_eq!(verified.envelope().origin.as_str(), "ncb.fr");
+
+    // Nobody else: the mission post has none, ncb.ke has exactly one.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(find(&mission)().await.is_none());
+    let at_ke = inbox_now(&mut ke)
+        .await
+        .into_iter()
+        .filter(|m| diffusion_of(m).is_some())
+        .count();
+    assert_eq!(at_ke, 1);
+    n.stop().await;
+}

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bluehelm_proto::{
-    Body, Destination, Envelope, GroupName, MessageId, NodeId, Notice, NoticeLifecycle,
-    SignedEnvelope, TextMessage,
+    Body, Destination, Envelope, GroupName, MessageId, Notice, NoticeLifecycle, SignedEnvelope,
+    TextMessage,
 };
 use prost::Message;
 use tonic::Status;
@@ -35,15 +35,9 @@ use crate::node::core::{now_ms, Core};
 use crate::node::{Outgoing, SubmitError};
 use crate::store::Write;
 
-/// The node id of the general secretariat: it reviews notice requests and is the only
-/// node whose publications are accepted.
-pub const HUB: &str = "gs";
+pub use crate::node::core::{hub, HUB};
 /// The groups a notice is published to (configured at the hub).
 pub const PUBLISH_TO: [&str; 2] = ["all-ncb", "all-missions"];
-
-pub fn hub() -> NodeId {
-    HUB.parse().expect("a valid node id")
-}
 
 /// What the dispatcher does with a notice that entered the inbox.
 #[derive(Debug)]
@@ -258,10 +252,15 @@ fn ttl_of(envelope: &Envelope) -> Duration {
     DEFAULT_TTL.max(Duration::from_millis(left as u64))
 }
 
+/// One review decision at a time, so that two reviewers acting on the same request cannot
+/// both publish it: the second finds it gone.
+static DECIDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub async fn approve(
     core: &Arc<Core>,
     request: pb::ApproveNoticeRequest,
 ) -> Result<pb::ApproveNoticeResponse, Status> {
+    let _deciding = DECIDING.lock().await;
     let p = find(core, &request.message_id).await?;
     // Verified on receipt; checked again so that nothing unverifiable is ever published.
     core.verifier
@@ -289,13 +288,12 @@ pub async fn approve(
             }
         })
         .collect();
-    // Published first, then out of the queue: a crash in between leaves the request in the
-    // queue, and approving it again publishes it again (receivers see the same reference).
-    let ids = core.submit(batch).await.map_err(submit_error)?;
-    core.store
-        .commit(vec![Write::Unreview(p.id)])
+    // One commit: the publication is held and the request leaves the queue together, so a
+    // crash can neither publish twice nor lose the request.
+    let ids = core
+        .submit_with(batch, vec![Write::Unreview(p.id)])
         .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .map_err(submit_error)?;
     tracing::info!(request = %p.id, bureau = %p.envelope.origin, notice = %notice.notice_ref,
         lifecycle = %notice.lifecycle, "notice request approved and published");
     Ok(pb::ApproveNoticeResponse {
@@ -310,6 +308,7 @@ pub async fn refuse(
     if request.reason.trim().is_empty() {
         return Err(Status::invalid_argument("reason is empty"));
     }
+    let _deciding = DECIDING.lock().await;
     let p = find(core, &request.message_id).await?;
     let text = TextMessage {
         subject_line: format!(
@@ -327,11 +326,10 @@ pub async fn refuse(
         want_delivery_report: false,
         correlation_id: Some(p.id),
     };
-    let ids = core.submit(vec![reply]).await.map_err(submit_error)?;
-    core.store
-        .commit(vec![Write::Unreview(p.id)])
+    let ids = core
+        .submit_with(vec![reply], vec![Write::Unreview(p.id)])
         .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .map_err(submit_error)?;
     tracing::info!(request = %p.id, bureau = %p.envelope.origin, notice = %p.notice.notice_ref,
         "notice request refused");
     Ok(pb::RefuseNoticeResponse {

@@ -100,7 +100,17 @@ fn describe(m: &pb::InboxMessage) -> String {
                     .unwrap_or_default()
             ),
         ),
-        Some(Body::Diffusion(d)) => ("diffusion", format!("{}: {}", d.reference, d.subject_line)),
+        Some(Body::Diffusion(d)) => {
+            let to = if d.addressees.is_empty() {
+                "all".to_owned()
+            } else {
+                d.addressees.join(", ")
+            };
+            (
+                "diffusion",
+                format!("{} to {to}: {}", d.reference, d.subject_line),
+            )
+        }
         Some(Body::Text(t)) => ("message", format!("{}: {}", t.subject_line, t.body)),
         Some(Body::Request(r)) => ("request", format!("{} {:?}", r.service, r.params)),
         Some(Body::Response(r)) => (

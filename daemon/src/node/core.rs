@@ -76,6 +76,16 @@ impl Core {
     }
 }
 
+/// The node id of the general secretariat: it reviews notice requests, is the only node
+/// whose notice publications are accepted, and keeps a copy of every diffusion. A constant:
+/// every network built by `localnet` and every example config uses it.
+pub const HUB: &str = "gs";
+
+/// [`HUB`] as a node id.
+pub fn hub() -> NodeId {
+    HUB.parse().expect("a valid node id")
+}
+
 /// Wall-clock time in Unix milliseconds: the only clock the engine's decisions see.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bluehelm_proto::{Body, Destination, Envelope, MessageId, Precedence, Refusal, SignedEnvelope};
 
-use super::core::{now_ms, Core, Stats};
+use super::core::{hub, now_ms, Core, Stats};
 use super::custody::own_custody;
 use crate::store::{StoreError, Write, WriteOutcome};
 
@@ -48,35 +48,83 @@ pub struct Delivered {
 impl Core {
     /// Signs and takes custody of messages from a local application; returns their ids once
     /// they are durable here. All or none: one refusal refuses the whole batch.
+    ///
+    /// A diffusion from any node but the hub also sends the hub a copy for its record (issue
+    /// 4): same body and precedence, correlated with the diffusion's id, committed with it.
     pub async fn submit(&self, batch: Vec<Outgoing>) -> Result<Vec<MessageId>, SubmitError> {
+        self.submit_with(batch, Vec::new()).await
+    }
+
+    /// [`Core::submit`], with `extra` store writes in the same atomic commit (the review
+    /// queue's `Unreview` goes with the publication it caused).
+    pub async fn submit_with(
+        &self,
+        batch: Vec<Outgoing>,
+        extra: Vec<Write>,
+    ) -> Result<Vec<MessageId>, SubmitError> {
         let now = now_ms();
-        let mut writes = Vec::with_capacity(batch.len());
+        let mut writes = Vec::with_capacity(batch.len() + extra.len());
         let mut ids = Vec::with_capacity(batch.len());
         for out in batch {
-            let ttl_ms = i64::try_from(out.ttl.as_millis()).unwrap_or(i64::MAX);
-            let envelope = Envelope {
-                message_id: MessageId::generate(now as u64),
-                origin: self.me.clone(),
-                destination: out.destination,
-                precedence: out.precedence,
-                created_at_ms: now,
-                expires_at_ms: now.saturating_add(ttl_ms.max(1)),
-                correlation_id: out.correlation_id,
-                hop_limit: DEFAULT_HOP_LIMIT,
-                want_delivery_report: out.want_delivery_report,
-                body: out.body,
-            };
-            envelope
-                .validate()
-                .map_err(|e| SubmitError::Invalid(e.to_string()))?;
-            let custody = own_custody(self, &envelope, now).map_err(SubmitError::Refused)?;
+            let copy = self.hub_copy(&out);
+            let envelope = self.envelope(out, None, now)?;
+            writes.push(Write::Accept(
+                own_custody(self, &envelope, now).map_err(SubmitError::Refused)?,
+            ));
+            if let Some(copy) = copy {
+                let copy = self.envelope(copy, Some(envelope.message_id), now)?;
+                writes.push(Write::Accept(
+                    own_custody(self, &copy, now).map_err(SubmitError::Refused)?,
+                ));
+            }
             ids.push(envelope.message_id);
-            writes.push(Write::Accept(custody));
         }
         let count = writes.len() as u64;
+        writes.extend(extra);
         self.store.commit(writes).await?;
         Stats::add(&self.stats.accepted, count);
         Ok(ids)
+    }
+
+    /// The hub's copy of a diffusion, when this message is one that the hub would not see
+    /// as its destination.
+    fn hub_copy(&self, out: &Outgoing) -> Option<Outgoing> {
+        let hub = hub();
+        let is_diffusion = matches!(out.body, Body::Diffusion(_));
+        if !is_diffusion || self.me == hub || out.destination == Destination::Node(hub.clone()) {
+            return None;
+        }
+        Some(Outgoing {
+            destination: Destination::Node(hub),
+            want_delivery_report: false,
+            ..out.clone()
+        })
+    }
+
+    /// A new envelope from this node; `copy_of` becomes the correlation id of a copy.
+    fn envelope(
+        &self,
+        out: Outgoing,
+        copy_of: Option<MessageId>,
+        now: i64,
+    ) -> Result<Envelope, SubmitError> {
+        let ttl_ms = i64::try_from(out.ttl.as_millis()).unwrap_or(i64::MAX);
+        let envelope = Envelope {
+            message_id: MessageId::generate(now as u64),
+            origin: self.me.clone(),
+            destination: out.destination,
+            precedence: out.precedence,
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(ttl_ms.max(1)),
+            correlation_id: copy_of.or(out.correlation_id),
+            hop_limit: DEFAULT_HOP_LIMIT,
+            want_delivery_report: out.want_delivery_report,
+            body: out.body,
+        };
+        envelope
+            .validate()
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        Ok(envelope)
     }
 
     /// Inbox messages after `after_seq`, oldest first.
