@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bluehelm::node::Outgoing;
 use bluehelm::{Node, NodeConfig};
-use bluehelm_proto::{testing::sample_notice_envelope, Body, Destination, NodeId, Precedence};
+use bluehelm_proto::{
+    testing::sample_notice_envelope, Body, Destination, NodeId, NoticeLifecycle, Precedence,
+};
 use serde::{Deserialize, Serialize};
 
 use super::run::{runtime, wait_for_stop_signal};
@@ -179,6 +181,10 @@ fn outgoing(me: &NodeId, to: &NodeId, precedence: Precedence) -> Outgoing {
     );
     let mut body = sample.body;
     if let Body::Notice(notice) = &mut body {
+        // A bureau's notice request: a plain message anywhere but at gs. A PUBLISHED notice
+        // from a bureau would (rightly) be dropped by the destination as a forgery.
+        notice.lifecycle = NoticeLifecycle::Requested;
+        notice.requesting_bureau = me.clone();
         notice.remarks = format!("bench-sent-us={:020}", now_us());
     }
     Outgoing {
