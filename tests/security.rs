@@ -31,6 +31,7 @@ fn extra_node(net: &mut TestNet, node: &str, country: &str) -> NodeCredentials {
             role: Role::Ncb,
             country: Some(country.into()),
             mission: None,
+            home: None,
             days: 30,
         })
         .unwrap();

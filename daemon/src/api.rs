@@ -1,7 +1,8 @@
 //! The local API for bureau applications (issue 4): the gRPC service `bluehelm.v1.Bureau`
 //! (`proto/proto/bluehelm/v1/api.proto`), served with tonic on the node's Unix socket.
-//! Access is by file permissions (mode 0660). The TCP listener for terminals with mutual TLS
-//! is not built yet.
+//! Access is by file permissions (mode 0660). A node whose config sets `terminal_listen`
+//! also serves it over TCP to terminals on its LAN, with mutual TLS 1.3 and certificates of
+//! role `terminal` issued for this node only ([`terminal`]).
 //!
 //! The layer is thin over [`Core`]: `Submit` is `Core::submit`, `Ack` is `Core::ack_inbox`.
 //! What it adds is one task, the [`dispatch::Dispatcher`], the only reader of the inbox that
@@ -20,6 +21,7 @@ pub mod review;
 mod serve;
 mod service;
 mod status;
+pub mod terminal;
 
 use std::time::Duration;
 

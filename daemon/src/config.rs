@@ -43,6 +43,9 @@ struct FileConfig {
     storage: PathBuf,
     /// Unix socket of the local API (issue 4); default `<storage>/api.sock`.
     api_socket: Option<PathBuf>,
+    /// TCP address on which the same API is offered to terminals with mutual TLS (issue 4);
+    /// absent (the default): no TCP listener.
+    terminal_listen: Option<SocketAddr>,
     tls: TlsFile,
     #[serde(default)]
     peers: Vec<PeerFile>,
@@ -163,6 +166,9 @@ pub struct NodeConfig {
     pub storage: PathBuf,
     /// Unix socket of the local API for bureau applications (mode 0660).
     pub api_socket: PathBuf,
+    /// TCP address of the API for terminals (mutual TLS 1.3, certificates of role `terminal`
+    /// issued for this node); `None`: terminals have no way in.
+    pub terminal_listen: Option<SocketAddr>,
     pub tls: TlsFiles,
     pub peers: Vec<PeerConfig>,
     pub accept_unknown_peers: bool,
@@ -332,6 +338,7 @@ impl FileConfig {
                 Some(path) => resolve(path),
                 None => resolve(self.storage.clone()).join("api.sock"),
             },
+            terminal_listen: self.terminal_listen,
             storage: resolve(self.storage),
             tls: TlsFiles {
                 certificate: resolve(self.tls.certificate),

@@ -32,6 +32,8 @@ pub struct NodeSpec {
     pub country: Option<String>,
     pub mission: Option<String>,
     pub listen: Option<SocketAddr>,
+    /// TCP address of the terminal listener (`terminal_listen`); none: no terminals.
+    pub terminal_listen: Option<SocketAddr>,
     /// Neighbours, with the address to dial (none: they dial in).
     pub peers: Vec<(NodeId, Option<SocketAddr>)>,
     pub accept_unknown_peers: bool,
@@ -53,6 +55,7 @@ impl NodeSpec {
             country: None,
             mission: None,
             listen: None,
+            terminal_listen: None,
             peers: Vec::new(),
             accept_unknown_peers: false,
             default_route: None,
@@ -137,6 +140,7 @@ impl LocalNet {
             role: spec.role,
             country: spec.country.clone(),
             mission: spec.mission.clone(),
+            home: None,
             days: 30,
         })?;
         issued.write_to(&self.pki_dir(), true)?;
@@ -144,6 +148,24 @@ impl LocalNet {
         std::fs::write(&path, config_text(spec))?;
         NodeConfig::load(&path)?;
         Ok(path)
+    }
+
+    /// Issues a certificate for terminal `terminal` bound to node `home` and writes
+    /// `pki/<terminal>.pem` and `pki/<terminal>.key`; returns the two paths.
+    pub fn add_terminal(
+        &mut self,
+        terminal: &NodeId,
+        home: &NodeId,
+    ) -> Result<(PathBuf, PathBuf), LocalNetError> {
+        let issued = self.ca.issue(&IssueRequest {
+            node: terminal.clone(),
+            role: Role::Terminal,
+            country: None,
+            mission: None,
+            home: Some(home.clone()),
+            days: 30,
+        })?;
+        Ok(issued.write_to(&self.pki_dir(), true)?)
     }
 
     pub fn config(&self, node: &str) -> Result<NodeConfig, LocalNetError> {
@@ -158,6 +180,9 @@ pub fn config_text(spec: &NodeSpec) -> String {
     let _ = writeln!(t, "node_id = \"{id}\"");
     if let Some(listen) = spec.listen {
         let _ = writeln!(t, "listen = \"{listen}\"");
+    }
+    if let Some(terminal_listen) = spec.terminal_listen {
+        let _ = writeln!(t, "terminal_listen = \"{terminal_listen}\"");
     }
     let _ = writeln!(t, "storage = \"data/{id}\"");
     let _ = writeln!(t, "accept_unknown_peers = {}", spec.accept_unknown_peers);

@@ -39,6 +39,10 @@ pub enum StartError {
         certified: String,
         configured: String,
     },
+    #[error(
+        "certificate of {0} is a terminal certificate: a node needs one issued with --role hub, ncb or mission"
+    )]
+    TerminalCertificate(String),
     #[error("storage: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("TLS: {0}")]
@@ -69,6 +73,9 @@ impl Node {
                 certified: creds.identity().node.to_string(),
                 configured: config.node_id.to_string(),
             });
+        }
+        if creds.identity().role == bluehelm_pki::Role::Terminal {
+            return Err(StartError::TerminalCertificate(config.node_id.to_string()));
         }
         let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
         crate::api::clear_stale(&config.api_socket)?;

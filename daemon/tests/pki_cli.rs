@@ -315,3 +315,97 @@ fn input_mistakes_give_one_error_line_and_a_failure_exit() {
     assert!(err.contains("private key"), "{err}");
     assert!(!out.exists(), "failed commands must not write files");
 }
+
+#[test]
+fn terminal_certificates_are_bound_to_a_node_and_client_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let out = tmp.path().join("out");
+    ok(&["init-ca", "--out", s(&ca)]);
+    let (ca_dir, out_dir) = (s(&ca).to_owned(), s(&out).to_owned());
+    let issue = |extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = ["issue", "--ca", &ca_dir, "--out", &out_dir]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+    let fails_with =
+        |args: Vec<String>| fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ok_with = |args: Vec<String>| ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = fails_with(issue(&["--node", "term1.unmiss", "--role", "terminal"]));
+    assert!(err.contains("--for-node"), "{err}");
+    let err = fails_with(issue(&[
+        "--node",
+        "gs",
+        "--role",
+        "hub",
+        "--for-node",
+        "gs",
+    ]));
+    assert!(err.contains("drop --for-node"), "{err}");
+    let err = fails_with(issue(&[
+        "--node",
+        "term1.unmiss",
+        "--role",
+        "terminal",
+        "--for-node",
+        "term1.unmiss",
+    ]));
+    assert!(err.contains("itself"), "{err}");
+    let err = fails_with(issue(&[
+        "--node",
+        "term1.unmiss",
+        "--role",
+        "terminal",
+        "--for-node",
+        "Mission!",
+    ]));
+    assert!(err.contains("--for-node"), "{err}");
+    assert!(!out.exists(), "failed commands must not write files");
+
+    let said = ok_with(issue(&[
+        "--node",
+        "term1.unmiss",
+        "--role",
+        "terminal",
+        "--for-node",
+        "mission.unmiss",
+    ]));
+    assert!(said.contains("for node mission.unmiss"), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("term1.unmiss.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let cert = out.join("term1.unmiss.pem");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["show", s(&cert), "--json"])).unwrap();
+    assert_eq!(json["kind"], "terminal-certificate");
+    assert_eq!(json["role"], "terminal");
+    assert_eq!(json["for_node"], "mission.unmiss");
+
+    if !openssl_available() {
+        println!("note: openssl not found on PATH; skipping the OpenSSL interoperability checks");
+        return;
+    }
+    let ca_pem = ca.join("ca.pem");
+    let verify = |purpose: &str| {
+        openssl(&[
+            "verify",
+            "-CAfile",
+            s(&ca_pem),
+            "-purpose",
+            purpose,
+            s(&cert),
+        ])
+        .status
+        .success()
+    };
+    assert!(
+        verify("sslclient"),
+        "openssl refuses the terminal as a client"
+    );
+    assert!(!verify("sslserver"), "openssl takes a terminal as a server");
+}

@@ -13,6 +13,7 @@ fn envelope_benches(c: &mut Criterion) {
         role: Role::Ncb,
         country: Some("FR".into()),
         mission: None,
+        home: None,
         days: 30,
     };
     let creds = ca

@@ -32,7 +32,7 @@ use crate::files::{
     PUBLIC_FILE_MODE,
 };
 use crate::identity::{hex, identity_of, parse_x509};
-use crate::role::{check_role_rules, IdentityExtension, RoleRuleError};
+use crate::role::{check_home_rule, check_role_rules, IdentityExtension, RoleRuleError};
 use crate::trust::{parse_ca_certificate, TrustStore, TrustStoreError};
 use crate::{CertError, NodeId, NodeIdentity, Role, TrustError};
 
@@ -116,6 +116,9 @@ pub struct IssueRequest {
     pub country: Option<String>,
     /// Mission code (required for `mission`).
     pub mission: Option<String>,
+    /// For `terminal` (required) and only then: the node whose terminal listener the
+    /// terminal may use. See [`check_home_rule`](crate::check_home_rule).
+    pub home: Option<NodeId>,
     /// Validity in days from now (see [`DEFAULT_NODE_VALIDITY_DAYS`](crate::DEFAULT_NODE_VALIDITY_DAYS)).
     pub days: u32,
 }
@@ -369,6 +372,10 @@ impl CertificateAuthority {
 
     /// Issues a node certificate with an explicit validity in unix seconds (`request.days`
     /// is ignored). For tests and for tools that align renewals.
+    ///
+    /// A `terminal` certificate has the same names as a node's (its own id) plus its home
+    /// node in the identity extension, and extended key usage clientAuth only: it can never
+    /// serve TLS, so no dialler takes it for a node.
     pub fn issue_with_validity(
         &self,
         request: &IssueRequest,
@@ -380,6 +387,7 @@ impl CertificateAuthority {
             request.country.as_deref(),
             request.mission.as_deref(),
         )?;
+        check_home_rule(request.role, &request.node, request.home.as_ref())?;
         if not_after <= not_before {
             return Err(CaError::BadValidity(
                 "not_after must follow not_before".into(),
@@ -391,6 +399,7 @@ impl CertificateAuthority {
             role: request.role,
             country: request.country.clone(),
             mission: request.mission.clone(),
+            home: request.home.clone(),
         };
 
         let mut params = CertificateParams::default();
@@ -405,10 +414,13 @@ impl CertificateAuthority {
         ];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = match request.role {
+            Role::Terminal => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            _ => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        };
         // Non-critical: webpki rejects certificates with unknown critical extensions.
         params.custom_extensions = vec![CustomExtension::from_oid_content(
             IDENTITY_EXTENSION_OID,

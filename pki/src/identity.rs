@@ -9,7 +9,7 @@ use x509_parser::oid_registry::OID_SIG_ED25519;
 use x509_parser::x509::X509Version;
 
 use crate::defaults::{IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX};
-use crate::role::{IdentityExtension, Role};
+use crate::role::{check_home_rule, IdentityExtension, Role};
 use crate::NodeId;
 
 /// The identity a node certificate binds to its Ed25519 key.
@@ -23,6 +23,8 @@ pub struct NodeIdentity {
     pub country: Option<String>,
     /// Mission code (required for `mission`).
     pub mission: Option<String>,
+    /// For a `terminal` (and only then): the node whose terminal listener it may use.
+    pub home: Option<NodeId>,
     /// Serial number: big-endian magnitude without leading zero bytes.
     pub serial: Vec<u8>,
     /// Start of validity, unix seconds.
@@ -106,7 +108,11 @@ pub enum CertError {
 /// Parses a node certificate and checks its shape: X.509 v3, Ed25519 subject key, not a CA,
 /// exactly one CN, one `urn:bluehelm:node:` URI SAN and one `.bluehelm.invalid` DNS SAN that
 /// all name the same valid node id, no other SANs, and exactly one identity extension whose
-/// role rules hold. It does not check who signed it or when it is valid.
+/// role and home rules hold. It does not check who signed it or when it is valid.
+///
+/// Terminal certificates have the same shape (their id is the terminal's) and parse here
+/// too; [`TrustStore::verify_node`](crate::TrustStore::verify_node) refuses them and
+/// [`TrustStore::verify_terminal`](crate::TrustStore::verify_terminal) takes only them.
 pub fn parse_certificate(der: &[u8]) -> Result<NodeIdentity, CertError> {
     parse_x509(der).and_then(|cert| identity_of(&cert, der))
 }
@@ -149,12 +155,15 @@ pub(crate) fn identity_of(
 
     let node = node_from_names(cert)?;
     let ext = identity_extension(cert)?;
+    check_home_rule(ext.role, &node, ext.home.as_ref())
+        .map_err(|e| CertError::BadIdentityExtension(e.to_string()))?;
 
     Ok(NodeIdentity {
         node,
         role: ext.role,
         country: ext.country,
         mission: ext.mission,
+        home: ext.home,
         serial: strip_leading_zeros(cert.raw_serial()).to_vec(),
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),

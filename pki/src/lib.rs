@@ -25,11 +25,17 @@
 //!   SEQUENCE { role UTF8String,                        -- hub | ncb | mission | terminal
 //!              country [0] IMPLICIT PrintableString OPTIONAL, -- ISO 3166 alpha-2
 //!              mission [1] IMPLICIT UTF8String OPTIONAL,
+//!              home [2] IMPLICIT UTF8String OPTIONAL,  -- terminal only: its node's id
 //!              signing UTF8String }                    -- "ed25519-subject-key"
 //!   ```
 //!   Role rules ([`check_role_rules`]): `hub` has neither country nor mission, `ncb`
 //!   requires a country, `mission` requires a mission code (a host country is allowed),
-//!   `terminal` may carry either.
+//!   `terminal` may carry either. Home rule ([`check_home_rule`]): a `terminal` requires
+//!   `home`, the one node whose terminal listener it may use, and no other role has one.
+//! - **Terminal certificates** (issue 4) have a node certificate's shape with the
+//!   terminal's own id, the `home` field, and EKU clientAuth only (never a TLS server).
+//!   [`TrustStore::verify_node`] refuses them, so a terminal cannot link or sign envelopes;
+//!   [`TrustStore::verify_terminal`] accepts only a terminal bound to the given node.
 //! - **Root CA**: self-signed Ed25519, CN "Bluehelm Network Root CA", CA:true pathlen 0,
 //!   key usage keyCertSign + cRLSign, ten years by default. CRLs are signed by the root
 //!   itself (webpki and OpenSSL both accept this), numbered from 1 upwards.
@@ -66,7 +72,7 @@ pub use encoding::{pem_kind, pem_or_der, EncodingError, PemKind};
 pub use files::{ReadError, WriteError};
 pub use identity::{parse_certificate, CertError, NodeIdentity};
 pub use rcgen::RevocationReason;
-pub use role::{check_role_rules, ParseRoleError, Role, RoleRuleError};
+pub use role::{check_home_rule, check_role_rules, ParseRoleError, Role, RoleRuleError};
 pub use signer::Signer;
 pub use trust::{parse_ca_certificate, CaInfo, TrustError, TrustStore, TrustStoreError};
 pub use verify::{EnvelopeVerifier, VerifiedEnvelope, VerifyError};

@@ -6,15 +6,22 @@
 //!     role     UTF8String,                        -- "hub" | "ncb" | "mission" | "terminal"
 //!     country  [0] IMPLICIT PrintableString OPTIONAL,  -- ISO 3166-1 alpha-2, upper case
 //!     mission  [1] IMPLICIT UTF8String OPTIONAL,       -- mission code, e.g. "UNMISS"
+//!     home     [2] IMPLICIT UTF8String OPTIONAL,       -- terminal only: its node's id
 //!     signing  UTF8String                          -- "ed25519-subject-key"
 //! }
 //! ```
+//!
+//! `home` binds a terminal certificate to the one node whose terminal listener it may use
+//! (issue 4). It is inside the CA's signature, so only the CA can set or change it; a
+//! terminal certificate without it, or a node certificate with it, does not parse. Node
+//! certificates never carry it, so their DER is the same as before the field existed.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::defaults::SIGNING_SCHEME;
 use crate::der::{write_tlv, Reader};
+use crate::NodeId;
 
 /// Longest accepted mission code.
 pub const MAX_MISSION_LEN: usize = 32;
@@ -23,6 +30,7 @@ const TAG_SEQUENCE: u8 = 0x30;
 const TAG_UTF8: u8 = 0x0c;
 const TAG_COUNTRY: u8 = 0x80;
 const TAG_MISSION: u8 = 0x81;
+const TAG_HOME: u8 = 0x82;
 
 /// What a node is in the network; decides which attributes its certificate must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +41,9 @@ pub enum Role {
     Ncb,
     /// A UN or regional mission post. Requires a mission code; may name a host country.
     Mission,
-    /// An end-user terminal. Country and mission are optional.
+    /// An end-user terminal on a node's LAN (issue 4). Country and mission are optional; it
+    /// requires its home node, the only node whose terminal listener it may use. Never a
+    /// node: it cannot link or sign envelopes.
     Terminal,
 }
 
@@ -97,6 +107,15 @@ pub enum RoleRuleError {
     /// The mission code is empty, too long or has characters other than letters, digits, `-`.
     #[error("mission code `{0}` is invalid: use 1 to 32 ASCII letters, digits or `-`")]
     BadMission(String),
+    /// A `terminal` certificate must name the node it may connect to.
+    #[error("role terminal requires the node it may connect to: pass --for-node, e.g. --for-node mission.unmiss")]
+    HomeRequired,
+    /// Only terminals are bound to a home node.
+    #[error("role {0} takes no home node: drop --for-node (only terminal certificates are bound to a node)")]
+    HomeNotAllowed(Role),
+    /// A terminal's id and its home node's id are the same.
+    #[error("terminal {0} cannot be bound to itself: --node names the terminal, --for-node the node it connects to")]
+    HomeIsSelf(NodeId),
 }
 
 /// Checks the role rules: `hub` takes neither country nor mission; `ncb` requires a country
@@ -128,12 +147,31 @@ pub fn check_role_rules(
     }
 }
 
+/// Checks the home rule: a `terminal` names its home node (the node whose terminal listener
+/// it may use), which is not the terminal itself; no other role names one.
+pub fn check_home_rule(
+    role: Role,
+    node: &NodeId,
+    home: Option<&NodeId>,
+) -> Result<(), RoleRuleError> {
+    match (role, home) {
+        (Role::Terminal, None) => Err(RoleRuleError::HomeRequired),
+        (Role::Terminal, Some(home)) if home == node => {
+            Err(RoleRuleError::HomeIsSelf(node.clone()))
+        }
+        (Role::Terminal, Some(_)) | (_, None) => Ok(()),
+        (_, Some(_)) => Err(RoleRuleError::HomeNotAllowed(role)),
+    }
+}
+
 /// The content of the identity extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IdentityExtension {
     pub(crate) role: Role,
     pub(crate) country: Option<String>,
     pub(crate) mission: Option<String>,
+    /// Terminals only: the node they may connect to ([`check_home_rule`]).
+    pub(crate) home: Option<NodeId>,
 }
 
 impl IdentityExtension {
@@ -147,6 +185,9 @@ impl IdentityExtension {
         if let Some(m) = &self.mission {
             write_tlv(&mut body, TAG_MISSION, m.as_bytes());
         }
+        if let Some(h) = &self.home {
+            write_tlv(&mut body, TAG_HOME, h.as_str().as_bytes());
+        }
         write_tlv(&mut body, TAG_UTF8, SIGNING_SCHEME.as_bytes());
         let mut out = Vec::with_capacity(body.len() + 4);
         write_tlv(&mut out, TAG_SEQUENCE, &body);
@@ -154,7 +195,8 @@ impl IdentityExtension {
     }
 
     /// Parses the extension value strictly: nothing may follow the SEQUENCE or its last
-    /// field, and the role rules must hold.
+    /// field, and the role rules must hold. The home rule needs the certificate's node id
+    /// and is checked by the caller ([`check_home_rule`]).
     pub(crate) fn from_der(der: &[u8]) -> Result<Self, String> {
         let mut outer = Reader::new(der);
         let body = outer.read(TAG_SEQUENCE).map_err(|e| e.0.to_owned())?;
@@ -179,6 +221,14 @@ impl IdentityExtension {
             let m = r.read(TAG_MISSION).map_err(|e| e.0.to_owned())?;
             mission = Some(text(m)?);
         }
+        let mut home = None;
+        if r.peek_tag() == Some(TAG_HOME) {
+            let h = text(r.read(TAG_HOME).map_err(|e| e.0.to_owned())?)?;
+            let id = h
+                .parse::<NodeId>()
+                .map_err(|e| format!("home `{h}` is not a node id ({e})"))?;
+            home = Some(id);
+        }
         let signing = text(r.read(TAG_UTF8).map_err(|e| e.0.to_owned())?)?;
         if !r.is_empty() {
             return Err("unexpected fields after `signing`".into());
@@ -194,6 +244,7 @@ impl IdentityExtension {
             role,
             country,
             mission,
+            home,
         })
     }
 }
@@ -207,6 +258,18 @@ mod tests {
             role,
             country: country.map(str::to_owned),
             mission: mission.map(str::to_owned),
+            home: None,
+        }
+    }
+
+    fn node(s: &str) -> NodeId {
+        s.parse().unwrap()
+    }
+
+    fn terminal(home: &str, country: Option<&str>) -> IdentityExtension {
+        IdentityExtension {
+            home: Some(node(home)),
+            ..ext(Role::Terminal, country, None)
         }
     }
 
@@ -218,6 +281,8 @@ mod tests {
             ext(Role::Mission, None, Some("UNMISS")),
             ext(Role::Mission, Some("SS"), Some("UNMISS")),
             ext(Role::Terminal, None, None),
+            terminal("mission.unmiss", None),
+            terminal("ncb.fr", Some("FR")),
         ] {
             assert_eq!(IdentityExtension::from_der(&e.to_der()).unwrap(), e);
         }
@@ -233,6 +298,51 @@ mod tests {
         want.extend_from_slice(&[0x0c, 19]);
         want.extend_from_slice(b"ed25519-subject-key");
         assert_eq!(der, want);
+    }
+
+    #[test]
+    fn home_is_context_tag_2_between_mission_and_signing() {
+        let der = terminal("gs", Some("FR")).to_der();
+        let mut want = vec![0x30, 39, 0x0c, 8];
+        want.extend_from_slice(b"terminal");
+        want.extend_from_slice(&[0x80, 2]);
+        want.extend_from_slice(b"FR");
+        want.extend_from_slice(&[0x82, 2]);
+        want.extend_from_slice(b"gs");
+        want.extend_from_slice(&[0x0c, 19]);
+        want.extend_from_slice(b"ed25519-subject-key");
+        assert_eq!(der, want);
+        // A node's extension has no home field: its bytes are what they were before it.
+        assert!(!ext(Role::Hub, None, None).to_der().contains(&0x82));
+    }
+
+    #[test]
+    fn home_that_is_not_a_node_id_is_refused() {
+        let mut der = terminal("gs", None).to_der();
+        let at = der.windows(2).position(|w| w == b"gs").unwrap();
+        der[at] = b'G';
+        let err = IdentityExtension::from_der(&der).unwrap_err();
+        assert!(err.contains("home"), "{err}");
+    }
+
+    #[test]
+    fn home_rule() {
+        use RoleRuleError::*;
+        let t = node("term1.unmiss");
+        let home = node("mission.unmiss");
+        assert_eq!(check_home_rule(Role::Terminal, &t, Some(&home)), Ok(()));
+        assert_eq!(check_home_rule(Role::Terminal, &t, None), Err(HomeRequired));
+        assert_eq!(
+            check_home_rule(Role::Terminal, &t, Some(&t)),
+            Err(HomeIsSelf(t.clone()))
+        );
+        for role in [Role::Hub, Role::Ncb, Role::Mission] {
+            assert_eq!(check_home_rule(role, &home, None), Ok(()));
+            assert_eq!(
+                check_home_rule(role, &home, Some(&t)),
+                Err(HomeNotAllowed(role))
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The trust store: this network's root CA and its current CRL, and [`TrustStore::verify_node`].
+//! The trust store: this network's root CA and its current CRL, [`TrustStore::verify_node`]
+//! and [`TrustStore::verify_terminal`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use x509_parser::x509::X509Version;
 use crate::crl::{info_of, parse_x509_crl, CrlInfo};
 use crate::encoding::{pem_or_der, EncodingError, PEM_CERTIFICATE, PEM_CRL};
 use crate::identity::{fingerprint, hex, identity_of, parse_x509, strip_leading_zeros};
-use crate::{CertError, NodeIdentity};
+use crate::{CertError, NodeId, NodeIdentity, Role};
 
 /// What a CA certificate says, after [`parse_ca_certificate`] checked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +97,33 @@ pub enum TrustError {
     Revoked {
         /// The serial, lower-case hex.
         serial: String,
+    },
+    /// A terminal certificate was presented where a node's is needed (a link, an envelope
+    /// signer): terminals only use their node's terminal listener.
+    #[error("certificate of terminal {terminal} (for node {home}) is not a node certificate: terminals connect only to their node's terminal listener")]
+    TerminalNotANode {
+        /// The terminal's id.
+        terminal: NodeId,
+        /// The node it is bound to.
+        home: NodeId,
+    },
+    /// A node certificate was presented to a terminal listener.
+    #[error("certificate of {node} has role {role}, not terminal: a terminal needs a certificate from `bluehelm pki issue --role terminal --for-node <node>`")]
+    NotATerminal {
+        /// The certified id.
+        node: NodeId,
+        /// Its role.
+        role: Role,
+    },
+    /// A terminal certificate bound to another node.
+    #[error("terminal {terminal} is bound to node {home}, not {expected}: issue it a certificate with --for-node {expected}")]
+    OtherHome {
+        /// The terminal's id.
+        terminal: NodeId,
+        /// The node its certificate names.
+        home: NodeId,
+        /// The node it tried to use.
+        expected: NodeId,
     },
     /// Our own CA certificate is not valid now (local problem: renew the CA or fix the clock).
     #[error(
@@ -211,8 +239,55 @@ impl TrustStore {
     }
 
     /// Checks a node certificate: well-formed, signed by this CA, valid at `now_unix`, not
-    /// revoked. Returns what it certifies.
+    /// revoked, and not a terminal's (a terminal may neither link nor sign envelopes).
+    /// Returns what it certifies.
     pub fn verify_node(&self, cert_der: &[u8], now_unix: i64) -> Result<NodeIdentity, TrustError> {
+        let identity = self.verify_certificate(cert_der, now_unix)?;
+        if identity.role == Role::Terminal {
+            return Err(TrustError::TerminalNotANode {
+                home: identity
+                    .home
+                    .clone()
+                    .unwrap_or_else(|| identity.node.clone()),
+                terminal: identity.node,
+            });
+        }
+        Ok(identity)
+    }
+
+    /// Checks a terminal certificate for the terminal listener of node `home`: well-formed,
+    /// signed by this CA, valid at `now_unix`, not revoked, role `terminal`, and bound to
+    /// `home`. Returns what it certifies.
+    pub fn verify_terminal(
+        &self,
+        cert_der: &[u8],
+        now_unix: i64,
+        home: &NodeId,
+    ) -> Result<NodeIdentity, TrustError> {
+        let identity = self.verify_certificate(cert_der, now_unix)?;
+        if identity.role != Role::Terminal {
+            return Err(TrustError::NotATerminal {
+                node: identity.node,
+                role: identity.role,
+            });
+        }
+        match &identity.home {
+            Some(bound) if bound == home => Ok(identity),
+            // Parsing refuses a terminal certificate without a home node.
+            bound => Err(TrustError::OtherHome {
+                terminal: identity.node.clone(),
+                home: bound.clone().unwrap_or_else(|| identity.node.clone()),
+                expected: home.clone(),
+            }),
+        }
+    }
+
+    /// What node and terminal checks share: shape, issuer, validity, revocation.
+    fn verify_certificate(
+        &self,
+        cert_der: &[u8],
+        now_unix: i64,
+    ) -> Result<NodeIdentity, TrustError> {
         let cert = parse_x509(cert_der)?;
         let identity = identity_of(&cert, cert_der)?;
         self.check_issued_by_ca(&cert)?;

@@ -16,6 +16,7 @@ fn request(node: &str, role: Role, country: Option<&str>, mission: Option<&str>)
         role,
         country: country.map(str::to_owned),
         mission: mission.map(str::to_owned),
+        home: None,
         days: 30,
     }
 }

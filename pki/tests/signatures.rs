@@ -27,6 +27,7 @@ fn ncb(ca: &CertificateAuthority, cc: &str) -> NodeCredentials {
         role: Role::Ncb,
         country: Some(cc.to_owned()),
         mission: None,
+        home: None,
         days: 30,
     };
     ca.issue(&req).unwrap().credentials().unwrap()

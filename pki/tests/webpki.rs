@@ -15,6 +15,7 @@ fn issue(ca: &CertificateAuthority, node: &str, role: Role, country: Option<&str
         role,
         country: country.map(str::to_owned),
         mission: None,
+        home: None,
         days: 30,
     };
     ca.issue(&req).unwrap().cert_der

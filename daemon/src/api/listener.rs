@@ -1,7 +1,9 @@
 //! The API's Unix socket: checked, bound with mode 0660, served until the node stops, and
-//! removed when it has stopped.
+//! removed when it has stopped. The optional terminal listener ([`super::terminal`]) is
+//! bound first and started alongside.
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,12 +14,13 @@ use tokio_util::task::TaskTracker;
 use super::dispatch::Dispatcher;
 use super::pb::bureau_server::BureauServer;
 use super::service::BureauService;
+use super::terminal::{TerminalListener, TerminalTlsError};
 use crate::node::core::Core;
 
 /// Socket permissions: owner and group (the bureau's applications) may connect.
 const SOCKET_MODE: u32 = 0o660;
 
-/// Why the API could not start. Each names the socket path to fix.
+/// Why the API could not start. Each names the setting (`api_socket`, `terminal_listen`) to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Something that is not a socket is in the way; it is not removed.
@@ -30,18 +33,36 @@ pub enum ApiError {
     InUse(PathBuf),
     #[error("api_socket {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// The terminal listener's address cannot be bound.
+    #[error("terminal_listen {address}: {source}: choose a free address on this host or remove terminal_listen")]
+    TerminalBind {
+        address: SocketAddr,
+        source: io::Error,
+    },
+    /// The node's own certificate or key cannot be loaded for the terminal listener.
+    #[error("terminal_listen: node credentials: {0}")]
+    TerminalCredentials(#[from] bluehelm_pki::CredentialsError),
+    /// TLS for the terminal listener cannot be set up from the node's files.
+    #[error("terminal_listen: {0}")]
+    TerminalTls(#[from] TerminalTlsError),
 }
 
 /// The running API; [`ApiHandle::remove_socket`] once the node's tasks have stopped.
 #[derive(Debug)]
 pub struct ApiHandle {
     path: PathBuf,
+    terminal: Option<SocketAddr>,
 }
 
 impl ApiHandle {
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The address the terminal listener is bound to, if the config enables it.
+    pub fn terminal_addr(&self) -> Option<SocketAddr> {
+        self.terminal
     }
 
     /// Removes the socket file (the server has stopped).
@@ -54,13 +75,19 @@ impl ApiHandle {
     }
 }
 
-/// Binds the socket and starts serving the API and its dispatcher on the node's tasks.
-/// Must run inside the node's tokio runtime.
+/// Binds the socket (and the terminal listener if `terminal_listen` is set) and starts
+/// serving the API and its dispatcher on the node's tasks. Must run inside the node's tokio
+/// runtime.
 pub fn start(core: &Arc<Core>, tasks: &TaskTracker) -> Result<ApiHandle, ApiError> {
     let path = core.config.api_socket.clone();
     let io_error = |source| ApiError::Io {
         path: path.clone(),
         source,
+    };
+    // First, so that a taken port fails the start before the socket exists.
+    let terminal = match core.config.terminal_listen {
+        Some(address) => Some(TerminalListener::bind(core, address)?),
+        None => None,
     };
     clear_stale(&path)?;
     if let Some(parent) = path.parent() {
@@ -80,6 +107,10 @@ pub fn start(core: &Arc<Core>, tasks: &TaskTracker) -> Result<ApiHandle, ApiErro
         serving: Default::default(),
         tasks: tasks.clone(),
     };
+    let terminal_addr = terminal.as_ref().map(TerminalListener::address);
+    if let Some(terminal) = terminal {
+        terminal.serve(core, tasks, service.clone());
+    }
     let cancel = core.cancel.clone();
     let shown = path.display().to_string();
     tasks.spawn(async move {
@@ -95,7 +126,10 @@ pub fn start(core: &Arc<Core>, tasks: &TaskTracker) -> Result<ApiHandle, ApiErro
         }
     });
     tracing::info!(path = %path.display(), "api listening");
-    Ok(ApiHandle { path })
+    Ok(ApiHandle {
+        path,
+        terminal: terminal_addr,
+    })
 }
 
 /// A socket left by a node that did not stop cleanly is removed; a live one or anything

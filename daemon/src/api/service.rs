@@ -20,6 +20,9 @@ use crate::node::{Delivered, SubmitError};
 /// Messages buffered per stream towards a slow client.
 const STREAM_BUFFER: usize = 64;
 
+/// Cloned for each listener (the Unix socket and the terminal listener): clones share the
+/// dispatcher and the set of served services.
+#[derive(Clone)]
 pub struct BureauService {
     pub core: Arc<Core>,
     pub dispatcher: Arc<Dispatcher>,

@@ -1,5 +1,6 @@
 //! What the bureau commands (`send`, `inbox`, `request`, `status`) share: finding the node's
-//! API socket, connecting, exit codes, and `--json` output of API messages.
+//! API (its socket, or its terminal listener with `--api`), connecting, exit codes, and
+//! `--json` output of API messages.
 //!
 //! Exit codes (docs/bureau-guide.md): 0 ok; 1 input error; 2 usage error (from the argument
 //! parser); 3 node unreachable; 4 timeout; 5 refused by the node; 6 not delivered or the
@@ -8,9 +9,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bluehelm::api::client;
+use bluehelm::api::client::{self, TerminalConnectError};
 use bluehelm::api::pb::bureau_client::BureauClient;
 use bluehelm::NodeConfig;
+use bluehelm_pki::{NodeCredentials, TrustStore};
 use tonic::transport::Channel;
 
 /// How a bureau command ended; each has its exit code.
@@ -62,7 +64,8 @@ pub fn finish(result: Result<(), Failure>) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Which node to talk to.
+/// Which node to talk to: on its Unix socket (`--socket` or `--config`), or from a terminal
+/// over TCP with mutual TLS (`--api` with `--cert`, `--key`, `--ca`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
     /// The node's API socket.
@@ -71,6 +74,23 @@ pub struct NodeArgs {
     /// The node's config file: its `api_socket` (default `<storage>/api.sock`) is used.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The node's terminal listener (its `terminal_listen`), as HOST:PORT or
+    /// https://HOST:PORT: connect as a terminal with mutual TLS. Needs --cert, --key, --ca.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["socket", "config"],
+        requires_all = ["cert", "key", "ca"])]
+    pub api: Option<String>,
+    /// With --api: the terminal's certificate (`bluehelm pki issue --role terminal`).
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub cert: Option<PathBuf>,
+    /// With --api: the terminal's key (mode 0600).
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub key: Option<PathBuf>,
+    /// With --api: the network CA certificate.
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub ca: Option<PathBuf>,
+    /// With --api, optional: the network's CRL, to refuse a node whose certificate is revoked.
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub crl: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -87,6 +107,9 @@ impl NodeArgs {
     }
 
     pub async fn connect(&self) -> Result<BureauClient<Channel>, Failure> {
+        if let Some(address) = &self.api {
+            return self.connect_terminal(address).await;
+        }
         let path = self.socket_path()?;
         client::connect(&path).await.map_err(|e| {
             fail(
@@ -98,6 +121,33 @@ impl NodeArgs {
                 ),
             )
         })
+    }
+}
+
+impl NodeArgs {
+    async fn connect_terminal(&self, address: &str) -> Result<BureauClient<Channel>, Failure> {
+        let address = address.strip_prefix("https://").unwrap_or(address);
+        let address = address.strip_suffix('/').unwrap_or(address);
+        if address.contains('/') {
+            return Err(input(format!(
+                "--api {address}: give HOST:PORT or https://HOST:PORT"
+            )));
+        }
+        let (Some(cert), Some(key), Some(ca)) = (&self.cert, &self.key, &self.ca) else {
+            return Err(input("--api needs --cert, --key and --ca"));
+        };
+        let creds = NodeCredentials::load(cert, key)
+            .map_err(|e| input(format!("terminal certificate --cert/--key: {e}")))?;
+        let trust = TrustStore::load(ca, self.crl.as_deref())
+            .map_err(|e| input(format!("--ca/--crl: {e}")))?;
+        client::connect_terminal(address, &creds, &trust)
+            .await
+            .map_err(|e| match e {
+                TerminalConnectError::Tls(e) => input(e.to_string()),
+                e @ TerminalConnectError::Transport { .. } => {
+                    fail(Exit::Unreachable, source_chain(&e))
+                }
+            })
     }
 }
 

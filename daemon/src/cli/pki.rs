@@ -29,17 +29,22 @@ pub enum PkiCommand {
         #[arg(long, default_value_t = DEFAULT_CA_VALIDITY_DAYS)]
         days: u32,
     },
-    /// Issue a node certificate: writes DIR2/ID.pem (certificate, then CA) and DIR2/ID.key.
+    /// Issue a node or terminal certificate: writes DIR2/ID.pem (certificate, then CA) and
+    /// DIR2/ID.key.
     Issue {
         /// The CA directory.
         #[arg(long, value_name = "DIR")]
         ca: PathBuf,
-        /// Node id, e.g. gs, ncb.fr, mission.unmiss.
+        /// Node id, e.g. gs, ncb.fr, mission.unmiss; for a terminal its own id, e.g.
+        /// term1.unmiss.
         #[arg(long, value_name = "ID")]
         node: String,
-        /// hub, ncb or mission.
+        /// hub, ncb, mission or terminal.
         #[arg(long)]
         role: String,
+        /// Terminal only (required): the node whose terminal listener it may use.
+        #[arg(long, value_name = "NODE")]
+        for_node: Option<String>,
         /// ISO 3166 alpha-2 country (required for ncb).
         #[arg(long, value_name = "CC")]
         country: Option<String>,
@@ -108,6 +113,7 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
             ca,
             node,
             role,
+            for_node,
             country,
             mission,
             out,
@@ -116,14 +122,16 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
         } => {
             let node: NodeId = node.parse().map_err(|e| anyhow!("invalid --node: {e}"))?;
             let role: Role = role.parse()?;
-            if role == Role::Terminal {
-                bail!("role terminal cannot be issued yet: use hub, ncb or mission");
-            }
+            let home = for_node
+                .map(|h| h.parse::<NodeId>())
+                .transpose()
+                .map_err(|e| anyhow!("invalid --for-node: {e}"))?;
             let request = IssueRequest {
                 node,
                 role,
                 country: country.map(|c| c.to_ascii_uppercase()),
                 mission,
+                home,
                 days,
             };
             // Check the request before touching the CA so that input mistakes come first.
@@ -132,13 +140,20 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 request.country.as_deref(),
                 request.mission.as_deref(),
             )?;
+            bluehelm_pki::check_home_rule(request.role, &request.node, request.home.as_ref())?;
             let authority = CertificateAuthority::load(&ca)?;
             let issued = authority.issue(&request)?;
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let (cert_path, key_path) = issued.write_to(&out, force)?;
+            let bound = issued
+                .identity
+                .home
+                .as_ref()
+                .map(|home| format!(" for node {home}"))
+                .unwrap_or_default();
             println!(
-                "wrote {} and {} ({} {}, serial {}, valid until {})",
+                "wrote {} and {} ({} {}{bound}, serial {}, valid until {})",
                 cert_path.display(),
                 key_path.display(),
                 issued.identity.role,
@@ -246,8 +261,12 @@ fn certificate(der: &[u8]) -> anyhow::Result<Shown> {
 }
 
 fn node_text(id: &NodeIdentity) -> String {
+    let kind = match id.role {
+        Role::Terminal => "terminal",
+        _ => "node",
+    };
     let mut s = format!(
-        "node certificate\n  node:        {}\n  role:        {}\n",
+        "{kind} certificate\n  node:        {}\n  role:        {}\n",
         id.node, id.role
     );
     if let Some(c) = &id.country {
@@ -255,6 +274,9 @@ fn node_text(id: &NodeIdentity) -> String {
     }
     if let Some(m) = &id.mission {
         s += &format!("  mission:     {m}\n");
+    }
+    if let Some(h) = &id.home {
+        s += &format!("  for node:    {h}\n");
     }
     s += &format!(
         "  valid from:  {}\n  valid until: {}\n  serial:      {}\n  fingerprint: sha256:{}",
@@ -268,11 +290,15 @@ fn node_text(id: &NodeIdentity) -> String {
 
 fn node_json(id: &NodeIdentity) -> String {
     json!({
-        "kind": "node-certificate",
+        "kind": match id.role {
+            Role::Terminal => "terminal-certificate",
+            _ => "node-certificate",
+        },
         "node": id.node.to_string(),
         "role": id.role.as_str(),
         "country": id.country,
         "mission": id.mission,
+        "for_node": id.home.as_ref().map(ToString::to_string),
         "not_before": format_time(id.not_before),
         "not_after": format_time(id.not_after),
         "serial": id.serial_hex(),

@@ -130,3 +130,29 @@ fn unknown_reference_service_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn terminal_listener_is_off_unless_configured() {
+    let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
+    assert_eq!(config.terminal_listen, None);
+    let config = NodeConfig::parse(
+        &minimal("terminal_listen = \"0.0.0.0:7443\""),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(
+        config.terminal_listen,
+        Some("0.0.0.0:7443".parse().unwrap())
+    );
+}
+
+#[test]
+fn terminal_listen_that_is_not_an_address_is_named() {
+    let err = NodeConfig::parse(
+        &minimal("terminal_listen = \"mission-lan:7443\""),
+        Path::new("."),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("terminal_listen"), "{text}");
+}
