@@ -1,14 +1,18 @@
 //! The one storage interface of a node: custody of queued messages, the local inbox, and the
-//! dedup table, in sled. Its durability rule lives here and nowhere else: a write is reported
-//! done only after sled has flushed it and the data file has been fsynced (sled's own flush
-//! uses `sync_file_range`, which is no fsync). Writes that arrive together share one flush
-//! and one fsync (group commit).
+//! dedup table. Its durability rule lives here and nowhere else: a write is reported done only
+//! after it is in the custody log and the log file has been fsynced. Writes that arrive
+//! together share one log record and one fsync (group commit). sled holds everything, but
+//! receives committed writes later, in checkpoints that run on their own thread and end with
+//! sled's flush and an fsync of its files (sled's own flush uses `sync_file_range`, which is
+//! no fsync); see `overlay.rs` and `log.rs`.
 //!
 //! sled calls block, so they run on one dedicated thread that owns the database; async code
 //! talks to it through [`Store`], a cheap handle.
 
 mod index;
 mod keys;
+mod log;
+mod overlay;
 mod record;
 mod worker;
 
@@ -35,6 +39,10 @@ pub enum StoreError {
     /// A stored record could not be read back.
     #[error("corrupt record in the store: {0}")]
     Corrupt(String),
+    /// A checkpoint (moving committed changes from the custody log into sled) failed; the
+    /// store takes no more custody.
+    #[error("store checkpoint failed: {0}; the node takes no more custody: check the storage directory's disk and restart the node")]
+    Checkpoint(String),
     /// The storage thread has stopped (the node is shutting down or it crashed).
     #[error("the store has shut down")]
     Closed,

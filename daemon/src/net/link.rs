@@ -24,6 +24,9 @@ use crate::store::{QueueKey, Queued, Store};
 /// Copies of one precedence class offered but not yet answered, per link. Bounds what a
 /// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
 const SEND_WINDOW: usize = 1024;
+/// Most copies read from the store at a time: one read holds the store thread, and every
+/// commit waits behind it (a FLASH one too).
+const READ_BATCH: usize = 128;
 /// Offers received but not yet decided on, per stream: bounds memory per peer; QUIC flow
 /// control holds back the rest.
 const RECEIVE_QUEUE: usize = 2048;
@@ -147,7 +150,7 @@ async fn send_loop(
         let held_back = higher.borrow_and_update()[..rank].iter().any(|b| *b);
         if paused_until.is_none() && in_flight.len() < SEND_WINDOW && !held_back {
             changes.borrow_and_update();
-            let room = SEND_WINDOW - in_flight.len();
+            let room = (SEND_WINDOW - in_flight.len()).min(READ_BATCH);
             let batch = core.store.queued(peer, precedence, cursor, room).await?;
             let bytes: usize = batch.iter().map(|q| q.message.signed.len()).sum();
             // A short read means the queue is empty, unless it stopped at the byte bound.

@@ -185,3 +185,58 @@ async fn a_second_open_of_the_same_folder_is_refused() {
     assert!(Store::open(dir.path()).is_err());
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn notes_are_purged_once_no_message_can_still_answer_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let day = 24 * 3600 * 1000;
+    let now = 100 * day;
+    let old = MessageId::generate((now - 32 * day) as u64);
+    let young = MessageId::generate((now - 29 * day) as u64);
+    for id in [old, young] {
+        store
+            .commit(vec![Write::Note {
+                id,
+                value: b"delivered".to_vec(),
+            }])
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_seen(now, 100).await.unwrap(), 1);
+    assert_eq!(store.note(old).await.unwrap(), None);
+    assert_eq!(
+        store.note(young).await.unwrap().as_deref(),
+        Some(&b"delivered"[..])
+    );
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_store_replays_its_custody_log_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = record(7, Precedence::Flash, i64::MAX).message;
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .commit(vec![to(Hop::Local, record(7, Precedence::Flash, i64::MAX))])
+            .await
+            .unwrap();
+        // No shutdown: the store thread's final checkpoint never runs, as after kill -9.
+        std::mem::forget(store);
+    }
+    // The dropped store still holds sled's lock; a copy of the folder is what a restarted
+    // process would find on disk.
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let store = Store::open(copy.path()).unwrap();
+    assert_eq!(store.seen(vec![message]).await.unwrap(), vec![true]);
+    let inbox = store.inbox(None, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    store.shutdown().await;
+}

@@ -1,17 +1,15 @@
-//! The thread that owns the sled database: applies writes in groups, makes each group durable
-//! with one flush and one fsync, then answers reads (so no reader ever sees a write that is
-//! not yet durable).
+//! The thread that owns the store: applies writes in groups, makes each group durable with
+//! one custody log record and one fsync, then answers reads (so no reader ever sees a write
+//! that is not yet durable).
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
-use sled::{Batch, Db};
-
 use super::index::QueueIndex;
 use super::keys::{self, QueueKey};
+use super::overlay::{Kv, Op};
 use super::{
     Command, Custody, InboxEntry, Queued, Shared, StoreError, StoredMessage, Write, WriteOutcome,
 };
@@ -25,19 +23,8 @@ const MAX_ROUND: usize = 4096;
 pub(super) const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
 
 pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, StoreError> {
-    std::fs::create_dir_all(dir)?;
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(256 * 1024 * 1024)
-        // Durability is ours: every commit flushes and fsyncs. No background flusher.
-        .flush_every_ms(None)
-        .open()?;
-    let data_file = File::open(dir.join("db"))?;
     let mut worker = Worker {
-        db,
-        data_file,
-        blobs: dir.join("blobs"),
-        synced_blobs: HashSet::new(),
+        kv: Kv::open(dir)?,
         shared,
         index: QueueIndex::default(),
         next_seq: 0,
@@ -52,10 +39,7 @@ pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, 
 }
 
 struct Worker {
-    db: Db,
-    data_file: File,
-    blobs: PathBuf,
-    synced_blobs: HashSet<std::ffi::OsString>,
+    kv: Kv,
     shared: Arc<Shared>,
     index: QueueIndex,
     next_seq: u64,
@@ -67,7 +51,7 @@ type CommitReply = tokio::sync::oneshot::Sender<Result<Vec<WriteOutcome>, StoreE
 impl Worker {
     /// Rebuilds the in-memory counters from what is on disk.
     fn recover(&mut self) -> Result<(), StoreError> {
-        self.next_seq = match self.db.get(keys::META_NEXT_SEQ)? {
+        self.next_seq = match self.kv.get(keys::META_NEXT_SEQ)? {
             Some(v) => u64::from_be_bytes(
                 v.as_ref()
                     .try_into()
@@ -76,7 +60,7 @@ impl Worker {
             None => 1,
         };
         let mut index = QueueIndex::default();
-        for entry in self.db.scan_prefix([keys::QUEUE]) {
+        for entry in self.kv.scan_prefix(&[keys::QUEUE]) {
             let (key, value) = entry?;
             let queued = queued_entry(&key, &value)?;
             index.insert(queued.key, queued.message.expires_at_ms);
@@ -112,8 +96,8 @@ impl Worker {
                 break;
             }
         }
-        if let Err(err) = self.make_durable() {
-            tracing::error!(error = %err, "final flush of the store failed");
+        if let Err(err) = self.kv.checkpoint() {
+            tracing::error!(error = %err, "final checkpoint of the store failed");
         }
         drop(self);
         if let Some(reply) = stopped {
@@ -138,21 +122,12 @@ impl Worker {
                 .collect();
             replies.push((reply, outcomes));
         }
-        round
-            .batch
-            .insert(keys::META_NEXT_SEQ, &self.next_seq.to_be_bytes());
-        let needs_fsync = round.needs_fsync;
-        let durable = self
-            .db
-            .apply_batch(round.batch)
-            .map_err(StoreError::from)
-            .and_then(|()| {
-                if needs_fsync {
-                    self.make_durable()
-                } else {
-                    Ok(())
-                }
-            });
+        round.ops.push(Op::Put {
+            key: keys::META_NEXT_SEQ.to_vec(),
+            value: self.next_seq.to_be_bytes().to_vec(),
+            fresh: false,
+        });
+        let durable = self.kv.commit(round.ops, round.needs_fsync);
         match durable {
             Ok(()) => {
                 self.publish(&round.hops_woken, round.inbox_added);
@@ -172,30 +147,6 @@ impl Worker {
                 }
             }
         }
-    }
-
-    fn make_durable(&mut self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.data_file.sync_data()?;
-        // Large values live in separate blob files; fsync any new ones (normally none), and
-        // the folder, so that a new file's entry survives a power cut too.
-        if let Ok(entries) = std::fs::read_dir(&self.blobs) {
-            let mut new_files = false;
-            let mut present = HashSet::new();
-            for entry in entries.flatten() {
-                present.insert(entry.file_name());
-                if !self.synced_blobs.contains(&entry.file_name()) {
-                    File::open(entry.path())?.sync_data()?;
-                    new_files = true;
-                }
-            }
-            if new_files {
-                File::open(&self.blobs)?.sync_all()?;
-            }
-            // Forget files sled has removed, so the set stays as small as the folder.
-            self.synced_blobs = present;
-        }
-        Ok(())
     }
 
     fn publish_depths(&self) {
@@ -224,35 +175,47 @@ impl Worker {
                 if !self.index.remove(&key) {
                     return Ok(WriteOutcome::Missing);
                 }
-                round.batch.remove(key.as_bytes());
+                round.ops.push(Op::Remove(key.as_bytes().to_vec()));
                 Ok(WriteOutcome::Removed)
             }
             Write::AckInbox(seq) => {
                 let key = keys::inbox_key(seq);
-                if !round.removed.insert(key.to_vec()) || !self.db.contains_key(key)? {
+                if !round.removed.insert(key.to_vec()) || !self.kv.contains_key(&key)? {
                     return Ok(WriteOutcome::Missing);
                 }
-                round.batch.remove(&key);
+                round.ops.push(Op::Remove(key.to_vec()));
                 Ok(WriteOutcome::Removed)
             }
             Write::Note { id, value } => {
-                round.batch.insert(note_key(&id).to_vec(), value);
+                round.ops.push(Op::Put {
+                    key: note_key(&id).to_vec(),
+                    value,
+                    fresh: false,
+                });
                 Ok(WriteOutcome::Stored)
             }
             Write::Reference { key, value } => {
-                round.batch.insert(reference_key(&key), value);
+                round.ops.push(Op::Put {
+                    key: reference_key(&key),
+                    value,
+                    fresh: false,
+                });
                 Ok(WriteOutcome::Stored)
             }
             Write::Review { id, value } => {
-                round.batch.insert(keys::review_key(&id).to_vec(), value);
+                round.ops.push(Op::Put {
+                    key: keys::review_key(&id).to_vec(),
+                    value,
+                    fresh: false,
+                });
                 Ok(WriteOutcome::Stored)
             }
             Write::Unreview(id) => {
                 let key = keys::review_key(&id);
-                if !round.removed.insert(key.to_vec()) || !self.db.contains_key(key)? {
+                if !round.removed.insert(key.to_vec()) || !self.kv.contains_key(&key)? {
                     return Ok(WriteOutcome::Missing);
                 }
-                round.batch.remove(&key);
+                round.ops.push(Op::Remove(key.to_vec()));
                 Ok(WriteOutcome::Removed)
             }
         }
@@ -269,12 +232,14 @@ impl Worker {
             report,
         } = custody;
         let seen = keys::seen_key(&record.message);
-        if round.seen.contains(&seen) || self.db.contains_key(&seen)? {
+        if round.seen.contains(&seen) || self.kv.contains_key(&seen)? {
             return Ok(WriteOutcome::Duplicate);
         }
-        round
-            .batch
-            .insert(seen.clone(), &record.expires_at_ms.to_be_bytes());
+        round.ops.push(Op::Put {
+            key: seen.clone(),
+            value: record.expires_at_ms.to_be_bytes().to_vec(),
+            fresh: true,
+        });
         round.seen.insert(seen);
         for (hop, recipients) in copies {
             let seq = self.next_seq;
@@ -285,7 +250,11 @@ impl Worker {
                         recipients: Vec::new(),
                         ..record.clone()
                     };
-                    round.batch.insert(&keys::inbox_key(seq), copy.encode());
+                    round.ops.push(Op::Put {
+                        key: keys::inbox_key(seq).to_vec(),
+                        value: copy.encode(),
+                        fresh: true,
+                    });
                     round.inbox_added = true;
                 }
                 Hop::Next(next) => {
@@ -294,7 +263,11 @@ impl Worker {
                         recipients,
                         ..record.clone()
                     };
-                    round.batch.insert(key.as_bytes(), copy.encode());
+                    round.ops.push(Op::Put {
+                        key: key.as_bytes().to_vec(),
+                        value: copy.encode(),
+                        fresh: true,
+                    });
                     self.index.insert(key, record.expires_at_ms);
                     round.hops_woken.insert(next);
                 }
@@ -340,12 +313,12 @@ impl Worker {
                 let _ = reply.send(self.purge_seen(now_ms, limit));
             }
             Command::Note { id, reply } => {
-                let value = self.db.get(note_key(&id));
-                let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())).map_err(Into::into));
+                let value = self.kv.get(&note_key(&id));
+                let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())));
             }
             Command::Reference { key, reply } => {
-                let value = self.db.get(reference_key(&key));
-                let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())).map_err(Into::into));
+                let value = self.kv.get(&reference_key(&key));
+                let _ = reply.send(value.map(|v| v.map(|v| v.to_vec())));
             }
             Command::Reviews { reply } => {
                 let _ = reply.send(self.reviews());
@@ -353,11 +326,7 @@ impl Worker {
             Command::Seen { messages, reply } => {
                 let seen = messages
                     .iter()
-                    .map(|m| {
-                        self.db
-                            .contains_key(keys::seen_key(m))
-                            .map_err(StoreError::from)
-                    })
+                    .map(|m| self.kv.contains_key(&keys::seen_key(m)))
                     .collect();
                 let _ = reply.send(seen);
             }
@@ -380,9 +349,9 @@ impl Worker {
         };
         let mut out = Vec::new();
         let mut bytes = 0;
-        for entry in self.db.range(start..) {
+        for entry in self.kv.scan_prefix_from(&prefix, &start) {
             let (key, value) = entry?;
-            if !key.starts_with(&prefix) || out.len() >= limit || bytes >= MAX_READ_BYTES {
+            if out.len() >= limit || bytes >= MAX_READ_BYTES {
                 break;
             }
             bytes += value.len();
@@ -394,7 +363,7 @@ impl Worker {
     fn inbox(&self, after_seq: Option<u64>, limit: usize) -> Result<Vec<InboxEntry>, StoreError> {
         let start = keys::inbox_key(after_seq.map_or(0, |s| s.saturating_add(1)));
         let mut out = Vec::new();
-        for entry in self.db.range(start..) {
+        for entry in self.kv.scan_prefix_from(&[keys::INBOX], &start) {
             let (key, value) = entry?;
             let Some(seq) = keys::inbox_seq(&key) else {
                 break;
@@ -412,7 +381,7 @@ impl Worker {
 
     fn reviews(&self) -> Result<Vec<(bluehelm_proto::MessageId, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix([keys::REVIEW]) {
+        for entry in self.kv.scan_prefix(&[keys::REVIEW]) {
             let (key, value) = entry?;
             let id = bluehelm_proto::MessageId::from_bytes(&key[1..])
                 .map_err(|_| StoreError::Corrupt("bad review key".into()))?;
@@ -424,26 +393,37 @@ impl Worker {
     fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
         let mut out = Vec::new();
         for key in self.index.expired(now_ms, limit) {
-            if let Some(value) = self.db.get(key.as_bytes())? {
+            if let Some(value) = self.kv.get(key.as_bytes())? {
                 out.push(queued_entry(key.as_bytes(), &value)?);
             }
         }
         Ok(out)
     }
 
+    /// Drops expired dedup entries, and the API's notes on messages older than any message
+    /// can live (their reports and late responses can no longer arrive).
     fn purge_seen(&mut self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
-        let mut batch = Batch::default();
-        let mut purged = 0;
-        for entry in self.db.scan_prefix([keys::SEEN]).take(limit) {
+        let mut ops = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::SEEN]).take(limit) {
             let (key, value) = entry?;
             if keys::decode_time(&value).is_some_and(|expires| expires < now_ms) {
-                batch.remove(key);
-                purged += 1;
+                ops.push(Op::Remove(key.to_vec()));
             }
         }
+        let notes_before = now_ms.saturating_sub(NOTE_RETENTION_MS);
+        for entry in self.kv.scan_prefix(&[NOTE]).take(limit) {
+            let (key, _) = entry?;
+            let id = bluehelm_proto::MessageId::from_bytes(&key[1..])
+                .map_err(|_| StoreError::Corrupt("bad note key".into()))?;
+            if i64::try_from(id.timestamp_ms()).unwrap_or(i64::MAX) >= notes_before {
+                // Ids are time-ordered: every later note is younger.
+                break;
+            }
+            ops.push(Op::Remove(key.to_vec()));
+        }
+        let purged = ops.len();
         if purged > 0 {
-            self.db.apply_batch(batch)?;
-            self.make_durable()?;
+            self.kv.commit(ops, true)?;
         }
         Ok(purged)
     }
@@ -457,9 +437,14 @@ fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {
     })
 }
 
+/// Table tag of the local API's notes (`Write::Note`).
+const NOTE: u8 = b'a';
+/// Notes are kept for the longest lifetime a message may have, plus a day of clock skew.
+const NOTE_RETENTION_MS: i64 = crate::engine::custody::MAX_LIFETIME_MS + 24 * 3600 * 1000;
+
 /// Key of the local API's note on a message: `a` + message id (see `Write::Note`).
 fn note_key(id: &bluehelm_proto::MessageId) -> [u8; 17] {
-    let mut key = [b'a'; 17];
+    let mut key = [NOTE; 17];
     key[1..].copy_from_slice(id.as_bytes());
     key
 }
@@ -477,7 +462,7 @@ fn reference_key(key: &[u8]) -> Vec<u8> {
 /// Everything staged in one commit round.
 #[derive(Default)]
 struct Round {
-    batch: Batch,
+    ops: Vec<Op>,
     seen: HashSet<Vec<u8>>,
     removed: HashSet<Vec<u8>>,
     hops_woken: HashSet<NodeId>,

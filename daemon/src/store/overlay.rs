@@ -1,0 +1,567 @@
+//! The key-value layer the store worker uses: sled, plus the operations committed since the
+//! last checkpoint, which are durable in the custody log (`log.rs`) and held in memory until
+//! a checkpoint applies them to sled.
+//!
+//! Most custody is short: a relay stores a copy and drops it a few milliseconds later when
+//! the next hop has it. A copy that is stored and dropped between two checkpoints never
+//! reaches sled at all; only what is still there at the checkpoint does.
+//!
+//! A checkpoint runs on a thread of its own, so that commits never wait for sled: it takes
+//! the pending changes (they stay readable, as the `frozen` layer, until it is done), the log
+//! switches to its other file, and the thread applies the changes, then the number of the
+//! last log record they cover (key [`META_LOG_SEQ`]), to sled, flushes sled and fsyncs its
+//! files. The next checkpoint starts only after that, so a log file is
+//! rewritten only when all it holds is in sled. At start-up the records after that number are
+//! replayed. Reads see sled, then the frozen changes, then the pending ones on top.
+
+use std::cmp::Ordering;
+use std::collections::{btree_map, BTreeMap, HashSet};
+use std::fs::File;
+use std::iter::Peekable;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use sled::{Db, IVec};
+
+pub use super::log::Op;
+use super::log::{Log, PREALLOCATED};
+use super::StoreError;
+
+/// sled key of the number of the last log record a checkpoint applied.
+pub const META_LOG_SEQ: &[u8] = b"mlog";
+/// A checkpoint starts once this many bytes of records are in the current log file. Each
+/// file is preallocated to 32 MiB: a checkpoint has 16 MiB of commits' time to finish before
+/// commits wait for it, so memory holds at most about two files' worth of changes.
+const CHECKPOINT_LOG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A pending change to one key.
+enum Pending {
+    /// `in_sled`: the key may exist in sled (or in the frozen layer), so removing it must
+    /// leave a removal for the checkpoint.
+    Put {
+        value: IVec,
+        in_sled: bool,
+    },
+    Removed,
+}
+
+type Changes = BTreeMap<IVec, Pending>;
+static NO_CHANGES: Changes = BTreeMap::new();
+
+/// sled's files other than through sled: what a checkpoint fsyncs.
+struct SledFiles {
+    data_file: File,
+    blobs: PathBuf,
+    synced_blobs: HashSet<std::ffi::OsString>,
+}
+
+pub struct Kv {
+    db: Db,
+    /// Taken by the running checkpoint, returned when it ends.
+    files: Option<SledFiles>,
+    log: Log,
+    /// Number of the last log record written.
+    seq: u64,
+    pending: Changes,
+    /// Changes the running checkpoint is moving into sled.
+    frozen: Option<Arc<Changes>>,
+    running: Option<JoinHandle<(SledFiles, Result<(), StoreError>)>>,
+    /// Set when a checkpoint failed: the store takes no more custody.
+    failed: Option<String>,
+}
+
+impl Kv {
+    /// Opens sled and the log in `dir` and replays the log records no checkpoint applied.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            // Durability is ours: the custody log, and checkpoints that flush and fsync.
+            .flush_every_ms(None)
+            .open()?;
+        let files = SledFiles {
+            data_file: File::open(dir.join("db"))?,
+            blobs: dir.join("blobs"),
+            synced_blobs: HashSet::new(),
+        };
+        let (log, records) = Log::open(dir)?;
+        let applied = match db.get(META_LOG_SEQ)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("bad log sequence number".into()))?,
+            ),
+            None => 0,
+        };
+        let mut kv = Self {
+            db,
+            files: Some(files),
+            log,
+            seq: applied,
+            pending: BTreeMap::new(),
+            frozen: None,
+            running: None,
+            failed: None,
+        };
+        let mut replayed = 0;
+        for record in records {
+            if record.seq <= applied {
+                continue;
+            }
+            if record.seq != kv.seq + 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "custody log record {} follows record {}: records are missing; \
+                     restore the storage directory from a backup",
+                    record.seq, kv.seq
+                )));
+            }
+            kv.seq = record.seq;
+            for op in record.ops {
+                kv.stage(op);
+            }
+            replayed += 1;
+        }
+        if replayed > 0 {
+            tracing::info!(records = replayed, "replayed the custody log");
+        }
+        // What was replayed goes to sled now, so both log files are free.
+        kv.checkpoint()?;
+        Ok(kv)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        for layer in self.layers() {
+            match layer.get(key) {
+                Some(Pending::Put { value, .. }) => return Ok(Some(value.clone())),
+                Some(Pending::Removed) => return Ok(None),
+                None => {}
+            }
+        }
+        Ok(self.db.get(key)?)
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> Result<bool, StoreError> {
+        for layer in self.layers() {
+            match layer.get(key) {
+                Some(Pending::Put { .. }) => return Ok(true),
+                Some(Pending::Removed) => return Ok(false),
+                None => {}
+            }
+        }
+        Ok(self.db.contains_key(key)?)
+    }
+
+    /// The in-memory layers, newest first.
+    fn layers(&self) -> [&Changes; 2] {
+        [&self.pending, self.frozen.as_deref().unwrap_or(&NO_CHANGES)]
+    }
+
+    /// Entries with keys from `start` up to, not including, `end` (no end: to the last key),
+    /// in key order. Bounded on both layers, so removals pending beyond `end` cost nothing.
+    pub fn range<'a>(
+        &'a self,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+        let bounds = || {
+            (
+                Bound::Included(start),
+                end.map_or(Bound::Unbounded, Bound::Excluded),
+            )
+        };
+        let sled = match end {
+            Some(end) => self.db.range(start.to_vec()..end.to_vec()),
+            None => self.db.range(start.to_vec()..),
+        }
+        .map(|e| e.map_err(StoreError::from));
+        let frozen = self.frozen.as_deref().unwrap_or(&NO_CHANGES);
+        let lower = Merge {
+            lower: sled.peekable(),
+            upper: frozen.range::<[u8], _>(bounds()).peekable(),
+        };
+        Merge {
+            lower: lower.peekable(),
+            upper: self.pending.range::<[u8], _>(bounds()).peekable(),
+        }
+    }
+
+    /// Entries with keys from `start` on that start with `prefix`, in key order.
+    pub fn scan_prefix_from<'a>(
+        &'a self,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+        let end = prefix_end(prefix);
+        self.range(start.max(prefix), end.as_deref())
+    }
+
+    /// Entries whose keys start with `prefix`, in key order.
+    pub fn scan_prefix<'a>(
+        &'a self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+        self.scan_prefix_from(prefix, prefix)
+    }
+
+    /// Commits `ops` atomically: one log record, fsynced if `durable`. Without `durable` the
+    /// record survives a crash of the process but not of the machine.
+    pub fn commit(&mut self, ops: Vec<Op>, durable: bool) -> Result<(), StoreError> {
+        // A checkpoint slower than the commits: wait for it once the current file is full,
+        // rather than hold ever more changes in memory and grow the file.
+        let full = self.log.written() >= PREALLOCATED;
+        self.reap(full)?;
+        if full && self.running.is_none() {
+            self.start_checkpoint();
+        }
+        self.log.append(self.seq + 1, &ops)?;
+        if durable {
+            self.log.sync()?;
+        }
+        // Only now, so that a failed write leaves memory as the log is.
+        self.seq += 1;
+        for op in ops {
+            self.stage(op);
+        }
+        if self.log.written() >= CHECKPOINT_LOG_BYTES && self.running.is_none() {
+            self.start_checkpoint();
+        }
+        Ok(())
+    }
+
+    fn stage(&mut self, op: Op) {
+        match op {
+            Op::Put { key, value, fresh } => {
+                let value = IVec::from(value);
+                match self.pending.entry(IVec::from(key)) {
+                    btree_map::Entry::Vacant(slot) => {
+                        slot.insert(Pending::Put {
+                            value,
+                            in_sled: !fresh,
+                        });
+                    }
+                    btree_map::Entry::Occupied(mut slot) => {
+                        let in_sled = match slot.get() {
+                            Pending::Put { in_sled, .. } => *in_sled,
+                            Pending::Removed => true,
+                        };
+                        slot.insert(Pending::Put { value, in_sled });
+                    }
+                }
+            }
+            Op::Remove(key) => match self.pending.entry(IVec::from(key)) {
+                btree_map::Entry::Vacant(slot) => {
+                    slot.insert(Pending::Removed);
+                }
+                btree_map::Entry::Occupied(mut slot) => match slot.get() {
+                    Pending::Put { in_sled: false, .. } => {
+                        slot.remove();
+                    }
+                    _ => {
+                        slot.insert(Pending::Removed);
+                    }
+                },
+            },
+        }
+    }
+
+    /// Hands the pending changes to a checkpoint thread; commits go on in the other log file.
+    fn start_checkpoint(&mut self) {
+        if self.files.is_none() {
+            return; // one is running
+        }
+        if let Err(err) = self.log.switch() {
+            self.failed = Some(format!("cannot sync the custody log: {err}"));
+            return;
+        }
+        let Some(mut files) = self.files.take() else {
+            return;
+        };
+        let frozen = Arc::new(std::mem::take(&mut self.pending));
+        let upto = self.seq;
+        self.frozen = Some(frozen.clone());
+        let db = self.db.clone();
+        let thread = std::thread::Builder::new()
+            .name("bluehelm-checkpoint".into())
+            .spawn(move || {
+                let result = apply(&db, &frozen, upto, &mut files);
+                (files, result)
+            });
+        match thread {
+            Ok(handle) => self.running = Some(handle),
+            Err(err) => self.failed = Some(format!("cannot start a checkpoint thread: {err}")),
+        }
+    }
+
+    /// Collects a checkpoint that has ended (or waits for it, with `wait`). A failed one
+    /// stops the store from taking custody: the frozen changes are only in the log, and the
+    /// log file holding them must not be rewritten.
+    fn reap(&mut self, wait: bool) -> Result<(), StoreError> {
+        if let Some(handle) = self.running.take_if(|h| wait || h.is_finished()) {
+            match handle.join() {
+                Ok((files, result)) => {
+                    self.files = Some(files);
+                    match result {
+                        Ok(()) => self.frozen = None,
+                        Err(err) => self.failed = Some(err.to_string()),
+                    }
+                }
+                Err(_) => self.failed = Some("the checkpoint thread panicked".into()),
+            }
+        }
+        match &self.failed {
+            Some(why) => Err(StoreError::Checkpoint(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves everything committed into sled, durably, and waits for it (start-up and
+    /// shutdown).
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.reap(true)?;
+        self.start_checkpoint();
+        self.reap(true)
+    }
+}
+
+/// The first key after every key that starts with `prefix` (none if there is no such key).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A checkpoint: the changes, then the log position they reach, into sled; then sled made
+/// durable. Key by key, not as one sled batch: a batch holds a lock that sled's readers (the
+/// store thread) wait on for as long as it takes to apply. A crash part way leaves sled with
+/// some of the changes and the previous log position, and start-up replays every record
+/// after that position: the records put and remove whole values, in order, so replaying over
+/// a partly applied checkpoint ends in the same state.
+fn apply(db: &Db, changes: &Changes, upto: u64, files: &mut SledFiles) -> Result<(), StoreError> {
+    for (key, change) in changes {
+        match change {
+            Pending::Put { value, .. } => db.insert(key, value.clone())?,
+            Pending::Removed => db.remove(key)?,
+        };
+    }
+    db.insert(META_LOG_SEQ, &upto.to_be_bytes())?;
+    db.flush()?;
+    files.data_file.sync_data()?;
+    // Large values live in separate blob files; fsync any new ones (normally none), and the
+    // folder, so that a new file's entry survives a power cut too.
+    if let Ok(entries) = std::fs::read_dir(&files.blobs) {
+        let mut new_files = false;
+        let mut present = HashSet::new();
+        for entry in entries.flatten() {
+            present.insert(entry.file_name());
+            if !files.synced_blobs.contains(&entry.file_name()) {
+                File::open(entry.path())?.sync_data()?;
+                new_files = true;
+            }
+        }
+        if new_files {
+            File::open(&files.blobs)?.sync_all()?;
+        }
+        // Forget files sled has removed, so the set stays as small as the folder.
+        files.synced_blobs = present;
+    }
+    Ok(())
+}
+
+/// Entries of a lower layer merged with the changes of an upper one, which win.
+struct Merge<'a, L: Iterator<Item = Result<(IVec, IVec), StoreError>>> {
+    lower: Peekable<L>,
+    upper: Peekable<btree_map::Range<'a, IVec, Pending>>,
+}
+
+impl<L: Iterator<Item = Result<(IVec, IVec), StoreError>>> Iterator for Merge<'_, L> {
+    type Item = Result<(IVec, IVec), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.lower.peek(), self.upper.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) | (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(Ok((l, _))), Some((u, _))) => l.as_ref().cmp(u.as_ref()),
+            };
+            if order == Ordering::Less {
+                return self.lower.next();
+            }
+            if order == Ordering::Equal {
+                self.lower.next();
+            }
+            let (key, change) = self.upper.next()?;
+            if let Pending::Put { value, .. } = change {
+                return Some(Ok((key.clone(), value.clone())));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str, fresh: bool) -> Op {
+        Op::Put {
+            key: k.into(),
+            value: v.into(),
+            fresh,
+        }
+    }
+
+    fn remove(k: &str) -> Op {
+        Op::Remove(k.into())
+    }
+
+    fn all(kv: &Kv, start: &str) -> Vec<(String, String)> {
+        kv.range(start.as_bytes(), None)
+            .filter(|e| !e.as_ref().is_ok_and(|(k, _)| k.as_ref() == META_LOG_SEQ))
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (
+                    String::from_utf8(k.to_vec()).unwrap(),
+                    String::from_utf8(v.to_vec()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_see_sled_with_the_pending_changes_on_top() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = Kv::open(dir.path()).unwrap();
+        kv.commit(vec![put("b", "1", true), put("d", "1", true)], true)
+            .unwrap();
+        kv.checkpoint().unwrap();
+        kv.commit(
+            vec![
+                put("a", "2", true),
+                remove("b"),
+                put("c", "2", true),
+                put("d", "2", false),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(all(&kv, ""), pairs(&[("a", "2"), ("c", "2"), ("d", "2")]));
+        assert_eq!(all(&kv, "b"), pairs(&[("c", "2"), ("d", "2")]));
+        let bounded: Vec<_> = kv.range(b"a", Some(b"d")).map(|e| e.unwrap().0).collect();
+        assert_eq!(bounded, [IVec::from("a"), IVec::from("c")]);
+        let from: Vec<_> = kv
+            .scan_prefix_from(b"", b"b")
+            .map(|e| e.unwrap().0)
+            .collect();
+        assert_eq!(from.first(), Some(&IVec::from("c")));
+        assert!(!kv.contains_key(b"b").unwrap());
+        assert_eq!(kv.get(b"d").unwrap().unwrap().as_ref(), b"2");
+        let prefixed: Vec<_> = kv.scan_prefix(b"c").map(|e| e.unwrap().0).collect();
+        assert_eq!(prefixed, [IVec::from("c")]);
+    }
+
+    #[test]
+    fn prefix_ends_are_the_next_key_after_the_prefix() {
+        assert_eq!(prefix_end(b"q"), Some(b"r".to_vec()));
+        assert_eq!(prefix_end(&[b'q', 0xff]), Some(b"r".to_vec()));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn a_fresh_key_stored_and_removed_between_checkpoints_never_reaches_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = Kv::open(dir.path()).unwrap();
+        kv.commit(vec![put("q1", "message", true)], true).unwrap();
+        kv.commit(vec![remove("q1")], false).unwrap();
+        assert!(kv.pending.is_empty());
+        // A key that may be in sled leaves a removal for the checkpoint.
+        kv.commit(vec![put("n", "note", false)], true).unwrap();
+        kv.commit(vec![remove("n")], true).unwrap();
+        assert!(matches!(
+            kv.pending.get(b"n".as_ref()),
+            Some(Pending::Removed)
+        ));
+    }
+
+    #[test]
+    fn commits_survive_a_reopen_without_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut kv = Kv::open(dir.path()).unwrap();
+            kv.commit(vec![put("a", "1", true), put("b", "1", true)], true)
+                .unwrap();
+            kv.checkpoint().unwrap();
+            kv.commit(vec![remove("a"), put("c", "3", true)], true)
+                .unwrap();
+            kv.commit(vec![put("b", "2", false)], false).unwrap();
+            // Dropped without a checkpoint, as if the process had been killed.
+        }
+        let kv = Kv::open(dir.path()).unwrap();
+        assert!(!kv.contains_key(b"a").unwrap());
+        assert_eq!(kv.get(b"b").unwrap().unwrap().as_ref(), b"2");
+        assert_eq!(kv.get(b"c").unwrap().unwrap().as_ref(), b"3");
+        assert!(kv.pending.is_empty(), "replayed records were checkpointed");
+    }
+
+    #[test]
+    fn commits_go_on_while_a_checkpoint_runs_and_all_of_it_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let megabyte = |n: u8| vec![n; 1024 * 1024];
+        let key = |n: u8| format!("k{n:02}").into_bytes();
+        {
+            let mut kv = Kv::open(dir.path()).unwrap();
+            // Past the checkpoint threshold: a checkpoint starts in the background.
+            for n in 0..20 {
+                kv.commit(
+                    vec![Op::Put {
+                        key: key(n),
+                        value: megabyte(n),
+                        fresh: true,
+                    }],
+                    true,
+                )
+                .unwrap();
+            }
+            // Changes on top of the frozen layer: removals of frozen keys must stick.
+            for n in (0..20).step_by(2) {
+                kv.commit(vec![Op::Remove(key(n))], true).unwrap();
+            }
+            let listed: Vec<Vec<u8>> = kv
+                .scan_prefix(b"k")
+                .map(|e| e.unwrap().0.to_vec())
+                .collect();
+            let odd: Vec<Vec<u8>> = (1..20).step_by(2).map(key).collect();
+            assert_eq!(listed, odd);
+            kv.reap(true).unwrap();
+            assert!(
+                kv.db.contains_key(key(1)).unwrap(),
+                "the background checkpoint put the first 16 MiB into sled"
+            );
+            // Dropped without a final checkpoint, as if the process had been killed.
+        }
+        let kv = Kv::open(dir.path()).unwrap();
+        for n in 0..20 {
+            let value = kv.get(&key(n)).unwrap();
+            if n % 2 == 0 {
+                assert!(value.is_none(), "k{n} was removed");
+            } else {
+                assert_eq!(value.unwrap().as_ref(), megabyte(n).as_slice());
+            }
+        }
+    }
+}
