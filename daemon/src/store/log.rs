@@ -20,9 +20,14 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+/// Capacity of the encoding buffer kept between rounds.
+const BUFFER_KEPT: usize = 1024 * 1024;
 /// Size of a new log file, written with zeros so that later writes do not grow the file.
 pub const PREALLOCATED: u64 = 32 * 1024 * 1024;
 const HEADER: usize = 4 + 8 + 4;
+/// Start of a file's turn: magic, then the turn's salt.
+const MAGIC: &[u8; 8] = b"BHLOG\x00\x00\x01";
+const FILE_HEADER: u64 = 16;
 
 /// One change to one key, as the store worker stages it and the log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +60,8 @@ pub struct Log {
     current: usize,
     /// Where the next record goes in it.
     end: u64,
+    /// The current turn's salt.
+    salt: u64,
     /// Reused encoding buffer.
     buffer: Vec<u8>,
 }
@@ -68,25 +75,42 @@ impl Log {
         let (second, more) = open_file(&dir.join("custody.1.log"))?;
         records.extend(more);
         records.sort_by_key(|r| r.seq);
-        let log = Self {
+        let mut log = Self {
             files: [first, second],
             current: 0,
             end: 0,
+            salt: 0,
             buffer: Vec::new(),
         };
+        log.start_turn()?;
         Ok((log, records))
+    }
+
+    /// Writes a new salt at the start of the current file; records follow it.
+    fn start_turn(&mut self) -> io::Result<()> {
+        self.salt = rand::random();
+        let mut header = [0u8; FILE_HEADER as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..].copy_from_slice(&self.salt.to_le_bytes());
+        self.files[self.current].write_all_at(&header, 0)?;
+        self.end = FILE_HEADER;
+        Ok(())
     }
 
     /// Bytes written to the current file in this turn.
     pub fn written(&self) -> u64 {
-        self.end
+        self.end - FILE_HEADER
     }
 
     /// Writes one record after the last one. Not durable until [`Log::sync`].
     pub fn append(&mut self, seq: u64, ops: &[Op]) -> io::Result<()> {
-        encode_record(seq, ops, &mut self.buffer);
+        encode_record(self.salt, seq, ops, &mut self.buffer);
         self.files[self.current].write_all_at(&self.buffer, self.end)?;
         self.end += self.buffer.len() as u64;
+        if self.buffer.capacity() > 4 * BUFFER_KEPT {
+            // After an unusually large round, give the memory back.
+            self.buffer = Vec::with_capacity(BUFFER_KEPT);
+        }
         Ok(())
     }
 
@@ -103,8 +127,7 @@ impl Log {
     pub fn switch(&mut self) -> io::Result<()> {
         self.sync()?;
         self.current ^= 1;
-        self.end = 0;
-        Ok(())
+        self.start_turn()
     }
 }
 
@@ -116,8 +139,12 @@ fn open_file(path: &Path) -> io::Result<(File, Vec<LogRecord>)> {
         .create(true)
         .truncate(false)
         .open(path)?;
+    let len = file.metadata()?.len();
+    if len < PREALLOCATED {
+        // New, or its zero-filling was cut short: finish it, so commits overwrite blocks.
+        zero_fill(&file, len, PREALLOCATED)?;
+    }
     if !exists {
-        zero_fill(&file, PREALLOCATED)?;
         if let Some(dir) = path.parent() {
             File::open(dir)?.sync_all()?;
         }
@@ -127,9 +154,9 @@ fn open_file(path: &Path) -> io::Result<(File, Vec<LogRecord>)> {
     Ok((file, records))
 }
 
-fn zero_fill(file: &File, len: u64) -> io::Result<()> {
+fn zero_fill(file: &File, from: u64, len: u64) -> io::Result<()> {
     let zeros = vec![0u8; 1024 * 1024];
-    let mut at = 0;
+    let mut at = from;
     while at < len {
         let n = zeros.len().min((len - at) as usize);
         file.write_all_at(&zeros[..n], at)?;
@@ -138,14 +165,15 @@ fn zero_fill(file: &File, len: u64) -> io::Result<()> {
     file.sync_all()
 }
 
-fn checksum(seq: u64, payload: &[u8]) -> u32 {
+fn checksum(salt: u64, seq: u64, payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&salt.to_le_bytes());
     hasher.update(&seq.to_le_bytes());
     hasher.update(payload);
     hasher.finalize()
 }
 
-fn encode_record(seq: u64, ops: &[Op], out: &mut Vec<u8>) {
+fn encode_record(salt: u64, seq: u64, ops: &[Op], out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&[0; HEADER]);
     for op in ops {
@@ -162,7 +190,7 @@ fn encode_record(seq: u64, ops: &[Op], out: &mut Vec<u8>) {
         }
     }
     let payload_len = u32::try_from(out.len() - HEADER).expect("a commit round below 4 GiB");
-    let crc = checksum(seq, &out[HEADER..]);
+    let crc = checksum(salt, seq, &out[HEADER..]);
     out[0..4].copy_from_slice(&payload_len.to_le_bytes());
     out[4..12].copy_from_slice(&seq.to_le_bytes());
     out[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -174,10 +202,19 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// The records from offset 0 that carry consecutive numbers and check out.
+/// The records of the file's last turn that carry consecutive numbers and check out.
 fn read_records(file: &File, len: u64) -> io::Result<Vec<LogRecord>> {
     let mut records: Vec<LogRecord> = Vec::new();
-    let mut at = 0u64;
+    let mut start = [0u8; FILE_HEADER as usize];
+    if len < FILE_HEADER {
+        return Ok(records);
+    }
+    file.read_exact_at(&mut start, 0)?;
+    if &start[..8] != MAGIC {
+        return Ok(records); // never had a turn (zeros) or not ours
+    }
+    let salt = u64::from_le_bytes(start[8..].try_into().expect("8"));
+    let mut at = FILE_HEADER;
     let mut header = [0u8; HEADER];
     while at + HEADER as u64 <= len {
         file.read_exact_at(&mut header, at)?;
@@ -195,7 +232,7 @@ fn read_records(file: &File, len: u64) -> io::Result<Vec<LogRecord>> {
         }
         let mut payload = vec![0u8; payload_len as usize];
         file.read_exact_at(&mut payload, at + HEADER as u64)?;
-        if checksum(seq, &payload) != crc {
+        if checksum(salt, seq, &payload) != crc {
             break;
         }
         let Some(ops) = decode_ops(&payload) else {
@@ -340,7 +377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path()).unwrap();
         log.append(1, &[put("a", "1")]).unwrap();
-        let second = log.written();
+        let second = FILE_HEADER + log.written();
         log.append(2, &[put("b", "2")]).unwrap();
         log.append(3, &[put("c", "3")]).unwrap();
         drop(log);
@@ -360,7 +397,8 @@ mod tests {
         assert_eq!(seqs(&records), [1]);
 
         // A length that points past the end of the file is a torn record, not an allocation.
-        f.write_all_at(&u32::MAX.to_le_bytes(), 0).unwrap();
+        f.write_all_at(&u32::MAX.to_le_bytes(), FILE_HEADER)
+            .unwrap();
         let (_, records) = Log::open(dir.path()).unwrap();
         assert!(records.is_empty());
     }
@@ -380,5 +418,35 @@ mod tests {
         let (_, records) = Log::open(dir.path()).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].ops, [big]);
+    }
+
+    #[test]
+    fn a_record_written_without_the_turns_salt_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path()).unwrap();
+        log.append(1, &[put("a", "1")]).unwrap();
+        let after = FILE_HEADER + log.written();
+        log.sync().unwrap();
+        drop(log);
+        // What a message crafted to look like the next record would put there: right length,
+        // right number, a checksum over any salt but this turn's.
+        let mut forged = Vec::new();
+        encode_record(0, 2, &[remove("a")], &mut forged);
+        let f = OpenOptions::new()
+            .write(true)
+            .open(file(dir.path(), 0))
+            .unwrap();
+        f.write_all_at(&forged, after).unwrap();
+        let (_, records) = Log::open(dir.path()).unwrap();
+        assert_eq!(seqs(&records), [1]);
+    }
+
+    #[test]
+    fn a_file_cut_short_while_being_zero_filled_is_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), 1);
+        std::fs::write(&path, [0u8; 4096]).unwrap();
+        let _ = Log::open(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), PREALLOCATED);
     }
 }

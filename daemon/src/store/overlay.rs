@@ -8,9 +8,9 @@
 //!
 //! A checkpoint runs on a thread of its own, so that commits never wait for sled: it takes
 //! the pending changes (they stay readable, as the `frozen` layer, until it is done), the log
-//! switches to its other file, and the thread applies the changes, then the number of the
-//! last log record they cover (key [`META_LOG_SEQ`]), to sled, flushes sled and fsyncs its
-//! files. The next checkpoint starts only after that, so a log file is
+//! switches to its other file, and the thread applies the changes to sled, flushes sled and
+//! fsyncs its files, then does the same for the number of the last log record they cover (key
+//! [`META_LOG_SEQ`]). The next checkpoint starts only after that, so a log file is
 //! rewritten only when all it holds is in sled. At start-up the records after that number are
 //! replayed. Reads see sled, then the frozen changes, then the pending ones on top.
 
@@ -166,6 +166,8 @@ impl Kv {
         start: &[u8],
         end: Option<&[u8]>,
     ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+        // An empty range (start at or past end) must not reach BTreeMap::range, which panics.
+        let end = end.map(|e| e.max(start));
         let bounds = || {
             (
                 Bound::Included(start),
@@ -216,11 +218,22 @@ impl Kv {
         if full && self.running.is_none() {
             self.start_checkpoint();
         }
-        self.log.append(self.seq + 1, &ops)?;
-        if durable {
-            self.log.sync()?;
+        let written = self.log.append(self.seq + 1, &ops).and_then(|()| {
+            if durable {
+                self.log.sync()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(err) = written {
+            // Not safely retried: the record may be in the file, and after a failed fsync the
+            // kernel may have dropped the pages it could not write. Only a restart, which
+            // replays what the file holds, knows what is durable.
+            self.failed = Some(format!("custody log write failed: {err}"));
+            return Err(StoreError::Checkpoint(format!(
+                "custody log write failed: {err}"
+            )));
         }
-        // Only now, so that a failed write leaves memory as the log is.
         self.seq += 1;
         for op in ops {
             self.stage(op);
@@ -269,8 +282,8 @@ impl Kv {
 
     /// Hands the pending changes to a checkpoint thread; commits go on in the other log file.
     fn start_checkpoint(&mut self) {
-        if self.files.is_none() {
-            return; // one is running
+        if self.files.is_none() || self.failed.is_some() {
+            return; // one is running, or the store has failed
         }
         if let Err(err) = self.log.switch() {
             self.failed = Some(format!("cannot sync the custody log: {err}"));
@@ -351,7 +364,15 @@ fn apply(db: &Db, changes: &Changes, upto: u64, files: &mut SledFiles) -> Result
             Pending::Removed => db.remove(key)?,
         };
     }
+    // The changes are durable before the position that says they are: this does not rely on
+    // sled recovering its writes in order.
+    make_durable(db, files)?;
     db.insert(META_LOG_SEQ, &upto.to_be_bytes())?;
+    make_durable(db, files)
+}
+
+/// sled's flush, then an fsync of its files (sled's flush is no fsync).
+fn make_durable(db: &Db, files: &mut SledFiles) -> Result<(), StoreError> {
     db.flush()?;
     files.data_file.sync_data()?;
     // Large values live in separate blob files; fsync any new ones (normally none), and the

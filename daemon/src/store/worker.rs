@@ -83,8 +83,6 @@ impl Worker {
             let (commits, reads): (Vec<_>, Vec<_>) = round
                 .into_iter()
                 .partition(|c| matches!(c, Command::Commit(..)));
-            // FLASH custody gets a group commit of its own, ahead of the rest, so that it
-            // never waits for a large ROUTINE batch to be applied (one extra fsync, rarely).
             self.commit_round(commits);
             for read in reads {
                 match read {
