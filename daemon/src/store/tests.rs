@@ -240,3 +240,29 @@ async fn the_store_replays_its_custody_log_after_a_crash() {
     assert_eq!(inbox.len(), 1);
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn dedup_sweeps_carry_on_where_the_last_one_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Three entries that live long, then one that has expired, in key order.
+    for n in 1..=3 {
+        store
+            .commit(vec![to(
+                Hop::Local,
+                record(n, Precedence::Routine, i64::MAX),
+            )])
+            .await
+            .unwrap();
+    }
+    store
+        .commit(vec![to(Hop::Local, record(4, Precedence::Routine, 1_000))])
+        .await
+        .unwrap();
+    let expired = record(4, Precedence::Routine, 1_000).message;
+    // Two entries per sweep: the first sweep sees only live ones, the second reaches it.
+    assert_eq!(store.purge_seen(2_000, 2).await.unwrap(), 0);
+    assert_eq!(store.purge_seen(2_000, 2).await.unwrap(), 1);
+    assert_eq!(store.seen(vec![expired]).await.unwrap(), vec![false]);
+    store.shutdown().await;
+}

@@ -29,6 +29,7 @@ pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, 
         index: QueueIndex::default(),
         next_seq: 0,
         inbox_version: 0,
+        purge_from: None,
     };
     worker.recover()?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -44,6 +45,9 @@ struct Worker {
     index: QueueIndex,
     next_seq: u64,
     inbox_version: u64,
+    /// Where the next sweep of the dedup table starts: each sweep looks at a bounded number
+    /// of entries, and the next one carries on after them, so every entry is looked at.
+    purge_from: Option<Vec<u8>>,
 }
 
 type CommitReply = tokio::sync::oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>;
@@ -402,8 +406,15 @@ impl Worker {
     /// can live (their reports and late responses can no longer arrive).
     fn purge_seen(&mut self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
         let mut ops = Vec::new();
-        for entry in self.kv.scan_prefix(&[keys::SEEN]).take(limit) {
+        let from = self.purge_from.take().unwrap_or_else(|| vec![keys::SEEN]);
+        let mut looked_at = 0;
+        for entry in self.kv.scan_prefix_from(&[keys::SEEN], &from) {
             let (key, value) = entry?;
+            if looked_at == limit {
+                self.purge_from = Some(key.to_vec());
+                break;
+            }
+            looked_at += 1;
             if keys::decode_time(&value).is_some_and(|expires| expires < now_ms) {
                 ops.push(Op::Remove(key.to_vec()));
             }
