@@ -407,14 +407,12 @@ impl Worker {
     fn purge_seen(&mut self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
         let mut ops = Vec::new();
         let from = self.purge_from.take().unwrap_or_else(|| vec![keys::SEEN]);
-        let mut looked_at = 0;
-        for entry in self.kv.scan_prefix_from(&[keys::SEEN], &from) {
+        for (looked_at, entry) in self.kv.scan_prefix_from(&[keys::SEEN], &from).enumerate() {
             let (key, value) = entry?;
             if looked_at == limit {
                 self.purge_from = Some(key.to_vec());
                 break;
             }
-            looked_at += 1;
             if keys::decode_time(&value).is_some_and(|expires| expires < now_ms) {
                 ops.push(Op::Remove(key.to_vec()));
             }
