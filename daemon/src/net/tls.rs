@@ -34,17 +34,20 @@ pub enum TlsSetupError {
     Quic(String),
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+/// The one crypto provider (ring), given explicitly everywhere.
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn roots(trust: &TrustStore) -> Result<Arc<RootCertStore>, TlsSetupError> {
+/// The network CA as rustls' only root.
+pub(crate) fn roots(trust: &TrustStore) -> Result<Arc<RootCertStore>, rustls::Error> {
     let mut roots = RootCertStore::empty();
     roots.add(CertificateDer::from(trust.ca_der().to_vec()))?;
     Ok(Arc::new(roots))
 }
 
-fn crls(trust: &TrustStore) -> Vec<CertificateRevocationListDer<'static>> {
+/// The CRL in force, for rustls' verifiers.
+pub(crate) fn crls(trust: &TrustStore) -> Vec<CertificateRevocationListDer<'static>> {
     trust
         .crl_der()
         .map(|der| CertificateRevocationListDer::from(der.to_vec()))

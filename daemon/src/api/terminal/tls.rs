@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use bluehelm_pki::{NodeCredentials, NodeId, Role, TrustStore};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::client::{Resumption, WebPkiServerVerifier};
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName};
 
-use crate::net::tls::server_name;
+use crate::net::tls::{crls, provider, roots, server_name};
 
 /// gRPC runs over HTTP/2.
 const ALPN_H2: &[u8] = b"h2";
@@ -35,24 +35,6 @@ pub enum TerminalTlsError {
         /// Its role.
         role: Role,
     },
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn roots(trust: &TrustStore) -> Result<Arc<RootCertStore>, TerminalTlsError> {
-    let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from(trust.ca_der().to_vec()))?;
-    Ok(Arc::new(roots))
-}
-
-fn crls(trust: &TrustStore) -> Vec<CertificateRevocationListDer<'static>> {
-    trust
-        .crl_der()
-        .map(|der| CertificateRevocationListDer::from(der.to_vec()))
-        .into_iter()
-        .collect()
 }
 
 /// The node's side, rebuilt when the node's trust store changes (a new CRL, picked up by the
