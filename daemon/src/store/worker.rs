@@ -124,12 +124,23 @@ impl Worker {
                 .collect();
             replies.push((reply, outcomes));
         }
+        // A command that failed part way (a read of the store failed) may have staged some of
+        // its writes: commit none of the round, and let recovery rebuild the counters.
+        let staged = match replies
+            .iter()
+            .find_map(|(_, outcome)| outcome.as_ref().err())
+        {
+            Some(err) => Err(StoreError::Corrupt(format!(
+                "staging a write failed: {err}"
+            ))),
+            None => Ok(()),
+        };
         round.ops.push(Op::Put {
             key: keys::META_NEXT_SEQ.to_vec(),
             value: self.next_seq.to_be_bytes().to_vec(),
             fresh: false,
         });
-        let durable = self.kv.commit(round.ops, round.needs_fsync);
+        let durable = staged.and_then(|()| self.kv.commit(round.ops, round.needs_fsync));
         match durable {
             Ok(()) => {
                 self.publish(&round.hops_woken, round.inbox_added);
@@ -139,8 +150,8 @@ impl Worker {
             }
             Err(err) => {
                 tracing::error!(error = %err, "store commit failed; custody not taken");
-                // Nothing in this round may be acknowledged. Re-read the counters, since the
-                // batch may or may not have been applied.
+                // Nothing in this round may be acknowledged. Rebuild the counters and the
+                // queue index from what the store holds: staging changed them.
                 if let Err(e) = self.recover() {
                     tracing::error!(error = %e, "store recovery failed");
                 }
