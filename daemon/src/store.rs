@@ -86,6 +86,24 @@ pub enum Write {
 }
 
 impl Write {
+    /// About how many bytes it writes (for bounding a commit round).
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Write::Accept(custody) => {
+                let copies = custody.copies.len().max(1);
+                let report = custody
+                    .report
+                    .as_ref()
+                    .map_or(0, |r| r.message.signed.len());
+                copies * (custody.message.signed.len() + 64) + report
+            }
+            Write::Note { value, .. }
+            | Write::Reference { value, .. }
+            | Write::Review { value, .. } => value.len() + 32,
+            Write::Forget(_) | Write::AckInbox(_) | Write::Unreview(_) => 48,
+        }
+    }
+
     /// Whether the commit must be fsynced before it is reported done.
     pub fn needs_fsync(&self) -> bool {
         !matches!(self, Write::Forget(_))

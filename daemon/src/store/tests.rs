@@ -266,3 +266,26 @@ async fn dedup_sweeps_carry_on_where_the_last_one_stopped() {
     assert_eq!(store.seen(vec![expired]).await.unwrap(), vec![false]);
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn commits_larger_than_one_round_all_land_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // 24 MiB queued at once: more than one round holds, so some wait for the next.
+    let pending: Vec<_> = (0u8..24)
+        .map(|n| {
+            store.commit(vec![Write::Reference {
+                key: vec![n],
+                value: vec![n; 1024 * 1024],
+            }])
+        })
+        .collect();
+    for done in pending {
+        assert_eq!(done.await.unwrap(), vec![WriteOutcome::Stored]);
+    }
+    for n in 0u8..24 {
+        let value = store.reference(vec![n]).await.unwrap().unwrap();
+        assert!(value.len() == 1024 * 1024 && value.iter().all(|b| *b == n));
+    }
+    store.shutdown().await;
+}

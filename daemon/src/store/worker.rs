@@ -18,6 +18,9 @@ use bluehelm_proto::NodeId;
 
 /// Most commands served in one round: bounds the latency a large group adds.
 const MAX_ROUND: usize = 4096;
+/// About the most bytes of writes committed in one round (one round may exceed it with a
+/// single command): bounds the log record, the encoding buffer and one fsync's work.
+const MAX_ROUND_BYTES: usize = 8 * 1024 * 1024;
 /// One queue read returns at most about this many bytes of records (at least one record):
 /// bounds what a link holds in memory between reading its queue and writing it out.
 pub(super) const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
@@ -76,11 +79,22 @@ impl Worker {
 
     fn run(mut self, rx: Receiver<Command>) {
         let mut stopped = None;
-        while let Ok(first) = rx.recv() {
+        // A command that did not fit in the last round goes first in the next.
+        let mut carried: Option<Command> = None;
+        while let Some(first) = carried.take().or_else(|| rx.recv().ok()) {
+            let mut bytes = command_bytes(&first);
             let mut round = vec![first];
-            while round.len() < MAX_ROUND {
+            while round.len() < MAX_ROUND && bytes < MAX_ROUND_BYTES {
                 match rx.try_recv() {
-                    Ok(cmd) => round.push(cmd),
+                    Ok(cmd) => {
+                        let size = command_bytes(&cmd);
+                        if bytes + size > MAX_ROUND_BYTES {
+                            carried = Some(cmd);
+                            break;
+                        }
+                        bytes += size;
+                        round.push(cmd);
+                    }
                     Err(_) => break,
                 }
             }
@@ -445,6 +459,14 @@ impl Worker {
         }
         Ok(purged)
     }
+}
+
+/// About how many bytes a command adds to a round's log record.
+fn command_bytes(command: &Command) -> usize {
+    let Command::Commit(writes, _) = command else {
+        return 0;
+    };
+    writes.iter().map(Write::approx_bytes).sum()
 }
 
 fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {
