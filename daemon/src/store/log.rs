@@ -62,6 +62,10 @@ pub struct Log {
     end: u64,
     /// The current turn's salt.
     salt: u64,
+    /// Whether the current file's turn has begun (its header written). A turn begins with
+    /// its first record, never sooner: until then the file's older records may still be
+    /// needed (at start-up, until the replayed records are checkpointed).
+    turn_begun: bool,
     /// Reused encoding buffer.
     buffer: Vec<u8>,
 }
@@ -75,25 +79,27 @@ impl Log {
         let (second, more) = open_file(&dir.join("custody.1.log"))?;
         records.extend(more);
         records.sort_by_key(|r| r.seq);
-        let mut log = Self {
+        let log = Self {
             files: [first, second],
             current: 0,
-            end: 0,
+            end: FILE_HEADER,
             salt: 0,
+            turn_begun: false,
             buffer: Vec::new(),
         };
-        log.start_turn()?;
         Ok((log, records))
     }
 
     /// Writes a new salt at the start of the current file; records follow it.
-    fn start_turn(&mut self) -> io::Result<()> {
-        self.salt = rand::random();
+    fn begin_turn(&mut self) -> io::Result<()> {
+        let salt = rand::random();
         let mut header = [0u8; FILE_HEADER as usize];
         header[..8].copy_from_slice(MAGIC);
-        header[8..].copy_from_slice(&self.salt.to_le_bytes());
+        header[8..].copy_from_slice(&u64::to_le_bytes(salt));
         self.files[self.current].write_all_at(&header, 0)?;
+        self.salt = salt;
         self.end = FILE_HEADER;
+        self.turn_begun = true;
         Ok(())
     }
 
@@ -104,6 +110,9 @@ impl Log {
 
     /// Writes one record after the last one. Not durable until [`Log::sync`].
     pub fn append(&mut self, seq: u64, ops: &[Op]) -> io::Result<()> {
+        if !self.turn_begun {
+            self.begin_turn()?;
+        }
         encode_record(self.salt, seq, ops, &mut self.buffer);
         self.files[self.current].write_all_at(&self.buffer, self.end)?;
         self.end += self.buffer.len() as u64;
@@ -127,7 +136,9 @@ impl Log {
     pub fn switch(&mut self) -> io::Result<()> {
         self.sync()?;
         self.current ^= 1;
-        self.start_turn()
+        self.end = FILE_HEADER;
+        self.turn_begun = false;
+        Ok(())
     }
 }
 
@@ -448,5 +459,23 @@ mod tests {
         std::fs::write(&path, [0u8; 4096]).unwrap();
         let _ = Log::open(dir.path()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), PREALLOCATED);
+    }
+
+    #[test]
+    fn opening_again_before_any_new_record_keeps_the_old_ones() {
+        // A node that crashes while replaying at start-up must find the same records again.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path()).unwrap();
+        log.append(1, &[put("a", "1")]).unwrap();
+        log.switch().unwrap();
+        log.append(2, &[put("b", "2")]).unwrap();
+        log.sync().unwrap();
+        drop(log);
+        let (mut log, first) = Log::open(dir.path()).unwrap();
+        log.switch().unwrap();
+        drop(log);
+        let (_, again) = Log::open(dir.path()).unwrap();
+        assert_eq!(seqs(&first), [1, 2]);
+        assert_eq!(seqs(&again), [1, 2]);
     }
 }
