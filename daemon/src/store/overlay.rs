@@ -133,25 +133,23 @@ impl Kv {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<IVec>, StoreError> {
-        for layer in self.layers() {
-            match layer.get(key) {
-                Some(Pending::Put { value, .. }) => return Ok(Some(value.clone())),
-                Some(Pending::Removed) => return Ok(None),
-                None => {}
-            }
+        match self.change(key) {
+            Some(Pending::Put { value, .. }) => Ok(Some(value.clone())),
+            Some(Pending::Removed) => Ok(None),
+            None => Ok(self.db.get(key)?),
         }
-        Ok(self.db.get(key)?)
     }
 
     pub fn contains_key(&self, key: &[u8]) -> Result<bool, StoreError> {
-        for layer in self.layers() {
-            match layer.get(key) {
-                Some(Pending::Put { .. }) => return Ok(true),
-                Some(Pending::Removed) => return Ok(false),
-                None => {}
-            }
+        match self.change(key) {
+            Some(change) => Ok(matches!(change, Pending::Put { .. })),
+            None => Ok(self.db.contains_key(key)?),
         }
-        Ok(self.db.contains_key(key)?)
+    }
+
+    /// The newest change to `key` not yet in sled, if any.
+    fn change(&self, key: &[u8]) -> Option<&Pending> {
+        self.layers().into_iter().find_map(|layer| layer.get(key))
     }
 
     /// The in-memory layers, newest first.
@@ -229,10 +227,9 @@ impl Kv {
             // Not safely retried: the record may be in the file, and after a failed fsync the
             // kernel may have dropped the pages it could not write. Only a restart, which
             // replays what the file holds, knows what is durable.
-            self.failed = Some(format!("custody log write failed: {err}"));
-            return Err(StoreError::Checkpoint(format!(
-                "custody log write failed: {err}"
-            )));
+            let why = format!("custody log write failed: {err}");
+            self.failed = Some(why.clone());
+            return Err(StoreError::Checkpoint(why));
         }
         self.seq += 1;
         for op in ops {
@@ -282,16 +279,17 @@ impl Kv {
 
     /// Hands the pending changes to a checkpoint thread; commits go on in the other log file.
     fn start_checkpoint(&mut self) {
-        if self.files.is_none() || self.failed.is_some() {
-            return; // one is running, or the store has failed
-        }
-        if let Err(err) = self.log.switch() {
-            self.failed = Some(format!("cannot sync the custody log: {err}"));
+        if self.failed.is_some() {
             return;
         }
         let Some(mut files) = self.files.take() else {
-            return;
+            return; // one is running
         };
+        if let Err(err) = self.log.switch() {
+            self.files = Some(files);
+            self.failed = Some(format!("cannot sync the custody log: {err}"));
+            return;
+        }
         let frozen = Arc::new(std::mem::take(&mut self.pending));
         let upto = self.seq;
         self.frozen = Some(frozen.clone());
