@@ -1,6 +1,7 @@
 //! A running node: starts the store, the QUIC endpoint, the link tasks and the expiry
 //! sweeper, and stops them in order.
 
+mod bulk;
 pub mod core;
 mod crl;
 pub mod custody;
@@ -49,6 +50,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsSetupError),
     #[error("local API: {0}")]
     Api(#[from] crate::api::ApiError),
+    #[error("cannot start the bulk worker thread: {0}; check the process's thread limit")]
+    Thread(std::io::Error),
     #[error("cannot bind {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -112,6 +115,7 @@ impl Node {
             me: config.node_id.clone(),
             signer: creds.signer(),
             verifier: EnvelopeVerifier::new(trust),
+            bulk: bulk::Bulk::start().map_err(StartError::Thread)?,
             store,
             links: Default::default(),
             client_config: std::sync::Mutex::new(client),

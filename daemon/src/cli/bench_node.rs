@@ -287,6 +287,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     let mut cursor = None;
     let mut received = 0;
     let mut latencies_ms = Vec::with_capacity(expected);
+    let mut acks = tokio::task::JoinSet::new();
     let (mut first_sent_us, mut last_received_us) = (i64::MAX, 0);
     while received < expected {
         changes.borrow_and_update();
@@ -320,7 +321,16 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
             last_received_us = now;
             latencies_ms.push((now - sent) as f64 / 1000.0);
         }
-        node.core().ack_inbox(&seqs).await?;
+        // A bureau application acknowledges while it reads on: waiting for each
+        // acknowledgement's fsync before the next read would add it to every message's latency.
+        let core = node.core().clone();
+        acks.spawn(async move { core.ack_inbox(&seqs).await });
+        while let Some(done) = acks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = acks.join_next().await {
+        done??;
     }
     let span_s = (last_received_us - first_sent_us).max(1) as f64 / 1e6;
     let mut result = summarise(args.scenario, &mut latencies_ms, span_s);

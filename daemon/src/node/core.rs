@@ -8,6 +8,7 @@ use bluehelm_pki::{EnvelopeVerifier, Signer};
 use bluehelm_proto::NodeId;
 use tokio_util::sync::CancellationToken;
 
+use super::bulk::Bulk;
 use crate::config::NodeConfig;
 use crate::store::Store;
 
@@ -54,6 +55,8 @@ pub struct Core {
     pub store: Store,
     pub signer: Signer,
     pub verifier: EnvelopeVerifier,
+    /// Verifying and signing large non-FLASH batches, at a lower priority.
+    pub bulk: Bulk,
     pub links: Mutex<HashMap<NodeId, LinkSlot>>,
     /// TLS settings for dialling; replaced when a new CRL comes into force.
     pub client_config: Mutex<quinn::ClientConfig>,

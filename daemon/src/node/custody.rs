@@ -59,19 +59,23 @@ pub async fn decide_offers(
     let now = now_ms();
     let signed: Vec<SignedEnvelope> = offers.iter().map(|o| o.signed.clone()).collect();
     let verified = if signed.len() <= INLINE_VERIFY_MAX {
-        core.verifier.verify_batch(&signed, now / 1000)
+        Some(core.verifier.verify_batch(&signed, now / 1000))
     } else {
         let worker = core.clone();
-        match tokio::task::spawn_blocking(move || worker.verifier.verify_batch(&signed, now / 1000))
-            .await
-        {
-            Ok(results) => results,
-            Err(_) => {
-                return Decided {
-                    answers: offers.iter().map(|o| Some(Err(unverifiable(o)))).collect(),
-                    pending: Vec::new(),
-                    commit: None,
-                }
+        let verify = move || worker.verifier.verify_batch(&signed, now / 1000);
+        if stream == Some(Precedence::Flash) {
+            tokio::task::spawn_blocking(verify).await.ok()
+        } else {
+            core.bulk.run(verify).await
+        }
+    };
+    let verified = match verified {
+        Some(results) => results,
+        None => {
+            return Decided {
+                answers: offers.iter().map(|o| Some(Err(unverifiable(o)))).collect(),
+                pending: Vec::new(),
+                commit: None,
             }
         }
     };
@@ -285,7 +289,18 @@ pub(super) fn custody_of(
 
 /// Signs an envelope this node originates and decides where it goes.
 pub(super) fn own_custody(core: &Core, envelope: &Envelope, now: i64) -> Result<Custody, Refusal> {
-    let signed = core.signer.sign(envelope).map_err(|e| Refusal {
+    let signed = core.signer.sign(envelope);
+    own_custody_signed(core, envelope, signed, now)
+}
+
+/// [`own_custody`] of an envelope signed already (see `Core::submit_with`).
+pub(super) fn own_custody_signed(
+    core: &Core,
+    envelope: &Envelope,
+    signed: Result<SignedEnvelope, bluehelm_proto::ValidationError>,
+    now: i64,
+) -> Result<Custody, Refusal> {
+    let signed = signed.map_err(|e| Refusal {
         message: envelope.message_ref(),
         reason: RefusalReason::Malformed,
         detail: e.to_string(),

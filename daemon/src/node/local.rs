@@ -6,12 +6,21 @@ use std::time::Duration;
 use bluehelm_proto::{Body, Destination, Envelope, MessageId, Precedence, Refusal, SignedEnvelope};
 
 use super::core::{hub, now_ms, Core, Stats};
-use super::custody::own_custody;
+use super::custody::own_custody_signed;
 use crate::store::{StoreError, Write, WriteOutcome};
 
 /// Default hop limit of messages this node originates: far above any sane path length, low
 /// enough to stop a routing loop quickly.
 pub const DEFAULT_HOP_LIMIT: u8 = 16;
+
+/// Batches up to this size are signed on the calling task.
+const INLINE_SIGN_MAX: usize = 8;
+
+/// An envelope and its signature (or why it could not be signed).
+type Signed = (
+    Envelope,
+    Result<SignedEnvelope, bluehelm_proto::ValidationError>,
+);
 
 /// A message a local application wants sent.
 #[derive(Debug, Clone)]
@@ -63,27 +72,56 @@ impl Core {
         extra: Vec<Write>,
     ) -> Result<Vec<MessageId>, SubmitError> {
         let now = now_ms();
-        let mut writes = Vec::with_capacity(batch.len() + extra.len());
+        let mut envelopes = Vec::with_capacity(batch.len());
         let mut ids = Vec::with_capacity(batch.len());
         for out in batch {
             let copy = self.hub_copy(&out);
             let envelope = self.envelope(out, None, now)?;
-            writes.push(Write::Accept(
-                own_custody(self, &envelope, now).map_err(SubmitError::Refused)?,
-            ));
+            ids.push(envelope.message_id);
             if let Some(copy) = copy {
                 let copy = self.envelope(copy, Some(envelope.message_id), now)?;
-                writes.push(Write::Accept(
-                    own_custody(self, &copy, now).map_err(SubmitError::Refused)?,
-                ));
+                envelopes.push(envelope);
+                envelopes.push(copy);
+            } else {
+                envelopes.push(envelope);
             }
-            ids.push(envelope.message_id);
+        }
+        let mut writes = Vec::with_capacity(envelopes.len() + extra.len());
+        for (envelope, signed) in self.sign_all(envelopes).await? {
+            writes.push(Write::Accept(
+                own_custody_signed(self, &envelope, signed, now).map_err(SubmitError::Refused)?,
+            ));
         }
         let count = writes.len() as u64;
         writes.extend(extra);
         self.store.commit(writes).await?;
         Stats::add(&self.stats.accepted, count);
         Ok(ids)
+    }
+
+    /// Signs envelopes: a large batch with no FLASH message in it on the bulk thread, so that
+    /// it neither holds an async worker for milliseconds nor delays FLASH traffic.
+    async fn sign_all(&self, envelopes: Vec<Envelope>) -> Result<Vec<Signed>, SubmitError> {
+        let in_bulk = envelopes.len() > INLINE_SIGN_MAX
+            && envelopes.iter().all(|e| e.precedence != Precedence::Flash);
+        let signer = self.signer.clone();
+        let sign = move || -> Vec<Signed> {
+            envelopes
+                .into_iter()
+                .map(|envelope| {
+                    let signed = signer.sign(&envelope);
+                    (envelope, signed)
+                })
+                .collect()
+        };
+        if !in_bulk {
+            return Ok(sign());
+        }
+        // Only a node that is shutting down (or a bug, logged) leaves the work undone.
+        self.bulk
+            .run(sign)
+            .await
+            .ok_or(SubmitError::Store(StoreError::Closed))
     }
 
     /// The hub's copy of a diffusion, when this message is one that the hub would not see

@@ -289,3 +289,47 @@ async fn commits_larger_than_one_round_all_land_in_order() {
     }
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn flash_commits_served_first_keep_every_outcome_and_dedup_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let hop = Hop::Next(id("gs"));
+    // Sent without waiting, so that they share rounds: a ROUTINE flood, then a FLASH message,
+    // then the same FLASH message again as a ROUTINE one (a duplicate either way round).
+    let mut pending = Vec::new();
+    for n in 0..200u8 {
+        pending.push(store.commit(vec![to(
+            hop.clone(),
+            record(n, Precedence::Routine, 10_000),
+        )]));
+    }
+    let flash = store.commit(vec![to(
+        hop.clone(),
+        record(250, Precedence::Flash, 10_000),
+    )]);
+    let again = store.commit(vec![to(
+        hop.clone(),
+        record(250, Precedence::Routine, 10_000),
+    )]);
+    for commit in pending {
+        assert_eq!(commit.await.unwrap(), vec![WriteOutcome::Stored]);
+    }
+    let outcomes = [flash.await.unwrap()[0], again.await.unwrap()[0]];
+    assert!(
+        outcomes.contains(&WriteOutcome::Stored) && outcomes.contains(&WriteOutcome::Duplicate),
+        "one of the two copies of message 250 is stored, the other is a duplicate: {outcomes:?}"
+    );
+    assert_eq!(store.depth(&id("gs")), 201);
+    let gs = id("gs");
+    let flash_queue = store
+        .queued(&gs, Precedence::Flash, None, 10)
+        .await
+        .unwrap();
+    let routine = store
+        .queued(&gs, Precedence::Routine, None, 500)
+        .await
+        .unwrap();
+    assert_eq!(flash_queue.len() + routine.len(), 201);
+    store.shutdown().await;
+}

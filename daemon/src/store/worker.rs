@@ -14,7 +14,7 @@ use super::{
     Command, Custody, InboxEntry, Queued, Shared, StoreError, StoredMessage, Write, WriteOutcome,
 };
 use crate::engine::Hop;
-use bluehelm_proto::NodeId;
+use bluehelm_proto::{NodeId, Precedence};
 
 /// Most commands served in one round: bounds the latency a large group adds.
 const MAX_ROUND: usize = 4096;
@@ -101,6 +101,15 @@ impl Worker {
             let (commits, reads): (Vec<_>, Vec<_>) = round
                 .into_iter()
                 .partition(|c| matches!(c, Command::Commit(..)));
+            // FLASH first: its queue reads see what is durable already, so they need not
+            // wait for this round; its commits get a log record and an fsync of their own,
+            // so they do not wait for the bytes of a ROUTINE flood to reach the disk.
+            let (urgent_reads, reads): (Vec<_>, Vec<_>) = reads.into_iter().partition(is_urgent);
+            for read in urgent_reads {
+                self.serve(read);
+            }
+            let (urgent, commits): (Vec<_>, Vec<_>) = commits.into_iter().partition(is_urgent);
+            self.commit_round(urgent);
             self.commit_round(commits);
             for read in reads {
                 match read {
@@ -458,6 +467,20 @@ impl Worker {
             self.kv.commit(ops, true)?;
         }
         Ok(purged)
+    }
+}
+
+/// Whether a command is about FLASH traffic: a read of a FLASH queue, or a commit that
+/// takes custody of a FLASH message. Served ahead of the rest of its round; commits from one
+/// caller keep their order because FLASH and other classes travel on separate streams, and
+/// what a commit does (store, drop, deduplicate) does not depend on unrelated commits.
+fn is_urgent(command: &Command) -> bool {
+    match command {
+        Command::Queued { precedence, .. } => *precedence == Precedence::Flash,
+        Command::Commit(writes, _) => writes.iter().any(|w| {
+            matches!(w, Write::Accept(custody) if custody.message.precedence == Precedence::Flash)
+        }),
+        _ => false,
     }
 }
 
