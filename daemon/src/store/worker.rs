@@ -101,9 +101,7 @@ impl Worker {
             let (commits, reads): (Vec<_>, Vec<_>) = round
                 .into_iter()
                 .partition(|c| matches!(c, Command::Commit(..)));
-            // FLASH first: its queue reads see what is durable already, so they need not
-            // wait for this round; its commits get a log record and an fsync of their own,
-            // so they do not wait for the bytes of a ROUTINE flood to reach the disk.
+            // FLASH traffic and deliveries first (see `is_urgent`).
             let (urgent_reads, reads): (Vec<_>, Vec<_>) = reads.into_iter().partition(is_urgent);
             for read in urgent_reads {
                 self.serve(read);
@@ -470,13 +468,18 @@ impl Worker {
     }
 }
 
-/// Whether a command is about FLASH traffic: a read of a FLASH queue, or a commit that
-/// takes custody of a FLASH message. Served ahead of the rest of its round; commits from one
-/// caller keep their order because FLASH and other classes travel on separate streams, and
-/// what a commit does (store, drop, deduplicate) does not depend on unrelated commits.
+/// Whether a command goes ahead of the rest of its round: a read of a FLASH queue or of the
+/// inbox, or a commit that takes custody of a FLASH message. Reads see only what is durable,
+/// so serving them before the round's commits hides nothing and lets a FLASH copy leave, or
+/// a delivered message reach its application, without waiting for the round's fsync. Urgent
+/// commits get a log record and an fsync of their own, so that they do not wait for the bytes
+/// of a ROUTINE flood to reach the disk. Commits from one caller keep their order because
+/// FLASH and the other classes travel on separate streams, and what a commit does (store,
+/// drop, deduplicate) does not depend on unrelated commits.
 fn is_urgent(command: &Command) -> bool {
     match command {
         Command::Queued { precedence, .. } => *precedence == Precedence::Flash,
+        Command::Inbox { .. } => true,
         Command::Commit(writes, _) => writes.iter().any(|w| {
             matches!(w, Write::Accept(custody) if custody.message.precedence == Precedence::Flash)
         }),
