@@ -189,7 +189,13 @@ struct Shared {
     depths: Mutex<HashMap<NodeId, usize>>,
     hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
     inbox_changes: watch::Sender<u64>,
+    /// FLASH copies just made durable, per next hop: the link can offer them without a read
+    /// through the store thread. At most [`FRESH_FLASH_MAX`] per hop; the queue has them all.
+    fresh_flash: Mutex<HashMap<NodeId, Vec<Queued>>>,
 }
+
+/// Most FLASH copies held for hand-off per next hop (see [`Store::take_fresh_flash`]).
+const FRESH_FLASH_MAX: usize = 64;
 
 impl Shared {
     fn hop_sender(&self, hop: &NodeId) -> watch::Sender<u64> {
@@ -219,6 +225,7 @@ impl Store {
             depths: Mutex::new(HashMap::new()),
             hop_changes: Mutex::new(HashMap::new()),
             inbox_changes,
+            fresh_flash: Mutex::new(HashMap::new()),
         });
         let tx = worker::spawn(dir, shared.clone())?;
         Ok(Self { tx, shared })
@@ -338,6 +345,18 @@ impl Store {
     pub fn depths(&self) -> BTreeMap<NodeId, usize> {
         let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
         depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// FLASH copies for `hop` made durable since the last call (at most a few dozen): a link
+    /// offers them at once, without waiting for a queue read. They stay queued like any copy
+    /// and come back from [`Store::queued`] too; a link skips those it has in flight.
+    pub fn take_fresh_flash(&self, hop: &NodeId) -> Vec<Queued> {
+        let mut fresh = self
+            .shared
+            .fresh_flash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        fresh.remove(hop).unwrap_or_default()
     }
 
     /// Changes whenever something is queued for `hop`.

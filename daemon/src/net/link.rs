@@ -138,6 +138,8 @@ async fn send_loop(
     let _abort_reader = AbortOnDrop(reader);
 
     let mut changes = core.store.hop_changes(peer);
+    // What was handed off while no link took it: the first queue read covers it.
+    drop(core.store.take_fresh_flash(peer));
     let mut in_flight: HashMap<MessageRef, QueueKey> = HashMap::new();
     let mut cursor: Option<u64> = None;
     let mut paused_until: Option<Instant> = None;
@@ -150,6 +152,15 @@ async fn send_loop(
         let held_back = higher.borrow_and_update()[..rank].iter().any(|b| *b);
         if paused_until.is_none() && in_flight.len() < SEND_WINDOW && !held_back {
             changes.borrow_and_update();
+            if precedence == Precedence::Flash {
+                // Offered now; the queue read below finds them too and skips them (in flight).
+                let mut fresh = core.store.take_fresh_flash(peer);
+                fresh.truncate(SEND_WINDOW - in_flight.len());
+                let frames = offers(fresh, &mut in_flight);
+                if !frames.is_empty() {
+                    send.write_all(&frames).await?;
+                }
+            }
             let room = (SEND_WINDOW - in_flight.len()).min(READ_BATCH);
             let batch = core.store.queued(peer, precedence, cursor, room).await?;
             let bytes: usize = batch.iter().map(|q| q.message.signed.len()).sum();

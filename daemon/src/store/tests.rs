@@ -333,3 +333,46 @@ async fn flash_commits_served_first_keep_every_outcome_and_dedup_right() {
     assert_eq!(flash_queue.len() + routine.len(), 201);
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (gs, fr) = (id("gs"), id("ncb.fr"));
+    store
+        .commit(vec![
+            to(Hop::Next(gs.clone()), record(1, Precedence::Flash, 10_000)),
+            to(
+                Hop::Next(gs.clone()),
+                record(2, Precedence::Routine, 10_000),
+            ),
+            to(Hop::Next(fr.clone()), record(3, Precedence::Flash, 10_000)),
+        ])
+        .await
+        .unwrap();
+    let fresh = store.take_fresh_flash(&gs);
+    assert_eq!(fresh.len(), 1, "only the FLASH copy for gs");
+    assert_eq!(fresh[0].message.message.id, MessageId::from([1; 16]));
+    assert!(store.take_fresh_flash(&gs).is_empty(), "handed off once");
+    assert_eq!(store.take_fresh_flash(&fr).len(), 1);
+    // Still queued: the link's queue read finds it too.
+    let queued = store
+        .queued(&gs, Precedence::Flash, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].key, fresh[0].key);
+
+    // A hop whose link takes none holds a bounded number; the queue holds them all.
+    let many: Vec<Write> = (10..10 + 2 * FRESH_FLASH_MAX as u8)
+        .map(|n| to(Hop::Next(gs.clone()), record(n, Precedence::Flash, 10_000)))
+        .collect();
+    store.commit(many).await.unwrap();
+    assert_eq!(store.take_fresh_flash(&gs).len(), FRESH_FLASH_MAX);
+    let queued = store
+        .queued(&gs, Precedence::Flash, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1 + 2 * FRESH_FLASH_MAX);
+    store.shutdown().await;
+}

@@ -164,6 +164,7 @@ impl Worker {
         let durable = staged.and_then(|()| self.kv.commit(round.ops, round.needs_fsync));
         match durable {
             Ok(()) => {
+                self.hand_off(round.fresh_flash);
                 self.publish(&round.hops_woken, round.inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
@@ -179,6 +180,25 @@ impl Worker {
                 for (reply, _) in replies {
                     let _ = reply.send(Err(StoreError::Corrupt(format!("commit failed: {err}"))));
                 }
+            }
+        }
+    }
+
+    /// Durable FLASH copies for their links to take (see `Store::take_fresh_flash`).
+    fn hand_off(&self, copies: Vec<(NodeId, Queued)>) {
+        if copies.is_empty() {
+            return;
+        }
+        let mut fresh = self
+            .shared
+            .fresh_flash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (hop, queued) in copies {
+            let held = fresh.entry(hop).or_default();
+            // A link that is down takes none: beyond the bound, its queue read finds them.
+            if held.len() < super::FRESH_FLASH_MAX {
+                held.push(queued);
             }
         }
     }
@@ -302,6 +322,15 @@ impl Worker {
                         value: copy.encode(),
                         fresh: true,
                     });
+                    if record.precedence == Precedence::Flash {
+                        round.fresh_flash.push((
+                            next.clone(),
+                            Queued {
+                                key: key.clone(),
+                                message: copy,
+                            },
+                        ));
+                    }
                     self.index.insert(key, record.expires_at_ms);
                     round.hops_woken.insert(next);
                 }
@@ -532,6 +561,8 @@ struct Round {
     seen: HashSet<Vec<u8>>,
     removed: HashSet<Vec<u8>>,
     hops_woken: HashSet<NodeId>,
+    /// FLASH copies queued in this round, handed to their links once it is durable.
+    fresh_flash: Vec<(NodeId, Queued)>,
     inbox_added: bool,
     needs_fsync: bool,
 }
