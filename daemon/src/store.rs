@@ -189,13 +189,16 @@ struct Shared {
     depths: Mutex<HashMap<NodeId, usize>>,
     hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
     inbox_changes: watch::Sender<u64>,
-    /// FLASH copies just made durable, per next hop: the link can offer them without a read
-    /// through the store thread. At most [`FRESH_FLASH_MAX`] per hop; the queue has them all.
+    /// FLASH copies just made durable, per next hop whose FLASH send loop has started: the
+    /// link can offer them without a read through the store thread. Bounded per hop; the
+    /// queue has them all.
     fresh_flash: Mutex<HashMap<NodeId, Vec<Queued>>>,
 }
 
-/// Most FLASH copies held for hand-off per next hop (see [`Store::take_fresh_flash`]).
+/// Most FLASH copies, and bytes of them, held for hand-off per next hop (see
+/// [`Store::take_fresh_flash`]).
 const FRESH_FLASH_MAX: usize = 64;
+const FRESH_FLASH_BYTES: usize = 1024 * 1024;
 
 impl Shared {
     fn hop_sender(&self, hop: &NodeId) -> watch::Sender<u64> {
@@ -347,16 +350,18 @@ impl Store {
         depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
-    /// FLASH copies for `hop` made durable since the last call (at most a few dozen): a link
-    /// offers them at once, without waiting for a queue read. They stay queued like any copy
-    /// and come back from [`Store::queued`] too; a link skips those it has in flight.
+    /// FLASH copies for `hop` made durable since the last call and still queued (at most a
+    /// few dozen): a link offers them at once, without waiting for a queue read. They come
+    /// back from [`Store::queued`] too; a link skips those it has already read. The first
+    /// call for a hop (when its FLASH send loop starts) returns nothing and starts the
+    /// hand-off for it.
     pub fn take_fresh_flash(&self, hop: &NodeId) -> Vec<Queued> {
         let mut fresh = self
             .shared
             .fresh_flash
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        fresh.remove(hop).unwrap_or_default()
+        std::mem::take(fresh.entry(hop.clone()).or_default())
     }
 
     /// Changes whenever something is queued for `hop`.

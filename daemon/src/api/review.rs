@@ -243,6 +243,7 @@ fn submit_error(err: SubmitError) -> Status {
             Status::failed_precondition(format!("refused: {}: {}", r.reason, r.detail))
         }
         SubmitError::Store(err) => Status::internal(err.to_string()),
+        internal @ SubmitError::Internal(_) => Status::internal(internal.to_string()),
     }
 }
 

@@ -38,6 +38,7 @@ fn submit_error(err: SubmitError) -> Status {
             Status::failed_precondition(format!("refused: {}: {}", refusal.reason, refusal.detail))
         }
         SubmitError::Store(err) => Status::internal(err.to_string()),
+        internal @ SubmitError::Internal(_) => Status::internal(internal.to_string()),
     }
 }
 

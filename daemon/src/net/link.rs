@@ -138,10 +138,15 @@ async fn send_loop(
     let _abort_reader = AbortOnDrop(reader);
 
     let mut changes = core.store.hop_changes(peer);
-    // What was handed off while no link took it: the first queue read covers it.
-    drop(core.store.take_fresh_flash(peer));
+    if precedence == Precedence::Flash {
+        // Starts the hand-off for this hop; what it held is the first queue read's.
+        drop(core.store.take_fresh_flash(peer));
+    }
     let mut in_flight: HashMap<MessageRef, QueueKey> = HashMap::new();
     let mut cursor: Option<u64> = None;
+    // The highest sequence number any queue read returned (a refusal rewinds `cursor`, not
+    // this).
+    let mut read_up_to: Option<u64> = None;
     let mut paused_until: Option<Instant> = None;
     let mut refusals: u32 = 0;
     let mut backlog = true;
@@ -154,7 +159,10 @@ async fn send_loop(
             changes.borrow_and_update();
             if precedence == Precedence::Flash {
                 // Offered now; the queue read below finds them too and skips them (in flight).
+                // Those a queue read returned already are the read's to offer: they may have
+                // been answered and dropped since.
                 let mut fresh = core.store.take_fresh_flash(peer);
+                fresh.retain(|q| read_up_to.is_none_or(|seen| q.key.seq() > seen));
                 fresh.truncate(SEND_WINDOW - in_flight.len());
                 let frames = offers(fresh, &mut in_flight);
                 if !frames.is_empty() {
@@ -168,6 +176,7 @@ async fn send_loop(
             backlog = batch.len() == room || bytes >= Store::READ_BYTES / 2;
             if let Some(last) = batch.last() {
                 cursor = Some(last.key.seq());
+                read_up_to = read_up_to.max(cursor);
                 let frames = offers(batch, &mut in_flight);
                 send.write_all(&frames).await?;
                 continue;

@@ -1,12 +1,13 @@
-//! A thread for bulk CPU work: verifying large batches of offers and signing large batches of
-//! submissions, when none of them is FLASH. It runs
-//! at a lower scheduling priority than the threads that carry FLASH traffic (the async
-//! workers and the store thread), so that on a busy machine a FLASH message is verified,
-//! stored and forwarded while a ROUTINE flood waits, instead of taking turns with it.
+//! A thread for bulk CPU work: verifying large batches of ROUTINE and PRIORITY offers and
+//! signing large batches of such submissions. It runs at a lower scheduling priority than the
+//! threads that carry FLASH and IMMEDIATE traffic (the async workers, tokio's blocking pool
+//! and the store thread), so that on a busy machine an urgent message is verified, stored and
+//! forwarded while a ROUTINE flood waits, instead of taking turns with it.
 
 use std::sync::mpsc;
 use std::sync::Mutex;
 
+use bluehelm_proto::Precedence;
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -16,16 +17,22 @@ pub struct Bulk {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
-/// The bulk thread's nice value (Linux: per thread).
+/// How much lower than the node's other threads the bulk thread runs (Linux nice, per thread).
 const BULK_NICE: i32 = 10;
 
 impl Bulk {
+    /// Whether work on messages of this class belongs on the bulk thread (when the batch is
+    /// large): not for FLASH or IMMEDIATE, which must not queue behind a flood.
+    pub fn takes(precedence: Precedence) -> bool {
+        matches!(precedence, Precedence::Routine | Precedence::Priority)
+    }
+
     pub fn start() -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("bluehelm-bulk".into())
             .spawn(move || {
-                crate::priority::lower_current_thread(BULK_NICE);
+                crate::priority::lower_current_thread_by(BULK_NICE);
                 while let Ok(job) = queue.recv() {
                     // A job that panics fails alone (its caller gets `None`); the thread
                     // serves the next one.
@@ -39,7 +46,8 @@ impl Bulk {
         })
     }
 
-    /// Runs `work` on the bulk thread; `None` if the node is shutting down or `work` panicked.
+    /// Runs `work` on the bulk thread; `None` if `work` panicked (the thread lives as long as
+    /// this handle).
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,

@@ -9,6 +9,7 @@ use bluehelm_proto::{
     SignedEnvelope,
 };
 
+use super::bulk::Bulk;
 use super::core::{now_ms, Core, Stats};
 use crate::engine::{custody, reports, CustodyDecision, Hop};
 use crate::store::{Custody, Queued, StoredMessage, Write, WriteOutcome};
@@ -63,10 +64,10 @@ pub async fn decide_offers(
     } else {
         let worker = core.clone();
         let verify = move || worker.verifier.verify_batch(&signed, now / 1000);
-        if stream == Some(Precedence::Flash) {
-            tokio::task::spawn_blocking(verify).await.ok()
-        } else {
-            core.bulk.run(verify).await
+        match stream {
+            Some(class) if Bulk::takes(class) => core.bulk.run(verify).await,
+            // FLASH and IMMEDIATE streams, and local callers: not behind a flood.
+            _ => tokio::task::spawn_blocking(verify).await.ok(),
         }
     };
     let verified = match verified {

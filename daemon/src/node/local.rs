@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bluehelm_proto::{Body, Destination, Envelope, MessageId, Precedence, Refusal, SignedEnvelope};
 
+use super::bulk::Bulk;
 use super::core::{hub, now_ms, Core, Stats};
 use super::custody::own_custody_signed;
 use crate::store::{StoreError, Write, WriteOutcome};
@@ -43,6 +44,9 @@ pub enum SubmitError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bug stopped the work (it is in the node's log): nothing was taken into custody.
+    #[error("internal error: {0}; nothing was sent: see the node's log and report it")]
+    Internal(&'static str),
 }
 
 /// A message in the inbox, verified when it was received.
@@ -99,11 +103,11 @@ impl Core {
         Ok(ids)
     }
 
-    /// Signs envelopes: a large batch with no FLASH message in it on the bulk thread, so that
-    /// it neither holds an async worker for milliseconds nor delays FLASH traffic.
+    /// Signs envelopes: a large batch of ROUTINE and PRIORITY messages on the bulk thread, so
+    /// that it neither holds an async worker for milliseconds nor delays urgent traffic.
     async fn sign_all(&self, envelopes: Vec<Envelope>) -> Result<Vec<Signed>, SubmitError> {
         let in_bulk = envelopes.len() > INLINE_SIGN_MAX
-            && envelopes.iter().all(|e| e.precedence != Precedence::Flash);
+            && envelopes.iter().all(|e| Bulk::takes(e.precedence));
         let signer = self.signer.clone();
         let sign = move || -> Vec<Signed> {
             envelopes
@@ -117,11 +121,10 @@ impl Core {
         if !in_bulk {
             return Ok(sign());
         }
-        // Only a node that is shutting down (or a bug, logged) leaves the work undone.
         self.bulk
             .run(sign)
             .await
-            .ok_or(SubmitError::Store(StoreError::Closed))
+            .ok_or(SubmitError::Internal("signing the batch failed"))
     }
 
     /// The hub's copy of a diffusion, when this message is one that the hub would not see

@@ -53,6 +53,12 @@ impl QueueKey {
         hop.parse().expect("built from a NodeId")
     }
 
+    /// The precedence class of this copy.
+    pub fn precedence(&self) -> Option<Precedence> {
+        let (_, rank, _) = split_queue_key(&self.0)?;
+        Precedence::from_rank(rank)
+    }
+
     pub fn seq(&self) -> u64 {
         split_queue_key(&self.0).expect("built by QueueKey::new").2
     }

@@ -35,10 +35,6 @@ pub const META_LOG_SEQ: &[u8] = b"mlog";
 /// file is preallocated to 32 MiB: a checkpoint has 16 MiB of commits' time to finish before
 /// commits wait for it, so memory holds at most about two files' worth of changes.
 const CHECKPOINT_LOG_BYTES: u64 = 16 * 1024 * 1024;
-/// The checkpoint thread's nice value (Linux: per thread). Checkpoints only have to keep up
-/// with the log, not with each message: on a busy machine the threads that carry custody
-/// come first.
-const CHECKPOINT_NICE: i32 = 10;
 
 /// A pending change to one key.
 enum Pending {
@@ -301,7 +297,6 @@ impl Kv {
         let thread = std::thread::Builder::new()
             .name("bluehelm-checkpoint".into())
             .spawn(move || {
-                crate::priority::lower_current_thread(CHECKPOINT_NICE);
                 let result = apply(&db, &frozen, upto, &mut files);
                 (files, result)
             });

@@ -338,7 +338,10 @@ async fn flash_commits_served_first_keep_every_outcome_and_dedup_right() {
 async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let (gs, fr) = (id("gs"), id("ncb.fr"));
+    let (gs, fr, ke) = (id("gs"), id("ncb.fr"), id("ncb.ke"));
+    // The FLASH send loops of gs and ncb.fr have started; ncb.ke has no link.
+    assert!(store.take_fresh_flash(&gs).is_empty());
+    assert!(store.take_fresh_flash(&fr).is_empty());
     store
         .commit(vec![
             to(Hop::Next(gs.clone()), record(1, Precedence::Flash, 10_000)),
@@ -347,6 +350,7 @@ async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
                 record(2, Precedence::Routine, 10_000),
             ),
             to(Hop::Next(fr.clone()), record(3, Precedence::Flash, 10_000)),
+            to(Hop::Next(ke.clone()), record(4, Precedence::Flash, 10_000)),
         ])
         .await
         .unwrap();
@@ -355,6 +359,10 @@ async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
     assert_eq!(fresh[0].message.message.id, MessageId::from([1; 16]));
     assert!(store.take_fresh_flash(&gs).is_empty(), "handed off once");
     assert_eq!(store.take_fresh_flash(&fr).len(), 1);
+    assert!(
+        store.take_fresh_flash(&ke).is_empty(),
+        "nothing is held for a hop whose link has not started"
+    );
     // Still queued: the link's queue read finds it too.
     let queued = store
         .queued(&gs, Precedence::Flash, None, 10)
@@ -363,7 +371,7 @@ async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].key, fresh[0].key);
 
-    // A hop whose link takes none holds a bounded number; the queue holds them all.
+    // A link that takes none holds a bounded number; the queue holds them all.
     let many: Vec<Write> = (10..10 + 2 * FRESH_FLASH_MAX as u8)
         .map(|n| to(Hop::Next(gs.clone()), record(n, Precedence::Flash, 10_000)))
         .collect();
@@ -374,5 +382,30 @@ async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
         .await
         .unwrap();
     assert_eq!(queued.len(), 1 + 2 * FRESH_FLASH_MAX);
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flash_copy_dropped_before_its_link_took_it_is_not_handed_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let gs = id("gs");
+    assert!(store.take_fresh_flash(&gs).is_empty());
+    store
+        .commit(vec![
+            to(Hop::Next(gs.clone()), record(1, Precedence::Flash, 10_000)),
+            to(Hop::Next(gs.clone()), record(2, Precedence::Flash, 10_000)),
+        ])
+        .await
+        .unwrap();
+    // A queue read offered the first, the next hop took it, and it was dropped.
+    let queued = store.queued(&gs, Precedence::Flash, None, 1).await.unwrap();
+    store
+        .commit(vec![Write::Forget(queued[0].key.clone())])
+        .await
+        .unwrap();
+    let fresh = store.take_fresh_flash(&gs);
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh[0].message.message.id, MessageId::from([2; 16]));
     store.shutdown().await;
 }

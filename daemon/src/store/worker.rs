@@ -1,6 +1,7 @@
 //! The thread that owns the store: applies writes in groups, makes each group durable with
 //! one custody log record and one fsync, then answers reads (so no reader ever sees a write
-//! that is not yet durable).
+//! that is not yet durable). Reads of FLASH queues and of the inbox go before the round's
+//! commits, and FLASH commits before the others (`is_urgent`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -164,7 +165,7 @@ impl Worker {
         let durable = staged.and_then(|()| self.kv.commit(round.ops, round.needs_fsync));
         match durable {
             Ok(()) => {
-                self.hand_off(round.fresh_flash);
+                self.hand_off(round.fresh_flash, &round.forgotten_flash);
                 self.publish(&round.hops_woken, round.inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
@@ -184,9 +185,10 @@ impl Worker {
         }
     }
 
-    /// Durable FLASH copies for their links to take (see `Store::take_fresh_flash`).
-    fn hand_off(&self, copies: Vec<(NodeId, Queued)>) {
-        if copies.is_empty() {
+    /// Durable FLASH copies for their links to take (see `Store::take_fresh_flash`), and
+    /// copies no longer queued taken back.
+    fn hand_off(&self, copies: Vec<(NodeId, Queued)>, forgotten: &[QueueKey]) {
+        if copies.is_empty() && forgotten.is_empty() {
             return;
         }
         let mut fresh = self
@@ -194,10 +196,24 @@ impl Worker {
             .fresh_flash
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        if fresh.is_empty() {
+            return;
+        }
+        for key in forgotten {
+            if let Some(held) = fresh.get_mut(&key.next_hop()) {
+                held.retain(|q| &q.key != key);
+            }
+        }
         for (hop, queued) in copies {
-            let held = fresh.entry(hop).or_default();
-            // A link that is down takes none: beyond the bound, its queue read finds them.
-            if held.len() < super::FRESH_FLASH_MAX {
+            // Only for hops whose FLASH send loop has started; beyond the bound, the queue
+            // read finds them.
+            let Some(held) = fresh.get_mut(&hop) else {
+                continue;
+            };
+            let bytes: usize = held.iter().map(|q| q.message.signed.len()).sum();
+            if held.len() < super::FRESH_FLASH_MAX
+                && bytes + queued.message.signed.len() <= super::FRESH_FLASH_BYTES
+            {
                 held.push(queued);
             }
         }
@@ -228,6 +244,9 @@ impl Worker {
                 // The index mirrors the queue: a key it does not hold is not queued.
                 if !self.index.remove(&key) {
                     return Ok(WriteOutcome::Missing);
+                }
+                if key.precedence() == Some(Precedence::Flash) {
+                    round.forgotten_flash.push(key.clone());
                 }
                 round.ops.push(Op::Remove(key.as_bytes().to_vec()));
                 Ok(WriteOutcome::Removed)
@@ -563,6 +582,8 @@ struct Round {
     hops_woken: HashSet<NodeId>,
     /// FLASH copies queued in this round, handed to their links once it is durable.
     fresh_flash: Vec<(NodeId, Queued)>,
+    /// FLASH copies dropped in this round, taken back from the hand-off.
+    forgotten_flash: Vec<QueueKey>,
     inbox_added: bool,
     needs_fsync: bool,
 }
