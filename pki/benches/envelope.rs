@@ -46,21 +46,24 @@ fn envelope_benches(c: &mut Criterion) {
     group.bench_function("verify_and_decode", |b| {
         b.iter(|| verifier.verify(&signed, now).expect("verifies"))
     });
-    let batch: Vec<_> = (0..64)
-        .map(|_| signer.sign(&notice()).expect("fits"))
-        .collect();
-    group.throughput(Throughput::Elements(64));
-    group.bench_function("verify_batch_64", |b| {
-        b.iter_batched(
-            || (),
-            |()| {
-                let results = verifier.verify_batch(&batch, now);
-                assert!(results.iter().all(Result::is_ok));
-                results
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    // Batch verification gets cheaper per signature as batches grow: how much.
+    for size in [64usize, 128, 256, 512] {
+        let batch: Vec<_> = (0..size)
+            .map(|_| signer.sign(&notice()).expect("fits"))
+            .collect();
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(format!("verify_batch_{size}"), |b| {
+            b.iter_batched(
+                || (),
+                |()| {
+                    let results = verifier.verify_batch(&batch, now);
+                    assert!(results.iter().all(Result::is_ok));
+                    results
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 
