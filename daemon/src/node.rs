@@ -115,7 +115,10 @@ impl Node {
             me: config.node_id.clone(),
             signer: creds.signer(),
             verifier: EnvelopeVerifier::new(trust),
-            bulk: bulk::Bulk::start().map_err(StartError::Thread)?,
+            bulk: bulk::Bulk::start(bulk::threads_for(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ))
+            .map_err(StartError::Thread)?,
             store,
             links: Default::default(),
             client_config: std::sync::Mutex::new(client),

@@ -1,23 +1,32 @@
-//! A thread for bulk CPU work: verifying large batches of ROUTINE and PRIORITY offers and
-//! signing large batches of such submissions. It runs at a lower scheduling priority than the
+//! Threads for bulk CPU work, one per two cores: verifying large batches of ROUTINE and PRIORITY
+//! offers and signing large batches of such submissions. They run at a lower scheduling
+//! priority than the
 //! threads that carry FLASH and IMMEDIATE traffic (the async workers, tokio's blocking pool
 //! and the store thread), so that on a busy machine an urgent message is verified, stored and
 //! forwarded while a ROUTINE flood waits, instead of taking turns with it.
 
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bluehelm_proto::Precedence;
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Handle to the bulk thread; the thread ends when the handle is dropped.
+/// Handle to the bulk threads; they end when the handle is dropped.
 pub struct Bulk {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
-/// How much lower than the node's other threads the bulk thread runs (Linux nice, per thread).
+/// Bulk threads for a machine with `cores` cores: half of them (at least one), so that a flood
+/// of ROUTINE signature work leaves cores to urgent traffic and the links. On 2 cores, two bulk
+/// threads made FLASH slower under a backlog (`flash-under-backlog` p50 3.3-3.9 ms against
+/// 2.6-2.8 ms with one; docs/performance.md) and carried no more.
+pub fn threads_for(cores: usize) -> usize {
+    (cores / 2).max(1)
+}
+
+/// How much lower than the node's other threads the bulk threads run (Linux nice, per thread).
 const BULK_NICE: i32 = 10;
 
 impl Bulk {
@@ -27,26 +36,34 @@ impl Bulk {
         matches!(precedence, Precedence::Routine | Precedence::Priority)
     }
 
-    pub fn start() -> std::io::Result<Self> {
+    /// Starts `threads` bulk threads (at least one) sharing one queue of jobs.
+    pub fn start(threads: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("bluehelm-bulk".into())
-            .spawn(move || {
-                crate::priority::lower_current_thread_by(BULK_NICE);
-                while let Ok(job) = queue.recv() {
-                    // A job that panics fails alone (its caller gets `None`); the thread
-                    // serves the next one.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                        tracing::error!("a bulk job panicked; its batch was not processed");
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("bluehelm-bulk".into())
+                .spawn(move || {
+                    crate::priority::lower_current_thread_by(BULK_NICE);
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(job) = next else { return };
+                        // A job that panics fails alone (its caller gets `None`); the thread
+                        // serves the next one.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a bulk job panicked; its batch was not processed");
+                        }
                     }
-                }
-            })?;
+                })?;
+        }
         Ok(Self {
             jobs: Mutex::new(jobs),
         })
     }
 
-    /// Runs `work` on the bulk thread; `None` if `work` panicked (the thread lives as long as
+    /// Runs `work` on a bulk thread; `None` if `work` panicked (the threads live as long as
     /// this handle).
     pub async fn run<T: Send + 'static>(
         &self,
@@ -73,7 +90,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_work_and_survives_a_job_that_panics() {
-        let bulk = Bulk::start().unwrap();
+        let bulk = Bulk::start(1).unwrap();
         assert_eq!(bulk.run(|| 6 * 7).await, Some(42));
         assert_eq!(
             bulk.run(|| -> u8 { panic!("a bug in one job") }).await,
@@ -85,12 +102,30 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn runs_below_the_priority_of_the_node_s_other_threads() {
-        let bulk = Bulk::start().unwrap();
+        let bulk = Bulk::start(1).unwrap();
         let ours = rustix::process::getpriority_process(None).unwrap();
         let theirs = bulk
             .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap())
             .await
             .unwrap();
         assert_eq!(theirs, (ours + BULK_NICE).min(19));
+    }
+
+    #[test]
+    fn takes_half_the_cores() {
+        assert_eq!([1, 2, 3, 4, 16].map(threads_for), [1, 1, 1, 2, 8]);
+    }
+
+    #[tokio::test]
+    async fn runs_jobs_side_by_side_on_several_threads() {
+        let bulk = Arc::new(Bulk::start(2).unwrap());
+        // Each job waits for the other: both finish only if two threads run them at once.
+        let meet = Arc::new(std::sync::Barrier::new(2));
+        let job = |meet: Arc<std::sync::Barrier>| move || meet.wait().is_leader();
+        let both = async { tokio::join!(bulk.run(job(meet.clone())), bulk.run(job(meet))) };
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(10), both)
+            .await
+            .expect("two bulk threads run two jobs at once");
+        assert_eq!([a, b].iter().filter(|r| **r == Some(true)).count(), 1);
     }
 }
