@@ -1,9 +1,9 @@
-//! Threads for bulk CPU work, one per two cores: verifying large batches of ROUTINE and PRIORITY
-//! offers and signing large batches of such submissions. They run at a lower scheduling
-//! priority than the
-//! threads that carry FLASH and IMMEDIATE traffic (the async workers, tokio's blocking pool
-//! and the store thread), so that on a busy machine an urgent message is verified, stored and
-//! forwarded while a ROUTINE flood waits, instead of taking turns with it.
+//! Threads for bulk CPU work, one per two cores: verifying large batches of ROUTINE and
+//! PRIORITY offers and signing large batches of such submissions. They run at a lower
+//! scheduling priority than the threads that carry FLASH and IMMEDIATE traffic (the async
+//! workers, tokio's blocking pool and the store thread), so that on a busy machine an urgent
+//! message is verified, stored and forwarded while a ROUTINE flood waits, instead of taking
+//! turns with it.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ pub fn threads_for(cores: usize) -> usize {
 const BULK_NICE: i32 = 10;
 
 impl Bulk {
-    /// Whether work on messages of this class belongs on the bulk thread (when the batch is
+    /// Whether work on messages of this class belongs on the bulk threads (when the batch is
     /// large): not for FLASH or IMMEDIATE, which must not queue behind a flood.
     pub fn takes(precedence: Precedence) -> bool {
         matches!(precedence, Precedence::Routine | Precedence::Priority)

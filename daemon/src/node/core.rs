@@ -55,7 +55,7 @@ pub struct Core {
     pub store: Store,
     pub signer: Signer,
     pub verifier: EnvelopeVerifier,
-    /// Verifying and signing large non-FLASH batches, at a lower priority.
+    /// Verifying and signing large ROUTINE and PRIORITY batches, at a lower priority.
     pub bulk: Bulk,
     pub links: Mutex<HashMap<NodeId, LinkSlot>>,
     /// TLS settings for dialling; replaced when a new CRL comes into force.

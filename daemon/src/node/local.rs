@@ -103,7 +103,7 @@ impl Core {
         Ok(ids)
     }
 
-    /// Signs envelopes: a large batch of ROUTINE and PRIORITY messages on the bulk thread, so
+    /// Signs envelopes: a large batch of ROUTINE and PRIORITY messages on a bulk thread, so
     /// that it neither holds an async worker for milliseconds nor delays urgent traffic.
     async fn sign_all(&self, envelopes: Vec<Envelope>) -> Result<Vec<Signed>, SubmitError> {
         let in_bulk = envelopes.len() > INLINE_SIGN_MAX

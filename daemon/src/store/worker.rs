@@ -517,13 +517,14 @@ impl Worker {
 }
 
 /// Whether a command goes ahead of the rest of its round: a read of a FLASH queue or of the
-/// inbox, or a commit that takes custody of a FLASH message. Reads see only what is durable,
-/// so serving them before the round's commits hides nothing and lets a FLASH copy leave, or
-/// a delivered message reach its application, without waiting for the round's fsync. Urgent
-/// commits get a log record and an fsync of their own, so that they do not wait for the bytes
-/// of a ROUTINE flood to reach the disk. Commits from one caller keep their order because
-/// FLASH and the other classes travel on separate streams, and what a commit does (store,
-/// drop, deduplicate) does not depend on unrelated commits.
+/// inbox, or a commit that takes custody of a FLASH message. Urgent reads see what earlier
+/// rounds made durable, not the writes of their own round, so that a FLASH copy can leave, or
+/// a delivered message reach its application, without waiting for the round's fsync (a FLASH
+/// copy whose `Forget` is in the same round may be offered again; the next hop acknowledges
+/// it as a duplicate). Urgent commits get a log record and an fsync of their own, so that they
+/// do not wait for the bytes of a ROUTINE flood to reach the disk. A link's commits keep their
+/// order because FLASH and the other classes travel on separate streams; local callers await
+/// each commit before the next.
 fn is_urgent(command: &Command) -> bool {
     match command {
         Command::Queued { precedence, .. } => *precedence == Precedence::Flash,
