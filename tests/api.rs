@@ -8,8 +8,8 @@ use std::time::Duration;
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
 use bluehelm_tests::{
-    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually, id,
-    linked, TestNet,
+    api_client, api_inbox_now as inbox_now, api_submit as submit, eventually, id, linked,
+    run_cli as cli, TestNet,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -564,20 +564,6 @@ async fn api_socket_is_group_only_and_never_replaces_a_file() {
         .unwrap();
     fr.shutdown().await;
     assert!(!path.exists(), "socket removed on shutdown");
-}
-
-/// Runs the real binary; returns (exit code, stdout, stderr).
-async fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(bluehelm_bin())
-        .args(args)
-        .output()
-        .await
-        .expect("bluehelm runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use bluehelm::net::tls::server_name;
 use bluehelm::Node;
 use bluehelm_pki::{IssueRequest, NodeCredentials, Role, TrustStore};
 use bluehelm_tests::raw::RawLink;
-use bluehelm_tests::{bluehelm_bin, eventually, id, inbox_at_least, NodeProcess, TestNet};
+use bluehelm_tests::{eventually, id, inbox_at_least, run_cli as cli, NodeProcess, TestNet};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tonic::transport::Channel;
 
@@ -340,20 +340,6 @@ async fn taken_terminal_address_fails_the_start_and_names_the_key() {
     drop(taken);
     let gs = net.start("gs").await;
     gs.shutdown().await;
-}
-
-/// Runs the real binary; returns (exit code, stdout, stderr).
-async fn cli(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::process::Command::new(bluehelm_bin())
-        .args(args)
-        .output()
-        .await
-        .expect("bluehelm runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn args(list: &[&str]) -> Vec<String> {

@@ -9,7 +9,6 @@ pub mod engine;
 pub mod localnet;
 pub mod net;
 pub mod node;
-mod priority;
 pub mod services;
 pub mod store;
 

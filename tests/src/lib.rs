@@ -198,6 +198,22 @@ pub fn bluehelm_bin() -> &'static Path {
     })
 }
 
+/// Runs the real `bluehelm` binary with `args`; returns (exit code, stdout, stderr).
+pub async fn run_cli<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> (i32, String, String) {
+    let out = tokio::process::Command::new(bluehelm_bin())
+        .args(args)
+        .output()
+        .await
+        .expect("bluehelm runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Whether `bin` is newer than every `libbluehelm-*.rlib` in `deps`.
 fn is_current(bin: &Path, deps: &Path) -> bool {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();

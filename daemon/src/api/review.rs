@@ -30,9 +30,10 @@ use bluehelm_proto::{
 use prost::Message;
 use tonic::Status;
 
+use super::service::submit_error;
 use super::{pb, DEFAULT_TTL};
 use crate::node::core::{now_ms, Core};
-use crate::node::{Outgoing, SubmitError};
+use crate::node::Outgoing;
 use crate::store::Write;
 
 pub use crate::node::core::{hub, HUB};
@@ -234,17 +235,6 @@ pub async fn list(core: &Core) -> Result<pb::ListReviewsResponse, Status> {
 
 pub async fn show(core: &Core, id: &str) -> Result<pb::ReviewItem, Status> {
     item(&find(core, id).await?)
-}
-
-fn submit_error(err: SubmitError) -> Status {
-    match err {
-        SubmitError::Invalid(detail) => Status::invalid_argument(detail),
-        SubmitError::Refused(r) => {
-            Status::failed_precondition(format!("refused: {}: {}", r.reason, r.detail))
-        }
-        SubmitError::Store(err) => Status::internal(err.to_string()),
-        internal @ SubmitError::Internal(_) => Status::internal(internal.to_string()),
-    }
 }
 
 fn ttl_of(envelope: &Envelope) -> Duration {

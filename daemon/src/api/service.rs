@@ -31,7 +31,8 @@ pub struct BureauService {
     pub tasks: TaskTracker,
 }
 
-fn submit_error(err: SubmitError) -> Status {
+/// The API's answer to a submission the node did not take (also for review decisions).
+pub(super) fn submit_error(err: SubmitError) -> Status {
     match err {
         SubmitError::Invalid(detail) => Status::invalid_argument(detail),
         SubmitError::Refused(refusal) => {

@@ -48,7 +48,7 @@ impl Bulk {
             std::thread::Builder::new()
                 .name("bluehelm-bulk".into())
                 .spawn(move || {
-                    crate::priority::lower_current_thread_by(BULK_NICE);
+                    lower_current_thread_by(BULK_NICE);
                     loop {
                         // The lock is held only while waiting for the next job.
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
@@ -85,6 +85,25 @@ impl Bulk {
         }
         result.await.ok()
     }
+}
+
+/// Makes the calling thread `by` nice levels nicer than it is (at most 19): relative, so that a
+/// node started with a nice value keeps its bulk work below its other threads. Linux only
+/// (there nice is per thread); best effort: a thread that cannot lower its priority runs as
+/// it is.
+fn lower_current_thread_by(by: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        let lowered = getpriority_process(me)
+            .and_then(|now| setpriority_process(me, now.saturating_add(by).min(19)));
+        if let Err(err) = lowered {
+            tracing::debug!(error = %err, "cannot lower the bulk thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
 }
 
 #[cfg(test)]
