@@ -266,3 +266,55 @@ async fn oversized_message_is_refused_at_submission_and_the_link_keeps_working()
         node.shutdown().await;
     }
 }
+
+/// Copies leave the hub as soon as they are staged (cut-through, handed to the link before
+/// the hub's fsync) and the link also reads its queue: each message must still be offered to
+/// the next hop once, paced one by one and in a burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handed_off_copies_are_offered_to_the_next_hop_once() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+
+    let paced = 150;
+    for n in 0..paced {
+        fr.core()
+            .submit(vec![text(n, "ncb.ke", Precedence::Routine)])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let burst: Vec<_> = (paced..paced + 1000)
+        .map(|n| text(n, "ncb.ke", Precedence::Priority))
+        .collect();
+    fr.core().submit(burst).await.unwrap();
+    let total = paced + 1000;
+    let inbox = inbox_at_least(&ke, total).await;
+    assert_eq!(inbox.len(), total);
+    bluehelm_tests::eventually("the hub's queue for ncb.ke to empty", || async {
+        (gs.core().store.depth(&id("ncb.ke")) == 0).then_some(())
+    })
+    .await;
+    for (node, name) in [(&gs, "gs"), (&ke, "ncb.ke")] {
+        let stats = &node.core().stats;
+        assert_eq!(
+            stats.duplicates.load(Relaxed),
+            0,
+            "{name} was offered a copy it already held"
+        );
+        assert_eq!(
+            stats.accepted.load(Relaxed),
+            total as u64,
+            "{name} accepted"
+        );
+    }
+    assert_eq!(gs.core().stats.forwarded.load(Relaxed), total as u64);
+
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}

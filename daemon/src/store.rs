@@ -9,6 +9,7 @@
 //! sled calls block, so they run on one dedicated thread that owns the database; async code
 //! talks to it through [`Store`], a cheap handle.
 
+mod handoff;
 mod index;
 mod keys;
 mod log;
@@ -24,6 +25,7 @@ use bluehelm_proto::{MessageId, NodeId, Precedence};
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::Hop;
+pub use handoff::HandOff;
 pub use keys::QueueKey;
 pub use record::StoredMessage;
 
@@ -189,16 +191,9 @@ struct Shared {
     depths: Mutex<HashMap<NodeId, usize>>,
     hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
     inbox_changes: watch::Sender<u64>,
-    /// FLASH copies just made durable, per next hop whose FLASH send loop has started: the
-    /// link can offer them without a read through the store thread. Bounded per hop; the
-    /// queue has them all.
-    fresh_flash: Mutex<HashMap<NodeId, Vec<Queued>>>,
+    /// New copies for the links that are running (see [`Store::hand_off`]).
+    hand_offs: Arc<handoff::HandOffs>,
 }
-
-/// Most FLASH copies, and bytes of them, held for hand-off per next hop (see
-/// [`Store::take_fresh_flash`]).
-const FRESH_FLASH_MAX: usize = 64;
-const FRESH_FLASH_BYTES: usize = 1024 * 1024;
 
 impl Shared {
     fn hop_sender(&self, hop: &NodeId) -> watch::Sender<u64> {
@@ -228,7 +223,7 @@ impl Store {
             depths: Mutex::new(HashMap::new()),
             hop_changes: Mutex::new(HashMap::new()),
             inbox_changes,
-            fresh_flash: Mutex::new(HashMap::new()),
+            hand_offs: Arc::default(),
         });
         let tx = worker::spawn(dir, shared.clone())?;
         Ok(Self { tx, shared })
@@ -350,18 +345,16 @@ impl Store {
         depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
-    /// FLASH copies for `hop` made durable since the last call and still queued (at most a
-    /// few dozen): a link offers them at once, without waiting for a queue read. They come
-    /// back from [`Store::queued`] too; a link skips those it has already read. The first
-    /// call for a hop (when its FLASH send loop starts) returns nothing and starts the
-    /// hand-off for it.
-    pub fn take_fresh_flash(&self, hop: &NodeId) -> Vec<Queued> {
-        let mut fresh = self
-            .shared
-            .fresh_flash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        std::mem::take(fresh.entry(hop.clone()).or_default())
+    /// Registers a send loop for the copies queued for `hop` in one precedence class: from
+    /// now until the registration is dropped, the store thread hands each new copy to it
+    /// (a bounded number at a time), so that a link that has caught up with its queue offers
+    /// it without a queue read. A copy this node originates is handed over once durable; a
+    /// copy relayed from a neighbour as soon as it is staged, before its fsync (cut-through:
+    /// its sender keeps its own copy until this node's custody is durable, and the next hop
+    /// acknowledges a second offer as a duplicate). Handed-off copies stay queued until
+    /// forgotten, so queue reads return them too.
+    pub fn hand_off(&self, hop: &NodeId, precedence: Precedence) -> HandOff {
+        HandOff::register(self.shared.hand_offs.clone(), hop.clone(), precedence)
     }
 
     /// Changes whenever something is queued for `hop`.

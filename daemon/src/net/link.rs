@@ -3,7 +3,6 @@
 //! stream priority, so it never waits behind a ROUTINE backlog), and answers the other side's
 //! offers on the streams the other side opened.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::frames::{frame_name, read_frame, write_frames, LinkError};
+use super::offered::Offered;
 use crate::engine::backoff::Backoff;
 use crate::engine::custody::{on_refusal, RefusalAction};
 use crate::node::core::{Core, Stats};
@@ -138,51 +138,39 @@ async fn send_loop(
     let _abort_reader = AbortOnDrop(reader);
 
     let mut changes = core.store.hop_changes(peer);
-    if precedence == Precedence::Flash {
-        // Starts the hand-off for this hop; what it held is the first queue read's.
-        drop(core.store.take_fresh_flash(peer));
-    }
-    let mut in_flight: HashMap<MessageRef, QueueKey> = HashMap::new();
-    let mut cursor: Option<u64> = None;
-    // The highest sequence number any queue read returned (a refusal rewinds `cursor`, not
-    // this).
-    let mut read_up_to: Option<u64> = None;
+    let hand_off = core.store.hand_off(peer, precedence);
+    let mut offered = Offered::default();
     let mut paused_until: Option<Instant> = None;
     let mut refusals: u32 = 0;
-    let mut backlog = true;
     loop {
         if paused_until.is_some_and(|t| Instant::now() >= t) {
             paused_until = None;
         }
         let held_back = higher.borrow_and_update()[..rank].iter().any(|b| *b);
-        if paused_until.is_none() && in_flight.len() < SEND_WINDOW && !held_back {
+        if paused_until.is_none() && offered.in_flight() < SEND_WINDOW && !held_back {
             changes.borrow_and_update();
-            if precedence == Precedence::Flash {
-                // Offered now; the queue read below finds them too and skips them (in flight).
-                // Those a queue read returned already are the read's to offer: they may have
-                // been answered and dropped since.
-                let mut fresh = core.store.take_fresh_flash(peer);
-                fresh.retain(|q| read_up_to.is_none_or(|seen| q.key.seq() > seen));
-                fresh.truncate(SEND_WINDOW - in_flight.len());
-                let frames = offers(fresh, &mut in_flight);
-                if !frames.is_empty() {
-                    send.write_all(&frames).await?;
-                }
+            let fresh = offered.handed_off(hand_off.take(), SEND_WINDOW - offered.in_flight());
+            if !fresh.is_empty() {
+                send.write_all(&frames(&fresh)).await?;
             }
-            let room = (SEND_WINDOW - in_flight.len()).min(READ_BATCH);
-            let batch = core.store.queued(peer, precedence, cursor, room).await?;
+            let room = (SEND_WINDOW - offered.in_flight()).min(READ_BATCH);
+            let batch = core
+                .store
+                .queued(peer, precedence, offered.cursor(), room)
+                .await?;
             let bytes: usize = batch.iter().map(|q| q.message.signed.len()).sum();
             // A short read means the queue is empty, unless it stopped at the byte bound.
-            backlog = batch.len() == room || bytes >= Store::READ_BYTES / 2;
-            if let Some(last) = batch.last() {
-                cursor = Some(last.key.seq());
-                read_up_to = read_up_to.max(cursor);
-                let frames = offers(batch, &mut in_flight);
-                send.write_all(&frames).await?;
+            let backlog = batch.len() == room || bytes >= Store::READ_BYTES / 2;
+            let read_some = !batch.is_empty();
+            let batch = offered.read(batch, backlog);
+            if read_some {
+                if !batch.is_empty() {
+                    send.write_all(&frames(&batch)).await?;
+                }
                 continue;
             }
         }
-        let busy = backlog || !in_flight.is_empty();
+        let busy = offered.backlog() || offered.in_flight() > 0;
         gate.send_if_modified(|flags| std::mem::replace(&mut flags[rank], busy) != busy);
         let pause = paused_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -191,25 +179,21 @@ async fn send_loop(
             answer = answers.recv() => match answer {
                 Some(Ok(Answer::Accepted(refs))) => {
                     refusals = 0;
-                    let keys: Vec<QueueKey> =
-                        refs.iter().filter_map(|r| in_flight.remove(r)).collect();
+                    let keys = offered.accepted(&refs);
                     Stats::add(&core.stats.forwarded, keys.len() as u64);
                     forget(core, keys);
                 }
                 Some(Ok(Answer::Refused(refusal))) => {
-                    let Some(key) = in_flight.remove(&refusal.message) else { continue };
+                    let action = on_refusal(refusal.reason);
+                    let retry = matches!(action, RefusalAction::RetryLater);
+                    let Some(key) = offered.refused(&refusal.message, retry) else { continue };
                     tracing::info!(%peer, msg = %refusal.message, reason = %refusal.reason,
                         detail = %refusal.detail, "next hop refused custody");
-                    match on_refusal(refusal.reason) {
+                    match action {
                         RefusalAction::RetryLater => {
                             let delay = REFUSAL_BACKOFF.delay(refusals, rand::random());
                             refusals = refusals.saturating_add(1);
                             paused_until = Some(Instant::now() + delay);
-                            let before = key.seq().checked_sub(1);
-                            cursor = match (cursor, before) {
-                                (Some(c), Some(b)) => Some(c.min(b)),
-                                _ => None,
-                            };
                         }
                         RefusalAction::GiveUp(reason) => {
                             if let Some(queued) = fetch(core, peer, precedence, &key).await? {
@@ -226,29 +210,27 @@ async fn send_loop(
                     return Ok(());
                 }
             }
+            // A relayed copy arrives before the change above, which waits for its fsync.
+            _ = hand_off.arrived() => {}
             _ = higher.changed() => {}
             _ = tokio::time::sleep_until(pause), if paused_until.is_some() => {}
         }
     }
 }
 
-/// Transfer frames, ready to write, for queued copies not already in flight. The stored
-/// signed envelope goes out byte for byte as it was verified on receipt (sled checksums its
-/// log, so a record that reads back is the record that was written).
-fn offers(batch: Vec<Queued>, in_flight: &mut HashMap<MessageRef, QueueKey>) -> Vec<u8> {
+/// Transfer frames, ready to write. The stored signed envelope goes out byte for byte as it
+/// was verified on receipt (sled checksums its log, so a record that reads back is the record
+/// that was written).
+fn frames(copies: &[Queued]) -> Vec<u8> {
     let mut frames = Vec::new();
-    for queued in batch {
-        let message = queued.message;
-        if in_flight.contains_key(&message.message) {
-            continue;
-        }
+    for queued in copies {
+        let message = &queued.message;
         write_transfer_frame(
             &message.signed,
             message.hops,
             &message.recipients,
             &mut frames,
         );
-        in_flight.insert(message.message, queued.key);
     }
     frames
 }

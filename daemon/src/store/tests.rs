@@ -334,63 +334,126 @@ async fn flash_commits_served_first_keep_every_outcome_and_dedup_right() {
     store.shutdown().await;
 }
 
+fn originated(n: u8, precedence: Precedence) -> StoredMessage {
+    StoredMessage {
+        hops: 0,
+        ..record(n, precedence, 10_000)
+    }
+}
+
 #[tokio::test]
-async fn durable_flash_copies_are_handed_to_their_link_once_and_stay_queued() {
+async fn new_copies_are_handed_to_their_running_link_once_and_stay_queued() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let (gs, fr, ke) = (id("gs"), id("ncb.fr"), id("ncb.ke"));
-    // The FLASH send loops of gs and ncb.fr have started; ncb.ke has no link.
-    assert!(store.take_fresh_flash(&gs).is_empty());
-    assert!(store.take_fresh_flash(&fr).is_empty());
+    // Send loops run for gs (FLASH and ROUTINE) and ncb.fr (FLASH); ncb.ke has no link.
+    let gs_flash = store.hand_off(&gs, Precedence::Flash);
+    let gs_routine = store.hand_off(&gs, Precedence::Routine);
+    let fr_flash = store.hand_off(&fr, Precedence::Flash);
     store
         .commit(vec![
+            // Relayed (hops 1) and originated here (hops 0): both are handed off.
             to(Hop::Next(gs.clone()), record(1, Precedence::Flash, 10_000)),
-            to(
-                Hop::Next(gs.clone()),
-                record(2, Precedence::Routine, 10_000),
-            ),
-            to(Hop::Next(fr.clone()), record(3, Precedence::Flash, 10_000)),
-            to(Hop::Next(ke.clone()), record(4, Precedence::Flash, 10_000)),
+            to(Hop::Next(gs.clone()), originated(2, Precedence::Routine)),
+            to(Hop::Next(gs.clone()), originated(3, Precedence::Priority)),
+            to(Hop::Next(fr.clone()), originated(4, Precedence::Flash)),
+            to(Hop::Next(ke.clone()), record(5, Precedence::Flash, 10_000)),
         ])
         .await
         .unwrap();
-    let fresh = store.take_fresh_flash(&gs);
-    assert_eq!(fresh.len(), 1, "only the FLASH copy for gs");
-    assert_eq!(fresh[0].message.message.id, MessageId::from([1; 16]));
-    assert!(store.take_fresh_flash(&gs).is_empty(), "handed off once");
-    assert_eq!(store.take_fresh_flash(&fr).len(), 1);
+    let ids = |copies: Vec<Queued>| -> Vec<u8> {
+        copies
+            .iter()
+            .map(|q| q.message.message.id.as_bytes()[0])
+            .collect()
+    };
+    let flash = gs_flash.take();
+    assert_eq!(ids(flash.clone()), vec![1], "only gs's FLASH copy");
+    assert_eq!(ids(gs_routine.take()), vec![2], "only gs's ROUTINE copy");
+    assert!(gs_flash.take().is_empty(), "handed off once");
+    assert_eq!(ids(fr_flash.take()), vec![4]);
+    let gs_priority = store.hand_off(&gs, Precedence::Priority);
+    let ke_flash = store.hand_off(&ke, Precedence::Flash);
     assert!(
-        store.take_fresh_flash(&ke).is_empty(),
-        "nothing is held for a hop whose link has not started"
+        gs_priority.take().is_empty() && ke_flash.take().is_empty(),
+        "nothing is held for a class or hop whose send loop had not started"
     );
-    // Still queued: the link's queue read finds it too.
+    // Still queued: the link's queue reads find them too.
     let queued = store
         .queued(&gs, Precedence::Flash, None, 10)
         .await
         .unwrap();
     assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].key, fresh[0].key);
-
-    // A link that takes none holds a bounded number; the queue holds them all.
-    let many: Vec<Write> = (10..10 + 2 * FRESH_FLASH_MAX as u8)
-        .map(|n| to(Hop::Next(gs.clone()), record(n, Precedence::Flash, 10_000)))
-        .collect();
-    store.commit(many).await.unwrap();
-    assert_eq!(store.take_fresh_flash(&gs).len(), FRESH_FLASH_MAX);
-    let queued = store
-        .queued(&gs, Precedence::Flash, None, 1000)
-        .await
-        .unwrap();
-    assert_eq!(queued.len(), 1 + 2 * FRESH_FLASH_MAX);
+    assert_eq!(queued[0].key, flash[0].key);
+    assert_eq!(store.depth(&gs), 3);
+    assert_eq!(store.depth(&ke), 1);
     store.shutdown().await;
 }
 
 #[tokio::test]
-async fn a_flash_copy_dropped_before_its_link_took_it_is_not_handed_off() {
+async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let gs = id("gs");
-    assert!(store.take_fresh_flash(&gs).is_empty());
+    let routine = store.hand_off(&gs, Precedence::Routine);
+    let arrived = routine.arrived();
+    for n in 0..2 * handoff::HELD_MAX as u8 {
+        store
+            .commit(vec![to(
+                Hop::Next(gs.clone()),
+                record(n, Precedence::Routine, 10_000),
+            )])
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(5), arrived)
+        .await
+        .expect("the send loop is woken when copies arrive");
+    let held = routine.take();
+    let expected: Vec<u8> = (0..handoff::HELD_MAX as u8).collect();
+    let got: Vec<u8> = held
+        .iter()
+        .map(|q| q.message.message.id.as_bytes()[0])
+        .collect();
+    assert_eq!(
+        got, expected,
+        "the first copies, in order: none after a gap"
+    );
+    let queued = store
+        .queued(&gs, Precedence::Routine, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2 * handoff::HELD_MAX);
+
+    // Once taken, the next copies are held again; bytes bound them too.
+    let big = StoredMessage {
+        signed: vec![7; handoff::HELD_BYTES / 2],
+        ..record(200, Precedence::Routine, 10_000)
+    };
+    let bigger = StoredMessage {
+        signed: vec![8; handoff::HELD_BYTES / 2 + 1],
+        ..record(201, Precedence::Routine, 10_000)
+    };
+    let small = record(202, Precedence::Routine, 10_000);
+    store
+        .commit(vec![
+            to(Hop::Next(gs.clone()), big),
+            to(Hop::Next(gs.clone()), bigger),
+            to(Hop::Next(gs.clone()), small),
+        ])
+        .await
+        .unwrap();
+    let held = routine.take();
+    assert_eq!(held.len(), 1, "the second would pass the byte bound");
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_copy_dropped_before_its_link_took_it_is_not_handed_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let gs = id("gs");
+    let flash = store.hand_off(&gs, Precedence::Flash);
     store
         .commit(vec![
             to(Hop::Next(gs.clone()), record(1, Precedence::Flash, 10_000)),
@@ -404,8 +467,40 @@ async fn a_flash_copy_dropped_before_its_link_took_it_is_not_handed_off() {
         .commit(vec![Write::Forget(queued[0].key.clone())])
         .await
         .unwrap();
-    let fresh = store.take_fresh_flash(&gs);
+    let fresh = flash.take();
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].message.message.id, MessageId::from([2; 16]));
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_hand_off_ends_when_the_last_send_loop_of_a_hop_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let gs = id("gs");
+    let first = store.hand_off(&gs, Precedence::Immediate);
+    let second = store.hand_off(&gs, Precedence::Immediate);
+    drop(first);
+    store
+        .commit(vec![to(
+            Hop::Next(gs.clone()),
+            record(1, Precedence::Immediate, 10_000),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(second.take().len(), 1, "one loop still runs");
+    drop(second);
+    store
+        .commit(vec![to(
+            Hop::Next(gs.clone()),
+            record(2, Precedence::Immediate, 10_000),
+        )])
+        .await
+        .unwrap();
+    let later = store.hand_off(&gs, Precedence::Immediate);
+    assert!(
+        later.take().is_empty(),
+        "nothing was held while no loop ran"
+    );
     store.shutdown().await;
 }

@@ -1,7 +1,9 @@
 //! The thread that owns the store: applies writes in groups, makes each group durable with
 //! one custody log record and one fsync, then answers reads (so no reader ever sees a write
 //! that is not yet durable). Reads of FLASH queues and of the inbox go before the round's
-//! commits, and FLASH commits before the others (`is_urgent`).
+//! commits, and FLASH commits before the others (`is_urgent`). New copies are also handed
+//! straight to their running links (`handoff.rs`): relayed ones before the round's fsync,
+//! originated ones after it.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -162,11 +164,28 @@ impl Worker {
             value: self.next_seq.to_be_bytes().to_vec(),
             fresh: false,
         });
-        let durable = staged.and_then(|()| self.kv.commit(round.ops, round.needs_fsync));
+        let Round {
+            ops,
+            needs_fsync,
+            relayed,
+            originated,
+            forgotten,
+            hops_woken,
+            inbox_added,
+            ..
+        } = round;
+        let durable = staged.and_then(|()| {
+            // Cut-through: a relayed copy may leave before this round is durable. Custody is
+            // not acknowledged to the previous hop until it is, so if this round is lost the
+            // previous hop offers the message again, and the next hop, which may hold it
+            // already, acknowledges it as a duplicate.
+            self.shared.hand_offs.put(relayed, &forgotten);
+            self.kv.commit(ops, needs_fsync)
+        });
         match durable {
             Ok(()) => {
-                self.hand_off(round.fresh_flash, &round.forgotten_flash);
-                self.publish(&round.hops_woken, round.inbox_added);
+                self.shared.hand_offs.put(originated, &[]);
+                self.publish(&hops_woken, inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
                 }
@@ -181,40 +200,6 @@ impl Worker {
                 for (reply, _) in replies {
                     let _ = reply.send(Err(StoreError::Corrupt(format!("commit failed: {err}"))));
                 }
-            }
-        }
-    }
-
-    /// Durable FLASH copies for their links to take (see `Store::take_fresh_flash`), and
-    /// copies no longer queued taken back.
-    fn hand_off(&self, copies: Vec<(NodeId, Queued)>, forgotten: &[QueueKey]) {
-        if copies.is_empty() && forgotten.is_empty() {
-            return;
-        }
-        let mut fresh = self
-            .shared
-            .fresh_flash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if fresh.is_empty() {
-            return;
-        }
-        for key in forgotten {
-            if let Some(held) = fresh.get_mut(&key.next_hop()) {
-                held.retain(|q| &q.key != key);
-            }
-        }
-        for (hop, queued) in copies {
-            // Only for hops whose FLASH send loop has started; beyond the bound, the queue
-            // read finds them.
-            let Some(held) = fresh.get_mut(&hop) else {
-                continue;
-            };
-            let bytes: usize = held.iter().map(|q| q.message.signed.len()).sum();
-            if held.len() < super::FRESH_FLASH_MAX
-                && bytes + queued.message.signed.len() <= super::FRESH_FLASH_BYTES
-            {
-                held.push(queued);
             }
         }
     }
@@ -245,9 +230,7 @@ impl Worker {
                 if !self.index.remove(&key) {
                     return Ok(WriteOutcome::Missing);
                 }
-                if key.precedence() == Some(Precedence::Flash) {
-                    round.forgotten_flash.push(key.clone());
-                }
+                round.forgotten.push(key.clone());
                 round.ops.push(Op::Remove(key.as_bytes().to_vec()));
                 Ok(WriteOutcome::Removed)
             }
@@ -341,17 +324,15 @@ impl Worker {
                         value: copy.encode(),
                         fresh: true,
                     });
-                    if record.precedence == Precedence::Flash {
-                        round.fresh_flash.push((
-                            next.clone(),
-                            Queued {
-                                key: key.clone(),
-                                message: copy,
-                            },
-                        ));
+                    self.index.insert(key.clone(), record.expires_at_ms);
+                    round.hops_woken.insert(next.clone());
+                    let fresh = (next, Queued { key, message: copy });
+                    // A neighbour's copy has hops > 0; one this node originates has none.
+                    if record.hops > 0 {
+                        round.relayed.push(fresh);
+                    } else {
+                        round.originated.push(fresh);
                     }
-                    self.index.insert(key, record.expires_at_ms);
-                    round.hops_woken.insert(next);
                 }
             }
         }
@@ -581,10 +562,13 @@ struct Round {
     seen: HashSet<Vec<u8>>,
     removed: HashSet<Vec<u8>>,
     hops_woken: HashSet<NodeId>,
-    /// FLASH copies queued in this round, handed to their links once it is durable.
-    fresh_flash: Vec<(NodeId, Queued)>,
-    /// FLASH copies dropped in this round, taken back from the hand-off.
-    forgotten_flash: Vec<QueueKey>,
+    /// Copies of relayed messages queued in this round, handed to their links before the
+    /// round's fsync (see `commit_round`).
+    relayed: Vec<(NodeId, Queued)>,
+    /// Copies of messages this node originates, handed to their links once it is durable.
+    originated: Vec<(NodeId, Queued)>,
+    /// Copies dropped in this round, taken back from the hand-off.
+    forgotten: Vec<QueueKey>,
     inbox_added: bool,
     needs_fsync: bool,
 }
