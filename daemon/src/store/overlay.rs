@@ -206,6 +206,12 @@ impl Kv {
         self.scan_prefix_from(prefix, prefix)
     }
 
+    /// Whether a failure has stopped the store (see `failed`). A checkpoint that failed in
+    /// the background counts from the next commit on.
+    pub fn has_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// Commits `ops` atomically: one log record, fsynced if `durable`. Without `durable` the
     /// record survives a crash of the process but not of the machine.
     pub fn commit(&mut self, ops: Vec<Op>, durable: bool) -> Result<(), StoreError> {

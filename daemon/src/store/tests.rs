@@ -391,6 +391,32 @@ async fn new_copies_are_handed_to_their_running_link_once_and_stay_queued() {
 }
 
 #[tokio::test]
+async fn a_round_with_a_copy_originated_here_hands_all_its_copies_over_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let gs = id("gs");
+    let routine = store.hand_off(&gs, Precedence::Routine);
+    // One round: a report this node originates, then a relayed message (its copy would
+    // otherwise leave before the round's fsync, ahead of the report's).
+    store
+        .commit(vec![
+            to(Hop::Next(gs.clone()), originated(1, Precedence::Routine)),
+            to(
+                Hop::Next(gs.clone()),
+                record(2, Precedence::Routine, 10_000),
+            ),
+        ])
+        .await
+        .unwrap();
+    let held = routine.take();
+    let seqs: Vec<u64> = held.iter().map(|q| q.key.seq()).collect();
+    assert_eq!(held.len(), 2);
+    assert!(seqs[0] < seqs[1], "in sequence order: {seqs:?}");
+    assert_eq!(held[0].message.message.id, MessageId::from([1; 16]));
+    store.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

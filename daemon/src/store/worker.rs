@@ -1,9 +1,9 @@
 //! The thread that owns the store: applies writes in groups, makes each group durable with
-//! one custody log record and one fsync, then answers reads (so no reader ever sees a write
+//! one custody log record and one fsync, then answers reads (so no read ever returns a write
 //! that is not yet durable). Reads of FLASH queues and of the inbox go before the round's
 //! commits, and FLASH commits before the others (`is_urgent`). New copies are also handed
-//! straight to their running links (`handoff.rs`): relayed ones before the round's fsync,
-//! originated ones after it.
+//! straight to their running links (`handoff.rs`): copies of relayed messages before the
+//! round's fsync (cut-through), the others after it.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -68,7 +68,10 @@ impl Worker {
                     .map_err(|_| StoreError::Corrupt("bad sequence counter".into()))?,
             ),
             None => 1,
-        };
+        }
+        // After a failed round: its numbers may have reached a link, and must not name
+        // another copy.
+        .max(self.next_seq);
         let mut index = QueueIndex::default();
         for entry in self.kv.scan_prefix(&[keys::QUEUE]) {
             let (key, value) = entry?;
@@ -167,24 +170,34 @@ impl Worker {
         let Round {
             ops,
             needs_fsync,
-            relayed,
+            mut fresh,
             originated,
             forgotten,
             hops_woken,
             inbox_added,
             ..
         } = round;
-        let durable = staged.and_then(|()| {
-            // Cut-through: a relayed copy may leave before this round is durable. Custody is
-            // not acknowledged to the previous hop until it is, so if this round is lost the
-            // previous hop offers the message again, and the next hop, which may hold it
-            // already, acknowledges it as a duplicate.
-            self.shared.hand_offs.put(relayed, &forgotten);
-            self.kv.commit(ops, needs_fsync)
-        });
+        // Cut-through: copies of relayed messages may leave before the round is durable.
+        // Custody is not acknowledged to the previous hop until it is, so if the round is lost
+        // the previous hop offers the message again, and the next hop, which may hold it
+        // already, acknowledges it as a duplicate. Not in a round that also queues a copy
+        // this node originates (that one must wait for the fsync, and a link takes copies in
+        // sequence order), nor once the store has failed (it takes no more custody, so it
+        // must not pass anything on).
+        let cut_through = staged.is_ok() && !originated && !self.kv.has_failed();
+        let mut early = Vec::new();
+        if cut_through {
+            early = fresh.iter().map(|(_, q)| q.key.clone()).collect();
+            self.shared
+                .hand_offs
+                .put(std::mem::take(&mut fresh), &forgotten);
+        }
+        let durable = staged.and_then(|()| self.kv.commit(ops, needs_fsync));
         match durable {
             Ok(()) => {
-                self.shared.hand_offs.put(originated, &[]);
+                if !cut_through {
+                    self.shared.hand_offs.put(fresh, &forgotten);
+                }
                 self.publish(&hops_woken, inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
@@ -192,6 +205,8 @@ impl Worker {
             }
             Err(err) => {
                 tracing::error!(error = %err, "store commit failed; custody not taken");
+                // Take back the copies no link has taken yet.
+                self.shared.hand_offs.put(Vec::new(), &early);
                 // Nothing in this round may be acknowledged. Rebuild the counters and the
                 // queue index from what the store holds: staging changed them.
                 if let Err(e) = self.recover() {
@@ -326,13 +341,9 @@ impl Worker {
                     });
                     self.index.insert(key.clone(), record.expires_at_ms);
                     round.hops_woken.insert(next.clone());
-                    let fresh = (next, Queued { key, message: copy });
                     // A neighbour's copy has hops > 0; one this node originates has none.
-                    if record.hops > 0 {
-                        round.relayed.push(fresh);
-                    } else {
-                        round.originated.push(fresh);
-                    }
+                    round.originated |= record.hops == 0;
+                    round.fresh.push((next, Queued { key, message: copy }));
                 }
             }
         }
@@ -562,11 +573,10 @@ struct Round {
     seen: HashSet<Vec<u8>>,
     removed: HashSet<Vec<u8>>,
     hops_woken: HashSet<NodeId>,
-    /// Copies of relayed messages queued in this round, handed to their links before the
-    /// round's fsync (see `commit_round`).
-    relayed: Vec<(NodeId, Queued)>,
-    /// Copies of messages this node originates, handed to their links once it is durable.
-    originated: Vec<(NodeId, Queued)>,
+    /// Copies queued in this round, in sequence order, for their links (see `commit_round`).
+    fresh: Vec<(NodeId, Queued)>,
+    /// Whether one of them is of a message this node originates.
+    originated: bool,
     /// Copies dropped in this round, taken back from the hand-off.
     forgotten: Vec<QueueKey>,
     inbox_added: bool,
