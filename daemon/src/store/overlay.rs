@@ -206,6 +206,23 @@ impl Kv {
         self.scan_prefix_from(prefix, prefix)
     }
 
+    /// Makes the store fail as it does when a checkpoint fails in the background: the next
+    /// commit finds out.
+    #[cfg(test)]
+    pub fn fail_checkpoint_for_test(&mut self) {
+        let files = self.files.take().expect("no checkpoint is running");
+        let failed = std::thread::spawn(move || {
+            (
+                files,
+                Err(StoreError::Checkpoint("injected by a test".into())),
+            )
+        });
+        while !failed.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.running = Some(failed);
+    }
+
     /// Whether a failure has stopped the store (see `failed`). A checkpoint that failed in
     /// the background counts from the next commit on.
     pub fn has_failed(&self) -> bool {

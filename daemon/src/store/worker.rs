@@ -582,3 +582,6 @@ struct Round {
     inbox_added: bool,
     needs_fsync: bool,
 }
+
+#[cfg(test)]
+mod tests;
