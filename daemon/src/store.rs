@@ -348,7 +348,7 @@ impl Store {
     /// Registers a send loop for the copies queued for `hop` in one precedence class: from
     /// now until the registration is dropped, the store thread hands each new copy to it
     /// (a bounded number at a time), so that a link that has caught up with its queue offers
-    /// it without a queue read. A copy this node originates is handed over once durable; a
+    /// it without waiting for a queue read. A copy this node originates is handed over once durable; a
     /// copy relayed from a neighbour as soon as it is staged, before its fsync (cut-through:
     /// its sender keeps its own copy until this node's custody is durable, and the next hop
     /// acknowledges a second offer as a duplicate). Handed-off copies stay queued until

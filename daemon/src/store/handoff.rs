@@ -1,7 +1,8 @@
 //! Copies handed straight from the store thread to the link that sends them, so that a link
-//! that has caught up with its queue offers a new copy without a read through the store
-//! thread (and, for a copy relayed from a neighbour, without waiting for its fsync: see
-//! `Worker::commit_round`). The queue holds every copy too; a hand-off only saves time.
+//! that has caught up with its queue offers a new copy without waiting for a read through the
+//! store thread (and, for a copy relayed from a neighbour, without waiting for its fsync: see
+//! `Worker::commit_round`). The queue holds every copy too, and the link still reads it after
+//! each take; a hand-off only saves time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
