@@ -338,7 +338,7 @@ impl Kv {
                 Ok((files, result)) => {
                     self.files = Some(files);
                     match result {
-                        Ok(()) => self.frozen = None,
+                        Ok(()) => free_elsewhere(self.frozen.take()),
                         Err(err) => self.failed = Some(err.to_string()),
                     }
                 }
@@ -445,6 +445,18 @@ impl<L: Iterator<Item = Result<(IVec, IVec), StoreError>>> Iterator for Merge<'_
                 return Some(Ok((key.clone(), value.clone())));
             }
         }
+    }
+}
+
+/// Frees a checkpoint's changes on a thread of its own. They are the last reference to a map
+/// of a whole checkpoint's keys and values, and freeing it took the store thread 2-7 ms, which
+/// every commit waiting behind it (a FLASH one too) paid.
+fn free_elsewhere(changes: Option<Arc<Changes>>) {
+    if let Some(changes) = changes {
+        // If no thread can start, the closure and the changes are freed here.
+        let _ = std::thread::Builder::new()
+            .name("bluehelm-free".into())
+            .spawn(move || drop(changes));
     }
 }
 
