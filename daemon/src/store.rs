@@ -348,10 +348,12 @@ impl Store {
     /// Registers a send loop for the copies queued for `hop` in one precedence class: from
     /// now until the registration is dropped, the store thread hands each new copy to it
     /// (a bounded number at a time), so that a link that has caught up with its queue offers
-    /// it without waiting for a queue read. A copy this node originates is handed over once durable; a
-    /// copy relayed from a neighbour as soon as it is staged, before its fsync (cut-through:
-    /// its sender keeps its own copy until this node's custody is durable, and the next hop
-    /// acknowledges a second offer as a duplicate). Handed-off copies stay queued until
+    /// it without waiting for a queue read. A copy this node originates is handed over once
+    /// durable; a copy relayed from a neighbour as soon as it is staged, before its fsync
+    /// (cut-through: its sender keeps its own copy until this node's custody is durable, and
+    /// the next hop acknowledges a second offer as a duplicate), unless the store has failed
+    /// or the round also queues an originated copy for the same hop and class. If the round
+    /// fails, copies not yet taken are taken back. Handed-off copies stay queued until
     /// forgotten, so queue reads return them too.
     pub fn hand_off(&self, hop: &NodeId, precedence: Precedence) -> HandOff {
         HandOff::register(self.shared.hand_offs.clone(), hop.clone(), precedence)

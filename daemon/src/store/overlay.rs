@@ -449,7 +449,7 @@ impl<L: Iterator<Item = Result<(IVec, IVec), StoreError>>> Iterator for Merge<'_
 }
 
 /// Frees a checkpoint's changes on a thread of its own. They are the last reference to a map
-/// of a whole checkpoint's keys and values, and freeing it took the store thread 2-7 ms, which
+/// of a whole checkpoint's keys and values, and freeing it took the store thread 1-7 ms, which
 /// every commit waiting behind it (a FLASH one too) paid.
 fn free_elsewhere(changes: Option<Arc<Changes>>) {
     if let Some(changes) = changes {

@@ -3,7 +3,8 @@
 //! that is not yet durable). Reads of FLASH queues and of the inbox go before the round's
 //! commits, and FLASH commits before the others (`is_urgent`). New copies are also handed
 //! straight to their running links (`handoff.rs`): copies of relayed messages before the
-//! round's fsync (cut-through), the others after it.
+//! round's fsync (cut-through), unless the store has failed or the same next hop and class
+//! get a copy originated here in the round; the others after it (`commit_round`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -180,24 +181,23 @@ impl Worker {
         // Cut-through: copies of relayed messages may leave before the round is durable.
         // Custody is not acknowledged to the previous hop until it is, so if the round is lost
         // the previous hop offers the message again, and the next hop, which may hold it
-        // already, acknowledges it as a duplicate. Not in a round that also queues a copy
-        // this node originates (that one must wait for the fsync, and a link takes copies in
-        // sequence order), nor once the store has failed (it takes no more custody, so it
-        // must not pass anything on).
-        let cut_through = staged.is_ok() && !originated && !self.kv.has_failed();
+        // already, acknowledges it as a duplicate. Not for a next hop and class that also get
+        // a copy this node originates in this round (that one must wait for the fsync, and a
+        // link takes copies in sequence order), nor once the store has failed (it takes no
+        // more custody, so it must not pass anything on).
         let mut early = Vec::new();
-        if cut_through {
-            early = fresh.iter().map(|(_, q)| q.key.clone()).collect();
-            self.shared
-                .hand_offs
-                .put(std::mem::take(&mut fresh), &forgotten);
+        if staged.is_ok() && !self.kv.has_failed() {
+            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut fresh)
+                .into_iter()
+                .partition(|(hop, q)| !originated.contains(&(hop.clone(), q.message.precedence)));
+            early = now.iter().map(|(_, q)| q.key.clone()).collect();
+            self.shared.hand_offs.put(now, &forgotten);
+            fresh = later;
         }
         let durable = staged.and_then(|()| self.kv.commit(ops, needs_fsync));
         match durable {
             Ok(()) => {
-                if !cut_through {
-                    self.shared.hand_offs.put(fresh, &forgotten);
-                }
+                self.shared.hand_offs.put(fresh, &forgotten);
                 self.publish(&hops_woken, inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
@@ -342,7 +342,9 @@ impl Worker {
                     self.index.insert(key.clone(), record.expires_at_ms);
                     round.hops_woken.insert(next.clone());
                     // A neighbour's copy has hops > 0; one this node originates has none.
-                    round.originated |= record.hops == 0;
+                    if record.hops == 0 {
+                        round.originated.insert((next.clone(), record.precedence));
+                    }
                     round.fresh.push((next, Queued { key, message: copy }));
                 }
             }
@@ -575,8 +577,8 @@ struct Round {
     hops_woken: HashSet<NodeId>,
     /// Copies queued in this round, in sequence order, for their links (see `commit_round`).
     fresh: Vec<(NodeId, Queued)>,
-    /// Whether one of them is of a message this node originates.
-    originated: bool,
+    /// The next hops and classes of those that are of a message this node originates.
+    originated: HashSet<(NodeId, Precedence)>,
     /// Copies dropped in this round, taken back from the hand-off.
     forgotten: Vec<QueueKey>,
     inbox_added: bool,

@@ -34,6 +34,15 @@ fn worker(dir: &Path) -> Worker {
 
 /// A message relayed from a neighbour (hops 1), for `hop`.
 fn relayed(n: u8, hop: &NodeId) -> Write {
+    accept(n, hop, 1)
+}
+
+/// A message this node originates (hops 0), for `hop`.
+fn originated(n: u8, hop: &NodeId) -> Write {
+    accept(n, hop, 0)
+}
+
+fn accept(n: u8, hop: &NodeId, hops: u8) -> Write {
     Write::Accept(Custody {
         message: StoredMessage {
             message: MessageRef {
@@ -42,7 +51,7 @@ fn relayed(n: u8, hop: &NodeId) -> Write {
             },
             precedence: Precedence::Routine,
             expires_at_ms: i64::MAX,
-            hops: 1,
+            hops,
             recipients: vec![],
             signed: vec![n; 100],
             accepted_at_ms: 0,
@@ -50,6 +59,14 @@ fn relayed(n: u8, hop: &NodeId) -> Write {
         copies: BTreeMap::from([(Hop::Next(hop.clone()), vec![])]),
         report: None,
     })
+}
+
+/// Whether copies were handed to `link` since the last look (even if taken back since).
+fn woken(link: &HandOff) -> bool {
+    use std::future::Future;
+    let mut arrived = std::pin::pin!(link.arrived());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    arrived.as_mut().poll(&mut cx).is_ready()
 }
 
 /// Runs one round with `writes` and returns its answer.
@@ -89,11 +106,43 @@ fn a_failed_round_takes_back_its_cut_through_copies_and_never_reuses_their_numbe
     );
 
     // Once failed, nothing leaves early.
+    woken(&link);
     assert!(round(&mut worker, vec![relayed(3, &gs)]).is_err());
+    assert!(!woken(&link), "nothing was handed to the link");
     assert!(link.take().is_empty());
     assert_eq!(
         worker.index.depths().get(&gs),
         Some(&1),
         "only the first is queued"
     );
+}
+
+#[test]
+fn copies_cut_through_only_where_no_copy_originated_here_shares_their_hop_and_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut worker = worker(dir.path());
+    let (gs, ke) = (id("gs"), id("ncb.ke"));
+    let to_gs = HandOff::register(
+        worker.shared.hand_offs.clone(),
+        gs.clone(),
+        Precedence::Routine,
+    );
+    let to_ke = HandOff::register(
+        worker.shared.hand_offs.clone(),
+        ke.clone(),
+        Precedence::Routine,
+    );
+    // The round's commit fails, so only what left before it reached a link at all.
+    worker.kv.fail_checkpoint_for_test();
+    let writes = vec![originated(1, &gs), relayed(2, &gs), relayed(3, &ke)];
+    assert!(round(&mut worker, writes).is_err());
+    assert!(
+        woken(&to_ke),
+        "the relayed copy for ncb.ke left before the fsync"
+    );
+    assert!(
+        !woken(&to_gs),
+        "gs's copies waited for the fsync: one of them is originated here"
+    );
+    assert!(to_ke.take().is_empty() && to_gs.take().is_empty());
 }
