@@ -186,18 +186,20 @@ impl Worker {
         // link takes copies in sequence order), nor once the store has failed (it takes no
         // more custody, so it must not pass anything on).
         let mut early = Vec::new();
+        let mut forgotten_left: &[QueueKey] = &forgotten;
         if staged.is_ok() && !self.kv.has_failed() {
             let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut fresh)
                 .into_iter()
                 .partition(|(hop, q)| !originated.contains(&(hop.clone(), q.message.precedence)));
             early = now.iter().map(|(_, q)| q.key.clone()).collect();
             self.shared.hand_offs.put(now, &forgotten);
+            forgotten_left = &[];
             fresh = later;
         }
         let durable = staged.and_then(|()| self.kv.commit(ops, needs_fsync));
         match durable {
             Ok(()) => {
-                self.shared.hand_offs.put(fresh, &forgotten);
+                self.shared.hand_offs.put(fresh, forgotten_left);
                 self.publish(&hops_woken, inbox_added);
                 for (reply, outcome) in replies {
                     let _ = reply.send(outcome);
