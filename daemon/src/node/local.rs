@@ -81,13 +81,11 @@ impl Core {
         for out in batch {
             let copy = self.hub_copy(&out);
             let envelope = self.envelope(out, None, now)?;
-            ids.push(envelope.message_id);
+            let id = envelope.message_id;
+            ids.push(id);
+            envelopes.push(envelope);
             if let Some(copy) = copy {
-                let copy = self.envelope(copy, Some(envelope.message_id), now)?;
-                envelopes.push(envelope);
-                envelopes.push(copy);
-            } else {
-                envelopes.push(envelope);
+                envelopes.push(self.envelope(copy, Some(id), now)?);
             }
         }
         let mut writes = Vec::with_capacity(envelopes.len() + extra.len());
