@@ -1,0 +1,64 @@
+//! A hub restarted after kill -9, with real processes: its peers still hold connections to
+//! the dead process. The restarted hub must recognise the connection ids of its previous run
+//! and answer their packets with stateless resets (docs/protocol.md 6.1), so that the peers
+//! drop those connections and redial at once instead of waiting out the 10 s idle timeout.
+
+use std::time::{Duration, Instant};
+
+use bluehelm::Node;
+use bluehelm_proto::Precedence;
+use bluehelm_tests::{eventually, id, inbox_at_least, linked, text, NodeProcess, TestNet};
+
+/// The peer's current connection to gs, if it has a link.
+fn link_to_gs(node: &Node) -> Option<quinn::Connection> {
+    let links = node.core().links.lock().unwrap();
+    links.get(&id("gs")).map(|slot| slot.connection.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_link_again_within_a_second_of_a_hub_restart() {
+    let net = TestNet::standard();
+    let hub = NodeProcess::start(&net.config_path("gs"));
+    let mut peers = Vec::new();
+    for node in ["ncb.fr", "ncb.ke", "mission.unmiss"] {
+        let peer = net.start(node).await;
+        linked(&peer, "gs").await;
+        peers.push(peer);
+    }
+    // Let the links settle into keep-alives, as a hub's links are when it crashes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The connections to the first run, held so that no new connection can reuse their ids.
+    let old: Vec<quinn::Connection> = peers.iter().filter_map(link_to_gs).collect();
+    assert_eq!(old.len(), peers.len());
+
+    hub.kill9();
+    // `start` returns once the new process printed its "listening on" line.
+    let hub = NodeProcess::start(&net.config_path("gs"));
+    let restarted = Instant::now();
+    eventually("every peer linked to the restarted gs", || async {
+        let all_new = peers.iter().zip(&old).all(|(peer, old)| {
+            link_to_gs(peer).is_some_and(|conn| conn.stable_id() != old.stable_id())
+        });
+        all_new.then_some(())
+    })
+    .await;
+    let took = restarted.elapsed();
+    eprintln!("links back {took:?} after gs restarted");
+    assert!(
+        took < Duration::from_secs(1),
+        "links came back {took:?} after gs restarted"
+    );
+
+    // The new links carry traffic through gs.
+    peers[0]
+        .core()
+        .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
+        .await
+        .unwrap();
+    inbox_at_least(&peers[1], 1).await;
+
+    hub.stop();
+    for peer in peers {
+        peer.shutdown().await;
+    }
+}
