@@ -9,7 +9,7 @@ use bluehelm::net::frames::{read_frame, write_frames};
 use bluehelm::net::tls;
 use bluehelm_pki::{NodeCredentials, TrustStore};
 use bluehelm_proto::framing::DEFAULT_MAX_FRAME;
-use bluehelm_proto::{LinkFrame, NodeId, Precedence, Transfer};
+use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, Transfer};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 
 /// One QUIC connection to a node, with whatever credentials the test chose.
@@ -119,5 +119,62 @@ impl RawLink {
             answers.push(frame);
         }
         Ok(answers)
+    }
+}
+
+/// One of the node's own offer streams, as the peer it offers to sees it.
+pub struct NodeOffers {
+    /// The class its `StreamOpen` announced.
+    pub precedence: Precedence,
+    /// This client's side: where the answers go.
+    pub answers: SendStream,
+    offers: RecvStream,
+    buf: Vec<u8>,
+}
+
+impl RawLink {
+    /// Accepts the next stream the node opens towards this client; it must start with
+    /// `StreamOpen`.
+    pub async fn accept_offer_stream(&self) -> anyhow::Result<NodeOffers> {
+        let (answers, mut offers) =
+            tokio::time::timeout(Duration::from_secs(10), self.conn.accept_bi()).await??;
+        let mut buf = Vec::new();
+        let first = tokio::time::timeout(
+            Duration::from_secs(10),
+            read_frame(&mut offers, DEFAULT_MAX_FRAME, &mut buf),
+        )
+        .await??;
+        match first {
+            Some(LinkFrame::Open { precedence }) => Ok(NodeOffers {
+                precedence,
+                answers,
+                offers,
+                buf,
+            }),
+            other => anyhow::bail!("the node's stream did not start with open: {other:?}"),
+        }
+    }
+}
+
+impl NodeOffers {
+    /// The next Transfer the node offers on this stream, named by its `MessageRef`.
+    pub async fn next_offer(&mut self) -> anyhow::Result<MessageRef> {
+        let frame = tokio::time::timeout(
+            Duration::from_secs(10),
+            read_frame(&mut self.offers, DEFAULT_MAX_FRAME, &mut self.buf),
+        )
+        .await??;
+        match frame {
+            Some(LinkFrame::Transfer(transfer)) => {
+                Ok(transfer.envelope.decode_envelope()?.message_ref())
+            }
+            other => anyhow::bail!("expected a transfer: {other:?}"),
+        }
+    }
+
+    /// Takes custody of `offers`, as a node would once they are durable.
+    pub async fn accept(&mut self, offers: Vec<MessageRef>) -> anyhow::Result<()> {
+        write_frames(&mut self.answers, &[LinkFrame::Accepted(offers)]).await?;
+        Ok(())
     }
 }

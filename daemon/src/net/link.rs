@@ -127,15 +127,13 @@ async fn send_loop(
 ) -> Result<(), LinkError> {
     let rank = usize::from(precedence.rank());
     let mut higher = gate.subscribe();
-    let max_frame = core.config.limits.max_frame_bytes;
-    let (mut send, recv) = conn.open_bi().await?;
-    // The stream was just opened: it is not closed yet.
-    let _ = send.set_priority(priority(precedence));
-    write_frames(&mut send, &[LinkFrame::Open { precedence }]).await?;
-
-    let (answers_tx, mut answers) = mpsc::channel(64);
-    let reader = tokio::spawn(read_answers(recv, max_frame, answers_tx));
-    let _abort_reader = AbortOnDrop(reader);
+    let opener = StreamOpener {
+        conn,
+        precedence,
+        max_frame: core.config.limits.max_frame_bytes,
+    };
+    // `None` once the peer ended the answer side with nothing unanswered (protocol.md 7.2).
+    let mut stream = Some(opener.open().await?);
 
     let mut changes = core.store.hop_changes(peer);
     let hand_off = core.store.hand_off(peer, precedence);
@@ -150,9 +148,7 @@ async fn send_loop(
         if paused_until.is_none() && offered.in_flight() < SEND_WINDOW && !held_back {
             changes.borrow_and_update();
             let fresh = offered.handed_off(hand_off.take(), SEND_WINDOW - offered.in_flight());
-            if !fresh.is_empty() {
-                send.write_all(&frames(&fresh)).await?;
-            }
+            opener.offer(&mut stream, &fresh).await?;
             let room = (SEND_WINDOW - offered.in_flight()).min(READ_BATCH);
             let batch = core
                 .store
@@ -164,9 +160,7 @@ async fn send_loop(
             let read_some = !batch.is_empty();
             let batch = offered.read(batch, backlog);
             if read_some {
-                if !batch.is_empty() {
-                    send.write_all(&frames(&batch)).await?;
-                }
+                opener.offer(&mut stream, &batch).await?;
                 continue;
             }
         }
@@ -176,7 +170,7 @@ async fn send_loop(
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return Ok(()),
-            answer = answers.recv() => match answer {
+            answer = next_answer(&mut stream) => match answer {
                 Some(Ok(Answer::Accepted(refs))) => {
                     refusals = 0;
                     let keys = offered.accepted(&refs);
@@ -203,7 +197,19 @@ async fn send_loop(
                     }
                 }
                 Some(Err(err)) => return Err(err),
-                None => return Err(LinkError::Protocol("answer stream ended".into())),
+                // Offers on it would never be answered: the copies stay queued, and the next
+                // link offers them again.
+                None if offered.in_flight() > 0 => {
+                    return Err(LinkError::Protocol(format!(
+                        "answer stream ended with {} offers unanswered",
+                        offered.in_flight()
+                    )))
+                }
+                // Nothing lost: end our side too; the next offer opens a new stream.
+                None => {
+                    tracing::debug!(%peer, %precedence, "peer ended an idle answer stream");
+                    stream = None;
+                }
             },
             changed = changes.changed() => {
                 if changed.is_err() {
@@ -215,6 +221,69 @@ async fn send_loop(
             _ = higher.changed() => {}
             _ = tokio::time::sleep_until(pause), if paused_until.is_some() => {}
         }
+    }
+}
+
+/// A send loop's offer stream and the task reading its answers.
+struct OfferStream {
+    send: SendStream,
+    answers: mpsc::Receiver<Result<Answer, LinkError>>,
+    _reader: AbortOnDrop,
+}
+
+/// Opens a send loop's offer streams and writes its offers.
+struct StreamOpener<'a> {
+    conn: &'a Connection,
+    precedence: Precedence,
+    max_frame: usize,
+}
+
+impl StreamOpener<'_> {
+    async fn open(&self) -> Result<OfferStream, LinkError> {
+        let (mut send, recv) = self.conn.open_bi().await?;
+        // The stream was just opened: it is not closed yet.
+        let _ = send.set_priority(priority(self.precedence));
+        write_frames(
+            &mut send,
+            &[LinkFrame::Open {
+                precedence: self.precedence,
+            }],
+        )
+        .await?;
+        let (answers_tx, answers) = mpsc::channel(64);
+        let reader = tokio::spawn(read_answers(recv, self.max_frame, answers_tx));
+        Ok(OfferStream {
+            send,
+            answers,
+            _reader: AbortOnDrop(reader),
+        })
+    }
+
+    /// Offers `copies` on the stream, opening a new one if the peer ended the last.
+    async fn offer(
+        &self,
+        stream: &mut Option<OfferStream>,
+        copies: &[Queued],
+    ) -> Result<(), LinkError> {
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let open = match stream.take() {
+            Some(open) => open,
+            None => self.open().await?,
+        };
+        let open = stream.insert(open);
+        open.send.write_all(&frames(copies)).await?;
+        Ok(())
+    }
+}
+
+/// The next answer on the stream; `None` when the peer ended its answer side. Without a
+/// stream, never.
+async fn next_answer(stream: &mut Option<OfferStream>) -> Option<Result<Answer, LinkError>> {
+    match stream {
+        Some(open) => open.answers.recv().await,
+        None => std::future::pending().await,
     }
 }
 

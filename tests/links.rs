@@ -1,0 +1,119 @@
+//! The link session at its edges: a peer that ends the answer side of an offer stream
+//! (docs/protocol.md 7.2).
+
+use std::time::Duration;
+
+use bluehelm::Node;
+use bluehelm_pki::{NodeCredentials, TrustStore};
+use bluehelm_proto::Precedence;
+use bluehelm_tests::raw::{NodeOffers, RawLink};
+use bluehelm_tests::{eventually, id, text, TestNet};
+
+fn trust(net: &TestNet) -> TrustStore {
+    let pki = net.net.pki_dir();
+    TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap()
+}
+
+/// A raw link to gs with the credentials of ncb.ke (a configured peer of gs that is not
+/// running), proven by a ping, and the four offer streams gs opened on it.
+async fn link_as_ncb_ke(net: &TestNet) -> (RawLink, Vec<NodeOffers>) {
+    let pki = net.net.pki_dir();
+    let creds = NodeCredentials::load(&pki.join("ncb.ke.pem"), &pki.join("ncb.ke.key")).unwrap();
+    let addr = net.spec("gs").listen.unwrap();
+    let link = RawLink::connect(&creds, &trust(net), addr, &id("gs"))
+        .await
+        .unwrap();
+    link.ping().await.unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(link.accept_offer_stream().await.unwrap());
+    }
+    (link, streams)
+}
+
+fn take_class(streams: &mut Vec<NodeOffers>, precedence: Precedence) -> NodeOffers {
+    let at = streams
+        .iter()
+        .position(|s| s.precedence == precedence)
+        .expect("gs opened one offer stream per class");
+    streams.swap_remove(at)
+}
+
+async fn queue_drained(gs: &Node) {
+    eventually("gs to forget the copy ncb.ke took", || async {
+        (gs.core().store.depth(&id("ncb.ke")) == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_stream_ended_with_nothing_unanswered_leaves_the_link_up() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let (ke, mut streams) = link_as_ncb_ke(&net).await;
+    let mut ended = take_class(&mut streams, Precedence::Routine);
+    ended.answers.finish().unwrap();
+    // Time for gs to read the end before it has anything to offer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        ke.conn.close_reason().is_none(),
+        "gs closed the link: {:?}",
+        ke.conn.close_reason()
+    );
+
+    let sent = gs
+        .core()
+        .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
+        .await
+        .unwrap();
+    let mut fresh = ke.accept_offer_stream().await.expect("a new offer stream");
+    assert_eq!(fresh.precedence, Precedence::Routine);
+    let offer = fresh.next_offer().await.unwrap();
+    assert_eq!(offer.id, sent[0]);
+    fresh.accept(vec![offer]).await.unwrap();
+    queue_drained(&gs).await;
+    ke.ping().await.unwrap();
+    assert!(gs.core().is_linked(&id("ncb.ke")));
+    drop(streams);
+    gs.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_stream_ended_with_an_offer_unanswered_closes_the_link_and_it_is_offered_again() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let (ke, mut streams) = link_as_ncb_ke(&net).await;
+    let sent = gs
+        .core()
+        .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
+        .await
+        .unwrap();
+    let mut routine = take_class(&mut streams, Precedence::Routine);
+    let offer = routine.next_offer().await.unwrap();
+    assert_eq!(offer.id, sent[0]);
+    routine.answers.finish().unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), ke.conn.closed())
+        .await
+        .expect("gs closes the link");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(close.error_code, quinn::VarInt::from_u32(1), "{close:?}")
+        }
+        other => panic!("expected a protocol-violation close: {other}"),
+    }
+    assert_eq!(
+        gs.core().store.depth(&id("ncb.ke")),
+        1,
+        "the copy stays queued"
+    );
+
+    // The next link offers it again.
+    let (again, mut streams) = link_as_ncb_ke(&net).await;
+    let mut routine = take_class(&mut streams, Precedence::Routine);
+    let offer = routine.next_offer().await.unwrap();
+    assert_eq!(offer.id, sent[0]);
+    routine.accept(vec![offer]).await.unwrap();
+    queue_drained(&gs).await;
+    drop((again, streams));
+    gs.shutdown().await;
+}
