@@ -166,8 +166,10 @@ impl Node {
         &self.core
     }
 
-    /// The address the node listens on (useful with port 0).
+    /// The address the node listens on (useful with port 0); `None` for a dial-only node,
+    /// whose socket is bound to an ephemeral port only to dial from.
     pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.core.config.listen?;
         self.endpoint.local_addr().ok()
     }
 

@@ -240,6 +240,11 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts a node process and waits for its "listening on" / "running" line.
     pub fn start(config: &Path) -> Self {
+        Self::start_with_ready_line(config).0
+    }
+
+    /// [`NodeProcess::start`], also returning the line that said the node was up.
+    pub fn start_with_ready_line(config: &Path) -> (Self, String) {
         let mut child = Command::new(bluehelm_bin())
             .args(["run", "--config"])
             .arg(config)
@@ -250,10 +255,10 @@ impl NodeProcess {
             .expect("bluehelm run starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        loop {
+        let ready = loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("listening on") || line.contains("running") => {
-                    break
+                    break line
                 }
                 Some(Ok(_)) => continue,
                 _ => panic!(
@@ -261,13 +266,14 @@ impl NodeProcess {
                     config.display()
                 ),
             }
-        }
+        };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self {
+        let process = Self {
             child,
             config: config.to_owned(),
-        }
+        };
+        (process, ready)
     }
 
     /// kill -9: no flush, no goodbye.
