@@ -134,3 +134,87 @@ fn a_dial_only_node_does_not_claim_to_listen() {
         "a dial-only post claims to listen: {line}"
     );
 }
+
+/// How a refused dialler learns it was refused (docs/protocol.md 6.1): with TLS 1.3 its
+/// handshake completes before the listener has checked its certificate, so `connect`
+/// succeeds and the refusal closes the connection afterwards.
+async fn refusal_after_handshake(link: anyhow::Result<RawLink>) -> quinn::ConnectionError {
+    let link = link.expect("the client's handshake completes");
+    assert!(link.ping().await.is_err(), "a refused client got a pong");
+    link.conn.close_reason().expect("the connection is closed")
+}
+
+/// The TLS alert a connection was closed with, if it was.
+fn alert(closed: &quinn::ConnectionError) -> Option<quinn::TransportErrorCode> {
+    match closed {
+        quinn::ConnectionError::ConnectionClosed(close) => Some(close.error_code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_arrive_after_the_clients_handshake_as_the_documented_alerts() {
+    let mut net = TestNet::standard();
+    let pki = net.net.pki_dir();
+    let ke_cert = std::fs::read(pki.join("ncb.ke.pem")).unwrap();
+    net.net.ca().revoke(&ke_cert, None).unwrap();
+    net.net.write_crl().unwrap();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let load = |n: &str| {
+        NodeCredentials::load(&pki.join(format!("{n}.pem")), &pki.join(format!("{n}.key"))).unwrap()
+    };
+    let crypto = quinn::TransportErrorCode::crypto;
+    let gs_addr = net.spec("gs").listen.unwrap();
+
+    let anonymous = RawLink::connect_anonymous(&trust(&net), gs_addr, &id("gs")).await;
+    let closed = refusal_after_handshake(anonymous).await;
+    assert_eq!(
+        alert(&closed),
+        Some(crypto(116)),
+        "certificate_required: {closed}"
+    );
+
+    let revoked = RawLink::connect(&load("ncb.ke"), &trust(&net), gs_addr, &id("gs")).await;
+    let closed = refusal_after_handshake(revoked).await;
+    assert_eq!(
+        alert(&closed),
+        Some(crypto(44)),
+        "certificate_revoked: {closed}"
+    );
+
+    // A CA of the same name but another key: the issuer is found by name, its signature fails.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = bluehelm::localnet::LocalNet::create(other_dir.path()).unwrap();
+    let hub = bluehelm::localnet::NodeSpec::hub("gs", net.spec("gs").listen.unwrap());
+    other
+        .add(&bluehelm::localnet::NodeSpec::ncb("ncb.fr", "FR", &hub))
+        .unwrap();
+    let impostor = NodeCredentials::load(
+        &other.pki_dir().join("ncb.fr.pem"),
+        &other.pki_dir().join("ncb.fr.key"),
+    )
+    .unwrap();
+    let forged = RawLink::connect(&impostor, &trust(&net), gs_addr, &id("gs")).await;
+    let closed = refusal_after_handshake(forged).await;
+    assert_eq!(alert(&closed), Some(crypto(51)), "decrypt_error: {closed}");
+
+    // ncb.fr admits only its configured peer gs: the node's own check, after TLS.
+    let fr_addr = net.spec("ncb.fr").listen.unwrap();
+    let stranger = RawLink::connect(
+        &load("mission.unmiss"),
+        &trust(&net),
+        fr_addr,
+        &id("ncb.fr"),
+    )
+    .await;
+    match refusal_after_handshake(stranger).await {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(close.error_code, quinn::VarInt::from_u32(2), "{close:?}")
+        }
+        other => panic!("expected an application close with code 2: {other}"),
+    }
+
+    fr.shutdown().await;
+    gs.shutdown().await;
+}
