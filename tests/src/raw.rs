@@ -73,12 +73,7 @@ impl RawLink {
         let (mut send, mut recv) = self.conn.open_bi().await?;
         write_frames(&mut send, &[LinkFrame::Ping(7)]).await?;
         let mut buf = Vec::new();
-        let answer = tokio::time::timeout(
-            Duration::from_secs(5),
-            read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf),
-        )
-        .await??;
-        match answer {
+        match read_within(&mut recv, &mut buf, Duration::from_secs(5)).await? {
             Some(LinkFrame::Pong(7)) => Ok(()),
             other => anyhow::bail!("no pong: {other:?}"),
         }
@@ -105,12 +100,9 @@ impl RawLink {
         let mut answered = 0;
         let mut buf = Vec::new();
         while answered < want {
-            let frame = tokio::time::timeout(
-                Duration::from_secs(10),
-                read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf),
-            )
-            .await??
-            .ok_or_else(|| anyhow::anyhow!("stream ended after {answered} answers"))?;
+            let frame = read_within(&mut recv, &mut buf, Duration::from_secs(10))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("stream ended after {answered} answers"))?;
             answered += match &frame {
                 LinkFrame::Accepted(refs) => refs.len(),
                 LinkFrame::Refused(_) => 1,
@@ -139,12 +131,7 @@ impl RawLink {
         let (answers, mut offers) =
             tokio::time::timeout(Duration::from_secs(10), self.conn.accept_bi()).await??;
         let mut buf = Vec::new();
-        let first = tokio::time::timeout(
-            Duration::from_secs(10),
-            read_frame(&mut offers, DEFAULT_MAX_FRAME, &mut buf),
-        )
-        .await??;
-        match first {
+        match read_within(&mut offers, &mut buf, Duration::from_secs(10)).await? {
             Some(LinkFrame::Open { precedence }) => Ok(NodeOffers {
                 precedence,
                 answers,
@@ -159,12 +146,7 @@ impl RawLink {
 impl NodeOffers {
     /// The next Transfer the node offers on this stream, named by its `MessageRef`.
     pub async fn next_offer(&mut self) -> anyhow::Result<MessageRef> {
-        let frame = tokio::time::timeout(
-            Duration::from_secs(10),
-            read_frame(&mut self.offers, DEFAULT_MAX_FRAME, &mut self.buf),
-        )
-        .await??;
-        match frame {
+        match read_within(&mut self.offers, &mut self.buf, Duration::from_secs(10)).await? {
             Some(LinkFrame::Transfer(transfer)) => {
                 Ok(transfer.envelope.decode_envelope()?.message_ref())
             }
@@ -177,4 +159,13 @@ impl NodeOffers {
         write_frames(&mut self.answers, &[LinkFrame::Accepted(offers)]).await?;
         Ok(())
     }
+}
+
+/// Reads one frame, waiting at most `patience`.
+async fn read_within(
+    recv: &mut RecvStream,
+    buf: &mut Vec<u8>,
+    patience: Duration,
+) -> anyhow::Result<Option<LinkFrame>> {
+    Ok(tokio::time::timeout(patience, read_frame(recv, DEFAULT_MAX_FRAME, buf)).await??)
 }
