@@ -307,3 +307,54 @@ async fn a_new_crl_closes_the_revoked_peers_link_without_a_restart() {
         node.shutdown().await;
     }
 }
+
+/// A replayed message takes the daemon's real path (link -> verification -> the store's seen
+/// table at commit), not only the engine's `already_seen` branch: the second offer of the same
+/// signed envelope is acknowledged, counted as a duplicate, and neither queued nor delivered
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_offer_is_acknowledged_not_stored_or_delivered_again() {
+    let mut net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let de = extra_node(&mut net, "ncb.de", "DE");
+    let link = RawLink::connect(&de, &trust(&net), hub_addr(&net), &id("gs"))
+        .await
+        .unwrap();
+    let now = bluehelm::node::core::now_ms();
+    let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
+        id("ncb.de"),
+        Destination::Node(id("ncb.ke")),
+        Precedence::Routine,
+        now,
+        512,
+    );
+    envelope.message_id = MessageId::generate(now as u64);
+    let signed = de.signer().sign(&envelope).unwrap();
+    let offer = || Transfer {
+        envelope: signed.clone(),
+        hops: 0,
+        recipients: vec![],
+    };
+    for round in 0..2 {
+        let answers = link.offer(vec![offer()]).await.unwrap();
+        assert!(
+            matches!(&answers[..], [LinkFrame::Accepted(refs)] if refs.len() == 1),
+            "offer {round}: {answers:?}"
+        );
+    }
+    let stats = &gs.core().stats;
+    assert_eq!(bluehelm::node::core::Stats::get(&stats.accepted), 1);
+    assert_eq!(bluehelm::node::core::Stats::get(&stats.duplicates), 1);
+    assert_eq!(gs.core().store.depth(&id("ncb.ke")), 1);
+
+    // Delivered once: ncb.ke gets one copy, and nothing more arrives after it.
+    let ke = net.start("ncb.ke").await;
+    let inbox = inbox_at_least(&ke, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let inbox_after = ke.core().inbox(None, 100).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox_after.len(), 1);
+    for node in [ke, gs] {
+        node.shutdown().await;
+    }
+}
