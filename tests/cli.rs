@@ -6,25 +6,31 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use bluehelm::api::pb;
+use bluehelm::Node;
 use bluehelm_tests::{
     api_client, api_inbox_now, api_submit, bluehelm_bin, inbox_at_least, linked, run_cli, TestNet,
 };
 
-/// A text message from `from`'s API to `to`, delivered; returns `to`'s inbox as the API sees it.
-async fn one_message_in_inbox(
-    net: &TestNet,
-    from: &bluehelm::Node,
-    to: &bluehelm::Node,
-) -> Vec<pb::InboxMessage> {
-    let _ = net;
-    let mut api = api_client(from).await;
+/// gs and ncb.ke in-process and linked, and a text message from gs in ncb.ke's inbox.
+struct Fixture {
+    net: TestNet,
+    gs: Node,
+    ke: Node,
+    /// ncb.ke's inbox as the API sees it.
+    inbox: Vec<pb::InboxMessage>,
+    ke_config: String,
+}
+
+async fn a_message_in_the_inbox_of_ke() -> Fixture {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.ke").await;
     api_submit(
-        &mut api,
+        &mut api_client(&gs).await,
         pb::SubmitRequest {
             destination: Some(pb::Destination {
-                target: Some(pb::destination::Target::Node(
-                    to.core().me.as_str().to_owned(),
-                )),
+                target: Some(pb::destination::Target::Node("ncb.ke".into())),
             }),
             precedence: pb::Precedence::Immediate as i32,
             ttl_seconds: 600,
@@ -38,8 +44,23 @@ async fn one_message_in_inbox(
         },
     )
     .await;
-    inbox_at_least(to, 1).await;
-    api_inbox_now(&mut api_client(to).await).await
+    inbox_at_least(&ke, 1).await;
+    let inbox = api_inbox_now(&mut api_client(&ke).await).await;
+    let ke_config = net.config_path("ncb.ke").display().to_string();
+    Fixture {
+        net,
+        gs,
+        ke,
+        inbox,
+        ke_config,
+    }
+}
+
+impl Fixture {
+    async fn stop(self) {
+        self.ke.shutdown().await;
+        self.gs.shutdown().await;
+    }
 }
 
 /// Runs `bluehelm args` with its stdout on a socket whose reader has already gone, so that
@@ -61,13 +82,9 @@ fn run_with_closed_stdout(args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_stdout_ends_every_printing_command_quietly() {
-    let net = TestNet::standard();
-    let gs = net.start("gs").await;
-    let ke = net.start("ncb.ke").await;
-    linked(&gs, "ncb.ke").await;
-    one_message_in_inbox(&net, &gs, &ke).await;
-    let ke_config = net.config_path("ncb.ke").display().to_string();
-    let cert = net.dir().join("pki").join("ncb.ke.pem");
+    let fixture = a_message_in_the_inbox_of_ke().await;
+    let ke_config = fixture.ke_config.clone();
+    let cert = fixture.net.dir().join("pki").join("ncb.ke.pem");
     let cert = cert.display().to_string();
     let scratch = tempfile::tempdir().unwrap();
     let ca_dir = scratch.path().join("ca").display().to_string();
@@ -90,9 +107,7 @@ async fn a_closed_stdout_ends_every_printing_command_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(code, 0, "{args:?}: {stderr}");
     }
-    for node in [ke, gs] {
-        node.shutdown().await;
-    }
+    fixture.stop().await;
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -139,13 +154,9 @@ async fn a_taken_port_is_named_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_inbox_shows_the_local_iso_8601_time() {
-    let net = TestNet::standard();
-    let gs = net.start("gs").await;
-    let ke = net.start("ncb.ke").await;
-    linked(&gs, "ncb.ke").await;
-    let inbox = one_message_in_inbox(&net, &gs, &ke).await;
-    let created_ms = inbox[0].created_at_ms;
-    let ke_config = net.config_path("ncb.ke").display().to_string();
+    let fixture = a_message_in_the_inbox_of_ke().await;
+    let created_ms = fixture.inbox[0].created_at_ms;
+    let ke_config = fixture.ke_config.clone();
 
     // A zone 1 h 30 min east of UTC with no daylight saving time, as a POSIX TZ rule.
     let out = tokio::process::Command::new(bluehelm_bin())
@@ -165,9 +176,7 @@ async fn text_inbox_shows_the_local_iso_8601_time() {
         time_of_day % 60
     );
     assert!(stdout.contains(&expected), "want {expected} in: {stdout}");
-    for node in [ke, gs] {
-        node.shutdown().await;
-    }
+    fixture.stop().await;
 }
 
 fn keys(value: &serde_json::Value) -> Vec<&str> {
@@ -183,12 +192,8 @@ fn keys(value: &serde_json::Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_output_has_stable_snake_case_keys() {
-    let net = TestNet::standard();
-    let gs = net.start("gs").await;
-    let ke = net.start("ncb.ke").await;
-    linked(&gs, "ncb.ke").await;
-    one_message_in_inbox(&net, &gs, &ke).await;
-    let ke_config = net.config_path("ncb.ke").display().to_string();
+    let fixture = a_message_in_the_inbox_of_ke().await;
+    let ke_config = fixture.ke_config.clone();
 
     let (code, out, err) = run_cli(["inbox", "--config", ke_config.as_str(), "--json"]).await;
     assert_eq!(code, 0, "{err}");
@@ -233,7 +238,5 @@ async fn json_output_has_stable_snake_case_keys() {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         assert!(snake && value.is_u64(), "counter {name}: {value}");
     }
-    for node in [ke, gs] {
-        node.shutdown().await;
-    }
+    fixture.stop().await;
 }

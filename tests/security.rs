@@ -38,6 +38,20 @@ fn extra_node(net: &mut TestNet, node: &str, country: &str) -> NodeCredentials {
     issued.credentials().unwrap()
 }
 
+/// A ROUTINE notice from ncb.de to ncb.ke with a fresh id, signed by ncb.de.
+fn notice_from_de_to_ke(de: &NodeCredentials) -> SignedEnvelope {
+    let now = bluehelm::node::core::now_ms();
+    let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
+        id("ncb.de"),
+        Destination::Node(id("ncb.ke")),
+        Precedence::Routine,
+        now,
+        512,
+    );
+    envelope.message_id = MessageId::generate(now as u64);
+    de.signer().sign(&envelope).unwrap()
+}
+
 /// Traffic still flows between the regular nodes.
 async fn hub_still_serves(net: &TestNet, gs: &bluehelm::Node) {
     let fr = net.start("ncb.fr").await;
@@ -174,20 +188,8 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
     let link = RawLink::connect(&de, &trust(&net), hub_addr(&net), &id("gs"))
         .await
         .unwrap();
-    let now = bluehelm::node::core::now_ms();
-    let make = || {
-        let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
-            id("ncb.de"),
-            Destination::Node(id("ncb.ke")),
-            Precedence::Routine,
-            now,
-            512,
-        );
-        envelope.message_id = MessageId::generate(now as u64);
-        de.signer().sign(&envelope).unwrap()
-    };
-    let good = make();
-    let (mut bytes, signature, cert) = make().into_parts();
+    let good = notice_from_de_to_ke(&de);
+    let (mut bytes, signature, cert) = notice_from_de_to_ke(&de).into_parts();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     let tampered = SignedEnvelope::new(bytes, signature, cert).unwrap();
@@ -320,16 +322,7 @@ async fn replayed_offer_is_acknowledged_not_stored_or_delivered_again() {
     let link = RawLink::connect(&de, &trust(&net), hub_addr(&net), &id("gs"))
         .await
         .unwrap();
-    let now = bluehelm::node::core::now_ms();
-    let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
-        id("ncb.de"),
-        Destination::Node(id("ncb.ke")),
-        Precedence::Routine,
-        now,
-        512,
-    );
-    envelope.message_id = MessageId::generate(now as u64);
-    let signed = de.signer().sign(&envelope).unwrap();
+    let signed = notice_from_de_to_ke(&de);
     let offer = || Transfer {
         envelope: signed.clone(),
         hops: 0,

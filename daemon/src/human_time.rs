@@ -12,34 +12,28 @@ use jiff::Timestamp;
 
 /// `2026-12-01T23:05:17+01:00` in the local zone; `@<ms>` for a time out of range.
 pub fn local_from_ms(unix_ms: i64) -> String {
-    match Timestamp::from_millisecond(unix_ms) {
-        Ok(t) => local(t),
-        Err(_) => format!("@{unix_ms}"),
-    }
+    shown(Timestamp::from_millisecond(unix_ms), unix_ms, local)
 }
 
 /// As [`local_from_ms`], from Unix seconds (certificate and CRL times).
 pub fn local_from_secs(unix_secs: i64) -> String {
-    match Timestamp::from_second(unix_secs) {
-        Ok(t) => local(t),
-        Err(_) => format!("@{unix_secs}"),
-    }
+    shown(Timestamp::from_second(unix_secs), unix_secs, local)
 }
 
 /// `2026-12-01T22:05:17Z` (RFC 3339, UTC); `@<ms>` for a time out of range.
 pub fn utc_from_ms(unix_ms: i64) -> String {
-    match Timestamp::from_millisecond(unix_ms) {
-        Ok(t) => utc(t),
-        Err(_) => format!("@{unix_ms}"),
-    }
+    shown(Timestamp::from_millisecond(unix_ms), unix_ms, utc)
 }
 
 /// As [`utc_from_ms`], from Unix seconds.
 pub fn utc_from_secs(unix_secs: i64) -> String {
-    match Timestamp::from_second(unix_secs) {
-        Ok(t) => utc(t),
-        Err(_) => format!("@{unix_secs}"),
-    }
+    shown(Timestamp::from_second(unix_secs), unix_secs, utc)
+}
+
+/// A time out of jiff's range (year -9999..=9999) is shown as the raw number, not an error:
+/// it came from a peer or a file, and the rest of the output is still worth printing.
+fn shown(t: Result<Timestamp, jiff::Error>, raw: i64, form: fn(Timestamp) -> String) -> String {
+    t.map(form).unwrap_or_else(|_| format!("@{raw}"))
 }
 
 fn local(t: Timestamp) -> String {
