@@ -11,8 +11,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, includes)?;
     tonic_prost_build::configure()
         .btree_map(".")
-        // For the CLI's `--json` output (see `cli/api_json.rs`).
+        // For the CLI's `--json` output (`cli/bureau.rs`, `to_json`; the shape is documented
+        // in docs/bureau-guide.md). Keys are the proto's field names: a oneof is an object
+        // whose one key names the case (`"body": {"text": ...}`), not a Rust variant name
+        // (`"Text"`) (issue 10).
         .type_attribute(".", "#[derive(serde::Serialize)]")
+        .type_attribute(".", "#[serde(rename_all = \"snake_case\")]")
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;

@@ -545,7 +545,9 @@ async fn api_socket_is_group_only_and_never_replaces_a_file() {
         Ok(_) => panic!("started over a regular file"),
         Err(err) => err,
     };
-    assert!(err.to_string().contains("not a socket"), "{err}");
+    // Each error says only its own part (issue 10): the cause is further down the chain.
+    let err = format!("{:#}", anyhow::Error::from(err));
+    assert!(err.contains("not a socket"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
     std::fs::remove_file(&path).unwrap();
 
@@ -716,8 +718,8 @@ async fn cli_sends_reads_acknowledges_and_reports_status() {
     let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(line["message_id"], id.as_str());
     assert_eq!(line["precedence"], "immediate");
-    assert_eq!(line["body"]["Notice"]["notice_type"], "red");
-    assert_eq!(line["body"]["Notice"]["requesting_bureau"], "ncb.fr");
+    assert_eq!(line["body"]["notice"]["notice_type"], "red");
+    assert_eq!(line["body"]["notice"]["requesting_bureau"], "ncb.fr");
     // Acknowledged: the inbox is empty now.
     let (_, out, _) = cli(&["inbox", "--config", &ke_config, "--json"]).await;
     assert!(out.trim().is_empty(), "{out}");

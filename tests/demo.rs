@@ -57,3 +57,65 @@ fn bench_runs_every_scenario_small_and_prints_json() {
     assert_eq!(results[2]["messages"], 200, "the FLASH messages");
     assert_eq!(results[2]["backlog_messages"], 400);
 }
+
+/// Runs `bluehelm demo` (not `--once`) until it asks for Ctrl-C, sends SIGINT, and returns
+/// what it printed.
+fn demo_until_ctrl_c(extra: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(bluehelm_bin())
+        .arg("demo")
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("bluehelm demo runs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("utf-8 output");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let exit = child.wait().expect("reaped");
+    assert!(exit.success(), "demo exited with {exit}: {printed}");
+    printed
+}
+
+/// The config files that the demo's closing text tells the operator to run.
+fn advertised_configs(printed: &str) -> Vec<std::path::PathBuf> {
+    printed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("bluehelm run --config "))
+        .map(std::path::PathBuf::from)
+        .collect()
+}
+
+/// Issue 10: the demo told the operator to run configs by hand after Ctrl-C from a folder it
+/// deleted at Ctrl-C. Without `--dir` it says up front that the folder goes away (and how to
+/// keep it); what it tells the operator to run still exists after it stops.
+#[test]
+fn demo_hints_name_only_files_that_outlive_it() {
+    let printed = demo_until_ctrl_c(&[]);
+    let first = printed.lines().next().unwrap_or_default();
+    assert!(first.contains("--dir"), "{printed}");
+    for config in advertised_configs(&printed) {
+        assert!(config.exists(), "{} is gone: {printed}", config.display());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("net");
+    let printed = demo_until_ctrl_c(&["--dir", kept.to_str().unwrap()]);
+    let configs = advertised_configs(&printed);
+    assert_eq!(configs.len(), 4, "{printed}");
+    for config in configs {
+        assert!(config.exists(), "{} is gone: {printed}", config.display());
+    }
+}

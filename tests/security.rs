@@ -38,6 +38,20 @@ fn extra_node(net: &mut TestNet, node: &str, country: &str) -> NodeCredentials {
     issued.credentials().unwrap()
 }
 
+/// A ROUTINE notice from ncb.de to ncb.ke with a fresh id, signed by ncb.de.
+fn notice_from_de_to_ke(de: &NodeCredentials) -> SignedEnvelope {
+    let now = bluehelm::node::core::now_ms();
+    let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
+        id("ncb.de"),
+        Destination::Node(id("ncb.ke")),
+        Precedence::Routine,
+        now,
+        512,
+    );
+    envelope.message_id = MessageId::generate(now as u64);
+    de.signer().sign(&envelope).unwrap()
+}
+
 /// Traffic still flows between the regular nodes.
 async fn hub_still_serves(net: &TestNet, gs: &bluehelm::Node) {
     let fr = net.start("ncb.fr").await;
@@ -174,20 +188,8 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
     let link = RawLink::connect(&de, &trust(&net), hub_addr(&net), &id("gs"))
         .await
         .unwrap();
-    let now = bluehelm::node::core::now_ms();
-    let make = || {
-        let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
-            id("ncb.de"),
-            Destination::Node(id("ncb.ke")),
-            Precedence::Routine,
-            now,
-            512,
-        );
-        envelope.message_id = MessageId::generate(now as u64);
-        de.signer().sign(&envelope).unwrap()
-    };
-    let good = make();
-    let (mut bytes, signature, cert) = make().into_parts();
+    let good = notice_from_de_to_ke(&de);
+    let (mut bytes, signature, cert) = notice_from_de_to_ke(&de).into_parts();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     let tampered = SignedEnvelope::new(bytes, signature, cert).unwrap();
@@ -306,4 +308,35 @@ async fn a_new_crl_closes_the_revoked_peers_link_without_a_restart() {
     for node in [fr, ke, gs] {
         node.shutdown().await;
     }
+}
+
+/// A replayed message takes the daemon's real path (link -> verification -> the store's seen
+/// table at commit), not only the engine's `already_seen` branch: the second offer of the same
+/// signed envelope is acknowledged, counted as a duplicate, and not queued again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_offer_is_acknowledged_and_not_stored_again() {
+    let mut net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let de = extra_node(&mut net, "ncb.de", "DE");
+    let link = RawLink::connect(&de, &trust(&net), hub_addr(&net), &id("gs"))
+        .await
+        .unwrap();
+    let signed = notice_from_de_to_ke(&de);
+    let offer = || Transfer {
+        envelope: signed.clone(),
+        hops: 0,
+        recipients: vec![],
+    };
+    for round in 0..2 {
+        let answers = link.offer(vec![offer()]).await.unwrap();
+        assert!(
+            matches!(&answers[..], [LinkFrame::Accepted(refs)] if refs.len() == 1),
+            "offer {round}: {answers:?}"
+        );
+    }
+    let stats = &gs.core().stats;
+    assert_eq!(bluehelm::node::core::Stats::get(&stats.accepted), 1);
+    assert_eq!(bluehelm::node::core::Stats::get(&stats.duplicates), 1);
+    assert_eq!(gs.core().store.depth(&id("ncb.ke")), 1);
+    gs.shutdown().await;
 }

@@ -15,7 +15,7 @@ use crate::engine::routing::{Route, RoutePattern, RoutingTable};
 /// Why a config file cannot be used. Each message names the key and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod engine;
+pub mod human_time;
 pub mod localnet;
 pub mod net;
 pub mod node;

@@ -14,13 +14,13 @@ use crate::config::{ConfigError, NodeConfig};
 /// Why a local network could not be laid out.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalNetError {
-    #[error("CA: {0}")]
+    #[error("CA")]
     Ca(#[from] bluehelm_pki::CaError),
-    #[error("writing files: {0}")]
+    #[error(transparent)]
     Write(#[from] bluehelm_pki::WriteError),
-    #[error("io: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error("generated config is invalid: {0}")]
+    #[error("generated config is invalid")]
     Config(#[from] ConfigError),
 }
 

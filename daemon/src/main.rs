@@ -9,7 +9,10 @@ fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
+        // The reader has what it wanted (`| head`); nothing to report.
+        Err(err) if cli::out::is_closed(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
+            // `{:#}` prints the chain: each error type says only its own part (issue 10).
             eprintln!("error: {err:#}");
             std::process::ExitCode::from(1)
         }

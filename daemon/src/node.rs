@@ -31,9 +31,9 @@ const SEEN_PURGE: Duration = Duration::from_secs(300);
 /// Why a node could not start. Each says which file or setting to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("node credentials: {0}")]
+    #[error("node credentials")]
     Credentials(#[from] bluehelm_pki::CredentialsError),
-    #[error("trust store (CA or CRL file): {0}")]
+    #[error("trust store (CA or CRL file)")]
     Trust(#[from] bluehelm_pki::TrustStoreError),
     #[error("certificate is for {certified}, but the config says node_id = {configured}")]
     WrongIdentity {
@@ -44,15 +44,15 @@ pub enum StartError {
         "certificate of {0} is a terminal certificate: a node needs one issued with --role hub, ncb or mission"
     )]
     TerminalCertificate(String),
-    #[error("storage: {0}")]
+    #[error("storage")]
     Store(#[from] crate::store::StoreError),
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] tls::TlsSetupError),
-    #[error("local API: {0}")]
+    #[error("local API")]
     Api(#[from] crate::api::ApiError),
-    #[error("cannot start the bulk worker thread: {0}; check the process's thread limit")]
-    Thread(std::io::Error),
-    #[error("cannot bind {address}: {source}")]
+    #[error("cannot start the bulk worker thread (check the process's thread limit)")]
+    Thread(#[source] std::io::Error),
+    #[error("cannot bind {address}")]
     Bind {
         address: SocketAddr,
         source: std::io::Error,

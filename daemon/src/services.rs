@@ -275,12 +275,13 @@ pub async fn answer(
                  record: {record}\n\
                  checked by: {}\n\
                  request: {}\n\
-                 request created at (Unix ms): {}\n\
+                 request created at: {}\n\
                  The requester was told your instructions.",
                 database.name(),
                 envelope.origin,
                 envelope.message_id,
-                envelope.created_at_ms,
+                // UTC: the owner reads it in another country (issue 10).
+                crate::human_time::utc_from_ms(envelope.created_at_ms),
             ),
             attachments: Vec::new(),
         }),

@@ -18,7 +18,7 @@ pub enum WriteError {
     #[error("{} already exists: pass --force to overwrite it", .0.display())]
     Exists(PathBuf),
     /// The file system refused.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -31,7 +31,7 @@ pub enum WriteError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The file system refused.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

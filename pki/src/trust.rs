@@ -43,7 +43,7 @@ impl CaInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum TrustStoreError {
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -67,6 +67,23 @@ pub enum TrustStoreError {
     CrlNotFromCa,
 }
 
+/// RFC 3339 UTC for messages (`2026-11-28T16:30:00Z`): people read these, not seconds since
+/// 1970 (issue 10). UTC because the library does not know the reader's zone.
+fn utc(unix: &i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(*unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => format!("@{unix}"),
+    }
+}
+
 /// A node certificate is not trusted. Each refusal has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
@@ -77,7 +94,7 @@ pub enum TrustError {
     #[error("certificate was not issued by this network's CA")]
     UnknownIssuer,
     /// The certificate's validity has not started.
-    #[error("certificate is not valid before {not_before} (now {now}): check the clocks")]
+    #[error("certificate is not valid before {} (now {}): check the clocks", utc(.not_before), utc(.now))]
     NotYetValid {
         /// Start of validity, unix seconds.
         not_before: i64,
@@ -85,7 +102,7 @@ pub enum TrustError {
         now: i64,
     },
     /// The certificate's validity has ended.
-    #[error("certificate expired at {not_after} (now {now}): the node needs a new certificate")]
+    #[error("certificate expired at {} (now {}): the node needs a new certificate", utc(.not_after), utc(.now))]
     Expired {
         /// End of validity, unix seconds.
         not_after: i64,

@@ -36,7 +36,7 @@ pub enum TerminalConnectError {
     #[error(transparent)]
     Tls(#[from] TerminalTlsError),
     /// The node could not be reached, or the TLS or HTTP/2 handshake failed.
-    #[error("cannot reach the terminal listener at {address}: {source}")]
+    #[error("cannot reach the terminal listener at {address}")]
     Transport {
         address: String,
         source: tonic::transport::Error,

@@ -31,19 +31,21 @@ pub enum ApiError {
     /// A running process answers on the socket (another node with the same config?).
     #[error("api_socket {0}: another process is serving on it")]
     InUse(PathBuf),
-    #[error("api_socket {path}: {source}")]
+    #[error("api_socket {path}")]
     Io { path: PathBuf, source: io::Error },
     /// The terminal listener's address cannot be bound.
-    #[error("terminal_listen {address}: {source}: choose a free address on this host or remove terminal_listen")]
+    #[error(
+        "terminal_listen {address} (choose a free address on this host or remove terminal_listen)"
+    )]
     TerminalBind {
         address: SocketAddr,
         source: io::Error,
     },
     /// The node's own certificate or key cannot be loaded for the terminal listener.
-    #[error("terminal_listen: node credentials: {0}")]
+    #[error("terminal_listen: node credentials")]
     TerminalCredentials(#[from] bluehelm_pki::CredentialsError),
     /// TLS for the terminal listener cannot be set up from the node's files.
-    #[error("terminal_listen: {0}")]
+    #[error("terminal_listen")]
     TerminalTls(#[from] TerminalTlsError),
 }
 

@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use bluehelm::localnet::{LocalNet, NodeSpec};
 
 use super::bench_node::{BenchResult, Scenario};
+use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -43,9 +44,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
         let result = run_scenario(scenario, &dir, args.messages)?;
         if args.json {
-            println!("{}", serde_json::to_string(&result)?);
+            outln!("{}", serde_json::to_string(&result)?)?;
         } else {
-            println!("{}", result.human());
+            outln!("{}", result.human())?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@ use bluehelm_proto::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::out::outln;
 use super::run::{runtime, wait_for_stop_signal};
 
 /// FLASH messages sent during the flash-under-backlog drain, and their rate.
@@ -256,7 +257,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             while node.core().store.depth(&hub) > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            println!("backlog-ready");
+            outln!("backlog-ready")?;
             wait_for_go().await?;
             let mut tick = tokio::time::interval(FLASH_INTERVAL);
             for _ in 0..FLASH_MESSAGES {
@@ -280,7 +281,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("sink ready");
+    outln!("sink ready")?;
     let flash_only = args.scenario == Scenario::FlashUnderBacklog;
     let expected = args.messages + if flash_only { FLASH_MESSAGES } else { 0 };
     let mut changes = node.core().store.inbox_changes();
@@ -336,7 +337,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     let mut result = summarise(args.scenario, &mut latencies_ms, span_s);
     result.backlog_messages = flash_only.then_some(args.messages);
     std::fs::write(out, serde_json::to_string(&result)?)?;
-    println!("sink done");
+    outln!("sink done")?;
     Ok(())
 }
 
@@ -408,6 +409,6 @@ async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Re
         started.elapsed().as_secs_f64(),
     );
     std::fs::write(out, serde_json::to_string(&result)?)?;
-    println!("sink done");
+    outln!("sink done")?;
     Ok(())
 }

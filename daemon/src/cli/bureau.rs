@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::out::OutputError;
 use bluehelm::api::client::{self, TerminalConnectError};
 use bluehelm::api::pb::bureau_client::BureauClient;
 use bluehelm::NodeConfig;
@@ -51,10 +52,22 @@ pub fn input(message: impl Into<String>) -> Failure {
     fail(Exit::Input, message)
 }
 
+impl From<OutputError> for Failure {
+    fn from(err: OutputError) -> Self {
+        match err {
+            // The reader has gone (`| head`): the command stops quietly, exit 0.
+            OutputError::Closed => fail(Exit::Ok, ""),
+            OutputError::Io(e) => input(format!("cannot write to standard output: {e}")),
+        }
+    }
+}
+
 /// Prints the failure as one line and returns its exit code.
 pub fn finish(result: Result<(), Failure>) -> anyhow::Result<ExitCode> {
     match result {
         Ok(()) => Ok(Exit::Ok.into()),
+        // Stopped early without an error (a closed output): nothing to say.
+        Err(Failure { exit: Exit::Ok, .. }) => Ok(Exit::Ok.into()),
         Err(failure) => {
             // One line, whatever the detail holds.
             let line = failure.message.replace('\n', " ");
@@ -99,7 +112,7 @@ impl NodeArgs {
             (Some(socket), _) => Ok(socket.clone()),
             (None, Some(config)) => NodeConfig::load(config)
                 .map(|c| c.api_socket)
-                .map_err(|e| input(e.to_string())),
+                .map_err(|e| input(source_chain(&e))),
             (None, None) => Err(input(
                 "which node? give --socket PATH or --config node.toml",
             )),
@@ -136,14 +149,18 @@ impl NodeArgs {
         let (Some(cert), Some(key), Some(ca)) = (&self.cert, &self.key, &self.ca) else {
             return Err(input("--api needs --cert, --key and --ca"));
         };
-        let creds = NodeCredentials::load(cert, key)
-            .map_err(|e| input(format!("terminal certificate --cert/--key: {e}")))?;
+        let creds = NodeCredentials::load(cert, key).map_err(|e| {
+            input(format!(
+                "terminal certificate --cert/--key: {}",
+                source_chain(&e)
+            ))
+        })?;
         let trust = TrustStore::load(ca, self.crl.as_deref())
-            .map_err(|e| input(format!("--ca/--crl: {e}")))?;
+            .map_err(|e| input(format!("--ca/--crl: {}", source_chain(&e))))?;
         client::connect_terminal(address, &creds, &trust)
             .await
             .map_err(|e| match e {
-                TerminalConnectError::Tls(e) => input(e.to_string()),
+                TerminalConnectError::Tls(e) => input(source_chain(&e)),
                 e @ TerminalConnectError::Transport { .. } => {
                     fail(Exit::Unreachable, source_chain(&e))
                 }
@@ -156,7 +173,8 @@ fn source_chain(err: &dyn std::error::Error) -> String {
     let mut source = err.source();
     while let Some(s) = source {
         let part = s.to_string();
-        // Transport errors often repeat their source's text.
+        // Our own errors say only their part (issue 10), but tonic's transport errors
+        // repeat their source's text.
         if !text.contains(&part) {
             text.push_str(": ");
             text.push_str(&part);
@@ -198,8 +216,10 @@ where
     finish(runtime.block_on(future))
 }
 
-/// An API message as JSON for scripts: enum numbers become their lower-case names, and
-/// bytes (signatures, certificates, attachment contents) are left out or summarised.
+/// An API message as JSON for scripts (shape documented in docs/bureau-guide.md): enum
+/// numbers become their lower-case names, a destination is `{"node": "ncb.fr"}` (its oneof
+/// `target` lifted), and bytes (signatures, certificates, attachment contents) are left out
+/// or summarised.
 pub fn to_json(message: &impl serde::Serialize) -> serde_json::Value {
     let mut value = serde_json::to_value(message).unwrap_or(serde_json::Value::Null);
     tidy(&mut value, None);
@@ -211,6 +231,11 @@ fn tidy(value: &mut serde_json::Value, key: Option<&str>) {
     match value {
         Value::Object(map) => {
             map.remove("signed");
+            if let Some(Value::Object(destination)) = map.get_mut("destination") {
+                if let Some(Value::Object(target)) = destination.remove("target") {
+                    *destination = target;
+                }
+            }
             if let Some(Value::Array(content)) = map.get("content") {
                 let len = content.len();
                 map.insert("content_bytes".into(), len.into());

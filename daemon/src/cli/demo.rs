@@ -13,6 +13,7 @@ use bluehelm::node::{Delivered, Outgoing};
 use bluehelm::Node;
 use bluehelm_proto::{Body, Destination, Diffusion, Kind, NodeId, Precedence, TextMessage};
 
+use super::out::outln;
 use super::run::{runtime, wait_for_stop_signal};
 
 #[derive(Debug, clap::Args)]
@@ -20,8 +21,10 @@ pub struct DemoArgs {
     /// Run the story once, check every delivery, and exit 0 only if all of it worked.
     #[arg(long)]
     pub once: bool,
-    /// Keep the network's files (CA, certificates, configs, stores) in this folder.
-    #[arg(long)]
+    /// Keep the network's files (CA, certificates, configs, stores) in this folder, to run
+    /// its nodes by hand after the demo. Without it they live in a temporary folder that is
+    /// deleted when the demo stops.
+    #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
 
@@ -36,7 +39,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             temp.path().to_owned()
         }
     };
-    runtime()?.block_on(story(dir, args.once))
+    runtime()?.block_on(story(dir, args.dir.is_some(), args.once))
 }
 
 fn id(s: &str) -> NodeId {
@@ -128,8 +131,15 @@ fn describe(message: &Delivered) -> String {
     )
 }
 
-async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
-    println!("Bluehelm demo: a local network in {}", dir.display());
+async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode> {
+    // Said up front (issue 10): a temporary folder is gone after the demo, so nothing
+    // printed later may send the operator to it.
+    let fate = if kept {
+        ""
+    } else {
+        " (deleted when the demo stops; keep it with --dir DIR)"
+    };
+    outln!("Bluehelm demo: a local network in {}{fate}", dir.display())?;
     let mut net = LocalNet::create(&dir)?;
     let mut specs = standard_specs();
     // gs answers the reference databases itself (issue 4, database checks from the field).
@@ -138,7 +148,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     for spec in &specs {
         net.add(spec)?;
     }
-    println!("  CA, certificates and CRL in {}", net.pki_dir().display());
+    outln!("  CA, certificates and CRL in {}", net.pki_dir().display())?;
     let start = |name: &'static str| {
         let config = net.config(name);
         async move { anyhow::Ok(Node::start(config?).await?) }
@@ -146,15 +156,15 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     let gs = start("gs").await?;
     let fr = start("ncb.fr").await?;
     let ke = start("ncb.ke").await?;
-    println!(
+    outln!(
         "  started gs on {}, ncb.fr and ncb.ke (mission.unmiss is offline)",
         gs.local_addr().map(|a| a.to_string()).unwrap_or_default()
-    );
+    )?;
     wait_linked(&gs, "ncb.fr").await?;
     wait_linked(&gs, "ncb.ke").await?;
-    println!("  links up: ncb.fr <-> gs <-> ncb.ke (QUIC, mutual TLS 1.3)\n");
+    outln!("  links up: ncb.fr <-> gs <-> ncb.ke (QUIC, mutual TLS 1.3)\n")?;
 
-    println!("1. ncb.fr -> ncb.ke, through gs, with a delivery report:");
+    outln!("1. ncb.fr -> ncb.ke, through gs, with a delivery report:")?;
     fr.core()
         .submit(vec![text(
             "Request for assistance, case 2026/114",
@@ -164,7 +174,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         )])
         .await?;
     for m in wait_inbox(&ke, 1).await? {
-        println!("   ncb.ke inbox: {}", describe(&m));
+        outln!("   ncb.ke inbox: {}", describe(&m))?;
     }
     let reports = wait_inbox(&fr, 1).await?;
     check(
@@ -174,12 +184,12 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         "ncb.fr got a delivery report",
     )?;
     for m in &reports {
-        println!("   ncb.fr inbox: {}", describe(m));
+        outln!("   ncb.fr inbox: {}", describe(m))?;
     }
     drain(&fr).await?;
     drain(&ke).await?;
 
-    println!("\n2. ncb.fr -> group all-ncb: gs fans it out (the sender gets no copy):");
+    outln!("\n2. ncb.fr -> group all-ncb: gs fans it out (the sender gets no copy):")?;
     fr.core()
         .submit(vec![Outgoing {
             body: Body::Diffusion(Diffusion {
@@ -198,11 +208,11 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         }])
         .await?;
     for m in wait_inbox(&ke, 1).await? {
-        println!("   ncb.ke inbox: {}", describe(&m));
+        outln!("   ncb.ke inbox: {}", describe(&m))?;
     }
     drain(&ke).await?;
 
-    println!("\n3. ncb.fr -> mission.unmiss while the mission post is offline:");
+    outln!("\n3. ncb.fr -> mission.unmiss while the mission post is offline:")?;
     let order = [
         Precedence::Routine,
         Precedence::Routine,
@@ -228,24 +238,24 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!(
+    outln!(
         "   sent in this order: {}",
         order
             .iter()
             .map(|p| p.to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    );
-    println!(
+    )?;
+    outln!(
         "   gs holds {} messages for mission.unmiss",
         gs.core().store.depth(&id("mission.unmiss"))
-    );
+    )?;
 
-    println!("\n4. mission.unmiss comes online and receives its queue:");
+    outln!("\n4. mission.unmiss comes online and receives its queue:")?;
     let mission = start("mission.unmiss").await?;
     let received = wait_inbox(&mission, order.len()).await?;
     for m in &received {
-        println!("   mission.unmiss inbox: {}", describe(m));
+        outln!("   mission.unmiss inbox: {}", describe(m))?;
     }
     let ranks: Vec<u8> = received
         .iter()
@@ -261,7 +271,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     )?;
     drain(&mission).await?;
 
-    println!("\n5. ncb.fr -> ncb.zz, a node nobody routes to: gs refuses custody, and ncb.fr, which\n   still holds the message, turns the refusal into a non-delivery report for its sender:");
+    outln!("\n5. ncb.fr -> ncb.zz, a node nobody routes to: gs refuses custody, and ncb.fr, which\n   still holds the message, turns the refusal into a non-delivery report for its sender:")?;
     fr.core()
         .submit(vec![text(
             "Wrong address",
@@ -272,7 +282,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         .await?;
     let ndr = wait_inbox(&fr, 1).await?;
     for m in &ndr {
-        println!("   ncb.fr inbox: {}", describe(m));
+        outln!("   ncb.fr inbox: {}", describe(m))?;
     }
     check(
         ndr.iter()
@@ -285,31 +295,34 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
     check_passport(&net, &fr).await?;
 
     if once {
-        println!("\ndemo: every step checked: OK");
+        outln!("\ndemo: every step checked: OK")?;
     } else {
         let config = |node: &str| dir.join(format!("{node}.toml")).display().to_string();
-        println!(
-            "\nThe network keeps running. Try it by hand from another terminal (the CLI talks"
-        );
-        println!("to each node's local API socket):");
-        println!(
+        outln!("\nThe network keeps running. Try it by hand from another terminal (the CLI talks")?;
+        outln!("to each node's local API socket):")?;
+        outln!(
             "  bluehelm send message --config {} --to mission.unmiss --precedence flash --subject-line \"Test\" --body \"Hello\"",
             config("ncb.fr")
-        );
-        println!(
+        )?;
+        outln!(
             "  bluehelm inbox --config {} --json --ack",
             config("mission.unmiss")
-        );
-        println!("  bluehelm status --config {}", config("gs"));
-        println!(
+        )?;
+        outln!("  bluehelm status --config {}", config("gs"))?;
+        outln!(
             "  bluehelm pki show {}",
             net.pki_dir().join("ncb.fr.pem").display()
-        );
-        println!("After Ctrl-C the same configs run as separate processes:");
-        for spec in &specs {
-            println!("  bluehelm run --config {}", config(spec.id.as_str()));
+        )?;
+        if kept {
+            outln!("After Ctrl-C the same configs run as separate processes:")?;
+            for spec in &specs {
+                outln!("  bluehelm run --config {}", config(spec.id.as_str()))?;
+            }
+        } else {
+            outln!("These files are deleted at Ctrl-C; to run the nodes as separate processes")?;
+            outln!("afterwards, start the demo with --dir DIR.")?;
         }
-        println!("Press Ctrl-C to stop.");
+        outln!("Press Ctrl-C to stop.")?;
         wait_for_stop_signal().await;
     }
     for node in [mission, fr, ke, gs] {
@@ -320,7 +333,7 @@ async fn story(dir: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
 
 fn check(ok: bool, what: &str) -> anyhow::Result<()> {
     if ok {
-        println!("   ok: {what}");
+        outln!("   ok: {what}")?;
         Ok(())
     } else {
         bail!("check failed: {what}")
@@ -331,7 +344,7 @@ fn check(ok: bool, what: &str) -> anyhow::Result<()> {
 /// database at gs, gets a hit, and the bureau that owns the record learns who checked it.
 async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
     use bluehelm::api::{client::connect, pb};
-    println!("\n7. mission.unmiss checks a passport at gs (sltd.check); ncb.fr owns the record:");
+    outln!("\n7. mission.unmiss checks a passport at gs (sltd.check); ncb.fr owns the record:")?;
     let mut gs_api = connect(&net.config("gs")?.api_socket).await?;
     let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
                X1234567,FR,passport,stolen,ncb.fr,2026-03-01,\"Seize the document, detain the holder, call NCB Paris\"\n";
@@ -366,7 +379,7 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
         .get("owner_bureau")
         .cloned()
         .unwrap_or_default();
-    println!(
+    outln!(
         "   mission.unmiss got from {}: {} owner={owner} instructions={:?}",
         answer.responder,
         if response.status == pb::ResponseStatus::Hit as i32 {
@@ -379,14 +392,14 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
             .get("instructions")
             .cloned()
             .unwrap_or_default()
-    );
+    )?;
     check(
         response.status == pb::ResponseStatus::Hit as i32 && owner == "ncb.fr",
         "the check hit the record of ncb.fr",
     )?;
     let told = wait_inbox(fr, 1).await?;
     for m in &told {
-        println!("   ncb.fr inbox: {}", describe(m));
+        outln!("   ncb.fr inbox: {}", describe(m))?;
     }
     let mentions_mission = told.iter().any(|m| match &m.envelope.body {
         Body::Text(t) => {
@@ -407,7 +420,7 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
 async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> anyhow::Result<()> {
     use bluehelm::api::{client::connect, pb};
     use bluehelm_proto::{testing::sample_red_notice, NoticeLifecycle};
-    println!("\n6. ncb.fr requests a red notice; a reviewer at gs approves it; it is published:");
+    outln!("\n6. ncb.fr requests a red notice; a reviewer at gs approves it; it is published:")?;
     let mut notice = sample_red_notice();
     notice.lifecycle = NoticeLifecycle::Requested;
     fr.core()
@@ -432,20 +445,21 @@ async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> any
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    println!(
+    outln!(
         "   gs review queue: {} from {} (bluehelm review list)",
-        item.message_id, item.origin
-    );
+        item.message_id,
+        item.origin
+    )?;
     gs_api
         .approve_notice(pb::ApproveNoticeRequest {
             message_id: item.message_id.clone(),
             remarks: "Approved by the General Secretariat".into(),
         })
         .await?;
-    println!(
+    outln!(
         "   gs approved it (bluehelm review approve {})",
         item.message_id
-    );
+    )?;
     // The requesting bureau is a member of all-ncb too: it gets the publication as well.
     for node in [ke, mission, fr] {
         let inbox = wait_inbox(node, 1).await?;
@@ -456,11 +470,11 @@ async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> any
         let Some(m) = published else {
             bail!("{} did not receive the published notice", node.core().me);
         };
-        println!("   {} inbox: {}", node.core().me, describe(m));
+        outln!("   {} inbox: {}", node.core().me, describe(m))?;
         drain(node).await?;
     }
-    println!(
+    outln!(
         "   ok: the red notice reached every NCB and the mission post, both signatures checked"
-    );
+    )?;
     Ok(())
 }

@@ -2,12 +2,13 @@
 //! messages as they arrive). Messages stay in the inbox until acknowledged: `--ack` removes
 //! each one once it has been printed.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use bluehelm::api::pb;
+use bluehelm::human_time::local_from_ms;
 
 use super::bureau::{self, enum_name, NodeArgs};
+use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct InboxArgs {
@@ -50,15 +51,9 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
                 true => bureau::to_json(&message).to_string(),
                 false => describe(&message),
             };
-            let mut stdout = std::io::stdout().lock();
-            if writeln!(stdout, "{line}")
-                .and_then(|()| stdout.flush())
-                .is_err()
-            {
-                // The reader went away (e.g. `| head`): stop without acknowledging.
-                return Ok(());
-            }
-            drop(stdout);
+            // A reader that went away (`| head`) stops the command before the message is
+            // acknowledged: it stays in the inbox.
+            outln!("{line}")?;
             if args.ack {
                 client
                     .ack(pb::AckRequest {
@@ -140,8 +135,9 @@ fn describe(m: &pb::InboxMessage) -> String {
         None => ("?", String::new()),
     };
     format!(
-        "#{} {} {} from {} to {} id {}\n    {}",
+        "#{} {} {} {} from {} to {} id {}\n    {}",
         m.seq,
+        local_from_ms(m.created_at_ms),
         precedence,
         kind,
         m.origin,

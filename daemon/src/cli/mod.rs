@@ -8,7 +8,10 @@ mod bench;
 mod bench_node;
 mod bureau;
 mod demo;
+#[cfg(test)]
+mod help_tests;
 mod inbox;
+pub mod out;
 mod pki;
 mod request;
 mod review;
@@ -32,25 +35,47 @@ pub struct Cli {
 pub enum Command {
     /// Manage the network's PKI: CA, node certificates, revocations and CRLs.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  bluehelm pki init-ca --out ca/\n  bluehelm pki issue --ca ca/ --node ncb.fr --role ncb --country FR --out certs/\n  bluehelm pki show certs/ncb.fr.pem"
+    )]
     Pki(pki::PkiCommand),
     /// Run a node from its config file.
+    #[command(after_help = "Example:\n  bluehelm run --config /etc/bluehelm/ncb.fr.toml")]
     Run(run::RunArgs),
     /// Start a throwaway local network (hub, two NCBs, a mission post) and show traffic.
+    #[command(after_help = "Examples:\n  bluehelm demo --once\n  bluehelm demo --dir demo-net/")]
     Demo(demo::DemoArgs),
     /// Measure throughput and latency: origin -> hub -> destination as separate processes.
+    #[command(after_help = "Example:\n  bluehelm bench --scenario all --json")]
     Bench(bench::BenchArgs),
     /// Send a notice, diffusion or message through the node (local API).
+    #[command(
+        after_help = "Example:\n  bluehelm send message --config ncb.fr.toml --to ncb.ke --subject-line Liaison --body \"Call us at 14:00 UTC\""
+    )]
     Send(Box<send::SendArgs>),
     /// Print (and follow, and acknowledge) the node's inbox.
+    #[command(
+        after_help = "Examples:\n  bluehelm inbox --config ncb.ke.toml\n  bluehelm inbox --config ncb.ke.toml --follow --json --ack"
+    )]
     Inbox(inbox::InboxArgs),
     /// Ask a service (e.g. sltd.check) and wait for its answer.
+    #[command(
+        after_help = "Example:\n  bluehelm request sltd.check --config ncb.fr.toml --param document_number=X1234567 --param issuing_country=FR"
+    )]
     Request(request::RequestArgs),
     /// The node's links, queues, inbox size and counters.
+    #[command(
+        after_help = "Examples:\n  bluehelm status --config ncb.fr.toml\n  bluehelm status --config ncb.fr.toml --json"
+    )]
     Status(status::StatusArgs),
     /// Review notice requests at the general secretariat (gs): list, show, approve, refuse.
+    #[command(
+        after_help = "Examples:\n  bluehelm review list --config gs.toml\n  bluehelm review approve ID --config gs.toml"
+    )]
     Review(review::ReviewArgs),
     /// Manage the reference databases the node answers itself (sltd.check, smv.check).
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  bluehelm service import sltd sltd.csv --config gs.toml")]
     Service(service::ServiceCommand),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]

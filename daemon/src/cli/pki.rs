@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::out::outln;
 use anyhow::{anyhow, bail, Context};
+use bluehelm::human_time::{local_from_secs, utc_from_secs};
 use bluehelm_pki::{
     ca::{self, CertificateAuthority},
     parse_ca_certificate, parse_certificate, parse_crl, pem_kind, pem_or_der, reason_name, CaInfo,
@@ -18,6 +20,7 @@ use serde_json::json;
 #[derive(Debug, Subcommand)]
 pub enum PkiCommand {
     /// Create the network root CA: DIR/ca.pem and DIR/ca.key (mode 0600).
+    #[command(after_help = "Example:\n  bluehelm pki init-ca --out ca/")]
     InitCa {
         /// Directory for the CA files (created if missing).
         #[arg(long, value_name = "DIR")]
@@ -31,6 +34,9 @@ pub enum PkiCommand {
     },
     /// Issue a node or terminal certificate: writes DIR2/ID.pem (certificate, then CA) and
     /// DIR2/ID.key.
+    #[command(
+        after_help = "Examples:\n  bluehelm pki issue --ca ca/ --node ncb.fr --role ncb --country FR --out certs/\n  bluehelm pki issue --ca ca/ --node term1.unmiss --role terminal --for-node mission.unmiss --out certs/"
+    )]
     Issue {
         /// The CA directory.
         #[arg(long, value_name = "DIR")]
@@ -62,6 +68,9 @@ pub enum PkiCommand {
         force: bool,
     },
     /// Record the revocation of a certificate; it appears in the next CRL.
+    #[command(
+        after_help = "Example:\n  bluehelm pki revoke --ca ca/ --cert certs/ncb.fr.pem --reason key-compromise"
+    )]
     Revoke {
         /// The CA directory.
         #[arg(long, value_name = "DIR")]
@@ -74,6 +83,7 @@ pub enum PkiCommand {
         reason: Option<String>,
     },
     /// Write a signed CRL listing every revocation (PEM).
+    #[command(after_help = "Example:\n  bluehelm pki crl --ca ca/ --out crl.pem")]
     Crl {
         /// The CA directory.
         #[arg(long, value_name = "DIR")]
@@ -86,6 +96,9 @@ pub enum PkiCommand {
         days: u32,
     },
     /// Print what a certificate or CRL says.
+    #[command(
+        after_help = "Examples:\n  bluehelm pki show certs/ncb.fr.pem\n  bluehelm pki show crl.pem --json"
+    )]
     Show {
         /// A certificate or CRL (PEM or DER).
         file: PathBuf,
@@ -101,13 +114,13 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
         PkiCommand::InitCa { out, force, days } => {
             let ca = CertificateAuthority::init(&out, days, force)?;
             let info = parse_ca_certificate(ca.cert_der())?;
-            println!(
+            outln!(
                 "wrote {} and {} (CA fingerprint sha256:{}, valid until {})",
                 out.join(ca::CA_CERT_FILE).display(),
                 out.join(ca::CA_KEY_FILE).display(),
                 info.fingerprint_hex(),
-                format_time(info.not_after)
-            );
+                local_from_secs(info.not_after)
+            )?;
         }
         PkiCommand::Issue {
             ca,
@@ -152,15 +165,15 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|home| format!(" for node {home}"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "wrote {} and {} ({} {}{bound}, serial {}, valid until {})",
                 cert_path.display(),
                 key_path.display(),
                 issued.identity.role,
                 issued.identity.node,
                 issued.identity.serial_hex(),
-                format_time(issued.identity.not_after)
-            );
+                local_from_secs(issued.identity.not_after)
+            )?;
         }
         PkiCommand::Revoke { ca, cert, reason } => {
             let reason = reason
@@ -173,10 +186,11 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
             let bytes = read(&cert)?;
             let mut authority = CertificateAuthority::load(&ca)?;
             let record = authority.revoke(&bytes, reason)?;
-            println!(
+            outln!(
                 "revoked {} (serial {}); run `bluehelm pki crl` and distribute the new CRL",
-                record.node, record.serial
-            );
+                record.node,
+                record.serial
+            )?;
         }
         PkiCommand::Crl { ca, out, days } => {
             let mut authority = CertificateAuthority::load(&ca)?;
@@ -184,13 +198,13 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
             write_public(&out, pem.as_bytes())?;
             let der = pem_or_der(pem.as_bytes(), "X509 CRL")?.remove(0);
             let info = parse_crl(&der)?;
-            println!(
+            outln!(
                 "wrote {} (CRL number {}, {} revoked, next update {})",
                 out.display(),
                 crl_number(&info),
                 info.entries.len(),
-                info.next_update.map(format_time).unwrap_or_default()
-            );
+                info.next_update.map(local_from_secs).unwrap_or_default()
+            )?;
         }
         PkiCommand::Show { file, json } => show(&file, json)?,
     }
@@ -248,7 +262,7 @@ fn show(path: &Path, json: bool) -> anyhow::Result<()> {
         (Shown::Crl(crl), false) => crl_text(&crl),
         (Shown::Crl(crl), true) => crl_json(&crl),
     };
-    println!("{text}");
+    outln!("{text}")?;
     Ok(())
 }
 
@@ -280,8 +294,8 @@ fn node_text(id: &NodeIdentity) -> String {
     }
     s += &format!(
         "  valid from:  {}\n  valid until: {}\n  serial:      {}\n  fingerprint: sha256:{}",
-        format_time(id.not_before),
-        format_time(id.not_after),
+        local_from_secs(id.not_before),
+        local_from_secs(id.not_after),
         id.serial_hex(),
         id.fingerprint_hex()
     );
@@ -299,8 +313,8 @@ fn node_json(id: &NodeIdentity) -> String {
         "country": id.country,
         "mission": id.mission,
         "for_node": id.home.as_ref().map(ToString::to_string),
-        "not_before": format_time(id.not_before),
-        "not_after": format_time(id.not_after),
+        "not_before": utc_from_secs(id.not_before),
+        "not_after": utc_from_secs(id.not_after),
         "serial": id.serial_hex(),
         "fingerprint_sha256": id.fingerprint_hex(),
     })
@@ -311,8 +325,8 @@ fn ca_text(ca: &CaInfo) -> String {
     format!(
         "CA certificate\n  subject:     {}\n  valid from:  {}\n  valid until: {}\n  serial:      {}\n  fingerprint: sha256:{}",
         ca.subject,
-        format_time(ca.not_before),
-        format_time(ca.not_after),
+        local_from_secs(ca.not_before),
+        local_from_secs(ca.not_after),
         ca::to_hex(&ca.serial),
         ca.fingerprint_hex()
     )
@@ -322,8 +336,8 @@ fn ca_json(ca: &CaInfo) -> String {
     json!({
         "kind": "ca-certificate",
         "subject": ca.subject,
-        "not_before": format_time(ca.not_before),
-        "not_after": format_time(ca.not_after),
+        "not_before": utc_from_secs(ca.not_before),
+        "not_after": utc_from_secs(ca.not_after),
         "serial": ca::to_hex(&ca.serial),
         "fingerprint_sha256": ca.fingerprint_hex(),
     })
@@ -335,15 +349,15 @@ fn crl_text(crl: &CrlInfo) -> String {
         "CRL\n  issuer:      {}\n  number:      {}\n  this update: {}\n  next update: {}\n  revoked:     {}",
         crl.issuer,
         crl_number(crl),
-        format_time(crl.this_update),
-        crl.next_update.map(format_time).unwrap_or_else(|| "-".into()),
+        local_from_secs(crl.this_update),
+        crl.next_update.map(local_from_secs).unwrap_or_else(|| "-".into()),
         crl.entries.len()
     );
     for e in &crl.entries {
         s += &format!(
             "\n    serial {}  revoked {}{}",
             ca::to_hex(&e.serial),
-            format_time(e.revoked_at),
+            local_from_secs(e.revoked_at),
             e.reason
                 .map(|r| format!("  ({})", reason_name(r)))
                 .unwrap_or_default()
@@ -359,7 +373,7 @@ fn crl_json(crl: &CrlInfo) -> String {
         .map(|e| {
             json!({
                 "serial": ca::to_hex(&e.serial),
-                "revoked_at": format_time(e.revoked_at),
+                "revoked_at": utc_from_secs(e.revoked_at),
                 "reason": e.reason.map(reason_name),
             })
         })
@@ -368,8 +382,8 @@ fn crl_json(crl: &CrlInfo) -> String {
         "kind": "crl",
         "issuer": crl.issuer,
         "number": crl_number(crl),
-        "this_update": format_time(crl.this_update),
-        "next_update": crl.next_update.map(format_time),
+        "this_update": utc_from_secs(crl.this_update),
+        "next_update": crl.next_update.map(utc_from_secs),
         "entries": entries,
     })
     .to_string()
@@ -384,21 +398,5 @@ fn crl_number(crl: &CrlInfo) -> String {
             .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
             .to_string(),
         Some(n) => format!("0x{}", ca::to_hex(n)),
-    }
-}
-
-/// RFC 3339 UTC, e.g. `2026-11-28T16:30:00Z`.
-fn format_time(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => format!("@{unix}"),
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use bluehelm::api::pb;
 
 use super::bureau::{self, enum_name, fail, input, Exit, NodeArgs};
+use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct RequestArgs {
@@ -61,17 +62,19 @@ pub fn run(args: RequestArgs) -> anyhow::Result<ExitCode> {
         let response = answer.response.clone().unwrap_or_default();
         let status = enum_name("status", i64::from(response.status)).unwrap_or_default();
         if args.json {
-            println!("{}", bureau::to_json(&answer));
+            outln!("{}", bureau::to_json(&answer))?;
         } else {
-            println!(
+            outln!(
                 "{} from {} (request {})",
-                status, answer.responder, answer.request_id
-            );
+                status,
+                answer.responder,
+                answer.request_id
+            )?;
             for (k, v) in &response.fields {
-                println!("  {k}: {v}");
+                outln!("  {k}: {v}")?;
             }
             if !response.detail.is_empty() {
-                println!("  {}", response.detail);
+                outln!("  {}", response.detail)?;
             }
         }
         if response.status == pb::ResponseStatus::Error as i32 {

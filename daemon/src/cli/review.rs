@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use bluehelm::api::pb;
 
 use super::bureau::{self, enum_name, input, NodeArgs};
+use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
@@ -16,12 +17,20 @@ pub struct ReviewArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum ReviewCommand {
     /// The notice requests awaiting review, oldest first.
+    #[command(after_help = "Example:\n  bluehelm review list --config gs.toml --json")]
     List(ListArgs),
     /// One request awaiting review.
+    #[command(after_help = "Example:\n  bluehelm review show ID --config gs.toml")]
     Show(IdArgs),
     /// Publish the request to every NCB and mission post.
+    #[command(
+        after_help = "Example:\n  bluehelm review approve ID --config gs.toml --remarks \"Approved by the GS\""
+    )]
     Approve(ApproveArgs),
     /// Refuse the request; the reason goes back to the requesting bureau.
+    #[command(
+        after_help = "Example:\n  bluehelm review refuse ID --config gs.toml --reason \"Insufficient legal basis\""
+    )]
     Refuse(RefuseArgs),
 }
 
@@ -102,12 +111,12 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
                     .map_err(bureau::from_status)?
                     .into_inner();
                 if a.json {
-                    println!("{}", bureau::to_json(&list));
+                    outln!("{}", bureau::to_json(&list))?;
                 } else if list.items.is_empty() {
-                    println!("no notice request awaiting review");
+                    outln!("no notice request awaiting review")?;
                 } else {
                     for item in &list.items {
-                        println!("{}", line(item));
+                        outln!("{}", line(item))?;
                     }
                 }
             }
@@ -119,14 +128,14 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
                     .map_err(bureau::from_status)?
                     .into_inner();
                 if a.json {
-                    println!("{}", bureau::to_json(&item));
+                    outln!("{}", bureau::to_json(&item))?;
                 } else {
-                    println!("{}", line(&item));
+                    outln!("{}", line(&item))?;
                     if let Some(n) = &item.notice {
-                        println!("  offence:     {}", n.offence_summary);
-                        println!("  legal basis: {}", n.legal_basis);
+                        outln!("  offence:     {}", n.offence_summary)?;
+                        outln!("  legal basis: {}", n.legal_basis)?;
                         if !n.remarks.is_empty() {
-                            println!("  remarks:     {}", n.remarks);
+                            outln!("  remarks:     {}", n.remarks)?;
                         }
                     }
                 }
@@ -142,13 +151,13 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
                     .map_err(bureau::from_status)?
                     .into_inner();
                 if a.json {
-                    println!("{}", bureau::to_json(&answer));
+                    outln!("{}", bureau::to_json(&answer))?;
                 } else {
-                    println!(
+                    outln!(
                         "approved {}: published as {}",
                         a.id,
                         answer.published_ids.join(", ")
-                    );
+                    )?;
                 }
             }
             ReviewCommand::Refuse(a) => {
@@ -165,9 +174,9 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
                     .map_err(bureau::from_status)?
                     .into_inner();
                 if a.json {
-                    println!("{}", bureau::to_json(&answer));
+                    outln!("{}", bureau::to_json(&answer))?;
                 } else {
-                    println!("refused {}: reason sent as {}", a.id, answer.reply_id);
+                    outln!("refused {}: reason sent as {}", a.id, answer.reply_id)?;
                 }
             }
         }

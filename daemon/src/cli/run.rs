@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::out::outln;
 use anyhow::Context;
 use bluehelm::{Node, NodeConfig};
 
@@ -21,8 +22,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot start the node of {}", args.config.display()))?;
         // Harnesses and operators wait for this line.
         match node.local_addr() {
-            Some(addr) => println!("node {} listening on {addr}", node.core().me),
-            None => println!("node {} running", node.core().me),
+            Some(addr) => outln!("node {} listening on {addr}", node.core().me)?,
+            None => outln!("node {} running", node.core().me)?,
         }
         wait_for_stop_signal().await;
         node.shutdown().await;

@@ -12,6 +12,7 @@ use bluehelm_proto::{Destination, NodeId};
 use serde::Deserialize;
 
 use super::bureau::{self, enum_number, input, Failure, NodeArgs};
+use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
@@ -22,10 +23,19 @@ pub struct SendArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SendKind {
     /// A notice, or a step in its lifecycle (requested, updated, cancelled).
+    #[command(
+        after_help = "Example:\n  bluehelm send notice --config ncb.fr.toml --to gs --ref A-1234/5-2026 --type red --family-name DOE --given-name John --offence \"armed robbery\" --legal-basis \"warrant 2026/17\""
+    )]
     Notice(NoticeArgs),
     /// A diffusion: a direct alert to chosen bureaus (or all).
+    #[command(
+        after_help = "Example:\n  bluehelm send diffusion --config ncb.fr.toml --to group:all-ncb --ref D-8/2026 --subject-line \"Border alert\" --body \"Please check border crossings\""
+    )]
     Diffusion(DiffusionArgs),
     /// A free-text message.
+    #[command(
+        after_help = "Example:\n  bluehelm send message --config ncb.fr.toml --to mission.unmiss --subject-line Liaison --body \"Call us at 14:00 UTC\""
+    )]
     Message(MessageArgs),
 }
 
@@ -60,6 +70,7 @@ pub struct Common {
 /// The person concerned.
 #[derive(Debug, Default, clap::Args)]
 pub struct SubjectArgs {
+    /// Family name of the person concerned, e.g. DOE.
     #[arg(long)]
     pub family_name: Option<String>,
     /// Repeat for several given names, in order.
@@ -94,10 +105,13 @@ pub struct NoticeArgs {
     pub bureau: Option<String>,
     #[command(flatten)]
     pub subject: SubjectArgs,
+    /// What the person is wanted for, e.g. "armed robbery".
     #[arg(long)]
     pub offence: Option<String>,
+    /// The arrest warrant or court decision the notice rests on.
     #[arg(long)]
     pub legal_basis: Option<String>,
+    /// Free text, e.g. the reason for an update or a cancellation.
     #[arg(long)]
     pub remarks: Option<String>,
 }
@@ -112,6 +126,7 @@ pub struct DiffusionArgs {
     /// One line saying what it is about.
     #[arg(long)]
     pub subject_line: Option<String>,
+    /// The diffusion's text.
     #[arg(long)]
     pub body: Option<String>,
     /// A bureau it is addressed to; repeat. None: all bureaus.
@@ -128,6 +143,7 @@ pub struct MessageArgs {
     /// One line saying what it is about.
     #[arg(long)]
     pub subject_line: Option<String>,
+    /// The message's text.
     #[arg(long)]
     pub body: Option<String>,
 }
@@ -225,12 +241,12 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             .map_err(bureau::from_status)?
             .into_inner();
         if common.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "message_id": response.message_id })
-            );
+            )?;
         } else {
-            println!("{}", response.message_id);
+            outln!("{}", response.message_id)?;
         }
         Ok(())
     })

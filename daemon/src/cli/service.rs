@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use bluehelm::api::pb;
 
 use super::bureau::{self, fail, input, Exit, NodeArgs};
+use super::out::outln;
 
 /// Bytes per chunk sent to the node: well under gRPC's 4 MiB message cap.
 const CHUNK_BYTES: usize = 1024 * 1024;
@@ -15,6 +16,9 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 pub enum ServiceCommand {
     /// Load a CSV file into a reference database (sltd or smv). Bad rows are reported by
     /// line and the good ones kept; exits 1 if any row was refused.
+    #[command(
+        after_help = "Examples:\n  bluehelm service import sltd sltd.csv --config gs.toml\n  bluehelm service import smv smv.csv --config gs.toml --json"
+    )]
     Import(ImportArgs),
 }
 
@@ -64,15 +68,17 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             })?
             .into_inner();
         if args.json {
-            println!("{}", bureau::to_json(&report));
+            outln!("{}", bureau::to_json(&report))?;
         } else {
             for error in &report.errors {
                 eprintln!("{shown}:{}: {}", error.line, error.message);
             }
-            println!(
+            outln!(
                 "imported {} {} record(s) from {shown}; {} row(s) refused",
-                report.imported, args.database, report.rejected
-            );
+                report.imported,
+                args.database,
+                report.rejected
+            )?;
         }
         if report.rejected > 0 {
             let unlisted = report.rejected - report.errors.len() as u64;

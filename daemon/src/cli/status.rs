@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use bluehelm::api::pb;
 
 use super::bureau::{self, NodeArgs};
+use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -24,13 +25,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             .map_err(bureau::from_status)?
             .into_inner();
         if args.json {
-            println!("{}", bureau::to_json(&status));
+            outln!("{}", bureau::to_json(&status))?;
             return Ok(());
         }
-        println!("node {}", status.node_id);
-        println!("links:");
+        outln!("node {}", status.node_id)?;
+        outln!("links:")?;
         for link in &status.links {
-            println!(
+            outln!(
                 "  {:<24} {}{}",
                 link.peer,
                 if link.connected { "up" } else { "down" },
@@ -39,24 +40,24 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     " (not in config)"
                 }
-            );
+            )?;
         }
-        println!("queues:");
+        outln!("queues:")?;
         if status.queues.is_empty() {
-            println!("  (empty)");
+            outln!("  (empty)")?;
         }
         for q in &status.queues {
-            println!(
+            outln!(
                 "  {:<24} {} waiting, oldest {:.1} s",
                 q.next_hop,
                 q.depth,
                 q.oldest_age_ms as f64 / 1000.0
-            );
+            )?;
         }
-        println!("inbox: {} message(s)", status.inbox_size);
-        println!("counters:");
+        outln!("inbox: {} message(s)", status.inbox_size)?;
+        outln!("counters:")?;
         for (name, value) in &status.counters {
-            println!("  {name:<24} {value}");
+            outln!("  {name:<24} {value}")?;
         }
         Ok(())
     })

@@ -27,7 +27,7 @@ pub fn server_name(node: &NodeId) -> String {
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
-    #[error("rustls refused the configuration: {0}")]
+    #[error("rustls refused the configuration")]
     Rustls(#[from] rustls::Error),
     #[error("cannot build the certificate verifier (is the CRL from the same CA?): {0}")]
     Verifier(String),

@@ -30,8 +30,10 @@ pub async fn watch_crl(core: Arc<Core>, endpoint: quinn::Endpoint, creds: NodeCr
             seen = now;
             match reload(&core, &endpoint, &creds) {
                 Ok(closed) => tracing::info!(crl = %path.display(), closed, "new CRL in force"),
-                Err(err) => tracing::error!(crl = %path.display(), error = %err,
-                    "new CRL refused; the previous one stays in force"),
+                Err(err) => {
+                    tracing::error!(crl = %path.display(), error = &*err as &dyn std::error::Error,
+                    "new CRL refused; the previous one stays in force")
+                }
             }
         }
         let overdue = core

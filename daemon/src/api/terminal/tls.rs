@@ -22,7 +22,7 @@ const ALPN_H2: &[u8] = b"h2";
 #[derive(Debug, thiserror::Error)]
 pub enum TerminalTlsError {
     /// rustls refused the certificate, the key or a setting.
-    #[error("rustls refused the configuration: {0}")]
+    #[error("rustls refused the configuration")]
     Rustls(#[from] rustls::Error),
     /// The CA or CRL is unusable for rustls.
     #[error("cannot build the certificate verifier (is the CRL from the same CA?): {0}")]
