@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use bluehelm_proto::{Body, Destination, Kind, NonDeliveryReason, Precedence};
 use bluehelm::node::core::Stats;
+use bluehelm_proto::{Body, Destination, Kind, NonDeliveryReason, Precedence};
 use bluehelm_tests::{eventually, id, inbox_at_least, linked, number_of, text, TestNet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -283,11 +283,19 @@ impl Dispatcher {
         match &envelope.body {
             Body::DeliveryReport(dr) => {
                 let role = signer_role(message);
-                if let Err(why) = answers::delivery_report(answers::Signer { node: signer, role }, dr)
+                if let Err(why) =
+                    answers::delivery_report(answers::Signer { node: signer, role }, dr)
                 {
-                    return Ok(refuse(&self.core.stats.reports_refused, message, about, why));
+                    return Ok(refuse(
+                        &self.core.stats.reports_refused,
+                        message,
+                        about,
+                        why,
+                    ));
                 }
-                self.note(step, about).await?.delivered(&dr.delivered_to, signer);
+                self.note(step, about)
+                    .await?
+                    .delivered(&dr.delivered_to, signer);
                 Ok(Verdict::Keep)
             }
             Body::NonDeliveryReport(ndr) => {
@@ -298,7 +306,12 @@ impl Dispatcher {
                     ndr,
                 );
                 if let Err(why) = judged {
-                    return Ok(refuse(&self.core.stats.reports_refused, message, about, why));
+                    return Ok(refuse(
+                        &self.core.stats.reports_refused,
+                        message,
+                        about,
+                        why,
+                    ));
                 }
                 let waiter = self.state().waiting.remove(&about);
                 let note = self.note(step, about).await?;

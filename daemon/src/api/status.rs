@@ -92,10 +92,7 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
     .collect();
     // `refused_hop_limit`, `refused_bad_signature`, ...: every reason, zeros included, so
     // that a dashboard finds each name from the start.
-    counters.extend(
-        s.refusals()
-            .map(|(reason, n)| (refused_counter(reason), n)),
-    );
+    counters.extend(s.refusals().map(|(reason, n)| (refused_counter(reason), n)));
 
     Ok(pb::StatusResponse {
         node_id: core.me.to_string(),

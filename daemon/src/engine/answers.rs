@@ -48,7 +48,9 @@ pub enum Unbelieved {
     )]
     DeliveryByAnother { signer: NodeId, named: NodeId },
     /// A non-delivery report naming another node than its signer as the one that gave up.
-    #[error("non-delivery report signed by {signer} says {named} gave up: only {named} can report that")]
+    #[error(
+        "non-delivery report signed by {signer} says {named} gave up: only {named} can report that"
+    )]
     GivenUpByAnother { signer: NodeId, named: NodeId },
     /// A non-delivery report from a node that cannot hold this node's messages.
     #[error(
@@ -63,7 +65,9 @@ pub enum Unbelieved {
         asked: ServiceName,
     },
     /// A response from another node than the service's configured host.
-    #[error("response to {service} signed by {signer}, but this node's config says {host} hosts it")]
+    #[error(
+        "response to {service} signed by {signer}, but this node's config says {host} hosts it"
+    )]
     NotTheHost {
         signer: NodeId,
         service: ServiceName,
@@ -229,10 +233,7 @@ mod tests {
                 "{id}"
             );
         }
-        for (id, role) in [
-            ("ncb.de", Role::Ncb),
-            ("mission.unmiss", Role::Mission),
-        ] {
+        for (id, role) in [("ncb.de", Role::Ncb), ("mission.unmiss", Role::Mission)] {
             let id = node(id);
             let report = given_up_by(id.as_str());
             assert_eq!(
@@ -255,10 +256,7 @@ mod tests {
         let hit = sample_sltd_hit();
         let (gs, de) = (node("gs"), node("ncb.de"));
         // No host configured here (an NCB): only a hub answers.
-        assert_eq!(
-            response(&fr(), signer(&gs, Role::Hub), &sltd, &hit),
-            Ok(())
-        );
+        assert_eq!(response(&fr(), signer(&gs, Role::Hub), &sltd, &hit), Ok(()));
         assert_eq!(
             response(&fr(), signer(&de, Role::Ncb), &sltd, &hit),
             Err(Unbelieved::HostUnknown {

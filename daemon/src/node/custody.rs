@@ -202,13 +202,10 @@ fn refusal_without_envelope(offer: &Offer, err: &VerifyError) -> Refusal {
 /// decode, so that the sender can match it; only bytes that do not decode get the
 /// placeholder reference (protocol.md 7.2).
 fn refusal(offer: &Offer, reason: RefusalReason, detail: &str) -> Refusal {
-    let message = offer
-        .signed
-        .message_ref()
-        .unwrap_or_else(|_| MessageRef {
-            origin: "unknown".parse().expect("a valid node id"),
-            id: MessageId::from_bytes(&[0; 16]).expect("16 bytes"),
-        });
+    let message = offer.signed.message_ref().unwrap_or_else(|_| MessageRef {
+        origin: "unknown".parse().expect("a valid node id"),
+        id: MessageId::from_bytes(&[0; 16]).expect("16 bytes"),
+    });
     Refusal {
         message,
         reason,
