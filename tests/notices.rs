@@ -142,12 +142,7 @@ fn check_both_signatures(node: &Node, m: &pb::InboxMessage, bureau: &str, asked:
 }
 
 async fn counter(client: &mut Client, name: &str) -> u64 {
-    let status = client
-        .status(pb::StatusRequest {})
-        .await
-        .expect("status")
-        .into_inner();
-    status.counters.get(name).copied().unwrap_or(0)
+    bluehelm_tests::api_counter(client, name).await.unwrap_or(0)
 }
 
 struct Net {

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use bluehelm::node::core::Stats;
 use bluehelm_proto::{Body, Destination, Kind, NonDeliveryReason, Precedence};
-use bluehelm_tests::{id, inbox_at_least, linked, number_of, text, TestNet};
+use bluehelm_tests::{eventually, id, inbox_at_least, linked, number_of, text, TestNet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ncb_to_mission_through_the_hub() {
@@ -153,6 +154,14 @@ async fn group_message_fans_out_at_the_hub_and_reports_delivery() {
     assert_eq!(report.kind(), Kind::DeliveryReport);
     assert_eq!(report.origin, id("ncb.ke"));
     assert_eq!(report.correlation_id, Some(ids[0]));
+    // Issue 10: delivery reports are counted as sent, apart from non-delivery ones.
+    // (Counted once the commit returns, which may be just after the report left.)
+    let stats = &ke.core().stats;
+    eventually("ncb.ke to count its delivery report", || async {
+        (Stats::get(&stats.delivery_reports_sent) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(Stats::get(&stats.non_delivery_reports_sent), 0);
     for node in [ke, fr, gs] {
         node.shutdown().await;
     }
@@ -183,6 +192,12 @@ async fn expiry_in_the_hub_queue_reports_non_delivery_to_the_origin() {
         other => panic!("expected a non-delivery report, got {other:?}"),
     }
     assert_eq!(gs.core().store.depth(&id("mission.unmiss")), 0);
+    let stats = &gs.core().stats;
+    eventually("gs to count its non-delivery report", || async {
+        (Stats::get(&stats.non_delivery_reports_sent) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(Stats::get(&stats.delivery_reports_sent), 0);
     for node in [fr, gs] {
         node.shutdown().await;
     }

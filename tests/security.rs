@@ -6,10 +6,14 @@ use std::time::Duration;
 use bluehelm::localnet::{free_loopback_addr, LocalNet, NodeSpec};
 use bluehelm_pki::{IssueRequest, NodeCredentials, Role, TrustStore};
 use bluehelm_proto::{
-    Destination, LinkFrame, MessageId, Precedence, RefusalReason, SignedEnvelope, Transfer,
+    Body, Destination, Envelope, LinkFrame, MessageId, Precedence, RefusalReason, SignedEnvelope,
+    Transfer,
 };
 use bluehelm_tests::raw::RawLink;
-use bluehelm_tests::{id, inbox_at_least, linked, text, TestNet};
+use bluehelm_tests::{
+    api_client, api_counter, api_inbox_now, api_submit, eventually, id, inbox_at_least, linked,
+    text, TestNet,
+};
 
 fn trust(net: &TestNet) -> TrustStore {
     let pki = net.net.pki_dir();
@@ -317,10 +321,7 @@ async fn a_new_crl_closes_the_revoked_peers_link_without_a_restart() {
 async fn replayed_offer_is_acknowledged_and_not_stored_again() {
     let mut net = TestNet::standard();
     let gs = net.start("gs").await;
-    let de = extra_node(&mut net, "ncb.de", "DE");
-    let link = RawLink::connect(&de, &trust(&net), hub_addr(&net), &id("gs"))
-        .await
-        .unwrap();
+    let (de, link) = link_as_de(&mut net).await;
     let signed = notice_from_de_to_ke(&de);
     let offer = || Transfer {
         envelope: signed.clone(),
@@ -339,4 +340,300 @@ async fn replayed_offer_is_acknowledged_and_not_stored_again() {
     assert_eq!(bluehelm::node::core::Stats::get(&stats.duplicates), 1);
     assert_eq!(gs.core().store.depth(&id("ncb.ke")), 1);
     gs.shutdown().await;
+}
+
+/// `ncb.de`, a certified node the hub admits as an unknown peer, and its raw link to the hub.
+async fn link_as_de(net: &mut TestNet) -> (NodeCredentials, RawLink) {
+    let de = extra_node(net, "ncb.de", "DE");
+    let link = RawLink::connect(&de, &trust(net), hub_addr(net), &id("gs"))
+        .await
+        .unwrap();
+    (de, link)
+}
+
+/// An envelope from `ncb.de` to `to`, ROUTINE (the raw link offers on that stream), valid
+/// for an hour.
+fn from_de(to: &str, correlation: Option<MessageId>, body: Body) -> Envelope {
+    let now = bluehelm::node::core::now_ms();
+    Envelope {
+        message_id: MessageId::generate(now as u64),
+        origin: id("ncb.de"),
+        destination: Destination::Node(id(to)),
+        precedence: Precedence::Routine,
+        created_at_ms: now,
+        expires_at_ms: now + 3_600_000,
+        correlation_id: correlation,
+        hop_limit: 16,
+        want_delivery_report: false,
+        body,
+    }
+}
+
+fn transfer(envelope: SignedEnvelope) -> Transfer {
+    Transfer {
+        envelope,
+        hops: 0,
+        recipients: vec![],
+    }
+}
+
+/// Issue 10, defect 1: a third node signs reports about another node's messages, naming
+/// the destination (a delivery) and the hub (a non-delivery). The origin refuses both, and
+/// one naming the forger itself, counts them, and its messages stay HELD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_reports_from_a_third_node_are_refused_and_the_message_stays_held() {
+    use bluehelm::api::pb;
+    use bluehelm_proto::{DeliveryReport, NonDeliveryReason, NonDeliveryReport, TextMessage};
+
+    // ncb.fr also lists mission.unmiss as a direct peer, which never dials it: its messages
+    // to the mission wait at ncb.fr (HELD) while the hub carries the forged reports in.
+    let mut specs = bluehelm::localnet::standard_specs();
+    specs[1].peers.push((id("mission.unmiss"), None));
+    let mut net = TestNet::with_specs(specs);
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    let mission = net.start("mission.unmiss").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "mission.unmiss").await;
+
+    let mut api = api_client(&fr).await;
+    let mut sent = Vec::new();
+    for n in 0..2 {
+        let id = api_submit(
+            &mut api,
+            pb::SubmitRequest {
+                destination: Some(pb::Destination {
+                    target: Some(pb::destination::Target::Node("mission.unmiss".into())),
+                }),
+                precedence: pb::Precedence::Routine as i32,
+                ttl_seconds: 600,
+                want_delivery_report: true,
+                correlation_id: String::new(),
+                body: Some(pb::submit_request::Body::Text(pb::TextMessage {
+                    subject_line: format!("held {n}"),
+                    body: "for the mission".into(),
+                    attachments: vec![],
+                })),
+            },
+        )
+        .await;
+        sent.push(id.parse::<MessageId>().unwrap());
+    }
+
+    let (de, link) = link_as_de(&mut net).await;
+    let delivered = from_de(
+        "ncb.fr",
+        Some(sent[0]),
+        Body::DeliveryReport(DeliveryReport {
+            delivered_to: id("mission.unmiss"),
+            delivered_at_ms: bluehelm::node::core::now_ms(),
+        }),
+    );
+    let failed_by = |by: &str| {
+        from_de(
+            "ncb.fr",
+            Some(sent[1]),
+            Body::NonDeliveryReport(NonDeliveryReport {
+                reason: NonDeliveryReason::Expired,
+                reported_by: id(by),
+                detail: "expired at the hub".into(),
+                original_destination: Destination::Node(id("mission.unmiss")),
+            }),
+        )
+    };
+    // Then a plain text: once the API shows it, the reports before it have been judged
+    // (same stream and class all the way, and FollowInbox shows only judged messages).
+    let marker = from_de(
+        "ncb.fr",
+        None,
+        Body::Text(TextMessage {
+            subject_line: "marker".into(),
+            body: String::new(),
+            attachments: vec![],
+        }),
+    );
+    let forged = [delivered, failed_by("gs"), failed_by("ncb.de"), marker];
+    let answers = link
+        .offer(
+            forged
+                .iter()
+                .map(|e| transfer(de.signer().sign(e).unwrap()))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answers[..], [LinkFrame::Accepted(refs)] if refs.len() == 4),
+        "the hub carries any certified node's reports: {answers:?}"
+    );
+
+    let inbox = eventually("the marker at ncb.fr", || {
+        let mut api = api.clone();
+        async move {
+            let inbox = api_inbox_now(&mut api).await;
+            inbox.iter().any(|m| m.origin == "ncb.de").then_some(inbox)
+        }
+    })
+    .await;
+    for id in &sent {
+        let state = api
+            .delivery_state(pb::DeliveryStateRequest {
+                message_id: id.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(state.status, pb::DeliveryStatus::Held as i32, "{state:?}");
+        assert_eq!(state.held_for, vec!["mission.unmiss".to_string()]);
+    }
+    assert_eq!(api_counter(&mut api, "reports_refused").await, Some(3));
+    let left: Vec<_> = inbox.iter().map(|m| &m.message_id).collect();
+    assert_eq!(left.len(), 1, "forged reports left in the inbox: {left:?}");
+
+    drop(api);
+    for node in [mission, ke, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+/// Issue 10, defects 6 and 7: a correctly signed envelope that decodes but breaks a rule is
+/// refused as MALFORMED under its own reference, and counted as malformed, not as a
+/// rejected signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_breaking_envelopes_are_refused_by_their_reference_and_counted_as_malformed() {
+    use bluehelm_proto::limits::MAX_NAME_LEN;
+    use bluehelm_proto::TextMessage;
+
+    let mut net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let (de, link) = link_as_de(&mut net).await;
+    let text = |subject: String| {
+        from_de(
+            "ncb.ke",
+            None,
+            Body::Text(TextMessage {
+                subject_line: subject,
+                body: String::new(),
+                attachments: vec![],
+            }),
+        )
+    };
+    let mut zero_hops = text("hop limit 0".into());
+    zero_hops.hop_limit = 0;
+    let mut many_hops = text("hop limit 33".into());
+    many_hops.hop_limit = 33;
+    let oversized = text("x".repeat(MAX_NAME_LEN + 1));
+    let unknown_precedence = text("precedence 9".into());
+    let mut offers = Vec::new();
+    let mut refs = Vec::new();
+    for (envelope, extra) in [
+        (zero_hops, vec![]),
+        (many_hops, vec![]),
+        (oversized, vec![]),
+        // Field 4 again: the last value wins, so the precedence reads 9.
+        (unknown_precedence, vec![0x20, 0x09]),
+    ] {
+        let mut bytes = envelope.encode_to_vec();
+        bytes.extend(extra);
+        assert!(Envelope::decode(&bytes).is_err());
+        refs.push(envelope.message_ref());
+        offers.push(transfer(de.signer().sign_bytes(bytes).unwrap()));
+    }
+    let answers = link.offer(offers).await.unwrap();
+    let mut api = api_client(&gs).await;
+    assert_eq!(api_counter(&mut api, "rejected_signatures").await, Some(0));
+    assert_eq!(api_counter(&mut api, "refused_malformed").await, Some(4));
+    assert_eq!(api_counter(&mut api, "refused").await, Some(4));
+    let refused: Vec<_> = answers
+        .iter()
+        .map(|f| match f {
+            LinkFrame::Refused(r) => (r.message.clone(), r.reason),
+            other => panic!("a rule-breaking envelope was not refused: {other:?}"),
+        })
+        .collect();
+    let expected: Vec<_> = refs
+        .into_iter()
+        .map(|r| (r, RefusalReason::Malformed))
+        .collect();
+    assert_eq!(refused, expected);
+    drop(api);
+    gs.shutdown().await;
+}
+
+/// Issue 10, defect 1, for service responses: a third node that learnt a waiting request's
+/// id answers it first; the call ignores that answer and ends with the hub's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_response_does_not_end_a_waiting_request() {
+    use bluehelm::api::pb;
+    use bluehelm_proto::{ResponseStatus, ServiceResponse};
+
+    let mut net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&gs, "ncb.fr").await;
+    let mut api = api_client(&fr).await;
+    let call = tokio::spawn({
+        let mut api = api.clone();
+        async move {
+            api.request(pb::ServiceCall {
+                service: "sltd.check".into(),
+                params: [("document_number".to_string(), "X1".to_string())].into(),
+                timeout_seconds: 20,
+                ttl_seconds: 0,
+                precedence: pb::Precedence::Routine as i32,
+            })
+            .await
+        }
+    });
+    // Nobody serves sltd.check at the hub yet: the request waits in its inbox.
+    let request = inbox_at_least(&gs, 1).await[0].envelope.message_id;
+    let answer = |status, detail: &str| {
+        Body::Response(ServiceResponse {
+            service: "sltd.check".parse().unwrap(),
+            status,
+            fields: Default::default(),
+            detail: detail.into(),
+        })
+    };
+
+    let (de, link) = link_as_de(&mut net).await;
+    let forged = from_de(
+        "ncb.fr",
+        Some(request),
+        answer(ResponseStatus::NoHit, "forged"),
+    );
+    let answers = link
+        .offer(vec![transfer(de.signer().sign(&forged).unwrap())])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answers[..], [LinkFrame::Accepted(_)]),
+        "{answers:?}"
+    );
+    // The hub's own answer, queued behind the forged one on the same link and class.
+    gs.core()
+        .submit(vec![bluehelm::node::Outgoing {
+            destination: Destination::Node(id("ncb.fr")),
+            precedence: Precedence::Routine,
+            body: answer(ResponseStatus::Hit, "genuine"),
+            ttl: Duration::from_secs(600),
+            want_delivery_report: false,
+            correlation_id: Some(request),
+        }])
+        .await
+        .unwrap();
+
+    let answered = call
+        .await
+        .unwrap()
+        .expect("the request is answered")
+        .into_inner();
+    assert_eq!(answered.responder, "gs");
+    assert_eq!(answered.response.unwrap().detail, "genuine");
+    assert_eq!(api_counter(&mut api, "responses_refused").await, Some(1));
+    drop(api);
+    for node in [fr, gs] {
+        node.shutdown().await;
+    }
 }

@@ -2,6 +2,7 @@
 //! sled here; time comes in as an argument and effects go out as values, so unit tests drive
 //! every rule without sockets or disks.
 
+pub mod answers;
 pub mod backoff;
 pub mod custody;
 pub mod reports;

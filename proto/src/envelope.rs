@@ -294,6 +294,19 @@ impl Envelope {
         self.to_pb().encode_to_vec()
     }
 
+    /// The reference (origin, message id) of encoded envelope bytes, checking those two
+    /// fields only. A receiver refusing an envelope that decodes but breaks another rule
+    /// (hop limit 0, an oversized field, an unknown precedence) still names it with this, so
+    /// that the sender can match the refusal (protocol.md 7.2). Fails when the bytes are not
+    /// a protobuf envelope or the origin or the message id themselves are invalid.
+    pub fn reference_of(bytes: &[u8]) -> Result<MessageRef, DecodeError> {
+        let e = pb::Envelope::decode(bytes)?;
+        Ok(MessageRef {
+            origin: check::node_id("origin", e.origin)?,
+            id: check::message_id("message_id", &e.message_id)?,
+        })
+    }
+
     /// Decodes and fully validates an envelope.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         let envelope = Self::from_pb(pb::Envelope::decode(bytes)?)?;

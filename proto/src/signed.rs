@@ -10,6 +10,7 @@ use crate::check;
 use crate::envelope::Envelope;
 use crate::error::{DecodeError, ValidationError};
 use crate::limits::{MAX_CERTIFICATE_LEN, MAX_ENVELOPE_LEN};
+use crate::link::MessageRef;
 use crate::pb;
 
 /// Domain separation prefix of every envelope signature, so that a signature over an
@@ -104,6 +105,12 @@ impl SignedEnvelope {
     /// verified.
     pub fn decode_envelope(&self) -> Result<Envelope, DecodeError> {
         Envelope::decode(&self.envelope_bytes)
+    }
+
+    /// The inner envelope's reference, read without validating the rest (see
+    /// [`Envelope::reference_of`]): for naming a message that is refused.
+    pub fn message_ref(&self) -> Result<MessageRef, DecodeError> {
+        Envelope::reference_of(&self.envelope_bytes)
     }
 
     /// Encodes as protobuf.

@@ -343,3 +343,34 @@ fn errors_read_as_lower_case_sentences_naming_the_field() {
     let message = DecodeError::Invalid(e.validate().unwrap_err()).to_string();
     assert_eq!(message, "invalid message: notice.notice_ref is empty");
 }
+
+/// A refusal must name the message whenever its bytes decode (protocol.md 7.2), even when
+/// they break a rule: the reference is read without the other checks.
+#[test]
+fn the_reference_of_an_envelope_that_breaks_a_rule_is_still_read() {
+    let good = notice();
+    let mut zero_hops = good.clone();
+    zero_hops.hop_limit = 0;
+    let oversized = with_notice(|n| n.remarks = "x".repeat(MAX_TEXT_LEN + 1));
+    // A field repeated later wins (protobuf), so appending field 4 sets precedence 9.
+    let mut precedence_9 = good.encode_to_vec();
+    precedence_9.extend([0x20, 0x09]);
+    for bytes in [
+        zero_hops.encode_to_vec(),
+        oversized.encode_to_vec(),
+        precedence_9,
+    ] {
+        assert!(Envelope::decode(&bytes).is_err());
+        let reference = Envelope::reference_of(&bytes).unwrap();
+        assert_eq!(reference.origin, node("ncb.fr"));
+    }
+    assert_eq!(
+        Envelope::reference_of(&zero_hops.encode_to_vec()).unwrap(),
+        zero_hops.message_ref()
+    );
+    // Bytes that are no envelope, or whose id is not 16 bytes, have no reference.
+    assert!(Envelope::reference_of(&[0xff, 0xff, 0xff]).is_err());
+    let mut short_id = good.encode_to_vec();
+    short_id.extend([0x0a, 0x01, 0x00]);
+    assert!(Envelope::reference_of(&short_id).is_err());
+}

@@ -169,6 +169,16 @@ pub async fn api_inbox_now(client: &mut ApiClient) -> Vec<bluehelm::api::pb::Inb
     out
 }
 
+/// A counter of the node's `Status` (`None`: no counter of that name).
+pub async fn api_counter(client: &mut ApiClient, name: &str) -> Option<u64> {
+    let status = client
+        .status(bluehelm::api::pb::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    status.counters.get(name).copied()
+}
+
 /// The `bluehelm` binary of this build. `cargo test --workspace` builds it (the daemon's own
 /// integration tests need it) after the library, so a binary newer than every build of the
 /// `bluehelm` library is current and used as it is. Otherwise (`cargo test -p

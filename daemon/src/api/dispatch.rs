@@ -4,6 +4,9 @@
 //!   (so `DeliveryState` can answer after the report is acknowledged), and left in the inbox;
 //! - a service response (or a non-delivery report) for a `Request` call that is waiting is
 //!   handed to it and removed from the inbox, in the same commit that closes the request;
+//! - a report, or a response to a waiting `Request`, whose signer cannot give it
+//!   (`engine::answers`, issue 10) is removed with a warning naming the signer and counted
+//!   (`reports_refused`, `responses_refused`): it changes no note and ends no call;
 //! - a service response for a request that is closed (timed out, given up, or answered
 //!   already) is late: it is removed with a log line, and nobody mistakes it for an answer;
 //! - a notice request from a bureau, at the hub, moves to the review queue, and a notice
@@ -23,13 +26,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bluehelm_proto::{Body, MessageId, NonDeliveryReport};
+use bluehelm_proto::{Body, MessageId, NonDeliveryReport, ServiceName};
 use tokio::sync::{oneshot, watch, Notify};
 
 use super::notes::{self, Failure, SentNote};
 use super::review::{self, NoticeCheck};
 use super::PAGE;
-use crate::node::core::{now_ms, Core};
+use crate::engine::answers::{self, Unbelieved};
+use crate::node::core::{now_ms, Core, Stats};
 use crate::node::Delivered;
 use crate::services;
 use crate::store::{StoreError, Write};
@@ -43,10 +47,17 @@ pub enum Outcome {
     Failed(NonDeliveryReport),
 }
 
+/// A `Request` call waiting for its answer.
+struct Waiter {
+    /// The service it asked: only its host may answer.
+    service: ServiceName,
+    answer: oneshot::Sender<Outcome>,
+}
+
 #[derive(Default)]
 struct State {
     /// `Request` calls waiting for their answer.
-    waiting: HashMap<MessageId, oneshot::Sender<Outcome>>,
+    waiting: HashMap<MessageId, Waiter>,
     /// Start times (Unix ms) of `Request` submissions that have no id yet, with counts.
     submitting: BTreeMap<i64, usize>,
     /// Requests given up whose note is not yet durable.
@@ -268,33 +279,70 @@ impl Dispatcher {
         let Some(about) = envelope.correlation_id else {
             return Ok(Verdict::Keep);
         };
+        let signer = &envelope.origin;
         match &envelope.body {
             Body::DeliveryReport(dr) => {
-                let note = self.note(step, about).await?;
-                let to = dr.delivered_to.to_string();
-                if !note.delivered_to.contains(&to) {
-                    note.delivered_to.push(to);
+                let role = signer_role(message);
+                if let Err(why) =
+                    answers::delivery_report(answers::Signer { node: signer, role }, dr)
+                {
+                    return Ok(refuse(
+                        &self.core.stats.reports_refused,
+                        message,
+                        about,
+                        why,
+                    ));
                 }
+                self.note(step, about)
+                    .await?
+                    .delivered(&dr.delivered_to, signer);
                 Ok(Verdict::Keep)
             }
             Body::NonDeliveryReport(ndr) => {
+                let role = signer_role(message);
+                let judged = answers::non_delivery_report(
+                    &self.core.config.routing,
+                    answers::Signer { node: signer, role },
+                    ndr,
+                );
+                if let Err(why) = judged {
+                    return Ok(refuse(
+                        &self.core.stats.reports_refused,
+                        message,
+                        about,
+                        why,
+                    ));
+                }
                 let waiter = self.state().waiting.remove(&about);
                 let note = self.note(step, about).await?;
-                note.failure = Some(Failure::from(ndr));
+                note.failure = Some(Failure::reported(ndr, signer));
                 match waiter {
                     Some(waiter) => {
                         note.request_closed = true;
-                        step.outcomes.push((waiter, Outcome::Failed(ndr.clone())));
+                        step.outcomes
+                            .push((waiter.answer, Outcome::Failed(ndr.clone())));
                         Ok(Verdict::Remove)
                     }
                     None => Ok(Verdict::Keep),
                 }
             }
-            Body::Response(_) => {
+            Body::Response(response) => {
+                let role = signer_role(message);
                 let claim = {
                     let mut state = self.state();
-                    if let Some(waiter) = state.waiting.remove(&about) {
-                        Claim::Waiter(waiter)
+                    let judged = state.waiting.get(&about).map(|waiter| {
+                        answers::response(
+                            &self.core.config.routing,
+                            answers::Signer { node: signer, role },
+                            &waiter.service,
+                            response,
+                        )
+                    });
+                    if let Some(Err(why)) = judged {
+                        // The call keeps waiting for its host's answer.
+                        Claim::Refused(why)
+                    } else if let Some(waiter) = state.waiting.remove(&about) {
+                        Claim::Waiter(waiter.answer)
                     } else if state.closing.contains(&about) {
                         Claim::Late
                     } else if state
@@ -315,6 +363,12 @@ impl Dispatcher {
                             .push((waiter, Outcome::Answered(Box::new(message.clone()))));
                         Ok(Verdict::Remove)
                     }
+                    Claim::Refused(why) => Ok(refuse(
+                        &self.core.stats.responses_refused,
+                        message,
+                        about,
+                        why,
+                    )),
                     Claim::Undecided => Ok(Verdict::Wait),
                     Claim::Late => Ok(late(message, about)),
                     Claim::Nobody if self.note(step, about).await?.request_closed => {
@@ -331,9 +385,32 @@ impl Dispatcher {
 
 enum Claim {
     Waiter(oneshot::Sender<Outcome>),
+    /// A waiting call's response whose signer cannot give it.
+    Refused(Unbelieved),
     Late,
     Undecided,
     Nobody,
+}
+
+/// The role in the certificate that signed `message` (verified when it was received).
+fn signer_role(message: &Delivered) -> Option<bluehelm_pki::Role> {
+    bluehelm_pki::parse_certificate(message.signed.signer_certificate())
+        .map(|identity| identity.role)
+        .ok()
+}
+
+/// Drops an answer its signer cannot give: counted, logged once (it leaves the inbox with
+/// this page's commit, so it is not judged again), and no note or call changes.
+fn refuse(counter: &AtomicU64, message: &Delivered, about: MessageId, why: Unbelieved) -> Verdict {
+    Stats::add(counter, 1);
+    tracing::warn!(
+        answer = %message.envelope.message_id,
+        about = %about,
+        signer = %message.envelope.origin,
+        reason = %why,
+        "dropped a report or response its signer cannot give"
+    );
+    Verdict::Remove
 }
 
 fn late(message: &Delivered, request: MessageId) -> Verdict {
@@ -355,12 +432,19 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// The request is submitted as `id`: its answer will be sent on the returned channel.
-    pub fn register(mut self, id: MessageId) -> oneshot::Receiver<Outcome> {
+    /// The request to `service` is submitted as `id`: its answer will be sent on the
+    /// returned channel.
+    pub fn register(mut self, id: MessageId, service: ServiceName) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
         {
             let mut state = self.dispatcher.state();
-            state.waiting.insert(id, tx);
+            state.waiting.insert(
+                id,
+                Waiter {
+                    service,
+                    answer: tx,
+                },
+            );
             finish(&mut state, self.started);
         }
         self.done = true;

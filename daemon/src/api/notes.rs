@@ -2,7 +2,7 @@
 //! (`Write::Note`, key `a` + message id) so that it outlives the inbox entries it came from
 //! and node restarts: the reports that came back, and whether a `Request` call is over.
 
-use bluehelm_proto::{MessageId, NonDeliveryReport};
+use bluehelm_proto::{MessageId, NodeId, NonDeliveryReport};
 use serde::{Deserialize, Serialize};
 
 use crate::node::core::Core;
@@ -14,6 +14,11 @@ pub struct SentNote {
     /// Nodes that sent a delivery report (several for a group message).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivered_to: Vec<String>,
+    /// The signer of each delivery report, in the order of `delivered_to` (the same nodes
+    /// since reports are bound to their signer, issue 10). Shorter in notes written before
+    /// signers were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery_signed_by: Vec<String>,
     /// The non-delivery report that came back, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -29,19 +34,36 @@ pub struct Failure {
     pub reason: String,
     pub reported_by: String,
     pub detail: String,
+    /// The node that signed the report; empty in notes written before signers were kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signed_by: String,
 }
 
-impl From<&NonDeliveryReport> for Failure {
-    fn from(ndr: &NonDeliveryReport) -> Self {
+impl Failure {
+    /// The failure a non-delivery report signed by `signer` tells of.
+    pub fn reported(ndr: &NonDeliveryReport, signer: &NodeId) -> Self {
         Self {
             reason: ndr.reason.as_str().to_owned(),
             reported_by: ndr.reported_by.to_string(),
             detail: ndr.detail.clone(),
+            signed_by: signer.to_string(),
         }
     }
 }
 
 impl SentNote {
+    /// Records a delivery report signed by `signer` (once per delivering node).
+    pub fn delivered(&mut self, to: &NodeId, signer: &NodeId) {
+        let to = to.to_string();
+        if !self.delivered_to.contains(&to) {
+            // A note from before signers were kept: unknown ones stay empty, in place.
+            self.delivery_signed_by
+                .resize(self.delivered_to.len(), String::new());
+            self.delivered_to.push(to);
+            self.delivery_signed_by.push(signer.to_string());
+        }
+    }
+
     pub fn write(&self, id: MessageId) -> Write {
         // Serializing a struct of strings, a vector and a bool cannot fail.
         let value = serde_json::to_vec(self).expect("a note serializes");

@@ -198,7 +198,7 @@ impl Bureau for BureauService {
         let id = *ids
             .first()
             .ok_or_else(|| Status::internal("submit returned no id"))?;
-        let mut answer = ticket.register(id);
+        let mut answer = ticket.register(id, service.clone());
 
         let outcome = tokio::select! {
             outcome = &mut answer => outcome.ok(),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bluehelm_proto::{MessageId, MessageRef, NonDeliveryReason, Precedence};
+use bluehelm_proto::{MessageId, MessageRef, NonDeliveryReason, Precedence, RefusalReason};
 use tonic::Status;
 
 use super::notes;
@@ -74,7 +74,7 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
     }
 
     let s = &core.stats;
-    let counters: BTreeMap<String, u64> = [
+    let mut counters: BTreeMap<String, u64> = [
         ("accepted", &s.accepted),
         ("duplicates", &s.duplicates),
         ("refused", &s.refused),
@@ -82,11 +82,17 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
         ("protocol_errors", &s.protocol_errors),
         ("forwarded", &s.forwarded),
         ("expired", &s.expired),
-        ("reports_sent", &s.reports_sent),
+        ("delivery_reports_sent", &s.delivery_reports_sent),
+        ("non_delivery_reports_sent", &s.non_delivery_reports_sent),
+        ("reports_refused", &s.reports_refused),
+        ("responses_refused", &s.responses_refused),
     ]
     .into_iter()
     .map(|(name, counter)| (name.to_owned(), Stats::get(counter)))
     .collect();
+    // `refused_hop_limit`, `refused_bad_signature`, ...: every reason, zeros included, so
+    // that a dashboard finds each name from the start.
+    counters.extend(s.refusals().map(|(reason, n)| (refused_counter(reason), n)));
 
     Ok(pb::StatusResponse {
         node_id: core.me.to_string(),
@@ -115,10 +121,15 @@ pub async fn delivery_state(
             .map_or(0, wire_reason);
         answer.failure_detail = failure.detail;
         answer.reported_by = failure.reported_by;
+        answer.failure_signed_by = failure.signed_by;
         return Ok(answer);
     }
     if !note.delivered_to.is_empty() {
         answer.status = S::Delivered as i32;
+        answer.delivery_signed_by = note.delivery_signed_by;
+        answer
+            .delivery_signed_by
+            .resize(note.delivered_to.len(), String::new());
         answer.delivered_to = note.delivered_to;
         return Ok(answer);
     }
@@ -170,6 +181,11 @@ async fn held_for(core: &Core, id: MessageId) -> Result<Vec<String>, StoreError>
         }
     }
     Ok(hops)
+}
+
+/// The snake_case counter name of offers refused for `reason`.
+fn refused_counter(reason: RefusalReason) -> String {
+    format!("refused_{}", reason.as_str().replace('-', "_"))
 }
 
 fn wire_reason(reason: NonDeliveryReason) -> i32 {

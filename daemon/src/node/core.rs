@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bluehelm_pki::{EnvelopeVerifier, Signer};
-use bluehelm_proto::NodeId;
+use bluehelm_proto::{NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
 
 use super::bulk::Bulk;
@@ -21,7 +21,11 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Offers refused (any reason).
     pub refused: AtomicU64,
+    /// Offers refused, by reason: index `i` counts `RefusalReason::ALL[i]` (issue 10: a
+    /// rule break is not a forgery). Read with [`Stats::refusals`].
+    refused_by_reason: [AtomicU64; REFUSAL_REASONS],
     /// Offers whose signature, certificate or origin did not verify: tampering or forgery.
+    /// Signed bytes that do not decode or break a rule are `malformed`, not counted here.
     pub rejected_signatures: AtomicU64,
     /// Streams or links closed because the peer broke the protocol.
     pub protocol_errors: AtomicU64,
@@ -29,9 +33,20 @@ pub struct Stats {
     pub forwarded: AtomicU64,
     /// Messages that expired in a queue here.
     pub expired: AtomicU64,
-    /// Reports (delivery and non-delivery) this node originated.
-    pub reports_sent: AtomicU64,
+    /// Delivery reports this node originated (committed with the message they report on).
+    pub delivery_reports_sent: AtomicU64,
+    /// Non-delivery reports this node originated (committed with the dropping of the copy).
+    pub non_delivery_reports_sent: AtomicU64,
+    /// Delivery and non-delivery reports about messages this node sent that their signer
+    /// cannot give (`engine::answers`): dropped without changing any delivery state.
+    pub reports_refused: AtomicU64,
+    /// Service responses that would have ended a waiting `Request` but whose signer is not
+    /// the service's host as this node knows it (`engine::answers`): dropped.
+    pub responses_refused: AtomicU64,
 }
+
+/// How many refusal reasons there are.
+const REFUSAL_REASONS: usize = RefusalReason::ALL.len();
 
 impl Stats {
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -40,6 +55,22 @@ impl Stats {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts one refused offer under its reason (and in `refused`).
+    pub fn refusal(&self, reason: RefusalReason) {
+        Self::add(&self.refused, 1);
+        if let Some(i) = RefusalReason::ALL.iter().position(|r| *r == reason) {
+            Self::add(&self.refused_by_reason[i], 1);
+        }
+    }
+
+    /// Offers refused so far, per reason, every reason listed.
+    pub fn refusals(&self) -> impl Iterator<Item = (RefusalReason, u64)> + '_ {
+        RefusalReason::ALL
+            .iter()
+            .zip(&self.refused_by_reason)
+            .map(|(reason, counter)| (*reason, Self::get(counter)))
     }
 }
 

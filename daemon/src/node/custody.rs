@@ -28,6 +28,16 @@ const INLINE_VERIFY_MAX: usize = 8;
 /// One answer per offer: `Ok` means custody is taken (or was already), `Err` a refusal.
 pub type Answer = Result<MessageRef, Refusal>;
 
+/// A write queued for an offer that was accepted.
+struct Pending {
+    /// Its position in `answers`.
+    index: usize,
+    message: MessageRef,
+    /// The write carries a delivery report this node originates (stored only if the
+    /// message is new).
+    reports: bool,
+}
+
 type CommitFuture = std::pin::Pin<
     Box<
         dyn std::future::Future<Output = Result<Vec<WriteOutcome>, crate::store::StoreError>>
@@ -38,8 +48,8 @@ type CommitFuture = std::pin::Pin<
 /// Offers decided on, with their writes queued at the store but perhaps not yet durable.
 pub struct Decided {
     answers: Vec<Option<Answer>>,
-    /// Position in `answers` and message of each queued write, in write order.
-    pending: Vec<(usize, MessageRef)>,
+    /// Each queued write, in write order.
+    pending: Vec<Pending>,
     commit: Option<CommitFuture>,
 }
 
@@ -83,12 +93,16 @@ pub async fn decide_offers(
 
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(offers.len());
     let mut writes = Vec::new();
-    let mut pending: Vec<(usize, MessageRef)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     for (offer, result) in offers.into_iter().zip(verified) {
         let verified = match result {
             Ok(v) => v,
             Err(err) => {
-                Stats::add(&core.stats.rejected_signatures, 1);
+                // Signed bytes that do not decode or break a rule are no forgery: they are
+                // counted as malformed only (issue 10).
+                if !matches!(err, VerifyError::Decode(_)) {
+                    Stats::add(&core.stats.rejected_signatures, 1);
+                }
                 tracing::warn!(error = %err, "refused an offer that does not verify");
                 answers.push(Some(Err(refusal_without_envelope(&offer, &err))));
                 continue;
@@ -106,7 +120,11 @@ pub async fn decide_offers(
             stream,
         ) {
             Ok(custody) => {
-                pending.push((answers.len(), custody.message.message.clone()));
+                pending.push(Pending {
+                    index: answers.len(),
+                    message: custody.message.message.clone(),
+                    reports: custody.report.is_some(),
+                });
                 answers.push(None);
                 writes.push(Write::Accept(custody));
             }
@@ -127,7 +145,12 @@ impl Decided {
     pub async fn finish(mut self, core: &Core) -> Vec<Answer> {
         if let Some(commit) = self.commit.take() {
             let outcomes = commit.await;
-            for (n, (index, message)) in self.pending.into_iter().enumerate() {
+            for (n, pending) in self.pending.into_iter().enumerate() {
+                let Pending {
+                    index,
+                    message,
+                    reports,
+                } = pending;
                 let answer = match &outcomes {
                     Ok(outcomes) if outcomes.get(n) == Some(&WriteOutcome::Duplicate) => {
                         Stats::add(&core.stats.duplicates, 1);
@@ -135,6 +158,9 @@ impl Decided {
                     }
                     Ok(_) => {
                         Stats::add(&core.stats.accepted, 1);
+                        if reports {
+                            Stats::add(&core.stats.delivery_reports_sent, 1);
+                        }
                         Ok(message)
                     }
                     Err(err) => Err(Refusal {
@@ -147,8 +173,9 @@ impl Decided {
             }
         }
         let answers: Vec<Answer> = self.answers.into_iter().flatten().collect();
-        let refused = answers.iter().filter(|a| a.is_err()).count();
-        Stats::add(&core.stats.refused, refused as u64);
+        for refusal in answers.iter().filter_map(|a| a.as_ref().err()) {
+            core.stats.refusal(refusal.reason);
+        }
         answers
     }
 }
@@ -171,20 +198,14 @@ fn refusal_without_envelope(offer: &Offer, err: &VerifyError) -> Refusal {
     refusal(offer, reason, &err.to_string())
 }
 
-/// Its reference is read from the unverified bytes on a best-effort basis, so that the
-/// sender can match it.
+/// Its reference is read from the bytes (unverified, or breaking a rule) whenever they
+/// decode, so that the sender can match it; only bytes that do not decode get the
+/// placeholder reference (protocol.md 7.2).
 fn refusal(offer: &Offer, reason: RefusalReason, detail: &str) -> Refusal {
-    let message = offer
-        .signed
-        .decode_envelope()
-        .map(|e| MessageRef {
-            origin: e.origin,
-            id: e.message_id,
-        })
-        .unwrap_or_else(|_| MessageRef {
-            origin: "unknown".parse().expect("a valid node id"),
-            id: MessageId::from_bytes(&[0; 16]).expect("16 bytes"),
-        });
+    let message = offer.signed.message_ref().unwrap_or_else(|_| MessageRef {
+        origin: "unknown".parse().expect("a valid node id"),
+        id: MessageId::from_bytes(&[0; 16]).expect("16 bytes"),
+    });
     Refusal {
         message,
         reason,
@@ -322,6 +343,7 @@ pub async fn give_up(
 ) -> Result<(), crate::store::StoreError> {
     let now = now_ms();
     let mut writes = vec![Write::Forget(queued.key.clone())];
+    let mut reports = 0;
     let envelope = SignedEnvelope::decode(&queued.message.signed)
         .ok()
         .and_then(|s| s.decode_envelope().ok());
@@ -332,7 +354,7 @@ pub async fn give_up(
         {
             match own_custody(core, &ndr, now) {
                 Ok(custody) => {
-                    Stats::add(&core.stats.reports_sent, 1);
+                    reports += 1;
                     writes.push(Write::Accept(custody));
                 }
                 Err(refusal) => tracing::warn!(
@@ -343,5 +365,7 @@ pub async fn give_up(
             }
         }
     }
-    core.store.commit(writes).await.map(|_| ())
+    core.store.commit(writes).await?;
+    Stats::add(&core.stats.non_delivery_reports_sent, reports);
+    Ok(())
 }
