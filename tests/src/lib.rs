@@ -240,12 +240,17 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts a node process and waits for its "listening on" / "running" line.
     pub fn start(config: &Path) -> Self {
+        Self::start_with_stderr(config, Stdio::inherit())
+    }
+
+    /// [`NodeProcess::start`] with the process's log (stderr) sent to `stderr`.
+    pub fn start_with_stderr(config: &Path, stderr: impl Into<Stdio>) -> Self {
         let mut child = Command::new(bluehelm_bin())
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("bluehelm run starts");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -268,6 +273,30 @@ impl NodeProcess {
             child,
             config: config.to_owned(),
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then up to `limit` for the process to exit: its exit status, or `None` if it
+    /// is still running (it is killed when dropped).
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(exit) = self.child.try_wait().expect("waitpid") {
+                return Some(exit);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// kill -9: no flush, no goodbye.
