@@ -283,12 +283,7 @@ impl NodeProcess {
     /// SIGTERM, then up to `limit` for the process to exit: its exit status, or `None` if it
     /// is still running (it is killed when dropped).
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.sigterm();
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if let Some(exit) = self.child.try_wait().expect("waitpid") {
@@ -299,6 +294,15 @@ impl NodeProcess {
         None
     }
 
+    fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
     /// kill -9: no flush, no goodbye.
     pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");
@@ -307,12 +311,7 @@ impl NodeProcess {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.sigterm();
         let exit = self.child.wait().expect("reaped");
         assert!(exit.success(), "node exited with {exit}");
     }
