@@ -120,7 +120,7 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
             .body
     });
     assert_eq!(numbers(bodies), (0..MESSAGES).collect());
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
     fr.shutdown().await;
     gs.shutdown().await;
 }

@@ -81,11 +81,13 @@ impl Node {
             return Err(StartError::TerminalCertificate(config.node_id.to_string()));
         }
         let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
-        crate::api::clear_stale(&config.api_socket)?;
+        // The store first: a second node on the same storage directory is told that the
+        // directory is in use, and by which process, rather than that the API socket is.
         let storage = config.storage.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&storage))
             .await
             .map_err(|_| crate::store::StoreError::Closed)??;
+        crate::api::clear_stale(&config.api_socket)?;
 
         let max_frame = config.limits.max_frame_bytes;
         let client = tls::client_config(&creds, &trust, max_frame)?;
@@ -149,7 +151,7 @@ impl Node {
                 endpoint.close(crate::net::link::CLOSE_NORMAL, b"node failed to start");
                 tasks.close();
                 tasks.wait().await;
-                core.store.shutdown().await;
+                let _ = core.store.shutdown().await; // the API's error is the one to report
                 return Err(err.into());
             }
         };
@@ -174,7 +176,17 @@ impl Node {
     }
 
     /// Stops accepting and dialling, closes links, waits for tasks, and closes the store.
+    /// A store that does not close cleanly is logged; [`Node::stop`] returns it.
     pub async fn shutdown(self) {
+        if let Err(err) = self.stop().await {
+            tracing::error!(error = %err, "the node's store did not close cleanly");
+        }
+    }
+
+    /// [`Node::shutdown`], in bounded time ([`Store::CLOSE_TIMEOUT`] for the store), with the
+    /// store's failure as the result: a node whose store failed must not exit as if all were
+    /// well (issue 10, defect 18).
+    pub async fn stop(self) -> Result<(), crate::store::StoreError> {
         self.core.cancel.cancel();
         self.endpoint
             .close(crate::net::link::CLOSE_NORMAL, b"node shutting down");
@@ -187,8 +199,9 @@ impl Node {
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.api.remove_socket();
-        self.core.store.shutdown().await;
+        let closed = self.core.store.shutdown().await;
         tracing::info!(node = %self.core.me, "node stopped");
+        closed
     }
 }
 

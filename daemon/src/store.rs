@@ -10,10 +10,12 @@
 //! talks to it through [`Store`], a cheap handle.
 
 mod handoff;
+mod in_use;
 mod index;
 mod keys;
 mod log;
 mod overlay;
+pub mod private;
 mod record;
 mod worker;
 
@@ -30,24 +32,54 @@ pub use keys::QueueKey;
 pub use record::StoredMessage;
 
 /// Errors of the store. Local faults: the node cannot take custody until they are fixed.
+/// Each names what failed (issue 10, defect 17): a file operation says which, and a commit
+/// refused because the store failed is no "corrupt record".
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed: check the storage directory's disk space and permissions.
     #[error("storage error: {0}; check disk space and permissions of the storage directory")]
     Sled(#[from] sled::Error),
-    /// The fsync after a flush failed: the data may not be durable.
-    #[error("fsync of the storage directory failed: {0}")]
-    Io(#[from] std::io::Error),
+    /// A file operation of the store failed; `what` says which.
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    /// Another process has the storage directory open: two nodes must not share one.
+    #[error(
+        "the storage directory {} is in use by {}: stop that node, or give this one its own `storage` directory",
+        dir.display(),
+        holder.map_or("another process".to_string(), |pid| format!("process {pid}"))
+    )]
+    InUse {
+        dir: std::path::PathBuf,
+        /// The process holding it, when it can be told.
+        holder: Option<u32>,
+    },
     /// A stored record could not be read back.
     #[error("corrupt record in the store: {0}")]
     Corrupt(String),
-    /// A checkpoint (moving committed changes from the custody log into sled) failed; the
-    /// store takes no more custody.
-    #[error("store checkpoint failed: {0}; the node takes no more custody: check the storage directory's disk and restart the node")]
-    Checkpoint(String),
+    /// A write to the custody log or a checkpoint (moving committed changes from the log into
+    /// sled) failed; the store takes no more custody until the node restarts.
+    #[error("the store failed and takes no more custody: {0}; free space or repair the storage directory's disk, then restart the node (see docs/operations.md)")]
+    Failed(String),
+    /// This commit was not made durable, so custody was not taken; the reason follows.
+    #[error("custody not taken: {0}")]
+    NotTaken(String),
     /// The storage thread has stopped (the node is shutting down or it crashed).
     #[error("the store has shut down")]
     Closed,
+    /// The store did not close within [`Store::CLOSE_TIMEOUT`] (its disk is stuck): what
+    /// was committed is in the custody log, which the next start replays.
+    #[error("the store did not close within {0:?}; committed messages are in the custody log and the next start replays them: check the storage directory's disk")]
+    CloseTimedOut(std::time::Duration),
+}
+
+impl StoreError {
+    /// An I/O error of the operation `what` (lower-case, says what was being done).
+    pub fn io(what: impl Into<String>, error: std::io::Error) -> Self {
+        StoreError::Io {
+            what: what.into(),
+            error,
+        }
+    }
 }
 
 /// Taking custody of one message: its record and where its copies go.
@@ -183,7 +215,7 @@ enum Command {
     Reviews {
         reply: oneshot::Sender<Result<Vec<ReviewEntry>, StoreError>>,
     },
-    Shutdown(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// Counters and wake-ups the worker publishes for the async side.
@@ -364,12 +396,24 @@ impl Store {
         self.shared.hop_sender(hop).subscribe()
     }
 
+    /// Longest wait for the store to close (its final checkpoint included): a disk that
+    /// stopped answering must not keep a node from stopping (issue 10, defect 18). A healthy
+    /// final checkpoint moves at most two custody log files (64 MiB) into sled.
+    pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
     /// Stops the storage thread after the commands already sent, and returns once the
-    /// database is flushed and closed. Later calls on any handle fail with `Closed`.
-    pub async fn shutdown(&self) {
+    /// database is checkpointed and closed, or [`Store::CLOSE_TIMEOUT`] has passed. An error
+    /// says the store had failed, or could not checkpoint or close: what was committed is in
+    /// the custody log all the same. Later calls on any handle fail with `Closed`.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
         let (reply, done) = oneshot::channel();
-        if self.tx.send(Command::Shutdown(reply)).is_ok() {
-            let _ = done.await;
+        if self.tx.send(Command::Shutdown(reply)).is_err() {
+            return Ok(()); // already closed
+        }
+        match tokio::time::timeout(Self::CLOSE_TIMEOUT, done).await {
+            Ok(Ok(closed)) => closed,
+            Ok(Err(_)) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::CloseTimedOut(Self::CLOSE_TIMEOUT)),
         }
     }
 

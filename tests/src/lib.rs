@@ -255,12 +255,21 @@ impl NodeProcess {
 
     /// [`NodeProcess::start`], also returning the line that said the node was up.
     pub fn start_with_ready_line(config: &Path) -> (Self, String) {
+        Self::start_with_stderr_and_ready_line(config, Stdio::inherit())
+    }
+
+    /// [`NodeProcess::start`] with the process's log (stderr) sent to `stderr`.
+    pub fn start_with_stderr(config: &Path, stderr: impl Into<Stdio>) -> Self {
+        Self::start_with_stderr_and_ready_line(config, stderr).0
+    }
+
+    fn start_with_stderr_and_ready_line(config: &Path, stderr: impl Into<Stdio>) -> (Self, String) {
         let mut child = Command::new(bluehelm_bin())
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("bluehelm run starts");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -286,6 +295,34 @@ impl NodeProcess {
         (process, ready)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then up to `limit` for the process to exit: its exit status, or `None` if it
+    /// is still running (it is killed when dropped).
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.sigterm();
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(exit) = self.child.try_wait().expect("waitpid") {
+                return Some(exit);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
     /// kill -9: no flush, no goodbye.
     pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL");
@@ -294,12 +331,7 @@ impl NodeProcess {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.sigterm();
         let exit = self.child.wait().expect("reaped");
         assert!(exit.success(), "node exited with {exit}");
     }

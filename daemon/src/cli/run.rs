@@ -16,7 +16,12 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(&args.config)?;
+    // Whatever this process writes (sled's own files too) is for the node's user only.
+    bluehelm::store::private::make_new_files_private();
     runtime()?.block_on(async {
+        // Listening for SIGTERM before the "listening on" line: a supervisor may stop the
+        // node as soon as it sees it.
+        let stop = wait_for_stop_signal();
         let node = Node::start(config)
             .await
             .with_context(|| format!("cannot start the node of {}", args.config.display()))?;
@@ -25,8 +30,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(addr) => outln!("node {} listening on {addr}", node.core().me)?,
             None => outln!("node {} running", node.core().me)?,
         }
-        wait_for_stop_signal().await;
-        node.shutdown().await;
+        stop.await;
+        // A store that had failed, or did not close in time: exit non-zero, so that a
+        // supervisor and the operator see it (docs/operations.md, "Stopping").
+        node.stop()
+            .await
+            .context("the node stopped, but its store did not close cleanly")?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -38,16 +47,18 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Ctrl-C or SIGTERM.
-pub async fn wait_for_stop_signal() {
+/// Ctrl-C or SIGTERM. SIGTERM is caught from the call on, not from the first poll.
+pub fn wait_for_stop_signal() -> impl std::future::Future<Output = ()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
+    async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
     }
 }

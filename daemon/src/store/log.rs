@@ -17,7 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Capacity of the encoding buffer kept between rounds.
@@ -149,6 +149,8 @@ fn open_file(path: &Path) -> io::Result<(File, Vec<LogRecord>)> {
         .write(true)
         .create(true)
         .truncate(false)
+        // Message bodies: private from the start (issue 10, defect 2).
+        .mode(super::private::FILE_MODE)
         .open(path)?;
     let len = file.metadata()?.len();
     if len < PREALLOCATED {

@@ -9,17 +9,18 @@
 //! A checkpoint runs on a thread of its own, so that commits never wait for sled: it takes
 //! the pending changes (they stay readable, as the `frozen` layer, until it is done), the log
 //! switches to its other file, and the thread applies the changes to sled, flushes sled and
-//! fsyncs its files, then does the same for the number of the last log record they cover (key
+//! syncs the store's filesystem (see [`make_durable`]), then does the same for the number
+//! of the last log record they cover (key
 //! [`META_LOG_SEQ`]). The next checkpoint starts only after that, so a log file is
 //! rewritten only when all it holds is in sled. At start-up the records after that number are
 //! replayed. Reads see sled, then the frozen changes, then the pending ones on top.
 
 use std::cmp::Ordering;
-use std::collections::{btree_map, BTreeMap, HashSet};
+use std::collections::{btree_map, BTreeMap};
 use std::fs::File;
 use std::iter::Peekable;
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -50,11 +51,9 @@ enum Pending {
 type Changes = BTreeMap<IVec, Pending>;
 static NO_CHANGES: Changes = BTreeMap::new();
 
-/// sled's files other than through sled: what a checkpoint fsyncs.
+/// The storage directory, open: a checkpoint syncs the filesystem that holds it.
 struct SledFiles {
-    data_file: File,
-    blobs: PathBuf,
-    synced_blobs: HashSet<std::ffi::OsString>,
+    dir: File,
 }
 
 pub struct Kv {
@@ -75,7 +74,9 @@ pub struct Kv {
 impl Kv {
     /// Opens sled and the log in `dir` and replays the log records no checkpoint applied.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)?;
+        super::private::prepare(dir)?;
+        // sled's data file: sled locks it, and says only "WouldBlock" when it cannot.
+        super::in_use::check(dir, &dir.join("db"))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(256 * 1024 * 1024)
@@ -83,11 +84,19 @@ impl Kv {
             .flush_every_ms(None)
             .open()?;
         let files = SledFiles {
-            data_file: File::open(dir.join("db"))?,
-            blobs: dir.join("blobs"),
-            synced_blobs: HashSet::new(),
+            dir: File::open(dir).map_err(|e| {
+                StoreError::io(
+                    format!("cannot open the storage directory {}", dir.display()),
+                    e,
+                )
+            })?,
         };
-        let (log, records) = Log::open(dir)?;
+        let (log, records) = Log::open(dir).map_err(|e| {
+            StoreError::io(
+                format!("cannot open the custody log in {}", dir.display()),
+                e,
+            )
+        })?;
         let applied = match db.get(META_LOG_SEQ)? {
             Some(v) => u64::from_be_bytes(
                 v.as_ref()
@@ -212,10 +221,7 @@ impl Kv {
     pub fn fail_checkpoint_for_test(&mut self) {
         let files = self.files.take().expect("no checkpoint is running");
         let failed = std::thread::spawn(move || {
-            (
-                files,
-                Err(StoreError::Checkpoint("injected by a test".into())),
-            )
+            (files, Err(StoreError::Failed("injected by a test".into())))
         });
         while !failed.is_finished() {
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -252,7 +258,7 @@ impl Kv {
             // replays what the file holds, knows what is durable.
             let why = format!("custody log write failed: {err}");
             self.failed = Some(why.clone());
-            return Err(StoreError::Checkpoint(why));
+            return Err(StoreError::Failed(why));
         }
         self.seq += 1;
         for op in ops {
@@ -305,7 +311,7 @@ impl Kv {
         if self.failed.is_some() {
             return;
         }
-        let Some(mut files) = self.files.take() else {
+        let Some(files) = self.files.take() else {
             return; // one is running
         };
         if let Err(err) = self.log.switch() {
@@ -320,7 +326,7 @@ impl Kv {
         let thread = std::thread::Builder::new()
             .name("bluehelm-checkpoint".into())
             .spawn(move || {
-                let result = apply(&db, &frozen, upto, &mut files);
+                let result = apply(&db, &frozen, upto, &files);
                 (files, result)
             });
         match thread {
@@ -346,9 +352,26 @@ impl Kv {
             }
         }
         match &self.failed {
-            Some(why) => Err(StoreError::Checkpoint(why.clone())),
+            Some(why) => Err(StoreError::Failed(why.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Closes the store: a last checkpoint, then sled. After a failure sled is not closed:
+    /// its `Drop` flushes until every dirty page is written, which on a full or failed disk
+    /// never ends, and kept a node from stopping on SIGTERM (issue 10, defect 18). Nothing is
+    /// lost: what was committed is in the custody log, and the next start replays it.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        let closed = match &self.failed {
+            // Not even a checkpoint: one may be stuck on the disk, and waiting for it would be.
+            Some(why) => Err(StoreError::Failed(why.clone())),
+            None => self.checkpoint(),
+        };
+        if closed.is_err() {
+            // The checkpoint thread, if one is stuck, keeps its own handle; leave it be.
+            std::mem::forget(self.db);
+        }
+        closed
     }
 
     /// Moves everything committed into sled, durably, and waits for it (start-up and
@@ -378,7 +401,7 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// some of the changes and the previous log position, and start-up replays every record
 /// after that position: the records put and remove whole values, in order, so replaying over
 /// a partly applied checkpoint ends in the same state.
-fn apply(db: &Db, changes: &Changes, upto: u64, files: &mut SledFiles) -> Result<(), StoreError> {
+fn apply(db: &Db, changes: &Changes, upto: u64, files: &SledFiles) -> Result<(), StoreError> {
     for (key, change) in changes {
         match change {
             Pending::Put { value, .. } => db.insert(key, value.clone())?,
@@ -392,29 +415,31 @@ fn apply(db: &Db, changes: &Changes, upto: u64, files: &mut SledFiles) -> Result
     make_durable(db, files)
 }
 
-/// sled's flush, then an fsync of its files (sled's flush is no fsync).
-fn make_durable(db: &Db, files: &mut SledFiles) -> Result<(), StoreError> {
+/// sled's flush, then a sync of the filesystem holding the store (sled's flush uses
+/// `sync_file_range`, which is no fsync). One `syncfs` covers sled's data file, any blob
+/// files it wrote (values over a quarter of its 512 KiB segment, or nodes holding several
+/// 32 KiB ones) and the directory entries, whatever sled names or removes meanwhile. It
+/// replaces listing sled's `blobs/` folder and fsyncing each file, which failed with ENOENT
+/// when sled removed a blob between the listing and the open, and stopped the store (issue
+/// 10, defect 17). Since Linux 5.8 `syncfs` reports write-back errors of the filesystem.
+fn make_durable(db: &Db, files: &SledFiles) -> Result<(), StoreError> {
     db.flush()?;
-    files.data_file.sync_data()?;
-    // Large values live in separate blob files; fsync any new ones (normally none), and the
-    // folder, so that a new file's entry survives a power cut too.
-    if let Ok(entries) = std::fs::read_dir(&files.blobs) {
-        let mut new_files = false;
-        let mut present = HashSet::new();
-        for entry in entries.flatten() {
-            present.insert(entry.file_name());
-            if !files.synced_blobs.contains(&entry.file_name()) {
-                File::open(entry.path())?.sync_data()?;
-                new_files = true;
-            }
-        }
-        if new_files {
-            File::open(&files.blobs)?.sync_all()?;
-        }
-        // Forget files sled has removed, so the set stays as small as the folder.
-        files.synced_blobs = present;
-    }
-    Ok(())
+    sync_filesystem(&files.dir)
+        .map_err(|e| StoreError::io("cannot sync the store's filesystem (syncfs)", e))
+}
+
+#[cfg(target_os = "linux")]
+fn sync_filesystem(dir: &File) -> std::io::Result<()> {
+    rustix::fs::syncfs(dir).map_err(std::io::Error::from)
+}
+
+/// `syncfs` is Linux's: elsewhere the first checkpoint (at start-up) fails and says why.
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(dir: &File) -> std::io::Result<()> {
+    let _ = dir;
+    Err(std::io::Error::other(
+        "the store syncs its files with syncfs, which only Linux has",
+    ))
 }
 
 /// Entries of a lower layer merged with the changes of an upper one, which win.
@@ -570,6 +595,47 @@ mod tests {
         assert_eq!(kv.get(b"b").unwrap().unwrap().as_ref(), b"2");
         assert_eq!(kv.get(b"c").unwrap().unwrap().as_ref(), b"3");
         assert!(kv.pending.is_empty(), "replayed records were checkpointed");
+    }
+
+    #[test]
+    fn checkpoints_do_not_depend_on_the_files_in_sleds_blob_folder() {
+        // sled writes large values to files in `blobs/` and removes them on its own, so a
+        // file listed there may be gone when it is opened (issue 10, defect 17). A dangling
+        // link stands for such a file, every time.
+        let dir = tempfile::tempdir().unwrap();
+        let mut kv = Kv::open(dir.path()).unwrap();
+        let blobs = dir.path().join("blobs");
+        std::os::unix::fs::symlink(blobs.join("removed"), blobs.join("4242")).unwrap();
+        let value = |round: usize, n: usize| vec![(round * 64 + n) as u8; 32 * 1024];
+        // 32 KiB values put, rewritten and removed through several checkpoints: sled writes
+        // blobs and removes the ones it no longer needs.
+        for round in 0..6 {
+            let mut ops: Vec<Op> = (0..64)
+                .map(|n| Op::Put {
+                    key: format!("q{round}-{n:02}").into_bytes(),
+                    value: value(round, n),
+                    fresh: false,
+                })
+                .collect();
+            if round > 0 {
+                ops.extend(
+                    (0..64)
+                        .step_by(2)
+                        .map(|n| Op::Remove(format!("q{}-{n:02}", round - 1).into_bytes())),
+                );
+            }
+            kv.commit(ops, true).unwrap();
+            kv.checkpoint().unwrap();
+        }
+        drop(kv);
+        // Start-up ends with a checkpoint too.
+        let kv = Kv::open(dir.path()).unwrap();
+        assert_eq!(
+            kv.get(b"q5-63").unwrap().unwrap().as_ref(),
+            value(5, 63).as_slice()
+        );
+        assert!(kv.get(b"q4-00").unwrap().is_none());
+        assert!(kv.get(b"q4-01").unwrap().is_some());
     }
 
     #[test]

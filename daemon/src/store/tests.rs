@@ -52,7 +52,7 @@ async fn accepted_once_then_recognised_as_duplicate() {
         .unwrap();
     assert_eq!(again, vec![WriteOutcome::Duplicate]);
     assert_eq!(store.depth(&id("gs")), 1);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn queue_reads_come_in_precedence_then_arrival_order_and_survive_reopen() 
     ]
     .map(|(n, p)| to(hop.clone(), record(n, p, 10_000)));
     store.commit(writes.to_vec()).await.unwrap();
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.depth(&id("mission.unmiss")), 4);
@@ -99,7 +99,7 @@ async fn queue_reads_come_in_precedence_then_arrival_order_and_survive_reopen() 
             .collect::<Vec<_>>(),
         vec![1, 3]
     );
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -134,13 +134,13 @@ async fn forget_and_inbox_acknowledgement_remove_exactly_once() {
         .unwrap();
     assert_eq!(outcomes, vec![WriteOutcome::Removed, WriteOutcome::Missing]);
     assert!(store.inbox(None, 10).await.unwrap().is_empty());
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 
     // A forget is made durable by the next durable commit, and by a clean shutdown.
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.depth(&id("gs")), 0);
     assert!(store.inbox(None, 10).await.unwrap().is_empty());
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn expired_copies_are_listed_soonest_first() {
     let expired = store.expired(5_000, 10).await.unwrap();
     let numbers: Vec<u8> = expired.iter().map(|q| q.message.signed[0]).collect();
     assert_eq!(numbers, vec![2, 1]);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -175,7 +175,7 @@ async fn dedup_entries_are_purged_after_expiry_only() {
     assert_eq!(store.seen(vec![message.clone()]).await.unwrap(), vec![true]);
     assert_eq!(store.purge_seen(2_000, 100).await.unwrap(), 1);
     assert_eq!(store.seen(vec![message]).await.unwrap(), vec![false]);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn a_second_open_of_the_same_folder_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     assert!(Store::open(dir.path()).is_err());
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -209,7 +209,7 @@ async fn notes_are_purged_once_no_message_can_still_answer_them() {
         store.note(young).await.unwrap().as_deref(),
         Some(&b"delivered"[..])
     );
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn the_store_replays_its_custody_log_after_a_crash() {
     assert_eq!(store.seen(vec![message]).await.unwrap(), vec![true]);
     let inbox = store.inbox(None, 10).await.unwrap();
     assert_eq!(inbox.len(), 1);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -264,7 +264,7 @@ async fn dedup_sweeps_carry_on_where_the_last_one_stopped() {
     assert_eq!(store.purge_seen(2_000, 2).await.unwrap(), 0);
     assert_eq!(store.purge_seen(2_000, 2).await.unwrap(), 1);
     assert_eq!(store.seen(vec![expired]).await.unwrap(), vec![false]);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -287,7 +287,7 @@ async fn commits_larger_than_one_round_all_land_in_order() {
         let value = store.reference(vec![n]).await.unwrap().unwrap();
         assert!(value.len() == 1024 * 1024 && value.iter().all(|b| *b == n));
     }
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -331,7 +331,7 @@ async fn flash_commits_served_first_keep_every_outcome_and_dedup_right() {
         .await
         .unwrap();
     assert_eq!(flash_queue.len() + routine.len(), 201);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 fn originated(n: u8, precedence: Precedence) -> StoredMessage {
@@ -387,7 +387,7 @@ async fn new_copies_are_handed_to_their_running_link_once_and_stay_queued() {
     assert_eq!(queued[0].key, flash[0].key);
     assert_eq!(store.depth(&gs), 3);
     assert_eq!(store.depth(&ke), 1);
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -413,7 +413,7 @@ async fn a_round_with_a_copy_originated_here_hands_all_its_copies_over_in_order(
     assert_eq!(held.len(), 2);
     assert!(seqs[0] < seqs[1], "in sequence order: {seqs:?}");
     assert_eq!(held[0].message.message.id, MessageId::from([1; 16]));
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -471,7 +471,7 @@ async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_th
         .unwrap();
     let held = routine.take();
     assert_eq!(held.len(), 1, "the second would pass the byte bound");
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -496,7 +496,7 @@ async fn a_copy_dropped_before_its_link_took_it_is_not_handed_off() {
     let fresh = flash.take();
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].message.message.id, MessageId::from([2; 16]));
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -528,5 +528,24 @@ async fn the_hand_off_ends_when_the_last_send_loop_of_a_hop_drops_it() {
         later.take().is_empty(),
         "nothing was held while no loop ran"
     );
-    store.shutdown().await;
+    store.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_told_it_is_in_use_and_by_whom() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let first = Store::open(dir.path()).unwrap();
+    let second = Store::open(dir.path())
+        .err()
+        .expect("the directory is in use");
+    let said = second.to_string();
+    assert!(
+        said.contains(&format!("is in use by process {}", std::process::id())),
+        "{said}"
+    );
+    runtime.block_on(first.shutdown()).unwrap();
 }

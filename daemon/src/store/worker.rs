@@ -42,7 +42,8 @@ pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, 
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("bluehelm-store".into())
-        .spawn(move || worker.run(rx))?;
+        .spawn(move || worker.run(rx))
+        .map_err(|e| StoreError::io("cannot start the store thread", e))?;
     Ok(tx)
 }
 
@@ -126,12 +127,13 @@ impl Worker {
                 break;
             }
         }
-        if let Err(err) = self.kv.checkpoint() {
-            tracing::error!(error = %err, "final checkpoint of the store failed");
+        // Answered once sled is closed (or, after a failure, left unflushed: see `Kv::close`).
+        let closed = self.kv.close();
+        if let Err(err) = &closed {
+            tracing::error!(error = %err, "the store did not close cleanly");
         }
-        drop(self);
         if let Some(reply) = stopped {
-            let _ = reply.send(());
+            let _ = reply.send(closed);
         }
     }
 
@@ -158,8 +160,8 @@ impl Worker {
             .iter()
             .find_map(|(_, outcome)| outcome.as_ref().err())
         {
-            Some(err) => Err(StoreError::Corrupt(format!(
-                "staging a write failed: {err}"
+            Some(err) => Err(StoreError::NotTaken(format!(
+                "reading the store to stage a write failed: {err}"
             ))),
             None => Ok(()),
         };
@@ -215,7 +217,11 @@ impl Worker {
                     tracing::error!(error = %e, "store recovery failed");
                 }
                 for (reply, _) in replies {
-                    let _ = reply.send(Err(StoreError::Corrupt(format!("commit failed: {err}"))));
+                    let why = match &err {
+                        StoreError::NotTaken(why) => why.clone(),
+                        other => other.to_string(),
+                    };
+                    let _ = reply.send(Err(StoreError::NotTaken(why)));
                 }
             }
         }

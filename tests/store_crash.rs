@@ -1,0 +1,253 @@
+//! The store with real processes (issue 10): its files private, one node per storage
+//! directory, 32 KiB messages through checkpoints and kill -9 restarts, and SIGTERM with a
+//! store that failed because its disk filled up.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bluehelm::node::Outgoing;
+use bluehelm::store::Store;
+use bluehelm_proto::{Body, Destination, Precedence, SignedEnvelope, TextMessage};
+use bluehelm_tests::{eventually, id, linked, run_cli, NodeProcess, TestNet};
+
+/// A message with a 32 KiB body: sled keeps such values (a few to a tree node) in blob files.
+fn large(n: usize) -> Outgoing {
+    Outgoing {
+        destination: Destination::Node(id("ncb.ke")),
+        precedence: Precedence::Routine,
+        body: Body::Text(TextMessage {
+            subject_line: format!("test message {n}"),
+            body: "x".repeat(32 * 1024),
+            attachments: vec![],
+        }),
+        ttl: Duration::from_secs(600),
+        want_delivery_report: false,
+        correlation_id: None,
+    }
+}
+
+fn storage(net: &TestNet, node: &str) -> PathBuf {
+    net.dir().join("data").join(node)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Every folder and regular file under `dir` (itself included) with its mode.
+fn modes(dir: &Path, out: &mut Vec<(PathBuf, bool, u32)>) {
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    out.push((dir.to_owned(), meta.is_dir(), mode(dir)));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            modes(&path, out);
+        } else if meta.is_file() {
+            out.push((path.clone(), false, mode(&path)));
+        }
+        // The API socket (api.sock) has its own mode: see api/listener.rs.
+    }
+}
+
+fn assert_private(dir: &Path) {
+    let mut found = Vec::new();
+    modes(dir, &mut found);
+    assert!(
+        found.len() > 3,
+        "the storage holds sled and the custody log"
+    );
+    for (path, is_dir, mode) in found {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_is_private_from_the_start_and_tightened_at_start_up() {
+    let net = TestNet::standard();
+    let dir = storage(&net, "ncb.ke");
+    let ke = NodeProcess::start(&net.config_path("ncb.ke"));
+    assert_private(&dir);
+    ke.stop();
+    assert_private(&dir);
+
+    // A directory left open by an older version or by hand: fixed at the next start.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("conf"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ke = NodeProcess::start(&net.config_path("ncb.ke"));
+    assert_private(&dir);
+    ke.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_the_same_storage_says_it_is_in_use_and_by_whom() {
+    let net = TestNet::standard();
+    let config = net.config_path("ncb.ke");
+    let first = NodeProcess::start(&config);
+    let (code, _, stderr) = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_cli(["run", "--config", config.to_str().unwrap()]),
+    )
+    .await
+    .expect("the second node gives up at once");
+    assert_ne!(code, 0);
+    let wanted = format!("is in use by process {}", first.pid());
+    assert!(stderr.contains(&wanted), "stderr: {stderr}");
+    assert!(!stderr.contains("WouldBlock"), "stderr: {stderr}");
+    first.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_through_checkpoints_and_kill9_restarts_never_fail_the_store() {
+    const MESSAGES: usize = 2_000; // 64 MiB: four checkpoints' worth at ncb.ke
+    const BATCH: usize = 50;
+    let started = Instant::now();
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let config = net.config_path("ncb.ke");
+    let mut ke = NodeProcess::start(&config);
+    linked(&gs, "ncb.ke").await;
+    for batch in 0..MESSAGES / BATCH {
+        let messages = (0..BATCH).map(|i| large(batch * BATCH + i)).collect();
+        fr.core().submit(messages).await.unwrap();
+        if batch % 12 == 11 {
+            // Checkpoints run at ncb.ke while it takes custody; kill it in the middle, and
+            // its next start replays the log and checkpoints before it is up.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ke.kill9();
+            ke = NodeProcess::start(&config);
+        }
+    }
+    eprintln!("{:?}: all {MESSAGES} submitted", started.elapsed());
+    linked(&gs, "ncb.ke").await;
+    eventually("origin and hub queues to drain", || async {
+        let drained =
+            fr.core().store.depth(&id("gs")) == 0 && gs.core().store.depth(&id("ncb.ke")) == 0;
+        drained.then_some(())
+    })
+    .await;
+    eprintln!("{:?}: queues drained", started.elapsed());
+    // A store that failed makes the node exit non-zero: `stop` asserts success.
+    ke.stop();
+    let store = Store::open(&storage(&net, "ncb.ke")).unwrap();
+    let inbox = store.inbox(None, 1_000_000).await.unwrap();
+    let mut seen = BTreeSet::new();
+    for entry in inbox {
+        let envelope = SignedEnvelope::decode(&entry.message.signed)
+            .unwrap()
+            .decode_envelope()
+            .unwrap();
+        if let Body::Text(t) = envelope.body {
+            let n: usize = t.subject_line["test message ".len()..].parse().unwrap();
+            assert!(seen.insert(n), "message {n} delivered twice");
+        }
+    }
+    assert_eq!(seen, (0..MESSAGES).collect());
+    store.shutdown().await.unwrap();
+    fr.shutdown().await;
+    gs.shutdown().await;
+}
+
+/// A tmpfs of `size` mounted on `dir`, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// `None` when this process may not mount (not root).
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let options = format!("size={size},mode=0700");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        status.success().then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the filesystem of `dir` with one file; returns its path.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let chunk = vec![1u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.sync_all();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_time() {
+    let net = TestNet::standard();
+    let dir = storage(&net, "ncb.ke");
+    // A real full disk: a small tmpfs as ncb.ke's storage (the custody log's two files take
+    // 64 MiB from the start), filled up once the node runs. Mounting needs root, which CI has.
+    let Some(_tmpfs) = Tmpfs::mount(&dir, "80m") else {
+        assert_ne!(
+            effective_uid(),
+            0,
+            "root could not mount a tmpfs: this test needs one"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let log = net.dir().join("ncb.ke.log");
+    let mut ke = NodeProcess::start_with_stderr(
+        &net.config_path("ncb.ke"),
+        std::fs::File::create(&log).unwrap(),
+    );
+    linked(&gs, "ncb.ke").await;
+    fill(&dir);
+    // Past one checkpoint's worth (16 MiB): commits still fit in the preallocated log, and
+    // the checkpoint, which must grow sled's files, fails.
+    for batch in 0..12 {
+        let messages = (0..50).map(|i| large(batch * 50 + i)).collect();
+        fr.core().submit(messages).await.unwrap();
+    }
+    eventually("ncb.ke's store to fail", || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("takes no more custody").then_some(())
+    })
+    .await;
+
+    let started = Instant::now();
+    let exit = ke.terminate(Duration::from_secs(20));
+    let exit = exit.expect("the node exits on SIGTERM within 20 s");
+    eprintln!("exited {exit} after {:?}", started.elapsed());
+    assert!(!exit.success(), "a node whose store failed must not exit 0");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("did not close cleanly"),
+        "the exit says why: {text}"
+    );
+    fr.shutdown().await;
+    gs.shutdown().await;
+}
+
+/// The effective user id, read from /proc (the tests crate has no libc).
+fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|uid| uid.parse().ok())
+        .unwrap_or(u32::MAX)
+}
