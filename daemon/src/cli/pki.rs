@@ -143,8 +143,6 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
             bluehelm_pki::check_home_rule(request.role, &request.node, request.home.as_ref())?;
             let authority = CertificateAuthority::load(&ca)?;
             let issued = authority.issue(&request)?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
             let (cert_path, key_path) = issued.write_to(&out, force)?;
             let bound = issued
                 .identity
