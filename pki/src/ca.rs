@@ -21,8 +21,9 @@ use rcgen::{
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
+pub(crate) use revocations::parse_hex;
+use revocations::RevocationFile;
 pub use revocations::RevocationRecord;
-use revocations::{parse_hex, RevocationFile};
 
 use crate::defaults::{
     BACKDATE_SECS, CA_COMMON_NAME, IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX,

@@ -373,16 +373,10 @@ fn crl_json(crl: &CrlInfo) -> String {
     .to_string()
 }
 
-/// The CRL number in decimal (hex if it does not fit in 64 bits), or `-`.
+/// The CRL number in decimal (hex if it does not fit in 128 bits), or `-`.
 fn crl_number(crl: &CrlInfo) -> String {
-    match crl.number.as_deref() {
-        None => "-".into(),
-        Some(n) if n.len() <= 8 => n
-            .iter()
-            .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
-            .to_string(),
-        Some(n) => format!("0x{}", ca::to_hex(n)),
-    }
+    crl.crl_number()
+        .map_or_else(|| "-".into(), |n| n.to_string())
 }
 
 /// RFC 3339 UTC, e.g. `2026-11-28T16:30:00Z`.
