@@ -6,6 +6,7 @@ pub mod core;
 mod crl;
 pub mod custody;
 pub mod local;
+mod trust;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::store::Store;
 use bluehelm_proto::NonDeliveryReason;
 
 pub use self::local::{Delivered, Outgoing, SubmitError};
+pub use self::trust::APPLIED_CRL_FILE;
 
 /// How often queues are swept for expired messages.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
@@ -44,6 +46,12 @@ pub enum StartError {
         "certificate of {0} is a terminal certificate: a node needs one issued with --role hub, ncb or mission"
     )]
     TerminalCertificate(String),
+    #[error("own certificate refused")]
+    OwnCertificate(#[source] trust::OwnCertificateError),
+    #[error("CRL refused")]
+    Crl(#[source] trust::CrlGuardError),
+    #[error("record of the newest CRL in force")]
+    AppliedCrl(#[source] bluehelm_pki::AppliedCrlError),
     #[error("storage")]
     Store(#[from] crate::store::StoreError),
     #[error("TLS")]
@@ -81,12 +89,27 @@ impl Node {
             return Err(StartError::TerminalCertificate(config.node_id.to_string()));
         }
         let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
+        trust::check_own_certificate(&creds, &trust, &config.tls, now_ms() / 1000)
+            .map_err(StartError::OwnCertificate)?;
+        let mut crl_guard =
+            trust::CrlGuard::load(&config.storage).map_err(StartError::AppliedCrl)?;
+        let admitted = crl_guard
+            .check(&trust, &config.tls.crl)
+            .map_err(StartError::Crl)?;
         // The store first: a second node on the same storage directory is told that the
         // directory is in use, and by which process, rather than that the API socket is.
         let storage = config.storage.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&storage))
             .await
             .map_err(|_| crate::store::StoreError::Closed)??;
+        // The storage directory exists now; the CRL's number is on disk before it is used.
+        if let Err(err) = crl_guard.record(admitted).await {
+            if let Err(close) = store.shutdown().await {
+                tracing::error!(error = %close, "the store did not close cleanly");
+            }
+            return Err(StartError::Crl(err));
+        }
+        let crl_number = trust::crl_number_in_force(&trust);
         crate::api::clear_stale(&config.api_socket)?;
 
         let max_frame = config.limits.max_frame_bytes;
@@ -143,7 +166,12 @@ impl Node {
             }
         }
         tasks.spawn(sweep_loop(core.clone()));
-        tasks.spawn(crl::watch_crl(core.clone(), endpoint.clone(), creds));
+        tasks.spawn(crl::watch_crl(
+            core.clone(),
+            endpoint.clone(),
+            creds,
+            crl_guard,
+        ));
         let api = match crate::api::start(&core, &tasks) {
             Ok(api) => api,
             Err(err) => {
@@ -155,7 +183,8 @@ impl Node {
                 return Err(err.into());
             }
         };
-        tracing::info!(node = %core.me, bound = ?endpoint.local_addr().ok(), "node started");
+        tracing::info!(node = %core.me, bound = ?endpoint.local_addr().ok(), %crl_number,
+            "node started");
         Ok(Self {
             core,
             endpoint,

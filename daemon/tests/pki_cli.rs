@@ -409,3 +409,35 @@ fn terminal_certificates_are_bound_to_a_node_and_client_only() {
     );
     assert!(!verify("sslserver"), "openssl takes a terminal as a server");
 }
+
+/// Issue 10, defect 2b: directories made to hold keys are the owner's alone.
+#[test]
+fn init_ca_and_issue_create_their_directories_0700() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("secure").join("ca");
+    let nodes = tmp.path().join("deploy").join("ncb.fr");
+    ok(&["init-ca", "--out", s(&ca)]);
+    ok(&[
+        "issue",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--role",
+        "ncb",
+        "--country",
+        "FR",
+        "--out",
+        s(&nodes),
+    ]);
+    let mode = |p: &Path| {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode();
+        format!("{:o}", mode & 0o777)
+    };
+    for dir in [&ca, &nodes] {
+        assert_eq!(mode(dir), "700", "{}", dir.display());
+    }
+    assert_eq!(mode(&ca.join("ca.key")), "600");
+    assert_eq!(mode(&nodes.join("ncb.fr.key")), "600");
+}

@@ -1,9 +1,9 @@
 //! The network's certificate authority: create it, issue node certificates, record
 //! revocations and sign CRLs. Used by `bluehelm pki`; nodes never hold the CA key.
 //!
-//! A CA directory holds:
+//! A CA directory (created with mode 0700) holds:
 //! - `ca.pem`: the root certificate (mode 0644);
-//! - `ca.key`: its PKCS#8 Ed25519 key (mode 0600, refused if group/world readable);
+//! - `ca.key`: its PKCS#8 v1 Ed25519 key (mode 0600, refused if group/world readable);
 //! - `revoked.json` and `crl_number`: see [`RevocationRecord`] for their format.
 //!
 //! Two operators must not run commands against one CA directory at the same time.
@@ -12,15 +12,18 @@ mod revocations;
 
 use std::path::{Path, PathBuf};
 
+use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension,
     DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
     KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
+pub(crate) use revocations::parse_hex;
+use revocations::RevocationFile;
 pub use revocations::RevocationRecord;
-use revocations::{parse_hex, RevocationFile};
 
 use crate::defaults::{
     BACKDATE_SECS, CA_COMMON_NAME, IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX,
@@ -28,8 +31,8 @@ use crate::defaults::{
 };
 use crate::encoding::{pem_or_der, to_pem, EncodingError, PEM_CERTIFICATE, PEM_CRL};
 use crate::files::{
-    ensure_absent, read_file, read_key_file, write_file, ReadError, WriteError, KEY_FILE_MODE,
-    PUBLIC_FILE_MODE,
+    create_key_dir, ensure_absent, read_file, read_key_file, write_file, ReadError, WriteError,
+    KEY_FILE_MODE, PUBLIC_FILE_MODE,
 };
 use crate::identity::{hex, identity_of, parse_x509};
 use crate::role::{check_home_rule, check_role_rules, IdentityExtension, RoleRuleError};
@@ -138,11 +141,12 @@ pub struct IssuedNode {
 
 impl IssuedNode {
     /// Writes `DIR/<node>.pem` (0644) and `DIR/<node>.key` (0600), refusing to overwrite
-    /// either unless `force`. Returns the two paths.
+    /// either unless `force`, and creating `DIR` (mode 0700) if needed. Returns the two paths.
     pub fn write_to(&self, dir: &Path, force: bool) -> Result<(PathBuf, PathBuf), WriteError> {
         let cert_path = dir.join(format!("{}.pem", self.identity.node));
         let key_path = dir.join(format!("{}.key", self.identity.node));
         ensure_absent(&[&cert_path, &key_path], force)?;
+        create_key_dir(dir)?;
         write_file(&key_path, self.key_pem.as_bytes(), KEY_FILE_MODE, force)?;
         write_file(
             &cert_path,
@@ -206,8 +210,27 @@ fn random_serial() -> Result<Vec<u8>, CaError> {
     Ok(serial)
 }
 
+/// A new Ed25519 key, kept as PKCS#8 v1 (RFC 5208: version 0, no public key field), the form
+/// `openssl genpkey -algorithm ed25519` writes. ring and rcgen generate v2 (RFC 5958, with the
+/// public key), which OpenSSL 3.0 and Python's `cryptography` cannot load, so a terminal
+/// client written with them could not use its key (issue 10, defect 5). Every reader here
+/// (ed25519-dalek, ring, rustls) takes both versions.
 fn new_ed25519_key() -> Result<KeyPair, CaError> {
-    KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(build_err)
+    let mut secret_key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret_key)
+        .map_err(|_| CaError::Randomness)?;
+    let v1 = KeypairBytes {
+        secret_key,
+        public_key: None,
+    };
+    let der = v1
+        .to_pkcs8_der()
+        .map_err(|e| CaError::Build(format!("cannot encode the new key: {e}")))?;
+    KeyPair::from_pkcs8_der_and_sign_algo(
+        &PrivatePkcs8KeyDer::from(der.as_bytes()),
+        &rcgen::PKCS_ED25519,
+    )
+    .map_err(build_err)
 }
 
 impl CertificateAuthority {
@@ -248,16 +271,14 @@ impl CertificateAuthority {
     }
 
     /// Creates a CA valid for `days` and writes `DIR/ca.pem` and `DIR/ca.key` (0600),
-    /// creating `DIR` if needed. Refuses to overwrite an existing CA unless `force`; with
+    /// creating `DIR` (mode 0700: it holds the network's root key) if needed. Refuses to
+    /// overwrite an existing CA unless `force`; with
     /// `force` the old revocation records and CRL number are discarded as well.
     pub fn init(dir: &Path, days: u32, force: bool) -> Result<Self, CaError> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
         ensure_absent(&[&cert_path, &key_path], force)?;
-        std::fs::create_dir_all(dir).map_err(|source| WriteError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
+        create_key_dir(dir)?;
         let mut ca = Self::generate(days)?;
         write_file(
             &key_path,

@@ -3,13 +3,16 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode of private key files.
 pub const KEY_FILE_MODE: u32 = 0o600;
 /// Mode of certificates, CRLs and bookkeeping files.
 pub const PUBLIC_FILE_MODE: u32 = 0o644;
+/// Mode of the directories this crate creates to hold keys (the CA directory, `pki issue
+/// --out`): only their owner may list them (issue 10, defect 2b).
+pub const KEY_DIR_MODE: u32 = 0o700;
 
 /// A file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,19 @@ pub enum ReadError {
     },
 }
 
+/// Creates `dir` and any missing parents with mode [`KEY_DIR_MODE`] (less the umask). A
+/// directory that exists already is left as it is: it is the operator's.
+pub(crate) fn create_key_dir(dir: &Path) -> Result<(), WriteError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(KEY_DIR_MODE)
+        .create(dir)
+        .map_err(|source| WriteError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
 /// Fails with [`WriteError::Exists`] for the first path that exists, unless `force`.
 pub(crate) fn ensure_absent(paths: &[&Path], force: bool) -> Result<(), WriteError> {
     if force {
@@ -63,7 +79,8 @@ pub(crate) fn ensure_absent(paths: &[&Path], force: bool) -> Result<(), WriteErr
 ///
 /// The data goes to a fresh temporary file created with `mode` already set (never chmod
 /// afterwards) in the same directory, is synced, then moved into place: by `rename` when
-/// `force`, by `link` otherwise, which fails if `path` exists. Readers never see a partial
+/// `force`, by `link` otherwise, which fails if `path` exists; the directory is synced last,
+/// so the new name survives a power cut once this returns. Readers never see a partial
 /// file, and a key is never readable by others, not even for an instant.
 pub(crate) fn write_file(
     path: &Path,
@@ -108,6 +125,7 @@ pub(crate) fn write_file(
         }
     })();
     let _ = fs::remove_file(&tmp);
+    let result = result.and_then(|()| fs::File::open(dir)?.sync_all());
     match result {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Err(WriteError::Exists(path.to_owned()))

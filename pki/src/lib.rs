@@ -39,8 +39,11 @@
 //! - **Root CA**: self-signed Ed25519, CN "Bluehelm Network Root CA", CA:true pathlen 0,
 //!   key usage keyCertSign + cRLSign, ten years by default. CRLs are signed by the root
 //!   itself (webpki and OpenSSL both accept this), numbered from 1 upwards.
-//! - **Files**: keys are PKCS#8 PEM written with mode 0600 at creation; a key file that
-//!   its group or others can read is refused. See [`ca`] for the CA directory layout.
+//! - **Files**: keys are PKCS#8 v1 PEM (what `openssl genpkey` writes; v2 is read too)
+//!   written with mode 0600 at creation, in directories created 0700; a key file that its
+//!   group or others can read is refused. See [`ca`] for the CA directory layout.
+//! - **No going back to an older CRL**: [`AppliedCrl`] remembers the highest CRL number a
+//!   node has put in force and refuses a lower one.
 //!
 //! # Not done here
 //!
@@ -50,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod applied_crl;
 pub mod ca;
 mod credentials;
 mod crl;
@@ -63,6 +67,7 @@ mod signer;
 mod trust;
 mod verify;
 
+pub use applied_crl::{AppliedCrl, AppliedCrlError, CrlNumber, CrlRollbackError};
 pub use bluehelm_proto::NodeId;
 pub use ca::{CaError, CertificateAuthority, IssueRequest, IssuedNode, RevocationRecord};
 pub use credentials::{CredentialsError, NodeCredentials};

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bluehelm::localnet::{standard_specs, LocalNet, NodeSpec};
@@ -247,31 +247,91 @@ pub struct NodeProcess {
     pub config: PathBuf,
 }
 
+/// A node process's log (its standard error), line by line as it arrives.
+#[derive(Clone, Default)]
+pub struct LogLines(Arc<Mutex<Vec<String>>>);
+
+impl LogLines {
+    /// Collects `stream`'s lines (echoing them to this test's stderr) until it closes.
+    fn collect(&self, stream: impl std::io::Read + Send + 'static) {
+        let lines = self.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let plain = without_colours(&line);
+                lines.lock().unwrap_or_else(|p| p.into_inner()).push(plain);
+            }
+        });
+    }
+
+    /// Waits up to [`PATIENCE`] for a line containing `needle`; returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(line) = lines.iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            drop(lines);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {needle:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `line` without its ANSI colour sequences (`ESC [ … m`), so that fields read `key=value`.
+fn without_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 impl NodeProcess {
     /// Starts a node process and waits for its "listening on" / "running" line.
     pub fn start(config: &Path) -> Self {
-        Self::start_with_ready_line(config).0
+        Self::spawn(config, Stdio::inherit(), None).0
     }
 
     /// [`NodeProcess::start`], also returning the line that said the node was up.
     pub fn start_with_ready_line(config: &Path) -> (Self, String) {
-        Self::start_with_stderr_and_ready_line(config, Stdio::inherit())
+        Self::spawn(config, Stdio::inherit(), None)
     }
 
     /// [`NodeProcess::start`] with the process's log (stderr) sent to `stderr`.
     pub fn start_with_stderr(config: &Path, stderr: impl Into<Stdio>) -> Self {
-        Self::start_with_stderr_and_ready_line(config, stderr).0
+        Self::spawn(config, stderr.into(), None).0
     }
 
-    fn start_with_stderr_and_ready_line(config: &Path, stderr: impl Into<Stdio>) -> (Self, String) {
+    /// Like [`start`](Self::start), logging at info; returns the process and its log.
+    pub fn start_logged(config: &Path) -> (Self, LogLines) {
+        let log = LogLines::default();
+        (Self::spawn(config, Stdio::piped(), Some(&log)).0, log)
+    }
+
+    /// Starts the node with its stderr sent to `stderr` (collected into `log` if given, with
+    /// `stderr` piped); returns it and the line that said it was up.
+    fn spawn(config: &Path, stderr: Stdio, log: Option<&LogLines>) -> (Self, String) {
         let mut child = Command::new(bluehelm_bin())
             .args(["run", "--config"])
             .arg(config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .expect("bluehelm run starts");
+        if let (Some(log), Some(stderr)) = (log, child.stderr.take()) {
+            log.collect(stderr);
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let ready = loop {
@@ -321,6 +381,43 @@ impl NodeProcess {
             .status()
             .expect("kill runs");
         assert!(status.success());
+    }
+
+    /// Runs `bluehelm run` for a node that must refuse to start, with its default logging;
+    /// returns its exit code and its standard error. Panics if it is still running after
+    /// `within` (it started instead of refusing).
+    pub fn refused(config: &Path, within: Duration) -> (i32, String) {
+        let mut child = Command::new(bluehelm_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bluehelm run starts");
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for the node") {
+                break Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        match status {
+            Some(status) => (status.code().unwrap_or(-1), stderr),
+            None => panic!(
+                "the node of {} was still running after {within:?} instead of refusing to start; its log:\n{stderr}",
+                config.display()
+            ),
+        }
     }
 
     /// kill -9: no flush, no goodbye.

@@ -156,8 +156,6 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
             bluehelm_pki::check_home_rule(request.role, &request.node, request.home.as_ref())?;
             let authority = CertificateAuthority::load(&ca)?;
             let issued = authority.issue(&request)?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
             let (cert_path, key_path) = issued.write_to(&out, force)?;
             let bound = issued
                 .identity
@@ -389,14 +387,8 @@ fn crl_json(crl: &CrlInfo) -> String {
     .to_string()
 }
 
-/// The CRL number in decimal (hex if it does not fit in 64 bits), or `-`.
+/// The CRL number in decimal (hex if it does not fit in 128 bits), or `-`.
 fn crl_number(crl: &CrlInfo) -> String {
-    match crl.number.as_deref() {
-        None => "-".into(),
-        Some(n) if n.len() <= 8 => n
-            .iter()
-            .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
-            .to_string(),
-        Some(n) => format!("0x{}", ca::to_hex(n)),
-    }
+    crl.crl_number()
+        .map_or_else(|| "-".into(), |n| n.to_string())
 }

@@ -1,6 +1,8 @@
 //! Revocation without a restart: the node watches its CRL file, and when a new CRL appears
 //! it checks it, uses it for new handshakes and envelope signers, and closes the links of
-//! peers whose certificates it revokes (TLS only checks certificates at the handshake).
+//! peers whose certificates it revokes (TLS only checks certificates at the handshake). A
+//! CRL older than the newest one put in force is refused, and a newer one's number is on
+//! disk before it is used (`trust.rs`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -8,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use bluehelm_pki::{NodeCredentials, TrustError, TrustStore};
 
 use super::core::{now_ms, Core};
+use super::trust::{check_own_certificate, crl_number_in_force, CrlGuard};
 use crate::net::{link::CLOSE_REFUSED, tls};
 
 /// How often the CRL file is looked at.
@@ -15,7 +18,12 @@ const CRL_CHECK: Duration = Duration::from_secs(2);
 /// How often an overdue CRL is complained about.
 const OVERDUE_WARNING: Duration = Duration::from_secs(3600);
 
-pub async fn watch_crl(core: Arc<Core>, endpoint: quinn::Endpoint, creds: NodeCredentials) {
+pub async fn watch_crl(
+    core: Arc<Core>,
+    endpoint: quinn::Endpoint,
+    creds: NodeCredentials,
+    mut guard: CrlGuard,
+) {
     let path = core.config.tls.crl.clone();
     let mut seen = modified(&path);
     let mut last_warning: Option<tokio::time::Instant> = None;
@@ -28,8 +36,10 @@ pub async fn watch_crl(core: Arc<Core>, endpoint: quinn::Endpoint, creds: NodeCr
         let now = modified(&path);
         if now != seen {
             seen = now;
-            match reload(&core, &endpoint, &creds) {
-                Ok(closed) => tracing::info!(crl = %path.display(), closed, "new CRL in force"),
+            match reload(&core, &endpoint, &creds, &mut guard).await {
+                Ok((crl_number, closed)) => {
+                    tracing::info!(crl = %path.display(), %crl_number, closed, "new CRL in force")
+                }
                 Err(err) => {
                     tracing::error!(crl = %path.display(), error = &*err as &dyn std::error::Error,
                     "new CRL refused; the previous one stays in force")
@@ -49,41 +59,42 @@ pub async fn watch_crl(core: Arc<Core>, endpoint: quinn::Endpoint, creds: NodeCr
     }
 }
 
-/// A big-endian magnitude without leading zeros, as a comparable key.
-fn magnitude(bytes: Vec<u8>) -> (usize, Vec<u8>) {
-    let trimmed: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
-    (trimmed.len(), trimmed)
-}
-
 fn modified(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Installs the CRL on disk; returns how many links were closed because of it.
-fn reload(
+/// Installs the CRL on disk; returns its number and how many links were closed because of
+/// it.
+async fn reload(
     core: &Core,
     endpoint: &quinn::Endpoint,
     creds: &NodeCredentials,
-) -> Result<usize, Box<dyn std::error::Error>> {
+    guard: &mut CrlGuard,
+) -> Result<(String, usize), Box<dyn std::error::Error + Send + Sync>> {
     let tls_files = &core.config.tls;
     let trust = TrustStore::load(&tls_files.ca, Some(&tls_files.crl))?;
     // An older CRL would un-revoke certificates: refuse to go back.
-    let number = |t: &TrustStore| t.crl_info().and_then(|i| i.number.clone()).map(magnitude);
-    if let (Some(new), Some(current)) = (number(&trust), number(&core.verifier.trust_store())) {
-        if new < current {
-            return Err("the CRL on disk is older than the one in force (lower CRL number)".into());
-        }
+    let admitted = guard.check(&trust, &tls_files.crl)?;
+    let now = now_ms() / 1000;
+    if let Err(err) = check_own_certificate(creds, &trust, tls_files, now) {
+        tracing::error!(error = %err, "the new CRL refuses this node's own certificate: its peers will refuse its links");
     }
     let max_frame = core.config.limits.max_frame_bytes;
-    if core.config.listen.is_some() {
-        endpoint.set_server_config(Some(tls::server_config(creds, &trust, max_frame)?));
+    let server = match core.config.listen {
+        Some(_) => Some(tls::server_config(creds, &trust, max_frame)?),
+        None => None,
+    };
+    let client = tls::client_config(creds, &trust, max_frame)?;
+    // Remembered before it is used: after a crash the node must not go back behind it.
+    guard.record(admitted).await?;
+    let crl_number = crl_number_in_force(&trust);
+    if server.is_some() {
+        endpoint.set_server_config(server);
     }
-    *core.client_config.lock().unwrap_or_else(|p| p.into_inner()) =
-        tls::client_config(creds, &trust, max_frame)?;
+    *core.client_config.lock().unwrap_or_else(|p| p.into_inner()) = client;
     core.verifier.replace_trust_store(trust);
 
     let trust = core.verifier.trust_store();
-    let now = now_ms() / 1000;
     let links = core.links.lock().unwrap_or_else(|p| p.into_inner());
     let mut closed = 0;
     for (peer, slot) in links.iter() {
@@ -97,5 +108,5 @@ fn reload(
             closed += 1;
         }
     }
-    Ok(closed)
+    Ok((crl_number, closed))
 }
