@@ -102,48 +102,31 @@ impl Node {
         let store = tokio::task::spawn_blocking(move || Store::open(&storage))
             .await
             .map_err(|_| crate::store::StoreError::Closed)??;
-        // The storage directory exists now; the CRL's number is on disk before it is used.
-        if let Err(err) = crl_guard.record(admitted).await {
-            if let Err(close) = store.shutdown().await {
-                tracing::error!(error = %close, "the store did not close cleanly");
-            }
-            return Err(StartError::Crl(err));
+        // From here on a failed start closes the store before it returns, so that the storage
+        // directory is free again at once (a caller may retry in the same process).
+        let prepared = async {
+            // The storage directory exists now; the CRL's number is on disk before it is used.
+            crl_guard.record(admitted).await.map_err(StartError::Crl)?;
+            crate::api::clear_stale(&config.api_socket)?;
+            Self::open_endpoint(&config, &creds, &trust)
         }
-        let crl_number = trust::crl_number_in_force(&trust);
-        crate::api::clear_stale(&config.api_socket)?;
-
-        let max_frame = config.limits.max_frame_bytes;
-        let client = tls::client_config(&creds, &trust, max_frame)?;
-        let bind = config
-            .listen
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let server = match config.listen {
-            Some(_) => Some(tls::server_config(&creds, &trust, max_frame)?),
-            None => None,
+        .await;
+        let (client, endpoint, bulk) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                if let Err(close) = store.shutdown().await {
+                    tracing::error!(error = %close, "the store did not close cleanly");
+                }
+                return Err(err);
+            }
         };
-        let socket = std::net::UdpSocket::bind(bind).map_err(|source| StartError::Bind {
-            address: bind,
-            source,
-        })?;
-        let endpoint = quinn::Endpoint::new(
-            tls::endpoint_config(&creds),
-            server,
-            socket,
-            Arc::new(quinn::TokioRuntime),
-        )
-        .map_err(|source| StartError::Bind {
-            address: bind,
-            source,
-        })?;
+        let crl_number = trust::crl_number_in_force(&trust);
 
         let core = Arc::new(Core {
             me: config.node_id.clone(),
             signer: creds.signer(),
             verifier: EnvelopeVerifier::new(trust),
-            bulk: bulk::Bulk::start(bulk::threads_for(
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            ))
-            .map_err(StartError::Thread)?,
+            bulk,
             store,
             links: Default::default(),
             client_config: std::sync::Mutex::new(client),
@@ -191,6 +174,43 @@ impl Node {
             tasks,
             api,
         })
+    }
+
+    /// The fallible set-up that needs no store: TLS client config, the QUIC endpoint (bound,
+    /// listening if configured) and the bulk threads.
+    fn open_endpoint(
+        config: &NodeConfig,
+        creds: &NodeCredentials,
+        trust: &TrustStore,
+    ) -> Result<(quinn::ClientConfig, quinn::Endpoint, bulk::Bulk), StartError> {
+        let max_frame = config.limits.max_frame_bytes;
+        let client = tls::client_config(creds, trust, max_frame)?;
+        let bind = config
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let server = match config.listen {
+            Some(_) => Some(tls::server_config(creds, trust, max_frame)?),
+            None => None,
+        };
+        let socket = std::net::UdpSocket::bind(bind).map_err(|source| StartError::Bind {
+            address: bind,
+            source,
+        })?;
+        let endpoint = quinn::Endpoint::new(
+            tls::endpoint_config(creds),
+            server,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| StartError::Bind {
+            address: bind,
+            source,
+        })?;
+        let bulk = bulk::Bulk::start(bulk::threads_for(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        ))
+        .map_err(StartError::Thread)?;
+        Ok((client, endpoint, bulk))
     }
 
     pub fn core(&self) -> &Arc<Core> {
