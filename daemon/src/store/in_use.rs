@@ -22,7 +22,7 @@ pub fn check(dir: &Path, data_file: &Path) -> Result<(), StoreError> {
             .mode(super::private::FILE_MODE)
             .open(data_file)
             .map_err(|e| StoreError::io(format!("cannot open {}", data_file.display()), e))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        match lock_within(&file, LOCK_PATIENCE) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 let holder = file.metadata().ok().and_then(|meta| {
@@ -49,6 +49,28 @@ pub fn check(dir: &Path, data_file: &Path) -> Result<(), StoreError> {
         drop::<File>(file);
     }
     Ok(())
+}
+
+/// How long a held lock is tried again before the directory is called in use. sled's
+/// background threads can keep the data file open for a moment after a store in this process
+/// closed (a node restarted in-process, a store reopened in a test); another node holds it
+/// for as long as it runs.
+#[cfg(target_os = "linux")]
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes `file`'s exclusive lock, trying again every 20 ms for up to `patience` while it is
+/// held elsewhere.
+#[cfg(target_os = "linux")]
+fn lock_within(file: &File, patience: std::time::Duration) -> Result<(), rustix::io::Errno> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// The process holding an exclusive lock on the file `(major, minor)`/`ino`, as listed in
