@@ -333,7 +333,8 @@ async fn taken_terminal_address_fails_the_start_and_names_the_key() {
     let net = TestNet::with_specs(specs);
     let err = match Node::start(net.net.config("gs").unwrap()).await {
         Ok(_) => panic!("the node started on a taken terminal address"),
-        Err(err) => err.to_string(),
+        // Each error says only its own part (issue 10): the key is further down the chain.
+        Err(err) => format!("{:#}", anyhow::Error::from(err)),
     };
     assert!(err.contains("terminal_listen"), "{err}");
     // Nothing was left behind (store lock, socket): once the address is free, it starts.
