@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bluehelm::node::Outgoing;
 use bluehelm::store::Store;
 use bluehelm_proto::{Body, Destination, Precedence, SignedEnvelope, TextMessage};
-use bluehelm_tests::{eventually, id, linked, run_cli, NodeProcess, TestNet};
+use bluehelm_tests::{eventually, id, linked, run_cli, NodeProcess, TestNet, PATIENCE};
 
 /// A message with a 32 KiB body: sled keeps such values (a few to a tree node) in blob files.
 fn large(n: usize) -> Outgoing {
@@ -215,17 +215,30 @@ async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_ti
     );
     linked(&gs, "ncb.ke").await;
     fill(&dir);
-    // Past one checkpoint's worth (16 MiB): commits still fit in the preallocated log, and
-    // the checkpoint, which must grow sled's files, fails.
-    for batch in 0..12 {
+    // Well past one checkpoint's worth (16 MiB; 24 MiB here): commits still fit in the
+    // preallocated log, and the checkpoint, which must grow sled's files, fails.
+    for batch in 0..16 {
         let messages = (0..50).map(|i| large(batch * 50 + i)).collect();
         fr.core().submit(messages).await.unwrap();
     }
-    eventually("ncb.ke's store to fail", || async {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.contains("takes no more custody").then_some(())
+    let failed = tokio::time::timeout(PATIENCE, async {
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("takes no more custody")
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     })
     .await;
+    if failed.is_err() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        panic!(
+            "ncb.ke's store did not fail within {PATIENCE:?}; gs still queues {} for it; its log ends:\n{}",
+            gs.core().store.depth(&id("ncb.ke")),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
 
     let started = Instant::now();
     let exit = ke.terminate(Duration::from_secs(20));
