@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::ca::parse_hex;
-use crate::files::{read_file, write_file, ReadError, WriteError, PUBLIC_FILE_MODE};
+use crate::files::{read_file, write_file, ReadError, WriteError, KEY_FILE_MODE};
 use crate::identity::{hex, strip_leading_zeros};
 use crate::{CrlInfo, TrustStore};
 
@@ -161,7 +161,8 @@ impl AppliedCrl {
 
     /// Writes the record to `path` durably (file and directory synced) before returning.
     pub fn save(&self, path: &Path) -> Result<(), AppliedCrlError> {
-        write_file(path, self.to_text().as_bytes(), PUBLIC_FILE_MODE, true)?;
+        // It lives in the node's storage directory, where every file is private (issue 10).
+        write_file(path, self.to_text().as_bytes(), KEY_FILE_MODE, true)?;
         Ok(())
     }
 

@@ -149,6 +149,8 @@ fn now_us() -> i64 {
 }
 
 pub fn run(args: BenchNodeArgs) -> anyhow::Result<ExitCode> {
+    // Its nodes' storage is private from the start, sled's own files too (as `run`'s).
+    bluehelm::store::private::make_new_files_private();
     let config = NodeConfig::load(&args.config)?;
     runtime()?.block_on(async move {
         let node = Node::start(config).await?;

@@ -31,6 +31,8 @@ pub struct DemoArgs {
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // Its nodes' storage is private from the start, sled's own files too (as `run`'s).
+    bluehelm::store::private::make_new_files_private();
     let temp;
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
