@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bluehelm::store::Store;
 use bluehelm_proto::{Body, Precedence, SignedEnvelope};
-use bluehelm_tests::{eventually, id, linked, text, NodeProcess, TestNet};
+use bluehelm_tests::{drained, eventually, linked, text, NodeProcess, TestNet};
 
 const MESSAGES: usize = 10_000;
 const BATCH: usize = 100;
@@ -99,12 +99,7 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
     linked(&gs, "ncb.ke").await;
     eprintln!("{:?}: destination linked again", started.elapsed());
     // Everything left the origin and the hub: the destination acknowledged custody of all.
-    eventually("origin and hub queues to drain", || async {
-        let drained =
-            fr.core().store.depth(&id("gs")) == 0 && gs.core().store.depth(&id("ncb.ke")) == 0;
-        drained.then_some(())
-    })
-    .await;
+    drained(&fr, &gs, "ncb.ke").await;
     eprintln!("{:?}: queues drained", started.elapsed());
     ke.stop();
     eprintln!("{:?}: destination stopped", started.elapsed());

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bluehelm::node::Outgoing;
 use bluehelm::store::Store;
 use bluehelm_proto::{Body, Destination, Precedence, SignedEnvelope, TextMessage};
-use bluehelm_tests::{eventually, id, linked, run_cli, NodeProcess, TestNet, PATIENCE};
+use bluehelm_tests::{drained, id, linked, run_cli, NodeProcess, TestNet, PATIENCE};
 
 /// A message with a 32 KiB body: sled keeps such values (a few to a tree node) in blob files.
 fn large(n: usize) -> Outgoing {
@@ -129,12 +129,7 @@ async fn large_messages_through_checkpoints_and_kill9_restarts_never_fail_the_st
     }
     eprintln!("{:?}: all {MESSAGES} submitted", started.elapsed());
     linked(&gs, "ncb.ke").await;
-    eventually("origin and hub queues to drain", || async {
-        let drained =
-            fr.core().store.depth(&id("gs")) == 0 && gs.core().store.depth(&id("ncb.ke")) == 0;
-        drained.then_some(())
-    })
-    .await;
+    drained(&fr, &gs, "ncb.ke").await;
     eprintln!("{:?}: queues drained", started.elapsed());
     // A store that failed makes the node exit non-zero: `stop` asserts success.
     ke.stop();

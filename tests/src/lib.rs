@@ -440,3 +440,15 @@ impl Drop for NodeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until `origin` has nothing queued for `hub` and `hub` nothing for `destination`: the
+/// destination took custody of everything.
+pub async fn drained(origin: &bluehelm::Node, hub: &bluehelm::Node, destination: &str) {
+    let (to_hub, to_destination) = (hub.core().me.clone(), id(destination));
+    eventually("origin and hub queues to drain", || async {
+        let drained =
+            origin.core().store.depth(&to_hub) == 0 && hub.core().store.depth(&to_destination) == 0;
+        drained.then_some(())
+    })
+    .await;
+}
