@@ -324,8 +324,10 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
             outln!("These files are deleted at Ctrl-C; to run the nodes as separate processes")?;
             outln!("afterwards, start the demo with --dir DIR.")?;
         }
+        // Listening before saying so: a Ctrl-C right after the line must stop the demo cleanly.
+        let stop = wait_for_stop_signal();
         outln!("Press Ctrl-C to stop.")?;
-        wait_for_stop_signal().await;
+        stop.await;
     }
     for node in [mission, fr, ke, gs] {
         node.shutdown().await;

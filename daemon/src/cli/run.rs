@@ -47,18 +47,27 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Ctrl-C or SIGTERM. SIGTERM is caught from the call on, not from the first poll.
+/// Ctrl-C or SIGTERM, caught from the call on, not from the first poll.
 pub fn wait_for_stop_signal() -> impl std::future::Future<Output = ()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    use tokio::signal::unix::{signal, SignalKind};
+    // Both handlers are installed now, not when the future is first polled: a signal that
+    // arrives in between would otherwise kill the process with its default action.
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut interrupt = signal(SignalKind::interrupt()).ok();
     async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
+            _ = next_signal(interrupt.as_mut()) => {}
+            _ = next_signal(term.as_mut()) => {}
         }
+    }
+}
+
+/// The next delivery of `signal`; never, if its handler could not be installed.
+async fn next_signal(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
