@@ -18,26 +18,37 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(&args.config)?;
     // Whatever this process writes (sled's own files too) is for the node's user only.
     bluehelm::store::private::make_new_files_private();
-    runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let outcome = runtime.block_on(async {
         // Listening for SIGTERM before the "listening on" line: a supervisor may stop the
-        // node as soon as it sees it.
+        // node as soon as it sees it; and a stop while starting (a long log replay, a stuck
+        // disk) ends the start instead of waiting for it.
         let stop = wait_for_stop_signal();
-        let node = Node::start(config)
-            .await
-            .with_context(|| format!("cannot start the node of {}", args.config.display()))?;
+        tokio::pin!(stop);
+        let node = tokio::select! {
+            started = Node::start(config) => started
+                .with_context(|| format!("cannot start the node of {}", args.config.display()))?,
+            () = &mut stop => anyhow::bail!(
+                "stopped while starting: the node of {} did not start",
+                args.config.display()
+            ),
+        };
         // Harnesses and operators wait for this line.
         match node.local_addr() {
             Some(addr) => outln!("node {} listening on {addr}", node.core().me)?,
             None => outln!("node {} running", node.core().me)?,
         }
-        stop.await;
+        (&mut stop).await;
         // A store that had failed, or did not close in time: exit non-zero, so that a
         // supervisor and the operator see it (docs/operations.md, "Stopping").
         node.stop()
             .await
             .context("the node stopped, but its store did not close cleanly")?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Bounded: a start given up may leave a store thread blocked on the disk.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

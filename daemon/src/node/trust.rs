@@ -65,7 +65,7 @@ pub enum CrlGuardError {
         crl: PathBuf,
         refused: CrlRollbackError,
     },
-    #[error("cannot record the CRL in force: {0}; check the storage directory")]
+    #[error("cannot record the CRL in force (check the storage directory)")]
     Record(#[from] AppliedCrlError),
     #[error("the thread recording the CRL in force failed")]
     Join,

@@ -83,6 +83,21 @@ impl Kv {
             // Durability is ours: the custody log, and checkpoints that flush and fsync.
             .flush_every_ms(None)
             .open()?;
+        // A failed open leaves sled open: its `Drop` flushes until every dirty page is
+        // written, which on a full or failed disk never ends (see `close`), and the start
+        // would hang instead of failing. One handle forgotten keeps that drop from running.
+        let keep_open = db.clone();
+        match Self::load(dir, db) {
+            Ok(kv) => Ok(kv),
+            Err(err) => {
+                std::mem::forget(keep_open);
+                Err(err)
+            }
+        }
+    }
+
+    /// The rest of [`Kv::open`], once sled is open: the log, its replay, a checkpoint.
+    fn load(dir: &Path, db: Db) -> Result<Self, StoreError> {
         let files = SledFiles {
             dir: File::open(dir).map_err(|e| {
                 StoreError::io(

@@ -48,8 +48,15 @@ pub fn prepare(dir: &Path) -> Result<Vec<Tightened>, StoreError> {
                 e,
             )
         })?;
+    // The directory itself, not a link to it: the walk below does not follow links.
+    let real = std::fs::canonicalize(dir).map_err(|e| {
+        StoreError::io(
+            format!("cannot resolve the storage directory {}", dir.display()),
+            e,
+        )
+    })?;
     let mut tightened = Vec::new();
-    tighten(dir, &mut tightened)?;
+    tighten(&real, &mut tightened)?;
     for t in &tightened {
         tracing::warn!(
             path = %t.path.display(),
