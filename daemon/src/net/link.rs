@@ -268,12 +268,12 @@ impl StreamOpener<'_> {
         if copies.is_empty() {
             return Ok(());
         }
-        let open = match stream.take() {
-            Some(open) => open,
-            None => self.open().await?,
-        };
-        let open = stream.insert(open);
-        open.send.write_all(&frames(copies)).await?;
+        if stream.is_none() {
+            *stream = Some(self.open().await?);
+        }
+        if let Some(open) = stream {
+            open.send.write_all(&frames(copies)).await?;
+        }
         Ok(())
     }
 }
