@@ -8,8 +8,8 @@ use std::time::Duration;
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
 use bluehelm_tests::{
-    api_client, api_inbox_now as inbox_now, api_submit as submit, eventually, id, linked,
-    run_cli as cli, TestNet,
+    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually, id,
+    linked, run_cli as cli, TestNet,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -670,7 +670,7 @@ async fn cli_input_errors_are_one_line_with_an_exit_code_each() {
         ),
     ];
     for (args, code, needle) in cases {
-        let (got, _, stderr) = cli(&args).await;
+        let (got, _, stderr) = cli(bluehelm_bin!(), &args).await;
         assert_eq!(got, code, "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -688,32 +688,39 @@ async fn cli_sends_reads_acknowledges_and_reports_status() {
     let fr_config = net.config_path("ncb.fr").display().to_string();
     let ke_config = net.config_path("ncb.ke").display().to_string();
 
-    let (code, id, err) = cli(&[
-        "send",
-        "notice",
-        "--config",
-        &fr_config,
-        "--to",
-        "ncb.ke",
-        "--ref",
-        "A-1/2026",
-        "--type",
-        "red",
-        "--family-name",
-        "DOE",
-        "--given-name",
-        "John",
-        "--document",
-        "passport:X1234567:FR",
-        "--precedence",
-        "immediate",
-    ])
+    let (code, id, err) = cli(
+        bluehelm_bin!(),
+        &[
+            "send",
+            "notice",
+            "--config",
+            &fr_config,
+            "--to",
+            "ncb.ke",
+            "--ref",
+            "A-1/2026",
+            "--type",
+            "red",
+            "--family-name",
+            "DOE",
+            "--given-name",
+            "John",
+            "--document",
+            "passport:X1234567:FR",
+            "--precedence",
+            "immediate",
+        ],
+    )
     .await;
     assert_eq!(code, 0, "{err}");
     let id = id.trim().to_string();
     bluehelm_tests::inbox_at_least(&ke, 1).await;
 
-    let (code, out, err) = cli(&["inbox", "--config", &ke_config, "--json", "--ack"]).await;
+    let (code, out, err) = cli(
+        bluehelm_bin!(),
+        &["inbox", "--config", &ke_config, "--json", "--ack"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(line["message_id"], id.as_str());
@@ -721,10 +728,18 @@ async fn cli_sends_reads_acknowledges_and_reports_status() {
     assert_eq!(line["body"]["notice"]["notice_type"], "red");
     assert_eq!(line["body"]["notice"]["requesting_bureau"], "ncb.fr");
     // Acknowledged: the inbox is empty now.
-    let (_, out, _) = cli(&["inbox", "--config", &ke_config, "--json"]).await;
+    let (_, out, _) = cli(
+        bluehelm_bin!(),
+        &["inbox", "--config", &ke_config, "--json"],
+    )
+    .await;
     assert!(out.trim().is_empty(), "{out}");
 
-    let (code, out, err) = cli(&["status", "--config", &ke_config, "--json"]).await;
+    let (code, out, err) = cli(
+        bluehelm_bin!(),
+        &["status", "--config", &ke_config, "--json"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["node_id"], "ncb.ke");

@@ -68,7 +68,7 @@ impl Fixture {
 fn run_with_closed_stdout(args: &[&str]) -> (i32, String) {
     let (ours, theirs) = UnixStream::pair().expect("socket pair");
     drop(ours);
-    let out = Command::new(bluehelm_bin())
+    let out = Command::new(bluehelm_bin!())
         .args(args)
         .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stderr(Stdio::piped())
@@ -122,7 +122,7 @@ async fn a_missing_file_is_named_once() {
         vec!["run", "--config", missing.as_str()],
         vec!["status", "--config", missing.as_str()],
     ] {
-        let (code, _, stderr) = run_cli(&args).await;
+        let (code, _, stderr) = run_cli(bluehelm_bin!(), &args).await;
         assert_ne!(code, 0, "{args:?}");
         assert_eq!(count(&stderr, &missing), 1, "{args:?}: {stderr}");
         assert_eq!(count(&stderr, "No such file"), 1, "{args:?}: {stderr}");
@@ -133,7 +133,7 @@ async fn a_missing_file_is_named_once() {
     let cert = net.dir().join("pki").join("ncb.fr.pem");
     std::fs::remove_file(&cert).expect("the node's certificate exists");
     let config = net.config_path("ncb.fr").display().to_string();
-    let (code, _, stderr) = run_cli(["run", "--config", config.as_str()]).await;
+    let (code, _, stderr) = run_cli(bluehelm_bin!(), ["run", "--config", config.as_str()]).await;
     assert_ne!(code, 0);
     assert_eq!(count(&stderr, &cert.display().to_string()), 1, "{stderr}");
     assert_eq!(count(&stderr, "No such file"), 1, "{stderr}");
@@ -146,7 +146,7 @@ async fn a_taken_port_is_named_once() {
     // QUIC listens on UDP: hold the port.
     let _holder = std::net::UdpSocket::bind(address).expect("the port is free");
     let config = net.config_path("gs").display().to_string();
-    let (code, _, stderr) = run_cli(["run", "--config", config.as_str()]).await;
+    let (code, _, stderr) = run_cli(bluehelm_bin!(), ["run", "--config", config.as_str()]).await;
     assert_ne!(code, 0, "{stderr}");
     assert_eq!(count(&stderr, &address.to_string()), 1, "{stderr}");
     assert_eq!(count(&stderr.to_lowercase(), "in use"), 1, "{stderr}");
@@ -159,7 +159,7 @@ async fn text_inbox_shows_the_local_iso_8601_time() {
     let ke_config = fixture.ke_config.clone();
 
     // A zone 1 h 30 min east of UTC with no daylight saving time, as a POSIX TZ rule.
-    let out = tokio::process::Command::new(bluehelm_bin())
+    let out = tokio::process::Command::new(bluehelm_bin!())
         .args(["inbox", "--config", &ke_config])
         .env("TZ", "<+0130>-01:30")
         .output()
@@ -195,7 +195,11 @@ async fn json_output_has_stable_snake_case_keys() {
     let fixture = a_message_in_the_inbox_of_ke().await;
     let ke_config = fixture.ke_config.clone();
 
-    let (code, out, err) = run_cli(["inbox", "--config", ke_config.as_str(), "--json"]).await;
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        ["inbox", "--config", ke_config.as_str(), "--json"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(
@@ -223,7 +227,11 @@ async fn json_output_has_stable_snake_case_keys() {
         ["attachments", "body", "subject_line"]
     );
 
-    let (code, out, err) = run_cli(["status", "--config", ke_config.as_str(), "--json"]).await;
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        ["status", "--config", ke_config.as_str(), "--json"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

@@ -3,11 +3,14 @@
 //! destination's inbox exactly once.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use bluehelm::store::Store;
 use bluehelm_proto::{Body, Precedence, SignedEnvelope};
-use bluehelm_tests::{drained, eventually, linked, text, NodeProcess, TestNet};
+use bluehelm_tests::{
+    api_client_of, api_queue_depth, bluehelm_bin, drained, eventually, id, linked, text,
+    NodeProcess, TestNet,
+};
 
 const MESSAGES: usize = 10_000;
 const BATCH: usize = 100;
@@ -32,7 +35,7 @@ fn numbers(inbox: impl IntoIterator<Item = Body>) -> BTreeSet<usize> {
 async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
     let started = std::time::Instant::now();
     let net = TestNet::standard();
-    let mut hub = NodeProcess::start(&net.config_path("gs"));
+    let mut hub = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
     let fr = net.start("ncb.fr").await;
     let ke = net.start("ncb.ke").await;
 
@@ -45,11 +48,16 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
         fr.core().submit(messages).await.unwrap();
         acknowledged += BATCH;
         if batch == MESSAGES / BATCH / 3 {
-            // Let traffic build up in flight through the hub, then pull the plug.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Pull the plug while traffic flows through the hub: once ncb.ke takes custody of
+            // more messages from here on.
+            let accepted = ke.core().stats.accepted.load(Relaxed);
+            eventually("ncb.ke to take custody through the hub", || async {
+                (ke.core().stats.accepted.load(Relaxed) > accepted).then_some(())
+            })
+            .await;
             hub.kill9();
             tokio::time::sleep(Duration::from_millis(300)).await;
-            hub = NodeProcess::start(&net.config_path("gs"));
+            hub = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
         }
     }
     assert_eq!(acknowledged, MESSAGES);
@@ -60,8 +68,15 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
     })
     .await;
     eprintln!("{:?}: all delivered", started.elapsed());
-    // Give a duplicate time to show up, then count.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Count once nothing is left to offer on the path (the origin's queue for the hub, the
+    // hub's for ncb.ke): from then on no copy, and so no duplicate, can arrive.
+    let hub_api = api_client_of(&net.net.config("gs").unwrap()).await;
+    eventually("the origin's and the hub's queues to drain", || async {
+        let origin = fr.core().store.depth(&id("gs"));
+        let hub = api_queue_depth(&mut hub_api.clone(), "ncb.ke").await;
+        (origin == 0 && hub == 0).then_some(())
+    })
+    .await;
     let inbox = ke.core().inbox(None, 1_000_000).await.unwrap();
     assert_eq!(inbox.len(), delivered.len());
     let got = numbers(inbox.into_iter().map(|m| m.envelope.body));
@@ -79,7 +94,7 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
     let ke_config = net.config_path("ncb.ke");
-    let mut ke = NodeProcess::start(&ke_config);
+    let mut ke = NodeProcess::start(bluehelm_bin!(), &ke_config);
     linked(&gs, "ncb.ke").await;
 
     for batch in 0..MESSAGES / BATCH {
@@ -88,10 +103,15 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
             .collect();
         fr.core().submit(messages).await.unwrap();
         if batch == MESSAGES / BATCH / 3 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Pull the plug while ncb.ke takes custody: once it takes more from here on.
+            let forwarded = gs.core().stats.forwarded.load(Relaxed);
+            eventually("ncb.ke to take custody", || async {
+                (gs.core().stats.forwarded.load(Relaxed) > forwarded).then_some(())
+            })
+            .await;
             ke.kill9();
             tokio::time::sleep(Duration::from_millis(300)).await;
-            ke = NodeProcess::start(&ke_config);
+            ke = NodeProcess::start(bluehelm_bin!(), &ke_config);
             eprintln!("{:?}: destination restarted", started.elapsed());
         }
     }
@@ -105,7 +125,7 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
     eprintln!("{:?}: destination stopped", started.elapsed());
 
     // Read the destination's inbox straight from its sled store.
-    let store = Store::open(&net.dir().join("data/ncb.ke")).unwrap();
+    let store = net.open_store("ncb.ke");
     let inbox = store.inbox(None, 1_000_000).await.unwrap();
     let bodies = inbox.into_iter().map(|entry| {
         SignedEnvelope::decode(&entry.message.signed)

@@ -5,7 +5,7 @@ use bluehelm_tests::bluehelm_bin;
 
 #[test]
 fn demo_once_checks_every_step_and_exits_zero() {
-    let out = std::process::Command::new(bluehelm_bin())
+    let out = std::process::Command::new(bluehelm_bin!())
         .args(["demo", "--once"])
         .output()
         .expect("bluehelm demo runs");
@@ -28,7 +28,7 @@ fn demo_once_checks_every_step_and_exits_zero() {
 /// operators' scripts read.
 #[test]
 fn bench_runs_every_scenario_small_and_prints_json() {
-    let out = std::process::Command::new(bluehelm_bin())
+    let out = std::process::Command::new(bluehelm_bin!())
         .args(["bench", "--scenario", "all", "--messages", "400", "--json"])
         .output()
         .expect("bluehelm bench runs");
@@ -62,7 +62,7 @@ fn bench_runs_every_scenario_small_and_prints_json() {
 /// what it printed.
 fn demo_until_ctrl_c(extra: &[&str]) -> String {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(bluehelm_bin())
+    let mut child = std::process::Command::new(bluehelm_bin!())
         .arg("demo")
         .args(extra)
         .stdout(std::process::Stdio::piped())

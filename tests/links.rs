@@ -7,7 +7,7 @@ use bluehelm::Node;
 use bluehelm_pki::{NodeCredentials, TrustStore};
 use bluehelm_proto::Precedence;
 use bluehelm_tests::raw::{NodeOffers, RawLink};
-use bluehelm_tests::{eventually, id, text, NodeProcess, TestNet};
+use bluehelm_tests::{bluehelm_bin, eventually, id, text, NodeProcess, TestNet};
 
 fn trust(net: &TestNet) -> TrustStore {
     let pki = net.net.pki_dir();
@@ -121,14 +121,15 @@ async fn an_answer_stream_ended_with_an_offer_unanswered_closes_the_link_and_it_
 #[test]
 fn a_dial_only_node_does_not_claim_to_listen() {
     let net = TestNet::standard();
-    let (_gs, line) = NodeProcess::start_with_ready_line(&net.config_path("gs"));
+    let (_gs, line) = NodeProcess::start_with_ready_line(bluehelm_bin!(), &net.config_path("gs"));
     let listen = net.spec("gs").listen.unwrap();
     assert!(
         line.contains(&format!("listening on {listen}")),
         "gs says: {line}"
     );
     // mission.unmiss has no listen address: it only dials gs.
-    let (_post, line) = NodeProcess::start_with_ready_line(&net.config_path("mission.unmiss"));
+    let (_post, line) =
+        NodeProcess::start_with_ready_line(bluehelm_bin!(), &net.config_path("mission.unmiss"));
     assert!(
         !line.contains("listening"),
         "a dial-only post claims to listen: {line}"

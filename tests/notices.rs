@@ -9,7 +9,8 @@ use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
 use bluehelm_proto::{Body, NoticeLifecycle, SignedEnvelope};
 use bluehelm_tests::{
-    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually, TestNet,
+    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually,
+    queues_empty, TestNet,
 };
 use tonic::transport::Channel;
 use tonic::Code;
@@ -420,7 +421,7 @@ async fn forged_publications_are_dropped_at_the_receiving_node() {
 
 /// `bluehelm review ARGS --config gs.toml`, run as a real process.
 async fn review_cli(net: &TestNet, args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(bluehelm_bin());
+    let mut command = Command::new(bluehelm_bin!());
     command
         .arg("review")
         .args(args)
@@ -529,8 +530,8 @@ async fn two_reviewers_approving_at_once_publish_the_notice_once() {
         "one approval wins, the other finds the request gone: {codes:?}"
     );
     wait_notice(&mut ke, "C-3/2026", pb::NoticeLifecycle::Published).await;
-    // Give a second publication time to arrive, then count.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Count once nothing is queued anywhere: a second publication would have arrived by then.
+    queues_empty(&[&n.gs, &n.fr, &n.ke, &n.mission]).await;
     let published = inbox_now(&mut ke)
         .await
         .into_iter()
@@ -610,8 +611,9 @@ async fn a_diffusion_goes_straight_to_its_addressee_and_gs_keeps_a_signed_copy()
             .expect("the copy verifies at gs");
     assert_eq!(verified.envelope().origin.as_str(), "ncb.fr");
 
-    // Nobody else: the mission post has none, ncb.ke has exactly one.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Nobody else: the mission post has none, ncb.ke has exactly one (counted once nothing is
+    // queued anywhere, so nothing more can arrive).
+    queues_empty(&[&n.gs, &n.fr, &n.ke, &n.mission]).await;
     assert!(find(&mission)().await.is_none());
     let at_ke = inbox_now(&mut ke)
         .await

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bluehelm::Node;
 use bluehelm_proto::Precedence;
-use bluehelm_tests::{eventually, id, inbox_at_least, linked, text, NodeProcess, TestNet};
+use bluehelm_tests::{
+    bluehelm_bin, eventually, id, inbox_at_least, linked, text, NodeProcess, TestNet,
+};
 
 /// The peer's current connection to gs, if it has a link.
 fn link_to_gs(node: &Node) -> Option<quinn::Connection> {
@@ -18,7 +20,7 @@ fn link_to_gs(node: &Node) -> Option<quinn::Connection> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_link_again_within_a_second_of_a_hub_restart() {
     let net = TestNet::standard();
-    let hub = NodeProcess::start(&net.config_path("gs"));
+    let hub = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
     let mut peers = Vec::new();
     for node in ["ncb.fr", "ncb.ke", "mission.unmiss"] {
         let peer = net.start(node).await;
@@ -33,7 +35,7 @@ async fn peers_link_again_within_a_second_of_a_hub_restart() {
 
     hub.kill9();
     // `start` returns once the new process printed its "listening on" line.
-    let hub = NodeProcess::start(&net.config_path("gs"));
+    let hub = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
     let restarted = Instant::now();
     eventually("every peer linked to the restarted gs", || async {
         let all_new = peers.iter().zip(&old).all(|(peer, old)| {

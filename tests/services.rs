@@ -15,7 +15,7 @@ use tonic::Code;
 
 type Client = BureauClient<Channel>;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+const DATA: &str = bluehelm_tests::DATA_DIR;
 
 /// The standard network, with `gs` answering both reference databases itself.
 fn net() -> TestNet {
@@ -34,7 +34,7 @@ fn data(name: &str) -> PathBuf {
 /// `bluehelm service import DATABASE FILE --config gs.toml`, run as a real process (off
 /// the test's async workers, which serve the node it talks to).
 async fn import_cli(net: &TestNet, database: &str, file: &Path) -> std::process::Output {
-    let mut command = Command::new(bluehelm_bin());
+    let mut command = Command::new(bluehelm_bin!());
     command
         .args(["service", "import", database])
         .arg(file)

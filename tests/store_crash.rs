@@ -6,12 +6,14 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bluehelm::node::Outgoing;
-use bluehelm::store::Store;
 use bluehelm_proto::{Body, Destination, Precedence, SignedEnvelope, TextMessage};
-use bluehelm_tests::{drained, id, linked, run_cli, NodeProcess, TestNet, PATIENCE};
+use bluehelm_tests::{
+    bluehelm_bin, drained, eventually, id, linked, run_cli, NodeProcess, TestNet, PATIENCE,
+};
 
 /// A message with a 32 KiB body: sled keeps such values (a few to a tree node) in blob files.
 fn large(n: usize) -> Outgoing {
@@ -74,7 +76,7 @@ fn assert_private(dir: &Path) {
 async fn storage_is_private_from_the_start_and_tightened_at_start_up() {
     let net = TestNet::standard();
     let dir = storage(&net, "ncb.ke");
-    let ke = NodeProcess::start(&net.config_path("ncb.ke"));
+    let ke = NodeProcess::start(bluehelm_bin!(), &net.config_path("ncb.ke"));
     assert_private(&dir);
     ke.stop();
     assert_private(&dir);
@@ -82,7 +84,7 @@ async fn storage_is_private_from_the_start_and_tightened_at_start_up() {
     // A directory left open by an older version or by hand: fixed at the next start.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(dir.join("conf"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let ke = NodeProcess::start(&net.config_path("ncb.ke"));
+    let ke = NodeProcess::start(bluehelm_bin!(), &net.config_path("ncb.ke"));
     assert_private(&dir);
     ke.stop();
 }
@@ -91,10 +93,13 @@ async fn storage_is_private_from_the_start_and_tightened_at_start_up() {
 async fn a_second_node_on_the_same_storage_says_it_is_in_use_and_by_whom() {
     let net = TestNet::standard();
     let config = net.config_path("ncb.ke");
-    let first = NodeProcess::start(&config);
+    let first = NodeProcess::start(bluehelm_bin!(), &config);
     let (code, _, stderr) = tokio::time::timeout(
         Duration::from_secs(20),
-        run_cli(["run", "--config", config.to_str().unwrap()]),
+        run_cli(
+            bluehelm_bin!(),
+            ["run", "--config", config.to_str().unwrap()],
+        ),
     )
     .await
     .expect("the second node gives up at once");
@@ -110,21 +115,27 @@ async fn large_messages_through_checkpoints_and_kill9_restarts_never_fail_the_st
     const MESSAGES: usize = 2_000; // 64 MiB: four checkpoints' worth at ncb.ke
     const BATCH: usize = 50;
     let started = Instant::now();
-    let net = TestNet::standard();
+    // Checkpoints as often as by default: every 16 MiB of log.
+    let net = TestNet::standard_with_default_custody_log();
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
     let config = net.config_path("ncb.ke");
-    let mut ke = NodeProcess::start(&config);
+    let mut ke = NodeProcess::start(bluehelm_bin!(), &config);
     linked(&gs, "ncb.ke").await;
     for batch in 0..MESSAGES / BATCH {
         let messages = (0..BATCH).map(|i| large(batch * BATCH + i)).collect();
         fr.core().submit(messages).await.unwrap();
         if batch % 12 == 11 {
-            // Checkpoints run at ncb.ke while it takes custody; kill it in the middle, and
-            // its next start replays the log and checkpoints before it is up.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Checkpoints run at ncb.ke while it takes custody; kill it in the middle (once it
+            // takes custody of more from here on), and its next start replays the log and
+            // checkpoints before it is up.
+            let forwarded = gs.core().stats.forwarded.load(Relaxed);
+            eventually("ncb.ke to take custody", || async {
+                (gs.core().stats.forwarded.load(Relaxed) > forwarded).then_some(())
+            })
+            .await;
             ke.kill9();
-            ke = NodeProcess::start(&config);
+            ke = NodeProcess::start(bluehelm_bin!(), &config);
         }
     }
     eprintln!("{:?}: all {MESSAGES} submitted", started.elapsed());
@@ -133,7 +144,7 @@ async fn large_messages_through_checkpoints_and_kill9_restarts_never_fail_the_st
     eprintln!("{:?}: queues drained", started.elapsed());
     // A store that failed makes the node exit non-zero: `stop` asserts success.
     ke.stop();
-    let store = Store::open(&storage(&net, "ncb.ke")).unwrap();
+    let store = net.open_store("ncb.ke");
     let inbox = store.inbox(None, 1_000_000).await.unwrap();
     let mut seen = BTreeSet::new();
     for entry in inbox {
@@ -188,7 +199,8 @@ fn fill(dir: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_time() {
-    let net = TestNet::standard();
+    // Log files of the default size, which the sizes below are chosen for.
+    let net = TestNet::standard_with_default_custody_log();
     let dir = storage(&net, "ncb.ke");
     // A real full disk: a small tmpfs as ncb.ke's storage (the custody log's two files take
     // 64 MiB from the start), filled up once the node runs. Mounting needs root, which CI has.
@@ -205,6 +217,7 @@ async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_ti
     let fr = net.start("ncb.fr").await;
     let log = net.dir().join("ncb.ke.log");
     let mut ke = NodeProcess::start_with_stderr(
+        bluehelm_bin!(),
         &net.config_path("ncb.ke"),
         std::fs::File::create(&log).unwrap(),
     );

@@ -14,7 +14,9 @@ use bluehelm::net::tls::server_name;
 use bluehelm::Node;
 use bluehelm_pki::{IssueRequest, NodeCredentials, Role, TrustStore};
 use bluehelm_tests::raw::RawLink;
-use bluehelm_tests::{eventually, id, inbox_at_least, run_cli as cli, NodeProcess, TestNet};
+use bluehelm_tests::{
+    bluehelm_bin, eventually, id, inbox_at_least, run_cli as cli, NodeProcess, TestNet,
+};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tonic::transport::Channel;
 
@@ -129,7 +131,7 @@ async fn assert_refused(what: &str, address: SocketAddr, config: Arc<rustls::Cli
 async fn terminal_submits_and_reads_status_over_mutual_tls() {
     let (net, address) = network();
     let gs = net.start("gs").await;
-    let mission = NodeProcess::start(&net.config_path("mission.unmiss"));
+    let mission = NodeProcess::start(bluehelm_bin!(), &net.config_path("mission.unmiss"));
     let mut client = terminal(address, &creds(&net, "term1.unmiss"), &trust(&net)).await;
 
     let status = client
@@ -200,7 +202,7 @@ async fn listener_refuses_every_other_client_and_keeps_serving() {
         &other.pki_dir().join("term1.unmiss.key"),
     )
     .unwrap();
-    let mission = NodeProcess::start(&net.config_path("mission.unmiss"));
+    let mission = NodeProcess::start(bluehelm_bin!(), &net.config_path("mission.unmiss"));
     still_serves(&net, address).await;
 
     let cases: Vec<(&str, Option<NodeCredentials>)> = vec![
@@ -234,7 +236,7 @@ async fn revoked_terminal_is_refused_and_cut_off_once_the_new_crl_is_in_force() 
     net.net
         .add_terminal(&id("term2.unmiss"), &id("mission.unmiss"))
         .unwrap();
-    let mission = NodeProcess::start(&net.config_path("mission.unmiss"));
+    let mission = NodeProcess::start(bluehelm_bin!(), &net.config_path("mission.unmiss"));
     let term2 = creds(&net, "term2.unmiss");
     let mut client = terminal(address, &term2, &trust(&net)).await;
     client.status(pb::StatusRequest {}).await.expect("served");
@@ -356,38 +358,44 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
     let out = out_dir.path().display().to_string();
 
     // --role terminal needs --for-node; --for-node is for terminals only.
-    let (code, _, err) = cli(args(&[
-        "pki",
-        "issue",
-        "--ca",
-        &ca,
-        "--node",
-        "term9.unmiss",
-        "--role",
-        "terminal",
-        "--out",
-        &out,
-    ]))
+    let (code, _, err) = cli(
+        bluehelm_bin!(),
+        args(&[
+            "pki",
+            "issue",
+            "--ca",
+            &ca,
+            "--node",
+            "term9.unmiss",
+            "--role",
+            "terminal",
+            "--out",
+            &out,
+        ]),
+    )
     .await;
     assert_ne!(code, 0);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--for-node"), "{err}");
-    let (code, _, err) = cli(args(&[
-        "pki",
-        "issue",
-        "--ca",
-        &ca,
-        "--node",
-        "ncb.de",
-        "--role",
-        "ncb",
-        "--country",
-        "DE",
-        "--for-node",
-        "gs",
-        "--out",
-        &out,
-    ]))
+    let (code, _, err) = cli(
+        bluehelm_bin!(),
+        args(&[
+            "pki",
+            "issue",
+            "--ca",
+            &ca,
+            "--node",
+            "ncb.de",
+            "--role",
+            "ncb",
+            "--country",
+            "DE",
+            "--for-node",
+            "gs",
+            "--out",
+            &out,
+        ]),
+    )
     .await;
     assert_ne!(code, 0);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -397,20 +405,23 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
         "no files written"
     );
 
-    let (code, stdout, err) = cli(args(&[
-        "pki",
-        "issue",
-        "--ca",
-        &ca,
-        "--node",
-        "term9.unmiss",
-        "--role",
-        "terminal",
-        "--for-node",
-        "mission.unmiss",
-        "--out",
-        &out,
-    ]))
+    let (code, stdout, err) = cli(
+        bluehelm_bin!(),
+        args(&[
+            "pki",
+            "issue",
+            "--ca",
+            &ca,
+            "--node",
+            "term9.unmiss",
+            "--role",
+            "terminal",
+            "--for-node",
+            "mission.unmiss",
+            "--out",
+            &out,
+        ]),
+    )
     .await;
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -427,14 +438,14 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
         .join("term9.unmiss.key")
         .display()
         .to_string();
-    let (code, shown, err) = cli(args(&["pki", "show", &cert])).await;
+    let (code, shown, err) = cli(bluehelm_bin!(), args(&["pki", "show", &cert])).await;
     assert_eq!(code, 0, "{err}");
     assert!(
         shown.starts_with("terminal certificate") && shown.contains("for node:    mission.unmiss"),
         "{shown}"
     );
 
-    let mission = NodeProcess::start(&net.config_path("mission.unmiss"));
+    let mission = NodeProcess::start(bluehelm_bin!(), &net.config_path("mission.unmiss"));
     let api = format!("https://{address}");
     let ca_pem = pki_file(&net, "ca.pem").display().to_string();
     let crl_pem = pki_file(&net, "crl.pem").display().to_string();
@@ -446,7 +457,7 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
 
     let mut status = args(&["status", "--json"]);
     status.extend(terminal_flags(&cert, &key));
-    let (code, stdout, err) = cli(status).await;
+    let (code, stdout, err) = cli(bluehelm_bin!(), status).await;
     assert_eq!(code, 0, "{err}");
     assert!(
         stdout.contains("\"node_id\":\"mission.unmiss\""),
@@ -464,7 +475,7 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
         "sent over TCP",
     ]);
     send.extend(terminal_flags(&cert, &key));
-    let (code, stdout, err) = cli(send).await;
+    let (code, stdout, err) = cli(bluehelm_bin!(), send).await;
     assert_eq!(code, 0, "{err}");
     assert!(!stdout.trim().is_empty(), "a message id: {stdout}");
 
@@ -473,7 +484,7 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
     let fr_key = pki_file(&net, "ncb.fr.key").display().to_string();
     let mut wrong = args(&["status"]);
     wrong.extend(terminal_flags(&fr_cert, &fr_key));
-    let (code, _, err) = cli(wrong).await;
+    let (code, _, err) = cli(bluehelm_bin!(), wrong).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("terminal certificate"), "{err}");
 
@@ -482,13 +493,13 @@ async fn cli_issues_terminal_certificates_and_connects_with_api() {
     let gs_key = pki_file(&net, "term1.gs.key").display().to_string();
     let mut other = args(&["status"]);
     other.extend(terminal_flags(&gs_cert, &gs_key));
-    let (code, _, err) = cli(other).await;
+    let (code, _, err) = cli(bluehelm_bin!(), other).await;
     assert_eq!(code, 3, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("gs.bluehelm.invalid"), "{err}");
 
     // --api without its files is a usage error.
-    let (code, _, _) = cli(args(&["status", "--api", &api])).await;
+    let (code, _, _) = cli(bluehelm_bin!(), args(&["status", "--api", &api])).await;
     assert_eq!(code, 2);
     mission.stop();
 }

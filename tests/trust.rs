@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bluehelm::localnet::LocalNet;
-use bluehelm_tests::{NodeProcess, TestNet};
+use bluehelm_tests::{bluehelm_bin, NodeProcess, TestNet};
 
 /// A refusing node exits in well under a second; a node that starts runs until killed.
 const REFUSAL: Duration = Duration::from_secs(10);
@@ -24,7 +24,7 @@ fn next_crl(net: &mut TestNet) -> Vec<u8> {
 
 /// Runs the node of `config`, which must refuse to start; returns its one error line.
 fn refused(config: &Path) -> String {
-    let (code, stderr) = NodeProcess::refused(config, REFUSAL);
+    let (code, stderr) = NodeProcess::refused(bluehelm_bin!(), config, REFUSAL);
     assert_ne!(code, 0, "refused with exit code 0: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
@@ -39,7 +39,7 @@ fn restart_with_an_older_crl_is_refused_and_the_log_names_the_crl_in_force() {
     let two = next_crl(&mut net);
     let three = next_crl(&mut net);
 
-    NodeProcess::start(&config).kill9();
+    NodeProcess::start(bluehelm_bin!(), &config).kill9();
     std::fs::write(crl_path(&net), &two).unwrap();
     let error = refused(&config);
     assert!(
@@ -49,12 +49,12 @@ fn restart_with_an_older_crl_is_refused_and_the_log_names_the_crl_in_force() {
 
     // The same CRL, then a newer one: the node starts and says which CRL is in force.
     std::fs::write(crl_path(&net), &three).unwrap();
-    let (node, log) = NodeProcess::start_logged(&config);
+    let (node, log) = NodeProcess::start_logged(bluehelm_bin!(), &config);
     let started = log.wait_for("node started");
     assert!(started.contains("crl_number=3"), "{started}");
     node.stop();
     next_crl(&mut net);
-    let (node, log) = NodeProcess::start_logged(&config);
+    let (node, log) = NodeProcess::start_logged(bluehelm_bin!(), &config);
     let started = log.wait_for("node started");
     assert!(started.contains("crl_number=4"), "{started}");
     node.stop();
@@ -66,7 +66,7 @@ fn a_crl_put_in_force_while_running_is_remembered_across_kill_9() {
     let config = net.config_path("gs");
     let one = std::fs::read(crl_path(&net)).unwrap();
 
-    let (node, log) = NodeProcess::start_logged(&config);
+    let (node, log) = NodeProcess::start_logged(bluehelm_bin!(), &config);
     next_crl(&mut net);
     let in_force = log.wait_for("new CRL in force");
     node.kill9();

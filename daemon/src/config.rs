@@ -106,6 +106,7 @@ struct LimitsFile {
     max_frame_bytes: usize,
     queue_quota: usize,
     max_peers: usize,
+    custody_log_file_mib: u64,
 }
 
 impl Default for LimitsFile {
@@ -115,9 +116,12 @@ impl Default for LimitsFile {
             max_frame_bytes: limits.max_frame_bytes,
             queue_quota: limits.queue_quota,
             max_peers: limits.max_peers,
+            custody_log_file_mib: limits.custody_log_file_bytes / MIB,
         }
     }
 }
+
+const MIB: u64 = 1024 * 1024;
 
 /// Paths of the node's PKI files.
 #[derive(Debug, Clone)]
@@ -145,6 +149,12 @@ pub struct Limits {
     pub queue_quota: usize,
     /// Most simultaneous links.
     pub max_peers: usize,
+    /// Size of each of the two custody log files (bytes, whole MiB): zero-filled when the
+    /// store is created, so that commits overwrite blocks the files already have; a
+    /// checkpoint starts once half a file is written (see store/log.rs). At least
+    /// [`crate::store::MIN_LOG_FILE_BYTES`] and twice `max_frame_bytes`, so that the round
+    /// which starts a checkpoint still fits in the file.
+    pub custody_log_file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -154,6 +164,7 @@ impl Default for Limits {
             // A mission post offline for days: 1M queued notices is a few GiB at most.
             queue_quota: 1_000_000,
             max_peers: 256,
+            custody_log_file_bytes: crate::store::DEFAULT_LOG_FILE_BYTES,
         }
     }
 }
@@ -316,6 +327,19 @@ impl FileConfig {
                 format!("must be between {DEFAULT_MAX_FRAME} and {HARD_MAX_FRAME}"),
             ));
         }
+        // See `Limits::custody_log_file_bytes`: smaller files would grow under load.
+        let log_file_bytes = limits.custody_log_file_mib.saturating_mul(MIB);
+        let least = crate::store::MIN_LOG_FILE_BYTES.max(2 * limits.max_frame_bytes as u64);
+        if log_file_bytes < least {
+            return Err(invalid(
+                "limits.custody_log_file_mib",
+                format!(
+                    "must be at least {} (twice the largest round of the store: 8 MiB of \
+                     writes, or one frame of max_frame_bytes)",
+                    least.div_ceil(MIB)
+                ),
+            ));
+        }
         if limits.queue_quota == 0 || limits.max_peers == 0 {
             return Err(invalid(
                 "limits",
@@ -352,6 +376,7 @@ impl FileConfig {
                 max_frame_bytes: limits.max_frame_bytes,
                 queue_quota: limits.queue_quota,
                 max_peers: limits.max_peers,
+                custody_log_file_bytes: log_file_bytes,
             },
             reference_services,
         })

@@ -45,6 +45,10 @@ pub struct NodeSpec {
     pub reference_services: Vec<String>,
     /// Extra TOML appended to the `[limits]` table.
     pub limits: Option<String>,
+    /// `[limits] custody_log_file_mib`; none: the default (32 MiB files). The demo and the
+    /// benchmarks keep the default; the integration tests ask for the least, so that a node
+    /// start zero-fills 32 MiB of custody log instead of 64.
+    pub custody_log_file_mib: Option<u64>,
 }
 
 impl NodeSpec {
@@ -63,6 +67,7 @@ impl NodeSpec {
             services: Vec::new(),
             reference_services: Vec::new(),
             limits: None,
+            custody_log_file_mib: None,
         }
     }
 
@@ -218,8 +223,14 @@ pub fn config_text(spec: &NodeSpec) -> String {
             let _ = writeln!(t, "{database} = true");
         }
     }
-    if let Some(limits) = &spec.limits {
-        let _ = writeln!(t, "\n[limits]\n{limits}");
+    if spec.limits.is_some() || spec.custody_log_file_mib.is_some() {
+        let _ = writeln!(t, "\n[limits]");
+        if let Some(mib) = spec.custody_log_file_mib {
+            let _ = writeln!(t, "custody_log_file_mib = {mib}");
+        }
+        if let Some(limits) = &spec.limits {
+            let _ = writeln!(t, "{limits}");
+        }
     }
     t
 }

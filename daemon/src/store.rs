@@ -29,6 +29,8 @@ use tokio::sync::{oneshot, watch};
 use crate::engine::Hop;
 pub use handoff::HandOff;
 pub use keys::QueueKey;
+/// Custody log file sizes (`[limits] custody_log_file_mib`): the default and the least.
+pub use log::{DEFAULT_FILE_BYTES as DEFAULT_LOG_FILE_BYTES, MIN_FILE_BYTES as MIN_LOG_FILE_BYTES};
 pub use record::StoredMessage;
 
 /// Errors of the store. Local faults: the node cannot take custody until they are fixed.
@@ -248,8 +250,13 @@ impl Store {
     /// About the most bytes of records one queue read returns.
     pub const READ_BYTES: usize = worker::MAX_READ_BYTES;
 
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with custody log files of the default size.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_log_size(dir, DEFAULT_LOG_FILE_BYTES)
+    }
+
+    /// [`Store::open`] with custody log files of `log_file_bytes` (see `log.rs`).
+    pub fn open_with_log_size(dir: &Path, log_file_bytes: u64) -> Result<Self, StoreError> {
         let (inbox_changes, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             depths: Mutex::new(HashMap::new()),
@@ -257,7 +264,7 @@ impl Store {
             inbox_changes,
             hand_offs: Arc::default(),
         });
-        let tx = worker::spawn(dir, shared.clone())?;
+        let tx = worker::spawn(dir, log_file_bytes, shared.clone())?;
         Ok(Self { tx, shared })
     }
 

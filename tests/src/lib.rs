@@ -5,11 +5,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bluehelm::localnet::{standard_specs, LocalNet, NodeSpec};
 use bluehelm::node::{Delivered, Outgoing};
+use bluehelm::store::Store;
 use bluehelm::Node;
 use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
 
@@ -29,12 +30,32 @@ pub struct TestNet {
     _dir: tempfile::TempDir,
 }
 
+/// The custody log file size of test nodes, in MiB: the least a config allows (16, against 32
+/// by default), so that each node start zero-fills 32 MiB of log instead of 64. Tests that
+/// count on the default's checkpoint rhythm use [`TestNet::standard_with_default_custody_log`].
+pub const TEST_LOG_FILE_MIB: u64 = bluehelm::store::MIN_LOG_FILE_BYTES / (1024 * 1024);
+
 impl TestNet {
     pub fn standard() -> Self {
         Self::with_specs(standard_specs())
     }
 
-    pub fn with_specs(specs: Vec<NodeSpec>) -> Self {
+    /// The standard network with custody log files of the default size (32 MiB).
+    pub fn standard_with_default_custody_log() -> Self {
+        let mut specs = standard_specs();
+        for spec in &mut specs {
+            spec.custody_log_file_mib =
+                Some(bluehelm::store::DEFAULT_LOG_FILE_BYTES / (1024 * 1024));
+        }
+        Self::with_specs(specs)
+    }
+
+    /// A network of `specs`; those that leave the custody log size open get
+    /// [`TEST_LOG_FILE_MIB`].
+    pub fn with_specs(mut specs: Vec<NodeSpec>) -> Self {
+        for spec in &mut specs {
+            spec.custody_log_file_mib.get_or_insert(TEST_LOG_FILE_MIB);
+        }
         let dir = tempfile::tempdir().expect("temporary folder");
         let mut net = LocalNet::create(dir.path()).expect("local network");
         for spec in &specs {
@@ -58,6 +79,14 @@ impl TestNet {
     pub async fn start(&self, node: &str) -> Node {
         let config = self.net.config(node).expect("config");
         Node::start(config).await.expect("node starts")
+    }
+
+    /// Opens the store of a node that is not running, as the node would (its configured
+    /// custody log size: the default would fill the test's smaller files up).
+    pub fn open_store(&self, node: &str) -> Store {
+        let config = self.net.config(node).expect("config");
+        Store::open_with_log_size(&config.storage, config.limits.custody_log_file_bytes)
+            .expect("the store opens")
     }
 
     pub fn spec(&self, node: &str) -> &NodeSpec {
@@ -128,6 +157,20 @@ pub async fn linked(node: &Node, peer: &str) {
     .await
 }
 
+/// Waits until none of `nodes` holds a queued copy for any next hop. A copy leaves a queue
+/// only once the next hop has taken custody of it, so from then on nothing is in flight between
+/// these nodes and no message can arrive anywhere again: a test that counts what arrived waits
+/// for this instead of sleeping "long enough for a stray copy to show up".
+pub async fn queues_empty(nodes: &[&Node]) {
+    eventually("every queue to drain", || async {
+        let empty = nodes
+            .iter()
+            .all(|node| node.core().store.depths().values().all(|depth| *depth == 0));
+        empty.then_some(())
+    })
+    .await
+}
+
 /// A client of the node's local API on its Unix socket.
 pub async fn api_client(
     node: &Node,
@@ -169,6 +212,29 @@ pub async fn api_inbox_now(client: &mut ApiClient) -> Vec<bluehelm::api::pb::Inb
     out
 }
 
+/// A client of the local API of a node process (or any node) whose config is `config`.
+pub async fn api_client_of(config: &bluehelm::NodeConfig) -> ApiClient {
+    bluehelm::api::client::connect(&config.api_socket)
+        .await
+        .expect("api socket answers")
+}
+
+/// The depth of the node's queue for `hop`, through the API's `Status` (for node processes,
+/// whose store the test cannot read).
+pub async fn api_queue_depth(client: &mut ApiClient, hop: &str) -> u64 {
+    let status = client
+        .status(bluehelm::api::pb::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    status
+        .queues
+        .iter()
+        .filter(|q| q.next_hop == hop)
+        .map(|q| q.depth)
+        .sum()
+}
+
 /// A counter of the node's `Status` (`None`: no counter of that name).
 pub async fn api_counter(client: &mut ApiClient, name: &str) -> Option<u64> {
     let status = client
@@ -179,40 +245,33 @@ pub async fn api_counter(client: &mut ApiClient, name: &str) -> Option<u64> {
     status.counters.get(name).copied()
 }
 
-/// The `bluehelm` binary of this build. `cargo test --workspace` builds it (the daemon's own
-/// integration tests need it) after the library, so a binary newer than every build of the
-/// `bluehelm` library is current and used as it is. Otherwise (`cargo test -p
-/// bluehelm-tests` after a change) it is built first: integration tests of another package
-/// do not get `CARGO_BIN_EXE_*`. Building it needlessly would cost minutes, because a plain
-/// `cargo build -p bluehelm` resolves features differently from the workspace test build.
-pub fn bluehelm_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> -> target/<profile>/bluehelm
-        let deps = exe.parent().expect("test runs from target/<profile>/deps");
-        let profile_dir = deps.parent().expect("test runs from target/<profile>/deps");
-        let bin = profile_dir.join("bluehelm");
-        if !is_current(&bin, deps) {
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "-q", "-p", "bluehelm", "--bin", "bluehelm"]);
-            if release {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "building the bluehelm binary failed");
-        }
-        bin
-    })
+/// The `bluehelm` binary of this build, as a `&'static Path`: the path cargo gives the calling
+/// test at compile time (`CARGO_BIN_EXE_bluehelm`). Cargo builds the binary before the
+/// integration tests of its package, so the path always names the binary built from the same
+/// sources as the test; nothing is compared or rebuilt at run time. Only integration tests of
+/// the `bluehelm` package get the variable: a test that uses this macro is listed as a
+/// `[[test]]` of daemon/Cargo.toml. A macro, not a function: `env!` must expand in the test's
+/// crate, since this library is built once for all of them, without the variable.
+#[macro_export]
+macro_rules! bluehelm_bin {
+    () => {
+        ::std::path::Path::new(::std::env!(
+            "CARGO_BIN_EXE_bluehelm",
+            "only integration tests of the bluehelm package get the binary's path: list the test as a [[test]] in daemon/Cargo.toml"
+        ))
+    };
 }
 
-/// Runs the real `bluehelm` binary with `args`; returns (exit code, stdout, stderr).
+/// Folder of the test data (reference records for the services): `tests/data`.
+pub const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+
+/// Runs the real `bluehelm` binary `bin` (from [`bluehelm_bin!`]) with `args`; returns (exit
+/// code, stdout, stderr).
 pub async fn run_cli<S: AsRef<std::ffi::OsStr>>(
+    bin: &Path,
     args: impl IntoIterator<Item = S>,
 ) -> (i32, String, String) {
-    let out = tokio::process::Command::new(bluehelm_bin())
+    let out = tokio::process::Command::new(bin)
         .args(args)
         .output()
         .await
@@ -224,23 +283,6 @@ pub async fn run_cli<S: AsRef<std::ffi::OsStr>>(
     )
 }
 
-/// Whether `bin` is newer than every `libbluehelm-*.rlib` in `deps`.
-fn is_current(bin: &Path, deps: &Path) -> bool {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let Some(bin_time) = modified(bin) else {
-        return false;
-    };
-    let Ok(entries) = std::fs::read_dir(deps) else {
-        return false;
-    };
-    entries.flatten().all(|entry| {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_lib = name.starts_with("libbluehelm-") && name.ends_with(".rlib");
-        !is_lib || modified(&entry.path()).is_some_and(|t| t <= bin_time)
-    })
-}
-
 /// A `bluehelm run` process; killed (SIGKILL) when dropped unless stopped first.
 pub struct NodeProcess {
     child: Child,
@@ -249,35 +291,39 @@ pub struct NodeProcess {
 
 /// A node process's log (its standard error), line by line as it arrives.
 #[derive(Clone, Default)]
-pub struct LogLines(Arc<Mutex<Vec<String>>>);
+pub struct LogLines(Arc<(Mutex<Vec<String>>, Condvar)>);
 
 impl LogLines {
     /// Collects `stream`'s lines (echoing them to this test's stderr) until it closes.
     fn collect(&self, stream: impl std::io::Read + Send + 'static) {
-        let lines = self.0.clone();
+        let shared = self.0.clone();
         std::thread::spawn(move || {
+            let (lines, arrived) = &*shared;
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 eprintln!("{line}");
                 let plain = without_colours(&line);
                 lines.lock().unwrap_or_else(|p| p.into_inner()).push(plain);
+                arrived.notify_all();
             }
         });
     }
 
-    /// Waits up to [`PATIENCE`] for a line containing `needle`; returns it.
+    /// Waits up to [`PATIENCE`] for a line containing `needle`; returns it. Woken by each
+    /// new line, not by polling.
     pub fn wait_for(&self, needle: &str) -> String {
+        let (lines, arrived) = &*self.0;
         let deadline = std::time::Instant::now() + PATIENCE;
+        let mut lines = lines.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            let lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(line) = lines.iter().find(|l| l.contains(needle)) {
                 return line.clone();
             }
-            drop(lines);
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no log line with {needle:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "no log line with {needle:?}");
+            lines = arrived
+                .wait_timeout(lines, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -297,31 +343,32 @@ fn without_colours(line: &str) -> String {
 }
 
 impl NodeProcess {
-    /// Starts a node process and waits for its "listening on" / "running" line.
-    pub fn start(config: &Path) -> Self {
-        Self::spawn(config, Stdio::inherit(), None).0
+    /// Starts a node process of the binary `bin` (from [`bluehelm_bin!`]) and waits for its
+    /// "listening on" / "running" line.
+    pub fn start(bin: &Path, config: &Path) -> Self {
+        Self::spawn(bin, config, Stdio::inherit(), None).0
     }
 
     /// [`NodeProcess::start`], also returning the line that said the node was up.
-    pub fn start_with_ready_line(config: &Path) -> (Self, String) {
-        Self::spawn(config, Stdio::inherit(), None)
+    pub fn start_with_ready_line(bin: &Path, config: &Path) -> (Self, String) {
+        Self::spawn(bin, config, Stdio::inherit(), None)
     }
 
     /// [`NodeProcess::start`] with the process's log (stderr) sent to `stderr`.
-    pub fn start_with_stderr(config: &Path, stderr: impl Into<Stdio>) -> Self {
-        Self::spawn(config, stderr.into(), None).0
+    pub fn start_with_stderr(bin: &Path, config: &Path, stderr: impl Into<Stdio>) -> Self {
+        Self::spawn(bin, config, stderr.into(), None).0
     }
 
     /// Like [`start`](Self::start), logging at info; returns the process and its log.
-    pub fn start_logged(config: &Path) -> (Self, LogLines) {
+    pub fn start_logged(bin: &Path, config: &Path) -> (Self, LogLines) {
         let log = LogLines::default();
-        (Self::spawn(config, Stdio::piped(), Some(&log)).0, log)
+        (Self::spawn(bin, config, Stdio::piped(), Some(&log)).0, log)
     }
 
     /// Starts the node with its stderr sent to `stderr` (collected into `log` if given, with
     /// `stderr` piped); returns it and the line that said it was up.
-    fn spawn(config: &Path, stderr: Stdio, log: Option<&LogLines>) -> (Self, String) {
-        let mut child = Command::new(bluehelm_bin())
+    fn spawn(bin: &Path, config: &Path, stderr: Stdio, log: Option<&LogLines>) -> (Self, String) {
+        let mut child = Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
@@ -386,8 +433,8 @@ impl NodeProcess {
     /// Runs `bluehelm run` for a node that must refuse to start, with its default logging;
     /// returns its exit code and its standard error. Panics if it is still running after
     /// `within` (it started instead of refusing).
-    pub fn refused(config: &Path, within: Duration) -> (i32, String) {
-        let mut child = Command::new(bluehelm_bin())
+    pub fn refused(bin: &Path, config: &Path, within: Duration) -> (i32, String) {
+        let mut child = Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
             .env_remove("RUST_LOG")

@@ -13,6 +13,8 @@ fn shipped_examples_parse() {
     assert_eq!(hub.routing.groups.len(), 2);
     assert!(hub.accept_unknown_peers);
     assert!(hub.reference_services.sltd && hub.reference_services.smv);
+    let mission = NodeConfig::load(&Path::new(EXAMPLES).join("mission.toml")).unwrap();
+    assert_eq!(mission.limits.custody_log_file_bytes, 16 * 1024 * 1024);
 }
 
 fn minimal(extra: &str) -> String {
@@ -155,4 +157,29 @@ fn terminal_listen_that_is_not_an_address_is_named() {
     .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("terminal_listen"), "{text}");
+}
+
+#[test]
+fn custody_log_files_default_to_32_mib_and_take_a_size_in_mib() {
+    let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
+    assert_eq!(config.limits.custody_log_file_bytes, 32 * 1024 * 1024);
+    let text = minimal("") + "\n[limits]\ncustody_log_file_mib = 16\n";
+    let config = NodeConfig::parse(&text, Path::new(".")).unwrap();
+    assert_eq!(config.limits.custody_log_file_bytes, 16 * 1024 * 1024);
+}
+
+#[test]
+fn custody_log_files_too_small_for_a_round_are_refused() {
+    let text = minimal("") + "\n[limits]\ncustody_log_file_mib = 8\n";
+    let err = NodeConfig::parse(&text, Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("limits.custody_log_file_mib"), "{err}");
+    assert!(err.contains("at least 16"), "{err}");
+    // A frame of offers is one command, which a round takes whole: half a file must hold it.
+    let text = minimal("") + "\n[limits]\nmax_frame_bytes = 16777216\ncustody_log_file_mib = 16\n";
+    let err = NodeConfig::parse(&text, Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 32"), "{err}");
 }

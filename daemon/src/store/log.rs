@@ -6,8 +6,9 @@
 //! Why a log of our own: on this kind of disk an fdatasync after a write that grows a file
 //! must also commit the file's new size through the filesystem journal, and costs ten times
 //! an fdatasync of a write into blocks that already exist. sled's data file grows as it
-//! pleases; each log file is written with zeros to [`PREALLOCATED`] bytes when it is created
-//! and is then overwritten from its start each time it takes its turn, so a commit normally costs one
+//! pleases; each log file is written with zeros to its configured size (`[limits]
+//! custody_log_file_mib`, [`DEFAULT_FILE_BYTES`] by default) when it is created and is then
+//! overwritten from its start each time it takes its turn, so a commit normally costs one
 //! `pwrite` and one fdatasync of blocks the file already has.
 //!
 //! Record: `len: u32 LE | seq: u64 LE | crc32(seq ‖ payload): u32 LE | payload`. Records are
@@ -22,8 +23,16 @@ use std::path::Path;
 
 /// Capacity of the encoding buffer kept between rounds.
 const BUFFER_KEPT: usize = 1024 * 1024;
-/// Size of a new log file, written with zeros so that later writes do not grow the file.
-pub const PREALLOCATED: u64 = 32 * 1024 * 1024;
+/// Size of a new log file unless the config says otherwise, written with zeros so that later
+/// writes do not grow the file. A checkpoint starts once half a file is written (`overlay.rs`).
+pub const DEFAULT_FILE_BYTES: u64 = 32 * 1024 * 1024;
+/// The smallest file size a config may ask for: twice the largest round's record. A round
+/// takes commands up to about 8 MiB of writes (`MAX_ROUND_BYTES` of the store's thread); a
+/// single larger command is a frame of offers, at most `[limits] max_frame_bytes`, which the
+/// config checks against half the file size too. A checkpoint starts once half a file is
+/// written, so the round that crosses that mark still fits in the file instead of making it
+/// grow (an fsync that grows a file costs ten times one that does not, see above).
+pub const MIN_FILE_BYTES: u64 = 16 * 1024 * 1024;
 const HEADER: usize = 4 + 8 + 4;
 /// Start of a file's turn: magic, then the turn's salt.
 const MAGIC: &[u8; 8] = b"BHLOG\x00\x00\x01";
@@ -56,6 +65,9 @@ pub struct LogRecord {
 /// The two log files and where the next record goes.
 pub struct Log {
     files: [File; 2],
+    /// The size files are zero-filled to: the most a file takes before a commit waits for
+    /// the checkpoint that frees the other one.
+    file_bytes: u64,
     /// The file taking records now.
     current: usize,
     /// Where the next record goes in it.
@@ -71,16 +83,18 @@ pub struct Log {
 }
 
 impl Log {
-    /// Opens the two log files in `dir` (creating and zero-filling missing ones) and returns
-    /// the log with the records both hold, in number order. Writing starts at offset 0 of the
-    /// first file: the caller replays what it needs and checkpoints before it appends.
-    pub fn open(dir: &Path) -> io::Result<(Self, Vec<LogRecord>)> {
-        let (first, mut records) = open_file(&dir.join("custody.0.log"))?;
-        let (second, more) = open_file(&dir.join("custody.1.log"))?;
+    /// Opens the two log files in `dir` (creating missing ones, and zero-filling each to
+    /// `file_bytes` if it is shorter; a longer one keeps its size) and returns the log with
+    /// the records both hold, in number order. Writing starts at offset 0 of the first file:
+    /// the caller replays what it needs and checkpoints before it appends.
+    pub fn open(dir: &Path, file_bytes: u64) -> io::Result<(Self, Vec<LogRecord>)> {
+        let (first, mut records) = open_file(&dir.join("custody.0.log"), file_bytes)?;
+        let (second, more) = open_file(&dir.join("custody.1.log"), file_bytes)?;
         records.extend(more);
         records.sort_by_key(|r| r.seq);
         let log = Self {
             files: [first, second],
+            file_bytes,
             current: 0,
             end: FILE_HEADER,
             salt: 0,
@@ -101,6 +115,11 @@ impl Log {
         self.end = FILE_HEADER;
         self.turn_begun = true;
         Ok(())
+    }
+
+    /// The size the files were zero-filled to (at least).
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
     }
 
     /// Bytes written to the current file in this turn.
@@ -142,7 +161,7 @@ impl Log {
     }
 }
 
-fn open_file(path: &Path) -> io::Result<(File, Vec<LogRecord>)> {
+fn open_file(path: &Path, file_bytes: u64) -> io::Result<(File, Vec<LogRecord>)> {
     let exists = path.exists();
     let file = OpenOptions::new()
         .read(true)
@@ -153,9 +172,10 @@ fn open_file(path: &Path) -> io::Result<(File, Vec<LogRecord>)> {
         .mode(super::private::FILE_MODE)
         .open(path)?;
     let len = file.metadata()?.len();
-    if len < PREALLOCATED {
-        // New, or its zero-filling was cut short: finish it, so commits overwrite blocks.
-        zero_fill(&file, len, PREALLOCATED)?;
+    if len < file_bytes {
+        // New, its zero-filling was cut short, or the configured size grew: fill it up, so
+        // commits overwrite blocks.
+        zero_fill(&file, len, file_bytes)?;
     }
     if !exists {
         if let Some(dir) = path.parent() {
@@ -313,27 +333,54 @@ mod tests {
     #[test]
     fn new_log_files_are_preallocated_and_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let (log, records) = Log::open(dir.path()).unwrap();
+        let (log, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert!(records.is_empty());
         assert_eq!(log.written(), 0);
         for n in 0..2 {
             assert_eq!(
                 std::fs::metadata(file(dir.path(), n)).unwrap().len(),
-                PREALLOCATED
+                DEFAULT_FILE_BYTES
             );
         }
     }
 
     #[test]
+    fn files_are_filled_to_the_configured_size_and_never_shrunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = 2 * 1024 * 1024;
+        let sizes = |dir: &Path| {
+            (0..2)
+                .map(|n| std::fs::metadata(file(dir, n)).unwrap().len())
+                .collect::<Vec<_>>()
+        };
+        let (mut log, _) = Log::open(dir.path(), small).unwrap();
+        assert_eq!(log.file_bytes(), small);
+        assert_eq!(sizes(dir.path()), [small, small]);
+        log.append(1, &[put("a", "1")]).unwrap();
+        log.sync().unwrap();
+        drop(log);
+        // A larger size in the config: both files are filled up, and keep their records.
+        let (log, records) = Log::open(dir.path(), 2 * small).unwrap();
+        assert_eq!(seqs(&records), [1]);
+        assert_eq!(sizes(dir.path()), [2 * small, 2 * small]);
+        drop(log);
+        // A smaller one: the files keep the blocks they have.
+        let (log, records) = Log::open(dir.path(), small).unwrap();
+        assert_eq!(seqs(&records), [1]);
+        assert_eq!(log.file_bytes(), small);
+        assert_eq!(sizes(dir.path()), [2 * small, 2 * small]);
+    }
+
+    #[test]
     fn records_read_back_in_order_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         log.append(1, &[put("a", "1"), put("b", "2")]).unwrap();
         log.append(2, &[remove("a")]).unwrap();
         log.append(3, &[]).unwrap();
         log.sync().unwrap();
         drop(log);
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(
             records,
             vec![
@@ -356,21 +403,21 @@ mod tests {
     #[test]
     fn records_of_both_files_come_back_in_number_order() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         log.append(1, &[put("a", "1")]).unwrap();
         log.append(2, &[put("b", "1")]).unwrap();
         log.switch().unwrap();
         log.append(3, &[put("c", "1")]).unwrap();
         log.sync().unwrap();
         drop(log);
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(seqs(&records), [1, 2, 3]);
     }
 
     #[test]
     fn a_file_rewritten_in_a_later_turn_shows_only_its_new_records() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         for seq in 1..=10 {
             log.append(seq, &[put("key", &"x".repeat(100))]).unwrap();
         }
@@ -381,14 +428,14 @@ mod tests {
         log.append(13, &[remove("k")]).unwrap();
         log.sync().unwrap();
         drop(log);
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(seqs(&records), [11, 12, 13]);
     }
 
     #[test]
     fn a_torn_or_corrupt_record_ends_its_file_there() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         log.append(1, &[put("a", "1")]).unwrap();
         let second = FILE_HEADER + log.written();
         log.append(2, &[put("b", "2")]).unwrap();
@@ -406,29 +453,29 @@ mod tests {
             .unwrap();
         f.write_all_at(&[byte[0] ^ 0x40], second + HEADER as u64 + 2)
             .unwrap();
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(seqs(&records), [1]);
 
         // A length that points past the end of the file is a torn record, not an allocation.
         f.write_all_at(&u32::MAX.to_le_bytes(), FILE_HEADER)
             .unwrap();
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert!(records.is_empty());
     }
 
     #[test]
     fn a_record_larger_than_the_preallocation_grows_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         let big = Op::Put {
             key: b"big".to_vec(),
-            value: vec![7u8; PREALLOCATED as usize],
+            value: vec![7u8; DEFAULT_FILE_BYTES as usize],
             fresh: false,
         };
         log.append(1, std::slice::from_ref(&big)).unwrap();
         log.sync().unwrap();
         drop(log);
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].ops, [big]);
     }
@@ -436,7 +483,7 @@ mod tests {
     #[test]
     fn a_record_written_without_the_turns_salt_is_not_read() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         log.append(1, &[put("a", "1")]).unwrap();
         let after = FILE_HEADER + log.written();
         log.sync().unwrap();
@@ -450,7 +497,7 @@ mod tests {
             .open(file(dir.path(), 0))
             .unwrap();
         f.write_all_at(&forged, after).unwrap();
-        let (_, records) = Log::open(dir.path()).unwrap();
+        let (_, records) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(seqs(&records), [1]);
     }
 
@@ -459,24 +506,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = file(dir.path(), 1);
         std::fs::write(&path, [0u8; 4096]).unwrap();
-        let _ = Log::open(dir.path()).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), PREALLOCATED);
+        let _ = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), DEFAULT_FILE_BYTES);
     }
 
     #[test]
     fn opening_again_before_any_new_record_keeps_the_old_ones() {
         // A node that crashes while replaying at start-up must find the same records again.
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = Log::open(dir.path()).unwrap();
+        let (mut log, _) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         log.append(1, &[put("a", "1")]).unwrap();
         log.switch().unwrap();
         log.append(2, &[put("b", "2")]).unwrap();
         log.sync().unwrap();
         drop(log);
-        let (mut log, first) = Log::open(dir.path()).unwrap();
+        let (mut log, first) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         log.switch().unwrap();
         drop(log);
-        let (_, again) = Log::open(dir.path()).unwrap();
+        let (_, again) = Log::open(dir.path(), DEFAULT_FILE_BYTES).unwrap();
         assert_eq!(seqs(&first), [1, 2]);
         assert_eq!(seqs(&again), [1, 2]);
     }

@@ -27,15 +27,11 @@ use std::thread::JoinHandle;
 use sled::{Db, IVec};
 
 pub use super::log::Op;
-use super::log::{Log, PREALLOCATED};
+use super::log::{Log, DEFAULT_FILE_BYTES};
 use super::StoreError;
 
 /// sled key of the number of the last log record a checkpoint applied.
 pub const META_LOG_SEQ: &[u8] = b"mlog";
-/// A checkpoint starts once this many bytes of records are in the current log file. Each
-/// file is preallocated to 32 MiB: a checkpoint has 16 MiB of commits' time to finish before
-/// commits wait for it, so memory holds at most about two files' worth of changes.
-const CHECKPOINT_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A pending change to one key.
 enum Pending {
@@ -72,8 +68,19 @@ pub struct Kv {
 }
 
 impl Kv {
-    /// Opens sled and the log in `dir` and replays the log records no checkpoint applied.
+    /// Opens sled and the log in `dir` and replays the log records no checkpoint applied;
+    /// log files of the default size ([`DEFAULT_FILE_BYTES`]). The store opens with the
+    /// configured size ([`Kv::open_with_log_size`]); tests open with this.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_log_size(dir, DEFAULT_FILE_BYTES)
+    }
+
+    /// [`Kv::open`] with log files of `log_file_bytes` (`[limits] custody_log_file_mib`).
+    /// A checkpoint starts once half a file is written: it has the other half's worth of
+    /// commits' time to finish before commits wait for it, so memory holds at most about two
+    /// files' worth of changes.
+    pub fn open_with_log_size(dir: &Path, log_file_bytes: u64) -> Result<Self, StoreError> {
         super::private::prepare(dir)?;
         // sled's data file: sled locks it, and says only "WouldBlock" when it cannot.
         super::in_use::check(dir, &dir.join("db"))?;
@@ -87,7 +94,7 @@ impl Kv {
         // written, which on a full or failed disk never ends (see `close`), and the start
         // would hang instead of failing. One handle forgotten keeps that drop from running.
         let keep_open = db.clone();
-        match Self::load(dir, db) {
+        match Self::load(dir, db, log_file_bytes) {
             Ok(kv) => Ok(kv),
             Err(err) => {
                 std::mem::forget(keep_open);
@@ -97,7 +104,7 @@ impl Kv {
     }
 
     /// The rest of [`Kv::open`], once sled is open: the log, its replay, a checkpoint.
-    fn load(dir: &Path, db: Db) -> Result<Self, StoreError> {
+    fn load(dir: &Path, db: Db, log_file_bytes: u64) -> Result<Self, StoreError> {
         let files = SledFiles {
             dir: File::open(dir).map_err(|e| {
                 StoreError::io(
@@ -106,7 +113,7 @@ impl Kv {
                 )
             })?,
         };
-        let (log, records) = Log::open(dir).map_err(|e| {
+        let (log, records) = Log::open(dir, log_file_bytes).map_err(|e| {
             StoreError::io(
                 format!("cannot open the custody log in {}", dir.display()),
                 e,
@@ -255,7 +262,7 @@ impl Kv {
     pub fn commit(&mut self, ops: Vec<Op>, durable: bool) -> Result<(), StoreError> {
         // A checkpoint slower than the commits: wait for it once the current file is full,
         // rather than hold ever more changes in memory and grow the file.
-        let full = self.log.written() >= PREALLOCATED;
+        let full = self.log.written() >= self.log.file_bytes();
         self.reap(full)?;
         if full && self.running.is_none() {
             self.start_checkpoint();
@@ -279,7 +286,7 @@ impl Kv {
         for op in ops {
             self.stage(op);
         }
-        if self.log.written() >= CHECKPOINT_LOG_BYTES && self.running.is_none() {
+        if self.log.written() >= self.log.file_bytes() / 2 && self.running.is_none() {
             self.start_checkpoint();
         }
         Ok(())

@@ -29,9 +29,13 @@ const MAX_ROUND_BYTES: usize = 8 * 1024 * 1024;
 /// bounds what a link holds in memory between reading its queue and writing it out.
 pub(super) const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
 
-pub(super) fn spawn(dir: &Path, shared: Arc<Shared>) -> Result<Sender<Command>, StoreError> {
+pub(super) fn spawn(
+    dir: &Path,
+    log_file_bytes: u64,
+    shared: Arc<Shared>,
+) -> Result<Sender<Command>, StoreError> {
     let mut worker = Worker {
-        kv: Kv::open(dir)?,
+        kv: Kv::open_with_log_size(dir, log_file_bytes)?,
         shared,
         index: QueueIndex::default(),
         next_seq: 0,
