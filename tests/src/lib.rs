@@ -1,6 +1,11 @@
 //! Shared harness for the integration tests: a local network in a temporary folder, nodes
 //! started in-process or as real `bluehelm run` processes, a raw QUIC client that can say
-//! things a well-behaved node never would, and polling helpers.
+//! things a well-behaved node never would, and helpers that wait for events.
+//!
+//! The tests themselves (`tests/*.rs`) are targets of the `bluehelm` package, so that cargo
+//! builds the binary first and gives them its path: [`bluehelm_bin!`] reads it in the test's
+//! crate, and the functions here that start a process take it as an argument. See
+//! tests/README.md.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
