@@ -75,6 +75,9 @@ fn assert_private(dir: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_is_private_from_the_start_and_tightened_at_start_up() {
     let net = TestNet::standard();
+    // The hub up, so that each stop of ncb.ke closes a link rather than waiting out (up to
+    // 2 s) a dial to a hub that is not there.
+    let gs = net.start("gs").await;
     let dir = storage(&net, "ncb.ke");
     let ke = NodeProcess::start(bluehelm_bin!(), &net.config_path("ncb.ke"));
     assert_private(&dir);
@@ -87,11 +90,14 @@ async fn storage_is_private_from_the_start_and_tightened_at_start_up() {
     let ke = NodeProcess::start(bluehelm_bin!(), &net.config_path("ncb.ke"));
     assert_private(&dir);
     ke.stop();
+    gs.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_on_the_same_storage_says_it_is_in_use_and_by_whom() {
     let net = TestNet::standard();
+    // The hub up, so that stopping ncb.ke does not wait out a dial to a missing hub.
+    let gs = net.start("gs").await;
     let config = net.config_path("ncb.ke");
     let first = NodeProcess::start(bluehelm_bin!(), &config);
     let (code, _, stderr) = tokio::time::timeout(
@@ -108,6 +114,7 @@ async fn a_second_node_on_the_same_storage_says_it_is_in_use_and_by_whom() {
     assert!(stderr.contains(&wanted), "stderr: {stderr}");
     assert!(!stderr.contains("WouldBlock"), "stderr: {stderr}");
     first.stop();
+    gs.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
