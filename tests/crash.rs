@@ -82,9 +82,10 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
     let got = numbers(inbox.into_iter().map(|m| m.envelope.body));
     assert_eq!(got, (0..MESSAGES).collect());
 
-    hub.stop();
+    // The hub last: a node stopped while it redials a hub that is gone waits out the dial.
     fr.shutdown().await;
     ke.shutdown().await;
+    hub.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,8 +59,9 @@ async fn peers_link_again_within_a_second_of_a_hub_restart() {
         .unwrap();
     inbox_at_least(&peers[1], 1).await;
 
-    hub.stop();
+    // The hub last: a node stopped while it redials a hub that is gone waits out the dial.
     for peer in peers {
         peer.shutdown().await;
     }
+    hub.stop();
 }
