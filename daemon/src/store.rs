@@ -322,12 +322,15 @@ impl Store {
     /// the custody log all the same. Later calls on any handle fail with `Closed`.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         let (reply, done) = oneshot::channel();
-        if self.tx.send(Command::Shutdown(reply)).await.is_err() {
-            return Ok(()); // already closed
-        }
-        match tokio::time::timeout(Self::CLOSE_TIMEOUT, done).await {
-            Ok(Ok(closed)) => closed,
-            Ok(Err(_)) => Err(StoreError::Closed),
+        // Within the time limit too: a store stuck on its disk leaves its queue full.
+        let closing = async {
+            if self.tx.send(Command::Shutdown(reply)).await.is_err() {
+                return Ok(()); // already closed
+            }
+            done.await.map_err(|_| StoreError::Closed)?
+        };
+        match tokio::time::timeout(Self::CLOSE_TIMEOUT, closing).await {
+            Ok(closed) => closed,
             Err(_) => Err(StoreError::CloseTimedOut(Self::CLOSE_TIMEOUT)),
         }
     }

@@ -177,8 +177,16 @@ impl Decided {
     pub async fn finish(mut self, core: &Core) -> Vec<Answer> {
         if let Some(commit) = self.commit.take() {
             let outcomes = commit.await;
+            let held = match &outcomes {
+                Ok(_) => Vec::new(),
+                Err(_) => held_all_the_same(core, &self.pending).await,
+            };
             for (n, Pending { index, what }) in self.pending.into_iter().enumerate() {
-                let outcome = outcomes.as_ref().map(|o| o.get(n).copied());
+                let outcome = match &outcomes {
+                    // Held before the failed round: durable here, so acknowledged anyway.
+                    Err(_) if held.get(n) == Some(&true) => Ok(Some(WriteOutcome::Duplicate)),
+                    outcomes => outcomes.as_ref().map(|o| o.get(n).copied()),
+                };
                 let answer = match (what, outcome) {
                     (
                         PendingWrite::Accept { message, .. }
@@ -200,7 +208,7 @@ impl Decided {
                         reason: RefusalReason::StorageUnavailable,
                         detail: err.to_string(),
                     }),
-                    // Not held, or the lookup's round failed: the refusal stands.
+                    // Not held: the refusal stands.
                     (PendingWrite::Refused(refusal), _) => Err(refusal),
                 };
                 self.answers[index] = Some(answer);
@@ -212,6 +220,37 @@ impl Decided {
         }
         answers
     }
+}
+
+/// After a round that failed (the store takes no more custody, or a lookup failed), per
+/// pending write: whether it is a refusal of a message the store held before that round. Its
+/// acknowledgement never depended on the round, and a refusal would make the sender report a
+/// message this node holds as not delivered. Only on this rare path does the lookup take a
+/// round trip of its own; false where it fails too.
+async fn held_all_the_same(core: &Core, pending: &[Pending]) -> Vec<bool> {
+    let refused: Vec<MessageRef> = pending
+        .iter()
+        .filter_map(|p| match &p.what {
+            PendingWrite::Refused(refusal) => Some(refusal.message.clone()),
+            PendingWrite::Accept { .. } => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        return Vec::new();
+    }
+    let mut seen = core
+        .store
+        .seen(refused)
+        .await
+        .unwrap_or_default()
+        .into_iter();
+    pending
+        .iter()
+        .map(|p| match p.what {
+            PendingWrite::Refused(_) => seen.next().unwrap_or(false),
+            PendingWrite::Accept { .. } => false,
+        })
+        .collect()
 }
 
 fn unverifiable(offer: &Offer) -> Refusal {

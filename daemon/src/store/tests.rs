@@ -65,6 +65,39 @@ async fn accepted_once_then_recognised_as_duplicate() {
 }
 
 #[tokio::test]
+async fn a_permanent_refusal_of_a_message_held_is_a_duplicate_in_the_commit_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let held = record(1, Precedence::Routine, 10_000);
+    let refused = |n: u8, reason| Write::Refused {
+        message: record(n, Precedence::Routine, 10_000).message,
+        reason,
+    };
+    let outcomes = store
+        .commit(vec![
+            to(Hop::Next(id("gs")), held),
+            refused(1, bluehelm_proto::RefusalReason::Expired),
+            refused(2, bluehelm_proto::RefusalReason::Expired),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            WriteOutcome::Stored,
+            WriteOutcome::Duplicate,
+            WriteOutcome::Refused
+        ]
+    );
+    let again = store
+        .commit(vec![refused(1, bluehelm_proto::RefusalReason::HopLimit)])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::Duplicate]);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn queue_reads_come_in_precedence_then_arrival_order_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

@@ -530,3 +530,29 @@ fn a_destination_that_crashes_at_any_step_delivers_exactly_once_and_loses_nothin
 fn an_origin_that_crashes_at_any_step_delivers_exactly_once_and_loses_nothing() {
     every_crash(Who::Origin);
 }
+
+#[test]
+fn flash_custody_flash_queue_reads_and_inbox_reads_go_first_in_a_round() {
+    let flash = record("ncb.fr", 1, Precedence::Flash, FAR);
+    let routine = record("ncb.fr", 2, Precedence::Routine, FAR);
+    let take = |m: &StoredMessage| vec![relayed(m, Hop::Local, "gs", None)];
+    assert!(goes_first(Request::Commit(&take(&flash))));
+    assert!(!goes_first(Request::Commit(&take(&routine))));
+    // A give-up whose non-delivery report is FLASH takes custody of a FLASH message.
+    let key = QueueKey::new(&id("gs"), Precedence::Flash, 1);
+    let report = custody(
+        flash.clone(),
+        Hop::Next(id("ncb.fr")),
+        Provenance::Originated,
+    );
+    let give_up = Write::GiveUp {
+        key: key.clone(),
+        report: Some(Box::new(report)),
+    };
+    assert!(goes_first(Request::Commit(&[give_up])));
+    assert!(!goes_first(Request::Commit(&[Write::Forget(key)])));
+    assert!(goes_first(Request::QueueRead(Precedence::Flash)));
+    assert!(!goes_first(Request::QueueRead(Precedence::Immediate)));
+    assert!(goes_first(Request::InboxRead));
+    assert!(!goes_first(Request::Other));
+}
