@@ -1,5 +1,5 @@
-//! The node's custody ledger: every rule about what this node holds, as a state machine with
-//! no IO in it (no sled, no tokio, no clock). The store thread (`store/keeper.rs`) drives it
+//! The node's custody ledger: the rules about what this node holds and when a new copy may
+//! leave, as a state machine with no IO in it (no sled, no tokio, no clock). The store thread (`store/keeper.rs`) drives it
 //! and executes what it decides; the virtual-time tests (`ledger/tests.rs`) drive it against
 //! a map in memory.
 //!
@@ -12,8 +12,9 @@
 //!   acknowledged (`Duplicate`); an offer refused for a permanent reason that a duplicate
 //!   excuses ([`refusal_excused_if_held`]) is acknowledged too if the message is held. Both
 //!   are decided in the round that commits the other offers of their batch;
-//! - cut-through: which new copies may go to their links before the round is durable
-//!   ([`RoundPlan::prepare`]), and which copies a failed round takes back;
+//! - cut-through: which new copies may go to their links before the round is durable, by
+//!   where their message came from ([`Provenance`], not a hop count; [`RoundPlan::prepare`]),
+//!   and which copies a failed round takes back;
 //! - urgency within a round ([`goes_first`]);
 //! - the expiry sweep ([`Ledger::sweep`]) and giving up on a copy ([`Write::GiveUp`]: one
 //!   non-delivery report per copy, however many times it is given up).
@@ -223,11 +224,6 @@ impl Ledger {
     /// Copies queued per next hop.
     pub fn depths(&self) -> impl Iterator<Item = (&NodeId, usize)> {
         self.index.depths()
-    }
-
-    /// Whether the copy `key` is queued.
-    pub fn is_queued(&self, key: &QueueKey) -> bool {
-        self.index.contains(key)
     }
 
     /// The next sequence number to give.

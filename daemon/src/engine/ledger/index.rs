@@ -37,11 +37,6 @@ impl QueueIndex {
         Some(expires_at_ms)
     }
 
-    /// Whether `key` is queued.
-    pub fn contains(&self, key: &QueueKey) -> bool {
-        self.expires.contains_key(key)
-    }
-
     /// Up to `limit` copies that expired at or before `now_ms`, soonest first.
     pub fn expired(&self, now_ms: i64, limit: usize) -> Vec<QueueKey> {
         self.by_time

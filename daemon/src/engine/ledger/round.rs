@@ -110,11 +110,6 @@ impl RoundPlan {
         self.needs_fsync
     }
 
-    /// Whether staging failed: the round must not be persisted.
-    pub fn is_aborted(&self) -> bool {
-        self.aborted
-    }
-
     /// The first half of persisting: `encode` sees everything the round writes; then the
     /// copies that may go to their links before the round is durable leave the plan
     /// (cut-through), in sequence order. `None` when nothing may leave early.
