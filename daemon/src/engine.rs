@@ -5,6 +5,7 @@
 pub mod answers;
 pub mod backoff;
 pub mod custody;
+pub mod ledger;
 pub mod reports;
 pub mod routing;
 

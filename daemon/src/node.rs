@@ -20,7 +20,6 @@ use self::core::{now_ms, Core, Stats};
 use crate::config::NodeConfig;
 use crate::net::{endpoint, tls};
 use crate::store::Store;
-use bluehelm_proto::NonDeliveryReason;
 
 pub use self::local::{Delivered, Outgoing, SubmitError};
 pub use self::trust::APPLIED_CRL_FILE;
@@ -280,16 +279,17 @@ async fn sweep_loop(core: Arc<Core>) {
     }
 }
 
+/// Gives up on the queued copies the ledger's sweep finds expired (`Ledger::sweep`).
 async fn sweep_expired(core: &Core) -> Result<(), crate::store::StoreError> {
-    let expired = core.store.expired(now_ms(), 1000).await?;
-    for queued in expired {
+    let due = core.store.give_ups_due(now_ms(), 1000).await?;
+    for (queued, reason) in due {
         tracing::info!(message = %queued.message.message.id, origin = %queued.message.message.origin,
             "message expired in the queue");
         Stats::add(&core.stats.expired, 1);
         custody::give_up(
             core,
             &queued,
-            NonDeliveryReason::Expired,
+            reason,
             format!("expired while queued at {}", core.me),
         )
         .await?;

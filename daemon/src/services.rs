@@ -23,7 +23,7 @@ use self::record::{SltdRecord, SmvRecord};
 use crate::config::NodeConfig;
 use crate::node::core::{now_ms, Core};
 use crate::node::{Delivered, Outgoing, SubmitError};
-use crate::store::StoreError;
+use crate::store::{Corruption, Entry, StoreError, Table};
 
 /// Shortest lifetime of a response, as for application-served requests (`api/serve.rs`):
 /// a response that arrives late is dropped by the requester, one never sent is lost.
@@ -107,12 +107,12 @@ async fn read<T: serde::de::DeserializeOwned>(
     core: &Core,
     key: Vec<u8>,
 ) -> Result<Option<T>, StoreError> {
-    let Some(bytes) = core.store.reference(key).await? else {
+    let Some(bytes) = core.store.reference(key.clone()).await? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("reference record: {e}")))
+        .map_err(|e| StoreError::corrupt(Entry::new(Table::Reference, &key), Corruption::Json(e)))
 }
 
 async fn lookup_sltd(core: &Core, request: &ServiceRequest) -> Result<Finding, StoreError> {

@@ -6,167 +6,47 @@
 //! sled's flush and an fsync of its files (sled's own flush uses `sync_file_range`, which is
 //! no fsync); see `overlay.rs` and `log.rs`.
 //!
-//! sled calls block, so they run on one dedicated thread that owns the database; async code
-//! talks to it through [`Store`], a cheap handle.
+//! Three parts: the custody rules are the ledger's (`engine::ledger`, pure); the store proper
+//! (`storage.rs`) is its executor, which makes rounds durable and serves reads; the store
+//! thread (`keeper.rs`) drives both and hands new copies to running links. sled calls block,
+//! so they run on that one dedicated thread; async code talks to it through [`Store`], a
+//! cheap handle, over a bounded channel.
 
-mod handoff;
+mod error;
 mod in_use;
-mod index;
+mod keeper;
 mod keys;
 mod log;
 mod overlay;
 pub mod private;
 mod record;
-mod worker;
+mod storage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use bluehelm_proto::{MessageId, NodeId, Precedence};
-use tokio::sync::{oneshot, watch};
+use bluehelm_proto::{MessageId, NodeId, NonDeliveryReason, Precedence};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::engine::Hop;
-pub use handoff::HandOff;
-pub use keys::QueueKey;
+pub use crate::engine::ledger::{
+    Custody, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
+};
+pub use error::{Corruption, Entry, Failure, NotTaken, StoreError, Table};
+pub use keeper::HandOff;
 /// Custody log file sizes (`[limits] custody_log_file_mib`): the default and the least.
 pub use log::{DEFAULT_FILE_BYTES as DEFAULT_LOG_FILE_BYTES, MIN_FILE_BYTES as MIN_LOG_FILE_BYTES};
-pub use record::StoredMessage;
 
-/// Errors of the store. Local faults: the node cannot take custody until they are fixed.
-/// Each names what failed (issue 10, defect 17): a file operation says which, and a commit
-/// refused because the store failed is no "corrupt record".
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed: check the storage directory's disk space and permissions.
-    #[error("storage error: {0}; check disk space and permissions of the storage directory")]
-    Sled(#[from] sled::Error),
-    /// A file operation of the store failed; `what` says which.
-    #[error("{what}: {error}")]
-    Io { what: String, error: std::io::Error },
-    /// Another process has the storage directory open: two nodes must not share one.
-    #[error(
-        "the storage directory {} is in use by {}: stop that node, or give this one its own `storage` directory",
-        dir.display(),
-        holder.map_or("another process".to_string(), |pid| format!("process {pid}"))
-    )]
-    InUse {
-        dir: std::path::PathBuf,
-        /// The process holding it, when it can be told.
-        holder: Option<u32>,
-    },
-    /// A stored record could not be read back.
-    #[error("corrupt record in the store: {0}")]
-    Corrupt(String),
-    /// A write to the custody log or a checkpoint (moving committed changes from the log into
-    /// sled) failed; the store takes no more custody until the node restarts.
-    #[error("the store failed and takes no more custody: {0}; free space or repair the storage directory's disk, then restart the node (see docs/operations.md)")]
-    Failed(String),
-    /// This commit was not made durable, so custody was not taken; the reason follows.
-    #[error("custody not taken: {0}")]
-    NotTaken(String),
-    /// The storage thread has stopped (the node is shutting down or it crashed).
-    #[error("the store has shut down")]
-    Closed,
-    /// The store did not close within [`Store::CLOSE_TIMEOUT`] (its disk is stuck): what
-    /// was committed is in the custody log, which the next start replays.
-    #[error("the store did not close within {0:?}; committed messages are in the custody log and the next start replays them: check the storage directory's disk")]
-    CloseTimedOut(std::time::Duration),
-}
-
-impl StoreError {
-    /// An I/O error of the operation `what` (lower-case, says what was being done).
-    pub fn io(what: impl Into<String>, error: std::io::Error) -> Self {
-        StoreError::Io {
-            what: what.into(),
-            error,
-        }
-    }
-}
-
-/// Taking custody of one message: its record and where its copies go.
-#[derive(Debug, Clone)]
-pub struct Custody {
-    pub message: StoredMessage,
-    /// One copy per hop: queued for a neighbour, or put in the inbox.
-    pub copies: BTreeMap<Hop, Vec<NodeId>>,
-    /// A report (a delivery report) to take custody of in the same commit, only if this
-    /// message is new: a duplicate must not be reported twice.
-    pub report: Option<Box<Custody>>,
-}
-
-/// One change to the store.
-#[derive(Debug, Clone)]
-pub enum Write {
-    /// Store the copies and remember the message for deduplication, unless it was seen.
-    Accept(Custody),
-    /// The next hop took custody of a queued copy (or it expired): drop it. Not fsynced on
-    /// its own: if it is lost in a crash, the copy is offered again and the next hop, which
-    /// remembers the message, acknowledges it as a duplicate. It becomes durable with the
-    /// next durable commit.
-    Forget(QueueKey),
-    /// The local application has the inbox message with this sequence number.
-    AckInbox(u64),
-    /// The local API's note on a message this node sent (its outcome, from reports), kept
-    /// under key `a` + message id. The value is the API's own encoding (see `api/notes.rs`).
-    Note { id: MessageId, value: Vec<u8> },
-    /// A record of a reference database served by the node (`crate::services`), kept under
-    /// key `r` + `key`. Key and value are the services' own encoding; writing a key again
-    /// replaces its record.
-    Reference { key: Vec<u8>, value: Vec<u8> },
-    /// A notice request held for review at the hub, under key `v` + message id. The value
-    /// is the request's signed envelope as received (`SignedEnvelope::encode_to_vec`).
-    Review { id: MessageId, value: Vec<u8> },
-    /// The request left the review queue (approved or refused).
-    Unreview(MessageId),
-}
-
-impl Write {
-    /// About how many bytes it writes (for bounding a commit round).
-    pub fn approx_bytes(&self) -> usize {
-        match self {
-            Write::Accept(custody) => {
-                let copies = custody.copies.len().max(1);
-                let report = custody
-                    .report
-                    .as_ref()
-                    .map_or(0, |r| r.message.signed.len());
-                copies * (custody.message.signed.len() + 64) + report
-            }
-            Write::Note { value, .. }
-            | Write::Reference { value, .. }
-            | Write::Review { value, .. } => value.len() + 32,
-            Write::Forget(_) | Write::AckInbox(_) | Write::Unreview(_) => 48,
-        }
-    }
-
-    /// Whether the commit must be fsynced before it is reported done.
-    pub fn needs_fsync(&self) -> bool {
-        !matches!(self, Write::Forget(_))
-    }
-}
-
-/// What one write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteOutcome {
-    Stored,
-    /// An `Accept` of a message this node had already seen: nothing was stored.
-    Duplicate,
-    /// A `Forget` or `AckInbox` of something already gone.
-    Missing,
-    Removed,
-}
+/// Commands waiting for the store thread, at most: one full round (`keeper::MAX_ROUND`).
+/// A caller that finds the queue full waits for room without blocking its thread.
+const COMMAND_QUEUE: usize = 4096;
 
 /// A notice request awaiting review: its message id and its signed envelope as received
 /// (see [`Write::Review`]).
 pub type ReviewEntry = (MessageId, Vec<u8>);
-
-/// A queued copy with its key.
-#[derive(Debug, Clone)]
-pub struct Queued {
-    pub key: QueueKey,
-    pub message: StoredMessage,
-}
 
 /// A message in the local inbox.
 #[derive(Debug, Clone)]
@@ -195,7 +75,7 @@ enum Command {
     Expired {
         now_ms: i64,
         limit: usize,
-        reply: oneshot::Sender<Result<Vec<Queued>, StoreError>>,
+        reply: oneshot::Sender<Result<Vec<(Queued, NonDeliveryReason)>, StoreError>>,
     },
     PurgeSeen {
         now_ms: i64,
@@ -226,7 +106,7 @@ struct Shared {
     hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
     inbox_changes: watch::Sender<u64>,
     /// New copies for the links that are running (see [`Store::hand_off`]).
-    hand_offs: Arc<handoff::HandOffs>,
+    hand_offs: Arc<keeper::HandOffs>,
 }
 
 impl Shared {
@@ -242,13 +122,13 @@ impl Shared {
 /// the worker's queue are gone.
 #[derive(Clone)]
 pub struct Store {
-    tx: std::sync::mpsc::Sender<Command>,
+    tx: mpsc::Sender<Command>,
     shared: Arc<Shared>,
 }
 
 impl Store {
     /// About the most bytes of records one queue read returns.
-    pub const READ_BYTES: usize = worker::MAX_READ_BYTES;
+    pub const READ_BYTES: usize = storage::MAX_READ_BYTES;
 
     /// Opens (or creates) the store in `dir`, with custody log files of the default size.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -264,7 +144,8 @@ impl Store {
             inbox_changes,
             hand_offs: Arc::default(),
         });
-        let tx = worker::spawn(dir, log_file_bytes, shared.clone())?;
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        keeper::spawn(dir, log_file_bytes, shared.clone(), rx)?;
         Ok(Self { tx, shared })
     }
 
@@ -273,25 +154,48 @@ impl Store {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Applies the writes atomically; the future resolves once they are durable (see
-    /// [`Write::needs_fsync`] for the one exception). The writes
-    /// are queued when this is called, not when the future is first polled, so commits from
-    /// one caller are applied in call order.
+    /// [`Write::needs_fsync`] for the exceptions). The writes are queued when this is called,
+    /// not when the future is first polled, so commits from one caller are applied in call
+    /// order, unless the store thread's queue is full: then the future waits for room when
+    /// it is polled. A caller that does not await each commit before the next and needs
+    /// their order uses [`Store::enqueue`].
     pub fn commit(
         &self,
         writes: Vec<Write>,
     ) -> impl std::future::Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send + 'static
     {
         let (reply, answer) = oneshot::channel();
-        let sent = self.tx.send(Command::Commit(writes, reply));
+        let waiting = match self.tx.try_send(Command::Commit(writes, reply)) {
+            Ok(()) => Ok(None),
+            Err(TrySendError::Full(command)) => Ok(Some((self.tx.clone(), command))),
+            Err(TrySendError::Closed(_)) => Err(StoreError::Closed),
+        };
         async move {
-            sent.map_err(|_| StoreError::Closed)?;
+            if let Some((tx, command)) = waiting? {
+                tx.send(command).await.map_err(|_| StoreError::Closed)?;
+            }
             answer.await.map_err(|_| StoreError::Closed)?
         }
+    }
+
+    /// Queues the writes at the store thread, waiting (without blocking the thread) while its
+    /// queue is full; the [`Committing`] resolves once they are durable. Commits queued one
+    /// after the other are applied in that order.
+    pub async fn enqueue(&self, writes: Vec<Write>) -> Result<Committing, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Commit(writes, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Committing(answer))
     }
 
     /// Copies queued for `hop` in one precedence class, in arrival order, after `after_seq`:
@@ -330,6 +234,17 @@ impl Store {
 
     /// Queued copies whose message expired at or before `now_ms`.
     pub async fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<Queued>, StoreError> {
+        let due = self.give_ups_due(now_ms, limit).await?;
+        Ok(due.into_iter().map(|(queued, _)| queued).collect())
+    }
+
+    /// Queued copies to give up on at `now_ms` and why (the ledger's expiry sweep): each is
+    /// for [`Write::GiveUp`].
+    pub async fn give_ups_due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(Queued, NonDeliveryReason)>, StoreError> {
         self.ask(|reply| Command::Expired {
             now_ms,
             limit,
@@ -414,12 +329,15 @@ impl Store {
     /// the custody log all the same. Later calls on any handle fail with `Closed`.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         let (reply, done) = oneshot::channel();
-        if self.tx.send(Command::Shutdown(reply)).is_err() {
-            return Ok(()); // already closed
-        }
-        match tokio::time::timeout(Self::CLOSE_TIMEOUT, done).await {
-            Ok(Ok(closed)) => closed,
-            Ok(Err(_)) => Err(StoreError::Closed),
+        // Within the time limit too: a store stuck on its disk leaves its queue full.
+        let closing = async {
+            if self.tx.send(Command::Shutdown(reply)).await.is_err() {
+                return Ok(()); // already closed
+            }
+            done.await.map_err(|_| StoreError::Closed)?
+        };
+        match tokio::time::timeout(Self::CLOSE_TIMEOUT, closing).await {
+            Ok(closed) => closed,
             Err(_) => Err(StoreError::CloseTimedOut(Self::CLOSE_TIMEOUT)),
         }
     }
@@ -427,6 +345,20 @@ impl Store {
     /// Changes whenever a message enters the inbox.
     pub fn inbox_changes(&self) -> watch::Receiver<u64> {
         self.shared.inbox_changes.subscribe()
+    }
+}
+
+/// A commit queued at the store thread ([`Store::enqueue`]): resolves to its outcomes once it
+/// is durable, or to why it is not.
+pub struct Committing(oneshot::Receiver<Result<Vec<WriteOutcome>, StoreError>>);
+
+impl std::future::Future for Committing {
+    type Output = Result<Vec<WriteOutcome>, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|answer| answer.map_err(|_| StoreError::Closed)?)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Custody rules: whether this node takes a message offered by a neighbour (or by a local
-//! application), and what a refusal from the next hop means. Pure: time and store lookups
-//! come in as arguments.
+//! application), and what a refusal from the next hop means. Pure: time and queue depths
+//! come in as arguments. Whether the message is a duplicate is the ledger's to say
+//! (`ledger.rs`), in the round that would store it.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +22,6 @@ pub struct Context {
     pub now_ms: i64,
     /// Relay hops the message has taken before reaching this node.
     pub hops: u8,
-    /// This node already holds or has handled a message with the same origin and id.
-    pub already_seen: bool,
     /// The most messages one next-hop queue may hold.
     pub queue_quota: usize,
     /// The precedence class of the stream the offer came on (none for local submissions).
@@ -32,11 +31,9 @@ pub struct Context {
 /// The decision on one offered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CustodyDecision {
-    /// Take custody: store a copy for each hop, then acknowledge.
+    /// Take custody: store a copy for each hop, then acknowledge (unless the ledger finds
+    /// the message held already: then it is acknowledged again without being stored).
     Accept(BTreeMap<Hop, Vec<NodeId>>),
-    /// Already held or handled: acknowledge again without storing, so a sender that missed
-    /// the first acknowledgement can forget it, and nothing is delivered twice.
-    Duplicate,
     Refuse {
         reason: RefusalReason,
         detail: String,
@@ -51,9 +48,6 @@ pub fn decide(
     table: &RoutingTable,
     queue_depth: impl Fn(&NodeId) -> usize,
 ) -> CustodyDecision {
-    if ctx.already_seen {
-        return CustodyDecision::Duplicate;
-    }
     if let Some(stream) = ctx.stream.filter(|p| *p != envelope.precedence) {
         return refuse(
             RefusalReason::WrongStream,
@@ -157,7 +151,6 @@ mod tests {
         Context {
             now_ms,
             hops: 0,
-            already_seen: false,
             queue_quota: 10,
             stream: None,
         }
@@ -180,19 +173,6 @@ mod tests {
         assert_eq!(
             d,
             CustodyDecision::Accept([(Hop::Next(id("mission.unmiss")), vec![])].into())
-        );
-    }
-
-    #[test]
-    fn duplicate_is_acknowledged_not_stored() {
-        let env = envelope(1_000);
-        let c = Context {
-            already_seen: true,
-            ..ctx(1_000)
-        };
-        assert_eq!(
-            decide(&env, &[], c, &table(), |_| 0),
-            CustodyDecision::Duplicate
         );
     }
 

@@ -461,6 +461,7 @@ async fn serve_offers(
                     signed: transfer.envelope,
                     hops: transfer.hops,
                     recipients: transfer.recipients,
+                    from: peer.clone(),
                 };
                 if offers_tx.send((offer, permit)).await.is_err() {
                     break Ok(());

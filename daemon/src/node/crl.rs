@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use bluehelm_pki::{NodeCredentials, TrustError, TrustStore};
 
 use super::core::{now_ms, Core};
-use super::trust::{check_own_certificate, crl_number_in_force, CrlGuard};
+use super::trust::{check_own_certificate, crl_number_in_force, CrlGuard, CrlGuardError};
 use crate::net::{link::CLOSE_REFUSED, tls};
 
 /// How often the CRL file is looked at.
@@ -41,7 +41,7 @@ pub async fn watch_crl(
                     tracing::info!(crl = %path.display(), %crl_number, closed, "new CRL in force")
                 }
                 Err(err) => {
-                    tracing::error!(crl = %path.display(), error = &*err as &dyn std::error::Error,
+                    tracing::error!(crl = %path.display(), error = &err as &dyn std::error::Error,
                     "new CRL refused; the previous one stays in force")
                 }
             }
@@ -63,6 +63,21 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// Why a new CRL was not put in force: the previous one stays. Each says it as its cause
+/// does (the log line names the CRL file).
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    /// The CA or CRL file cannot be read or parsed.
+    #[error(transparent)]
+    Trust(#[from] bluehelm_pki::TrustStoreError),
+    /// The CRL is older than the one in force, or its number could not be recorded.
+    #[error(transparent)]
+    Guard(#[from] CrlGuardError),
+    /// rustls refused a configuration with it.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+}
+
 /// Installs the CRL on disk; returns its number and how many links were closed because of
 /// it.
 async fn reload(
@@ -70,7 +85,7 @@ async fn reload(
     endpoint: &quinn::Endpoint,
     creds: &NodeCredentials,
     guard: &mut CrlGuard,
-) -> Result<(String, usize), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(String, usize), ReloadError> {
     let tls_files = &core.config.tls;
     let trust = TrustStore::load(&tls_files.ca, Some(&tls_files.crl))?;
     // An older CRL would un-revoke certificates: refuse to go back.

@@ -1,5 +1,7 @@
 //! Taking custody: the thin shell around `engine::custody` that verifies offers, asks the
-//! engine, and writes the result durably before anyone is told.
+//! engine, and writes the result durably before anyone is told. Whether an offer is a
+//! duplicate (of a message held, or of one accepted earlier in the same round) is the
+//! ledger's to say (`engine/ledger.rs`), in the round that commits the batch.
 
 use std::sync::Arc;
 
@@ -11,8 +13,9 @@ use bluehelm_proto::{
 
 use super::bulk::Bulk;
 use super::core::{now_ms, Core, Stats};
+use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::{custody, reports, CustodyDecision, Hop};
-use crate::store::{Custody, Queued, StoredMessage, Write, WriteOutcome};
+use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
 
 /// A message a neighbour offers.
 #[derive(Debug, Clone)]
@@ -20,6 +23,8 @@ pub struct Offer {
     pub signed: SignedEnvelope,
     pub hops: u8,
     pub recipients: Vec<NodeId>,
+    /// The neighbour that offers it.
+    pub from: NodeId,
 }
 
 /// Batches larger than this are verified off the async workers.
@@ -28,14 +33,22 @@ const INLINE_VERIFY_MAX: usize = 8;
 /// One answer per offer: `Ok` means custody is taken (or was already), `Err` a refusal.
 pub type Answer = Result<MessageRef, Refusal>;
 
-/// A write queued for an offer that was accepted.
+/// A write queued for an offer: one accepted, or one refused that may be a duplicate.
 struct Pending {
     /// Its position in `answers`.
     index: usize,
-    message: MessageRef,
-    /// The write carries a delivery report this node originates (stored only if the
-    /// message is new).
-    reports: bool,
+    what: PendingWrite,
+}
+
+enum PendingWrite {
+    Accept {
+        message: MessageRef,
+        /// The write carries a delivery report this node originates (stored only if the
+        /// message is new).
+        reports: bool,
+    },
+    /// Refused, unless the ledger finds the message held (then acknowledged).
+    Refused(Refusal),
 }
 
 type CommitFuture = std::pin::Pin<
@@ -110,29 +123,48 @@ pub async fn decide_offers(
         };
         let envelope = verified.envelope();
         let signed = verified.signed().encode_to_vec();
-        match custody_of(
-            core,
-            envelope,
-            signed,
-            offer.hops,
-            &offer.recipients,
-            now,
+        let arrival = Arrival {
+            hops: offer.hops,
+            recipients: &offer.recipients,
             stream,
-        ) {
+            provenance: Provenance::Relayed { from: offer.from },
+        };
+        match custody_of(core, envelope, signed, arrival, now) {
             Ok(custody) => {
                 pending.push(Pending {
                     index: answers.len(),
-                    message: custody.message.message.clone(),
-                    reports: custody.report.is_some(),
+                    what: PendingWrite::Accept {
+                        message: custody.message.message.clone(),
+                        reports: custody.report.is_some(),
+                    },
                 });
                 answers.push(None);
                 writes.push(Write::Accept(custody));
             }
+            // Acknowledged instead if the message is held: the ledger says, in the round
+            // that commits this batch.
+            Err(refusal) if refusal_excused_if_held(refusal.reason) => {
+                writes.push(Write::Refused {
+                    message: refusal.message.clone(),
+                    reason: refusal.reason,
+                });
+                pending.push(Pending {
+                    index: answers.len(),
+                    what: PendingWrite::Refused(refusal),
+                });
+                answers.push(None);
+            }
             Err(refusal) => answers.push(Some(Err(refusal))),
         }
     }
-    acknowledge_refused_duplicates(core, &mut answers).await;
-    let commit = (!writes.is_empty()).then(|| Box::pin(core.store.commit(writes)) as CommitFuture);
+    let commit = if writes.is_empty() {
+        None
+    } else {
+        // Queued before the next batch's writes, in the order batches are decided; waits
+        // while the store thread's queue is full (backpressure on this stream).
+        let committing = core.store.enqueue(writes).await;
+        Some(Box::pin(async move { committing?.await }) as CommitFuture)
+    };
     Decided {
         answers,
         pending,
@@ -145,29 +177,39 @@ impl Decided {
     pub async fn finish(mut self, core: &Core) -> Vec<Answer> {
         if let Some(commit) = self.commit.take() {
             let outcomes = commit.await;
-            for (n, pending) in self.pending.into_iter().enumerate() {
-                let Pending {
-                    index,
-                    message,
-                    reports,
-                } = pending;
-                let answer = match &outcomes {
-                    Ok(outcomes) if outcomes.get(n) == Some(&WriteOutcome::Duplicate) => {
+            let held = match &outcomes {
+                Ok(_) => Vec::new(),
+                Err(_) => held_all_the_same(core, &self.pending).await,
+            };
+            for (n, Pending { index, what }) in self.pending.into_iter().enumerate() {
+                let outcome = match &outcomes {
+                    // Held before the failed round: durable here, so acknowledged anyway.
+                    Err(_) if held.get(n) == Some(&true) => Ok(Some(WriteOutcome::Duplicate)),
+                    outcomes => outcomes.as_ref().map(|o| o.get(n).copied()),
+                };
+                let answer = match (what, outcome) {
+                    (
+                        PendingWrite::Accept { message, .. }
+                        | PendingWrite::Refused(Refusal { message, .. }),
+                        Ok(Some(WriteOutcome::Duplicate)),
+                    ) => {
                         Stats::add(&core.stats.duplicates, 1);
                         Ok(message)
                     }
-                    Ok(_) => {
+                    (PendingWrite::Accept { message, reports }, Ok(_)) => {
                         Stats::add(&core.stats.accepted, 1);
                         if reports {
                             Stats::add(&core.stats.delivery_reports_sent, 1);
                         }
                         Ok(message)
                     }
-                    Err(err) => Err(Refusal {
+                    (PendingWrite::Accept { message, .. }, Err(err)) => Err(Refusal {
                         message,
                         reason: RefusalReason::StorageUnavailable,
                         detail: err.to_string(),
                     }),
+                    // Not held: the refusal stands.
+                    (PendingWrite::Refused(refusal), _) => Err(refusal),
                 };
                 self.answers[index] = Some(answer);
             }
@@ -178,6 +220,37 @@ impl Decided {
         }
         answers
     }
+}
+
+/// After a round that failed (the store takes no more custody, or a lookup failed), per
+/// pending write: whether it is a refusal of a message the store held before that round. Its
+/// acknowledgement never depended on the round, and a refusal would make the sender report a
+/// message this node holds as not delivered. Only on this rare path does the lookup take a
+/// round trip of its own; false where it fails too.
+async fn held_all_the_same(core: &Core, pending: &[Pending]) -> Vec<bool> {
+    let refused: Vec<MessageRef> = pending
+        .iter()
+        .filter_map(|p| match &p.what {
+            PendingWrite::Refused(refusal) => Some(refusal.message.clone()),
+            PendingWrite::Accept { .. } => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        return Vec::new();
+    }
+    let mut seen = core
+        .store
+        .seen(refused)
+        .await
+        .unwrap_or_default()
+        .into_iter();
+    pending
+        .iter()
+        .map(|p| match p.what {
+            PendingWrite::Refused(_) => seen.next().unwrap_or(false),
+            PendingWrite::Accept { .. } => false,
+        })
+        .collect()
 }
 
 fn unverifiable(offer: &Offer) -> Refusal {
@@ -213,41 +286,15 @@ fn refusal(offer: &Offer, reason: RefusalReason, detail: &str) -> Refusal {
     }
 }
 
-/// A message refused for a permanent reason (expired, hop limit, ...) that this node already
-/// holds or handled is acknowledged as a duplicate instead: it was delivered, and a refusal
-/// would make its sender report a non-delivery. Refusals are rare, so the extra lookup is too.
-async fn acknowledge_refused_duplicates(core: &Core, answers: &mut [Option<Answer>]) {
-    let candidates: Vec<(usize, MessageRef)> = answers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| match a {
-            Some(Err(r))
-                if r.reason.is_permanent()
-                    && !matches!(
-                        r.reason,
-                        RefusalReason::BadSignature
-                            | RefusalReason::UntrustedSigner
-                            | RefusalReason::Malformed
-                    ) =>
-            {
-                Some((i, r.message.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    if candidates.is_empty() {
-        return;
-    }
-    let refs = candidates.iter().map(|(_, m)| m.clone()).collect();
-    let Ok(seen) = core.store.seen(refs).await else {
-        return;
-    };
-    for ((index, message), seen) in candidates.into_iter().zip(seen) {
-        if seen {
-            Stats::add(&core.stats.duplicates, 1);
-            answers[index] = Some(Ok(message));
-        }
-    }
+/// How a message reached this node.
+pub(super) struct Arrival<'a> {
+    /// Relay hops it had taken.
+    hops: u8,
+    /// Final recipients resolved by a fan-out before this node.
+    recipients: &'a [NodeId],
+    /// The precedence class of the stream it came on (none for local submissions).
+    stream: Option<Precedence>,
+    provenance: Provenance,
 }
 
 /// Decides on an envelope whose signature is known good (verified, or signed here).
@@ -255,11 +302,15 @@ pub(super) fn custody_of(
     core: &Core,
     envelope: &Envelope,
     signed: Vec<u8>,
-    hops: u8,
-    recipients: &[NodeId],
+    arrival: Arrival<'_>,
     now: i64,
-    stream: Option<Precedence>,
 ) -> Result<Custody, Refusal> {
+    let Arrival {
+        hops,
+        recipients,
+        stream,
+        provenance,
+    } = arrival;
     let message = MessageRef {
         origin: envelope.origin.clone(),
         id: envelope.message_id,
@@ -267,7 +318,6 @@ pub(super) fn custody_of(
     let ctx = custody::Context {
         now_ms: now,
         hops,
-        already_seen: false,
         queue_quota: core.config.limits.queue_quota,
         stream,
     };
@@ -276,8 +326,6 @@ pub(super) fn custody_of(
     });
     let copies = match decision {
         CustodyDecision::Accept(copies) => copies,
-        // The store finds duplicates; the engine is never told here (already_seen: false).
-        CustodyDecision::Duplicate => Default::default(),
         CustodyDecision::Refuse { reason, detail } => {
             return Err(Refusal {
                 message,
@@ -306,6 +354,7 @@ pub(super) fn custody_of(
         },
         copies,
         report,
+        provenance,
     })
 }
 
@@ -327,14 +376,22 @@ pub(super) fn own_custody_signed(
         reason: RefusalReason::Malformed,
         detail: e.to_string(),
     })?;
-    let mut custody = custody_of(core, envelope, signed.encode_to_vec(), 0, &[], now, None)?;
+    let arrival = Arrival {
+        hops: 0,
+        recipients: &[],
+        stream: None,
+        provenance: Provenance::Originated,
+    };
+    let mut custody = custody_of(core, envelope, signed.encode_to_vec(), arrival, now)?;
     // Originated here: the first link is hop zero.
     custody.message.hops = 0;
     Ok(custody)
 }
 
 /// Gives up on a queued copy: drops it and, unless it is itself a report, sends the origin a
-/// signed non-delivery report, in one commit.
+/// signed non-delivery report, in one commit. The ledger stores the report only if the copy
+/// was still queued, so a copy given up twice (its link and the expiry sweep) is reported
+/// once.
 pub async fn give_up(
     core: &Core,
     queued: &Queued,
@@ -342,8 +399,7 @@ pub async fn give_up(
     detail: String,
 ) -> Result<(), crate::store::StoreError> {
     let now = now_ms();
-    let mut writes = vec![Write::Forget(queued.key.clone())];
-    let mut reports = 0;
+    let mut report = None;
     let envelope = SignedEnvelope::decode(&queued.message.signed)
         .ok()
         .and_then(|s| s.decode_envelope().ok());
@@ -353,10 +409,7 @@ pub async fn give_up(
             reports::non_delivery_report(&core.me, &envelope, reason, detail, id, now)
         {
             match own_custody(core, &ndr, now) {
-                Ok(custody) => {
-                    reports += 1;
-                    writes.push(Write::Accept(custody));
-                }
+                Ok(custody) => report = Some(Box::new(custody)),
                 Err(refusal) => tracing::warn!(
                     origin = %envelope.origin,
                     detail = %refusal.detail,
@@ -365,7 +418,16 @@ pub async fn give_up(
             }
         }
     }
-    core.store.commit(writes).await?;
-    Stats::add(&core.stats.non_delivery_reports_sent, reports);
+    let reports = u64::from(report.is_some());
+    let outcomes = core
+        .store
+        .commit(vec![Write::GiveUp {
+            key: queued.key.clone(),
+            report,
+        }])
+        .await?;
+    if outcomes.first() == Some(&WriteOutcome::Removed) {
+        Stats::add(&core.stats.non_delivery_reports_sent, reports);
+    }
     Ok(())
 }

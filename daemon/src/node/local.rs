@@ -8,7 +8,7 @@ use bluehelm_proto::{Body, Destination, Envelope, MessageId, Precedence, Refusal
 use super::bulk::Bulk;
 use super::core::{hub, now_ms, Core, Stats};
 use super::custody::own_custody_signed;
-use crate::store::{StoreError, Write, WriteOutcome};
+use crate::store::{Corruption, Entry, StoreError, Write, WriteOutcome};
 
 /// Default hop limit of messages this node originates: far above any sane path length, low
 /// enough to stop a routing loop quickly.
@@ -176,11 +176,11 @@ impl Core {
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             // Verified on receipt and stored as received: a decode failure is disk corruption.
-            let signed = SignedEnvelope::decode(&entry.message.signed)
-                .map_err(|e| StoreError::Corrupt(format!("inbox {}: {e}", entry.seq)))?;
-            let envelope = signed
-                .decode_envelope()
-                .map_err(|e| StoreError::Corrupt(format!("inbox {}: {e}", entry.seq)))?;
+            let corrupt = |e: bluehelm_proto::DecodeError| {
+                StoreError::corrupt(Entry::inbox(entry.seq), Corruption::Envelope(e))
+            };
+            let signed = SignedEnvelope::decode(&entry.message.signed).map_err(corrupt)?;
+            let envelope = signed.decode_envelope().map_err(corrupt)?;
             out.push(Delivered {
                 seq: entry.seq,
                 envelope,

@@ -1,11 +1,13 @@
 //! Key layout of the one sled tree. Every key starts with a one-byte table tag, so a single
 //! atomic `Batch` can change queue, inbox and dedup entries together. (Expiry times and
-//! depths are indexed in memory: see `index.rs`.)
+//! depths are indexed in memory, by the ledger: see `engine/ledger/index.rs`; queue keys
+//! are the ledger's `QueueKey`s as they are.)
 //!
 //! - `q` hop_len hop rank seq: a message queued for next hop `hop` (value: record)
 //! - `i` seq: a message in the local inbox (value: record)
 //! - `s` origin_len origin id: dedup entry (value: expires_at)
 //! - `m` name: metadata (value: u64)
+//! - `a` id: the local API's note on a message this node sent (value: the API's encoding)
 //! - `r` key: a reference database record (value: the services' encoding)
 //! - `v` id: a notice request awaiting review at the hub (value: the signed envelope as
 //!   received, protobuf `SignedEnvelope`)
@@ -15,78 +17,20 @@
 
 use bluehelm_proto::{MessageRef, NodeId, Precedence};
 
-pub const QUEUE: u8 = b'q';
+pub use crate::engine::ledger::{QueueKey, QUEUE};
 pub const INBOX: u8 = b'i';
 pub const SEEN: u8 = b's';
 /// Reference database records (`Write::Reference`): `r` + the services' own key.
 pub const REFERENCE: u8 = b'r';
 /// Notice requests awaiting review at the hub (`Write::Review`): `v` + message id.
 pub const REVIEW: u8 = b'v';
+/// Table tag of the local API's notes (`Write::Note`): `a` + message id.
+pub const NOTE: u8 = b'a';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
-
-/// The key of one queued message copy.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct QueueKey(Vec<u8>);
-
-impl QueueKey {
-    pub fn new(next_hop: &NodeId, precedence: Precedence, seq: u64) -> Self {
-        let mut key = queue_prefix(next_hop, Some(precedence));
-        key.extend_from_slice(&seq.to_be_bytes());
-        Self(key)
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let (hop, rank, seq) = split_queue_key(bytes)?;
-        let hop: NodeId = std::str::from_utf8(hop).ok()?.parse().ok()?;
-        let precedence = Precedence::from_rank(rank)?;
-        Some(Self::new(&hop, precedence, seq))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The next hop this copy waits for.
-    pub fn next_hop(&self) -> NodeId {
-        let (hop, _, _) = split_queue_key(&self.0).expect("built by QueueKey::new");
-        let hop = std::str::from_utf8(hop).expect("built from a NodeId");
-        hop.parse().expect("built from a NodeId")
-    }
-
-    /// The precedence class of this copy.
-    pub fn precedence(&self) -> Option<Precedence> {
-        let (_, rank, _) = split_queue_key(&self.0)?;
-        Precedence::from_rank(rank)
-    }
-
-    pub fn seq(&self) -> u64 {
-        split_queue_key(&self.0).expect("built by QueueKey::new").2
-    }
-}
-
-fn split_queue_key(bytes: &[u8]) -> Option<(&[u8], u8, u64)> {
-    let (&tag, rest) = bytes.split_first()?;
-    let (&len, rest) = rest.split_first()?;
-    if tag != QUEUE || rest.len() != len as usize + 9 {
-        return None;
-    }
-    let (hop, rest) = rest.split_at(len as usize);
-    let seq = u64::from_be_bytes(rest[1..9].try_into().ok()?);
-    Some((hop, rest[0], seq))
-}
 
 /// Prefix of all queue keys of one next hop, or of one precedence class of it.
 pub fn queue_prefix(next_hop: &NodeId, precedence: Option<Precedence>) -> Vec<u8> {
-    let hop = next_hop.as_str().as_bytes();
-    let mut key = Vec::with_capacity(hop.len() + 11);
-    key.push(QUEUE);
-    // Node ids are at most 63 bytes (bluehelm_proto::NodeId), so the length fits a byte.
-    key.push(hop.len() as u8);
-    key.extend_from_slice(hop);
-    if let Some(p) = precedence {
-        key.push(p.rank());
-    }
-    key
+    QueueKey::prefix(next_hop, precedence)
 }
 
 pub fn inbox_key(seq: u64) -> [u8; 9] {
@@ -100,6 +44,22 @@ pub fn inbox_seq(key: &[u8]) -> Option<u64> {
         [INBOX, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
         _ => None,
     }
+}
+
+/// The longest dedup key: tag, length, a node id of at most 63 bytes, a message id.
+pub const SEEN_KEY_MAX: usize = 2 + 63 + 16;
+
+/// The dedup key of `message` in a buffer on the stack, for lookups on the hot path.
+pub fn seen_key_buf(message: &MessageRef) -> ([u8; SEEN_KEY_MAX], usize) {
+    let origin = message.origin.as_str().as_bytes();
+    let mut key = [0u8; SEEN_KEY_MAX];
+    // Node ids are at most 63 bytes (bluehelm_proto::NodeId): the key fits.
+    let len = 2 + origin.len() + 16;
+    key[0] = SEEN;
+    key[1] = origin.len() as u8;
+    key[2..2 + origin.len()].copy_from_slice(origin);
+    key[2 + origin.len()..len].copy_from_slice(message.id.as_bytes());
+    (key, len)
 }
 
 pub fn seen_key(message: &MessageRef) -> Vec<u8> {
@@ -119,6 +79,23 @@ pub fn review_key(id: &bluehelm_proto::MessageId) -> [u8; 17] {
     key
 }
 
+/// Key of the local API's note on a message: `a` + message id (see `Write::Note`).
+pub fn note_key(id: &bluehelm_proto::MessageId) -> [u8; 17] {
+    let mut key = [NOTE; 17];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// Key of a reference database record: `r` + the services' key (see `Write::Reference`).
+/// `r` sorts after the queue (`q`) and before the dedup table (`s`); every scan of those
+/// checks its own prefix, so records never mix with them.
+pub fn reference_key(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 1);
+    out.push(REFERENCE);
+    out.extend_from_slice(key);
+    out
+}
+
 pub fn decode_time(value: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(value.try_into().ok()?))
 }
@@ -128,25 +105,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queue_keys_sort_by_precedence_then_arrival() {
-        let hop: NodeId = "mission.unmiss".parse().unwrap();
-        let routine_first = QueueKey::new(&hop, Precedence::Routine, 1);
-        let flash_later = QueueKey::new(&hop, Precedence::Flash, 2);
-        let flash_last = QueueKey::new(&hop, Precedence::Flash, 300);
-        assert!(flash_later < flash_last);
-        assert!(flash_last < routine_first);
-        assert_eq!(
-            QueueKey::from_bytes(flash_last.as_bytes()),
-            Some(flash_last.clone())
-        );
-        assert_eq!(flash_last.next_hop(), hop);
-        assert_eq!(flash_last.seq(), 300);
+    fn malformed_keys_are_rejected() {
+        assert_eq!(inbox_seq(b"i123"), None);
     }
 
     #[test]
-    fn malformed_keys_are_rejected() {
-        assert_eq!(QueueKey::from_bytes(b""), None);
-        assert_eq!(QueueKey::from_bytes(b"q\x05gs"), None);
-        assert_eq!(inbox_seq(b"i123"), None);
+    fn dedup_keys_on_the_stack_are_the_dedup_keys() {
+        let message = MessageRef {
+            origin: "a".repeat(63).parse().unwrap(),
+            id: bluehelm_proto::MessageId::from([7; 16]),
+        };
+        let (buf, len) = seen_key_buf(&message);
+        assert_eq!(&buf[..len], seen_key(&message).as_slice());
+        assert_eq!(len, SEEN_KEY_MAX);
     }
 }

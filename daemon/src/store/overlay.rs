@@ -26,6 +26,7 @@ use std::thread::JoinHandle;
 
 use sled::{Db, IVec};
 
+use super::error::{Corruption, Entry, Failure, Table};
 pub use super::log::Op;
 use super::log::{Log, DEFAULT_FILE_BYTES};
 use super::StoreError;
@@ -64,7 +65,7 @@ pub struct Kv {
     frozen: Option<Arc<Changes>>,
     running: Option<JoinHandle<(SledFiles, Result<(), StoreError>)>>,
     /// Set when a checkpoint failed: the store takes no more custody.
-    failed: Option<String>,
+    failed: Option<Failure>,
 }
 
 impl Kv {
@@ -120,11 +121,12 @@ impl Kv {
             )
         })?;
         let applied = match db.get(META_LOG_SEQ)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("bad log sequence number".into()))?,
-            ),
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                StoreError::corrupt(
+                    Entry::new(Table::Meta, META_LOG_SEQ),
+                    Corruption::BadCounter(v.len()),
+                )
+            })?),
             None => 0,
         };
         let mut kv = Self {
@@ -143,11 +145,10 @@ impl Kv {
                 continue;
             }
             if record.seq != kv.seq + 1 {
-                return Err(StoreError::Corrupt(format!(
-                    "custody log record {} follows record {}: records are missing; \
-                     restore the storage directory from a backup",
-                    record.seq, kv.seq
-                )));
+                return Err(StoreError::corrupt(
+                    Entry::new(Table::Log, &record.seq.to_be_bytes()),
+                    Corruption::LogGap { after: kv.seq },
+                ));
             }
             kv.seq = record.seq;
             for op in record.ops {
@@ -242,9 +243,8 @@ impl Kv {
     #[cfg(test)]
     pub fn fail_checkpoint_for_test(&mut self) {
         let files = self.files.take().expect("no checkpoint is running");
-        let failed = std::thread::spawn(move || {
-            (files, Err(StoreError::Failed("injected by a test".into())))
-        });
+        let failed =
+            std::thread::spawn(move || (files, Err(StoreError::Failed(Failure::Injected))));
         while !failed.is_finished() {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -255,6 +255,11 @@ impl Kv {
     /// the background counts from the next commit on.
     pub fn has_failed(&self) -> bool {
         self.failed.is_some()
+    }
+
+    /// Why the store failed, if it did (see `has_failed`).
+    pub fn failure(&self) -> Option<Failure> {
+        self.failed.clone()
     }
 
     /// Commits `ops` atomically: one log record, fsynced if `durable`. Without `durable` the
@@ -278,7 +283,7 @@ impl Kv {
             // Not safely retried: the record may be in the file, and after a failed fsync the
             // kernel may have dropped the pages it could not write. Only a restart, which
             // replays what the file holds, knows what is durable.
-            let why = format!("custody log write failed: {err}");
+            let why = Failure::LogWrite(Arc::new(err));
             self.failed = Some(why.clone());
             return Err(StoreError::Failed(why));
         }
@@ -338,7 +343,7 @@ impl Kv {
         };
         if let Err(err) = self.log.switch() {
             self.files = Some(files);
-            self.failed = Some(format!("cannot sync the custody log: {err}"));
+            self.failed = Some(Failure::LogSwitch(Arc::new(err)));
             return;
         }
         let frozen = Arc::new(std::mem::take(&mut self.pending));
@@ -353,7 +358,7 @@ impl Kv {
             });
         match thread {
             Ok(handle) => self.running = Some(handle),
-            Err(err) => self.failed = Some(format!("cannot start a checkpoint thread: {err}")),
+            Err(err) => self.failed = Some(Failure::CheckpointThread(Arc::new(err))),
         }
     }
 
@@ -367,10 +372,10 @@ impl Kv {
                     self.files = Some(files);
                     match result {
                         Ok(()) => free_elsewhere(self.frozen.take()),
-                        Err(err) => self.failed = Some(err.to_string()),
+                        Err(err) => self.failed = Some(Failure::Checkpoint(Arc::new(err))),
                     }
                 }
-                Err(_) => self.failed = Some("the checkpoint thread panicked".into()),
+                Err(_) => self.failed = Some(Failure::CheckpointPanicked),
             }
         }
         match &self.failed {

@@ -1,28 +1,14 @@
 //! The stored form of a message copy: routing facts the node needs without decoding the
 //! envelope, then the signed envelope exactly as it arrived (it is forwarded byte for byte).
+//! The record itself is the ledger's (`engine::ledger::StoredMessage`); its bytes are the
+//! store's.
 
 use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 
-use super::StoreError;
+use super::error::Corruption;
+pub use crate::engine::ledger::StoredMessage;
 
 const VERSION: u8 = 1;
-
-/// One message copy held in custody: queued for a next hop, or in the inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    pub message: MessageRef,
-    pub precedence: Precedence,
-    pub expires_at_ms: i64,
-    /// Relay hops taken so far, as it will be offered to the next hop.
-    pub hops: u8,
-    /// Final recipients resolved by a group or service fan-out; empty when the envelope's own
-    /// destination says where it goes.
-    pub recipients: Vec<NodeId>,
-    /// The encoded `SignedEnvelope`, as received.
-    pub signed: Vec<u8>,
-    /// When this node took custody (Unix ms), for queue age reporting.
-    pub accepted_at_ms: i64,
-}
 
 impl StoredMessage {
     pub fn encode(&self) -> Vec<u8> {
@@ -46,19 +32,20 @@ impl StoredMessage {
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+    /// Reads a record back; what is wrong with it, if it is not one.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Corruption> {
         let mut r = Reader(bytes);
-        if r.u8()? != VERSION {
-            return Err(StoreError::Corrupt("unknown record version".into()));
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(Corruption::UnknownVersion(version));
         }
         let hops = r.u8()?;
-        let precedence = Precedence::from_rank(r.u8()?)
-            .ok_or_else(|| StoreError::Corrupt("bad precedence in record".into()))?;
+        let rank = r.u8()?;
+        let precedence = Precedence::from_rank(rank).ok_or(Corruption::BadPrecedence(rank))?;
         let expires_at_ms = i64::from_be_bytes(r.array()?);
         let accepted_at_ms = i64::from_be_bytes(r.array()?);
         let origin = r.node_id()?;
-        let id = MessageId::from_bytes(r.take(16)?)
-            .map_err(|e| StoreError::Corrupt(format!("bad message id in record: {e}")))?;
+        let id = MessageId::from_bytes(r.take(16)?).map_err(|_| Corruption::BadMessageId)?;
         let count = u16::from_be_bytes(r.array()?);
         let mut recipients = Vec::with_capacity(usize::from(count).min(256));
         for _ in 0..count {
@@ -79,32 +66,32 @@ impl StoredMessage {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Corruption> {
         if self.0.len() < n {
-            return Err(StoreError::Corrupt("truncated record".into()));
+            return Err(Corruption::Truncated);
         }
         let (head, tail) = self.0.split_at(n);
         self.0 = tail;
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, StoreError> {
+    fn u8(&mut self) -> Result<u8, Corruption> {
         Ok(self.take(1)?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Corruption> {
         let bytes = self.take(N)?;
         let mut out = [0; N];
         out.copy_from_slice(bytes);
         Ok(out)
     }
 
-    fn node_id(&mut self) -> Result<NodeId, StoreError> {
+    fn node_id(&mut self) -> Result<NodeId, Corruption> {
         let len = self.u8()? as usize;
         std::str::from_utf8(self.take(len)?)
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| StoreError::Corrupt("bad node id in record".into()))
+            .ok_or(Corruption::BadNodeId)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 
 use super::*;
+use crate::engine::Hop;
 
 fn id(s: &str) -> NodeId {
     s.parse().unwrap()
@@ -25,11 +26,19 @@ fn record(n: u8, precedence: Precedence, expires_at_ms: i64) -> StoredMessage {
     }
 }
 
+/// Custody of `message` for `hop`. A message with no hops taken is one this node originates
+/// (as the node's own messages go out at hop zero); the others are relayed from ncb.de.
 fn to(hop: Hop, message: StoredMessage) -> Write {
+    let provenance = if message.hops == 0 {
+        Provenance::Originated
+    } else {
+        Provenance::Relayed { from: id("ncb.de") }
+    };
     Write::Accept(Custody {
         message,
         copies: BTreeMap::from([(hop, vec![])]),
         report: None,
+        provenance,
     })
 }
 
@@ -52,6 +61,39 @@ async fn accepted_once_then_recognised_as_duplicate() {
         .unwrap();
     assert_eq!(again, vec![WriteOutcome::Duplicate]);
     assert_eq!(store.depth(&id("gs")), 1);
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_of_a_message_held_is_a_duplicate_in_the_commit_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let held = record(1, Precedence::Routine, 10_000);
+    let refused = |n: u8, reason| Write::Refused {
+        message: record(n, Precedence::Routine, 10_000).message,
+        reason,
+    };
+    let outcomes = store
+        .commit(vec![
+            to(Hop::Next(id("gs")), held),
+            refused(1, bluehelm_proto::RefusalReason::Expired),
+            refused(2, bluehelm_proto::RefusalReason::Expired),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            WriteOutcome::Stored,
+            WriteOutcome::Duplicate,
+            WriteOutcome::Refused
+        ]
+    );
+    let again = store
+        .commit(vec![refused(1, bluehelm_proto::RefusalReason::HopLimit)])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::Duplicate]);
     store.shutdown().await.unwrap();
 }
 
@@ -423,7 +465,7 @@ async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_th
     let gs = id("gs");
     let routine = store.hand_off(&gs, Precedence::Routine);
     let arrived = routine.arrived();
-    for n in 0..2 * handoff::HELD_MAX as u8 {
+    for n in 0..2 * keeper::handoff::HELD_MAX as u8 {
         store
             .commit(vec![to(
                 Hop::Next(gs.clone()),
@@ -436,7 +478,7 @@ async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_th
         .await
         .expect("the send loop is woken when copies arrive");
     let held = routine.take();
-    let expected: Vec<u8> = (0..handoff::HELD_MAX as u8).collect();
+    let expected: Vec<u8> = (0..keeper::handoff::HELD_MAX as u8).collect();
     let got: Vec<u8> = held
         .iter()
         .map(|q| q.message.message.id.as_bytes()[0])
@@ -449,15 +491,15 @@ async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_th
         .queued(&gs, Precedence::Routine, None, 1000)
         .await
         .unwrap();
-    assert_eq!(queued.len(), 2 * handoff::HELD_MAX);
+    assert_eq!(queued.len(), 2 * keeper::handoff::HELD_MAX);
 
     // Once taken, the next copies are held again; bytes bound them too.
     let big = StoredMessage {
-        signed: vec![7; handoff::HELD_BYTES / 2],
+        signed: vec![7; keeper::handoff::HELD_BYTES / 2],
         ..record(200, Precedence::Routine, 10_000)
     };
     let bigger = StoredMessage {
-        signed: vec![8; handoff::HELD_BYTES / 2 + 1],
+        signed: vec![8; keeper::handoff::HELD_BYTES / 2 + 1],
         ..record(201, Precedence::Routine, 10_000)
     };
     let small = record(202, Precedence::Routine, 10_000);

@@ -1,8 +1,9 @@
 //! Copies handed straight from the store thread to the link that sends them, so that a link
 //! that has caught up with its queue offers a new copy without waiting for a read through the
-//! store thread (and, for a copy relayed from a neighbour, without waiting for its fsync: see
-//! `Worker::commit_round`). The queue holds every copy too, and the link still reads it after
-//! each take; a hand-off only saves time.
+//! store thread (and, for a copy relayed from a neighbour, without waiting for its fsync: the
+//! ledger decides which, `RoundPlan::prepare`). The queue holds every copy too, and the link
+//! still reads it after each take; a hand-off only saves time. These buffers belong to the
+//! thread that drives the ledger and the store (`keeper.rs`), not to the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,16 +11,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bluehelm_proto::{NodeId, Precedence};
 use tokio::sync::Notify;
 
-use super::{QueueKey, Queued};
+use crate::store::{QueueKey, Queued};
 
 /// Most copies, and bytes of them, held per next hop and precedence class: what a link that
 /// takes none (its peer is slow, or a higher class holds it back) costs in memory.
-pub(super) const HELD_MAX: usize = 64;
-pub(super) const HELD_BYTES: usize = 256 * 1024;
+pub(in crate::store) const HELD_MAX: usize = 64;
+pub(in crate::store) const HELD_BYTES: usize = 256 * 1024;
 
 /// Copies waiting for their links, per next hop and class whose send loop is running.
 #[derive(Default)]
-pub(super) struct HandOffs {
+pub(in crate::store) struct HandOffs {
     held: Mutex<HashMap<(NodeId, Precedence), Held>>,
 }
 
@@ -43,7 +44,7 @@ impl HandOffs {
 
     /// Holds `copies` (in sequence order) for the links that take them, and takes back
     /// `forgotten` copies, which are no longer queued.
-    pub(super) fn put(&self, copies: Vec<(NodeId, Queued)>, forgotten: &[QueueKey]) {
+    pub(in crate::store) fn put(&self, copies: Vec<(NodeId, Queued)>, forgotten: &[QueueKey]) {
         if copies.is_empty() && forgotten.is_empty() {
             return;
         }
@@ -100,7 +101,11 @@ pub struct HandOff {
 }
 
 impl HandOff {
-    pub(super) fn register(offs: Arc<HandOffs>, hop: NodeId, precedence: Precedence) -> Self {
+    pub(in crate::store) fn register(
+        offs: Arc<HandOffs>,
+        hop: NodeId,
+        precedence: Precedence,
+    ) -> Self {
         let arrived = {
             let mut held = offs.lock();
             let h = held.entry((hop.clone(), precedence)).or_default();

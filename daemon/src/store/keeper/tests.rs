@@ -7,42 +7,34 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 use tokio::sync::{oneshot, watch};
 
 use super::*;
-use crate::store::HandOff;
+use crate::engine::Hop;
+use crate::store::{Custody, HandOff, Provenance, StoredMessage};
 
 fn id(s: &str) -> NodeId {
     s.parse().unwrap()
 }
 
-fn worker(dir: &Path) -> Worker {
+fn worker(dir: &Path) -> Keeper {
     let shared = Arc::new(Shared {
         depths: Default::default(),
         hop_changes: Default::default(),
         inbox_changes: watch::channel(0).0,
         hand_offs: Arc::default(),
     });
-    let mut worker = Worker {
-        kv: Kv::open(dir).unwrap(),
-        shared,
-        index: QueueIndex::default(),
-        next_seq: 0,
-        inbox_version: 0,
-        purge_from: None,
-    };
-    worker.recover().unwrap();
-    worker
+    Keeper::open(dir, shared).unwrap()
 }
 
 /// A message relayed from a neighbour (hops 1), for `hop`.
 fn relayed(n: u8, hop: &NodeId) -> Write {
-    accept(n, hop, 1)
+    accept(n, hop, 1, Provenance::Relayed { from: id("ncb.de") })
 }
 
 /// A message this node originates (hops 0), for `hop`.
 fn originated(n: u8, hop: &NodeId) -> Write {
-    accept(n, hop, 0)
+    accept(n, hop, 0, Provenance::Originated)
 }
 
-fn accept(n: u8, hop: &NodeId, hops: u8) -> Write {
+fn accept(n: u8, hop: &NodeId, hops: u8, provenance: Provenance) -> Write {
     Write::Accept(Custody {
         message: StoredMessage {
             message: MessageRef {
@@ -58,6 +50,7 @@ fn accept(n: u8, hop: &NodeId, hops: u8) -> Write {
         },
         copies: BTreeMap::from([(Hop::Next(hop.clone()), vec![])]),
         report: None,
+        provenance,
     })
 }
 
@@ -70,7 +63,7 @@ fn woken(link: &HandOff) -> bool {
 }
 
 /// Runs one round with `writes` and returns its answer.
-fn round(worker: &mut Worker, writes: Vec<Write>) -> Result<Vec<WriteOutcome>, StoreError> {
+fn round(worker: &mut Keeper, writes: Vec<Write>) -> Result<Vec<WriteOutcome>, StoreError> {
     let (reply, answer) = oneshot::channel();
     worker.commit_round(vec![Command::Commit(writes, reply)]);
     answer.blocking_recv().expect("every commit is answered")
@@ -90,18 +83,18 @@ fn a_failed_round_takes_back_its_cut_through_copies_and_never_reuses_their_numbe
     round(&mut worker, vec![relayed(1, &gs)]).unwrap();
     let first = link.take();
     assert_eq!(first.len(), 1, "a good round hands its copy over");
-    let numbered = worker.next_seq;
+    let numbered = worker.ledger.next_seq();
 
     // A checkpoint failed in the background: the next commit finds out only when it has
     // already handed its relayed copy to the link.
-    worker.kv.fail_checkpoint_for_test();
+    worker.storage.fail_checkpoint_for_test();
     assert!(round(&mut worker, vec![relayed(2, &gs)]).is_err());
     assert!(
         link.take().is_empty(),
         "the failed round's copy was taken back"
     );
     assert!(
-        worker.next_seq > numbered,
+        worker.ledger.next_seq() > numbered,
         "the failed round's sequence number may have reached a link: never reused"
     );
 
@@ -110,11 +103,7 @@ fn a_failed_round_takes_back_its_cut_through_copies_and_never_reuses_their_numbe
     assert!(round(&mut worker, vec![relayed(3, &gs)]).is_err());
     assert!(!woken(&link), "nothing was handed to the link");
     assert!(link.take().is_empty());
-    assert_eq!(
-        worker.index.depths().get(&gs),
-        Some(&1),
-        "only the first is queued"
-    );
+    assert_eq!(worker.ledger.depth(&gs), 1, "only the first is queued");
 }
 
 #[test]
@@ -133,7 +122,7 @@ fn copies_cut_through_only_where_no_copy_originated_here_shares_their_hop_and_cl
         Precedence::Routine,
     );
     // The round's commit fails, so only what left before it reached a link at all.
-    worker.kv.fail_checkpoint_for_test();
+    worker.storage.fail_checkpoint_for_test();
     let writes = vec![originated(1, &gs), relayed(2, &gs), relayed(3, &ke)];
     assert!(round(&mut worker, writes).is_err());
     assert!(

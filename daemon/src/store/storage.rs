@@ -1,0 +1,289 @@
+//! The store as an executor: it makes a round durable (one custody log record, fsynced,
+//! later checkpointed into sled: `overlay.rs`, `log.rs`), answers staging's lookups, and
+//! serves reads. It decides nothing about custody: what a round writes comes from the ledger
+//! (`engine::ledger`), already decided; here it only becomes keys and bytes (`keys.rs`,
+//! `record.rs`).
+
+use std::path::Path;
+
+use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
+
+use super::error::{Corruption, Entry, StoreError, Table};
+use super::keys::{self, QueueKey};
+use super::overlay::{Kv, Op};
+use super::{InboxEntry, Queued, ReviewEntry, StoredMessage};
+use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
+
+/// One queue read returns at most about this many bytes of records (at least one record):
+/// bounds what a link holds in memory between reading its queue and writing it out.
+pub(super) const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
+
+/// Notes are kept for the longest lifetime a message may have, plus a day of clock skew.
+const NOTE_RETENTION_MS: i64 = crate::engine::custody::MAX_LIFETIME_MS + 24 * 3600 * 1000;
+
+pub(super) struct Storage {
+    kv: Kv,
+    /// Where the next sweep of the dedup table starts: each sweep looks at a bounded number
+    /// of entries, and the next one carries on after them, so every entry is looked at.
+    purge_from: Option<Vec<u8>>,
+}
+
+impl Storage {
+    /// Opens the store in `dir`, with custody log files of `log_file_bytes`.
+    pub(super) fn open(dir: &Path, log_file_bytes: u64) -> Result<Self, StoreError> {
+        Ok(Self {
+            kv: Kv::open_with_log_size(dir, log_file_bytes)?,
+            purge_from: None,
+        })
+    }
+
+    /// The ledger of what the store holds: the next sequence number and every queued copy.
+    pub(super) fn ledger(&self) -> Result<Ledger, StoreError> {
+        let next_seq = match self.kv.get(keys::META_NEXT_SEQ)? {
+            Some(v) => Some(u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                StoreError::corrupt(
+                    Entry::new(Table::Meta, keys::META_NEXT_SEQ),
+                    Corruption::BadCounter(v.len()),
+                )
+            })?)),
+            None => None,
+        };
+        let mut queued = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::QUEUE]) {
+            let (key, value) = entry?;
+            let copy = queued_entry(&key, &value)?;
+            queued.push((copy.key, copy.message.expires_at_ms));
+        }
+        Ok(Ledger::recover(next_seq, queued))
+    }
+
+    /// A round's writes as key-value operations for the custody log.
+    pub(super) fn encode(mut writes: RoundWrites<'_>) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for (message, expires_at_ms) in writes.seen() {
+            ops.push(Op::Put {
+                key: keys::seen_key(message),
+                value: expires_at_ms.to_be_bytes().to_vec(),
+                fresh: true,
+            });
+        }
+        for (seq, copy) in writes.inbox() {
+            ops.push(Op::Put {
+                key: keys::inbox_key(*seq).to_vec(),
+                value: copy.encode(),
+                fresh: true,
+            });
+        }
+        for queued in writes.queued() {
+            ops.push(Op::Put {
+                key: queued.key.as_bytes().to_vec(),
+                value: queued.message.encode(),
+                fresh: true,
+            });
+        }
+        for key in writes.dequeued() {
+            ops.push(Op::Remove(key.as_bytes().to_vec()));
+        }
+        for change in writes.take_changes() {
+            ops.push(match change {
+                Change::AckInbox(seq) => Op::Remove(keys::inbox_key(seq).to_vec()),
+                Change::Note { id, value } => Op::Put {
+                    key: keys::note_key(&id).to_vec(),
+                    value,
+                    fresh: false,
+                },
+                Change::Reference { key, value } => Op::Put {
+                    key: keys::reference_key(&key),
+                    value,
+                    fresh: false,
+                },
+                Change::Review { id, value } => Op::Put {
+                    key: keys::review_key(&id).to_vec(),
+                    value,
+                    fresh: false,
+                },
+                Change::Unreview(id) => Op::Remove(keys::review_key(&id).to_vec()),
+            });
+        }
+        if let Some(next_seq) = writes.next_seq() {
+            ops.push(Op::Put {
+                key: keys::META_NEXT_SEQ.to_vec(),
+                value: next_seq.to_be_bytes().to_vec(),
+                fresh: false,
+            });
+        }
+        ops
+    }
+
+    /// Makes `ops` durable as one log record (fsynced if `fsync`). A round with nothing to
+    /// write writes nothing, but still fails once the store has failed.
+    pub(super) fn persist(&mut self, ops: Vec<Op>, fsync: bool) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return match self.kv.failure() {
+                Some(failure) => Err(StoreError::Failed(failure)),
+                None => Ok(()),
+            };
+        }
+        self.kv.commit(ops, fsync)
+    }
+
+    /// Whether a failure has stopped the store from taking custody.
+    pub(super) fn has_failed(&self) -> bool {
+        self.kv.has_failed()
+    }
+
+    pub(super) fn close(self) -> Result<(), StoreError> {
+        self.kv.close()
+    }
+
+    pub(super) fn queued(
+        &self,
+        hop: &NodeId,
+        precedence: Precedence,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let prefix = keys::queue_prefix(hop, Some(precedence));
+        let start = match after_seq {
+            Some(seq) => QueueKey::new(hop, precedence, seq.saturating_add(1))
+                .as_bytes()
+                .to_vec(),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for entry in self.kv.scan_prefix_from(&prefix, &start) {
+            let (key, value) = entry?;
+            if out.len() >= limit || bytes >= MAX_READ_BYTES {
+                break;
+            }
+            bytes += value.len();
+            out.push(queued_entry(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// The queued copy `key`, if it is still queued.
+    pub(super) fn copy(&self, key: &QueueKey) -> Result<Option<Queued>, StoreError> {
+        match self.kv.get(key.as_bytes())? {
+            Some(value) => Ok(Some(queued_entry(key.as_bytes(), &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn inbox(
+        &self,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<InboxEntry>, StoreError> {
+        let start = keys::inbox_key(after_seq.map_or(0, |s| s.saturating_add(1)));
+        let mut out = Vec::new();
+        for entry in self.kv.scan_prefix_from(&[keys::INBOX], &start) {
+            let (key, value) = entry?;
+            let Some(seq) = keys::inbox_seq(&key) else {
+                break;
+            };
+            if out.len() >= limit {
+                break;
+            }
+            out.push(InboxEntry {
+                seq,
+                message: StoredMessage::decode(&value)
+                    .map_err(|problem| StoreError::corrupt(Entry::inbox(seq), problem))?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(super) fn reviews(&self) -> Result<Vec<ReviewEntry>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::REVIEW]) {
+            let (key, value) = entry?;
+            let id = MessageId::from_bytes(&key[1..]).map_err(|_| {
+                StoreError::corrupt(Entry::new(Table::Review, &key), Corruption::BadKey)
+            })?;
+            out.push((id, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub(super) fn note(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.kv.get(&keys::note_key(id))?.map(|v| v.to_vec()))
+    }
+
+    pub(super) fn reference(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.kv.get(&keys::reference_key(key))?.map(|v| v.to_vec()))
+    }
+
+    pub(super) fn seen_all(&self, messages: &[MessageRef]) -> Result<Vec<bool>, StoreError> {
+        messages.iter().map(|m| self.seen(m)).collect()
+    }
+
+    /// Drops expired dedup entries, and the API's notes on messages older than any message
+    /// can live (their reports and late responses can no longer arrive).
+    pub(super) fn purge_seen(&mut self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let mut ops = Vec::new();
+        let from = self.purge_from.take().unwrap_or_else(|| vec![keys::SEEN]);
+        for (looked_at, entry) in self.kv.scan_prefix_from(&[keys::SEEN], &from).enumerate() {
+            let (key, value) = entry?;
+            if looked_at == limit {
+                self.purge_from = Some(key.to_vec());
+                break;
+            }
+            if keys::decode_time(&value).is_some_and(|expires| expires < now_ms) {
+                ops.push(Op::Remove(key.to_vec()));
+            }
+        }
+        let notes_before = now_ms.saturating_sub(NOTE_RETENTION_MS);
+        for entry in self.kv.scan_prefix(&[keys::NOTE]).take(limit) {
+            let (key, _) = entry?;
+            let id = MessageId::from_bytes(&key[1..]).map_err(|_| {
+                StoreError::corrupt(Entry::new(Table::Note, &key), Corruption::BadKey)
+            })?;
+            if i64::try_from(id.timestamp_ms()).unwrap_or(i64::MAX) >= notes_before {
+                // Ids are time-ordered: every later note is younger.
+                break;
+            }
+            ops.push(Op::Remove(key.to_vec()));
+        }
+        let purged = ops.len();
+        if purged > 0 {
+            self.kv.commit(ops, true)?;
+        }
+        Ok(purged)
+    }
+
+    /// Makes the store fail as it does when a checkpoint fails in the background.
+    #[cfg(test)]
+    pub(super) fn fail_checkpoint_for_test(&mut self) {
+        self.kv.fail_checkpoint_for_test();
+    }
+}
+
+/// Staging's lookups: what earlier rounds committed (the log's records on top of sled).
+impl Lookup for Storage {
+    type Error = StoreError;
+
+    fn seen(&self, message: &MessageRef) -> Result<bool, StoreError> {
+        let (key, len) = keys::seen_key_buf(message);
+        self.kv.contains_key(&key[..len])
+    }
+
+    fn in_inbox(&self, seq: u64) -> Result<bool, StoreError> {
+        self.kv.contains_key(&keys::inbox_key(seq))
+    }
+
+    fn in_review(&self, id: &MessageId) -> Result<bool, StoreError> {
+        self.kv.contains_key(&keys::review_key(id))
+    }
+}
+
+fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {
+    let entry = || Entry::new(Table::Queue, key);
+    Ok(Queued {
+        key: QueueKey::from_bytes(key)
+            .ok_or_else(|| StoreError::corrupt(entry(), Corruption::BadKey))?,
+        message: StoredMessage::decode(value)
+            .map_err(|problem| StoreError::corrupt(entry(), problem))?,
+    })
+}
