@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bluehelm_proto::{NonDeliveryReason, Precedence, RefusalReason};
 
-use super::sim::{Sim, Source};
+use super::sim::{Delays, Sim, Source};
 use super::testing::{copy_of, refs};
 use super::{Action, SendError, Sender, READ_BATCH, REFUSAL_BACKOFF};
 
@@ -93,14 +93,24 @@ fn flash_overtakes_a_live_routine_drain() {
 
 /// Paced copies and bursts, copies handed off before they are durable (cut-through), a
 /// peer that refuses one copy in 31 the first time (temporarily), forgets that take up
-/// to 30 ms to reach the queue while answers take 2-10 ms, and reads that return copies
-/// already answered or in flight.
+/// to 30 ms to reach the queue while answers take 2-10 ms (and, with a busy store, longer
+/// than a pause: the reads come back to a refused copy before the copies accepted after
+/// it are forgotten), and reads that return copies already answered or in flight.
 #[test]
 fn each_copy_is_offered_once_while_answers_race_the_forgets() {
-    for seed in 1..=10 {
+    let slow_store = Delays {
+        read: (1, 20),
+        answer: (2, 10),
+        forget: (100, 400),
+    };
+    for (seed, delays) in (1..=10)
+        .map(|s| (s, Delays::default()))
+        .chain((11..=20).map(|s| (s, slow_store)))
+    {
         let mut sim = Sim::new(seed).with_verdict(Box::new(|copy, times| {
             (copy.seq % 31 == 0 && times == 1).then_some(RefusalReason::QuotaExceeded)
         }));
+        sim.delays = delays;
         sim.queue_down(Priority, 200);
         let mut total = 200;
         for round in 0..400u64 {
@@ -171,19 +181,23 @@ fn a_copy_taken_back_from_the_hand_off_is_never_offered() {
 
 #[test]
 fn a_permanent_refusal_gives_up_once_and_the_copy_is_never_offered_again() {
+    // One copy in 50 of a backlog, and one in four of the copies queued once caught up.
+    let refused = |seq: u64| seq % 50 == 0 || (seq > 300 && seq % 4 == 0);
     for seed in 1..=5 {
-        // Give-ups reach the queue slowly: reads keep returning the copy meanwhile.
-        let mut sim = Sim::new(seed).with_verdict(Box::new(|copy, _| {
-            (copy.seq % 50 == 0).then_some(RefusalReason::NoRoute)
+        // A busy store: refusals often come before the read that was sent before them,
+        // and give-ups reach the queue slowly, so reads keep returning the copy meanwhile.
+        let mut sim = Sim::new(seed).with_verdict(Box::new(move |copy, _| {
+            refused(copy.seq).then_some(RefusalReason::NoRoute)
         }));
+        sim.delays.read = (1, 20);
         sim.delays.forget = (40, 60);
         sim.queue_down(Routine, 300);
         sim.run_until_idle(A_MINUTE);
         // Caught up: new copies are handed off, ahead of the reads.
         let mut total = 300;
-        for _ in 0..20 {
-            total += sim.queue(Routine, 5).len();
-            for _ in 0..10 {
+        for _ in 0..40 {
+            total += sim.queue(Routine, 1).len();
+            for _ in 0..30 {
                 sim.step();
             }
         }
@@ -191,7 +205,7 @@ fn a_permanent_refusal_gives_up_once_and_the_copy_is_never_offered_again() {
         assert_clean(&sim);
         let mut given_up: Vec<u64> = sim.give_ups.iter().map(|g| g.0).collect();
         given_up.sort_unstable();
-        let expected: Vec<u64> = (1..=total as u64).filter(|s| s % 50 == 0).collect();
+        let expected: Vec<u64> = (1..=total as u64).filter(|&s| refused(s)).collect();
         assert_eq!(
             given_up, expected,
             "seed {seed}: one give-up per refused copy"
@@ -203,8 +217,8 @@ fn a_permanent_refusal_gives_up_once_and_the_copy_is_never_offered_again() {
         assert!(
             sim.offers
                 .iter()
-                .any(|o| o.seq % 50 == 0 && o.source == Source::HandOff),
-            "a handed-off copy was given up too"
+                .any(|o| refused(o.seq) && o.source == Source::HandOff),
+            "seed {seed}: a handed-off copy was given up too"
         );
         for seq in &given_up {
             assert_eq!(sim.peer.times_offered[seq], 1, "seed {seed}: {seq}");
