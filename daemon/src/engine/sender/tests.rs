@@ -108,7 +108,7 @@ fn each_copy_is_offered_once_while_answers_race_the_forgets() {
         .chain((11..=20).map(|s| (s, slow_store)))
     {
         let mut sim = Sim::new(seed).with_verdict(Box::new(|copy, times| {
-            (copy.seq % 31 == 0 && times == 1).then_some(RefusalReason::QuotaExceeded)
+            (matches!(copy.seq % 31, 0) && times == 1).then_some(RefusalReason::QuotaExceeded)
         }));
         sim.delays = delays;
         sim.queue_down(Priority, 200);
@@ -182,7 +182,7 @@ fn a_copy_taken_back_from_the_hand_off_is_never_offered() {
 #[test]
 fn a_permanent_refusal_gives_up_once_and_the_copy_is_never_offered_again() {
     // One copy in 50 of a backlog, and one in four of the copies queued once caught up.
-    let refused = |seq: u64| seq % 50 == 0 || (seq > 300 && seq % 4 == 0);
+    let refused = |seq: u64| matches!(seq % 50, 0) || (seq > 300 && matches!(seq % 4, 0));
     for seed in 1..=5 {
         // A busy store: refusals often come before the read that was sent before them,
         // and give-ups reach the queue slowly, so reads keep returning the copy meanwhile.
