@@ -47,8 +47,9 @@ pub(super) async fn run(
     let mut changes = core.store.hop_changes(peer);
     let hand_offs: [HandOff; 4] =
         std::array::from_fn(|rank| core.store.hand_off(peer, class(rank)));
-    // Writers, forgets and give-ups. Dropped (aborted) when the link ends: a forget or a
-    // give-up is queued at the store when it starts, and only its outcome is awaited here.
+    // Writers, forgets and give-ups, aborted when the link ends. A forget is queued at the
+    // store when it is made (only its outcome is awaited in here); a give-up cut short
+    // leaves its copy queued, and the next link offers it again.
     let mut tasks: JoinSet<Result<(), LinkError>> = JoinSet::new();
     let max_frame = core.config.limits.max_frame_bytes;
     let answers: [_; 4] = std::array::from_fn(|_| mpsc::channel(ANSWER_QUEUE));
@@ -116,6 +117,8 @@ pub(super) async fn run(
     }
 }
 
+/// The class of a rank; ranks here are array indices 0..4, and `Precedence::ALL` holds the
+/// four classes in rank order.
 fn class(rank: usize) -> Precedence {
     Precedence::ALL[rank]
 }
