@@ -1,4 +1,5 @@
-//! Pure decisions of a node: routing, custody, reports and retry timing. No tokio, quinn or
+//! Pure decisions of a node: routing, custody, reports, retry timing, and the send side of a
+//! link (`sender`: what to read, offer, forget and give up, per precedence). No tokio, quinn or
 //! sled here; time comes in as an argument and effects go out as values, so unit tests drive
 //! every rule without sockets or disks.
 
@@ -8,6 +9,7 @@ pub mod custody;
 pub mod ledger;
 pub mod reports;
 pub mod routing;
+pub mod sender;
 
 pub use custody::{CustodyDecision, RefusalAction};
 pub use routing::{Hop, RouteDecision, RoutingTable};

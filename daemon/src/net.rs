@@ -4,5 +4,4 @@
 pub mod endpoint;
 pub mod frames;
 pub mod link;
-mod offered;
 pub mod tls;

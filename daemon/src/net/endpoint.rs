@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use bluehelm_proto::{LinkFrame, NodeId};
 use quinn::{Connection, Endpoint, Incoming};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 
-use super::frames::{read_frame, write_frames, LinkError};
+use super::frames::{read_frame, write_frames, IdentityError, LinkError, Violation};
 use super::link::{run_link, CLOSE_REFUSED};
 use super::tls;
 use crate::engine::backoff::Backoff;
@@ -23,31 +25,37 @@ const REDIAL: Backoff = Backoff {
 };
 /// Longest a handshake plus the first ping may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most incoming handshakes in progress at once (issue 11). Each holds a QUIC connection's
+/// state and a certificate check for up to [`HANDSHAKE_TIMEOUT`]; a flood of connection
+/// attempts must not hold more. A hub's peers all redialling after its restart fit a few
+/// times over, and one refused here retries with backoff (docs/protocol.md 7.3). The
+/// terminal listener bounds its handshakes the same way (`api/terminal.rs`).
+pub const MAX_HANDSHAKES: usize = 32;
 
 /// The node id in the certificate a connected peer presented (TLS has already verified the
 /// chain and the CRL; this reads what it certifies).
 fn peer_node(core: &Core, conn: &Connection) -> Result<NodeId, LinkError> {
-    let chain = tls::peer_chain(conn)
-        .ok_or_else(|| LinkError::Identity("peer presented no certificate".into()))?;
-    let leaf = chain
-        .first()
-        .ok_or_else(|| LinkError::Identity("peer presented an empty chain".into()))?;
+    let chain = tls::peer_chain(conn).ok_or(IdentityError::NoCertificate)?;
+    let leaf = chain.first().ok_or(IdentityError::EmptyChain)?;
     let identity = core
         .verifier
         .trust_store()
         .verify_node(leaf, now_ms() / 1000)
-        .map_err(|e| LinkError::Identity(e.to_string()))?;
+        .map_err(IdentityError::Untrusted)?;
     Ok(identity.node)
 }
 
-/// Accepts links until the node stops.
+/// Accepts links until the node stops, then waits for the links it accepted to end (they
+/// end on the node's cancellation too).
 pub async fn accept_loop(core: Arc<Core>, endpoint: Endpoint) {
+    let tasks = TaskTracker::new();
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         let incoming = tokio::select! {
-            _ = core.cancel.cancelled() => return,
+            _ = core.cancel.cancelled() => break,
             incoming = endpoint.accept() => match incoming {
                 Some(incoming) => incoming,
-                None => return,
+                None => break,
             },
         };
         if core.linked_peers().len() >= core.config.limits.max_peers {
@@ -55,11 +63,21 @@ pub async fn accept_loop(core: Arc<Core>, endpoint: Endpoint) {
             incoming.refuse();
             continue;
         }
-        tokio::spawn(handle_incoming(core.clone(), incoming));
+        let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(remote = %incoming.remote_address(), limit = MAX_HANDSHAKES,
+                "refusing a link: too many handshakes in progress");
+            incoming.refuse();
+            continue;
+        };
+        tasks.spawn(handle_incoming(core.clone(), incoming, handshake));
     }
+    tasks.close();
+    tasks.wait().await;
 }
 
-async fn handle_incoming(core: Arc<Core>, incoming: Incoming) {
+/// Runs an incoming link's handshake and checks (holding `handshake`, a slot of
+/// [`MAX_HANDSHAKES`]), then the link.
+async fn handle_incoming(core: Arc<Core>, incoming: Incoming, handshake: OwnedSemaphorePermit) {
     let remote = incoming.remote_address();
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
         Ok(Ok(conn)) => conn,
@@ -86,6 +104,7 @@ async fn handle_incoming(core: Arc<Core>, incoming: Incoming) {
         conn.close(CLOSE_REFUSED, b"not a configured peer");
         return;
     }
+    drop(handshake);
     tracing::info!(%peer, %remote, "link up (accepted)");
     serve(core, conn, peer).await;
 }
@@ -159,9 +178,11 @@ async fn dial(
     let certified = peer_node(core, &conn)?;
     if &certified != peer {
         conn.close(CLOSE_REFUSED, b"unexpected certificate");
-        return Err(LinkError::Identity(format!(
-            "dialled {peer} but the certificate names {certified}"
-        )));
+        return Err(IdentityError::NotDialled {
+            dialled: peer.clone(),
+            named: certified,
+        }
+        .into());
     }
     tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
@@ -179,6 +200,6 @@ async fn ping(conn: &Connection, max_frame: usize) -> Result<(), LinkError> {
     let mut buf = Vec::new();
     match read_frame(&mut recv, max_frame, &mut buf).await? {
         Some(LinkFrame::Pong(n)) if n == nonce => Ok(()),
-        _ => Err(LinkError::Protocol("first ping not answered".into())),
+        _ => Err(Violation::PingNotAnswered.into()),
     }
 }

@@ -5,30 +5,160 @@ use bluehelm_proto::framing::{self, FrameError};
 use bluehelm_proto::LinkFrame;
 use quinn::{ReadExactError, RecvStream, SendStream};
 
-/// Why a link or one of its streams failed.
+/// Why a link or one of its streams failed, grouped by who is at fault, so that a log line
+/// says whether to look at the peer or at this node (issue 11). Messages say which group.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// The peer broke the framing or sent something undecodable: its stream is closed.
-    #[error("peer sent a bad frame: {0}")]
+    // The peer misbehaved: it broke the link protocol (docs/protocol.md 5 and 7). Counted in
+    // `protocol_errors`; the link closes with `CLOSE_PROTOCOL`.
+    /// The peer broke the framing or sent bytes that do not decode.
+    #[error("peer misbehaved: bad frame: {0}")]
     Frame(#[from] FrameError),
-    /// The peer sent a well-formed frame that the protocol does not allow here.
-    #[error("protocol violation: {0}")]
-    Protocol(String),
-    #[error("stream read failed: {0}")]
-    Read(#[from] quinn::ReadError),
-    #[error("stream write failed: {0}")]
-    Write(#[from] quinn::WriteError),
-    #[error("connection failed: {0}")]
-    Connection(#[from] quinn::ConnectionError),
-    #[error("connect failed: {0}")]
-    Connect(#[from] quinn::ConnectError),
+    /// The peer sent a well-formed frame the protocol does not allow there, or ended a
+    /// stream where it may not.
+    #[error("peer misbehaved: {0}")]
+    Protocol(#[from] Violation),
+
+    // The peer is not acceptable, or gave up on a stream.
     /// The peer's certificate does not name the node we expected or may accept.
-    #[error("peer refused: {0}")]
-    Identity(String),
-    #[error("timed out: {0}")]
-    Timeout(&'static str),
-    #[error(transparent)]
+    #[error("peer not acceptable: {0}")]
+    Identity(#[from] IdentityError),
+    /// The peer reset a stream it was sending on (a QUIC RESET_STREAM).
+    #[error("peer reset a stream (error code {0})")]
+    PeerReset(quinn::VarInt),
+    /// The peer stopped reading a stream this node sends on (a QUIC STOP_SENDING).
+    #[error("peer stopped reading a stream (error code {0})")]
+    PeerStopped(quinn::VarInt),
+
+    // The connection was lost: closed by either side, timed out, or reset.
+    /// The connection ended; quinn's error says how (who closed it, or an idle timeout).
+    #[error("connection lost: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+
+    // This node failed.
+    /// This node's store failed: it cannot read its queue or drop what the peer took.
+    #[error("local store failed: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// This node could not start a connection (its endpoint or configuration).
+    #[error("local endpoint cannot dial: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    /// This node used a stream in a way quinn does not allow (a stream it had closed).
+    #[error("local stream misuse: {0}")]
+    LocalStream(&'static str),
+
+    // Timed out here.
+    /// This node stopped waiting for the peer (a handshake, or the first ping).
+    #[error("timed out waiting for the {0}")]
+    Timeout(&'static str),
+}
+
+/// Who is at fault for a [`LinkError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The peer broke the protocol.
+    PeerMisbehaved,
+    /// The peer is not acceptable, or gave up on a stream.
+    Peer,
+    /// Nobody known: the connection was lost.
+    Connection,
+    /// This node failed.
+    Local,
+    /// This node stopped waiting.
+    Timeout,
+}
+
+impl LinkError {
+    pub fn blame(&self) -> Blame {
+        match self {
+            LinkError::Frame(_) | LinkError::Protocol(_) => Blame::PeerMisbehaved,
+            LinkError::Identity(_) | LinkError::PeerReset(_) | LinkError::PeerStopped(_) => {
+                Blame::Peer
+            }
+            LinkError::Connection(_) => Blame::Connection,
+            LinkError::Store(_) | LinkError::Connect(_) | LinkError::LocalStream(_) => Blame::Local,
+            LinkError::Timeout(_) => Blame::Timeout,
+        }
+    }
+}
+
+impl From<quinn::ReadError> for LinkError {
+    fn from(err: quinn::ReadError) -> Self {
+        match err {
+            quinn::ReadError::Reset(code) => LinkError::PeerReset(code),
+            quinn::ReadError::ConnectionLost(err) => LinkError::Connection(err),
+            quinn::ReadError::ClosedStream => LinkError::LocalStream("read from a closed stream"),
+            quinn::ReadError::IllegalOrderedRead => {
+                LinkError::LocalStream("ordered read after an unordered one")
+            }
+            // No 0-RTT here (docs/protocol.md 6.1): only a peer that somehow took it.
+            quinn::ReadError::ZeroRttRejected => LinkError::LocalStream("0-rtt rejected"),
+        }
+    }
+}
+
+impl From<quinn::WriteError> for LinkError {
+    fn from(err: quinn::WriteError) -> Self {
+        match err {
+            quinn::WriteError::Stopped(code) => LinkError::PeerStopped(code),
+            quinn::WriteError::ConnectionLost(err) => LinkError::Connection(err),
+            quinn::WriteError::ClosedStream => LinkError::LocalStream("write to a closed stream"),
+            quinn::WriteError::ZeroRttRejected => LinkError::LocalStream("0-rtt rejected"),
+        }
+    }
+}
+
+impl From<crate::engine::sender::SendError> for LinkError {
+    fn from(err: crate::engine::sender::SendError) -> Self {
+        LinkError::Protocol(Violation::Answers(err))
+    }
+}
+
+/// How a peer broke the link protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum Violation {
+    /// A frame of a kind that has no place on this stream.
+    #[error("unexpected {frame} frame on {stream}")]
+    UnexpectedFrame {
+        frame: &'static str,
+        stream: &'static str,
+    },
+    /// A peer-opened stream must start with `StreamOpen` or `Ping` (7.1).
+    #[error("stream must start with open or ping, not {0}")]
+    BadFirstFrame(&'static str),
+    /// FIN inside a frame's length prefix (5).
+    #[error("stream ended inside a frame header")]
+    EndedInHeader,
+    /// FIN inside a frame's body (5).
+    #[error("stream ended inside a frame")]
+    EndedInFrame,
+    /// The answers broke a rule of 7.2 (an answer stream ended with offers unanswered).
+    #[error(transparent)]
+    Answers(crate::engine::sender::SendError),
+    /// More offers waiting to be written than the window allows: the peer answered offers
+    /// it cannot have read yet.
+    #[error("answers to offers not yet sent")]
+    AnsweredUnsent,
+    /// The dialler's first ping got no matching pong (7.1).
+    #[error("first ping not answered")]
+    PingNotAnswered,
+}
+
+/// Why a connected peer's certificate does not admit it on this link.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("peer presented no certificate")]
+    NoCertificate,
+    #[error("peer presented an empty chain")]
+    EmptyChain,
+    /// The certificate does not verify as a node's now (with the CRL in force).
+    #[error(transparent)]
+    Untrusted(#[from] bluehelm_pki::TrustError),
+    /// The dialler reached another node than the one it dialled.
+    #[error("dialled {dialled} but the certificate names {named}")]
+    NotDialled {
+        dialled: bluehelm_proto::NodeId,
+        named: bluehelm_proto::NodeId,
+    },
 }
 
 /// Reads one frame; `Ok(None)` when the peer finished the stream cleanly between frames.
@@ -41,11 +171,7 @@ pub async fn read_frame(
     match recv.read_exact(&mut header).await {
         Ok(()) => {}
         Err(ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(ReadExactError::FinishedEarly(_)) => {
-            return Err(LinkError::Protocol(
-                "stream ended inside a frame header".into(),
-            ))
-        }
+        Err(ReadExactError::FinishedEarly(_)) => return Err(Violation::EndedInHeader.into()),
         Err(ReadExactError::ReadError(e)) => return Err(e.into()),
     }
     let len = framing::frame_len(header, max_frame)?;
@@ -53,9 +179,7 @@ pub async fn read_frame(
     buf.resize(len, 0);
     match recv.read_exact(buf).await {
         Ok(()) => {}
-        Err(ReadExactError::FinishedEarly(_)) => {
-            return Err(LinkError::Protocol("stream ended inside a frame".into()))
-        }
+        Err(ReadExactError::FinishedEarly(_)) => return Err(Violation::EndedInFrame.into()),
         Err(ReadExactError::ReadError(e)) => return Err(e.into()),
     }
     Ok(Some(

@@ -2,31 +2,25 @@
 //! other on up to four bidirectional streams, one per precedence (FLASH at the highest QUIC
 //! stream priority, so it never waits behind a ROUTINE backlog), and answers the other side's
 //! offers on the streams the other side opened.
+//!
+//! The send half is one task per link (`send.rs`), a frame pump around the send-side state
+//! machine (`engine::sender`), with one writer per class (`offer_stream.rs`). The receive
+//! half is below: per stream the peer opened, a reader, a decider and an answerer.
+
+mod offer_stream;
+mod send;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bluehelm_proto::framing::write_transfer_frame;
 use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence};
 use quinn::{Connection, RecvStream, SendStream, VarInt};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::AbortOnDropHandle;
 
-use super::frames::{frame_name, read_frame, write_frames, LinkError};
-use super::offered::Offered;
-use crate::engine::backoff::Backoff;
-use crate::engine::custody::{on_refusal, RefusalAction};
+use super::frames::{frame_name, read_frame, write_frames, Blame, LinkError, Violation};
 use crate::node::core::{Core, Stats};
-use crate::node::custody::{decide_offers, give_up, Decided, Offer};
-use crate::store::{QueueKey, Queued, Store};
+use crate::node::custody::{decide_offers, Decided, Offer};
 
-/// Copies of one precedence class offered but not yet answered, per link. Bounds what a
-/// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
-const SEND_WINDOW: usize = 1024;
-/// Most copies read from the store at a time: one read holds the store thread, and every
-/// commit waits behind it (a FLASH one too).
-const READ_BATCH: usize = 128;
 /// Offers received but not yet decided on, per stream: bounds memory per peer; QUIC flow
 /// control holds back the rest.
 const RECEIVE_QUEUE: usize = 2048;
@@ -42,23 +36,14 @@ pub const CLOSE_NORMAL: VarInt = VarInt::from_u32(0);
 pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(1);
 pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(2);
 
-/// Retry timing after a temporary refusal.
-const REFUSAL_BACKOFF: Backoff = Backoff {
-    base: Duration::from_millis(200),
-    max: Duration::from_secs(60),
-};
-
 /// Runs a link until the connection ends or the node stops.
 pub async fn run_link(core: Arc<Core>, conn: Connection, peer: NodeId) {
     let cancel = core.cancel.child_token();
     let mut tasks = tokio::task::JoinSet::new();
-    // Until each class has looked at its queue, assume it has a backlog.
-    let (gate, _) = watch::channel([true; 4]);
-    for &precedence in Precedence::ALL {
+    {
         let (core, conn, peer, cancel) = (core.clone(), conn.clone(), peer.clone(), cancel.clone());
-        let gate = gate.clone();
         tasks.spawn(async move {
-            if let Err(err) = send_loop(&core, &conn, &peer, precedence, gate, cancel).await {
+            if let Err(err) = send::run(&core, &conn, &peer, cancel).await {
                 close_on_error(&core, &conn, &peer, &err);
             }
         });
@@ -87,15 +72,17 @@ pub async fn run_link(core: Arc<Core>, conn: Connection, peer: NodeId) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// Closes the link after an error: with `CLOSE_PROTOCOL` (and counted) if the peer broke
+/// the protocol, else normally.
 fn close_on_error(core: &Core, conn: &Connection, peer: &NodeId, err: &LinkError) {
-    match err {
-        LinkError::Frame(_) | LinkError::Protocol(_) => {
+    match err.blame() {
+        Blame::PeerMisbehaved => {
             Stats::add(&core.stats.protocol_errors, 1);
             tracing::warn!(%peer, error = %err, "closing link: peer broke the protocol");
             conn.close(CLOSE_PROTOCOL, b"protocol violation");
         }
-        _ => {
-            tracing::debug!(%peer, error = %err, "link stream ended");
+        blame => {
+            tracing::debug!(%peer, ?blame, error = %err, "link stream ended");
             conn.close(CLOSE_NORMAL, b"stream failed");
         }
     }
@@ -104,262 +91,6 @@ fn close_on_error(core: &Core, conn: &Connection, peer: &NodeId, err: &LinkError
 /// QUIC stream priority of a precedence class (higher is sent first).
 fn priority(precedence: Precedence) -> i32 {
     3 - i32::from(precedence.rank())
-}
-
-enum Answer {
-    Accepted(Vec<MessageRef>),
-    Refused(bluehelm_proto::Refusal),
-}
-
-/// Offers this node's queue of one precedence class for `peer`, and handles the answers.
-///
-/// `gate` holds, per class, whether it is busy: it may still have messages queued, or has
-/// some offered and not yet answered. A class offers nothing while a higher one is busy, so
-/// that a queue that built up while the link was down reaches the peer's inbox FLASH first,
-/// and a FLASH message never shares the peer's attention with a ROUTINE flood.
-async fn send_loop(
-    core: &Arc<Core>,
-    conn: &Connection,
-    peer: &NodeId,
-    precedence: Precedence,
-    gate: watch::Sender<[bool; 4]>,
-    cancel: CancellationToken,
-) -> Result<(), LinkError> {
-    let rank = usize::from(precedence.rank());
-    let mut higher = gate.subscribe();
-    let opener = StreamOpener {
-        conn,
-        precedence,
-        max_frame: core.config.limits.max_frame_bytes,
-    };
-    // `None` once the peer ended the answer side with nothing unanswered (protocol.md 7.2).
-    let mut stream = Some(opener.open().await?);
-
-    let mut changes = core.store.hop_changes(peer);
-    let hand_off = core.store.hand_off(peer, precedence);
-    let mut offered = Offered::default();
-    let mut paused_until: Option<Instant> = None;
-    let mut refusals: u32 = 0;
-    loop {
-        if paused_until.is_some_and(|t| Instant::now() >= t) {
-            paused_until = None;
-        }
-        let held_back = higher.borrow_and_update()[..rank].iter().any(|b| *b);
-        if paused_until.is_none() && offered.in_flight() < SEND_WINDOW && !held_back {
-            changes.borrow_and_update();
-            let fresh = offered.handed_off(hand_off.take(), SEND_WINDOW - offered.in_flight());
-            opener.offer(&mut stream, &fresh).await?;
-            let room = (SEND_WINDOW - offered.in_flight()).min(READ_BATCH);
-            let batch = core
-                .store
-                .queued(peer, precedence, offered.cursor(), room)
-                .await?;
-            let bytes: usize = batch.iter().map(|q| q.message.signed.len()).sum();
-            // A short read means the queue is empty, unless it stopped at the byte bound.
-            let backlog = batch.len() == room || bytes >= Store::READ_BYTES / 2;
-            let read_some = !batch.is_empty();
-            let batch = offered.read(batch, backlog);
-            if read_some {
-                opener.offer(&mut stream, &batch).await?;
-                continue;
-            }
-        }
-        let busy = offered.backlog() || offered.in_flight() > 0;
-        gate.send_if_modified(|flags| std::mem::replace(&mut flags[rank], busy) != busy);
-        let pause = paused_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Ok(()),
-            answer = next_answer(&mut stream) => match answer {
-                Some(Ok(Answer::Accepted(refs))) => {
-                    refusals = 0;
-                    let keys = offered.accepted(&refs);
-                    Stats::add(&core.stats.forwarded, keys.len() as u64);
-                    forget(core, keys);
-                }
-                Some(Ok(Answer::Refused(refusal))) => {
-                    let action = on_refusal(refusal.reason);
-                    let retry = matches!(action, RefusalAction::RetryLater);
-                    let Some(key) = offered.refused(&refusal.message, retry) else { continue };
-                    tracing::info!(%peer, msg = %refusal.message, reason = %refusal.reason,
-                        detail = %refusal.detail, "next hop refused custody");
-                    match action {
-                        RefusalAction::RetryLater => {
-                            let delay = REFUSAL_BACKOFF.delay(refusals, rand::random());
-                            refusals = refusals.saturating_add(1);
-                            paused_until = Some(Instant::now() + delay);
-                        }
-                        RefusalAction::GiveUp(reason) => {
-                            if let Some(queued) = fetch(core, peer, precedence, &key).await? {
-                                give_up(core, &queued, reason, refusal.detail).await?;
-                            }
-                        }
-                    }
-                }
-                Some(Err(err)) => return Err(err),
-                // Offers on it would never be answered: the copies stay queued, and the next
-                // link offers them again.
-                None if offered.in_flight() > 0 => {
-                    return Err(LinkError::Protocol(format!(
-                        "answer stream ended with {} offers unanswered",
-                        offered.in_flight()
-                    )))
-                }
-                // Nothing lost: end our side too; the next offer opens a new stream.
-                None => {
-                    tracing::debug!(%peer, %precedence, "peer ended an idle answer stream");
-                    stream = None;
-                }
-            },
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return Ok(());
-                }
-            }
-            // A relayed copy arrives before the change above, which waits for its fsync.
-            _ = hand_off.arrived() => {}
-            _ = higher.changed() => {}
-            _ = tokio::time::sleep_until(pause), if paused_until.is_some() => {}
-        }
-    }
-}
-
-/// A send loop's offer stream and the task reading its answers.
-struct OfferStream {
-    send: SendStream,
-    answers: mpsc::Receiver<Result<Answer, LinkError>>,
-    _reader: AbortOnDrop,
-}
-
-/// Opens a send loop's offer streams and writes its offers.
-struct StreamOpener<'a> {
-    conn: &'a Connection,
-    precedence: Precedence,
-    max_frame: usize,
-}
-
-impl StreamOpener<'_> {
-    async fn open(&self) -> Result<OfferStream, LinkError> {
-        let (mut send, recv) = self.conn.open_bi().await?;
-        // The stream was just opened: it is not closed yet.
-        let _ = send.set_priority(priority(self.precedence));
-        write_frames(
-            &mut send,
-            &[LinkFrame::Open {
-                precedence: self.precedence,
-            }],
-        )
-        .await?;
-        let (answers_tx, answers) = mpsc::channel(64);
-        let reader = tokio::spawn(read_answers(recv, self.max_frame, answers_tx));
-        Ok(OfferStream {
-            send,
-            answers,
-            _reader: AbortOnDrop(reader),
-        })
-    }
-
-    /// Offers `copies` on the stream, opening a new one if the peer ended the last.
-    async fn offer(
-        &self,
-        stream: &mut Option<OfferStream>,
-        copies: &[Queued],
-    ) -> Result<(), LinkError> {
-        if copies.is_empty() {
-            return Ok(());
-        }
-        if stream.is_none() {
-            *stream = Some(self.open().await?);
-        }
-        if let Some(open) = stream {
-            open.send.write_all(&frames(copies)).await?;
-        }
-        Ok(())
-    }
-}
-
-/// The next answer on the stream; `None` when the peer ended its answer side. Without a
-/// stream, never.
-async fn next_answer(stream: &mut Option<OfferStream>) -> Option<Result<Answer, LinkError>> {
-    match stream {
-        Some(open) => open.answers.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Transfer frames, ready to write. The stored signed envelope goes out byte for byte as it
-/// was verified on receipt (sled checksums its log, so a record that reads back is the record
-/// that was written).
-fn frames(copies: &[Queued]) -> Vec<u8> {
-    let mut frames = Vec::new();
-    for queued in copies {
-        let message = &queued.message;
-        write_transfer_frame(
-            &message.signed,
-            message.hops,
-            &message.recipients,
-            &mut frames,
-        );
-    }
-    frames
-}
-
-/// Drops copies the next hop holds now. Not awaited: if the node stops first, the copies are
-/// offered again on the next link and the peer acknowledges them as duplicates.
-fn forget(core: &Arc<Core>, keys: Vec<QueueKey>) {
-    if keys.is_empty() {
-        return;
-    }
-    let core = core.clone();
-    tokio::spawn(async move {
-        let writes = keys.into_iter().map(crate::store::Write::Forget).collect();
-        if let Err(err) = core.store.commit(writes).await {
-            tracing::error!(error = %err, "cannot drop forwarded messages; they will be re-sent");
-        }
-    });
-}
-
-async fn fetch(
-    core: &Core,
-    peer: &NodeId,
-    precedence: Precedence,
-    key: &QueueKey,
-) -> Result<Option<Queued>, LinkError> {
-    let after = key.seq().checked_sub(1);
-    let found = core.store.queued(peer, precedence, after, 1).await?;
-    Ok(found.into_iter().find(|q| &q.key == key))
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn read_answers(
-    mut recv: RecvStream,
-    max_frame: usize,
-    answers: mpsc::Sender<Result<Answer, LinkError>>,
-) {
-    let mut buf = Vec::new();
-    loop {
-        let answer = match read_frame(&mut recv, max_frame, &mut buf).await {
-            Ok(Some(LinkFrame::Accepted(refs))) => Ok(Answer::Accepted(refs)),
-            Ok(Some(LinkFrame::Refused(refusal))) => Ok(Answer::Refused(refusal)),
-            Ok(Some(other)) => Err(LinkError::Protocol(format!(
-                "unexpected frame on an answer stream: {}",
-                frame_name(&other)
-            ))),
-            Ok(None) => return,
-            Err(err) => Err(err),
-        };
-        let failed = answer.is_err();
-        if answers.send(answer).await.is_err() || failed {
-            return;
-        }
-    }
 }
 
 /// Serves a stream the peer opened: a control stream (pings) or an offer stream.
@@ -380,10 +111,11 @@ async fn serve_stream(
                         write_frames(&mut send, &[LinkFrame::Pong(nonce)]).await?
                     }
                     other => {
-                        return Err(LinkError::Protocol(format!(
-                            "unexpected {} on the control stream",
-                            frame_name(&other)
-                        )))
+                        return Err(Violation::UnexpectedFrame {
+                            frame: frame_name(&other),
+                            stream: "the control stream",
+                        }
+                        .into())
                     }
                 }
             }
@@ -392,10 +124,7 @@ async fn serve_stream(
         Some(LinkFrame::Open { precedence }) => {
             serve_offers(core, peer, precedence, send, recv).await
         }
-        Some(other) => Err(LinkError::Protocol(format!(
-            "stream must start with open or ping, not {}",
-            frame_name(&other)
-        ))),
+        Some(other) => Err(Violation::BadFirstFrame(frame_name(&other)).into()),
         None => Ok(()),
     }
 }
@@ -435,7 +164,7 @@ async fn serve_offers(
             }
         })
     };
-    let _abort_decider = AbortOnDrop(decider);
+    let _abort_decider = AbortOnDropHandle::new(decider);
     let answerer = {
         let core = core.clone();
         tokio::spawn(async move {
@@ -468,10 +197,11 @@ async fn serve_offers(
                 }
             }
             Ok(Some(other)) => {
-                break Err(LinkError::Protocol(format!(
-                    "unexpected {} on an offer stream",
-                    frame_name(&other)
-                )))
+                break Err(Violation::UnexpectedFrame {
+                    frame: frame_name(&other),
+                    stream: "an offer stream",
+                }
+                .into())
             }
             Ok(None) => break Ok(()),
             Err(err) => break Err(err),
