@@ -316,9 +316,10 @@ async fn a_new_crl_closes_the_revoked_peers_link_without_a_restart() {
     }
 }
 
-/// A replayed message takes the daemon's real path (link -> verification -> the store's seen
-/// table at commit), not only the engine's `already_seen` branch: the second offer of the same
-/// signed envelope is acknowledged, counted as a duplicate, and not queued again.
+/// A replayed message takes the daemon's real path (link -> verification -> the ledger's
+/// dedup decision against the store's seen table at commit), not only the ledger's unit tests:
+/// the second offer of the same signed envelope is acknowledged, counted as a duplicate, and
+/// not queued again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_offer_is_acknowledged_and_not_stored_again() {
     let mut net = TestNet::standard();
