@@ -50,9 +50,9 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
         if batch == MESSAGES / BATCH / 3 {
             // Pull the plug while traffic flows through the hub: once ncb.ke takes custody of
             // more messages from here on.
-            let accepted = ke.core().stats.accepted.load(Relaxed);
+            let accepted = ke.core().stats().accepted.load(Relaxed);
             eventually("ncb.ke to take custody through the hub", || async {
-                (ke.core().stats.accepted.load(Relaxed) > accepted).then_some(())
+                (ke.core().stats().accepted.load(Relaxed) > accepted).then_some(())
             })
             .await;
             hub.kill9();
@@ -72,7 +72,7 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
     // hub's for ncb.ke): from then on no copy, and so no duplicate, can arrive.
     let hub_api = api_client_of(&net.net.config("gs").unwrap()).await;
     eventually("the origin's and the hub's queues to drain", || async {
-        let origin = fr.core().store.depth(&id("gs"));
+        let origin = fr.core().store().depth(&id("gs"));
         let hub = api_queue_depth(&mut hub_api.clone(), "ncb.ke").await;
         (origin == 0 && hub == 0).then_some(())
     })
@@ -105,9 +105,9 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
         fr.core().submit(messages).await.unwrap();
         if batch == MESSAGES / BATCH / 3 {
             // Pull the plug while ncb.ke takes custody: once it takes more from here on.
-            let forwarded = gs.core().stats.forwarded.load(Relaxed);
+            let forwarded = gs.core().stats().forwarded.load(Relaxed);
             eventually("ncb.ke to take custody", || async {
-                (gs.core().stats.forwarded.load(Relaxed) > forwarded).then_some(())
+                (gs.core().stats().forwarded.load(Relaxed) > forwarded).then_some(())
             })
             .await;
             ke.kill9();

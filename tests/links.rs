@@ -41,7 +41,7 @@ fn take_class(streams: &mut Vec<NodeOffers>, precedence: Precedence) -> NodeOffe
 
 async fn queue_drained(gs: &Node) {
     eventually("gs to forget the copy ncb.ke took", || async {
-        (gs.core().store.depth(&id("ncb.ke")) == 0).then_some(())
+        (gs.core().store().depth(&id("ncb.ke")) == 0).then_some(())
     })
     .await;
 }
@@ -73,7 +73,7 @@ async fn an_answer_stream_ended_with_nothing_unanswered_leaves_the_link_up() {
     fresh.accept(vec![offer]).await.unwrap();
     queue_drained(&gs).await;
     ke.ping().await.unwrap();
-    assert!(gs.core().is_linked(&id("ncb.ke")));
+    assert!(gs.is_linked(&id("ncb.ke")));
     drop(streams);
     gs.shutdown().await;
 }
@@ -102,7 +102,7 @@ async fn an_answer_stream_ended_with_an_offer_unanswered_closes_the_link_and_it_
         other => panic!("expected a protocol-violation close: {other}"),
     }
     assert_eq!(
-        gs.core().store.depth(&id("ncb.ke")),
+        gs.core().store().depth(&id("ncb.ke")),
         1,
         "the copy stays queued"
     );

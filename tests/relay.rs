@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bluehelm::node::core::Stats;
+use bluehelm::custody::Stats;
 use bluehelm_proto::{Body, Destination, Kind, NonDeliveryReason, Precedence};
 use bluehelm_tests::{eventually, id, inbox_at_least, linked, number_of, text, TestNet};
 
@@ -59,7 +59,7 @@ async fn offline_mission_gets_its_queue_once_flash_first() {
     let total = sent.len();
     fr.core().submit(sent).await.unwrap();
     bluehelm_tests::eventually("gs to hold the mission's queue", || async {
-        (gs.core().store.depth(&id("mission.unmiss")) == total).then_some(())
+        (gs.core().store().depth(&id("mission.unmiss")) == total).then_some(())
     })
     .await;
 
@@ -85,7 +85,7 @@ async fn offline_mission_gets_its_queue_once_flash_first() {
     // Exactly once: the hub's queue empties, and then (nothing is left to offer) the inbox
     // holds each message once.
     bluehelm_tests::eventually("gs queue for the mission to empty", || async {
-        (gs.core().store.depth(&id("mission.unmiss")) == 0).then_some(())
+        (gs.core().store().depth(&id("mission.unmiss")) == 0).then_some(())
     })
     .await;
     assert_eq!(
@@ -109,13 +109,13 @@ async fn queue_survives_a_hub_restart() {
         .collect();
     fr.core().submit(sent).await.unwrap();
     bluehelm_tests::eventually("gs to hold 50", || async {
-        (gs.core().store.depth(&id("mission.unmiss")) == 50).then_some(())
+        (gs.core().store().depth(&id("mission.unmiss")) == 50).then_some(())
     })
     .await;
     gs.shutdown().await;
 
     let gs = net.start("gs").await;
-    assert_eq!(gs.core().store.depth(&id("mission.unmiss")), 50);
+    assert_eq!(gs.core().store().depth(&id("mission.unmiss")), 50);
     let mission = net.start("mission.unmiss").await;
     let inbox = inbox_at_least(&mission, 50).await;
     let mut numbers: Vec<usize> = inbox.iter().filter_map(number_of).collect();
@@ -156,7 +156,7 @@ async fn group_message_fans_out_at_the_hub_and_reports_delivery() {
     assert_eq!(report.correlation_id, Some(ids[0]));
     // Issue 10: delivery reports are counted as sent, apart from non-delivery ones.
     // (Counted once the commit returns, which may be just after the report left.)
-    let stats = &ke.core().stats;
+    let stats = ke.core().stats();
     eventually("ncb.ke to count its delivery report", || async {
         (Stats::get(&stats.delivery_reports_sent) == 1).then_some(())
     })
@@ -191,8 +191,8 @@ async fn expiry_in_the_hub_queue_reports_non_delivery_to_the_origin() {
         }
         other => panic!("expected a non-delivery report, got {other:?}"),
     }
-    assert_eq!(gs.core().store.depth(&id("mission.unmiss")), 0);
-    let stats = &gs.core().stats;
+    assert_eq!(gs.core().store().depth(&id("mission.unmiss")), 0);
+    let stats = gs.core().stats();
     eventually("gs to count its non-delivery report", || async {
         (Stats::get(&stats.non_delivery_reports_sent) == 1).then_some(())
     })
@@ -218,7 +218,7 @@ async fn unroutable_message_is_refused_by_the_hub_and_reported() {
         Body::NonDeliveryReport(ndr) => assert_eq!(ndr.reason, NonDeliveryReason::NoRoute),
         other => panic!("expected a non-delivery report, got {other:?}"),
     }
-    assert_eq!(fr.core().store.depth(&id("gs")), 0);
+    assert_eq!(fr.core().store().depth(&id("gs")), 0);
     for node in [fr, gs] {
         node.shutdown().await;
     }
@@ -311,11 +311,11 @@ async fn handed_off_copies_are_offered_to_the_next_hop_once() {
     let inbox = inbox_at_least(&ke, total).await;
     assert_eq!(inbox.len(), total);
     bluehelm_tests::eventually("the hub's queue for ncb.ke to empty", || async {
-        (gs.core().store.depth(&id("ncb.ke")) == 0).then_some(())
+        (gs.core().store().depth(&id("ncb.ke")) == 0).then_some(())
     })
     .await;
     for (node, name) in [(&gs, "gs"), (&ke, "ncb.ke")] {
-        let stats = &node.core().stats;
+        let stats = node.core().stats();
         assert_eq!(
             stats.duplicates.load(Relaxed),
             0,
@@ -327,7 +327,7 @@ async fn handed_off_copies_are_offered_to_the_next_hop_once() {
             "{name} accepted"
         );
     }
-    assert_eq!(gs.core().stats.forwarded.load(Relaxed), total as u64);
+    assert_eq!(gs.core().stats().forwarded.load(Relaxed), total as u64);
 
     for node in [ke, fr, gs] {
         node.shutdown().await;

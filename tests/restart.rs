@@ -13,8 +13,7 @@ use bluehelm_tests::{
 
 /// The peer's current connection to gs, if it has a link.
 fn link_to_gs(node: &Node) -> Option<quinn::Connection> {
-    let links = node.core().links.lock().unwrap();
-    links.get(&id("gs")).map(|slot| slot.connection.clone())
+    node.links().connection(&id("gs"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,7 +44,7 @@ fn extra_node(net: &mut TestNet, node: &str, country: &str) -> NodeCredentials {
 
 /// A ROUTINE notice from ncb.de to ncb.ke with a fresh id, signed by ncb.de.
 fn notice_from_de_to_ke(de: &NodeCredentials) -> SignedEnvelope {
-    let now = bluehelm::node::core::now_ms();
+    let now = bluehelm::custody::now_ms();
     let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
         id("ncb.de"),
         Destination::Node(id("ncb.ke")),
@@ -103,7 +103,7 @@ async fn certificate_from_another_ca_cannot_link() {
     }
     .await;
     assert!(outcome.is_err(), "a certificate of another CA got a link");
-    assert!(!gs.core().is_linked(&id("ncb.fr")));
+    assert!(!gs.is_linked(&id("ncb.fr")));
     hub_still_serves(&net, &gs).await;
     gs.shutdown().await;
 }
@@ -131,7 +131,7 @@ async fn revoked_certificate_cannot_link() {
     assert!(outcome.is_err(), "a revoked certificate got a link");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        !gs.core().is_linked(&id("ncb.ke")),
+        !gs.is_linked(&id("ncb.ke")),
         "the revoked node's own dialler got in"
     );
     // The others still link.
@@ -157,10 +157,10 @@ async fn node_cannot_inject_a_message_claiming_another_origin() {
         id("ncb.fr"),
         Destination::Node(id("ncb.ke")),
         Precedence::Flash,
-        bluehelm::node::core::now_ms(),
+        bluehelm::custody::now_ms(),
         512,
     );
-    forged.message_id = MessageId::generate(bluehelm::node::core::now_ms() as u64);
+    forged.message_id = MessageId::generate(bluehelm::custody::now_ms() as u64);
     let signed = de.signer().sign(&forged).unwrap();
     let answers = link
         .offer(vec![Transfer {
@@ -178,10 +178,10 @@ async fn node_cannot_inject_a_message_claiming_another_origin() {
         other => panic!("forged origin was not refused: {other:?}"),
     }
     assert_eq!(
-        bluehelm::node::core::Stats::get(&gs.core().stats.rejected_signatures),
+        bluehelm::custody::Stats::get(&gs.core().stats().rejected_signatures),
         1
     );
-    assert_eq!(gs.core().store.depth(&id("ncb.ke")), 0);
+    assert_eq!(gs.core().store().depth(&id("ncb.ke")), 0);
     hub_still_serves(&net, &gs).await;
     gs.shutdown().await;
 }
@@ -231,10 +231,10 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
     assert_eq!(refused, vec![RefusalReason::BadSignature]);
     assert_eq!(accepted, 1);
     assert_eq!(
-        bluehelm::node::core::Stats::get(&gs.core().stats.rejected_signatures),
+        bluehelm::custody::Stats::get(&gs.core().stats().rejected_signatures),
         1
     );
-    assert_eq!(gs.core().store.depth(&id("ncb.ke")), 1);
+    assert_eq!(gs.core().store().depth(&id("ncb.ke")), 1);
     gs.shutdown().await;
 }
 
@@ -255,7 +255,7 @@ async fn oversized_frame_closes_the_link_and_the_node_keeps_serving() {
         "the link stayed open after an oversized frame"
     );
     bluehelm_tests::eventually("protocol error counted", || async {
-        (bluehelm::node::core::Stats::get(&gs.core().stats.protocol_errors) >= 1).then_some(())
+        (bluehelm::custody::Stats::get(&gs.core().stats().protocol_errors) >= 1).then_some(())
     })
     .await;
     hub_still_serves(&net, &gs).await;
@@ -296,19 +296,16 @@ async fn a_new_crl_closes_the_revoked_peers_link_without_a_restart() {
     net.net.write_crl().unwrap();
 
     bluehelm_tests::eventually("gs to drop the revoked ncb.ke", || async {
-        (!gs.core().is_linked(&id("ncb.ke"))).then_some(())
+        (!gs.is_linked(&id("ncb.ke"))).then_some(())
     })
     .await;
     // Putting the older CRL back does not un-revoke anyone.
     std::fs::write(&crl_path, old_crl).unwrap();
     // ncb.ke keeps redialling; none of its attempts gets in.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!gs.is_linked(&id("ncb.ke")), "a revoked node linked again");
     assert!(
-        !gs.core().is_linked(&id("ncb.ke")),
-        "a revoked node linked again"
-    );
-    assert!(
-        gs.core().is_linked(&id("ncb.fr")),
+        gs.is_linked(&id("ncb.fr")),
         "an unrevoked peer lost its link"
     );
     for node in [fr, ke, gs] {
@@ -338,10 +335,10 @@ async fn replayed_offer_is_acknowledged_and_not_stored_again() {
             "offer {round}: {answers:?}"
         );
     }
-    let stats = &gs.core().stats;
-    assert_eq!(bluehelm::node::core::Stats::get(&stats.accepted), 1);
-    assert_eq!(bluehelm::node::core::Stats::get(&stats.duplicates), 1);
-    assert_eq!(gs.core().store.depth(&id("ncb.ke")), 1);
+    let stats = gs.core().stats();
+    assert_eq!(bluehelm::custody::Stats::get(&stats.accepted), 1);
+    assert_eq!(bluehelm::custody::Stats::get(&stats.duplicates), 1);
+    assert_eq!(gs.core().store().depth(&id("ncb.ke")), 1);
     gs.shutdown().await;
 }
 
@@ -357,7 +354,7 @@ async fn link_as_de(net: &mut TestNet) -> (NodeCredentials, RawLink) {
 /// An envelope from `ncb.de` to `to`, ROUTINE (the raw link offers on that stream), valid
 /// for an hour.
 fn from_de(to: &str, correlation: Option<MessageId>, body: Body) -> Envelope {
-    let now = bluehelm::node::core::now_ms();
+    let now = bluehelm::custody::now_ms();
     Envelope {
         message_id: MessageId::generate(now as u64),
         origin: id("ncb.de"),
@@ -430,7 +427,7 @@ async fn forged_reports_from_a_third_node_are_refused_and_the_message_stays_held
         Some(sent[0]),
         Body::DeliveryReport(DeliveryReport {
             delivered_to: id("mission.unmiss"),
-            delivered_at_ms: bluehelm::node::core::now_ms(),
+            delivered_at_ms: bluehelm::custody::now_ms(),
         }),
     );
     let failed_by = |by: &str| {
@@ -628,7 +625,7 @@ async fn forged_response_does_not_end_a_waiting_request() {
     );
     // The hub's own answer, queued behind the forged one on the same link and class.
     gs.core()
-        .submit(vec![bluehelm::node::Outgoing {
+        .submit(vec![bluehelm::custody::Outgoing {
             destination: Destination::Node(id("ncb.fr")),
             precedence: Precedence::Routine,
             body: answer(ResponseStatus::Hit, "genuine"),

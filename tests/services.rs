@@ -87,7 +87,7 @@ fn is(response: &pb::ServiceResponse, status: pb::ResponseStatus) -> bool {
 /// Text messages in `node`'s inbox (subject, body), once there are at least `n`.
 async fn texts(node: &Node, n: usize) -> Vec<(String, String)> {
     eventually(
-        &format!("{} to hold {n} text(s)", node.core().me),
+        &format!("{} to hold {n} text(s)", node.core().me()),
         || async {
             let inbox = node.core().inbox(None, 1000).await.expect("inbox");
             let texts: Vec<(String, String)> = inbox

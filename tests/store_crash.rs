@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use bluehelm::node::Outgoing;
+use bluehelm::custody::Outgoing;
 use bluehelm_proto::{Body, Destination, Precedence, SignedEnvelope, TextMessage};
 use bluehelm_tests::{
     bluehelm_bin, drained, eventually, id, linked, run_cli, NodeProcess, TestNet, PATIENCE,
@@ -136,9 +136,9 @@ async fn large_messages_through_checkpoints_and_kill9_restarts_never_fail_the_st
             // Checkpoints run at ncb.ke while it takes custody; kill it in the middle (once it
             // takes custody of more from here on), and its next start replays the log and
             // checkpoints before it is up.
-            let forwarded = gs.core().stats.forwarded.load(Relaxed);
+            let forwarded = gs.core().stats().forwarded.load(Relaxed);
             eventually("ncb.ke to take custody", || async {
-                (gs.core().stats.forwarded.load(Relaxed) > forwarded).then_some(())
+                (gs.core().stats().forwarded.load(Relaxed) > forwarded).then_some(())
             })
             .await;
             ke.kill9();
@@ -250,7 +250,7 @@ async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_ti
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
         panic!(
             "ncb.ke's store did not fail within {PATIENCE:?}; gs still queues {} for it; its log ends:\n{}",
-            gs.core().store.depth(&id("ncb.ke")),
+            gs.core().store().depth(&id("ncb.ke")),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }

@@ -310,7 +310,7 @@ async fn terminal_certificate_cannot_link_as_a_node() {
         }
         .await;
         assert!(outcome.is_err(), "terminal certificate {name} got a link");
-        assert!(!gs.core().is_linked(&id(name)));
+        assert!(!gs.is_linked(&id(name)));
     }
     gs.shutdown().await;
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod custody;
 pub mod engine;
 pub mod human_time;
 pub mod localnet;

@@ -4,4 +4,5 @@
 pub mod endpoint;
 pub mod frames;
 pub mod link;
+pub mod links;
 pub mod tls;

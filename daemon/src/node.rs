@@ -1,11 +1,8 @@
-//! A running node: starts the store, the QUIC endpoint, the link tasks and the expiry
-//! sweeper, and stops them in order.
+//! A running node: the assembly only. It starts the store, the core (`crate::custody`), the
+//! QUIC endpoint, the link tasks, the API and the expiry sweeper, wires the handles between
+//! them, and stops them in order. Nothing imports `node` but `lib.rs` and the CLI.
 
-mod bulk;
-pub mod core;
 mod crl;
-pub mod custody;
-pub mod local;
 mod trust;
 
 use std::net::SocketAddr;
@@ -13,15 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, TrustStore};
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::core::{now_ms, Core, Stats};
 use crate::config::NodeConfig;
+use crate::custody::{now_ms, Bulk, Core, CoreParts, LinkHandle, Stats};
+use crate::net::links::Links;
 use crate::net::{endpoint, tls};
 use crate::store::Store;
 
-pub use self::local::{Delivered, Outgoing, SubmitError};
 pub use self::trust::APPLIED_CRL_FILE;
 
 /// How often queues are swept for expired messages.
@@ -69,6 +65,7 @@ pub enum StartError {
 /// A running node.
 pub struct Node {
     core: Arc<Core>,
+    links: Arc<Links>,
     endpoint: quinn::Endpoint,
     tasks: TaskTracker,
     api: crate::api::ApiHandle,
@@ -124,54 +121,58 @@ impl Node {
         };
         let crl_number = trust::crl_number_in_force(&trust);
 
-        let core = Arc::new(Core {
-            me: config.node_id.clone(),
+        let core = Arc::new(Core::new(CoreParts {
             signer: creds.signer(),
             verifier: EnvelopeVerifier::new(trust),
             bulk,
             store,
-            links: Default::default(),
-            client_config: std::sync::Mutex::new(client),
-            stats: Stats::default(),
-            cancel: CancellationToken::new(),
             config,
-        });
+        }));
+        let links = Arc::new(Links::new(client));
+        let link_handle = LinkHandle::new(core.clone());
         let tasks = TaskTracker::new();
-        if core.config.listen.is_some() {
-            tasks.spawn(endpoint::accept_loop(core.clone(), endpoint.clone()));
+        if core.config().listen.is_some() {
+            tasks.spawn(endpoint::accept_loop(
+                link_handle.clone(),
+                links.clone(),
+                endpoint.clone(),
+            ));
         }
-        for peer in &core.config.peers {
+        for peer in &core.config().peers {
             if let Some(address) = peer.address {
                 tasks.spawn(endpoint::dial_loop(
-                    core.clone(),
+                    link_handle.clone(),
+                    links.clone(),
                     endpoint.clone(),
                     peer.node.clone(),
                     address,
                 ));
             }
         }
-        tasks.spawn(sweep_loop(core.clone()));
+        tasks.spawn(sweep_loop(link_handle.clone()));
         tasks.spawn(crl::watch_crl(
             core.clone(),
+            links.clone(),
             endpoint.clone(),
             creds,
             crl_guard,
         ));
-        let api = match crate::api::start(&core, &tasks) {
+        let api = match crate::api::start(&core, links.clone(), &tasks) {
             Ok(api) => api,
             Err(err) => {
-                core.cancel.cancel();
+                core.cancel().cancel();
                 endpoint.close(crate::net::link::CLOSE_NORMAL, b"node failed to start");
                 tasks.close();
                 tasks.wait().await;
-                let _ = core.store.shutdown().await; // the API's error is the one to report
+                let _ = core.store().shutdown().await; // the API's error is the one to report
                 return Err(err.into());
             }
         };
-        tracing::info!(node = %core.me, bound = ?endpoint.local_addr().ok(), %crl_number,
+        tracing::info!(node = %core.me(), bound = ?endpoint.local_addr().ok(), %crl_number,
             "node started");
         Ok(Self {
             core,
+            links,
             endpoint,
             tasks,
             api,
@@ -184,7 +185,7 @@ impl Node {
         config: &NodeConfig,
         creds: &NodeCredentials,
         trust: &TrustStore,
-    ) -> Result<(quinn::ClientConfig, quinn::Endpoint, bulk::Bulk), StartError> {
+    ) -> Result<(quinn::ClientConfig, quinn::Endpoint, Bulk), StartError> {
         let max_frame = config.limits.max_frame_bytes;
         let client = tls::client_config(creds, trust, max_frame)?;
         let bind = config
@@ -208,21 +209,32 @@ impl Node {
             address: bind,
             source,
         })?;
-        let bulk = bulk::Bulk::start(bulk::threads_for(
+        let bulk = Bulk::start(crate::custody::threads_for(
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         ))
         .map_err(StartError::Thread)?;
         Ok((client, endpoint, bulk))
     }
 
+    /// The node's core: its id, config, store, counters and the local application calls.
     pub fn core(&self) -> &Arc<Core> {
         &self.core
+    }
+
+    /// The node's live links (net's link table).
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
+    /// Whether `peer` has a live link now.
+    pub fn is_linked(&self, peer: &bluehelm_proto::NodeId) -> bool {
+        self.links.is_linked(peer)
     }
 
     /// The address the node listens on (useful with port 0); `None` for a dial-only node,
     /// whose socket is bound to an ephemeral port only to dial from.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.core.config.listen?;
+        self.core.config().listen?;
         self.endpoint.local_addr().ok()
     }
 
@@ -238,7 +250,7 @@ impl Node {
     /// store's failure as the result: a node whose store failed must not exit as if all were
     /// well (issue 10, defect 18).
     pub async fn stop(self) -> Result<(), crate::store::StoreError> {
-        self.core.cancel.cancel();
+        self.core.cancel().cancel();
         self.endpoint
             .close(crate::net::link::CLOSE_NORMAL, b"node shutting down");
         self.tasks.close();
@@ -250,26 +262,26 @@ impl Node {
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.api.remove_socket();
-        let closed = self.core.store.shutdown().await;
-        tracing::info!(node = %self.core.me, "node stopped");
+        let closed = self.core.store().shutdown().await;
+        tracing::info!(node = %self.core.me(), "node stopped");
         closed
     }
 }
 
 /// Turns expired queued messages into non-delivery reports, and forgets old dedup entries.
-async fn sweep_loop(core: Arc<Core>) {
+async fn sweep_loop(core: LinkHandle) {
     let mut expiry = tokio::time::interval(EXPIRY_SWEEP);
     let mut purge = tokio::time::interval(SEEN_PURGE);
     loop {
         tokio::select! {
-            _ = core.cancel.cancelled() => return,
+            _ = core.cancel().cancelled() => return,
             _ = expiry.tick() => {
                 if let Err(err) = sweep_expired(&core).await {
                     tracing::error!(error = %err, "expiry sweep failed");
                 }
             }
             _ = purge.tick() => {
-                match core.store.purge_seen(now_ms(), 100_000).await {
+                match core.store().purge_seen(now_ms(), 100_000).await {
                     Ok(n) if n > 0 => tracing::debug!(purged = n, "dropped old dedup entries"),
                     Ok(_) => {}
                     Err(err) => tracing::error!(error = %err, "dedup purge failed"),
@@ -280,19 +292,14 @@ async fn sweep_loop(core: Arc<Core>) {
 }
 
 /// Gives up on the queued copies the ledger's sweep finds expired (`Ledger::sweep`).
-async fn sweep_expired(core: &Core) -> Result<(), crate::store::StoreError> {
-    let due = core.store.give_ups_due(now_ms(), 1000).await?;
+async fn sweep_expired(core: &LinkHandle) -> Result<(), crate::store::StoreError> {
+    let due = core.store().give_ups_due(now_ms(), 1000).await?;
     for (queued, reason) in due {
         tracing::info!(message = %queued.message.message.id, origin = %queued.message.message.origin,
             "message expired in the queue");
-        Stats::add(&core.stats.expired, 1);
-        custody::give_up(
-            core,
-            &queued,
-            reason,
-            format!("expired while queued at {}", core.me),
-        )
-        .await?;
+        Stats::add(&core.stats().expired, 1);
+        let detail = format!("expired while queued at {}", core.me());
+        core.give_up(&queued, reason, detail).await?;
     }
     Ok(())
 }

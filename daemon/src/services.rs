@@ -21,8 +21,8 @@ use bluehelm_proto::{
 
 use self::record::{SltdRecord, SmvRecord};
 use crate::config::NodeConfig;
-use crate::node::core::{now_ms, Core};
-use crate::node::{Delivered, Outgoing, SubmitError};
+use crate::custody::{now_ms, Core};
+use crate::custody::{Delivered, Outgoing, SubmitError};
 use crate::store::{Corruption, Entry, StoreError, Table};
 
 /// Shortest lifetime of a response, as for application-served requests (`api/serve.rs`):
@@ -107,7 +107,7 @@ async fn read<T: serde::de::DeserializeOwned>(
     core: &Core,
     key: Vec<u8>,
 ) -> Result<Option<T>, StoreError> {
-    let Some(bytes) = core.store.reference(key.clone()).await? else {
+    let Some(bytes) = core.store().reference(key.clone()).await? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)

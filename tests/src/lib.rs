@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use bluehelm::custody::{Delivered, Outgoing};
 use bluehelm::localnet::{standard_specs, LocalNet, NodeSpec};
-use bluehelm::node::{Delivered, Outgoing};
 use bluehelm::store::Store;
 use bluehelm::Node;
 use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
@@ -147,17 +147,20 @@ where
 
 /// Waits until the node's inbox holds at least `n` messages; returns them.
 pub async fn inbox_at_least(node: &Node, n: usize) -> Vec<Delivered> {
-    eventually(&format!("{} inbox to hold {n}", node.core().me), || async {
-        let inbox = node.core().inbox(None, 1_000_000).await.expect("inbox");
-        (inbox.len() >= n).then_some(inbox)
-    })
+    eventually(
+        &format!("{} inbox to hold {n}", node.core().me()),
+        || async {
+            let inbox = node.core().inbox(None, 1_000_000).await.expect("inbox");
+            (inbox.len() >= n).then_some(inbox)
+        },
+    )
     .await
 }
 
 pub async fn linked(node: &Node, peer: &str) {
     eventually(
-        &format!("{} linked with {peer}", node.core().me),
-        || async { node.core().is_linked(&id(peer)).then_some(()) },
+        &format!("{} linked with {peer}", node.core().me()),
+        || async { node.is_linked(&id(peer)).then_some(()) },
     )
     .await
 }
@@ -168,9 +171,13 @@ pub async fn linked(node: &Node, peer: &str) {
 /// for this instead of sleeping "long enough for a stray copy to show up".
 pub async fn queues_empty(nodes: &[&Node]) {
     eventually("every queue to drain", || async {
-        let empty = nodes
-            .iter()
-            .all(|node| node.core().store.depths().values().all(|depth| *depth == 0));
+        let empty = nodes.iter().all(|node| {
+            node.core()
+                .store()
+                .depths()
+                .values()
+                .all(|depth| *depth == 0)
+        });
         empty.then_some(())
     })
     .await
@@ -180,7 +187,7 @@ pub async fn queues_empty(nodes: &[&Node]) {
 pub async fn api_client(
     node: &Node,
 ) -> bluehelm::api::pb::bureau_client::BureauClient<tonic::transport::Channel> {
-    bluehelm::api::client::connect(&node.core().config.api_socket)
+    bluehelm::api::client::connect(&node.core().config().api_socket)
         .await
         .expect("api socket answers")
 }
@@ -496,10 +503,10 @@ impl Drop for NodeProcess {
 /// Waits until `origin` has nothing queued for `hub` and `hub` nothing for `destination`: the
 /// destination took custody of everything.
 pub async fn drained(origin: &bluehelm::Node, hub: &bluehelm::Node, destination: &str) {
-    let (to_hub, to_destination) = (hub.core().me.clone(), id(destination));
+    let (to_hub, to_destination) = (hub.core().me().clone(), id(destination));
     eventually("origin and hub queues to drain", || async {
-        let drained =
-            origin.core().store.depth(&to_hub) == 0 && hub.core().store.depth(&to_destination) == 0;
+        let drained = origin.core().store().depth(&to_hub) == 0
+            && hub.core().store().depth(&to_destination) == 0;
         drained.then_some(())
     })
     .await;

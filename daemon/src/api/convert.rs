@@ -13,9 +13,9 @@ use prost::Message as _;
 use tonic::Status;
 
 use super::{pb, DEFAULT_TTL, MAX_SECONDS};
-use crate::node::core::now_ms;
-use crate::node::local::DEFAULT_HOP_LIMIT;
-use crate::node::{Delivered, Outgoing};
+use crate::custody::now_ms;
+use crate::custody::DEFAULT_HOP_LIMIT;
+use crate::custody::{Delivered, Outgoing};
 
 /// What a client asks to send, in wire terms, before the domain checks it.
 pub struct Draft {

@@ -32,9 +32,9 @@ use tokio::sync::{oneshot, watch, Notify};
 use super::notes::{self, Failure, SentNote};
 use super::review::{self, NoticeCheck};
 use super::PAGE;
+use crate::custody::Delivered;
+use crate::custody::{now_ms, Core, Stats};
 use crate::engine::answers::{self, Unbelieved};
-use crate::node::core::{now_ms, Core, Stats};
-use crate::node::Delivered;
 use crate::services;
 use crate::store::{StoreError, Write};
 
@@ -122,18 +122,18 @@ impl Dispatcher {
 
     /// Runs until the node stops.
     pub async fn run(self: Arc<Self>) {
-        let mut changes = self.core.store.inbox_changes();
+        let mut changes = self.core.store().inbox_changes();
         loop {
             changes.borrow_and_update();
             if let Err(err) = self.catch_up().await {
                 tracing::error!(error = %err, "api dispatcher cannot read the inbox");
                 tokio::select! {
-                    _ = self.core.cancel.cancelled() => return,
+                    _ = self.core.cancel().cancelled() => return,
                     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
                 }
             }
             tokio::select! {
-                _ = self.core.cancel.cancelled() => return,
+                _ = self.core.cancel().cancelled() => return,
                 changed = changes.changed() => if changed.is_err() { return },
                 _ = self.wake.notified() => {}
             }
@@ -164,7 +164,7 @@ impl Dispatcher {
             let mut note = notes::load(&self.core, id).await?;
             if !note.request_closed {
                 note.request_closed = true;
-                self.core.store.commit(vec![note.write(id)]).await?;
+                self.core.store().commit(vec![note.write(id)]).await?;
             }
             Ok(())
         }
@@ -203,7 +203,7 @@ impl Dispatcher {
             writes.append(&mut step.reviews);
             writes.extend(step.removed.iter().map(|seq| Write::AckInbox(*seq)));
             if !writes.is_empty() {
-                self.core.store.commit(writes).await?;
+                self.core.store().commit(writes).await?;
             }
             for (waiter, outcome) in step.outcomes {
                 // The caller may have gone; the answer is consumed all the same.
@@ -241,7 +241,7 @@ impl Dispatcher {
         // 4): answered here, then removed with this page's commit. If the node stops in
         // between, it is answered again and the requester drops the second answer as late.
         if let Body::Request(request) = &envelope.body {
-            if let Some(database) = services::serves(&self.core.config, &request.service) {
+            if let Some(database) = services::serves(self.core.config(), &request.service) {
                 services::answer(&self.core, database, message).await?;
                 return Ok(Verdict::Remove);
             }
@@ -287,7 +287,7 @@ impl Dispatcher {
                     answers::delivery_report(answers::Signer { node: signer, role }, dr)
                 {
                     return Ok(refuse(
-                        &self.core.stats.reports_refused,
+                        &self.core.stats().reports_refused,
                         message,
                         about,
                         why,
@@ -301,13 +301,13 @@ impl Dispatcher {
             Body::NonDeliveryReport(ndr) => {
                 let role = signer_role(message);
                 let judged = answers::non_delivery_report(
-                    &self.core.config.routing,
+                    &self.core.config().routing,
                     answers::Signer { node: signer, role },
                     ndr,
                 );
                 if let Err(why) = judged {
                     return Ok(refuse(
-                        &self.core.stats.reports_refused,
+                        &self.core.stats().reports_refused,
                         message,
                         about,
                         why,
@@ -332,7 +332,7 @@ impl Dispatcher {
                     let mut state = self.state();
                     let judged = state.waiting.get(&about).map(|waiter| {
                         answers::response(
-                            &self.core.config.routing,
+                            &self.core.config().routing,
                             answers::Signer { node: signer, role },
                             &waiter.service,
                             response,
@@ -364,7 +364,7 @@ impl Dispatcher {
                         Ok(Verdict::Remove)
                     }
                     Claim::Refused(why) => Ok(refuse(
-                        &self.core.stats.responses_refused,
+                        &self.core.stats().responses_refused,
                         message,
                         about,
                         why,

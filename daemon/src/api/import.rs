@@ -6,7 +6,7 @@ use bluehelm_proto::limits::MAX_NAME_LEN;
 use tonic::{Status, Streaming};
 
 use super::pb;
-use crate::node::core::Core;
+use crate::custody::Core;
 use crate::services::import::{self, Parsed};
 use crate::services::Database;
 use crate::store::Write;
@@ -34,7 +34,7 @@ pub async fn import_records(
                     "database {name:?}: expected sltd or smv (in the first chunk)"
                 ))
             })?;
-            if !db.enabled(&core.config) {
+            if !db.enabled(core.config()) {
                 return Err(Status::failed_precondition(format!(
                     "this node does not answer {}: enable it under [reference_services] ({} = true)",
                     db.service(),
@@ -69,7 +69,7 @@ pub async fn import_records(
     let mut writes = writes.into_iter().peekable();
     while writes.peek().is_some() {
         let slice: Vec<Write> = writes.by_ref().take(WRITES_PER_COMMIT).collect();
-        core.store
+        core.store()
             .commit(slice)
             .await
             .map_err(|e| Status::internal(format!("import stopped part-way: {e}")))?;

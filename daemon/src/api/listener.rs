@@ -15,7 +15,7 @@ use super::dispatch::Dispatcher;
 use super::pb::bureau_server::BureauServer;
 use super::service::BureauService;
 use super::terminal::{TerminalListener, TerminalTlsError};
-use crate::node::core::Core;
+use crate::custody::{Core, LinkedPeers};
 
 /// Socket permissions: owner and group (the bureau's applications) may connect.
 const SOCKET_MODE: u32 = 0o660;
@@ -80,14 +80,19 @@ impl ApiHandle {
 /// Binds the socket (and the terminal listener if `terminal_listen` is set) and starts
 /// serving the API and its dispatcher on the node's tasks. Must run inside the node's tokio
 /// runtime.
-pub fn start(core: &Arc<Core>, tasks: &TaskTracker) -> Result<ApiHandle, ApiError> {
-    let path = core.config.api_socket.clone();
+/// `links` tells the `Status` call which peers are linked (net owns the link table).
+pub fn start(
+    core: &Arc<Core>,
+    links: Arc<dyn LinkedPeers>,
+    tasks: &TaskTracker,
+) -> Result<ApiHandle, ApiError> {
+    let path = core.config().api_socket.clone();
     let io_error = |source| ApiError::Io {
         path: path.clone(),
         source,
     };
     // First, so that a taken port fails the start before the socket exists.
-    let terminal = match core.config.terminal_listen {
+    let terminal = match core.config().terminal_listen {
         Some(address) => Some(TerminalListener::bind(core, address)?),
         None => None,
     };
@@ -105,6 +110,7 @@ pub fn start(core: &Arc<Core>, tasks: &TaskTracker) -> Result<ApiHandle, ApiErro
     tasks.spawn(dispatcher.clone().run());
     let service = BureauService {
         core: core.clone(),
+        links,
         dispatcher,
         serving: Default::default(),
         tasks: tasks.clone(),
@@ -113,7 +119,7 @@ pub fn start(core: &Arc<Core>, tasks: &TaskTracker) -> Result<ApiHandle, ApiErro
     if let Some(terminal) = terminal {
         terminal.serve(core, tasks, service.clone());
     }
-    let cancel = core.cancel.clone();
+    let cancel = core.cancel().clone();
     let shown = path.display().to_string();
     tasks.spawn(async move {
         let served = tonic::transport::Server::builder()

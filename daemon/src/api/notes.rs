@@ -5,7 +5,7 @@
 use bluehelm_proto::{MessageId, NodeId, NonDeliveryReport};
 use serde::{Deserialize, Serialize};
 
-use crate::node::core::Core;
+use crate::custody::Core;
 use crate::store::{StoreError, Write};
 
 /// The note on one sent message. JSON in the store: small, rare, and readable in a dump.
@@ -74,7 +74,7 @@ impl SentNote {
 /// The note on `id`, or an empty one. A note that does not parse (written by a later
 /// version?) counts as empty, with a warning: it only informs `DeliveryState`.
 pub async fn load(core: &Core, id: MessageId) -> Result<SentNote, StoreError> {
-    let Some(bytes) = core.store.note(id).await? else {
+    let Some(bytes) = core.store().note(id).await? else {
         return Ok(SentNote::default());
     };
     Ok(serde_json::from_slice(&bytes).unwrap_or_else(|err| {

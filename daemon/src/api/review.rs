@@ -32,11 +32,11 @@ use tonic::Status;
 
 use super::service::submit_error;
 use super::{pb, DEFAULT_TTL};
-use crate::node::core::{now_ms, Core};
-use crate::node::Outgoing;
+use crate::custody::Outgoing;
+use crate::custody::{now_ms, Core};
 use crate::store::Write;
 
-pub use crate::node::core::{hub, HUB};
+pub use crate::custody::{hub, HUB};
 /// The groups a notice is published to (configured at the hub).
 pub const PUBLISH_TO: [&str; 2] = ["all-ncb", "all-missions"];
 
@@ -56,7 +56,7 @@ pub enum NoticeCheck {
 pub fn check_notice(core: &Core, envelope: &Envelope, notice: &Notice) -> NoticeCheck {
     let hub = hub();
     let from_hub = envelope.origin == hub;
-    let at_hub = core.me == hub;
+    let at_hub = *core.me() == hub;
     let is_request = match notice.lifecycle {
         NoticeLifecycle::Requested => true,
         NoticeLifecycle::Updated | NoticeLifecycle::Cancelled => !from_hub,
@@ -105,7 +105,7 @@ fn check_publication(core: &Core, envelope: &Envelope, notice: &Notice) -> Resul
         .as_ref()
         .ok_or_else(|| "publication without the requesting bureau's signed request".to_owned())?;
     let verified = core
-        .verifier
+        .verifier()
         .verify(signed, now_ms() / 1000)
         .map_err(|e| format!("embedded request does not verify: {e}"))?;
     let request = verified.envelope();
@@ -143,10 +143,10 @@ fn check_publication(core: &Core, envelope: &Envelope, notice: &Notice) -> Resul
 }
 
 fn not_at_hub(core: &Core) -> Result<(), Status> {
-    if core.me != hub() {
+    if *core.me() != hub() {
         return Err(Status::failed_precondition(format!(
             "notices are reviewed at {HUB}, this node is {}",
-            core.me
+            core.me()
         )));
     }
     Ok(())
@@ -201,7 +201,7 @@ fn item(pending: &Pending) -> Result<pb::ReviewItem, Status> {
 
 async fn pending(core: &Core) -> Result<Vec<Pending>, Status> {
     let entries = core
-        .store
+        .store()
         .reviews()
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
@@ -254,7 +254,7 @@ pub async fn approve(
     let _deciding = DECIDING.lock().await;
     let p = find(core, &request.message_id).await?;
     // Verified on receipt; checked again so that nothing unverifiable is ever published.
-    core.verifier
+    core.verifier()
         .verify(&p.signed, now_ms() / 1000)
         .map_err(|e| Status::failed_precondition(format!("request no longer verifies: {e}")))?;
     let mut notice = p.notice.clone();

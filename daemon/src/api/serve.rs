@@ -12,8 +12,8 @@ use tonic::{Status, Streaming};
 
 use super::convert::{self, Draft};
 use super::{pb, PAGE};
-use crate::node::core::{now_ms, Core};
-use crate::node::Delivered;
+use crate::custody::Delivered;
+use crate::custody::{now_ms, Core};
 
 /// Most requests handed to one application and not yet answered.
 pub(super) const MAX_OUTSTANDING: usize = 64;
@@ -40,7 +40,7 @@ impl Drop for ServingGuard {
 
 /// Whether this node's config says it hosts `service`.
 pub fn hosts(core: &Core, service: &ServiceName) -> bool {
-    core.config.routing.services.get(service) == Some(&core.me)
+    core.config().routing.services.get(service) == Some(core.me())
 }
 
 /// Checks the first message of a `ServeRequests` stream and reserves the service.
@@ -94,7 +94,7 @@ pub async fn run(
     out: mpsc::Sender<Result<pb::IncomingRequest, Status>>,
 ) {
     let service = guard.service.clone();
-    let mut changes = core.store.inbox_changes();
+    let mut changes = core.store().inbox_changes();
     let mut cursor: Option<u64> = None;
     let mut outstanding: HashMap<MessageId, Outstanding> = HashMap::new();
     loop {
@@ -109,7 +109,7 @@ pub async fn run(
             }
         }
         tokio::select! {
-            _ = core.cancel.cancelled() => return,
+            _ = core.cancel().cancelled() => return,
             _ = out.closed() => return,
             changed = changes.changed() => if changed.is_err() { return },
             message = answers.message() => match message {
@@ -228,7 +228,7 @@ async fn answer(
             detail: answer.detail,
         }),
     };
-    let outgoing = convert::outgoing(&core.me, draft)?;
+    let outgoing = convert::outgoing(core.me(), draft)?;
     debug_assert!(matches!(outgoing.destination, Destination::Node(_)));
     core.submit(vec![outgoing])
         .await

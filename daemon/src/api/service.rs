@@ -14,8 +14,8 @@ use super::dispatch::{Dispatcher, Outcome};
 use super::pb::bureau_server::Bureau;
 use super::serve::{self, Serving};
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
-use crate::node::core::Core;
-use crate::node::{Delivered, SubmitError};
+use crate::custody::{Core, LinkedPeers};
+use crate::custody::{Delivered, SubmitError};
 
 /// Messages buffered per stream towards a slow client.
 const STREAM_BUFFER: usize = 64;
@@ -25,6 +25,8 @@ const STREAM_BUFFER: usize = 64;
 #[derive(Clone)]
 pub struct BureauService {
     pub core: Arc<Core>,
+    /// The peers with a live link (net's link table), for `Status`.
+    pub links: Arc<dyn LinkedPeers>,
     pub dispatcher: Arc<Dispatcher>,
     pub serving: Arc<Serving>,
     /// The node's tasks: streams stop with the node, and it waits for them.
@@ -57,8 +59,8 @@ impl Bureau for BureauService {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let draft = convert::submit_draft(&self.core.me, request.into_inner())?;
-        let outgoing = convert::outgoing(&self.core.me, draft)?;
+        let draft = convert::submit_draft(self.core.me(), request.into_inner())?;
+        let outgoing = convert::outgoing(self.core.me(), draft)?;
         let ids = self
             .core
             .submit(vec![outgoing])
@@ -123,7 +125,7 @@ impl Bureau for BureauService {
                     return;
                 }
                 tokio::select! {
-                    _ = core.cancel.cancelled() => return,
+                    _ = core.cancel().cancelled() => return,
                     _ = tx.closed() => return,
                     changed = dispatched.changed() => if changed.is_err() { return },
                 }
@@ -187,7 +189,7 @@ impl Bureau for BureauService {
                 params: call.params,
             }),
         };
-        let outgoing = convert::outgoing(&self.core.me, draft)?;
+        let outgoing = convert::outgoing(self.core.me(), draft)?;
 
         let ticket = self.dispatcher.begin_request();
         let ids = self
@@ -203,7 +205,7 @@ impl Bureau for BureauService {
         let outcome = tokio::select! {
             outcome = &mut answer => outcome.ok(),
             _ = tokio::time::sleep(timeout) => None,
-            _ = self.core.cancel.cancelled() => None,
+            _ = self.core.cancel().cancelled() => None,
         };
         let outcome = match outcome {
             Some(outcome) => outcome,
@@ -268,7 +270,7 @@ impl Bureau for BureauService {
             if let Some(db) = name
                 .parse()
                 .ok()
-                .and_then(|s| crate::services::serves(&self.core.config, &s))
+                .and_then(|s| crate::services::serves(self.core.config(), &s))
             {
                 return Err(Status::already_exists(format!(
                     "this node answers {name} itself ([reference_services] {} = true)",
@@ -287,7 +289,7 @@ impl Bureau for BureauService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let mut status = status::status(&self.core).await?;
+        let mut status = status::status(&self.core, self.links.as_ref()).await?;
         status
             .counters
             .insert("notices_dropped".into(), self.dispatcher.notices_dropped());

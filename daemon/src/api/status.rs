@@ -9,7 +9,7 @@ use tonic::Status;
 use super::notes;
 use super::pb;
 use super::PAGE;
-use crate::node::core::{now_ms, Core, Stats};
+use crate::custody::{now_ms, Core, LinkedPeers, Stats};
 use crate::store::StoreError;
 
 /// Clock slack when looking for a message's queued copy: copies that arrived this much
@@ -20,9 +20,9 @@ fn store_error(err: StoreError) -> Status {
     Status::internal(err.to_string())
 }
 
-pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
-    let configured: BTreeSet<_> = core.config.peers.iter().map(|p| p.node.clone()).collect();
-    let linked: BTreeSet<_> = core.linked_peers().into_iter().collect();
+pub async fn status(core: &Core, links: &dyn LinkedPeers) -> Result<pb::StatusResponse, Status> {
+    let configured: BTreeSet<_> = core.config().peers.iter().map(|p| p.node.clone()).collect();
+    let linked: BTreeSet<_> = links.linked_peers().into_iter().collect();
     let links = configured
         .union(&linked)
         .map(|peer| pb::LinkStatus {
@@ -34,14 +34,14 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
 
     let now = now_ms();
     let mut queues = Vec::new();
-    for (hop, depth) in core.store.depths() {
+    for (hop, depth) in core.store().depths() {
         if depth == 0 {
             continue;
         }
         let mut oldest: Option<i64> = None;
         for precedence in Precedence::ALL {
             let first = core
-                .store
+                .store()
                 .queued(&hop, *precedence, None, 1)
                 .await
                 .map_err(store_error)?;
@@ -62,7 +62,7 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
     let mut cursor = None;
     loop {
         let page = core
-            .store
+            .store()
             .inbox(cursor, PAGE * 4)
             .await
             .map_err(store_error)?;
@@ -73,7 +73,7 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
         }
     }
 
-    let s = &core.stats;
+    let s = core.stats();
     let mut counters: BTreeMap<String, u64> = [
         ("accepted", &s.accepted),
         ("duplicates", &s.duplicates),
@@ -95,7 +95,7 @@ pub async fn status(core: &Core) -> Result<pb::StatusResponse, Status> {
     counters.extend(s.refusals().map(|(reason, n)| (refused_counter(reason), n)));
 
     Ok(pb::StatusResponse {
-        node_id: core.me.to_string(),
+        node_id: core.me().to_string(),
         links,
         queues,
         inbox_size,
@@ -134,10 +134,10 @@ pub async fn delivery_state(
         return Ok(answer);
     }
     let sent = MessageRef {
-        origin: core.me.clone(),
+        origin: core.me().clone(),
         id,
     };
-    let known = core.store.seen(vec![sent]).await.map_err(store_error)?;
+    let known = core.store().seen(vec![sent]).await.map_err(store_error)?;
     if known.first() != Some(&true) {
         answer.status = S::Unknown as i32;
         return Ok(answer);
@@ -156,16 +156,16 @@ pub async fn delivery_state(
 async fn held_for(core: &Core, id: MessageId) -> Result<Vec<String>, StoreError> {
     let created = i64::try_from(id.timestamp_ms()).unwrap_or(i64::MAX);
     let mut hops = Vec::new();
-    for (hop, depth) in core.store.depths() {
+    for (hop, depth) in core.store().depths() {
         if depth == 0 {
             continue;
         }
         'classes: for precedence in Precedence::ALL {
             let mut after = None;
             loop {
-                let page = core.store.queued(&hop, *precedence, after, PAGE).await?;
+                let page = core.store().queued(&hop, *precedence, after, PAGE).await?;
                 for q in &page {
-                    if q.message.message.id == id && q.message.message.origin == core.me {
+                    if q.message.message.id == id && q.message.message.origin == *core.me() {
                         hops.push(hop.to_string());
                         break 'classes;
                     }

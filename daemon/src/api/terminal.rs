@@ -36,7 +36,7 @@ pub use tls::TerminalTlsError;
 use super::listener::ApiError;
 use super::pb::bureau_server::BureauServer;
 use super::service::BureauService;
-use crate::node::core::Core;
+use crate::custody::Core;
 
 /// Most terminal connections at once, handshakes included. A mission post has a handful of
 /// terminals; this leaves room for all of them and bounds what a flood of connections costs.
@@ -61,9 +61,9 @@ impl TerminalListener {
     /// Binds `address` and prepares TLS from the node's certificate and trust store. Done
     /// before anything else of the API starts, so a wrong address fails the start cleanly.
     pub(super) fn bind(core: &Core, address: SocketAddr) -> Result<Self, ApiError> {
-        let files = &core.config.tls;
+        let files = &core.config().tls;
         let creds = NodeCredentials::load(&files.certificate, &files.key)?;
-        let tls = tls::ServerTls::new(creds, core.verifier.trust_store())?;
+        let tls = tls::ServerTls::new(creds, core.verifier().trust_store())?;
         let bind_error = |source| ApiError::TerminalBind { address, source };
         let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
         listener.set_nonblocking(true).map_err(bind_error)?;
@@ -91,7 +91,7 @@ impl TerminalListener {
             self.tls,
             accepted,
         ));
-        let cancel = core.cancel.clone();
+        let cancel = core.cancel().clone();
         let address = self.address;
         tasks.spawn(async move {
             let served = tonic::transport::Server::builder()
@@ -107,7 +107,7 @@ impl TerminalListener {
                 tracing::error!(%address, error = %err, "terminal listener stopped");
             }
         });
-        tracing::info!(%address, node = %core.me,
+        tracing::info!(%address, node = %core.me(),
             "terminal listener up: mutual TLS, terminal certificates for this node only");
     }
 }
@@ -124,7 +124,7 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (tcp, remote) = tokio::select! {
-            _ = core.cancel.cancelled() => return,
+            _ = core.cancel().cancelled() => return,
             next = listener.accept() => match next {
                 Ok(next) => next,
                 Err(err) => {
@@ -173,7 +173,7 @@ async fn handshake(
     slot: OwnedSemaphorePermit,
     accepted: Accepted,
 ) {
-    let config = match tls.config(core.verifier.trust_store()) {
+    let config = match tls.config(core.verifier().trust_store()) {
         Ok(config) => config,
         Err(err) => {
             tracing::error!(error = %err, "terminal refused: cannot set up TLS with the trust store in force");
@@ -184,7 +184,7 @@ async fn handshake(
     let _ = tcp.set_nodelay(true);
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(tcp));
     let stream = tokio::select! {
-        _ = core.cancel.cancelled() => return,
+        _ = core.cancel().cancelled() => return,
         outcome = handshake => match outcome {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bluehelm::node::Outgoing;
+use bluehelm::custody::Outgoing;
 use bluehelm::{Node, NodeConfig};
 use bluehelm_proto::{
     testing::sample_notice_envelope, Body, Destination, NodeId, NoticeLifecycle, Precedence,
@@ -215,7 +215,9 @@ async fn burst(
         left -= n;
         let permit = permits.clone().acquire_owned().await?;
         let core = node.core().clone();
-        let batch: Vec<Outgoing> = (0..n).map(|_| outgoing(&core.me, to, precedence)).collect();
+        let batch: Vec<Outgoing> = (0..n)
+            .map(|_| outgoing(core.me(), to, precedence))
+            .collect();
         tasks.spawn(async move {
             let result = core.submit(batch).await;
             drop(permit);
@@ -244,7 +246,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             for _ in 0..args.messages {
                 tick.tick().await;
                 let core = node.core().clone();
-                let message = outgoing(&core.me, &to, Precedence::Routine);
+                let message = outgoing(core.me(), &to, Precedence::Routine);
                 tasks.spawn(async move { core.submit(vec![message]).await });
                 while let Some(done) = tasks.try_join_next() {
                     done??;
@@ -256,7 +258,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
         }
         Scenario::FlashUnderBacklog => {
             burst(node, &to, args.messages, Precedence::Routine).await?;
-            while node.core().store.depth(&hub) > 0 {
+            while node.core().store().depth(&hub) > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             outln!("backlog-ready")?;
@@ -264,7 +266,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             let mut tick = tokio::time::interval(FLASH_INTERVAL);
             for _ in 0..FLASH_MESSAGES {
                 tick.tick().await;
-                let message = outgoing(&node.core().me, &to, Precedence::Flash);
+                let message = outgoing(node.core().me(), &to, Precedence::Flash);
                 node.core().submit(vec![message]).await?;
             }
         }
@@ -277,7 +279,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
 async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Result<()> {
     let hub: NodeId = "gs".parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !node.core().is_linked(&hub) {
+    while !node.is_linked(&hub) {
         if Instant::now() > deadline {
             bail!("the destination could not link with the hub");
         }
@@ -286,7 +288,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     outln!("sink ready")?;
     let flash_only = args.scenario == Scenario::FlashUnderBacklog;
     let expected = args.messages + if flash_only { FLASH_MESSAGES } else { 0 };
-    let mut changes = node.core().store.inbox_changes();
+    let mut changes = node.core().store().inbox_changes();
     let mut cursor = None;
     let mut received = 0;
     let mut latencies_ms = Vec::with_capacity(expected);
@@ -372,13 +374,13 @@ async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Re
     use bluehelm::api::{client::connect, pb};
     let hub: NodeId = "gs".parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !node.core().is_linked(&hub) {
+    while !node.is_linked(&hub) {
         if Instant::now() > deadline {
             bail!("the mission post could not link with the hub");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut api = connect(&node.core().config.api_socket).await?;
+    let mut api = connect(&node.core().config().api_socket).await?;
     let mut latencies_ms = Vec::with_capacity(args.messages);
     let started = Instant::now();
     for i in 0..args.messages {

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use bluehelm::custody::{Delivered, Outgoing};
 use bluehelm::localnet::{standard_specs, LocalNet};
-use bluehelm::node::{Delivered, Outgoing};
 use bluehelm::Node;
 use bluehelm_proto::{Body, Destination, Diffusion, Kind, NodeId, Precedence, TextMessage};
 
@@ -73,7 +73,7 @@ async fn wait_inbox(node: &Node, want: usize) -> anyhow::Result<Vec<Delivered>> 
         if tokio::time::Instant::now() > deadline {
             bail!(
                 "{} has {} of {want} expected inbox messages after {STEP_TIMEOUT:?}",
-                node.core().me,
+                node.core().me(),
                 inbox.len()
             );
         }
@@ -83,9 +83,9 @@ async fn wait_inbox(node: &Node, want: usize) -> anyhow::Result<Vec<Delivered>> 
 
 async fn wait_linked(node: &Node, peer: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    while !node.core().is_linked(&id(peer)) {
+    while !node.is_linked(&id(peer)) {
         if tokio::time::Instant::now() > deadline {
-            bail!("{} did not link with {peer}", node.core().me);
+            bail!("{} did not link with {peer}", node.core().me());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -234,7 +234,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
         .collect();
     fr.core().submit(batch).await?;
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    while gs.core().store.depth(&id("mission.unmiss")) < order.len() {
+    while gs.core().store().depth(&id("mission.unmiss")) < order.len() {
         if tokio::time::Instant::now() > deadline {
             bail!("gs did not take custody of the mission's messages");
         }
@@ -250,7 +250,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
     )?;
     outln!(
         "   gs holds {} messages for mission.unmiss",
-        gs.core().store.depth(&id("mission.unmiss"))
+        gs.core().store().depth(&id("mission.unmiss"))
     )?;
 
     outln!("\n4. mission.unmiss comes online and receives its queue:")?;
@@ -472,9 +472,9 @@ async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> any
                 if n.lifecycle == NoticeLifecycle::Published && n.request.is_some())
         });
         let Some(m) = published else {
-            bail!("{} did not receive the published notice", node.core().me);
+            bail!("{} did not receive the published notice", node.core().me());
         };
-        outln!("   {} inbox: {}", node.core().me, describe(m))?;
+        outln!("   {} inbox: {}", node.core().me(), describe(m))?;
         drain(node).await?;
     }
     outln!(

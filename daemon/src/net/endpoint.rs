@@ -13,9 +13,10 @@ use tokio_util::task::TaskTracker;
 
 use super::frames::{read_frame, write_frames, IdentityError, LinkError, Violation};
 use super::link::{run_link, CLOSE_REFUSED};
+use super::links::Links;
 use super::tls;
+use crate::custody::{now_ms, LinkHandle};
 use crate::engine::backoff::Backoff;
-use crate::node::core::{now_ms, Core, LinkSlot};
 
 /// Redial timing: fast first retries, then at most a minute apart (a satellite link may be
 /// down for days; a minute is a fair price for noticing it is back).
@@ -34,11 +35,11 @@ pub const MAX_HANDSHAKES: usize = 32;
 
 /// The node id in the certificate a connected peer presented (TLS has already verified the
 /// chain and the CRL; this reads what it certifies).
-fn peer_node(core: &Core, conn: &Connection) -> Result<NodeId, LinkError> {
+fn peer_node(core: &LinkHandle, conn: &Connection) -> Result<NodeId, LinkError> {
     let chain = tls::peer_chain(conn).ok_or(IdentityError::NoCertificate)?;
     let leaf = chain.first().ok_or(IdentityError::EmptyChain)?;
     let identity = core
-        .verifier
+        .verifier()
         .trust_store()
         .verify_node(leaf, now_ms() / 1000)
         .map_err(IdentityError::Untrusted)?;
@@ -47,18 +48,18 @@ fn peer_node(core: &Core, conn: &Connection) -> Result<NodeId, LinkError> {
 
 /// Accepts links until the node stops, then waits for the links it accepted to end (they
 /// end on the node's cancellation too).
-pub async fn accept_loop(core: Arc<Core>, endpoint: Endpoint) {
+pub async fn accept_loop(core: LinkHandle, links: Arc<Links>, endpoint: Endpoint) {
     let tasks = TaskTracker::new();
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         let incoming = tokio::select! {
-            _ = core.cancel.cancelled() => break,
+            _ = core.cancel().cancelled() => break,
             incoming = endpoint.accept() => match incoming {
                 Some(incoming) => incoming,
                 None => break,
             },
         };
-        if core.linked_peers().len() >= core.config.limits.max_peers {
+        if links.count() >= core.config().limits.max_peers {
             tracing::warn!(remote = %incoming.remote_address(), "refusing a link: peer limit reached");
             incoming.refuse();
             continue;
@@ -69,7 +70,12 @@ pub async fn accept_loop(core: Arc<Core>, endpoint: Endpoint) {
             incoming.refuse();
             continue;
         };
-        tasks.spawn(handle_incoming(core.clone(), incoming, handshake));
+        tasks.spawn(handle_incoming(
+            core.clone(),
+            links.clone(),
+            incoming,
+            handshake,
+        ));
     }
     tasks.close();
     tasks.wait().await;
@@ -77,7 +83,12 @@ pub async fn accept_loop(core: Arc<Core>, endpoint: Endpoint) {
 
 /// Runs an incoming link's handshake and checks (holding `handshake`, a slot of
 /// [`MAX_HANDSHAKES`]), then the link.
-async fn handle_incoming(core: Arc<Core>, incoming: Incoming, handshake: OwnedSemaphorePermit) {
+async fn handle_incoming(
+    core: LinkHandle,
+    links: Arc<Links>,
+    incoming: Incoming,
+    handshake: OwnedSemaphorePermit,
+) {
     let remote = incoming.remote_address();
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
         Ok(Ok(conn)) => conn,
@@ -98,51 +109,45 @@ async fn handle_incoming(core: Arc<Core>, incoming: Incoming, handshake: OwnedSe
             return;
         }
     };
-    let configured = core.config.peers.iter().any(|p| p.node == peer);
-    if peer == core.me || !(configured || core.config.accept_unknown_peers) {
+    let configured = core.config().peers.iter().any(|p| p.node == peer);
+    if peer == *core.me() || !(configured || core.config().accept_unknown_peers) {
         tracing::warn!(%remote, %peer, "refusing a link from a node that is not a configured peer");
         conn.close(CLOSE_REFUSED, b"not a configured peer");
         return;
     }
     drop(handshake);
     tracing::info!(%peer, %remote, "link up (accepted)");
-    serve(core, conn, peer).await;
+    serve(core, &links, conn, peer).await;
 }
 
 /// Registers the link (replacing an older one with the same peer) and runs it.
-async fn serve(core: Arc<Core>, conn: Connection, peer: NodeId) {
-    let generation = conn.stable_id() as u64;
-    {
-        let mut links = core.links.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = LinkSlot {
-            connection: conn.clone(),
-            generation,
-        };
-        if let Some(old) = links.insert(peer.clone(), slot) {
-            old.connection
-                .close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
-        }
+async fn serve(core: LinkHandle, links: &Links, conn: Connection, peer: NodeId) {
+    if let Some(old) = links.insert(peer.clone(), conn.clone()) {
+        old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }
-    run_link(core.clone(), conn, peer.clone()).await;
-    let mut links = core.links.lock().unwrap_or_else(|p| p.into_inner());
-    if links.get(&peer).is_some_and(|s| s.generation == generation) {
-        links.remove(&peer);
-    }
+    run_link(core, conn.clone(), peer.clone()).await;
+    links.remove(&peer, &conn);
 }
 
 /// Keeps a link to `peer` at `address` up: dials, and redials with backoff and jitter.
-pub async fn dial_loop(core: Arc<Core>, endpoint: Endpoint, peer: NodeId, address: SocketAddr) {
+pub async fn dial_loop(
+    core: LinkHandle,
+    links: Arc<Links>,
+    endpoint: Endpoint,
+    peer: NodeId,
+    address: SocketAddr,
+) {
     let mut attempt = 0;
     loop {
-        if core.cancel.is_cancelled() {
+        if core.cancel().is_cancelled() {
             return;
         }
-        if !core.is_linked(&peer) {
-            match dial(&core, &endpoint, &peer, address).await {
+        if !links.is_linked(&peer) {
+            match dial(&core, &links, &endpoint, &peer, address).await {
                 Ok(conn) => {
                     attempt = 0;
                     tracing::info!(%peer, %address, "link up (dialled)");
-                    serve(core.clone(), conn, peer.clone()).await;
+                    serve(core.clone(), &links, conn, peer.clone()).await;
                 }
                 Err(err) => {
                     tracing::info!(%peer, %address, error = %err, "dial failed");
@@ -152,7 +157,7 @@ pub async fn dial_loop(core: Arc<Core>, endpoint: Endpoint, peer: NodeId, addres
         let delay = REDIAL.delay(attempt, rand::random());
         attempt = attempt.saturating_add(1).min(16);
         tokio::select! {
-            _ = core.cancel.cancelled() => return,
+            _ = core.cancel().cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
     }
@@ -161,16 +166,13 @@ pub async fn dial_loop(core: Arc<Core>, endpoint: Endpoint, peer: NodeId, addres
 /// Dials and proves the link: the handshake alone does not tell the dialler that the
 /// listener accepted its certificate, the first ping answered does.
 async fn dial(
-    core: &Core,
+    core: &LinkHandle,
+    links: &Links,
     endpoint: &Endpoint,
     peer: &NodeId,
     address: SocketAddr,
 ) -> Result<Connection, LinkError> {
-    let config = core
-        .client_config
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let config = links.client_config();
     let connecting = endpoint.connect_with(config, address, &tls::server_name(peer))?;
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
@@ -184,12 +186,9 @@ async fn dial(
         }
         .into());
     }
-    tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        ping(&conn, core.config.limits.max_frame_bytes),
-    )
-    .await
-    .map_err(|_| LinkError::Timeout("first ping"))??;
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, ping(&conn, core.max_frame()))
+        .await
+        .map_err(|_| LinkError::Timeout("first ping"))??;
     Ok(conn)
 }
 

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::frames::{frame_name, read_frame, write_frames, Blame, LinkError, Violation};
-use crate::node::core::{Core, Stats};
-use crate::node::custody::{decide_offers, Decided, Offer};
+use crate::custody::{Decided, Offer};
+use crate::custody::{LinkHandle, Stats};
 
 /// Offers received but not yet decided on, per stream: bounds memory per peer; QUIC flow
 /// control holds back the rest.
@@ -37,8 +37,8 @@ pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(1);
 pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(2);
 
 /// Runs a link until the connection ends or the node stops.
-pub async fn run_link(core: Arc<Core>, conn: Connection, peer: NodeId) {
-    let cancel = core.cancel.child_token();
+pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId) {
+    let cancel = core.cancel().child_token();
     let mut tasks = tokio::task::JoinSet::new();
     {
         let (core, conn, peer, cancel) = (core.clone(), conn.clone(), peer.clone(), cancel.clone());
@@ -74,10 +74,10 @@ pub async fn run_link(core: Arc<Core>, conn: Connection, peer: NodeId) {
 
 /// Closes the link after an error: with `CLOSE_PROTOCOL` (and counted) if the peer broke
 /// the protocol, else normally.
-fn close_on_error(core: &Core, conn: &Connection, peer: &NodeId, err: &LinkError) {
+fn close_on_error(core: &LinkHandle, conn: &Connection, peer: &NodeId, err: &LinkError) {
     match err.blame() {
         Blame::PeerMisbehaved => {
-            Stats::add(&core.stats.protocol_errors, 1);
+            Stats::add(&core.stats().protocol_errors, 1);
             tracing::warn!(%peer, error = %err, "closing link: peer broke the protocol");
             conn.close(CLOSE_PROTOCOL, b"protocol violation");
         }
@@ -95,12 +95,12 @@ fn priority(precedence: Precedence) -> i32 {
 
 /// Serves a stream the peer opened: a control stream (pings) or an offer stream.
 async fn serve_stream(
-    core: &Arc<Core>,
+    core: &LinkHandle,
     peer: &NodeId,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), LinkError> {
-    let max_frame = core.config.limits.max_frame_bytes;
+    let max_frame = core.max_frame();
     let mut buf = Vec::new();
     match read_frame(&mut recv, max_frame, &mut buf).await? {
         Some(LinkFrame::Ping(nonce)) => {
@@ -134,14 +134,14 @@ async fn serve_stream(
 /// `CustodyRefused` per refusal (senders match answers by message reference). Reading, deciding and
 /// answering run concurrently so that verification overlaps the previous batch's fsync.
 async fn serve_offers(
-    core: &Arc<Core>,
+    core: &LinkHandle,
     peer: &NodeId,
     precedence: Precedence,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), LinkError> {
     tracing::debug!(%peer, %precedence, "offer stream opened");
-    let max_frame = core.config.limits.max_frame_bytes;
+    let max_frame = core.max_frame();
     let (offers_tx, mut offers_rx) = mpsc::channel::<(Offer, OwnedSemaphorePermit)>(RECEIVE_QUEUE);
     let (pending_tx, mut pending_rx) =
         mpsc::channel::<(Decided, Vec<OwnedSemaphorePermit>)>(BATCHES_IN_FLIGHT);
@@ -157,24 +157,26 @@ async fn serve_offers(
             while offers_rx.recv_many(&mut batch, RECEIVE_BATCH).await > 0 {
                 let (offers, permits): (Vec<Offer>, Vec<OwnedSemaphorePermit>) =
                     std::mem::take(&mut batch).into_iter().unzip();
-                let decided = decide_offers(&core, offers, Some(precedence)).await;
+                let decided = core.decide_offers(offers, precedence).await;
                 if pending_tx.send((decided, permits)).await.is_err() {
                     return;
                 }
             }
         })
     };
-    let _abort_decider = AbortOnDropHandle::new(decider);
+    // Both helpers are aborted if this stream's task is (the link's `JoinSet` going away),
+    // and awaited below otherwise: no task of a stream outlives it (issue 11).
+    let decider = AbortOnDropHandle::new(decider);
     let answerer = {
         let core = core.clone();
-        tokio::spawn(async move {
+        AbortOnDropHandle::new(tokio::spawn(async move {
             while let Some((decided, permits)) = pending_rx.recv().await {
-                let frames = answer_frames(decided.finish(&core).await);
+                let frames = answer_frames(core.finish(decided).await);
                 drop(permits);
                 write_frames(&mut send, &frames).await?;
             }
             Ok::<(), LinkError>(())
-        })
+        }))
     };
 
     let mut buf = Vec::new();
@@ -208,15 +210,19 @@ async fn serve_offers(
         }
     };
     drop(offers_tx);
-    if result.is_ok() {
-        // Answer what was read before the stream ended.
-        if let Ok(Err(err)) = answerer.await {
-            return Err(err);
-        }
-    } else {
+    if result.is_err() {
         answerer.abort();
+        decider.abort();
     }
-    result
+    // Otherwise the answerer answers what was read before the stream ended. Either way both
+    // end now: the decider once its queue is empty (its sender is gone) or its answerer is,
+    // the answerer once the decider is gone.
+    let answered = answerer.await;
+    let _ = decider.await;
+    match (result, answered) {
+        (Ok(()), Ok(Err(err))) => Err(err),
+        (result, _) => result,
+    }
 }
 
 fn answer_frames(answers: Vec<Result<MessageRef, bluehelm_proto::Refusal>>) -> Vec<LinkFrame> {

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use bluehelm_pki::{NodeCredentials, TrustError, TrustStore};
 
-use super::core::{now_ms, Core};
 use super::trust::{check_own_certificate, crl_number_in_force, CrlGuard, CrlGuardError};
-use crate::net::{link::CLOSE_REFUSED, tls};
+use crate::custody::{now_ms, Core};
+use crate::net::{link::CLOSE_REFUSED, links::Links, tls};
 
 /// How often the CRL file is looked at.
 const CRL_CHECK: Duration = Duration::from_secs(2);
@@ -20,23 +20,24 @@ const OVERDUE_WARNING: Duration = Duration::from_secs(3600);
 
 pub async fn watch_crl(
     core: Arc<Core>,
+    links: Arc<Links>,
     endpoint: quinn::Endpoint,
     creds: NodeCredentials,
     mut guard: CrlGuard,
 ) {
-    let path = core.config.tls.crl.clone();
+    let path = core.config().tls.crl.clone();
     let mut seen = modified(&path);
     let mut last_warning: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(CRL_CHECK);
     loop {
         tokio::select! {
-            _ = core.cancel.cancelled() => return,
+            _ = core.cancel().cancelled() => return,
             _ = tick.tick() => {}
         }
         let now = modified(&path);
         if now != seen {
             seen = now;
-            match reload(&core, &endpoint, &creds, &mut guard).await {
+            match reload(&core, &links, &endpoint, &creds, &mut guard).await {
                 Ok((crl_number, closed)) => {
                     tracing::info!(crl = %path.display(), %crl_number, closed, "new CRL in force")
                 }
@@ -47,7 +48,7 @@ pub async fn watch_crl(
             }
         }
         let overdue = core
-            .verifier
+            .verifier()
             .trust_store()
             .crl_next_update()
             .is_some_and(|next| next < now_ms() / 1000);
@@ -82,11 +83,12 @@ enum ReloadError {
 /// it.
 async fn reload(
     core: &Core,
+    links: &Links,
     endpoint: &quinn::Endpoint,
     creds: &NodeCredentials,
     guard: &mut CrlGuard,
 ) -> Result<(String, usize), ReloadError> {
-    let tls_files = &core.config.tls;
+    let tls_files = &core.config().tls;
     let trust = TrustStore::load(&tls_files.ca, Some(&tls_files.crl))?;
     // An older CRL would un-revoke certificates: refuse to go back.
     let admitted = guard.check(&trust, &tls_files.crl)?;
@@ -94,8 +96,8 @@ async fn reload(
     if let Err(err) = check_own_certificate(creds, &trust, tls_files, now) {
         tracing::error!(error = %err, "the new CRL refuses this node's own certificate: its peers will refuse its links");
     }
-    let max_frame = core.config.limits.max_frame_bytes;
-    let server = match core.config.listen {
+    let max_frame = core.config().limits.max_frame_bytes;
+    let server = match core.config().listen {
         Some(_) => Some(tls::server_config(creds, &trust, max_frame)?),
         None => None,
     };
@@ -106,20 +108,19 @@ async fn reload(
     if server.is_some() {
         endpoint.set_server_config(server);
     }
-    *core.client_config.lock().unwrap_or_else(|p| p.into_inner()) = client;
-    core.verifier.replace_trust_store(trust);
+    links.set_client_config(client);
+    core.verifier().replace_trust_store(trust);
 
-    let trust = core.verifier.trust_store();
-    let links = core.links.lock().unwrap_or_else(|p| p.into_inner());
+    let trust = core.verifier().trust_store();
     let mut closed = 0;
-    for (peer, slot) in links.iter() {
-        let Some(chain) = tls::peer_chain(&slot.connection) else {
+    for (peer, connection) in links.connections() {
+        let Some(chain) = tls::peer_chain(&connection) else {
             continue;
         };
         let Some(leaf) = chain.first() else { continue };
         if let Err(err @ TrustError::Revoked { .. }) = trust.verify_node(leaf, now) {
             tracing::warn!(%peer, error = %err, "closing the link of a revoked peer");
-            slot.connection.close(CLOSE_REFUSED, b"certificate revoked");
+            connection.close(CLOSE_REFUSED, b"certificate revoked");
             closed += 1;
         }
     }

@@ -38,6 +38,8 @@ pub(super) fn spawn(
     commands: Receiver<Command>,
 ) -> Result<(), StoreError> {
     let keeper = Keeper::open(dir, log_file_bytes, shared)?;
+    // Not joined: `Store::shutdown` waits for the thread's answer to `Command::Shutdown`,
+    // sent once the log and sled are closed; after it the thread only returns.
     std::thread::Builder::new()
         .name("bluehelm-store".into())
         .spawn(move || keeper.run(commands))

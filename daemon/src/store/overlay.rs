@@ -505,7 +505,8 @@ impl<L: Iterator<Item = Result<(IVec, IVec), StoreError>>> Iterator for Merge<'_
 /// every commit waiting behind it (a FLASH one too) paid.
 fn free_elsewhere(changes: Option<Arc<Changes>>) {
     if let Some(changes) = changes {
-        // If no thread can start, the closure and the changes are freed here.
+        // If no thread can start, the closure and the changes are freed here. Not joined:
+        // it only frees memory, and the process may exit before it has.
         let _ = std::thread::Builder::new()
             .name("bluehelm-free".into())
             .spawn(move || drop(changes));

@@ -20,7 +20,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
-use crate::node::core::{now_ms, Core};
+use crate::custody::{now_ms, Core};
 
 /// How often an active terminal connection's certificate is checked again.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -85,8 +85,8 @@ impl Recheck {
         }
         if !self.refused {
             self.at = Instant::now();
-            let trust = self.core.verifier.trust_store();
-            match trust.verify_terminal(&self.leaf, now_ms() / 1000, &self.core.me) {
+            let trust = self.core.verifier().trust_store();
+            match trust.verify_terminal(&self.leaf, now_ms() / 1000, self.core.me()) {
                 Ok(_) => return Ok(()),
                 Err(err) => {
                     tracing::warn!(terminal = %info.terminal, remote = %info.remote, error = %err,

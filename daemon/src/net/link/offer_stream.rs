@@ -116,6 +116,9 @@ impl Opener<'_> {
             }],
         )
         .await?;
+        // Owned by the stream and aborted with it (the writer task, which the link's send
+        // half awaits). It holds only the stream's receive half and a sender of answers:
+        // nothing of the store or the node, so an abort loses nothing the peer cannot resend.
         let reader = tokio::spawn(read_answers(recv, self.max_frame, self.answers.clone()));
         Ok(OfferStream {
             send,

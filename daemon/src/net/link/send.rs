@@ -8,7 +8,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -19,10 +18,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::offer_stream::{write_offers, AnswerEvent, WriterCommand, ANSWER_QUEUE, WRITE_QUEUE};
+use crate::custody::{LinkHandle, Stats};
 use crate::engine::sender::{Action, QueuedCopy, Sender};
 use crate::net::frames::{LinkError, Violation};
-use crate::node::core::{Core, Stats};
-use crate::node::custody::give_up;
 use crate::store::{HandOff, QueueKey, Queued, Store, StoreError, Write};
 
 impl QueuedCopy for Queued {
@@ -38,20 +36,34 @@ impl QueuedCopy for Queued {
 /// Runs the send half of the link with `peer` until the node stops, the store closes, or
 /// the link fails.
 pub(super) async fn run(
-    core: &Arc<Core>,
+    core: &LinkHandle,
     conn: &Connection,
     peer: &NodeId,
     cancel: CancellationToken,
 ) -> Result<(), LinkError> {
-    let mut machine: Sender<Queued> = Sender::new();
-    let mut changes = core.store.hop_changes(peer);
-    let hand_offs: [HandOff; 4] =
-        std::array::from_fn(|rank| core.store.hand_off(peer, class(rank)));
-    // Writers, forgets and give-ups, aborted when the link ends. A forget is queued at the
-    // store when it is made (only its outcome is awaited in here); a give-up cut short
-    // leaves its copy queued, and the next link offers it again.
+    // Writers, forgets and give-ups. When the link ends they are aborted, and awaited, so
+    // that none outlives it (issue 11). A forget is queued at the store when it is made
+    // (only its outcome is awaited in here); a give-up cut short leaves its copy queued, and
+    // the next link offers it again.
     let mut tasks: JoinSet<Result<(), LinkError>> = JoinSet::new();
-    let max_frame = core.config.limits.max_frame_bytes;
+    let result = pump(core, conn, peer, cancel, &mut tasks).await;
+    tasks.shutdown().await;
+    result
+}
+
+/// [`run`]'s loop: the machine, its events and its actions.
+async fn pump(
+    core: &LinkHandle,
+    conn: &Connection,
+    peer: &NodeId,
+    cancel: CancellationToken,
+    tasks: &mut JoinSet<Result<(), LinkError>>,
+) -> Result<(), LinkError> {
+    let mut machine: Sender<Queued> = Sender::new();
+    let mut changes = core.store().hop_changes(peer);
+    let hand_offs: [HandOff; 4] =
+        std::array::from_fn(|rank| core.store().hand_off(peer, class(rank)));
+    let max_frame = core.max_frame();
     let answers: [_; 4] = std::array::from_fn(|_| mpsc::channel(ANSWER_QUEUE));
     let writers: [_; 4] = std::array::from_fn(|rank| {
         let (writer, commands) = mpsc::channel(WRITE_QUEUE);
@@ -80,7 +92,7 @@ pub(super) async fn run(
             machine.handle_timeout(now);
         }
         while let Some(action) = machine.poll_action() {
-            pump.execute(&mut machine, &mut reads, &mut tasks, action)?;
+            pump.execute(&mut machine, &mut reads, tasks, action)?;
         }
         let pause = machine.poll_timeout();
         tokio::select! {
@@ -159,7 +171,7 @@ fn answer(
 
 /// What the link's task needs to carry out the machine's actions.
 struct Pump<'a> {
-    core: &'a Arc<Core>,
+    core: &'a LinkHandle,
     peer: &'a NodeId,
     hand_offs: &'a [HandOff; 4],
     writers: &'a [mpsc::Sender<WriterCommand>; 4],
@@ -183,15 +195,15 @@ impl<'a> Pump<'a> {
                 after,
                 limit,
             } => {
-                let (core, peer): (&'a Arc<Core>, &'a NodeId) = (self.core, self.peer);
-                let read = core.store.queued(peer, class, after, limit);
+                let (core, peer): (&'a LinkHandle, &'a NodeId) = (self.core, self.peer);
+                let read = core.store().queued(peer, class, after, limit);
                 reads.0[rank(class)] = Some((limit, Box::pin(read)));
             }
             Action::Offer { class, copies } => {
                 self.write(class, WriterCommand::Offer(copies))?;
             }
             Action::Forget { class, seqs } => {
-                Stats::add(&self.core.stats.forwarded, seqs.len() as u64);
+                Stats::add(&self.core.stats().forwarded, seqs.len() as u64);
                 let writes = seqs
                     .into_iter()
                     .map(|seq| Write::Forget(QueueKey::new(self.peer, class, seq)))
@@ -199,7 +211,7 @@ impl<'a> Pump<'a> {
                 // Queued at the store now, in answer order; not awaited here. If the node
                 // stops first, the copies are offered again on the next link and the peer
                 // acknowledges them as duplicates.
-                let forget = self.core.store.commit(writes);
+                let forget = self.core.store().commit(writes);
                 tasks.spawn(async move {
                     if let Err(err) = forget.await {
                         tracing::error!(error = %err, "cannot drop forwarded messages; they will be re-sent");
@@ -238,9 +250,9 @@ fn rank(class: Precedence) -> usize {
 }
 
 /// Reads the one copy the peer refused for good, and gives it up: drops it and reports its
-/// non-delivery to its origin, in one commit (`node::custody::give_up`).
+/// non-delivery to its origin, in one commit (`custody::shell::give_up`).
 async fn give_up_copy(
-    core: &Core,
+    core: &LinkHandle,
     peer: &NodeId,
     class: Precedence,
     seq: u64,
@@ -248,12 +260,12 @@ async fn give_up_copy(
     detail: String,
 ) -> Result<(), LinkError> {
     let found = core
-        .store
+        .store()
         .queued(peer, class, seq.checked_sub(1), 1)
         .await?;
     // Gone already (expired meanwhile, say): nothing to give up.
     if let Some(queued) = found.into_iter().find(|q| q.key.seq() == seq) {
-        give_up(core, &queued, reason, detail).await?;
+        core.give_up(&queued, reason, detail).await?;
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Handle to the bulk threads; they end when the handle is dropped.
+/// Handle to the bulk threads; they end when the handle is dropped. They are not joined: a
+/// job is CPU work on values it owns (no file, no store), and a thread that ends after the
+/// node has stopped loses only the answer nobody waits for any more.
 pub struct Bulk {
     jobs: Mutex<mpsc::Sender<Job>>,
 }

@@ -1,8 +1,6 @@
-//! The state one node's tasks share: identity, config, store, keys, links and counters.
+//! The state one node's tasks share: identity, config, store, keys and counters.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use bluehelm_pki::{EnvelopeVerifier, Signer};
 use bluehelm_proto::{NodeId, RefusalReason};
@@ -74,39 +72,89 @@ impl Stats {
     }
 }
 
-/// A live link: its connection, so that a newer one can replace it.
-pub struct LinkSlot {
-    pub connection: quinn::Connection,
-    pub generation: u64,
+/// The state the node's tasks share: identity, config, store, keys, bulk threads and
+/// counters. Its fields are private (issue 11: no public-field god object): api/ and
+/// services use its methods, net/ uses a [`LinkHandle`](super::LinkHandle) over it.
+pub struct Core {
+    me: NodeId,
+    config: NodeConfig,
+    store: Store,
+    signer: Signer,
+    verifier: EnvelopeVerifier,
+    /// Verifying and signing large ROUTINE and PRIORITY batches, at a lower priority.
+    bulk: Bulk,
+    stats: Stats,
+    cancel: CancellationToken,
 }
 
-pub struct Core {
-    pub me: NodeId,
+/// What a [`Core`] is made of; the node assembles it at start.
+pub struct CoreParts {
     pub config: NodeConfig,
     pub store: Store,
     pub signer: Signer,
     pub verifier: EnvelopeVerifier,
-    /// Verifying and signing large ROUTINE and PRIORITY batches, at a lower priority.
     pub bulk: Bulk,
-    pub links: Mutex<HashMap<NodeId, LinkSlot>>,
-    /// TLS settings for dialling; replaced when a new CRL comes into force.
-    pub client_config: Mutex<quinn::ClientConfig>,
-    pub stats: Stats,
-    pub cancel: CancellationToken,
 }
 
 impl Core {
-    /// Nodes with a live link now.
-    pub fn linked_peers(&self) -> Vec<NodeId> {
-        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        let mut peers: Vec<NodeId> = links.keys().cloned().collect();
-        peers.sort();
-        peers
+    /// The shared state of a node: its id is the config's, its counters start at zero and
+    /// its cancellation token is new.
+    pub fn new(parts: CoreParts) -> Self {
+        let CoreParts {
+            config,
+            store,
+            signer,
+            verifier,
+            bulk,
+        } = parts;
+        Self {
+            me: config.node_id.clone(),
+            config,
+            store,
+            signer,
+            verifier,
+            bulk,
+            stats: Stats::default(),
+            cancel: CancellationToken::new(),
+        }
     }
 
-    pub fn is_linked(&self, peer: &NodeId) -> bool {
-        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        links.contains_key(peer)
+    /// This node's id.
+    pub fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    /// The node's configuration, as loaded at start.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The store (a handle to its thread).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The counters an operator watches.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Cancelled when the node stops; every task of the node watches it.
+    pub fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Verifies envelopes and certificates against the trust store in force.
+    pub fn verifier(&self) -> &EnvelopeVerifier {
+        &self.verifier
+    }
+
+    pub(super) fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub(super) fn bulk(&self) -> &Bulk {
+        &self.bulk
     }
 }
 

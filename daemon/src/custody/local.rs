@@ -6,8 +6,8 @@ use std::time::Duration;
 use bluehelm_proto::{Body, Destination, Envelope, MessageId, Precedence, Refusal, SignedEnvelope};
 
 use super::bulk::Bulk;
-use super::core::{hub, now_ms, Core, Stats};
-use super::custody::own_custody_signed;
+use super::shell::own_custody_signed;
+use super::state::{hub, now_ms, Core, Stats};
 use crate::store::{Corruption, Entry, StoreError, Write, WriteOutcome};
 
 /// Default hop limit of messages this node originates: far above any sane path length, low
@@ -96,8 +96,8 @@ impl Core {
         }
         let count = writes.len() as u64;
         writes.extend(extra);
-        self.store.commit(writes).await?;
-        Stats::add(&self.stats.accepted, count);
+        self.store().commit(writes).await?;
+        Stats::add(&self.stats().accepted, count);
         Ok(ids)
     }
 
@@ -106,7 +106,7 @@ impl Core {
     async fn sign_all(&self, envelopes: Vec<Envelope>) -> Result<Vec<Signed>, SubmitError> {
         let in_bulk = envelopes.len() > INLINE_SIGN_MAX
             && envelopes.iter().all(|e| Bulk::takes(e.precedence));
-        let signer = self.signer.clone();
+        let signer = self.signer().clone();
         let sign = move || -> Vec<Signed> {
             envelopes
                 .into_iter()
@@ -119,7 +119,7 @@ impl Core {
         if !in_bulk {
             return Ok(sign());
         }
-        self.bulk
+        self.bulk()
             .run(sign)
             .await
             .ok_or(SubmitError::Internal("signing the batch failed"))
@@ -130,7 +130,7 @@ impl Core {
     fn hub_copy(&self, out: &Outgoing) -> Option<Outgoing> {
         let hub = hub();
         let is_diffusion = matches!(out.body, Body::Diffusion(_));
-        if !is_diffusion || self.me == hub || out.destination == Destination::Node(hub.clone()) {
+        if !is_diffusion || *self.me() == hub || out.destination == Destination::Node(hub.clone()) {
             return None;
         }
         Some(Outgoing {
@@ -150,7 +150,7 @@ impl Core {
         let ttl_ms = i64::try_from(out.ttl.as_millis()).unwrap_or(i64::MAX);
         let envelope = Envelope {
             message_id: MessageId::generate(now as u64),
-            origin: self.me.clone(),
+            origin: self.me().clone(),
             destination: out.destination,
             precedence: out.precedence,
             created_at_ms: now,
@@ -172,7 +172,7 @@ impl Core {
         after_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Delivered>, StoreError> {
-        let entries = self.store.inbox(after_seq, limit).await?;
+        let entries = self.store().inbox(after_seq, limit).await?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             // Verified on receipt and stored as received: a decode failure is disk corruption.
@@ -194,7 +194,7 @@ impl Core {
     /// Returns how many were there; acknowledging twice removes nothing the second time.
     pub async fn ack_inbox(&self, seqs: &[u64]) -> Result<usize, StoreError> {
         let writes = seqs.iter().map(|s| Write::AckInbox(*s)).collect();
-        let outcomes = self.store.commit(writes).await?;
+        let outcomes = self.store().commit(writes).await?;
         Ok(outcomes
             .iter()
             .filter(|o| **o == WriteOutcome::Removed)

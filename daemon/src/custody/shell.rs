@@ -12,7 +12,7 @@ use bluehelm_proto::{
 };
 
 use super::bulk::Bulk;
-use super::core::{now_ms, Core, Stats};
+use super::state::{now_ms, Core, Stats};
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::{custody, reports, CustodyDecision, Hop};
 use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
@@ -66,12 +66,6 @@ pub struct Decided {
     commit: Option<CommitFuture>,
 }
 
-/// Verifies and decides on offers, writes the accepted ones durably, and returns one answer
-/// per offer, in order.
-pub async fn take_custody(core: &Arc<Core>, offers: Vec<Offer>) -> Vec<Answer> {
-    decide_offers(core, offers, None).await.finish(core).await
-}
-
 /// Verifies and decides on offers and queues their writes at the store. Callers that
 /// decide batch after batch keep the batches' order in the store (and so in the inbox),
 /// while the next batch's verification overlaps this one's fsync.
@@ -83,13 +77,15 @@ pub async fn decide_offers(
     let now = now_ms();
     let signed: Vec<SignedEnvelope> = offers.iter().map(|o| o.signed.clone()).collect();
     let verified = if signed.len() <= INLINE_VERIFY_MAX {
-        Some(core.verifier.verify_batch(&signed, now / 1000))
+        Some(core.verifier().verify_batch(&signed, now / 1000))
     } else {
         let worker = core.clone();
-        let verify = move || worker.verifier.verify_batch(&signed, now / 1000);
+        let verify = move || worker.verifier().verify_batch(&signed, now / 1000);
         match stream {
-            Some(class) if Bulk::takes(class) => core.bulk.run(verify).await,
+            Some(class) if Bulk::takes(class) => core.bulk().run(verify).await,
             // FLASH and IMMEDIATE streams, and local callers: not behind a flood.
+            // Awaited here; if this future is dropped the verification finishes on its
+            // blocking thread and is thrown away (CPU only: it holds nothing but the core).
             _ => tokio::task::spawn_blocking(verify).await.ok(),
         }
     };
@@ -114,7 +110,7 @@ pub async fn decide_offers(
                 // Signed bytes that do not decode or break a rule are no forgery: they are
                 // counted as malformed only (issue 10).
                 if !matches!(err, VerifyError::Decode(_)) {
-                    Stats::add(&core.stats.rejected_signatures, 1);
+                    Stats::add(&core.stats().rejected_signatures, 1);
                 }
                 tracing::warn!(error = %err, "refused an offer that does not verify");
                 answers.push(Some(Err(refusal_without_envelope(&offer, &err))));
@@ -162,7 +158,7 @@ pub async fn decide_offers(
     } else {
         // Queued before the next batch's writes, in the order batches are decided; waits
         // while the store thread's queue is full (backpressure on this stream).
-        let committing = core.store.enqueue(writes).await;
+        let committing = core.store().enqueue(writes).await;
         Some(Box::pin(async move { committing?.await }) as CommitFuture)
     };
     Decided {
@@ -193,13 +189,13 @@ impl Decided {
                         | PendingWrite::Refused(Refusal { message, .. }),
                         Ok(Some(WriteOutcome::Duplicate)),
                     ) => {
-                        Stats::add(&core.stats.duplicates, 1);
+                        Stats::add(&core.stats().duplicates, 1);
                         Ok(message)
                     }
                     (PendingWrite::Accept { message, reports }, Ok(_)) => {
-                        Stats::add(&core.stats.accepted, 1);
+                        Stats::add(&core.stats().accepted, 1);
                         if reports {
-                            Stats::add(&core.stats.delivery_reports_sent, 1);
+                            Stats::add(&core.stats().delivery_reports_sent, 1);
                         }
                         Ok(message)
                     }
@@ -216,7 +212,7 @@ impl Decided {
         }
         let answers: Vec<Answer> = self.answers.into_iter().flatten().collect();
         for refusal in answers.iter().filter_map(|a| a.as_ref().err()) {
-            core.stats.refusal(refusal.reason);
+            core.stats().refusal(refusal.reason);
         }
         answers
     }
@@ -239,7 +235,7 @@ async fn held_all_the_same(core: &Core, pending: &[Pending]) -> Vec<bool> {
         return Vec::new();
     }
     let mut seen = core
-        .store
+        .store()
         .seen(refused)
         .await
         .unwrap_or_default()
@@ -318,11 +314,11 @@ pub(super) fn custody_of(
     let ctx = custody::Context {
         now_ms: now,
         hops,
-        queue_quota: core.config.limits.queue_quota,
+        queue_quota: core.config().limits.queue_quota,
         stream,
     };
-    let decision = custody::decide(envelope, recipients, ctx, &core.config.routing, |hop| {
-        core.store.depth(hop)
+    let decision = custody::decide(envelope, recipients, ctx, &core.config().routing, |hop| {
+        core.store().depth(hop)
     });
     let copies = match decision {
         CustodyDecision::Accept(copies) => copies,
@@ -335,7 +331,7 @@ pub(super) fn custody_of(
         }
     };
     let report = if copies.contains_key(&Hop::Local) {
-        reports::delivery_report(&core.me, envelope, MessageId::generate(now as u64), now)
+        reports::delivery_report(core.me(), envelope, MessageId::generate(now as u64), now)
             .and_then(|dr| own_custody(core, &dr, now).ok())
             .map(Box::new)
     } else {
@@ -360,7 +356,7 @@ pub(super) fn custody_of(
 
 /// Signs an envelope this node originates and decides where it goes.
 pub(super) fn own_custody(core: &Core, envelope: &Envelope, now: i64) -> Result<Custody, Refusal> {
-    let signed = core.signer.sign(envelope);
+    let signed = core.signer().sign(envelope);
     own_custody_signed(core, envelope, signed, now)
 }
 
@@ -406,7 +402,7 @@ pub async fn give_up(
     if let Some(envelope) = envelope {
         let id = MessageId::generate(now as u64);
         if let Some(ndr) =
-            reports::non_delivery_report(&core.me, &envelope, reason, detail, id, now)
+            reports::non_delivery_report(core.me(), &envelope, reason, detail, id, now)
         {
             match own_custody(core, &ndr, now) {
                 Ok(custody) => report = Some(Box::new(custody)),
@@ -420,14 +416,14 @@ pub async fn give_up(
     }
     let reports = u64::from(report.is_some());
     let outcomes = core
-        .store
+        .store()
         .commit(vec![Write::GiveUp {
             key: queued.key.clone(),
             report,
         }])
         .await?;
     if outcomes.first() == Some(&WriteOutcome::Removed) {
-        Stats::add(&core.stats.non_delivery_reports_sent, reports);
+        Stats::add(&core.stats().non_delivery_reports_sent, reports);
     }
     Ok(())
 }

@@ -1,0 +1,20 @@
+//! The node's core, below `net` and `api` (issue 11, item 4): the state its tasks share
+//! ([`Core`], private fields), the custody shell around `engine` (verify, ask the engine,
+//! commit; give up), the local application calls (submit, inbox, ack), the bulk threads and
+//! the counters. It imports neither `net`, `api` nor `node`: they import it.
+//!
+//! `net` reaches it through a [`LinkHandle`] (what a link needs: decide offers, give up,
+//! the store's link operations, counters, frame limit, cancellation); `api` and `services`
+//! through [`Core`]'s methods and [`LinkedPeers`] (the links that are up, which `net` owns).
+
+mod bulk;
+mod handles;
+mod local;
+mod shell;
+mod state;
+
+pub use self::bulk::{threads_for, Bulk};
+pub use self::handles::{LinkHandle, LinkedPeers};
+pub use self::local::{Delivered, Outgoing, SubmitError, DEFAULT_HOP_LIMIT};
+pub use self::shell::{Answer, Decided, Offer};
+pub use self::state::{hub, now_ms, Core, CoreParts, Stats, HUB};

@@ -1,0 +1,89 @@
+//! The small handles through which `net` and `api` reach the core without importing `node`.
+
+use std::sync::Arc;
+
+use bluehelm_pki::EnvelopeVerifier;
+use bluehelm_proto::{NodeId, NonDeliveryReason, Precedence};
+use tokio_util::sync::CancellationToken;
+
+use super::shell::{self, Decided, Offer};
+use super::state::{Core, Stats};
+use crate::config::NodeConfig;
+use crate::store::{Queued, Store, StoreError};
+
+/// What a link (`net/`) may do with the node: decide on offers and give up copies, use the
+/// store's link operations, count, and read the settings links need. Cloning it clones an
+/// `Arc`; its methods are the core's own, inlined, so the hot path pays nothing for it.
+#[derive(Clone)]
+pub struct LinkHandle {
+    core: Arc<Core>,
+}
+
+impl LinkHandle {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> &NodeId {
+        self.core.me()
+    }
+
+    /// The node's configuration: peers, limits and TLS files.
+    pub fn config(&self) -> &NodeConfig {
+        self.core.config()
+    }
+
+    /// Largest frame a link reads or writes.
+    pub fn max_frame(&self) -> usize {
+        self.core.config().limits.max_frame_bytes
+    }
+
+    /// The store: a link uses its hand-offs, queue reads, queue changes and commits.
+    pub fn store(&self) -> &Store {
+        self.core.store()
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> &Stats {
+        self.core.stats()
+    }
+
+    /// Cancelled when the node stops.
+    pub fn cancel(&self) -> &CancellationToken {
+        self.core.cancel()
+    }
+
+    /// Checks peers' certificates against the trust store in force.
+    pub fn verifier(&self) -> &EnvelopeVerifier {
+        self.core.verifier()
+    }
+
+    /// Verifies and decides on offers that came on a stream of class `stream`, and queues
+    /// their writes at the store (`custody::shell::decide_offers`).
+    pub async fn decide_offers(&self, offers: Vec<Offer>, stream: Precedence) -> Decided {
+        shell::decide_offers(&self.core, offers, Some(stream)).await
+    }
+
+    /// Waits until decided offers are durable; one answer per offer, in order.
+    pub async fn finish(&self, decided: Decided) -> Vec<shell::Answer> {
+        decided.finish(&self.core).await
+    }
+
+    /// Gives up on a queued copy, with a non-delivery report to its origin.
+    pub async fn give_up(
+        &self,
+        queued: &Queued,
+        reason: NonDeliveryReason,
+        detail: String,
+    ) -> Result<(), StoreError> {
+        shell::give_up(&self.core, queued, reason, detail).await
+    }
+}
+
+/// The links that are up, as `net` knows them: `api`'s status and the node read it through
+/// this trait, so that neither needs `net`'s link table.
+pub trait LinkedPeers: Send + Sync {
+    /// Nodes with a live link now, sorted.
+    fn linked_peers(&self) -> Vec<NodeId>;
+}

@@ -1,0 +1,103 @@
+//! The link table: which peers have a live link, by which QUIC connection, and the TLS
+//! settings for dialling. net's own state (issue 11, item 4); the node's CRL watcher and
+//! the API's status reach it through [`Links`]'s methods and [`LinkedPeers`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bluehelm_proto::NodeId;
+use quinn::{ClientConfig, Connection};
+
+use crate::custody::LinkedPeers;
+
+/// A live link: its connection, so that a newer one can replace it.
+struct LinkSlot {
+    connection: Connection,
+    generation: u64,
+}
+
+/// The live links of a node and its dialling settings. Locked once per link up, link down
+/// or dial, never per message.
+pub struct Links {
+    table: Mutex<HashMap<NodeId, LinkSlot>>,
+    /// TLS settings for dialling; replaced when a new CRL comes into force.
+    client_config: Mutex<ClientConfig>,
+}
+
+impl Links {
+    /// No links yet; dials use `client_config` until [`Links::set_client_config`].
+    pub fn new(client_config: ClientConfig) -> Self {
+        Self {
+            table: Mutex::default(),
+            client_config: Mutex::new(client_config),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, LinkSlot>> {
+        // A panic while the lock was held left the map whole (every update is one call).
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `peer` has a live link now.
+    pub fn is_linked(&self, peer: &NodeId) -> bool {
+        self.table().contains_key(peer)
+    }
+
+    /// How many peers have a live link now.
+    pub fn count(&self) -> usize {
+        self.table().len()
+    }
+
+    /// The connection of `peer`'s live link.
+    pub fn connection(&self, peer: &NodeId) -> Option<Connection> {
+        self.table().get(peer).map(|slot| slot.connection.clone())
+    }
+
+    /// Every live link's peer and connection (for the CRL watcher's check).
+    pub fn connections(&self) -> Vec<(NodeId, Connection)> {
+        self.table()
+            .iter()
+            .map(|(peer, slot)| (peer.clone(), slot.connection.clone()))
+            .collect()
+    }
+
+    /// Registers `connection` as `peer`'s link; returns the link it replaces.
+    pub(super) fn insert(&self, peer: NodeId, connection: Connection) -> Option<Connection> {
+        let generation = connection.stable_id() as u64;
+        let slot = LinkSlot {
+            connection,
+            generation,
+        };
+        self.table().insert(peer, slot).map(|old| old.connection)
+    }
+
+    /// Removes `peer`'s link if it is still `connection` (not a newer one).
+    pub(super) fn remove(&self, peer: &NodeId, connection: &Connection) {
+        let generation = connection.stable_id() as u64;
+        let mut table = self.table();
+        if table.get(peer).is_some_and(|s| s.generation == generation) {
+            table.remove(peer);
+        }
+    }
+
+    /// The TLS settings to dial with now.
+    pub fn client_config(&self) -> ClientConfig {
+        self.client_config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Dials from now on use `config` (a new CRL came into force).
+    pub fn set_client_config(&self, config: ClientConfig) {
+        *self.client_config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+}
+
+impl LinkedPeers for Links {
+    fn linked_peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self.table().keys().cloned().collect();
+        peers.sort();
+        peers
+    }
+}
