@@ -572,7 +572,7 @@ async fn api_socket_is_group_only_and_never_replaces_a_file() {
 async fn cli_input_errors_are_one_line_with_an_exit_code_each() {
     let net = TestNet::standard();
     let gs = net.start("gs").await;
-    let socket = gs.core().config().api_socket.display().to_string();
+    let socket = gs.bureau().config().api_socket.display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let bad_json = dir.path().join("bad.json");
     std::fs::write(&bad_json, "{\"to\": \"ncb.fr\", \"notice\": {").unwrap();

@@ -45,14 +45,14 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
             .map(|i| text(batch * BATCH + i, "ncb.ke", Precedence::Routine))
             .collect();
         // Custody at the origin is acknowledged when submit returns.
-        fr.core().submit(messages).await.unwrap();
+        fr.bureau().submit(messages).await.unwrap();
         acknowledged += BATCH;
         if batch == MESSAGES / BATCH / 3 {
             // Pull the plug while traffic flows through the hub: once ncb.ke takes custody of
             // more messages from here on.
-            let accepted = ke.core().stats().accepted.load(Relaxed);
+            let accepted = ke.bureau().stats().accepted.load(Relaxed);
             eventually("ncb.ke to take custody through the hub", || async {
-                (ke.core().stats().accepted.load(Relaxed) > accepted).then_some(())
+                (ke.bureau().stats().accepted.load(Relaxed) > accepted).then_some(())
             })
             .await;
             hub.kill9();
@@ -63,7 +63,7 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
     assert_eq!(acknowledged, MESSAGES);
     eprintln!("{:?}: all {MESSAGES} submitted", started.elapsed());
     let delivered = eventually("every message delivered to ncb.ke", || async {
-        let inbox = ke.core().inbox(None, 1_000_000).await.unwrap();
+        let inbox = ke.bureau().inbox(None, 1_000_000).await.unwrap();
         (inbox.len() >= MESSAGES).then_some(inbox)
     })
     .await;
@@ -72,12 +72,12 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
     // hub's for ncb.ke): from then on no copy, and so no duplicate, can arrive.
     let hub_api = api_client_of(&net.net.config("gs").unwrap()).await;
     eventually("the origin's and the hub's queues to drain", || async {
-        let origin = fr.core().store().depth(&id("gs"));
+        let origin = fr.bureau().queue_depth(&id("gs"));
         let hub = api_queue_depth(&mut hub_api.clone(), "ncb.ke").await;
         (origin == 0 && hub == 0).then_some(())
     })
     .await;
-    let inbox = ke.core().inbox(None, 1_000_000).await.unwrap();
+    let inbox = ke.bureau().inbox(None, 1_000_000).await.unwrap();
     assert_eq!(inbox.len(), delivered.len());
     let got = numbers(inbox.into_iter().map(|m| m.envelope.body));
     assert_eq!(got, (0..MESSAGES).collect());
@@ -102,12 +102,12 @@ async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
         let messages = (0..BATCH)
             .map(|i| text(batch * BATCH + i, "ncb.ke", Precedence::Routine))
             .collect();
-        fr.core().submit(messages).await.unwrap();
+        fr.bureau().submit(messages).await.unwrap();
         if batch == MESSAGES / BATCH / 3 {
             // Pull the plug while ncb.ke takes custody: once it takes more from here on.
-            let forwarded = gs.core().stats().forwarded.load(Relaxed);
+            let forwarded = gs.bureau().stats().forwarded.load(Relaxed);
             eventually("ncb.ke to take custody", || async {
-                (gs.core().stats().forwarded.load(Relaxed) > forwarded).then_some(())
+                (gs.bureau().stats().forwarded.load(Relaxed) > forwarded).then_some(())
             })
             .await;
             ke.kill9();

@@ -41,7 +41,7 @@ fn take_class(streams: &mut Vec<NodeOffers>, precedence: Precedence) -> NodeOffe
 
 async fn queue_drained(gs: &Node) {
     eventually("gs to forget the copy ncb.ke took", || async {
-        (gs.core().store().depth(&id("ncb.ke")) == 0).then_some(())
+        (gs.bureau().queue_depth(&id("ncb.ke")) == 0).then_some(())
     })
     .await;
 }
@@ -62,7 +62,7 @@ async fn an_answer_stream_ended_with_nothing_unanswered_leaves_the_link_up() {
     );
 
     let sent = gs
-        .core()
+        .bureau()
         .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
         .await
         .unwrap();
@@ -84,7 +84,7 @@ async fn an_answer_stream_ended_with_an_offer_unanswered_closes_the_link_and_it_
     let gs = net.start("gs").await;
     let (ke, mut streams) = link_as_ncb_ke(&net).await;
     let sent = gs
-        .core()
+        .bureau()
         .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
         .await
         .unwrap();
@@ -102,7 +102,7 @@ async fn an_answer_stream_ended_with_an_offer_unanswered_closes_the_link_and_it_
         other => panic!("expected a protocol-violation close: {other}"),
     }
     assert_eq!(
-        gs.core().store().depth(&id("ncb.ke")),
+        gs.bureau().queue_depth(&id("ncb.ke")),
         1,
         "the copy stays queued"
     );

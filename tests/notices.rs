@@ -121,7 +121,7 @@ fn check_both_signatures(node: &Node, m: &pb::InboxMessage, bureau: &str, asked:
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let verifier = node.core().verifier();
+    let verifier = node.bureau().verifier();
     let outer = verifier
         .verify(&signed(m.signed.as_ref().expect("signed")), now)
         .expect("gs signature verifies");
@@ -605,7 +605,7 @@ async fn a_diffusion_goes_straight_to_its_addressee_and_gs_keeps_a_signed_copy()
         .unwrap()
         .as_secs() as i64;
     let verified =
-        n.gs.core()
+        n.gs.bureau()
             .verifier()
             .verify(&signed(copy.signed.as_ref().expect("signed")), now)
             .expect("the copy verifies at gs");

@@ -16,7 +16,7 @@ async fn ncb_to_mission_through_the_hub() {
     linked(&gs, "mission.unmiss").await;
 
     let ids = fr
-        .core()
+        .bureau()
         .submit(vec![text(1, "mission.unmiss", Precedence::Immediate)])
         .await
         .unwrap();
@@ -57,9 +57,9 @@ async fn offline_mission_gets_its_queue_once_flash_first() {
         }
     }
     let total = sent.len();
-    fr.core().submit(sent).await.unwrap();
+    fr.bureau().submit(sent).await.unwrap();
     bluehelm_tests::eventually("gs to hold the mission's queue", || async {
-        (gs.core().store().depth(&id("mission.unmiss")) == total).then_some(())
+        (gs.bureau().queue_depth(&id("mission.unmiss")) == total).then_some(())
     })
     .await;
 
@@ -85,11 +85,11 @@ async fn offline_mission_gets_its_queue_once_flash_first() {
     // Exactly once: the hub's queue empties, and then (nothing is left to offer) the inbox
     // holds each message once.
     bluehelm_tests::eventually("gs queue for the mission to empty", || async {
-        (gs.core().store().depth(&id("mission.unmiss")) == 0).then_some(())
+        (gs.bureau().queue_depth(&id("mission.unmiss")) == 0).then_some(())
     })
     .await;
     assert_eq!(
-        mission.core().inbox(None, 10_000).await.unwrap().len(),
+        mission.bureau().inbox(None, 10_000).await.unwrap().len(),
         total
     );
 
@@ -107,15 +107,15 @@ async fn queue_survives_a_hub_restart() {
     let sent: Vec<_> = (0..50)
         .map(|n| text(n, "mission.unmiss", Precedence::Routine))
         .collect();
-    fr.core().submit(sent).await.unwrap();
+    fr.bureau().submit(sent).await.unwrap();
     bluehelm_tests::eventually("gs to hold 50", || async {
-        (gs.core().store().depth(&id("mission.unmiss")) == 50).then_some(())
+        (gs.bureau().queue_depth(&id("mission.unmiss")) == 50).then_some(())
     })
     .await;
     gs.shutdown().await;
 
     let gs = net.start("gs").await;
-    assert_eq!(gs.core().store().depth(&id("mission.unmiss")), 50);
+    assert_eq!(gs.bureau().queue_depth(&id("mission.unmiss")), 50);
     let mission = net.start("mission.unmiss").await;
     let inbox = inbox_at_least(&mission, 50).await;
     let mut numbers: Vec<usize> = inbox.iter().filter_map(number_of).collect();
@@ -137,7 +137,7 @@ async fn group_message_fans_out_at_the_hub_and_reports_delivery() {
 
     let mut message = text(1, "ncb.ke", Precedence::Priority);
     message.destination = Destination::Group("all-ncb".parse().unwrap());
-    fr.core().submit(vec![message]).await.unwrap();
+    fr.bureau().submit(vec![message]).await.unwrap();
     let inbox = inbox_at_least(&ke, 1).await;
     assert_eq!(
         inbox[0].envelope.destination,
@@ -146,7 +146,7 @@ async fn group_message_fans_out_at_the_hub_and_reports_delivery() {
 
     let mut message = text(2, "ncb.ke", Precedence::Routine);
     message.want_delivery_report = true;
-    let ids = fr.core().submit(vec![message]).await.unwrap();
+    let ids = fr.bureau().submit(vec![message]).await.unwrap();
     let reports = inbox_at_least(&fr, 1).await;
     // The sender is a member of all-ncb but gets no copy of its own group message.
     assert_eq!(reports.len(), 1);
@@ -156,7 +156,7 @@ async fn group_message_fans_out_at_the_hub_and_reports_delivery() {
     assert_eq!(report.correlation_id, Some(ids[0]));
     // Issue 10: delivery reports are counted as sent, apart from non-delivery ones.
     // (Counted once the commit returns, which may be just after the report left.)
-    let stats = ke.core().stats();
+    let stats = ke.bureau().stats();
     eventually("ncb.ke to count its delivery report", || async {
         (Stats::get(&stats.delivery_reports_sent) == 1).then_some(())
     })
@@ -175,7 +175,7 @@ async fn expiry_in_the_hub_queue_reports_non_delivery_to_the_origin() {
     linked(&gs, "ncb.fr").await;
     let mut message = text(1, "mission.unmiss", Precedence::Flash);
     message.ttl = Duration::from_millis(800);
-    let ids = fr.core().submit(vec![message]).await.unwrap();
+    let ids = fr.bureau().submit(vec![message]).await.unwrap();
 
     let inbox = inbox_at_least(&fr, 1).await;
     let report = &inbox[0].envelope;
@@ -191,8 +191,8 @@ async fn expiry_in_the_hub_queue_reports_non_delivery_to_the_origin() {
         }
         other => panic!("expected a non-delivery report, got {other:?}"),
     }
-    assert_eq!(gs.core().store().depth(&id("mission.unmiss")), 0);
-    let stats = gs.core().stats();
+    assert_eq!(gs.bureau().queue_depth(&id("mission.unmiss")), 0);
+    let stats = gs.bureau().stats();
     eventually("gs to count its non-delivery report", || async {
         (Stats::get(&stats.non_delivery_reports_sent) == 1).then_some(())
     })
@@ -209,7 +209,7 @@ async fn unroutable_message_is_refused_by_the_hub_and_reported() {
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
     linked(&gs, "ncb.fr").await;
-    fr.core()
+    fr.bureau()
         .submit(vec![text(1, "ncb.zz", Precedence::Routine)])
         .await
         .unwrap();
@@ -218,7 +218,7 @@ async fn unroutable_message_is_refused_by_the_hub_and_reported() {
         Body::NonDeliveryReport(ndr) => assert_eq!(ndr.reason, NonDeliveryReason::NoRoute),
         other => panic!("expected a non-delivery report, got {other:?}"),
     }
-    assert_eq!(fr.core().store().depth(&id("gs")), 0);
+    assert_eq!(fr.bureau().queue_depth(&id("gs")), 0);
     for node in [fr, gs] {
         node.shutdown().await;
     }
@@ -231,7 +231,7 @@ async fn inbox_acknowledgement_removes_exactly_once() {
     let fr = net.start("ncb.fr").await;
     let ke = net.start("ncb.ke").await;
     linked(&gs, "ncb.ke").await;
-    fr.core()
+    fr.bureau()
         .submit(
             (0..3)
                 .map(|n| text(n, "ncb.ke", Precedence::Routine))
@@ -241,9 +241,9 @@ async fn inbox_acknowledgement_removes_exactly_once() {
         .unwrap();
     let inbox = inbox_at_least(&ke, 3).await;
     let first = inbox[0].seq;
-    assert_eq!(ke.core().ack_inbox(&[first]).await.unwrap(), 1);
-    assert_eq!(ke.core().ack_inbox(&[first]).await.unwrap(), 0);
-    assert_eq!(ke.core().inbox(None, 10).await.unwrap().len(), 2);
+    assert_eq!(ke.bureau().ack_inbox(&[first]).await.unwrap(), 1);
+    assert_eq!(ke.bureau().ack_inbox(&[first]).await.unwrap(), 0);
+    assert_eq!(ke.bureau().inbox(None, 10).await.unwrap().len(), 2);
     for node in [ke, fr, gs] {
         node.shutdown().await;
     }
@@ -266,12 +266,12 @@ async fn oversized_message_is_refused_at_submission_and_the_link_keeps_working()
             })
             .collect();
     }
-    let err = fr.core().submit(vec![big]).await.unwrap_err();
+    let err = fr.bureau().submit(vec![big]).await.unwrap_err();
     assert!(
         err.to_string().contains("signed_envelope.envelope"),
         "{err}"
     );
-    fr.core()
+    fr.bureau()
         .submit(vec![text(2, "ncb.ke", Precedence::Routine)])
         .await
         .unwrap();
@@ -297,7 +297,7 @@ async fn handed_off_copies_are_offered_to_the_next_hop_once() {
 
     let paced = 150;
     for n in 0..paced {
-        fr.core()
+        fr.bureau()
             .submit(vec![text(n, "ncb.ke", Precedence::Routine)])
             .await
             .unwrap();
@@ -306,16 +306,16 @@ async fn handed_off_copies_are_offered_to_the_next_hop_once() {
     let burst: Vec<_> = (paced..paced + 1000)
         .map(|n| text(n, "ncb.ke", Precedence::Priority))
         .collect();
-    fr.core().submit(burst).await.unwrap();
+    fr.bureau().submit(burst).await.unwrap();
     let total = paced + 1000;
     let inbox = inbox_at_least(&ke, total).await;
     assert_eq!(inbox.len(), total);
     bluehelm_tests::eventually("the hub's queue for ncb.ke to empty", || async {
-        (gs.core().store().depth(&id("ncb.ke")) == 0).then_some(())
+        (gs.bureau().queue_depth(&id("ncb.ke")) == 0).then_some(())
     })
     .await;
     for (node, name) in [(&gs, "gs"), (&ke, "ncb.ke")] {
-        let stats = node.core().stats();
+        let stats = node.bureau().stats();
         assert_eq!(
             stats.duplicates.load(Relaxed),
             0,
@@ -327,7 +327,7 @@ async fn handed_off_copies_are_offered_to_the_next_hop_once() {
             "{name} accepted"
         );
     }
-    assert_eq!(gs.core().stats().forwarded.load(Relaxed), total as u64);
+    assert_eq!(gs.bureau().stats().forwarded.load(Relaxed), total as u64);
 
     for node in [ke, fr, gs] {
         node.shutdown().await;

@@ -52,7 +52,7 @@ async fn peers_link_again_within_a_second_of_a_hub_restart() {
 
     // The new links carry traffic through gs.
     peers[0]
-        .core()
+        .bureau()
         .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
         .await
         .unwrap();

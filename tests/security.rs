@@ -61,7 +61,7 @@ async fn hub_still_serves(net: &TestNet, gs: &bluehelm::Node) {
     let fr = net.start("ncb.fr").await;
     let ke = net.start("ncb.ke").await;
     linked(gs, "ncb.ke").await;
-    fr.core()
+    fr.bureau()
         .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
         .await
         .unwrap();
@@ -178,10 +178,10 @@ async fn node_cannot_inject_a_message_claiming_another_origin() {
         other => panic!("forged origin was not refused: {other:?}"),
     }
     assert_eq!(
-        bluehelm::custody::Stats::get(&gs.core().stats().rejected_signatures),
+        bluehelm::custody::Stats::get(&gs.bureau().stats().rejected_signatures),
         1
     );
-    assert_eq!(gs.core().store().depth(&id("ncb.ke")), 0);
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.ke")), 0);
     hub_still_serves(&net, &gs).await;
     gs.shutdown().await;
 }
@@ -231,10 +231,10 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
     assert_eq!(refused, vec![RefusalReason::BadSignature]);
     assert_eq!(accepted, 1);
     assert_eq!(
-        bluehelm::custody::Stats::get(&gs.core().stats().rejected_signatures),
+        bluehelm::custody::Stats::get(&gs.bureau().stats().rejected_signatures),
         1
     );
-    assert_eq!(gs.core().store().depth(&id("ncb.ke")), 1);
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.ke")), 1);
     gs.shutdown().await;
 }
 
@@ -255,7 +255,7 @@ async fn oversized_frame_closes_the_link_and_the_node_keeps_serving() {
         "the link stayed open after an oversized frame"
     );
     bluehelm_tests::eventually("protocol error counted", || async {
-        (bluehelm::custody::Stats::get(&gs.core().stats().protocol_errors) >= 1).then_some(())
+        (bluehelm::custody::Stats::get(&gs.bureau().stats().protocol_errors) >= 1).then_some(())
     })
     .await;
     hub_still_serves(&net, &gs).await;
@@ -335,10 +335,10 @@ async fn replayed_offer_is_acknowledged_and_not_stored_again() {
             "offer {round}: {answers:?}"
         );
     }
-    let stats = gs.core().stats();
+    let stats = gs.bureau().stats();
     assert_eq!(bluehelm::custody::Stats::get(&stats.accepted), 1);
     assert_eq!(bluehelm::custody::Stats::get(&stats.duplicates), 1);
-    assert_eq!(gs.core().store().depth(&id("ncb.ke")), 1);
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.ke")), 1);
     gs.shutdown().await;
 }
 
@@ -624,7 +624,7 @@ async fn forged_response_does_not_end_a_waiting_request() {
         "{answers:?}"
     );
     // The hub's own answer, queued behind the forged one on the same link and class.
-    gs.core()
+    gs.bureau()
         .submit(vec![bluehelm::custody::Outgoing {
             destination: Destination::Node(id("ncb.fr")),
             precedence: Precedence::Routine,

@@ -87,9 +87,9 @@ fn is(response: &pb::ServiceResponse, status: pb::ResponseStatus) -> bool {
 /// Text messages in `node`'s inbox (subject, body), once there are at least `n`.
 async fn texts(node: &Node, n: usize) -> Vec<(String, String)> {
     eventually(
-        &format!("{} to hold {n} text(s)", node.core().me()),
+        &format!("{} to hold {n} text(s)", node.bureau().me()),
         || async {
-            let inbox = node.core().inbox(None, 1000).await.expect("inbox");
+            let inbox = node.bureau().inbox(None, 1000).await.expect("inbox");
             let texts: Vec<(String, String)> = inbox
                 .iter()
                 .filter_map(|m| match &m.envelope.body {
@@ -214,7 +214,7 @@ async fn mission_post_checks_a_passport_and_the_owning_bureau_learns_who_asked()
         "{subject}"
     );
     assert!(body.contains("checked by: mission.unmiss"), "{body}");
-    let inbox = fr.core().inbox(None, 10).await.unwrap();
+    let inbox = fr.bureau().inbox(None, 10).await.unwrap();
     assert_eq!(inbox[0].envelope.origin, id("gs"));
 
     // An application cannot take over a service the node answers itself.

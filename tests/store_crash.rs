@@ -131,14 +131,14 @@ async fn large_messages_through_checkpoints_and_kill9_restarts_never_fail_the_st
     linked(&gs, "ncb.ke").await;
     for batch in 0..MESSAGES / BATCH {
         let messages = (0..BATCH).map(|i| large(batch * BATCH + i)).collect();
-        fr.core().submit(messages).await.unwrap();
+        fr.bureau().submit(messages).await.unwrap();
         if batch % 12 == 11 {
             // Checkpoints run at ncb.ke while it takes custody; kill it in the middle (once it
             // takes custody of more from here on), and its next start replays the log and
             // checkpoints before it is up.
-            let forwarded = gs.core().stats().forwarded.load(Relaxed);
+            let forwarded = gs.bureau().stats().forwarded.load(Relaxed);
             eventually("ncb.ke to take custody", || async {
-                (gs.core().stats().forwarded.load(Relaxed) > forwarded).then_some(())
+                (gs.bureau().stats().forwarded.load(Relaxed) > forwarded).then_some(())
             })
             .await;
             ke.kill9();
@@ -234,7 +234,7 @@ async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_ti
     // preallocated log, and the checkpoint, which must grow sled's files, fails.
     for batch in 0..16 {
         let messages = (0..50).map(|i| large(batch * 50 + i)).collect();
-        fr.core().submit(messages).await.unwrap();
+        fr.bureau().submit(messages).await.unwrap();
     }
     let failed = tokio::time::timeout(PATIENCE, async {
         while !std::fs::read_to_string(&log)
@@ -250,7 +250,7 @@ async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_ti
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
         panic!(
             "ncb.ke's store did not fail within {PATIENCE:?}; gs still queues {} for it; its log ends:\n{}",
-            gs.core().store().depth(&id("ncb.ke")),
+            gs.bureau().queue_depth(&id("ncb.ke")),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }

@@ -4,7 +4,7 @@
 //! also serves it over TCP to terminals on its LAN, with mutual TLS 1.3 and certificates of
 //! role `terminal` issued for this node only ([`terminal`]).
 //!
-//! The layer is thin over [`Core`]: `Submit` is `Core::submit`, `Ack` is `Core::ack_inbox`.
+//! The layer is thin over [`BureauHandle`](crate::custody::BureauHandle): `Submit` is `BureauHandle::submit`, `Ack` is `BureauHandle::ack_inbox`.
 //! What it adds is one task, the [`dispatch::Dispatcher`], the only reader of the inbox that
 //! acts on what arrives: it records delivery and non-delivery reports (durably, as notes in
 //! the store, so `DeliveryState` answers after the report is acknowledged and after a

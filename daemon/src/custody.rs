@@ -4,17 +4,23 @@
 //! the counters. It imports neither `net`, `api` nor `node`: they import it.
 //!
 //! `net` reaches it through a [`LinkHandle`] (what a link needs: decide offers, give up,
-//! the store's link operations, counters, frame limit, cancellation); `api` and `services`
-//! through [`Core`]'s methods and [`LinkedPeers`] (the links that are up, which `net` owns).
+//! take hand-offs, read and forget its peer's queue, counters, frame limit, cancellation);
+//! `api`, `services` and the CLI through a [`BureauHandle`] (submit, inbox, [`Record`]s,
+//! queue depths, counters) and [`LinkedPeers`] (the links that are up, which `net` owns).
+//! Only `node`, the assembly, holds the [`Core`] itself.
 
 mod bulk;
+mod bureau;
 mod handles;
 mod local;
 mod shell;
 mod state;
+mod sweep;
 
 pub use self::bulk::{threads_for, Bulk};
+pub use self::bureau::{BureauHandle, Record};
 pub use self::handles::{LinkHandle, LinkedPeers};
 pub use self::local::{Delivered, Outgoing, SubmitError, DEFAULT_HOP_LIMIT};
 pub use self::shell::{Answer, Decided, Offer};
 pub use self::state::{hub, now_ms, Core, CoreParts, Stats, HUB};
+pub use self::sweep::run as sweep;

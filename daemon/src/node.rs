@@ -13,17 +13,12 @@ use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, TrustStore};
 use tokio_util::task::TaskTracker;
 
 use crate::config::NodeConfig;
-use crate::custody::{now_ms, Bulk, Core, CoreParts, LinkHandle, Stats};
+use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
 use crate::store::Store;
 
 pub use self::trust::APPLIED_CRL_FILE;
-
-/// How often queues are swept for expired messages.
-const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
-/// How often dedup entries of expired messages are dropped.
-const SEEN_PURGE: Duration = Duration::from_secs(300);
 
 /// Why a node could not start. Each says which file or setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +60,7 @@ pub enum StartError {
 /// A running node.
 pub struct Node {
     core: Arc<Core>,
+    bureau: BureauHandle,
     links: Arc<Links>,
     endpoint: quinn::Endpoint,
     tasks: TaskTracker,
@@ -149,7 +145,7 @@ impl Node {
                 ));
             }
         }
-        tasks.spawn(sweep_loop(link_handle.clone()));
+        tasks.spawn(crate::custody::sweep(core.clone()));
         tasks.spawn(crl::watch_crl(
             core.clone(),
             links.clone(),
@@ -157,7 +153,8 @@ impl Node {
             creds,
             crl_guard,
         ));
-        let api = match crate::api::start(&core, links.clone(), &tasks) {
+        let bureau = BureauHandle::new(core.clone());
+        let api = match crate::api::start(&bureau, links.clone(), &tasks) {
             Ok(api) => api,
             Err(err) => {
                 core.cancel().cancel();
@@ -172,6 +169,7 @@ impl Node {
             "node started");
         Ok(Self {
             core,
+            bureau,
             links,
             endpoint,
             tasks,
@@ -216,9 +214,10 @@ impl Node {
         Ok((client, endpoint, bulk))
     }
 
-    /// The node's core: its id, config, store, counters and the local application calls.
-    pub fn core(&self) -> &Arc<Core> {
-        &self.core
+    /// What the node's local applications may do: submit, read the inbox, look at queues
+    /// and counters (`custody::BureauHandle`).
+    pub fn bureau(&self) -> &BureauHandle {
+        &self.bureau
     }
 
     /// The node's live links (net's link table).
@@ -266,40 +265,4 @@ impl Node {
         tracing::info!(node = %self.core.me(), "node stopped");
         closed
     }
-}
-
-/// Turns expired queued messages into non-delivery reports, and forgets old dedup entries.
-async fn sweep_loop(core: LinkHandle) {
-    let mut expiry = tokio::time::interval(EXPIRY_SWEEP);
-    let mut purge = tokio::time::interval(SEEN_PURGE);
-    loop {
-        tokio::select! {
-            _ = core.cancel().cancelled() => return,
-            _ = expiry.tick() => {
-                if let Err(err) = sweep_expired(&core).await {
-                    tracing::error!(error = %err, "expiry sweep failed");
-                }
-            }
-            _ = purge.tick() => {
-                match core.store().purge_seen(now_ms(), 100_000).await {
-                    Ok(n) if n > 0 => tracing::debug!(purged = n, "dropped old dedup entries"),
-                    Ok(_) => {}
-                    Err(err) => tracing::error!(error = %err, "dedup purge failed"),
-                }
-            }
-        }
-    }
-}
-
-/// Gives up on the queued copies the ledger's sweep finds expired (`Ledger::sweep`).
-async fn sweep_expired(core: &LinkHandle) -> Result<(), crate::store::StoreError> {
-    let due = core.store().give_ups_due(now_ms(), 1000).await?;
-    for (queued, reason) in due {
-        tracing::info!(message = %queued.message.message.id, origin = %queued.message.message.origin,
-            "message expired in the queue");
-        Stats::add(&core.stats().expired, 1);
-        let detail = format!("expired while queued at {}", core.me());
-        core.give_up(&queued, reason, detail).await?;
-    }
-    Ok(())
 }

@@ -21,7 +21,7 @@ use bluehelm_proto::{
 
 use self::record::{SltdRecord, SmvRecord};
 use crate::config::NodeConfig;
-use crate::custody::{now_ms, Core};
+use crate::custody::{now_ms, BureauHandle};
 use crate::custody::{Delivered, Outgoing, SubmitError};
 use crate::store::{Corruption, Entry, StoreError, Table};
 
@@ -104,10 +104,10 @@ fn param<'a>(request: &'a ServiceRequest, name: &str) -> Option<&'a str> {
 }
 
 async fn read<T: serde::de::DeserializeOwned>(
-    core: &Core,
+    node: &BureauHandle,
     key: Vec<u8>,
 ) -> Result<Option<T>, StoreError> {
-    let Some(bytes) = core.store().reference(key.clone()).await? else {
+    let Some(bytes) = node.reference(key.clone()).await? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)
@@ -115,7 +115,7 @@ async fn read<T: serde::de::DeserializeOwned>(
         .map_err(|e| StoreError::corrupt(Entry::new(Table::Reference, &key), Corruption::Json(e)))
 }
 
-async fn lookup_sltd(core: &Core, request: &ServiceRequest) -> Result<Finding, StoreError> {
+async fn lookup_sltd(node: &BureauHandle, request: &ServiceRequest) -> Result<Finding, StoreError> {
     let (Some(number), Some(country)) = (
         param(request, "document_number"),
         param(request, "issuing_country"),
@@ -135,7 +135,7 @@ async fn lookup_sltd(core: &Core, request: &ServiceRequest) -> Result<Finding, S
         )));
     };
     Ok(
-        match read::<SltdRecord>(core, record::sltd_key(&country, &number)).await? {
+        match read::<SltdRecord>(node, record::sltd_key(&country, &number)).await? {
             Some(r) => Finding::Hit {
                 fields: r.fields(),
                 record: r.describe(),
@@ -147,7 +147,7 @@ async fn lookup_sltd(core: &Core, request: &ServiceRequest) -> Result<Finding, S
     )
 }
 
-async fn lookup_smv(core: &Core, request: &ServiceRequest) -> Result<Finding, StoreError> {
+async fn lookup_smv(node: &BureauHandle, request: &ServiceRequest) -> Result<Finding, StoreError> {
     let vin = param(request, "vin");
     let plate = param(request, "plate");
     let mut keys = Vec::new();
@@ -179,7 +179,7 @@ async fn lookup_smv(core: &Core, request: &ServiceRequest) -> Result<Finding, St
         return Ok(Finding::Bad("give vin, or plate and plate_country".into()));
     }
     for key in keys {
-        if let Some(r) = read::<SmvRecord>(core, key).await? {
+        if let Some(r) = read::<SmvRecord>(node, key).await? {
             return Ok(Finding::Hit {
                 fields: r.fields(),
                 record: r.describe(),
@@ -198,7 +198,7 @@ async fn lookup_smv(core: &Core, request: &ServiceRequest) -> Result<Finding, St
 /// request from the inbox afterwards. Only a store failure is an error (the caller tries
 /// again later); a response or notice the node refuses to send is logged and given up.
 pub async fn answer(
-    core: &Core,
+    node: &BureauHandle,
     database: Database,
     message: &Delivered,
 ) -> Result<(), StoreError> {
@@ -213,8 +213,8 @@ pub async fn answer(
         return Ok(());
     }
     let finding = match database {
-        Database::Sltd => lookup_sltd(core, request).await?,
-        Database::Smv => lookup_smv(core, request).await?,
+        Database::Sltd => lookup_sltd(node, request).await?,
+        Database::Smv => lookup_smv(node, request).await?,
     };
     let (status, fields, detail, notify) = match finding {
         Finding::Hit {
@@ -244,7 +244,7 @@ pub async fn answer(
         want_delivery_report: false,
         correlation_id: Some(envelope.message_id),
     };
-    send(core, response, "response").await?;
+    send(node, response, "response").await?;
 
     let Some((owner, record)) = notify else {
         return Ok(());
@@ -289,11 +289,11 @@ pub async fn answer(
         want_delivery_report: false,
         correlation_id: None,
     };
-    send(core, notice, "owner notification").await
+    send(node, notice, "owner notification").await
 }
 
-async fn send(core: &Core, outgoing: Outgoing, what: &str) -> Result<(), StoreError> {
-    match core.submit(vec![outgoing]).await {
+async fn send(node: &BureauHandle, outgoing: Outgoing, what: &str) -> Result<(), StoreError> {
+    match node.submit(vec![outgoing]).await {
         Ok(_) => Ok(()),
         Err(SubmitError::Store(err)) => Err(err),
         Err(err) => {

@@ -148,9 +148,9 @@ where
 /// Waits until the node's inbox holds at least `n` messages; returns them.
 pub async fn inbox_at_least(node: &Node, n: usize) -> Vec<Delivered> {
     eventually(
-        &format!("{} inbox to hold {n}", node.core().me()),
+        &format!("{} inbox to hold {n}", node.bureau().me()),
         || async {
-            let inbox = node.core().inbox(None, 1_000_000).await.expect("inbox");
+            let inbox = node.bureau().inbox(None, 1_000_000).await.expect("inbox");
             (inbox.len() >= n).then_some(inbox)
         },
     )
@@ -159,7 +159,7 @@ pub async fn inbox_at_least(node: &Node, n: usize) -> Vec<Delivered> {
 
 pub async fn linked(node: &Node, peer: &str) {
     eventually(
-        &format!("{} linked with {peer}", node.core().me()),
+        &format!("{} linked with {peer}", node.bureau().me()),
         || async { node.is_linked(&id(peer)).then_some(()) },
     )
     .await
@@ -172,9 +172,8 @@ pub async fn linked(node: &Node, peer: &str) {
 pub async fn queues_empty(nodes: &[&Node]) {
     eventually("every queue to drain", || async {
         let empty = nodes.iter().all(|node| {
-            node.core()
-                .store()
-                .depths()
+            node.bureau()
+                .queue_depths()
                 .values()
                 .all(|depth| *depth == 0)
         });
@@ -187,7 +186,7 @@ pub async fn queues_empty(nodes: &[&Node]) {
 pub async fn api_client(
     node: &Node,
 ) -> bluehelm::api::pb::bureau_client::BureauClient<tonic::transport::Channel> {
-    bluehelm::api::client::connect(&node.core().config().api_socket)
+    bluehelm::api::client::connect(&node.bureau().config().api_socket)
         .await
         .expect("api socket answers")
 }
@@ -503,10 +502,10 @@ impl Drop for NodeProcess {
 /// Waits until `origin` has nothing queued for `hub` and `hub` nothing for `destination`: the
 /// destination took custody of everything.
 pub async fn drained(origin: &bluehelm::Node, hub: &bluehelm::Node, destination: &str) {
-    let (to_hub, to_destination) = (hub.core().me().clone(), id(destination));
+    let (to_hub, to_destination) = (hub.bureau().me().clone(), id(destination));
     eventually("origin and hub queues to drain", || async {
-        let drained = origin.core().store().depth(&to_hub) == 0
-            && hub.core().store().depth(&to_destination) == 0;
+        let drained = origin.bureau().queue_depth(&to_hub) == 0
+            && hub.bureau().queue_depth(&to_destination) == 0;
         drained.then_some(())
     })
     .await;

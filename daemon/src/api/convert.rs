@@ -27,7 +27,7 @@ pub struct Draft {
     pub body: pb::envelope::Body,
 }
 
-/// Checks a draft with the wire rules and turns it into a message for `Core::submit`.
+/// Checks a draft with the wire rules and turns it into a message for `BureauHandle::submit`.
 /// The id, times and hop limit put in the envelope here are placeholders: `submit` makes
 /// the real ones.
 pub fn outgoing(me: &NodeId, draft: Draft) -> Result<Outgoing, Status> {

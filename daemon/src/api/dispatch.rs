@@ -17,7 +17,7 @@
 //!   the dispatcher had the chance to claim it.
 //!
 //! A response may in principle come back before the `Request` call that sent the request
-//! has learnt its id from `Core::submit`. Message ids start with their creation time, so
+//! has learnt its id from `BureauHandle::submit`. Message ids start with their creation time, so
 //! while a `Request` submission started at time T is under way, a response to an unknown
 //! request created at T or later is held back (the dispatcher stops before it) until the
 //! submission has registered its id.
@@ -33,10 +33,10 @@ use super::notes::{self, Failure, SentNote};
 use super::review::{self, NoticeCheck};
 use super::PAGE;
 use crate::custody::Delivered;
-use crate::custody::{now_ms, Core, Stats};
+use crate::custody::{now_ms, BureauHandle, Record, Stats};
 use crate::engine::answers::{self, Unbelieved};
 use crate::services;
-use crate::store::{StoreError, Write};
+use crate::store::StoreError;
 
 /// How a `Request` call ends, as seen by the dispatcher.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ struct State {
 }
 
 pub struct Dispatcher {
-    core: Arc<Core>,
+    node: BureauHandle,
     state: Mutex<State>,
     /// The inbox position looked at so far; also serializes every note read-modify-write.
     cursor: tokio::sync::Mutex<Option<u64>>,
@@ -91,13 +91,13 @@ struct Step {
     removed: Vec<u64>,
     outcomes: Vec<(oneshot::Sender<Outcome>, Outcome)>,
     /// Notice requests moved to the review queue (committed with their removal).
-    reviews: Vec<Write>,
+    reviews: Vec<Record>,
 }
 
 impl Dispatcher {
-    pub fn new(core: Arc<Core>) -> Arc<Self> {
+    pub fn new(node: BureauHandle) -> Arc<Self> {
         Arc::new(Self {
-            core,
+            node,
             state: Mutex::default(),
             cursor: tokio::sync::Mutex::new(None),
             dispatched: watch::channel(0).0,
@@ -122,18 +122,18 @@ impl Dispatcher {
 
     /// Runs until the node stops.
     pub async fn run(self: Arc<Self>) {
-        let mut changes = self.core.store().inbox_changes();
+        let mut changes = self.node.inbox_changes();
         loop {
             changes.borrow_and_update();
             if let Err(err) = self.catch_up().await {
                 tracing::error!(error = %err, "api dispatcher cannot read the inbox");
                 tokio::select! {
-                    _ = self.core.cancel().cancelled() => return,
+                    _ = self.node.cancel().cancelled() => return,
                     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
                 }
             }
             tokio::select! {
-                _ = self.core.cancel().cancelled() => return,
+                _ = self.node.cancel().cancelled() => return,
                 changed = changes.changed() => if changed.is_err() { return },
                 _ = self.wake.notified() => {}
             }
@@ -161,10 +161,10 @@ impl Dispatcher {
         }
         let result = async {
             let _cursor = self.cursor.lock().await;
-            let mut note = notes::load(&self.core, id).await?;
+            let mut note = notes::load(&self.node, id).await?;
             if !note.request_closed {
                 note.request_closed = true;
-                self.core.store().commit(vec![note.write(id)]).await?;
+                self.node.keep(vec![note.record(id)]).await?;
             }
             Ok(())
         }
@@ -178,7 +178,7 @@ impl Dispatcher {
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let mut cursor = self.cursor.lock().await;
         loop {
-            let page = self.core.inbox(*cursor, PAGE).await?;
+            let page = self.node.inbox(*cursor, PAGE).await?;
             let full = page.len() == PAGE;
             let mut step = Step::default();
             let mut last = *cursor;
@@ -194,16 +194,16 @@ impl Dispatcher {
                 }
                 last = Some(message.seq);
             }
-            let mut writes: Vec<Write> = step
+            let mut records: Vec<Record> = step
                 .notes
                 .iter()
                 .filter(|(_, (read, now))| read != now)
-                .map(|(id, (_, now))| now.write(*id))
+                .map(|(id, (_, now))| now.record(*id))
                 .collect();
-            writes.append(&mut step.reviews);
-            writes.extend(step.removed.iter().map(|seq| Write::AckInbox(*seq)));
-            if !writes.is_empty() {
-                self.core.store().commit(writes).await?;
+            records.append(&mut step.reviews);
+            records.extend(step.removed.iter().map(|seq| Record::InboxRead(*seq)));
+            if !records.is_empty() {
+                self.node.keep(records).await?;
             }
             for (waiter, outcome) in step.outcomes {
                 // The caller may have gone; the answer is consumed all the same.
@@ -229,7 +229,7 @@ impl Dispatcher {
         id: MessageId,
     ) -> Result<&'a mut SentNote, StoreError> {
         if let std::collections::hash_map::Entry::Vacant(entry) = step.notes.entry(id) {
-            let note = notes::load(&self.core, id).await?;
+            let note = notes::load(&self.node, id).await?;
             entry.insert((note.clone(), note));
         }
         Ok(&mut step.notes.get_mut(&id).expect("inserted above").1)
@@ -241,13 +241,13 @@ impl Dispatcher {
         // 4): answered here, then removed with this page's commit. If the node stops in
         // between, it is answered again and the requester drops the second answer as late.
         if let Body::Request(request) = &envelope.body {
-            if let Some(database) = services::serves(self.core.config(), &request.service) {
-                services::answer(&self.core, database, message).await?;
+            if let Some(database) = services::serves(self.node.config(), &request.service) {
+                services::answer(&self.node, database, message).await?;
                 return Ok(Verdict::Remove);
             }
         }
         if let Body::Notice(notice) = &envelope.body {
-            match review::check_notice(&self.core, envelope, notice) {
+            match review::check_notice(&self.node, envelope, notice) {
                 NoticeCheck::Accept => {}
                 NoticeCheck::Review => {
                     tracing::info!(
@@ -257,7 +257,7 @@ impl Dispatcher {
                         lifecycle = %notice.lifecycle,
                         "notice request queued for review"
                     );
-                    step.reviews.push(Write::Review {
+                    step.reviews.push(Record::Review {
                         id: envelope.message_id,
                         value: message.signed.encode_to_vec(),
                     });
@@ -287,7 +287,7 @@ impl Dispatcher {
                     answers::delivery_report(answers::Signer { node: signer, role }, dr)
                 {
                     return Ok(refuse(
-                        &self.core.stats().reports_refused,
+                        &self.node.stats().reports_refused,
                         message,
                         about,
                         why,
@@ -301,13 +301,13 @@ impl Dispatcher {
             Body::NonDeliveryReport(ndr) => {
                 let role = signer_role(message);
                 let judged = answers::non_delivery_report(
-                    &self.core.config().routing,
+                    &self.node.config().routing,
                     answers::Signer { node: signer, role },
                     ndr,
                 );
                 if let Err(why) = judged {
                     return Ok(refuse(
-                        &self.core.stats().reports_refused,
+                        &self.node.stats().reports_refused,
                         message,
                         about,
                         why,
@@ -332,7 +332,7 @@ impl Dispatcher {
                     let mut state = self.state();
                     let judged = state.waiting.get(&about).map(|waiter| {
                         answers::response(
-                            &self.core.config().routing,
+                            &self.node.config().routing,
                             answers::Signer { node: signer, role },
                             &waiter.service,
                             response,
@@ -364,7 +364,7 @@ impl Dispatcher {
                         Ok(Verdict::Remove)
                     }
                     Claim::Refused(why) => Ok(refuse(
-                        &self.core.stats().responses_refused,
+                        &self.node.stats().responses_refused,
                         message,
                         about,
                         why,

@@ -6,10 +6,9 @@ use bluehelm_proto::limits::MAX_NAME_LEN;
 use tonic::{Status, Streaming};
 
 use super::pb;
-use crate::custody::Core;
+use crate::custody::{BureauHandle, Record};
 use crate::services::import::{self, Parsed};
 use crate::services::Database;
-use crate::store::Write;
 
 /// Largest file taken in one import. The whole file is held in memory while it is parsed;
 /// a larger database is imported in several files (a row already held is replaced).
@@ -19,7 +18,7 @@ const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
 const WRITES_PER_COMMIT: usize = 10_000;
 
 pub async fn import_records(
-    core: &Core,
+    node: &BureauHandle,
     mut chunks: Streaming<pb::ImportChunk>,
 ) -> Result<pb::ImportReport, Status> {
     let mut data = Vec::new();
@@ -34,7 +33,7 @@ pub async fn import_records(
                     "database {name:?}: expected sltd or smv (in the first chunk)"
                 ))
             })?;
-            if !db.enabled(core.config()) {
+            if !db.enabled(node.config()) {
                 return Err(Status::failed_precondition(format!(
                     "this node does not answer {}: enable it under [reference_services] ({} = true)",
                     db.service(),
@@ -68,9 +67,8 @@ pub async fn import_records(
     } = parsed;
     let mut writes = writes.into_iter().peekable();
     while writes.peek().is_some() {
-        let slice: Vec<Write> = writes.by_ref().take(WRITES_PER_COMMIT).collect();
-        core.store()
-            .commit(slice)
+        let slice: Vec<Record> = writes.by_ref().take(WRITES_PER_COMMIT).collect();
+        node.keep(slice)
             .await
             .map_err(|e| Status::internal(format!("import stopped part-way: {e}")))?;
     }

@@ -15,7 +15,7 @@ use super::dispatch::Dispatcher;
 use super::pb::bureau_server::BureauServer;
 use super::service::BureauService;
 use super::terminal::{TerminalListener, TerminalTlsError};
-use crate::custody::{Core, LinkedPeers};
+use crate::custody::{BureauHandle, LinkedPeers};
 
 /// Socket permissions: owner and group (the bureau's applications) may connect.
 const SOCKET_MODE: u32 = 0o660;
@@ -82,18 +82,18 @@ impl ApiHandle {
 /// runtime.
 /// `links` tells the `Status` call which peers are linked (net owns the link table).
 pub fn start(
-    core: &Arc<Core>,
+    node: &BureauHandle,
     links: Arc<dyn LinkedPeers>,
     tasks: &TaskTracker,
 ) -> Result<ApiHandle, ApiError> {
-    let path = core.config().api_socket.clone();
+    let path = node.config().api_socket.clone();
     let io_error = |source| ApiError::Io {
         path: path.clone(),
         source,
     };
     // First, so that a taken port fails the start before the socket exists.
-    let terminal = match core.config().terminal_listen {
-        Some(address) => Some(TerminalListener::bind(core, address)?),
+    let terminal = match node.config().terminal_listen {
+        Some(address) => Some(TerminalListener::bind(node, address)?),
         None => None,
     };
     clear_stale(&path)?;
@@ -106,10 +106,10 @@ pub fn start(
     listener.set_nonblocking(true).map_err(io_error)?;
     let listener = tokio::net::UnixListener::from_std(listener).map_err(io_error)?;
 
-    let dispatcher = Dispatcher::new(core.clone());
+    let dispatcher = Dispatcher::new(node.clone());
     tasks.spawn(dispatcher.clone().run());
     let service = BureauService {
-        core: core.clone(),
+        node: node.clone(),
         links,
         dispatcher,
         serving: Default::default(),
@@ -117,9 +117,9 @@ pub fn start(
     };
     let terminal_addr = terminal.as_ref().map(TerminalListener::address);
     if let Some(terminal) = terminal {
-        terminal.serve(core, tasks, service.clone());
+        terminal.serve(node, tasks, service.clone());
     }
-    let cancel = core.cancel().clone();
+    let cancel = node.cancel().clone();
     let shown = path.display().to_string();
     tasks.spawn(async move {
         let served = tonic::transport::Server::builder()

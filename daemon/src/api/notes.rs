@@ -1,12 +1,12 @@
 //! What the API remembers about messages this node sent, kept in the store
-//! (`Write::Note`, key `a` + message id) so that it outlives the inbox entries it came from
+//! (`Record::Note`, key `a` + message id) so that it outlives the inbox entries it came from
 //! and node restarts: the reports that came back, and whether a `Request` call is over.
 
 use bluehelm_proto::{MessageId, NodeId, NonDeliveryReport};
 use serde::{Deserialize, Serialize};
 
-use crate::custody::Core;
-use crate::store::{StoreError, Write};
+use crate::custody::{BureauHandle, Record};
+use crate::store::StoreError;
 
 /// The note on one sent message. JSON in the store: small, rare, and readable in a dump.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,17 +64,17 @@ impl SentNote {
         }
     }
 
-    pub fn write(&self, id: MessageId) -> Write {
+    pub fn record(&self, id: MessageId) -> Record {
         // Serializing a struct of strings, a vector and a bool cannot fail.
         let value = serde_json::to_vec(self).expect("a note serializes");
-        Write::Note { id, value }
+        Record::Note { id, value }
     }
 }
 
 /// The note on `id`, or an empty one. A note that does not parse (written by a later
 /// version?) counts as empty, with a warning: it only informs `DeliveryState`.
-pub async fn load(core: &Core, id: MessageId) -> Result<SentNote, StoreError> {
-    let Some(bytes) = core.store().note(id).await? else {
+pub async fn load(node: &BureauHandle, id: MessageId) -> Result<SentNote, StoreError> {
+    let Some(bytes) = node.note(id).await? else {
         return Ok(SentNote::default());
     };
     Ok(serde_json::from_slice(&bytes).unwrap_or_else(|err| {

@@ -2,7 +2,7 @@
 //!
 //! - At the hub (`gs`, [`HUB`]), the dispatcher diverts notice requests from bureaus
 //!   (lifecycle REQUESTED, UPDATED or CANCELLED) into a durable review queue (store key
-//!   `v`, [`Write::Review`]) instead of the inbox, keeping the bureau's signed envelope
+//!   `v`, [`Record::Review`]) instead of the inbox, keeping the bureau's signed envelope
 //!   exactly as received. A reviewer lists, approves or refuses them (`ListReviews`,
 //!   `ShowReview`, `ApproveNotice`, `RefuseNotice`; `bluehelm review ...`).
 //! - Approving publishes a notice from `gs` to the groups `all-ncb` and `all-missions`:
@@ -20,7 +20,6 @@
 //! The hub is the node id `gs`, a constant: every network built by `localnet` and every
 //! example config uses it. Publishing and reviewing are refused on any other node.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bluehelm_proto::{
@@ -33,8 +32,7 @@ use tonic::Status;
 use super::service::submit_error;
 use super::{pb, DEFAULT_TTL};
 use crate::custody::Outgoing;
-use crate::custody::{now_ms, Core};
-use crate::store::Write;
+use crate::custody::{now_ms, BureauHandle, Record};
 
 pub use crate::custody::{hub, HUB};
 /// The groups a notice is published to (configured at the hub).
@@ -53,10 +51,10 @@ pub enum NoticeCheck {
 }
 
 /// Judges a notice that entered this node's inbox (see the module doc).
-pub fn check_notice(core: &Core, envelope: &Envelope, notice: &Notice) -> NoticeCheck {
+pub fn check_notice(node: &BureauHandle, envelope: &Envelope, notice: &Notice) -> NoticeCheck {
     let hub = hub();
     let from_hub = envelope.origin == hub;
-    let at_hub = *core.me() == hub;
+    let at_hub = *node.me() == hub;
     let is_request = match notice.lifecycle {
         NoticeLifecycle::Requested => true,
         NoticeLifecycle::Updated | NoticeLifecycle::Cancelled => !from_hub,
@@ -85,7 +83,7 @@ pub fn check_notice(core: &Core, envelope: &Envelope, notice: &Notice) -> Notice
         }
         return NoticeCheck::Review;
     }
-    match check_publication(core, envelope, notice) {
+    match check_publication(node, envelope, notice) {
         Ok(()) => NoticeCheck::Accept,
         Err(why) => NoticeCheck::Drop(why),
     }
@@ -93,7 +91,11 @@ pub fn check_notice(core: &Core, envelope: &Envelope, notice: &Notice) -> Notice
 
 /// A PUBLISHED (or UPDATED/CANCELLED from the hub) notice: origin `gs`, embedded request
 /// verified and matching.
-fn check_publication(core: &Core, envelope: &Envelope, notice: &Notice) -> Result<(), String> {
+fn check_publication(
+    node: &BureauHandle,
+    envelope: &Envelope,
+    notice: &Notice,
+) -> Result<(), String> {
     if envelope.origin != hub() {
         return Err(format!(
             "{} notice from {}, not from {HUB}: only {HUB} publishes",
@@ -104,7 +106,7 @@ fn check_publication(core: &Core, envelope: &Envelope, notice: &Notice) -> Resul
         .request
         .as_ref()
         .ok_or_else(|| "publication without the requesting bureau's signed request".to_owned())?;
-    let verified = core
+    let verified = node
         .verifier()
         .verify(signed, now_ms() / 1000)
         .map_err(|e| format!("embedded request does not verify: {e}"))?;
@@ -142,11 +144,11 @@ fn check_publication(core: &Core, envelope: &Envelope, notice: &Notice) -> Resul
     Ok(())
 }
 
-fn not_at_hub(core: &Core) -> Result<(), Status> {
-    if *core.me() != hub() {
+fn not_at_hub(node: &BureauHandle) -> Result<(), Status> {
+    if *node.me() != hub() {
         return Err(Status::failed_precondition(format!(
             "notices are reviewed at {HUB}, this node is {}",
-            core.me()
+            node.me()
         )));
     }
     Ok(())
@@ -199,9 +201,8 @@ fn item(pending: &Pending) -> Result<pb::ReviewItem, Status> {
     })
 }
 
-async fn pending(core: &Core) -> Result<Vec<Pending>, Status> {
-    let entries = core
-        .store()
+async fn pending(node: &BureauHandle) -> Result<Vec<Pending>, Status> {
+    let entries = node
         .reviews()
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
@@ -213,19 +214,19 @@ async fn pending(core: &Core) -> Result<Vec<Pending>, Status> {
     Ok(out)
 }
 
-async fn find(core: &Core, text: &str) -> Result<Pending, Status> {
-    not_at_hub(core)?;
+async fn find(node: &BureauHandle, text: &str) -> Result<Pending, Status> {
+    not_at_hub(node)?;
     let id = super::convert::message_id("message_id", text)?;
-    pending(core)
+    pending(node)
         .await?
         .into_iter()
         .find(|p| p.id == id)
         .ok_or_else(|| Status::not_found(format!("no notice request {id} awaiting review")))
 }
 
-pub async fn list(core: &Core) -> Result<pb::ListReviewsResponse, Status> {
-    not_at_hub(core)?;
-    let items = pending(core)
+pub async fn list(node: &BureauHandle) -> Result<pb::ListReviewsResponse, Status> {
+    not_at_hub(node)?;
+    let items = pending(node)
         .await?
         .iter()
         .map(item)
@@ -233,8 +234,8 @@ pub async fn list(core: &Core) -> Result<pb::ListReviewsResponse, Status> {
     Ok(pb::ListReviewsResponse { items })
 }
 
-pub async fn show(core: &Core, id: &str) -> Result<pb::ReviewItem, Status> {
-    item(&find(core, id).await?)
+pub async fn show(node: &BureauHandle, id: &str) -> Result<pb::ReviewItem, Status> {
+    item(&find(node, id).await?)
 }
 
 fn ttl_of(envelope: &Envelope) -> Duration {
@@ -248,13 +249,13 @@ fn ttl_of(envelope: &Envelope) -> Duration {
 static DECIDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub async fn approve(
-    core: &Arc<Core>,
+    node: &BureauHandle,
     request: pb::ApproveNoticeRequest,
 ) -> Result<pb::ApproveNoticeResponse, Status> {
     let _deciding = DECIDING.lock().await;
-    let p = find(core, &request.message_id).await?;
+    let p = find(node, &request.message_id).await?;
     // Verified on receipt; checked again so that nothing unverifiable is ever published.
-    core.verifier()
+    node.verifier()
         .verify(&p.signed, now_ms() / 1000)
         .map_err(|e| Status::failed_precondition(format!("request no longer verifies: {e}")))?;
     let mut notice = p.notice.clone();
@@ -281,8 +282,8 @@ pub async fn approve(
         .collect();
     // One commit: the publication is held and the request leaves the queue together, so a
     // crash can neither publish twice nor lose the request.
-    let ids = core
-        .submit_with(batch, vec![Write::Unreview(p.id)])
+    let ids = node
+        .submit_with(batch, vec![Record::Unreview(p.id)])
         .await
         .map_err(submit_error)?;
     tracing::info!(request = %p.id, bureau = %p.envelope.origin, notice = %notice.notice_ref,
@@ -293,14 +294,14 @@ pub async fn approve(
 }
 
 pub async fn refuse(
-    core: &Arc<Core>,
+    node: &BureauHandle,
     request: pb::RefuseNoticeRequest,
 ) -> Result<pb::RefuseNoticeResponse, Status> {
     if request.reason.trim().is_empty() {
         return Err(Status::invalid_argument("reason is empty"));
     }
     let _deciding = DECIDING.lock().await;
-    let p = find(core, &request.message_id).await?;
+    let p = find(node, &request.message_id).await?;
     let text = TextMessage {
         subject_line: format!(
             "Notice request {} ({}) refused",
@@ -317,8 +318,8 @@ pub async fn refuse(
         want_delivery_report: false,
         correlation_id: Some(p.id),
     };
-    let ids = core
-        .submit_with(vec![reply], vec![Write::Unreview(p.id)])
+    let ids = node
+        .submit_with(vec![reply], vec![Record::Unreview(p.id)])
         .await
         .map_err(submit_error)?;
     tracing::info!(request = %p.id, bureau = %p.envelope.origin, notice = %p.notice.notice_ref,

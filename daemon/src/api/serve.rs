@@ -13,7 +13,7 @@ use tonic::{Status, Streaming};
 use super::convert::{self, Draft};
 use super::{pb, PAGE};
 use crate::custody::Delivered;
-use crate::custody::{now_ms, Core};
+use crate::custody::{now_ms, BureauHandle};
 
 /// Most requests handed to one application and not yet answered.
 pub(super) const MAX_OUTSTANDING: usize = 64;
@@ -39,13 +39,13 @@ impl Drop for ServingGuard {
 }
 
 /// Whether this node's config says it hosts `service`.
-pub fn hosts(core: &Core, service: &ServiceName) -> bool {
-    core.config().routing.services.get(service) == Some(core.me())
+pub fn hosts(node: &BureauHandle, service: &ServiceName) -> bool {
+    node.config().routing.services.get(service) == Some(node.me())
 }
 
 /// Checks the first message of a `ServeRequests` stream and reserves the service.
 pub fn claim(
-    core: &Core,
+    node: &BureauHandle,
     serving: &Arc<Serving>,
     first: Option<pb::ServeMessage>,
 ) -> Result<ServingGuard, Status> {
@@ -60,7 +60,7 @@ pub fn claim(
     let service: ServiceName = name
         .parse()
         .map_err(|e| Status::invalid_argument(format!("serve: {e}")))?;
-    if !hosts(core, &service) {
+    if !hosts(node, &service) {
         return Err(Status::failed_precondition(format!(
             "this node does not host {service}: add it to [services] with this node's id"
         )));
@@ -88,19 +88,19 @@ struct Outstanding {
 /// Streams requests for the guarded service to `out` and sends the application's answers,
 /// until either side goes away or the node stops.
 pub async fn run(
-    core: Arc<Core>,
+    node: BureauHandle,
     guard: ServingGuard,
     mut answers: Streaming<pb::ServeMessage>,
     out: mpsc::Sender<Result<pb::IncomingRequest, Status>>,
 ) {
     let service = guard.service.clone();
-    let mut changes = core.store().inbox_changes();
+    let mut changes = node.inbox_changes();
     let mut cursor: Option<u64> = None;
     let mut outstanding: HashMap<MessageId, Outstanding> = HashMap::new();
     loop {
         changes.borrow_and_update();
         if outstanding.len() < MAX_OUTSTANDING {
-            match offer(&core, &service, &mut cursor, &mut outstanding, &out).await {
+            match offer(&node, &service, &mut cursor, &mut outstanding, &out).await {
                 Ok(()) => {}
                 Err(status) => {
                     let _ = out.send(Err(status)).await;
@@ -109,12 +109,12 @@ pub async fn run(
             }
         }
         tokio::select! {
-            _ = core.cancel().cancelled() => return,
+            _ = node.cancel().cancelled() => return,
             _ = out.closed() => return,
             changed = changes.changed() => if changed.is_err() { return },
             message = answers.message() => match message {
                 Ok(Some(message)) => {
-                    if let Err(status) = answer(&core, &service, &mut outstanding, message).await {
+                    if let Err(status) = answer(&node, &service, &mut outstanding, message).await {
                         let _ = out.send(Err(status)).await;
                         return;
                     }
@@ -127,14 +127,14 @@ pub async fn run(
 
 /// Hands new requests for `service` to the application, up to [`MAX_OUTSTANDING`].
 async fn offer(
-    core: &Core,
+    node: &BureauHandle,
     service: &ServiceName,
     cursor: &mut Option<u64>,
     outstanding: &mut HashMap<MessageId, Outstanding>,
     out: &mpsc::Sender<Result<pb::IncomingRequest, Status>>,
 ) -> Result<(), Status> {
     loop {
-        let page = core
+        let page = node
             .inbox(*cursor, PAGE)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
@@ -151,7 +151,7 @@ async fn offer(
                 continue;
             }
             if message.envelope.expires_at_ms <= now_ms() {
-                drop_expired(core, message).await;
+                drop_expired(node, message).await;
                 continue;
             }
             let envelope = &message.envelope;
@@ -186,17 +186,17 @@ async fn offer(
     }
 }
 
-async fn drop_expired(core: &Core, message: &Delivered) {
+async fn drop_expired(node: &BureauHandle, message: &Delivered) {
     tracing::info!(request = %message.envelope.message_id, origin = %message.envelope.origin,
         "dropped a service request that expired before it was served");
-    if let Err(err) = core.ack_inbox(&[message.seq]).await {
+    if let Err(err) = node.ack_inbox(&[message.seq]).await {
         tracing::warn!(error = %err, "cannot drop an expired request");
     }
 }
 
 /// Sends the application's answer to the requester, then removes the request.
 async fn answer(
-    core: &Core,
+    node: &BureauHandle,
     service: &ServiceName,
     outstanding: &mut HashMap<MessageId, Outstanding>,
     message: pb::ServeMessage,
@@ -228,14 +228,14 @@ async fn answer(
             detail: answer.detail,
         }),
     };
-    let outgoing = convert::outgoing(core.me(), draft)?;
+    let outgoing = convert::outgoing(node.me(), draft)?;
     debug_assert!(matches!(outgoing.destination, Destination::Node(_)));
-    core.submit(vec![outgoing])
+    node.submit(vec![outgoing])
         .await
         .map_err(|e| Status::internal(format!("cannot send the response: {e}")))?;
     // If the node stops between the two commits, the request is offered again and answered
     // twice; the requester drops the second response as late.
-    core.ack_inbox(&[request.seq])
+    node.ack_inbox(&[request.seq])
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
     Ok(())

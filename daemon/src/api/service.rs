@@ -1,4 +1,4 @@
-//! The `bluehelm.v1.Bureau` service: each call a thin wrapper over `Core` and the
+//! The `bluehelm.v1.Bureau` service: each call a thin wrapper over `BureauHandle` and the
 //! dispatcher.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use super::dispatch::{Dispatcher, Outcome};
 use super::pb::bureau_server::Bureau;
 use super::serve::{self, Serving};
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
-use crate::custody::{Core, LinkedPeers};
+use crate::custody::{BureauHandle, LinkedPeers};
 use crate::custody::{Delivered, SubmitError};
 
 /// Messages buffered per stream towards a slow client.
@@ -24,7 +24,7 @@ const STREAM_BUFFER: usize = 64;
 /// dispatcher and the set of served services.
 #[derive(Clone)]
 pub struct BureauService {
-    pub core: Arc<Core>,
+    pub node: BureauHandle,
     /// The peers with a live link (net's link table), for `Status`.
     pub links: Arc<dyn LinkedPeers>,
     pub dispatcher: Arc<Dispatcher>,
@@ -46,9 +46,9 @@ pub(super) fn submit_error(err: SubmitError) -> Status {
 }
 
 /// Requests for services this node hosts go to `ServeRequests`, not to followers.
-fn for_followers(core: &Core, message: &Delivered) -> bool {
+fn for_followers(node: &BureauHandle, message: &Delivered) -> bool {
     match &message.envelope.body {
-        Body::Request(request) => !serve::hosts(core, &request.service),
+        Body::Request(request) => !serve::hosts(node, &request.service),
         _ => true,
     }
 }
@@ -59,10 +59,10 @@ impl Bureau for BureauService {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let draft = convert::submit_draft(self.core.me(), request.into_inner())?;
-        let outgoing = convert::outgoing(self.core.me(), draft)?;
+        let draft = convert::submit_draft(self.node.me(), request.into_inner())?;
+        let outgoing = convert::outgoing(self.node.me(), draft)?;
         let ids = self
-            .core
+            .node
             .submit(vec![outgoing])
             .await
             .map_err(submit_error)?;
@@ -83,7 +83,7 @@ impl Bureau for BureauService {
         let request = request.into_inner();
         let (after, follow) = (request.after_seq, request.follow);
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let core = self.core.clone();
+        let node = self.node.clone();
         let dispatcher = self.dispatcher.clone();
         let mut dispatched = self.dispatcher.subscribe();
         self.tasks.spawn(async move {
@@ -95,7 +95,7 @@ impl Bureau for BureauService {
             loop {
                 let upto = *dispatched.borrow_and_update();
                 'pages: loop {
-                    let page = match core.inbox(cursor, PAGE).await {
+                    let page = match node.inbox(cursor, PAGE).await {
                         Ok(page) => page,
                         Err(err) => {
                             let _ = tx.send(Err(Status::internal(err.to_string()))).await;
@@ -108,7 +108,7 @@ impl Bureau for BureauService {
                             break 'pages;
                         }
                         cursor = Some(message.seq);
-                        if !for_followers(&core, message) {
+                        if !for_followers(&node, message) {
                             continue;
                         }
                         let item = convert::inbox_message(message);
@@ -125,7 +125,7 @@ impl Bureau for BureauService {
                     return;
                 }
                 tokio::select! {
-                    _ = core.cancel().cancelled() => return,
+                    _ = node.cancel().cancelled() => return,
                     _ = tx.closed() => return,
                     changed = dispatched.changed() => if changed.is_err() { return },
                 }
@@ -140,7 +140,7 @@ impl Bureau for BureauService {
     ) -> Result<Response<pb::AckResponse>, Status> {
         let seqs = request.into_inner().seqs;
         let removed = self
-            .core
+            .node
             .ack_inbox(&seqs)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
@@ -154,7 +154,7 @@ impl Bureau for BureauService {
         request: Request<pb::DeliveryStateRequest>,
     ) -> Result<Response<pb::DeliveryStateResponse>, Status> {
         let id = convert::message_id("message_id", &request.into_inner().message_id)?;
-        Ok(Response::new(status::delivery_state(&self.core, id).await?))
+        Ok(Response::new(status::delivery_state(&self.node, id).await?))
     }
 
     async fn request(
@@ -189,11 +189,11 @@ impl Bureau for BureauService {
                 params: call.params,
             }),
         };
-        let outgoing = convert::outgoing(self.core.me(), draft)?;
+        let outgoing = convert::outgoing(self.node.me(), draft)?;
 
         let ticket = self.dispatcher.begin_request();
         let ids = self
-            .core
+            .node
             .submit(vec![outgoing])
             .await
             .map_err(submit_error)?;
@@ -205,7 +205,7 @@ impl Bureau for BureauService {
         let outcome = tokio::select! {
             outcome = &mut answer => outcome.ok(),
             _ = tokio::time::sleep(timeout) => None,
-            _ = self.core.cancel().cancelled() => None,
+            _ = self.node.cancel().cancelled() => None,
         };
         let outcome = match outcome {
             Some(outcome) => outcome,
@@ -270,7 +270,7 @@ impl Bureau for BureauService {
             if let Some(db) = name
                 .parse()
                 .ok()
-                .and_then(|s| crate::services::serves(self.core.config(), &s))
+                .and_then(|s| crate::services::serves(self.node.config(), &s))
             {
                 return Err(Status::already_exists(format!(
                     "this node answers {name} itself ([reference_services] {} = true)",
@@ -278,10 +278,10 @@ impl Bureau for BureauService {
                 )));
             }
         }
-        let guard = serve::claim(&self.core, &self.serving, first)?;
+        let guard = serve::claim(&self.node, &self.serving, first)?;
         let (tx, rx) = mpsc::channel(serve::MAX_OUTSTANDING);
         self.tasks
-            .spawn(serve::run(self.core.clone(), guard, inbound, tx));
+            .spawn(serve::run(self.node.clone(), guard, inbound, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -289,7 +289,7 @@ impl Bureau for BureauService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let mut status = status::status(&self.core, self.links.as_ref()).await?;
+        let mut status = status::status(&self.node, self.links.as_ref()).await?;
         status
             .counters
             .insert("notices_dropped".into(), self.dispatcher.notices_dropped());
@@ -300,7 +300,7 @@ impl Bureau for BureauService {
         &self,
         request: Request<Streaming<pb::ImportChunk>>,
     ) -> Result<Response<pb::ImportReport>, Status> {
-        let report = super::import::import_records(&self.core, request.into_inner()).await?;
+        let report = super::import::import_records(&self.node, request.into_inner()).await?;
         Ok(Response::new(report))
     }
 
@@ -308,7 +308,7 @@ impl Bureau for BureauService {
         &self,
         _request: Request<pb::ListReviewsRequest>,
     ) -> Result<Response<pb::ListReviewsResponse>, Status> {
-        Ok(Response::new(super::review::list(&self.core).await?))
+        Ok(Response::new(super::review::list(&self.node).await?))
     }
 
     async fn show_review(
@@ -316,14 +316,14 @@ impl Bureau for BureauService {
         request: Request<pb::ReviewId>,
     ) -> Result<Response<pb::ReviewItem>, Status> {
         let id = request.into_inner().message_id;
-        Ok(Response::new(super::review::show(&self.core, &id).await?))
+        Ok(Response::new(super::review::show(&self.node, &id).await?))
     }
 
     async fn approve_notice(
         &self,
         request: Request<pb::ApproveNoticeRequest>,
     ) -> Result<Response<pb::ApproveNoticeResponse>, Status> {
-        let answer = super::review::approve(&self.core, request.into_inner()).await?;
+        let answer = super::review::approve(&self.node, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 
@@ -331,7 +331,7 @@ impl Bureau for BureauService {
         &self,
         request: Request<pb::RefuseNoticeRequest>,
     ) -> Result<Response<pb::RefuseNoticeResponse>, Status> {
-        let answer = super::review::refuse(&self.core, request.into_inner()).await?;
+        let answer = super::review::refuse(&self.node, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 }

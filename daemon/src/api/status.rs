@@ -9,7 +9,7 @@ use tonic::Status;
 use super::notes;
 use super::pb;
 use super::PAGE;
-use crate::custody::{now_ms, Core, LinkedPeers, Stats};
+use crate::custody::{now_ms, BureauHandle, LinkedPeers, Stats};
 use crate::store::StoreError;
 
 /// Clock slack when looking for a message's queued copy: copies that arrived this much
@@ -20,8 +20,11 @@ fn store_error(err: StoreError) -> Status {
     Status::internal(err.to_string())
 }
 
-pub async fn status(core: &Core, links: &dyn LinkedPeers) -> Result<pb::StatusResponse, Status> {
-    let configured: BTreeSet<_> = core.config().peers.iter().map(|p| p.node.clone()).collect();
+pub async fn status(
+    node: &BureauHandle,
+    links: &dyn LinkedPeers,
+) -> Result<pb::StatusResponse, Status> {
+    let configured: BTreeSet<_> = node.config().peers.iter().map(|p| p.node.clone()).collect();
     let linked: BTreeSet<_> = links.linked_peers().into_iter().collect();
     let links = configured
         .union(&linked)
@@ -34,14 +37,13 @@ pub async fn status(core: &Core, links: &dyn LinkedPeers) -> Result<pb::StatusRe
 
     let now = now_ms();
     let mut queues = Vec::new();
-    for (hop, depth) in core.store().depths() {
+    for (hop, depth) in node.queue_depths() {
         if depth == 0 {
             continue;
         }
         let mut oldest: Option<i64> = None;
         for precedence in Precedence::ALL {
-            let first = core
-                .store()
+            let first = node
                 .queued(&hop, *precedence, None, 1)
                 .await
                 .map_err(store_error)?;
@@ -57,23 +59,9 @@ pub async fn status(core: &Core, links: &dyn LinkedPeers) -> Result<pb::StatusRe
         });
     }
 
-    // The inbox has no counter of its own; counting it costs one pass over its entries.
-    let mut inbox_size = 0u64;
-    let mut cursor = None;
-    loop {
-        let page = core
-            .store()
-            .inbox(cursor, PAGE * 4)
-            .await
-            .map_err(store_error)?;
-        inbox_size += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == PAGE * 4 => cursor = Some(last.seq),
-            _ => break,
-        }
-    }
+    let inbox_size = node.inbox_len().await.map_err(store_error)?;
 
-    let s = core.stats();
+    let s = node.stats();
     let mut counters: BTreeMap<String, u64> = [
         ("accepted", &s.accepted),
         ("duplicates", &s.duplicates),
@@ -95,7 +83,7 @@ pub async fn status(core: &Core, links: &dyn LinkedPeers) -> Result<pb::StatusRe
     counters.extend(s.refusals().map(|(reason, n)| (refused_counter(reason), n)));
 
     Ok(pb::StatusResponse {
-        node_id: core.me().to_string(),
+        node_id: node.me().to_string(),
         links,
         queues,
         inbox_size,
@@ -107,12 +95,12 @@ pub async fn status(core: &Core, links: &dyn LinkedPeers) -> Result<pb::StatusRe
 /// message is held while a copy is queued here, forwarded once none is, and unknown when
 /// this node has no record of sending it (not its message, or its dedup entry has expired).
 pub async fn delivery_state(
-    core: &Core,
+    node: &BureauHandle,
     id: MessageId,
 ) -> Result<pb::DeliveryStateResponse, Status> {
     use pb::DeliveryStatus as S;
     let mut answer = pb::DeliveryStateResponse::default();
-    let note = notes::load(core, id).await.map_err(store_error)?;
+    let note = notes::load(node, id).await.map_err(store_error)?;
     if let Some(failure) = note.failure {
         answer.status = S::Failed as i32;
         answer.failure_reason = failure
@@ -134,15 +122,15 @@ pub async fn delivery_state(
         return Ok(answer);
     }
     let sent = MessageRef {
-        origin: core.me().clone(),
+        origin: node.me().clone(),
         id,
     };
-    let known = core.store().seen(vec![sent]).await.map_err(store_error)?;
+    let known = node.seen(vec![sent]).await.map_err(store_error)?;
     if known.first() != Some(&true) {
         answer.status = S::Unknown as i32;
         return Ok(answer);
     }
-    answer.held_for = held_for(core, id).await.map_err(store_error)?;
+    answer.held_for = held_for(node, id).await.map_err(store_error)?;
     answer.status = match answer.held_for.is_empty() {
         true => S::Forwarded as i32,
         false => S::Held as i32,
@@ -153,19 +141,19 @@ pub async fn delivery_state(
 /// Next hops that still hold a copy of `id` queued here. Queues are in arrival order, so
 /// each class is read only up to the copies queued after the message was created: the cost
 /// is the number of older copies still waiting.
-async fn held_for(core: &Core, id: MessageId) -> Result<Vec<String>, StoreError> {
+async fn held_for(node: &BureauHandle, id: MessageId) -> Result<Vec<String>, StoreError> {
     let created = i64::try_from(id.timestamp_ms()).unwrap_or(i64::MAX);
     let mut hops = Vec::new();
-    for (hop, depth) in core.store().depths() {
+    for (hop, depth) in node.queue_depths() {
         if depth == 0 {
             continue;
         }
         'classes: for precedence in Precedence::ALL {
             let mut after = None;
             loop {
-                let page = core.store().queued(&hop, *precedence, after, PAGE).await?;
+                let page = node.queued(&hop, *precedence, after, PAGE).await?;
                 for q in &page {
-                    if q.message.message.id == id && q.message.message.origin == *core.me() {
+                    if q.message.message.id == id && q.message.message.origin == *node.me() {
                         hops.push(hop.to_string());
                         break 'classes;
                     }

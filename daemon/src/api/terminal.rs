@@ -36,7 +36,7 @@ pub use tls::TerminalTlsError;
 use super::listener::ApiError;
 use super::pb::bureau_server::BureauServer;
 use super::service::BureauService;
-use crate::custody::Core;
+use crate::custody::BureauHandle;
 
 /// Most terminal connections at once, handshakes included. A mission post has a handful of
 /// terminals; this leaves room for all of them and bounds what a flood of connections costs.
@@ -60,10 +60,10 @@ pub(super) struct TerminalListener {
 impl TerminalListener {
     /// Binds `address` and prepares TLS from the node's certificate and trust store. Done
     /// before anything else of the API starts, so a wrong address fails the start cleanly.
-    pub(super) fn bind(core: &Core, address: SocketAddr) -> Result<Self, ApiError> {
-        let files = &core.config().tls;
+    pub(super) fn bind(node: &BureauHandle, address: SocketAddr) -> Result<Self, ApiError> {
+        let files = &node.config().tls;
         let creds = NodeCredentials::load(&files.certificate, &files.key)?;
-        let tls = tls::ServerTls::new(creds, core.verifier().trust_store())?;
+        let tls = tls::ServerTls::new(creds, node.verifier().trust_store())?;
         let bind_error = |source| ApiError::TerminalBind { address, source };
         let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
         listener.set_nonblocking(true).map_err(bind_error)?;
@@ -82,16 +82,16 @@ impl TerminalListener {
     }
 
     /// Serves `service` to terminals on the node's tasks until the node stops.
-    pub(super) fn serve(self, core: &Arc<Core>, tasks: &TaskTracker, service: BureauService) {
+    pub(super) fn serve(self, node: &BureauHandle, tasks: &TaskTracker, service: BureauService) {
         let (accepted, incoming) = mpsc::channel(MAX_CONNECTIONS);
         tasks.spawn(accept_loop(
-            core.clone(),
+            node.clone(),
             tasks.clone(),
             self.listener,
             self.tls,
             accepted,
         ));
-        let cancel = core.cancel().clone();
+        let cancel = node.cancel().clone();
         let address = self.address;
         tasks.spawn(async move {
             let served = tonic::transport::Server::builder()
@@ -107,7 +107,7 @@ impl TerminalListener {
                 tracing::error!(%address, error = %err, "terminal listener stopped");
             }
         });
-        tracing::info!(%address, node = %core.me(),
+        tracing::info!(%address, node = %node.me(),
             "terminal listener up: mutual TLS, terminal certificates for this node only");
     }
 }
@@ -115,7 +115,7 @@ impl TerminalListener {
 type Accepted = mpsc::Sender<Result<TerminalStream, std::io::Error>>;
 
 async fn accept_loop(
-    core: Arc<Core>,
+    node: BureauHandle,
     tasks: TaskTracker,
     listener: TcpListener,
     tls: Arc<tls::ServerTls>,
@@ -124,7 +124,7 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (tcp, remote) = tokio::select! {
-            _ = core.cancel().cancelled() => return,
+            _ = node.cancel().cancelled() => return,
             next = listener.accept() => match next {
                 Ok(next) => next,
                 Err(err) => {
@@ -144,7 +144,7 @@ async fn accept_loop(
         let span = tracing::warn_span!("terminal", %remote);
         tasks.spawn(
             handshake(
-                core.clone(),
+                node.clone(),
                 tls.clone(),
                 tcp,
                 remote,
@@ -166,14 +166,14 @@ fn refused_certificate(err: &std::io::Error) -> bool {
 /// Runs the TLS handshake (the certificate checks happen inside it) and hands the connection
 /// to the server, or logs why not.
 async fn handshake(
-    core: Arc<Core>,
+    node: BureauHandle,
     tls: Arc<tls::ServerTls>,
     tcp: TcpStream,
     remote: SocketAddr,
     slot: OwnedSemaphorePermit,
     accepted: Accepted,
 ) {
-    let config = match tls.config(core.verifier().trust_store()) {
+    let config = match tls.config(node.verifier().trust_store()) {
         Ok(config) => config,
         Err(err) => {
             tracing::error!(error = %err, "terminal refused: cannot set up TLS with the trust store in force");
@@ -184,7 +184,7 @@ async fn handshake(
     let _ = tcp.set_nodelay(true);
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(tcp));
     let stream = tokio::select! {
-        _ = core.cancel().cancelled() => return,
+        _ = node.cancel().cancelled() => return,
         outcome = handshake => match outcome {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {
@@ -222,6 +222,6 @@ async fn handshake(
         remote,
         terminal: identity.node,
     };
-    let stream = TerminalStream::new(stream, info, core.clone(), leaf, slot);
+    let stream = TerminalStream::new(stream, info, node.clone(), leaf, slot);
     let _ = accepted.send(Ok(stream)).await;
 }

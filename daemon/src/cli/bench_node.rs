@@ -214,7 +214,7 @@ async fn burst(
         let n = left.min(SUBMIT_BATCH);
         left -= n;
         let permit = permits.clone().acquire_owned().await?;
-        let core = node.core().clone();
+        let core = node.bureau().clone();
         let batch: Vec<Outgoing> = (0..n)
             .map(|_| outgoing(core.me(), to, precedence))
             .collect();
@@ -245,7 +245,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..args.messages {
                 tick.tick().await;
-                let core = node.core().clone();
+                let core = node.bureau().clone();
                 let message = outgoing(core.me(), &to, Precedence::Routine);
                 tasks.spawn(async move { core.submit(vec![message]).await });
                 while let Some(done) = tasks.try_join_next() {
@@ -258,7 +258,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
         }
         Scenario::FlashUnderBacklog => {
             burst(node, &to, args.messages, Precedence::Routine).await?;
-            while node.core().store().depth(&hub) > 0 {
+            while node.bureau().queue_depth(&hub) > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             outln!("backlog-ready")?;
@@ -266,8 +266,8 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             let mut tick = tokio::time::interval(FLASH_INTERVAL);
             for _ in 0..FLASH_MESSAGES {
                 tick.tick().await;
-                let message = outgoing(node.core().me(), &to, Precedence::Flash);
-                node.core().submit(vec![message]).await?;
+                let message = outgoing(node.bureau().me(), &to, Precedence::Flash);
+                node.bureau().submit(vec![message]).await?;
             }
         }
     }
@@ -288,7 +288,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     outln!("sink ready")?;
     let flash_only = args.scenario == Scenario::FlashUnderBacklog;
     let expected = args.messages + if flash_only { FLASH_MESSAGES } else { 0 };
-    let mut changes = node.core().store().inbox_changes();
+    let mut changes = node.bureau().inbox_changes();
     let mut cursor = None;
     let mut received = 0;
     let mut latencies_ms = Vec::with_capacity(expected);
@@ -296,7 +296,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     let (mut first_sent_us, mut last_received_us) = (i64::MAX, 0);
     while received < expected {
         changes.borrow_and_update();
-        let batch = node.core().inbox(cursor, 512).await?;
+        let batch = node.bureau().inbox(cursor, 512).await?;
         if batch.is_empty() {
             tokio::time::timeout(SINK_IDLE_TIMEOUT, changes.changed())
                 .await
@@ -328,7 +328,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
         }
         // A bureau application acknowledges while it reads on: waiting for each
         // acknowledgement's fsync before the next read would add it to every message's latency.
-        let core = node.core().clone();
+        let core = node.bureau().clone();
         acks.spawn(async move { core.ack_inbox(&seqs).await });
         while let Some(done) = acks.try_join_next() {
             done??;
@@ -380,7 +380,7 @@ async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Re
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut api = connect(&node.core().config().api_socket).await?;
+    let mut api = connect(&node.bureau().config().api_socket).await?;
     let mut latencies_ms = Vec::with_capacity(args.messages);
     let started = Instant::now();
     for i in 0..args.messages {

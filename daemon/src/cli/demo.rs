@@ -66,14 +66,14 @@ fn text(subject: &str, precedence: Precedence, to: Destination, report: bool) ->
 async fn wait_inbox(node: &Node, want: usize) -> anyhow::Result<Vec<Delivered>> {
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     loop {
-        let inbox = node.core().inbox(None, 10_000).await?;
+        let inbox = node.bureau().inbox(None, 10_000).await?;
         if inbox.len() >= want {
             return Ok(inbox);
         }
         if tokio::time::Instant::now() > deadline {
             bail!(
                 "{} has {} of {want} expected inbox messages after {STEP_TIMEOUT:?}",
-                node.core().me(),
+                node.bureau().me(),
                 inbox.len()
             );
         }
@@ -85,7 +85,7 @@ async fn wait_linked(node: &Node, peer: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     while !node.is_linked(&id(peer)) {
         if tokio::time::Instant::now() > deadline {
-            bail!("{} did not link with {peer}", node.core().me());
+            bail!("{} did not link with {peer}", node.bureau().me());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -94,13 +94,13 @@ async fn wait_linked(node: &Node, peer: &str) -> anyhow::Result<()> {
 
 async fn drain(node: &Node) -> anyhow::Result<()> {
     let seqs: Vec<u64> = node
-        .core()
+        .bureau()
         .inbox(None, 10_000)
         .await?
         .iter()
         .map(|m| m.seq)
         .collect();
-    node.core().ack_inbox(&seqs).await?;
+    node.bureau().ack_inbox(&seqs).await?;
     Ok(())
 }
 
@@ -167,7 +167,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
     outln!("  links up: ncb.fr <-> gs <-> ncb.ke (QUIC, mutual TLS 1.3)\n")?;
 
     outln!("1. ncb.fr -> ncb.ke, through gs, with a delivery report:")?;
-    fr.core()
+    fr.bureau()
         .submit(vec![text(
             "Request for assistance, case 2026/114",
             Precedence::Immediate,
@@ -192,7 +192,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
     drain(&ke).await?;
 
     outln!("\n2. ncb.fr -> group all-ncb: gs fans it out (the sender gets no copy):")?;
-    fr.core()
+    fr.bureau()
         .submit(vec![Outgoing {
             body: Body::Diffusion(Diffusion {
                 reference: "DIFF-2026-0042".into(),
@@ -232,9 +232,9 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
             text(&subject, *p, Destination::Node(id("mission.unmiss")), false)
         })
         .collect();
-    fr.core().submit(batch).await?;
+    fr.bureau().submit(batch).await?;
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    while gs.core().store().depth(&id("mission.unmiss")) < order.len() {
+    while gs.bureau().queue_depth(&id("mission.unmiss")) < order.len() {
         if tokio::time::Instant::now() > deadline {
             bail!("gs did not take custody of the mission's messages");
         }
@@ -250,7 +250,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
     )?;
     outln!(
         "   gs holds {} messages for mission.unmiss",
-        gs.core().store().depth(&id("mission.unmiss"))
+        gs.bureau().queue_depth(&id("mission.unmiss"))
     )?;
 
     outln!("\n4. mission.unmiss comes online and receives its queue:")?;
@@ -274,7 +274,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
     drain(&mission).await?;
 
     outln!("\n5. ncb.fr -> ncb.zz, a node nobody routes to: gs refuses custody, and ncb.fr, which\n   still holds the message, turns the refusal into a non-delivery report for its sender:")?;
-    fr.core()
+    fr.bureau()
         .submit(vec![text(
             "Wrong address",
             Precedence::Routine,
@@ -427,7 +427,7 @@ async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> any
     outln!("\n6. ncb.fr requests a red notice; a reviewer at gs approves it; it is published:")?;
     let mut notice = sample_red_notice();
     notice.lifecycle = NoticeLifecycle::Requested;
-    fr.core()
+    fr.bureau()
         .submit(vec![Outgoing {
             body: Body::Notice(notice),
             ..text("", Precedence::Priority, Destination::Node(id("gs")), false)
@@ -472,9 +472,12 @@ async fn red_notice(net: &LocalNet, fr: &Node, ke: &Node, mission: &Node) -> any
                 if n.lifecycle == NoticeLifecycle::Published && n.request.is_some())
         });
         let Some(m) = published else {
-            bail!("{} did not receive the published notice", node.core().me());
+            bail!(
+                "{} did not receive the published notice",
+                node.bureau().me()
+            );
         };
-        outln!("   {} inbox: {}", node.core().me(), describe(m))?;
+        outln!("   {} inbox: {}", node.bureau().me(), describe(m))?;
         drain(node).await?;
     }
     outln!(

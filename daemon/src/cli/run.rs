@@ -35,8 +35,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         // Harnesses and operators wait for this line.
         match node.local_addr() {
-            Some(addr) => outln!("node {} listening on {addr}", node.core().me())?,
-            None => outln!("node {} running", node.core().me())?,
+            Some(addr) => outln!("node {} listening on {addr}", node.bureau().me())?,
+            None => outln!("node {} running", node.bureau().me())?,
         }
         (&mut stop).await;
         // A store that had failed, or did not close in time: exit non-zero, so that a

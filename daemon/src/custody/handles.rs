@@ -1,18 +1,20 @@
 //! The small handles through which `net` and `api` reach the core without importing `node`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bluehelm_pki::EnvelopeVerifier;
 use bluehelm_proto::{NodeId, NonDeliveryReason, Precedence};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::shell::{self, Decided, Offer};
 use super::state::{Core, Stats};
 use crate::config::NodeConfig;
-use crate::store::{Queued, Store, StoreError};
+use crate::store::{HandOff, QueueKey, Queued, StoreError, Write, WriteOutcome};
 
-/// What a link (`net/`) may do with the node: decide on offers and give up copies, use the
-/// store's link operations, count, and read the settings links need. Cloning it clones an
+/// What a link (`net/`) may do with the node: decide on offers and give up copies, take
+/// hand-offs, read and forget its peer's queue, count, and read the settings links need. Cloning it clones an
 /// `Arc`; its methods are the core's own, inlined, so the hot path pays nothing for it.
 #[derive(Clone)]
 pub struct LinkHandle {
@@ -39,9 +41,43 @@ impl LinkHandle {
         self.core.config().limits.max_frame_bytes
     }
 
-    /// The store: a link uses its hand-offs, queue reads, queue changes and commits.
-    pub fn store(&self) -> &Store {
-        self.core.store()
+    /// Registers the link's send loop for the copies queued for `peer` in `class`
+    /// ([`Store::hand_off`](crate::store::Store::hand_off)).
+    pub fn hand_off(&self, peer: &NodeId, class: Precedence) -> HandOff {
+        self.core.store().hand_off(peer, class)
+    }
+
+    /// Changes whenever something is queued for `peer`.
+    pub fn queue_changes(&self, peer: &NodeId) -> watch::Receiver<u64> {
+        self.core.store().hop_changes(peer)
+    }
+
+    /// Copies queued for `peer` in `class`, in arrival order, after `after_seq`: at most
+    /// `limit`, and about 4 MiB ([`Store::queued`](crate::store::Store::queued)).
+    pub fn queued<'a>(
+        &'a self,
+        peer: &'a NodeId,
+        class: Precedence,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Queued>, StoreError>> + Send + 'a {
+        self.core.store().queued(peer, class, after_seq, limit)
+    }
+
+    /// `peer` took custody of these copies of `class`: drop them. Queued at the store when
+    /// called, so forgets are applied in call order (see [`Write::Forget`] for why they
+    /// are not fsynced on their own).
+    pub fn forget(
+        &self,
+        peer: &NodeId,
+        class: Precedence,
+        seqs: Vec<u64>,
+    ) -> impl Future<Output = Result<Vec<WriteOutcome>, StoreError>> + Send + 'static {
+        let writes = seqs
+            .into_iter()
+            .map(|seq| Write::Forget(QueueKey::new(peer, class, seq)))
+            .collect();
+        self.core.store().commit(writes)
     }
 
     /// The node's counters.

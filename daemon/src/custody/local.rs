@@ -59,18 +59,13 @@ pub struct Delivered {
 }
 
 impl Core {
-    /// Signs and takes custody of messages from a local application; returns their ids once
-    /// they are durable here. All or none: one refusal refuses the whole batch.
+    /// Signs and takes custody of messages from a local application, with `extra` store
+    /// writes in the same atomic commit; returns their ids once they are durable here. All
+    /// or none: one refusal refuses the whole batch.
     ///
     /// A diffusion from any node but the hub also sends the hub a copy for its record (issue
     /// 4): same body and precedence, correlated with the diffusion's id, committed with it.
-    pub async fn submit(&self, batch: Vec<Outgoing>) -> Result<Vec<MessageId>, SubmitError> {
-        self.submit_with(batch, Vec::new()).await
-    }
-
-    /// [`Core::submit`], with `extra` store writes in the same atomic commit (the review
-    /// queue's `Unreview` goes with the publication it caused).
-    pub async fn submit_with(
+    pub(super) async fn submit_with(
         &self,
         batch: Vec<Outgoing>,
         extra: Vec<Write>,
@@ -167,7 +162,7 @@ impl Core {
     }
 
     /// Inbox messages after `after_seq`, oldest first.
-    pub async fn inbox(
+    pub(super) async fn inbox(
         &self,
         after_seq: Option<u64>,
         limit: usize,
@@ -192,7 +187,7 @@ impl Core {
 
     /// The application has these messages: remove them from the inbox (one commit).
     /// Returns how many were there; acknowledging twice removes nothing the second time.
-    pub async fn ack_inbox(&self, seqs: &[u64]) -> Result<usize, StoreError> {
+    pub(super) async fn ack_inbox(&self, seqs: &[u64]) -> Result<usize, StoreError> {
         let writes = seqs.iter().map(|s| Write::AckInbox(*s)).collect();
         let outcomes = self.store().commit(writes).await?;
         Ok(outcomes

@@ -73,8 +73,9 @@ impl Stats {
 }
 
 /// The state the node's tasks share: identity, config, store, keys, bulk threads and
-/// counters. Its fields are private (issue 11: no public-field god object): api/ and
-/// services use its methods, net/ uses a [`LinkHandle`](super::LinkHandle) over it.
+/// counters. Its fields are private (issue 11: no public-field god object). Only `node`, the
+/// assembly, holds it: net/ reaches it through a [`LinkHandle`](super::LinkHandle), api/,
+/// services and the CLI through a [`BureauHandle`](super::BureauHandle).
 pub struct Core {
     me: NodeId,
     config: NodeConfig,
@@ -130,7 +131,7 @@ impl Core {
     }
 
     /// The store (a handle to its thread).
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::record::{Row, SltdRecord, SmvRecord, SLTD_COLUMNS, SMV_COLUMNS};
 use super::Database;
-use crate::store::Write;
+use crate::custody::Record;
 
 /// Most bad rows reported one by one; past this, they are only counted.
 pub const MAX_REPORTED_ERRORS: usize = 1000;
@@ -22,8 +22,8 @@ pub struct RowError {
 /// What a CSV file holds.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    /// One `Write::Reference` per key of each good row.
-    pub writes: Vec<Write>,
+    /// One `Record::Reference` per key of each good row.
+    pub writes: Vec<Record>,
     /// Good rows.
     pub rows: u64,
     /// Bad rows, at most [`MAX_REPORTED_ERRORS`] of them.
@@ -135,7 +135,7 @@ pub fn parse(database: Database, csv_bytes: &[u8]) -> Result<Parsed, ImportError
             Ok(entries) => {
                 parsed.rows += 1;
                 for (key, value) in entries {
-                    parsed.writes.push(Write::Reference { key, value });
+                    parsed.writes.push(Record::Reference { key, value });
                 }
             }
             Err(message) => parsed.bad(line, message),

@@ -9,7 +9,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
-use crate::custody::{now_ms, Core};
+use crate::custody::{now_ms, BureauHandle};
 
 /// How often an active terminal connection's certificate is checked again.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -48,7 +47,7 @@ impl TerminalStream {
     pub fn new(
         tls: TlsStream<TcpStream>,
         info: TerminalInfo,
-        core: Arc<Core>,
+        node: BureauHandle,
         leaf: Vec<u8>,
         slot: OwnedSemaphorePermit,
     ) -> Self {
@@ -56,7 +55,7 @@ impl TerminalStream {
             tls,
             info,
             recheck: Recheck {
-                core,
+                node,
                 leaf,
                 at: Instant::now(),
                 refused: false,
@@ -72,7 +71,7 @@ impl TerminalStream {
 
 /// The certificate check repeated on an open connection.
 struct Recheck {
-    core: Arc<Core>,
+    node: BureauHandle,
     leaf: Vec<u8>,
     at: Instant,
     refused: bool,
@@ -85,8 +84,8 @@ impl Recheck {
         }
         if !self.refused {
             self.at = Instant::now();
-            let trust = self.core.verifier().trust_store();
-            match trust.verify_terminal(&self.leaf, now_ms() / 1000, self.core.me()) {
+            let trust = self.node.verifier().trust_store();
+            match trust.verify_terminal(&self.leaf, now_ms() / 1000, self.node.me()) {
                 Ok(_) => return Ok(()),
                 Err(err) => {
                     tracing::warn!(terminal = %info.terminal, remote = %info.remote, error = %err,

@@ -21,7 +21,7 @@ use super::offer_stream::{write_offers, AnswerEvent, WriterCommand, ANSWER_QUEUE
 use crate::custody::{LinkHandle, Stats};
 use crate::engine::sender::{Action, QueuedCopy, Sender};
 use crate::net::frames::{LinkError, Violation};
-use crate::store::{HandOff, QueueKey, Queued, Store, StoreError, Write};
+use crate::store::{HandOff, Queued, Store, StoreError};
 
 impl QueuedCopy for Queued {
     fn seq(&self) -> u64 {
@@ -60,9 +60,8 @@ async fn pump(
     tasks: &mut JoinSet<Result<(), LinkError>>,
 ) -> Result<(), LinkError> {
     let mut machine: Sender<Queued> = Sender::new();
-    let mut changes = core.store().hop_changes(peer);
-    let hand_offs: [HandOff; 4] =
-        std::array::from_fn(|rank| core.store().hand_off(peer, class(rank)));
+    let mut changes = core.queue_changes(peer);
+    let hand_offs: [HandOff; 4] = std::array::from_fn(|rank| core.hand_off(peer, class(rank)));
     let max_frame = core.max_frame();
     let answers: [_; 4] = std::array::from_fn(|_| mpsc::channel(ANSWER_QUEUE));
     let writers: [_; 4] = std::array::from_fn(|rank| {
@@ -196,7 +195,7 @@ impl<'a> Pump<'a> {
                 limit,
             } => {
                 let (core, peer): (&'a LinkHandle, &'a NodeId) = (self.core, self.peer);
-                let read = core.store().queued(peer, class, after, limit);
+                let read = core.queued(peer, class, after, limit);
                 reads.0[rank(class)] = Some((limit, Box::pin(read)));
             }
             Action::Offer { class, copies } => {
@@ -204,14 +203,10 @@ impl<'a> Pump<'a> {
             }
             Action::Forget { class, seqs } => {
                 Stats::add(&self.core.stats().forwarded, seqs.len() as u64);
-                let writes = seqs
-                    .into_iter()
-                    .map(|seq| Write::Forget(QueueKey::new(self.peer, class, seq)))
-                    .collect();
                 // Queued at the store now, in answer order; not awaited here. If the node
                 // stops first, the copies are offered again on the next link and the peer
                 // acknowledges them as duplicates.
-                let forget = self.core.store().commit(writes);
+                let forget = self.core.forget(self.peer, class, seqs);
                 tasks.spawn(async move {
                     if let Err(err) = forget.await {
                         tracing::error!(error = %err, "cannot drop forwarded messages; they will be re-sent");
@@ -259,10 +254,7 @@ async fn give_up_copy(
     reason: NonDeliveryReason,
     detail: String,
 ) -> Result<(), LinkError> {
-    let found = core
-        .store()
-        .queued(peer, class, seq.checked_sub(1), 1)
-        .await?;
+    let found = core.queued(peer, class, seq.checked_sub(1), 1).await?;
     // Gone already (expired meanwhile, say): nothing to give up.
     if let Some(queued) = found.into_iter().find(|q| q.key.seq() == seq) {
         core.give_up(&queued, reason, detail).await?;

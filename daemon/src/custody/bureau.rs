@@ -1,0 +1,183 @@
+//! The handle through which the local API (`api`), the reference services (`services`) and
+//! the operator tools reach the node: what a bureau's applications may do, and nothing more.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bluehelm_pki::EnvelopeVerifier;
+use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::local::{Delivered, Outgoing, SubmitError};
+use super::state::{Core, Stats};
+use crate::config::NodeConfig;
+use crate::store::{Queued, ReviewEntry, StoreError, Write};
+
+/// What the bureau side keeps in the store beside custody. Custody itself changes only
+/// through [`BureauHandle::submit`] and the links: a bureau cannot queue, forget or give up
+/// a copy, so every custody rule stays in `engine`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// The application has the inbox message with this sequence number.
+    InboxRead(u64),
+    /// The API's note on a message this node sent (see [`Write::Note`]).
+    Note { id: MessageId, value: Vec<u8> },
+    /// A reference database record (see [`Write::Reference`]).
+    Reference { key: Vec<u8>, value: Vec<u8> },
+    /// A notice request held for review at the hub (see [`Write::Review`]).
+    Review { id: MessageId, value: Vec<u8> },
+    /// The request left the review queue.
+    Unreview(MessageId),
+}
+
+impl From<Record> for Write {
+    fn from(record: Record) -> Self {
+        match record {
+            Record::InboxRead(seq) => Write::AckInbox(seq),
+            Record::Note { id, value } => Write::Note { id, value },
+            Record::Reference { key, value } => Write::Reference { key, value },
+            Record::Review { id, value } => Write::Review { id, value },
+            Record::Unreview(id) => Write::Unreview(id),
+        }
+    }
+}
+
+/// What a bureau's applications may do with their node: submit, read and acknowledge the
+/// inbox, keep [`Record`]s, and look at queues, counters and settings. Cloning it clones an
+/// `Arc`.
+#[derive(Clone)]
+pub struct BureauHandle {
+    core: Arc<Core>,
+}
+
+impl BureauHandle {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> &NodeId {
+        self.core.me()
+    }
+
+    /// The node's configuration, as loaded at start.
+    pub fn config(&self) -> &NodeConfig {
+        self.core.config()
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> &Stats {
+        self.core.stats()
+    }
+
+    /// Cancelled when the node stops.
+    pub fn cancel(&self) -> &CancellationToken {
+        self.core.cancel()
+    }
+
+    /// Verifies envelopes and certificates against the trust store in force.
+    pub fn verifier(&self) -> &EnvelopeVerifier {
+        self.core.verifier()
+    }
+
+    /// Signs and takes custody of messages from a local application; returns their ids once
+    /// they are durable here. All or none: one refusal refuses the whole batch.
+    pub async fn submit(&self, batch: Vec<Outgoing>) -> Result<Vec<MessageId>, SubmitError> {
+        self.core.submit_with(batch, Vec::new()).await
+    }
+
+    /// [`BureauHandle::submit`], with `records` in the same atomic commit (the review
+    /// queue's `Unreview` goes with the publication it caused).
+    pub async fn submit_with(
+        &self,
+        batch: Vec<Outgoing>,
+        records: Vec<Record>,
+    ) -> Result<Vec<MessageId>, SubmitError> {
+        let extra = records.into_iter().map(Write::from).collect();
+        self.core.submit_with(batch, extra).await
+    }
+
+    /// Inbox messages after `after_seq`, oldest first, at most `limit`.
+    pub async fn inbox(
+        &self,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        self.core.inbox(after_seq, limit).await
+    }
+
+    /// The application has these messages: remove them from the inbox (one commit).
+    /// Returns how many were there; acknowledging twice removes nothing the second time.
+    pub async fn ack_inbox(&self, seqs: &[u64]) -> Result<usize, StoreError> {
+        self.core.ack_inbox(seqs).await
+    }
+
+    /// Changes whenever a message enters the inbox.
+    pub fn inbox_changes(&self) -> watch::Receiver<u64> {
+        self.core.store().inbox_changes()
+    }
+
+    /// How many messages the inbox holds (one pass over its entries: it has no counter).
+    pub async fn inbox_len(&self) -> Result<u64, StoreError> {
+        const PAGE: usize = 4096;
+        let mut count = 0u64;
+        let mut cursor = None;
+        loop {
+            let page = self.core.store().inbox(cursor, PAGE).await?;
+            count += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == PAGE => cursor = Some(last.seq),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    /// Keeps `records` atomically, durable when this returns.
+    pub async fn keep(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        let writes = records.into_iter().map(Write::from).collect();
+        self.core.store().commit(writes).await.map(drop)
+    }
+
+    /// The API's note on a message (see [`Record::Note`]), if any.
+    pub async fn note(&self, id: MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.core.store().note(id).await
+    }
+
+    /// A reference database record (see [`Record::Reference`]), if any.
+    pub async fn reference(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.core.store().reference(key).await
+    }
+
+    /// The notice requests awaiting review, oldest id first.
+    pub async fn reviews(&self) -> Result<Vec<ReviewEntry>, StoreError> {
+        self.core.store().reviews().await
+    }
+
+    /// Whether this node holds or has handled each message.
+    pub async fn seen(&self, messages: Vec<MessageRef>) -> Result<Vec<bool>, StoreError> {
+        self.core.store().seen(messages).await
+    }
+
+    /// Messages queued for `hop` right now.
+    pub fn queue_depth(&self, hop: &NodeId) -> usize {
+        self.core.store().depth(hop)
+    }
+
+    /// Queue depth per next hop.
+    pub fn queue_depths(&self) -> BTreeMap<NodeId, usize> {
+        self.core.store().depths()
+    }
+
+    /// Copies queued for `hop` in one class, in arrival order, after `after_seq`: for
+    /// looking, not for sending (only a link offers them).
+    pub async fn queued(
+        &self,
+        hop: &NodeId,
+        class: Precedence,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        self.core.store().queued(hop, class, after_seq, limit).await
+    }
+}
