@@ -129,6 +129,43 @@ impl MemoryStore {
             .collect()
     }
 
+    /// At most `limit` copies of one class queued for `hop` after sequence number `after`,
+    /// in order: a queue read, as `Storage::queued` serves it (without its byte bound).
+    pub fn queued_from(
+        &self,
+        hop: &NodeId,
+        precedence: Precedence,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Vec<Queued> {
+        let from = QueueKey::new(hop, precedence, after.map_or(0, |a| a.saturating_add(1)));
+        let prefix = QueueKey::prefix(hop, Some(precedence));
+        self.visible
+            .range(Key::Queue(from)..)
+            .map_while(|(key, value)| match (key, value) {
+                (Key::Queue(key), Value::Copy(copy)) if key.as_bytes().starts_with(&prefix) => {
+                    Some(Queued {
+                        key: key.clone(),
+                        message: copy.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// The queued copy with this key, if it is queued.
+    pub fn copy(&self, key: &QueueKey) -> Option<Queued> {
+        match self.visible.get(&Key::Queue(key.clone())) {
+            Some(Value::Copy(copy)) => Some(Queued {
+                key: key.clone(),
+                message: copy.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Every queued copy, for any hop.
     pub fn all_queued(&self) -> Vec<Queued> {
         self.visible
