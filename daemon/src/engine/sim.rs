@@ -19,5 +19,4 @@ mod pump;
 mod tests;
 mod wire;
 
-pub use network::{Network, Timing, EPOCH_MS};
-pub use wire::Offered;
+pub use network::{Network, Timing};

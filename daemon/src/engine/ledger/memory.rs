@@ -41,6 +41,9 @@ pub type Op = (Key, Option<Value>);
 pub struct MemoryStore {
     durable: BTreeMap<Key, Value>,
     visible: BTreeMap<Key, Value>,
+    /// Operations applied to `visible` since the last fsync, in order: an fsync applies them
+    /// to `durable` too (cheaper than copying the store, which the network tests do often).
+    unsynced: Vec<Op>,
 }
 
 impl MemoryStore {
@@ -79,19 +82,26 @@ impl MemoryStore {
 
     /// Applies a round; with `fsync`, it and every round before it survive a crash.
     pub fn persist(&mut self, ops: Vec<Op>, fsync: bool) {
-        for (key, value) in ops {
+        for (key, value) in &ops {
             match value {
-                Some(value) => self.visible.insert(key, value),
-                None => self.visible.remove(&key),
+                Some(value) => self.visible.insert(key.clone(), value.clone()),
+                None => self.visible.remove(key),
             };
         }
+        self.unsynced.extend(ops);
         if fsync {
-            self.durable = self.visible.clone();
+            for (key, value) in self.unsynced.drain(..) {
+                match value {
+                    Some(value) => self.durable.insert(key, value),
+                    None => self.durable.remove(&key),
+                };
+            }
         }
     }
 
     /// A crash of the machine: what was not fsynced is gone.
     pub fn crash(&mut self) {
+        self.unsynced.clear();
         self.visible = self.durable.clone();
     }
 

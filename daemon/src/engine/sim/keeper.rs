@@ -26,8 +26,10 @@ const SWEEP_LIMIT: usize = 1000;
 /// Who waits for a commit's outcome.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    /// Nobody (a forget, a submission).
+    /// Nobody (a forget).
     None,
+    /// A local application waits for its submission to be durable.
+    Submitted(MessageRef),
     /// The answerer of a batch of offers from `peer` on `class` (connection `epoch`).
     Answer {
         peer: usize,
@@ -99,6 +101,8 @@ struct Persisting {
     ops: Vec<Op>,
     replies: Vec<Reply>,
     done_at: u64,
+    /// The disk fails it.
+    fails: bool,
 }
 
 enum Job {
@@ -112,8 +116,9 @@ pub struct Keeper {
     pub ledger: Ledger,
     /// The store has failed: every persist fails until the node restarts.
     pub failed: bool,
-    /// The next persist fails (a disk fault).
-    pub fail_next_persist: bool,
+    /// The fsync of the next round that hands off a copy of this class early fails (a disk
+    /// fault).
+    pub fail_next_early_round: Option<Precedence>,
     /// How long an fsync takes, in ms.
     pub fsync_ms: u64,
     pub commands: VecDeque<Command>,
@@ -136,7 +141,7 @@ impl Keeper {
             ledger: store.ledger(),
             store,
             failed: false,
-            fail_next_persist: false,
+            fail_next_early_round: None,
             fsync_ms,
             commands: VecDeque::new(),
             jobs: VecDeque::new(),
@@ -154,7 +159,7 @@ impl Keeper {
         self.store.crash();
         self.ledger = self.store.ledger();
         self.failed = false;
-        self.fail_next_persist = false;
+        self.fail_next_early_round = None;
         self.commands.clear();
         self.jobs.clear();
         self.persisting = None;
@@ -181,7 +186,13 @@ impl Keeper {
                     return done;
                 }
                 let p = self.persisting.take().expect("checked above");
-                self.finish(now, p.plan, p.ops, p.replies, Ok(()), &mut done);
+                let result = if p.fails {
+                    self.failed = true;
+                    Err(NotCommitted)
+                } else {
+                    Ok(())
+                };
+                self.finish(now, p.plan, p.ops, p.replies, result, &mut done);
                 continue;
             }
             if let Some(job) = self.jobs.pop_front() {
@@ -227,20 +238,27 @@ impl Keeper {
         }
         let mut plan = self.ledger.close_round();
         let (ops, early) = plan.prepare(MemoryStore::encode);
+        let mut faulty = false;
         if let Some(early) = early {
+            faulty = self
+                .fail_next_early_round
+                .is_some_and(|class| early.iter().any(|(_, q)| q.message.precedence == class));
             let forgotten = plan.forgotten().to_vec();
             self.put(early, &forgotten);
         }
-        if self.failed || std::mem::take(&mut self.fail_next_persist) {
-            self.failed = true;
+        if self.failed {
+            // A failed store fails every persist at once (`Storage::persist`).
             self.finish(now, plan, ops, replies, Err(NotCommitted), done);
         } else if plan.needs_fsync() {
+            // A fault shows when the fsync returns: early copies may have left meanwhile.
+            let fails = faulty && self.fail_next_early_round.take().is_some();
             let done_at = now + self.fsync_ms;
             self.persisting = Some(Persisting {
                 plan,
                 ops,
                 replies,
                 done_at,
+                fails,
             });
         } else {
             self.finish(now, plan, ops, replies, Ok(()), done);

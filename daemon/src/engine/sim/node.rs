@@ -57,6 +57,8 @@ pub struct Node {
     next_id: u64,
     /// Give-ups committed and their outcomes (`Removed` once per copy).
     pub give_ups: Vec<(crate::engine::ledger::QueueKey, WriteOutcome)>,
+    /// Submissions acknowledged to the application: durable here.
+    pub submitted: Vec<MessageRef>,
 }
 
 impl Node {
@@ -72,6 +74,7 @@ impl Node {
             outbox: Vec::new(),
             next_id: 0,
             give_ups: Vec::new(),
+            submitted: Vec::new(),
         }
     }
 
@@ -108,6 +111,16 @@ impl Node {
             && self.streams.values().all(VecDeque::is_empty)
             && self.outbox.is_empty()
             && self.links.values().all(LinkSide::idle)
+    }
+
+    /// The envelopes in the inbox, in arrival order.
+    pub fn inbox(&self) -> Vec<Envelope> {
+        self.keeper
+            .store
+            .inbox()
+            .iter()
+            .map(|(_, m)| Envelope::decode(&m.signed).expect("the simulation stores envelopes"))
+            .collect()
     }
 
     /// Offer batches received and not yet answered.
@@ -245,7 +258,8 @@ impl Node {
                         self.give_ups.push((key, outcomes[0]));
                     }
                 }
-                Done::Commit(Reply::None, _) => {}
+                Done::Commit(Reply::Submitted(message), Ok(_)) => self.submitted.push(message),
+                Done::Commit(Reply::Submitted(_) | Reply::None, _) => {}
                 Done::Read {
                     peer,
                     epoch,
@@ -313,7 +327,10 @@ impl Node {
             .unwrap_or_else(|r| panic!("submission refused: {r:?}"));
         self.keeper
             .commands
-            .push_back(Command::Commit(vec![Write::Accept(custody)], Reply::None));
+            .push_back(Command::Commit(
+                vec![Write::Accept(custody)],
+                Reply::Submitted(message.clone()),
+            ));
         message
     }
 
