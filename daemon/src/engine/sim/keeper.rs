@@ -103,6 +103,8 @@ struct Persisting {
     done_at: u64,
     /// The disk fails it.
     fails: bool,
+    /// The copies it handed off early.
+    early: Vec<QueueKey>,
 }
 
 enum Job {
@@ -129,7 +131,8 @@ pub struct Keeper {
     pub changed: HashSet<NodeId>,
     /// Messages put in the inbox: when, and which.
     pub inbox_log: Vec<(u64, MessageRef)>,
-    /// Copies a failed round took back from the hand-off before a link took them.
+    /// Copies a failed round handed off early that no link had taken when it failed: the
+    /// ledger takes them back.
     pub taken_back: Vec<Queued>,
 }
 
@@ -188,6 +191,10 @@ impl Keeper {
                 let p = self.persisting.take().expect("checked above");
                 let result = if p.fails {
                     self.failed = true;
+                    // What no link took yet: the ledger is to take these back.
+                    let held = self.held.values().flat_map(|h| &h.copies);
+                    let left = held.filter(|q| p.early.contains(&q.key)).cloned();
+                    self.taken_back.extend(left.collect::<Vec<_>>());
                     Err(NotCommitted)
                 } else {
                     Ok(())
@@ -239,10 +246,12 @@ impl Keeper {
         let mut plan = self.ledger.close_round();
         let (ops, early) = plan.prepare(MemoryStore::encode);
         let mut faulty = false;
+        let mut early_keys = Vec::new();
         if let Some(early) = early {
             faulty = self
                 .fail_next_early_round
                 .is_some_and(|class| early.iter().any(|(_, q)| q.message.precedence == class));
+            early_keys = early.iter().map(|(_, q)| q.key.clone()).collect();
             let forgotten = plan.forgotten().to_vec();
             self.put(early, &forgotten);
         }
@@ -259,6 +268,7 @@ impl Keeper {
                 replies,
                 done_at,
                 fails,
+                early: early_keys,
             });
         } else {
             self.finish(now, plan, ops, replies, Ok(()), done);
@@ -288,7 +298,7 @@ impl Keeper {
             self.ledger.handle_store_failed();
         }
         let outcome = self.ledger.handle_round_committed(plan, result);
-        let removed = self.put(outcome.hand_off, &outcome.take_back);
+        self.put(outcome.hand_off, &outcome.take_back);
         match outcome.outcomes {
             Ok(outcomes) => {
                 for hop in outcome.woken {
@@ -299,7 +309,6 @@ impl Keeper {
                 }
             }
             Err(NotCommitted) => {
-                self.taken_back.extend(removed);
                 for reply in replies {
                     done.push(Done::Commit(reply, Err(NotCommitted)));
                 }
@@ -336,10 +345,8 @@ impl Keeper {
         }
     }
 
-    /// `HandOffs::put`: holds copies for registered links, takes back `forgotten`; returns
-    /// the copies taken back.
-    fn put(&mut self, copies: Vec<(NodeId, Queued)>, forgotten: &[QueueKey]) -> Vec<Queued> {
-        let mut removed = Vec::new();
+    /// `HandOffs::put`: holds copies for registered links, takes back `forgotten`.
+    fn put(&mut self, copies: Vec<(NodeId, Queued)>, forgotten: &[QueueKey]) {
         for key in forgotten {
             let Some(precedence) = key.precedence() else {
                 continue;
@@ -348,7 +355,6 @@ impl Keeper {
                 if let Some(at) = h.copies.iter().position(|q| &q.key == key) {
                     let gone = h.copies.remove(at);
                     h.bytes -= gone.message.signed.len();
-                    removed.push(gone);
                 }
             }
         }
@@ -365,7 +371,6 @@ impl Keeper {
             h.copies.push(queued);
             h.arrived = true;
         }
-        removed
     }
 
     /// `HandOff::take`.

@@ -50,6 +50,12 @@ fn delivered(net: &Network, node: usize) -> HashMap<MessageRef, usize> {
     counts
 }
 
+/// When `from` first offered `message`.
+fn first_offer_at(net: &Network, from: usize, message: &MessageRef) -> u64 {
+    let offer = net.wire.offers.iter().find(|o| o.from == from && o.message == *message);
+    offer.expect("offered").at
+}
+
 #[test]
 fn a_backlog_drains_in_precedence_order_and_flash_overtakes_the_live_routine_drain() {
     for seed in 1..=3 {
@@ -58,13 +64,14 @@ fn a_backlog_drains_in_precedence_order_and_flash_overtakes_the_live_routine_dra
         net.down(gs, ke);
         // Submitted least urgent first, so that arrival order alone would send ROUTINE first.
         let mut backlog = HashMap::new();
-        for (class, n) in [(Routine, 3000), (Priority, 100), (Immediate, 100), (Flash, 100)] {
+        // More than a read's worth per class: reads alone would not keep the order.
+        for (class, n) in [(Routine, 3000), (Priority, 300), (Immediate, 300), (Flash, 300)] {
             for _ in 0..n {
                 backlog.insert(net.submit(fr, "ncb.ke", class, A_DAY), class);
             }
         }
         net.run_until(A_MINUTE, |net| {
-            net.idle() && net.nodes[gs].keeper.ledger.depth(&id("ncb.ke")) == 3300
+            net.idle() && net.nodes[gs].keeper.ledger.depth(&id("ncb.ke")) == 3900
         });
 
         net.up(gs, ke);
@@ -100,6 +107,19 @@ fn a_backlog_drains_in_precedence_order_and_flash_overtakes_the_live_routine_dra
                 .any(|(_, m)| *m == flash)
         });
         let after = routine_at_ke(&net);
+        // The gate: while the FLASH copy is unanswered, gs reads no ROUTINE, so it offers at
+        // most what one read under way returned.
+        let offered_at = first_offer_at(&net, gs, &flash);
+        let routine_meanwhile = net
+            .wire
+            .offers
+            .iter()
+            .filter(|o| o.from == gs && o.to == ke && o.class == Routine && o.at > offered_at)
+            .count();
+        assert!(
+            routine_meanwhile <= READ_BATCH,
+            "seed {seed}: gs offered {routine_meanwhile} ROUTINE copies while the FLASH one was on its way"
+        );
         assert!(
             after - at_offer <= unanswered + READ_BATCH,
             "seed {seed}: {} ROUTINE reached ncb.ke after gs offered the FLASH copy, with {unanswered} unanswered",
@@ -123,7 +143,7 @@ fn a_backlog_drains_in_precedence_order_and_flash_overtakes_the_live_routine_dra
             .filter(|o| seen.insert(o.message.clone()))
             .map(|o| (o.class, o.seq))
             .collect();
-        assert_eq!(first_offers.len(), 3300);
+        assert_eq!(first_offers.len(), 3900);
         let out_of_order = first_offers.windows(2).position(|w| w[0] > w[1]);
         assert_eq!(
             out_of_order,
@@ -132,9 +152,9 @@ fn a_backlog_drains_in_precedence_order_and_flash_overtakes_the_live_routine_dra
             out_of_order.map(|i| &first_offers[i..i + 2])
         );
         let delivered = delivered(&net, ke);
-        assert_eq!(delivered.len(), 3301);
+        assert_eq!(delivered.len(), 3901);
         assert!(delivered.values().all(|&n| n == 1));
-        assert_eq!(reports(&net, fr, true).len(), 3301);
+        assert_eq!(reports(&net, fr, true).len(), 3901);
     }
 }
 
@@ -334,13 +354,15 @@ fn a_destination_that_crashes_at_any_step_gets_every_message_once() {
 
 #[test]
 fn a_copy_that_expires_at_a_relay_is_given_up_once_with_one_report_to_its_origin() {
-    // The link to ncb.ke never comes back, or comes back just after the copy expired: then
-    // ncb.ke refuses it as expired and gs's link gives it up, racing the expiry sweep.
-    for up_at in [None, Some(5_000), Some(5_001), Some(5_002), Some(5_500), Some(5_999)] {
+    // The copy expires at 5.5 s; the sweep runs every second. The link to ncb.ke never
+    // comes back, or comes back after the copy expired: then ncb.ke refuses it as expired
+    // and gs's link gives it up too, racing the sweep (just before 6 s, both find it queued).
+    let ups = (5_985..=6_000).chain([5_500, 5_501, 6_500]).map(Some);
+    for up_at in [None].into_iter().chain(ups) {
         let mut net = Network::star(3, "gs", &["ncb.fr", "ncb.ke"], Timing::default());
         let (gs, fr, ke) = (net.node("gs"), net.node("ncb.fr"), net.node("ncb.ke"));
         net.down(gs, ke);
-        let message = net.submit(fr, "ncb.ke", Routine, 5_000);
+        let message = net.submit(fr, "ncb.ke", Routine, 5_500);
         let kept = net.submit(fr, "ncb.ke", Routine, A_DAY);
         for step in 1..10_000 {
             if Some(step) == up_at {
