@@ -137,7 +137,13 @@ impl Network {
     }
 
     /// A local application at `from` submits a message for `to`.
-    pub fn submit(&mut self, from: usize, to: &str, class: Precedence, lifetime_ms: i64) -> MessageRef {
+    pub fn submit(
+        &mut self,
+        from: usize,
+        to: &str,
+        class: Precedence,
+        lifetime_ms: i64,
+    ) -> MessageRef {
         let to: NodeId = to.parse().expect("a valid node id");
         let now_ms = self.now_ms();
         self.nodes[from].submit(&to, class, lifetime_ms, now_ms)
@@ -186,7 +192,11 @@ impl Network {
     /// Steps until idle with every queue empty.
     pub fn settle(&mut self, limit: u64) {
         self.run_until(limit, |net| {
-            net.idle() && net.nodes.iter().all(|n| n.keeper.ledger.depths().all(|(_, d)| d == 0))
+            net.idle()
+                && net
+                    .nodes
+                    .iter()
+                    .all(|n| n.keeper.ledger.depths().all(|(_, d)| d == 0))
         });
     }
 }

@@ -1,9 +1,11 @@
 //! The custody rules end to end, across whole nodes in virtual time (see `sim.rs`). Each
 //! test names the rule it proves; each runs in milliseconds.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use bluehelm_proto::{Body, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence};
+
+mod crash;
 
 use super::{Network, Timing};
 use crate::engine::ledger::WriteOutcome;
@@ -52,7 +54,11 @@ fn delivered(net: &Network, node: usize) -> HashMap<MessageRef, usize> {
 
 /// When `from` first offered `message`.
 fn first_offer_at(net: &Network, from: usize, message: &MessageRef) -> u64 {
-    let offer = net.wire.offers.iter().find(|o| o.from == from && o.message == *message);
+    let offer = net
+        .wire
+        .offers
+        .iter()
+        .find(|o| o.from == from && o.message == *message);
     offer.expect("offered").at
 }
 
@@ -65,7 +71,12 @@ fn a_backlog_drains_in_precedence_order_and_flash_overtakes_the_live_routine_dra
         // Submitted least urgent first, so that arrival order alone would send ROUTINE first.
         let mut backlog = HashMap::new();
         // More than a read's worth per class: reads alone would not keep the order.
-        for (class, n) in [(Routine, 3000), (Priority, 300), (Immediate, 300), (Flash, 300)] {
+        for (class, n) in [
+            (Routine, 3000),
+            (Priority, 300),
+            (Immediate, 300),
+            (Flash, 300),
+        ] {
             for _ in 0..n {
                 backlog.insert(net.submit(fr, "ncb.ke", class, A_DAY), class);
             }
@@ -172,7 +183,12 @@ fn traffic(net: &mut Network, step: u64) {
         let to = if n % 2 == 0 { "ncb.ke" } else { "ncb.ug" };
         net.submit(fr, to, class, A_DAY);
         let to = if n % 2 == 0 { "ncb.ug" } else { "ncb.ke" };
-        net.submit(de, to, Precedence::ALL[(3 - (step + n) % 4) as usize], A_DAY);
+        net.submit(
+            de,
+            to,
+            Precedence::ALL[(3 - (step + n) % 4) as usize],
+            A_DAY,
+        );
     }
 }
 
@@ -197,8 +213,9 @@ fn no_copy_is_offered_twice_on_a_link_and_taken_back_copies_are_never_offered() 
             match step {
                 25 => net.down(gs, ke),
                 _ if step == 20 + seed => {
-                    net.nodes[gs].keeper.fail_next_early_round = Some(Precedence::ALL[seed as usize % 3 + 1])
-                },
+                    net.nodes[gs].keeper.fail_next_early_round =
+                        Some(Precedence::ALL[seed as usize % 3 + 1])
+                }
                 // The failed store takes no more custody until gs restarts.
                 RESTART => net.crash(gs),
                 60 => net.up(gs, ke),
@@ -209,10 +226,13 @@ fn no_copy_is_offered_twice_on_a_link_and_taken_back_copies_are_never_offered() 
         net.settle(A_MINUTE);
         let mut times: HashMap<(usize, usize, u64, &MessageRef), u32> = HashMap::new();
         for o in &net.wire.offers {
-            let n = times.entry((o.from, o.to, o.epoch, &o.message)).or_default();
+            let n = times
+                .entry((o.from, o.to, o.epoch, &o.message))
+                .or_default();
             *n += 1;
             assert_eq!(
-                *n, 1,
+                *n,
+                1,
                 "seed {seed}: {} offered {} twice to {} on one connection",
                 net.nodes[o.from].me(),
                 o.message,
@@ -240,116 +260,6 @@ fn no_copy_is_offered_twice_on_a_link_and_taken_back_copies_are_never_offered() 
         }
     }
     assert!(taken_back_total > 0, "no round failed with copies held");
-}
-
-/// What was under way at a node when it crashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Pending {
-    /// Offers on their way to it, or decided and not yet answered.
-    Receive,
-    /// A round's fsync.
-    Persist,
-    /// Answers on their way, from it or to it.
-    Answer,
-    /// Copies it offered, not yet answered.
-    Forward,
-}
-
-fn pending(net: &Network, n: usize) -> BTreeSet<Pending> {
-    let node = &net.nodes[n];
-    let mut kinds = BTreeSet::new();
-    if net.wire.in_flight_to(n, true) > 0 || node.unanswered_batches() > 0 {
-        kinds.insert(Pending::Receive);
-    }
-    if node.keeper.persisting() {
-        kinds.insert(Pending::Persist);
-    }
-    if net.wire.in_flight_to(n, false) + net.wire.in_flight_from(n, false) > 0 {
-        kinds.insert(Pending::Answer);
-    }
-    let unanswered = node.links.values().any(|l| {
-        Precedence::ALL
-            .iter()
-            .any(|&c| l.sender.in_flight(c) > 0)
-    });
-    if unanswered {
-        kinds.insert(Pending::Forward);
-    }
-    kinds
-}
-
-/// Runs the traffic with a crash of node `who` before step `at`, settles, and checks that
-/// every message acknowledged to its application was delivered once, with one delivery
-/// report back, and that no copy is left anywhere. Returns what was under way at the crash.
-fn crash_once(seed: u64, who: usize, at: u64) -> BTreeSet<Pending> {
-    let mut net = five_nodes(seed);
-    let mut kinds = BTreeSet::new();
-    for step in 0..=at.max(TRAFFIC_STEPS) {
-        if step == at {
-            kinds = pending(&net, who);
-            net.crash(who);
-        }
-        traffic(&mut net, step);
-        net.step();
-    }
-    net.settle(A_MINUTE);
-    let context = format!("seed {seed}: crash of {} at {at} ({kinds:?})", net.nodes[who].me());
-    let mut acknowledged: HashMap<&MessageRef, usize> = HashMap::new();
-    for origin in ["ncb.fr", "ncb.de"] {
-        let origin = net.node(origin);
-        let reports = reports(&net, origin, true);
-        for message in &net.nodes[origin].submitted {
-            acknowledged.insert(message, origin);
-            assert_eq!(reports.get(&message.id), Some(&1), "one report for {message}: {context}");
-        }
-        assert_eq!(reports.len(), net.nodes[origin].submitted.len(), "{context}");
-    }
-    // A crash of an origin loses what it had not made durable; it never acknowledged it.
-    assert!(acknowledged.len() >= 170, "{context}: {}", acknowledged.len());
-    let mut arrived = 0;
-    for dest in ["ncb.ke", "ncb.ug"] {
-        for (message, n) in delivered(&net, net.node(dest)) {
-            assert_eq!(n, 1, "{message} delivered {n} times: {context}");
-            assert!(acknowledged.contains_key(&message), "{context}");
-            arrived += 1;
-        }
-    }
-    assert_eq!(arrived, acknowledged.len(), "{context}");
-    for node in &net.nodes {
-        assert!(node.keeper.store.all_queued().is_empty(), "{context}");
-    }
-    kinds
-}
-
-/// Crashes one of `who` (in turn) at every step while the traffic flows and at every third
-/// while it drains, and checks that each node's crashes found each kind of work under way.
-fn every_crash(who: &[&str]) {
-    let seed = 7;
-    let net = five_nodes(seed);
-    let who: Vec<usize> = who.iter().map(|w| net.node(w)).collect();
-    let mut covered = vec![BTreeSet::new(); who.len()];
-    for (i, at) in (1..40).chain((40..80).step_by(3)).enumerate() {
-        let n = i % who.len();
-        covered[n].extend(crash_once(seed, who[n], at));
-    }
-    for (n, covered) in who.iter().zip(covered) {
-        assert_eq!(covered.len(), 4, "node {n}: crashes covered only {covered:?}");
-    }
-}
-
-#[test]
-fn a_relay_that_crashes_at_any_step_delivers_every_message_once() {
-    every_crash(&["gs"]);
-}
-
-#[test]
-fn an_origin_that_crashes_at_any_step_delivers_every_message_it_acknowledged_once() {
-    every_crash(&["ncb.fr", "ncb.de"]);
-}
-
-#[test]
-fn a_destination_that_crashes_at_any_step_gets_every_message_once() {
-    every_crash(&["ncb.ke", "ncb.ug"]);
 }
 
 #[test]
@@ -390,5 +300,33 @@ fn a_copy_that_expires_at_a_relay_is_given_up_once_with_one_report_to_its_origin
             let left = net.nodes[node].keeper.store.all_queued();
             assert!(left.iter().all(|q| q.message.message == kept), "{context}");
         }
+    }
+}
+
+/// A copy that expires while it is offered and unanswered: the next hop may take it (it had
+/// not expired when it arrived) while the sweep here gives it up, and the origin gets both a
+/// delivery report and a non-delivery report. `Ledger::sweep` does not know which copies are
+/// in flight. Found by this harness; left as it is (issue 11 changes no behaviour).
+#[test]
+#[ignore = "known race: the expiry sweep gives up a copy that is offered and in flight"]
+fn a_copy_expiring_while_offered_is_never_both_delivered_and_reported_undelivered() {
+    for up_at in 5_985..=6_000 {
+        let mut net = Network::star(3, "gs", &["ncb.fr", "ncb.ke"], Timing::default());
+        let (gs, fr, ke) = (net.node("gs"), net.node("ncb.fr"), net.node("ncb.ke"));
+        net.down(gs, ke);
+        // It expires at 6 s, when the sweep runs.
+        let message = net.submit(fr, "ncb.ke", Routine, 6_000);
+        for step in 1..10_000 {
+            if step == up_at {
+                net.up(gs, ke);
+            }
+            net.step();
+        }
+        let delivered = delivered(&net, ke).contains_key(&message);
+        let reported = reports(&net, fr, false).contains_key(&message.id);
+        assert!(
+            delivered != reported,
+            "link up at {up_at}: delivered {delivered}, non-delivery reported {reported}"
+        );
     }
 }

@@ -139,7 +139,8 @@ impl Wire {
             link.up = false;
             link.epoch += 1;
         }
-        self.in_flight.retain(|_, f| pair(f.from, f.to) != pair(a, b));
+        self.in_flight
+            .retain(|_, f| pair(f.from, f.to) != pair(a, b));
     }
 
     /// Sends a frame at `now`; on a link that is down, or of an old epoch, it is lost.
