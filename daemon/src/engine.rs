@@ -10,6 +10,8 @@ pub mod ledger;
 pub mod reports;
 pub mod routing;
 pub mod sender;
+#[cfg(test)]
+mod sim;
 
 pub use custody::{CustodyDecision, RefusalAction};
 pub use routing::{Hop, RouteDecision, RoutingTable};

@@ -40,7 +40,7 @@ mod round;
 mod write;
 
 #[cfg(test)]
-mod memory;
+pub(crate) mod memory;
 #[cfg(test)]
 mod tests;
 

@@ -41,6 +41,9 @@ pub type Op = (Key, Option<Value>);
 pub struct MemoryStore {
     durable: BTreeMap<Key, Value>,
     visible: BTreeMap<Key, Value>,
+    /// Operations applied to `visible` since the last fsync, in order: an fsync applies them
+    /// to `durable` too (cheaper than copying the store, which the network tests do often).
+    unsynced: Vec<Op>,
 }
 
 impl MemoryStore {
@@ -79,19 +82,26 @@ impl MemoryStore {
 
     /// Applies a round; with `fsync`, it and every round before it survive a crash.
     pub fn persist(&mut self, ops: Vec<Op>, fsync: bool) {
-        for (key, value) in ops {
+        for (key, value) in &ops {
             match value {
-                Some(value) => self.visible.insert(key, value),
-                None => self.visible.remove(&key),
+                Some(value) => self.visible.insert(key.clone(), value.clone()),
+                None => self.visible.remove(key),
             };
         }
+        self.unsynced.extend(ops);
         if fsync {
-            self.durable = self.visible.clone();
+            for (key, value) in self.unsynced.drain(..) {
+                match value {
+                    Some(value) => self.durable.insert(key, value),
+                    None => self.durable.remove(&key),
+                };
+            }
         }
     }
 
     /// A crash of the machine: what was not fsynced is gone.
     pub fn crash(&mut self) {
+        self.unsynced.clear();
         self.visible = self.durable.clone();
     }
 
@@ -127,6 +137,43 @@ impl MemoryStore {
                 _ => None,
             })
             .collect()
+    }
+
+    /// At most `limit` copies of one class queued for `hop` after sequence number `after`,
+    /// in order: a queue read, as `Storage::queued` serves it (without its byte bound).
+    pub fn queued_from(
+        &self,
+        hop: &NodeId,
+        precedence: Precedence,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Vec<Queued> {
+        let from = QueueKey::new(hop, precedence, after.map_or(0, |a| a.saturating_add(1)));
+        let prefix = QueueKey::prefix(hop, Some(precedence));
+        self.visible
+            .range(Key::Queue(from)..)
+            .map_while(|(key, value)| match (key, value) {
+                (Key::Queue(key), Value::Copy(copy)) if key.as_bytes().starts_with(&prefix) => {
+                    Some(Queued {
+                        key: key.clone(),
+                        message: copy.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// The queued copy with this key, if it is queued.
+    pub fn copy(&self, key: &QueueKey) -> Option<Queued> {
+        match self.visible.get(&Key::Queue(key.clone())) {
+            Some(Value::Copy(copy)) => Some(Queued {
+                key: key.clone(),
+                message: copy.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// Every queued copy, for any hop.
