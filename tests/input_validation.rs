@@ -20,8 +20,15 @@ fn net() -> TestNet {
 async fn refused(args: &[&str], code: i32, needle: &str) {
     let (got, stdout, stderr) = run_cli(bluehelm_bin!(), args).await;
     assert_eq!(got, code, "{args:?}\nstdout: {stdout}\nstderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line:\n{stderr}");
-    assert!(stderr.contains(needle), "{args:?}: {needle:?} not in: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?}: not one line:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {needle:?} not in: {stderr}"
+    );
     println!("{} -> exit {got}: {}", args[1], stderr.trim_end());
 }
 
@@ -95,7 +102,12 @@ async fn an_unknown_diffusion_addressee_is_refused_with_exit_5() {
     // Sent to a node, the addressee must be one gs routes to.
     let mut args = diffusion(&config, &["--addressee", "ncb.zz"]);
     args[5] = "ncb.fr";
-    refused(&args, 5, "addressee ncb.zz is a node this node has no route to").await;
+    refused(
+        &args,
+        5,
+        "addressee ncb.zz is a node this node has no route to",
+    )
+    .await;
     gs.shutdown().await;
 }
 
@@ -117,7 +129,14 @@ async fn import_refuses_unroutable_owners_and_bad_dates_by_line_with_exit_1() {
     let path = file.display().to_string();
     let (code, stdout, stderr) = run_cli(
         bluehelm_bin!(),
-        ["service", "import", "sltd", path.as_str(), "--config", &config],
+        [
+            "service",
+            "import",
+            "sltd",
+            path.as_str(),
+            "--config",
+            &config,
+        ],
     )
     .await;
     println!("import -> exit {code}:\n{stderr}");

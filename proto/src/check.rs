@@ -92,7 +92,8 @@ pub fn calendar_date(s: &str) -> Option<jiff::civil::Date> {
     let b = s.as_bytes();
     // Only read as numbers once the shape (ASCII digits at fixed places) is known, so that
     // no sign, space or other digit form gets through `parse`.
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let number = |r: std::ops::Range<usize>| s.get(r).and_then(|n| n.parse::<i8>().ok());
     let shape_ok = match b.len() {
         4 => digits(0..4),

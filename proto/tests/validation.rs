@@ -270,7 +270,14 @@ fn dates_of_birth_must_be_iso_dates() {
     let e = with_notice(|n| n.subject.as_mut().unwrap().date_of_birth.clear());
     e.validate().unwrap();
     // Partial dates of birth, and the leap days that exist.
-    for good in ["1980", "1980-02", "1980-02-29", "1984-02-29", "2000-02-29", "1980-12-31"] {
+    for good in [
+        "1980",
+        "1980-02",
+        "1980-02-29",
+        "1984-02-29",
+        "2000-02-29",
+        "1980-12-31",
+    ] {
         let e = with_notice(|n| n.subject.as_mut().unwrap().date_of_birth = good.into());
         e.validate().unwrap_or_else(|err| panic!("{good}: {err}"));
     }

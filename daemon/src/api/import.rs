@@ -57,9 +57,9 @@ pub async fn import_records(
     let table = node.config().routing.clone();
     let parsed: Parsed =
         tokio::task::spawn_blocking(move || import::parse(database, &data, &table))
-        .await
-        .map_err(|e| Status::internal(format!("import parser failed: {e}")))?
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .await
+            .map_err(|e| Status::internal(format!("import parser failed: {e}")))?
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
 
     let Parsed {
         writes,

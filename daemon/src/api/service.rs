@@ -10,13 +10,13 @@ use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, Draft};
-use super::edge;
 use super::dispatch::{Dispatcher, Outcome};
+use super::edge;
 use super::pb::bureau_server::Bureau;
 use super::serve::{self, Serving};
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
-use crate::custody::{BureauHandle, LinkedPeers};
 use crate::custody::{now_ms, Delivered, SubmitError};
+use crate::custody::{BureauHandle, LinkedPeers};
 
 /// Messages buffered per stream towards a slow client.
 const STREAM_BUFFER: usize = 64;

@@ -252,7 +252,9 @@ mod tests {
         let hub = hub_table();
         let all: Destination = Destination::Group("all-ncb".parse().unwrap());
         assert_eq!(hub.check_addressee(&all, &id("ncb.ke")), Ok(()));
-        let err = hub.check_addressee(&all, &id("mission.unmiss")).unwrap_err();
+        let err = hub
+            .check_addressee(&all, &id("mission.unmiss"))
+            .unwrap_err();
         assert!(err.contains("not a member of group all-ncb"), "{err}");
         let to_node = Destination::Node(id("ncb.fr"));
         assert_eq!(hub.check_addressee(&to_node, &id("mission.unmiss")), Ok(()));
