@@ -14,6 +14,7 @@
 pub mod client;
 mod convert;
 mod dispatch;
+mod edge;
 mod import;
 mod listener;
 mod notes;

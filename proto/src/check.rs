@@ -71,31 +71,47 @@ pub(crate) fn country(field: &'static str, s: &str) -> Result<(), ValidationErro
     })
 }
 
-/// Empty, or an ISO 8601 calendar date `YYYY-MM-DD` with a month in 1..=12 and a day in
-/// 1..=31. (Days past the end of a short month pass: the field records what a document says,
-/// and this crate has no calendar.)
+/// Empty, or an ISO 8601 calendar date, possibly partial: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`
+/// (a date of birth is often known only to the year or month; issue 12 item 5). The date must
+/// exist in the proleptic Gregorian calendar: `1980-02-30`, `1981-02-29` and month `13` are
+/// refused, `1984-02-29` is taken. Whether it lies in the future needs a clock, so the node
+/// checks that where the date enters (the API), not here.
 pub(crate) fn date(field: &'static str, s: &str) -> Result<(), ValidationError> {
-    if s.is_empty() {
-        return Ok(());
-    }
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let shape_ok = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && digits(0..4)
-        && digits(5..7)
-        && digits(8..10);
-    // Only read as numbers once the shape (ASCII digits at fixed places) is known.
-    let number =
-        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-    if shape_ok && (1..=12).contains(&number(5..7)) && (1..=31).contains(&number(8..10)) {
+    if s.is_empty() || calendar_date(s).is_some() {
         return Ok(());
     }
     Err(ValidationError::BadDate {
         field,
         value: truncated(s),
     })
+}
+
+/// The first day a possibly partial date (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) can mean, if it
+/// is one: `1980` is 1980-01-01, `1980-02` is 1980-02-01.
+pub fn calendar_date(s: &str) -> Option<jiff::civil::Date> {
+    let b = s.as_bytes();
+    // Only read as numbers once the shape (ASCII digits at fixed places) is known, so that
+    // no sign, space or other digit form gets through `parse`.
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let number = |r: std::ops::Range<usize>| s.get(r).and_then(|n| n.parse::<i8>().ok());
+    let shape_ok = match b.len() {
+        4 => digits(0..4),
+        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
+        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
+        _ => false,
+    };
+    if !shape_ok {
+        return None;
+    }
+    let year: i16 = s.get(0..4)?.parse().ok()?;
+    let month = if b.len() >= 7 { number(5..7)? } else { 1 };
+    let day = if b.len() == 10 { number(8..10)? } else { 1 };
+    // Year 0000 is no one's year of birth or report; jiff checks month and day lengths.
+    if year < 1 {
+        return None;
+    }
+    jiff::civil::Date::new(year, month, day).ok()
 }
 
 /// Unix milliseconds not before the epoch.

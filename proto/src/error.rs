@@ -89,8 +89,9 @@ pub enum ValidationError {
         /// The value received.
         value: String,
     },
-    /// A date field is neither empty nor an ISO 8601 calendar date (`YYYY-MM-DD`).
-    #[error("{field} is not a date of the form YYYY-MM-DD: {value:?}")]
+    /// A date field is neither empty nor an ISO 8601 calendar date that exists
+    /// (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`).
+    #[error("{field} is not a calendar date (YYYY, YYYY-MM or YYYY-MM-DD, a day that exists): {value:?}")]
     BadDate {
         /// The field.
         field: &'static str,

@@ -53,6 +53,7 @@ pub use body::{
     NonDeliveryReport, Notice, NoticeLifecycle, NoticeType, ResponseStatus, ServiceRequest,
     ServiceResponse, Subject, TextMessage,
 };
+pub use check::calendar_date;
 pub use envelope::{Destination, Envelope, Kind, Precedence};
 pub use error::{DecodeError, ParseError, ValidationError};
 pub use framing::{

@@ -242,6 +242,18 @@ fn dates_of_birth_must_be_iso_dates() {
         "1980-01-32",
         "1980-1-1",
         "１９８０-01-01",
+        // Days that do not exist (issue 12 item 5: `--birth-date 1980-02-30` was accepted).
+        "1980-02-30",
+        "1981-02-29",
+        "1900-02-29",
+        "1980-04-31",
+        "0000",
+        "1980-13",
+        "1980-00",
+        "198",
+        "1980-",
+        "+1980",
+        "1980-02-",
     ] {
         let e = with_notice(|n| n.subject.as_mut().unwrap().date_of_birth = bad.into());
         assert!(
@@ -257,6 +269,18 @@ fn dates_of_birth_must_be_iso_dates() {
     }
     let e = with_notice(|n| n.subject.as_mut().unwrap().date_of_birth.clear());
     e.validate().unwrap();
+    // Partial dates of birth, and the leap days that exist.
+    for good in [
+        "1980",
+        "1980-02",
+        "1980-02-29",
+        "1984-02-29",
+        "2000-02-29",
+        "1980-12-31",
+    ] {
+        let e = with_notice(|n| n.subject.as_mut().unwrap().date_of_birth = good.into());
+        e.validate().unwrap_or_else(|err| panic!("{good}: {err}"));
+    }
 }
 
 #[test]

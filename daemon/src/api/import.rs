@@ -54,10 +54,12 @@ pub async fn import_records(
         database.ok_or_else(|| Status::invalid_argument("no chunk: name the database"))?;
 
     // Parsing a large file is CPU work: keep it off the async workers.
-    let parsed: Parsed = tokio::task::spawn_blocking(move || import::parse(database, &data))
-        .await
-        .map_err(|e| Status::internal(format!("import parser failed: {e}")))?
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let table = node.config().routing.clone();
+    let parsed: Parsed =
+        tokio::task::spawn_blocking(move || import::parse(database, &data, &table))
+            .await
+            .map_err(|e| Status::internal(format!("import parser failed: {e}")))?
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
 
     let Parsed {
         writes,

@@ -11,11 +11,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, Draft};
 use super::dispatch::{Dispatcher, Outcome};
+use super::edge;
 use super::pb::bureau_server::Bureau;
 use super::serve::{self, Serving};
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
+use crate::custody::{now_ms, Delivered, SubmitError};
 use crate::custody::{BureauHandle, LinkedPeers};
-use crate::custody::{Delivered, SubmitError};
 
 /// Messages buffered per stream towards a slow client.
 const STREAM_BUFFER: usize = 64;
@@ -61,6 +62,7 @@ impl Bureau for BureauService {
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let draft = convert::submit_draft(self.node.me(), request.into_inner())?;
         let outgoing = convert::outgoing(self.node.me(), draft)?;
+        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
         let ids = self
             .node
             .submit(vec![outgoing])

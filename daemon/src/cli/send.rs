@@ -76,7 +76,7 @@ pub struct SubjectArgs {
     /// Repeat for several given names, in order.
     #[arg(long)]
     pub given_name: Vec<String>,
-    /// YYYY-MM-DD.
+    /// YYYY-MM-DD, or YYYY-MM or YYYY when only those are known; not in the future.
     #[arg(long)]
     pub birth_date: Option<String>,
     /// ISO 3166-1 alpha-2 code; repeat for several.

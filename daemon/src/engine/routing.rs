@@ -169,6 +169,33 @@ impl RoutingTable {
         }
     }
 
+    /// Whether `addressee` may be named in a diffusion sent to `destination` (issue 12 item 5:
+    /// an unknown addressee is refused where it enters, not lost later). It must be a node
+    /// this node can route to and, when the diffusion goes to a group whose members this
+    /// node knows, one of them: a diffusion for `all-ncb` naming a mission post would never
+    /// reach it.
+    pub fn check_addressee(
+        &self,
+        destination: &Destination,
+        addressee: &NodeId,
+    ) -> Result<(), String> {
+        if let Destination::Group(group) = destination {
+            if let Some(members) = self.groups.get(group) {
+                if !members.contains(addressee) {
+                    return Err(format!(
+                        "addressee {addressee} is not a member of group {group}: name members of the group, or send to the addressee itself"
+                    ));
+                }
+            }
+        }
+        if self.hop_to(addressee).is_none() {
+            return Err(format!(
+                "addressee {addressee} is a node this node has no route to: check the node id, or add a route for it to the config"
+            ));
+        }
+        Ok(())
+    }
+
     fn split<'a>(&self, recipients: impl Iterator<Item = &'a NodeId>) -> RouteDecision {
         let mut hops: BTreeMap<Hop, Vec<NodeId>> = BTreeMap::new();
         for recipient in recipients {
@@ -218,6 +245,21 @@ mod tests {
             default_route: Some(id("gs")),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn diffusion_addressees_must_be_known() {
+        let hub = hub_table();
+        let all: Destination = Destination::Group("all-ncb".parse().unwrap());
+        assert_eq!(hub.check_addressee(&all, &id("ncb.ke")), Ok(()));
+        let err = hub
+            .check_addressee(&all, &id("mission.unmiss"))
+            .unwrap_err();
+        assert!(err.contains("not a member of group all-ncb"), "{err}");
+        let to_node = Destination::Node(id("ncb.fr"));
+        assert_eq!(hub.check_addressee(&to_node, &id("mission.unmiss")), Ok(()));
+        let err = hub.check_addressee(&to_node, &id("mission.x")).unwrap_err();
+        assert!(err.contains("no route"), "{err}");
     }
 
     #[test]

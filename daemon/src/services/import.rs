@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::record::{Row, SltdRecord, SmvRecord, SLTD_COLUMNS, SMV_COLUMNS};
 use super::Database;
 use crate::custody::Record;
+use crate::engine::RoutingTable;
 
 /// Most bad rows reported one by one; past this, they are only counted.
 pub const MAX_REPORTED_ERRORS: usize = 1000;
@@ -49,8 +50,14 @@ impl Parsed {
     }
 }
 
-/// Parses a whole CSV file for `database`.
-pub fn parse(database: Database, csv_bytes: &[u8]) -> Result<Parsed, ImportError> {
+/// Parses a whole CSV file for `database`. Each row's owner bureau must be a node `table`
+/// routes to (or this node): its hit notifications go there, and a record whose owner no
+/// node can reach would lose them (issue 12 item 5).
+pub fn parse(
+    database: Database,
+    csv_bytes: &[u8],
+    table: &RoutingTable,
+) -> Result<Parsed, ImportError> {
     let columns = match database {
         Database::Sltd => SLTD_COLUMNS,
         Database::Smv => SMV_COLUMNS,
@@ -122,13 +129,15 @@ pub fn parse(database: Database, csv_bytes: &[u8]) -> Result<Parsed, ImportError
             .collect();
         // Serializing a record of strings cannot fail.
         let result = match database {
-            Database::Sltd => SltdRecord::from_row(&row).map(|r| {
+            Database::Sltd => SltdRecord::from_row(&row).and_then(|r| {
+                routable_owner(table, &r.owner_bureau)?;
                 let value = serde_json::to_vec(&r).expect("a record serializes");
-                vec![(r.key(), value)]
+                Ok(vec![(r.key(), value)])
             }),
-            Database::Smv => SmvRecord::from_row(&row).map(|r| {
+            Database::Smv => SmvRecord::from_row(&row).and_then(|r| {
+                routable_owner(table, &r.owner_bureau)?;
                 let value = serde_json::to_vec(&r).expect("a record serializes");
-                r.keys().into_iter().map(|k| (k, value.clone())).collect()
+                Ok(r.keys().into_iter().map(|k| (k, value.clone())).collect())
             }),
         };
         match result {
@@ -144,9 +153,47 @@ pub fn parse(database: Database, csv_bytes: &[u8]) -> Result<Parsed, ImportError
     Ok(parsed)
 }
 
+/// The owner (already checked to be a node id by the record) is this node or one it routes to.
+fn routable_owner(table: &RoutingTable, owner: &str) -> Result<(), String> {
+    let routable = owner
+        .parse::<bluehelm_proto::NodeId>()
+        .is_ok_and(|id| table.hop_to(&id).is_some());
+    if routable {
+        return Ok(());
+    }
+    Err(format!(
+        "owner_bureau {owner:?} is not a node this node routes to, so its hit notifications would be lost: correct the owner, or add a route for it to the config"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node `gs` linked with `ncb.fr` and `ncb.ke`, with no default route.
+    fn gs() -> RoutingTable {
+        RoutingTable {
+            me: Some("gs".parse().unwrap()),
+            neighbours: ["ncb.fr".parse().unwrap(), "ncb.ke".parse().unwrap()].into(),
+            ..RoutingTable::default()
+        }
+    }
+
+    #[test]
+    fn an_owner_no_node_routes_to_is_refused_by_line() {
+        let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
+                   X1,FR,passport,stolen,ncb.fr,2026-01-02,seize\n\
+                   X2,FR,passport,stolen,ncb.zz,2026-01-02,seize\n\
+                   X3,FR,passport,stolen,gs,2026-01-02,seize\n\
+                   X4,FR,passport,stolen,ncb.fr,2026-02-30,seize\n\
+                   X5,FR,passport,stolen,ncb.fr,2026-03-01T10:00:00Z,seize\n";
+        let parsed = parse(Database::Sltd, csv.as_bytes(), &gs()).unwrap();
+        assert_eq!(parsed.rows, 3, "{:?}", parsed.errors);
+        let lines: Vec<u64> = parsed.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 5], "{:?}", parsed.errors);
+        assert!(parsed.errors[0].message.contains("ncb.zz"));
+        assert!(parsed.errors[1].message.contains("reported_at"));
+    }
 
     #[test]
     fn bad_rows_are_reported_by_line_and_good_rows_kept() {
@@ -156,7 +203,7 @@ mod tests {
                    \n\
                    Z1,KE,id-card,lost,ncb.ke,2026-01-02,seize\n\
                    Z2,KE,id-card,found,ncb.ke,2026-01-02,seize\n";
-        let parsed = parse(Database::Sltd, csv.as_bytes()).unwrap();
+        let parsed = parse(Database::Sltd, csv.as_bytes(), &gs()).unwrap();
         assert_eq!(parsed.rows, 2);
         let lines: Vec<u64> = parsed.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [3, 6], "{:?}", parsed.errors);
@@ -166,9 +213,9 @@ mod tests {
 
     #[test]
     fn a_wrong_header_is_refused_as_a_whole() {
-        let err = parse(Database::Smv, b"vin,plate\n1,2\n").unwrap_err();
+        let err = parse(Database::Smv, b"vin,plate\n1,2\n", &gs()).unwrap_err();
         assert!(err.to_string().contains("missing column"), "{err}");
-        let err = parse(Database::Sltd, b"passport\n").unwrap_err();
+        let err = parse(Database::Sltd, b"passport\n", &gs()).unwrap_err();
         assert!(err.to_string().contains("unknown column"), "{err}");
     }
 }

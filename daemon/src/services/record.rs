@@ -122,17 +122,18 @@ fn owner(row: &Row) -> Result<String, String> {
         .map_err(|e| format!("owner_bureau {value:?} is not a node id ({e})"))
 }
 
-/// `YYYY-MM-DD`, optionally followed by a time (`2026-03-01T10:00:00Z`).
+/// A day that exists, `YYYY-MM-DD`, or an RFC 3339 time (`2026-03-01T10:00:00Z`): checked
+/// against the calendar like every date that enters (issue 12 item 5).
 fn reported_at(row: &Row) -> Result<String, String> {
     let value = text(row, "reported_at", true, MAX_FIELD_LEN)?;
-    let date = value.as_bytes().get(..10).unwrap_or(b"");
-    let ok = date.len() == 10
-        && date.iter().enumerate().all(|(i, b)| match i {
-            4 | 7 => *b == b'-',
-            _ => b.is_ascii_digit(),
-        });
+    let ok = match value.len() {
+        10 => bluehelm_proto::calendar_date(&value).is_some(),
+        _ => value.parse::<jiff::Timestamp>().is_ok(),
+    };
     if !ok {
-        return Err(format!("reported_at {value:?} is not a date (YYYY-MM-DD)"));
+        return Err(format!(
+            "reported_at {value:?} is not a date that exists (YYYY-MM-DD) or a time (2026-03-01T10:00:00Z)"
+        ));
     }
     Ok(value)
 }

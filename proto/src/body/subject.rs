@@ -49,7 +49,8 @@ pub struct Subject {
     pub family_name: String,
     /// Given names, in order.
     pub given_names: Vec<String>,
-    /// ISO 8601 date (`YYYY-MM-DD`), or empty when unknown.
+    /// ISO 8601 date, possibly partial (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`), or empty when
+    /// unknown. A day that does not exist is refused.
     pub date_of_birth: String,
     /// Place of birth, free form.
     pub place_of_birth: String,
