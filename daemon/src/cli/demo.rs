@@ -375,6 +375,7 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
         timeout_seconds: 20,
         ttl_seconds: 0,
         precedence: pb::Precedence::Immediate as i32,
+        purpose: String::new(),
     };
     let answer = mission_api.request(call).await?.into_inner();
     let response = answer.response.context("gs sent no response")?;
