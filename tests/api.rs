@@ -326,6 +326,7 @@ fn sltd(timeout: u32, ttl: u32) -> pb::ServiceCall {
         timeout_seconds: timeout,
         ttl_seconds: ttl,
         precedence: 0,
+        purpose: String::new(),
     }
 }
 

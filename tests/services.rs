@@ -8,7 +8,7 @@ use std::process::Command;
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::localnet::standard_specs;
 use bluehelm::Node;
-use bluehelm_proto::Body;
+use bluehelm_proto::{Body, HitNotification};
 use bluehelm_tests::{api_client, bluehelm_bin, eventually, id, linked, TestNet};
 use tonic::transport::Channel;
 use tonic::Code;
@@ -67,6 +67,7 @@ fn call(service: &str, params: &[(&str, &str)]) -> pb::ServiceCall {
         timeout_seconds: 20,
         ttl_seconds: 0,
         precedence: 0,
+        purpose: String::new(),
     }
 }
 
@@ -84,20 +85,22 @@ fn is(response: &pb::ServiceResponse, status: pb::ResponseStatus) -> bool {
     response.status == status as i32
 }
 
-/// Text messages in `node`'s inbox (subject, body), once there are at least `n`.
-async fn texts(node: &Node, n: usize) -> Vec<(String, String)> {
+/// Hit notifications in `node`'s inbox, once there are at least `n`; and the number of
+/// other messages from `gs` there (the free-text notice of old must not come back).
+async fn hits(node: &Node, n: usize) -> (Vec<HitNotification>, usize) {
     eventually(
-        &format!("{} to hold {n} text(s)", node.bureau().me()),
+        &format!("{} to hold {n} hit notification(s)", node.bureau().me()),
         || async {
             let inbox = node.bureau().inbox(None, 1000).await.expect("inbox");
-            let texts: Vec<(String, String)> = inbox
+            let hits: Vec<HitNotification> = inbox
                 .iter()
                 .filter_map(|m| match &m.envelope.body {
-                    Body::Text(t) => Some((t.subject_line.clone(), t.body.clone())),
+                    Body::HitNotification(h) if m.envelope.origin == id("gs") => Some(h.clone()),
                     _ => None,
                 })
                 .collect();
-            (texts.len() >= n).then_some(texts)
+            let others = inbox.len() - hits.len();
+            (hits.len() >= n).then_some((hits, others))
         },
     )
     .await
@@ -173,12 +176,13 @@ async fn mission_post_checks_a_passport_and_the_owning_bureau_learns_who_asked()
     assert_eq!((report.imported, report.rejected), (2, 3));
 
     let mut api = api_client(&mission).await;
-    let hit = check(
-        &mut api,
+    let mut asked = call(
         "sltd.check",
-        &[("document_number", "X1234567"), ("issuing_country", "FR")],
-    )
-    .await;
+        &[("document_number", "x12-345 67"), ("issuing_country", "fr")],
+    );
+    asked.purpose = "border check at Goma, case 2026/114".into();
+    let answer = api.request(asked).await.expect("the check").into_inner();
+    let hit = answer.response.expect("a response");
     assert!(is(&hit, pb::ResponseStatus::Hit), "{hit:?}");
     assert_eq!(hit.fields["owner_bureau"], "ncb.fr");
     assert_eq!(hit.fields["status"], "stolen");
@@ -205,15 +209,30 @@ async fn mission_post_checks_a_passport_and_the_owning_bureau_learns_who_asked()
     assert!(is(&bad, pb::ResponseStatus::Error), "{bad:?}");
     assert!(bad.detail.contains("issuing_country"), "{}", bad.detail);
 
-    // The owning bureau is told, in a message signed by gs, who checked which record.
-    let texts = texts(&fr, 1).await;
-    assert_eq!(texts.len(), 1, "only the hit is reported: {texts:?}");
-    let (subject, body) = &texts[0];
-    assert!(
-        subject.contains("mission.unmiss") && subject.contains("X1234567"),
-        "{subject}"
+    // The owning bureau gets one hit notification, signed by gs, as fields: who asked,
+    // when, which record, what matched and why. The no-hit and the malformed check send
+    // nothing to any owner.
+    let (hits, others) = hits(&fr, 1).await;
+    assert_eq!(
+        (hits.len(), others),
+        (1, 0),
+        "only the hit is reported: {hits:?}"
     );
-    assert!(body.contains("checked by: mission.unmiss"), "{body}");
+    let h = &hits[0];
+    assert_eq!(h.requester, id("mission.unmiss"));
+    assert_eq!(h.terminal, None, "asked on the node's own socket");
+    assert_eq!(h.request_id.to_string(), answer.request_id);
+    assert_eq!(h.service.as_str(), "sltd.check");
+    assert_eq!(
+        (h.database.as_str(), h.record_key.as_str()),
+        ("sltd", "sltd/FR/X1234567")
+    );
+    assert!(h.record.contains("X1234567"), "{}", h.record);
+    assert_eq!(h.query["document_number"], "x12-345 67", "as asked");
+    assert_eq!(h.matched["document_number"], "X1234567", "as recorded");
+    assert_eq!(h.matched["issuing_country"], "FR");
+    assert_eq!(h.purpose, "border check at Goma, case 2026/114");
+    assert!(h.requested_at_ms > 0);
     let inbox = fr.bureau().inbox(None, 10).await.unwrap();
     assert_eq!(inbox[0].envelope.origin, id("gs"));
 
@@ -275,8 +294,15 @@ async fn smv_matches_by_vin_and_by_plate() {
     let bad = check(&mut api, "smv.check", &[("plate", "KBX123A")]).await;
     assert!(is(&bad, pb::ResponseStatus::Error), "{bad:?}");
 
-    let texts = texts(&ke, 1).await;
-    assert!(texts[0].0.contains("smv.check") && texts[0].1.contains("mission.unmiss"));
+    let (hits, _) = hits(&ke, 1).await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].service.as_str(), "smv.check");
+    assert_eq!(hits[0].requester, id("mission.unmiss"));
+    assert_eq!(hits[0].record_key, "smv/plate/KE/KBX123A");
+    assert_eq!(hits[0].matched["plate"], "KBX123A");
+    assert_eq!(hits[0].matched["plate_country"], "KE");
+    assert_eq!(hits[0].query["plate"], "kbx-123a");
+    assert_eq!(hits[0].purpose, "");
 
     for node in [mission, ke, gs] {
         node.shutdown().await;
@@ -328,4 +354,190 @@ async fn import_is_refused_by_a_node_that_does_not_answer_the_database() {
         err.message()
     );
     fr.shutdown().await;
+}
+
+/// The standard network with the reference databases at `gs` and a terminal listener on the
+/// mission post, with a certificate for terminal `term1.unmiss`.
+fn net_with_terminal() -> (TestNet, std::net::SocketAddr) {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port");
+    let mut specs = standard_specs();
+    specs[0].services.push(("smv.check".into(), id("gs")));
+    specs[0].reference_services = vec!["sltd".into(), "smv".into()];
+    let mission = specs
+        .iter_mut()
+        .find(|s| s.id.as_str() == "mission.unmiss")
+        .expect("the standard network has a mission post");
+    mission.terminal_listen = Some(address);
+    let mut net = TestNet::with_specs(specs);
+    net.net
+        .add_terminal(&id("term1.unmiss"), &id("mission.unmiss"))
+        .expect("terminal certificate");
+    (net, address)
+}
+
+async fn terminal_client(net: &TestNet, address: std::net::SocketAddr) -> Client {
+    let pki = net.net.pki_dir();
+    let trust =
+        bluehelm_pki::TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
+    let creds = bluehelm_pki::NodeCredentials::load(
+        &pki.join("term1.unmiss.pem"),
+        &pki.join("term1.unmiss.key"),
+    )
+    .unwrap();
+    bluehelm::api::client::connect_terminal(&address.to_string(), &creds, &trust)
+        .await
+        .expect("the terminal connects")
+}
+
+/// Issue 12, item 4: the owner reads a hit as fields (API and `inbox --json`), the terminal
+/// comes from its certificate and never from a client's payload, and `--purpose` is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hit_notification_names_the_terminal_and_purpose_as_fields_for_scripts() {
+    let (net, address) = net_with_terminal();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let mission = net.start("mission.unmiss").await;
+    linked(&gs, "mission.unmiss").await;
+    linked(&gs, "ncb.fr").await;
+    import_api(&mut api_client(&gs).await, "sltd", &data("sltd.csv")).await;
+    let passport = [("document_number", "X1234567"), ("issuing_country", "FR")];
+
+    // 1. From a terminal, with a purpose.
+    let mut asked = call("sltd.check", &passport);
+    asked.purpose = "patrol stop, case 7".into();
+    let mut terminal = terminal_client(&net, address).await;
+    let from_terminal = terminal.request(asked).await.expect("check").into_inner();
+    assert!(is(
+        from_terminal.response.as_ref().unwrap(),
+        pb::ResponseStatus::Hit
+    ));
+
+    // 2. On the node's socket, a client that names a terminal itself: the node signs the
+    //    request without it.
+    let forged = pb::SubmitRequest {
+        destination: Some(pb::Destination {
+            target: Some(pb::destination::Target::Service("sltd.check".into())),
+        }),
+        precedence: pb::Precedence::Immediate as i32,
+        ttl_seconds: 60,
+        body: Some(pb::submit_request::Body::Request(pb::ServiceRequest {
+            service: "sltd.check".into(),
+            params: call("sltd.check", &passport).params,
+            purpose: String::new(),
+            terminal: "term9.forged".into(),
+        })),
+        ..Default::default()
+    };
+    bluehelm_tests::api_submit(&mut api_client(&mission).await, forged).await;
+
+    // 3. The real CLI: a purpose that is not one line is refused with one line and exit 1;
+    //    a good one travels.
+    let config = net.config_path("mission.unmiss");
+    let config = config.to_str().unwrap();
+    let base = [
+        "request",
+        "sltd.check",
+        "--config",
+        config,
+        "--param",
+        "document_number=X1234567",
+        "--param",
+        "issuing_country=FR",
+        "--timeout",
+        "20",
+    ];
+    let (code, _, stderr) = bluehelm_tests::run_cli(
+        bluehelm_bin!(),
+        base.iter().copied().chain(["--purpose", "two\nlines"]),
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("request.purpose") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = bluehelm_tests::run_cli(
+        bluehelm_bin!(),
+        base.iter().copied().chain(["--purpose", "cli check"]),
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Through the API: typed fields, one notification per hit.
+    let (hits, others) = hits(&fr, 3).await;
+    assert_eq!((hits.len(), others), (3, 0), "{hits:?}");
+    let mut api = api_client(&fr).await;
+    let inbox = bluehelm_tests::api_inbox_now(&mut api).await;
+    let typed: Vec<pb::HitNotification> = inbox
+        .into_iter()
+        .filter_map(|m| match m.body {
+            Some(pb::inbox_message::Body::HitNotification(h)) => Some(h),
+            _ => None,
+        })
+        .collect();
+    let of = |purpose: &str| {
+        typed
+            .iter()
+            .find(|h| h.purpose == purpose)
+            .unwrap_or_else(|| panic!("a hit with purpose {purpose:?} in {typed:?}"))
+    };
+    assert_eq!(of("patrol stop, case 7").terminal, "term1.unmiss");
+    assert_eq!(of("patrol stop, case 7").requester, "mission.unmiss");
+    assert_eq!(
+        of("").terminal,
+        "",
+        "the client's own terminal claim was dropped"
+    );
+    assert_eq!(of("cli check").terminal, "");
+
+    // `bluehelm inbox --json` as a real process: the documented keys.
+    let fr_config = net.config_path("ncb.fr");
+    let (code, stdout, stderr) = bluehelm_tests::run_cli(
+        bluehelm_bin!(),
+        ["inbox", "--json", "--config", fr_config.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let json = lines
+        .iter()
+        .map(|l| &l["body"]["hit_notification"])
+        .find(|h| h["purpose"] == "patrol stop, case 7")
+        .unwrap_or_else(|| panic!("the terminal's hit in {stdout}"));
+    assert_eq!(json["requester"], "mission.unmiss");
+    assert_eq!(json["terminal"], "term1.unmiss");
+    assert_eq!(json["request_id"], from_terminal.request_id.as_str());
+    assert_eq!(json["service"], "sltd.check");
+    assert_eq!(json["database"], "sltd");
+    assert_eq!(json["record_key"], "sltd/FR/X1234567");
+    assert_eq!(json["matched"]["document_number"], "X1234567");
+    assert_eq!(json["query"]["issuing_country"], "FR");
+    assert!(json["requested_at_ms"].as_i64().unwrap() > 0, "{json}");
+    assert!(
+        json["record"].as_str().unwrap().contains("passport"),
+        "{json}"
+    );
+
+    // The text form, for people.
+    let (code, stdout, _) = bluehelm_tests::run_cli(
+        bluehelm_bin!(),
+        ["inbox", "--config", fr_config.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("hit-notification from gs"), "{stdout}");
+    assert!(
+        stdout.contains("asked by: mission.unmiss (terminal term1.unmiss)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("purpose: patrol stop, case 7"), "{stdout}");
+
+    for node in [mission, fr, gs] {
+        node.shutdown().await;
+    }
 }

@@ -6,7 +6,8 @@
 //! for an enabled database is answered by the API dispatcher as it passes through the inbox
 //! (no application on `ServeRequests` is needed): the lookup is one read on the store
 //! thread. A hit tells the requester which bureau owns the record and what to do, and sends
-//! that bureau a signed message saying who checked its record.
+//! that bureau a signed [`HitNotification`]: who asked (node and terminal), when, which
+//! record, what matched, and the stated purpose (issue 12, item 4).
 
 pub mod import;
 pub mod record;
@@ -14,9 +15,10 @@ pub mod record;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bluehelm_proto::limits::MAX_NAME_LEN;
 use bluehelm_proto::{
-    Body, Destination, NodeId, ResponseStatus, ServiceName, ServiceRequest, ServiceResponse,
-    TextMessage,
+    Body, Destination, HitNotification, NodeId, ResponseStatus, ServiceName, ServiceRequest,
+    ServiceResponse,
 };
 
 use self::record::{SltdRecord, SmvRecord};
@@ -28,7 +30,7 @@ use crate::store::{Corruption, Entry, StoreError, Table};
 /// Shortest lifetime of a response, as for application-served requests (`api/serve.rs`):
 /// a response that arrives late is dropped by the requester, one never sent is lost.
 const MIN_RESPONSE_TTL: Duration = Duration::from_secs(60);
-/// Lifetime of the message to the owning bureau: an NCB may be offline for days.
+/// Lifetime of the hit notification to the owning bureau: an NCB may be offline for days.
 const NOTIFICATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// One of the built-in reference databases.
@@ -82,6 +84,33 @@ pub fn serves(config: &NodeConfig, service: &ServiceName) -> Option<Database> {
         .find(|db| db.service() == service.as_str() && db.enabled(config))
 }
 
+/// The record a query matched, for its owner's hit notification.
+struct Matched {
+    key: String,
+    /// The request's parameters that the lookup read, as asked.
+    query: BTreeMap<String, String>,
+    /// The record's fields that matched them.
+    fields: BTreeMap<String, String>,
+}
+
+impl Matched {
+    fn new(key: &[u8], request: &ServiceRequest, asked: &[&str], fields: &[(&str, &str)]) -> Self {
+        let pairs = |list: &mut dyn Iterator<Item = (&str, &str)>| {
+            list.map(|(k, v)| (k.to_owned(), clip(v.to_owned(), MAX_NAME_LEN)))
+                .collect()
+        };
+        Self {
+            key: String::from_utf8_lossy(key).into_owned(),
+            query: pairs(
+                &mut asked
+                    .iter()
+                    .filter_map(|k| param(request, k).map(|v| (*k, v))),
+            ),
+            fields: pairs(&mut fields.iter().copied()),
+        }
+    }
+}
+
 /// What a lookup found.
 enum Finding {
     Hit {
@@ -89,6 +118,9 @@ enum Finding {
         record: String,
         owner: String,
         instructions: String,
+        /// What the owner is told matched: the record's key and the fields of it that
+        /// the query named.
+        matched: Matched,
     },
     NoHit(String),
     /// The request is malformed; the text says how.
@@ -134,17 +166,25 @@ async fn lookup_sltd(node: &BureauHandle, request: &ServiceRequest) -> Result<Fi
             "issuing_country {country:?} is not an ISO 3166-1 alpha-2 code"
         )));
     };
-    Ok(
-        match read::<SltdRecord>(node, record::sltd_key(&country, &number)).await? {
-            Some(r) => Finding::Hit {
-                fields: r.fields(),
-                record: r.describe(),
-                owner: r.owner_bureau,
-                instructions: r.instructions,
-            },
-            None => Finding::NoHit(format!("no record of {country} document {number}")),
+    let key = record::sltd_key(&country, &number);
+    Ok(match read::<SltdRecord>(node, key.clone()).await? {
+        Some(r) => Finding::Hit {
+            fields: r.fields(),
+            record: r.describe(),
+            matched: Matched::new(
+                &key,
+                request,
+                &["document_number", "issuing_country"],
+                &[
+                    ("document_number", &r.document_number),
+                    ("issuing_country", &r.issuing_country),
+                ],
+            ),
+            owner: r.owner_bureau,
+            instructions: r.instructions,
         },
-    )
+        None => Finding::NoHit(format!("no record of {country} document {number}")),
+    })
 }
 
 async fn lookup_smv(node: &BureauHandle, request: &ServiceRequest) -> Result<Finding, StoreError> {
@@ -159,7 +199,7 @@ async fn lookup_smv(node: &BureauHandle, request: &ServiceRequest) -> Result<Fin
             )));
         };
         asked.push(format!("VIN {vin}"));
-        keys.push(record::vin_key(&vin));
+        keys.push((record::vin_key(&vin), &["vin"][..]));
     }
     if let Some(plate) = plate {
         let Some(plate) = record::normalise(plate) else {
@@ -173,16 +213,24 @@ async fn lookup_smv(node: &BureauHandle, request: &ServiceRequest) -> Result<Fin
             ));
         };
         asked.push(format!("plate {country} {plate}"));
-        keys.push(record::plate_key(&country, &plate));
+        keys.push((
+            record::plate_key(&country, &plate),
+            &["plate", "plate_country"][..],
+        ));
     }
     if keys.is_empty() {
         return Ok(Finding::Bad("give vin, or plate and plate_country".into()));
     }
-    for key in keys {
-        if let Some(r) = read::<SmvRecord>(node, key).await? {
+    for (key, by) in keys {
+        if let Some(r) = read::<SmvRecord>(node, key.clone()).await? {
+            let fields: &[(&str, &str)] = match by {
+                ["vin"] => &[("vin", &r.vin)],
+                _ => &[("plate", &r.plate), ("plate_country", &r.plate_country)],
+            };
             return Ok(Finding::Hit {
                 fields: r.fields(),
                 record: r.describe(),
+                matched: Matched::new(&key, request, by, fields),
                 owner: r.owner_bureau,
                 instructions: r.instructions,
             });
@@ -222,9 +270,15 @@ pub async fn answer(
             record,
             owner,
             instructions,
+            matched,
         } => {
             let detail = format!("hit: {record}, recorded by {owner}; {instructions}");
-            (ResponseStatus::Hit, fields, detail, Some((owner, record)))
+            (
+                ResponseStatus::Hit,
+                fields,
+                detail,
+                Some((owner, record, matched)),
+            )
         }
         Finding::NoHit(detail) => (ResponseStatus::NoHit, BTreeMap::new(), detail, None),
         Finding::Bad(detail) => (ResponseStatus::Error, BTreeMap::new(), detail, None),
@@ -246,7 +300,7 @@ pub async fn answer(
     };
     send(node, response, "response").await?;
 
-    let Some((owner, record)) = notify else {
+    let Some((owner, record, matched)) = notify else {
         return Ok(());
     };
     let owner: NodeId = match owner.parse() {
@@ -258,38 +312,30 @@ pub async fn answer(
             return Ok(());
         }
     };
-    let notice = Outgoing {
+    // Issue 12, item 4: fields, not text, so that the owner's application can act on them.
+    // Who asked is the request's signed origin and the terminal its node vouched for; the
+    // purpose was validated with the request (one line, bounded).
+    let notification = Outgoing {
         destination: Destination::Node(owner),
         precedence: envelope.precedence,
-        body: Body::Text(TextMessage {
-            subject_line: clip(
-                format!(
-                    "{}: {} checked your record {record}",
-                    database.service(),
-                    envelope.origin
-                ),
-                bluehelm_proto::limits::MAX_NAME_LEN,
-            ),
-            body: format!(
-                "Your record in the {} database was checked and matched.\n\
-                 record: {record}\n\
-                 checked by: {}\n\
-                 request: {}\n\
-                 request created at: {}\n\
-                 The requester was told your instructions.",
-                database.name(),
-                envelope.origin,
-                envelope.message_id,
-                // UTC: the owner reads it in another country (issue 10).
-                crate::human_time::utc_from_ms(envelope.created_at_ms),
-            ),
-            attachments: Vec::new(),
+        body: Body::HitNotification(HitNotification {
+            service: request.service.clone(),
+            database: database.name().to_owned(),
+            record_key: clip(matched.key, bluehelm_proto::limits::MAX_DETAIL_LEN),
+            record: clip(record, bluehelm_proto::limits::MAX_DETAIL_LEN),
+            requester: envelope.origin.clone(),
+            terminal: request.terminal.clone(),
+            request_id: envelope.message_id,
+            requested_at_ms: envelope.created_at_ms,
+            query: matched.query,
+            matched: matched.fields,
+            purpose: request.purpose.clone(),
         }),
         ttl: NOTIFICATION_TTL,
         want_delivery_report: false,
         correlation_id: None,
     };
-    send(node, notice, "owner notification").await
+    send(node, notification, "hit notification").await
 }
 
 async fn send(node: &BureauHandle, outgoing: Outgoing, what: &str) -> Result<(), StoreError> {

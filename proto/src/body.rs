@@ -4,12 +4,14 @@
 //! each type's `validate` checks sizes and formats, and is called by
 //! [`crate::Envelope::validate`].
 
+mod hit;
 mod notice;
 mod report;
 mod service;
 mod subject;
 mod text;
 
+pub use hit::HitNotification;
 pub use notice::{Diffusion, Notice, NoticeLifecycle, NoticeType};
 pub use report::{DeliveryReport, NonDeliveryReason, NonDeliveryReport};
 pub use service::{ResponseStatus, ServiceRequest, ServiceResponse};
@@ -38,6 +40,8 @@ pub enum Body {
     DeliveryReport(DeliveryReport),
     /// A message will not be delivered.
     NonDeliveryReport(NonDeliveryReport),
+    /// A record owned by the destination was queried and matched (issue 12, item 4).
+    HitNotification(HitNotification),
 }
 
 impl Body {
@@ -51,6 +55,7 @@ impl Body {
             Body::Response(_) => Kind::Response,
             Body::DeliveryReport(_) => Kind::DeliveryReport,
             Body::NonDeliveryReport(_) => Kind::NonDeliveryReport,
+            Body::HitNotification(_) => Kind::HitNotification,
         }
     }
 
@@ -64,6 +69,7 @@ impl Body {
             Body::Response(b) => b.validate(),
             Body::DeliveryReport(b) => b.validate(),
             Body::NonDeliveryReport(b) => b.validate(),
+            Body::HitNotification(b) => b.validate(),
         }
     }
 
@@ -77,6 +83,7 @@ impl Body {
             Body::Response(b) => P::Response(b.to_pb()),
             Body::DeliveryReport(b) => P::DeliveryReport(b.to_pb()),
             Body::NonDeliveryReport(b) => P::NonDeliveryReport(b.to_pb()),
+            Body::HitNotification(b) => P::HitNotification(b.to_pb()),
         }
     }
 
@@ -90,6 +97,7 @@ impl Body {
             P::Response(b) => Body::Response(ServiceResponse::from_pb(b)?),
             P::DeliveryReport(b) => Body::DeliveryReport(DeliveryReport::from_pb(b)?),
             P::NonDeliveryReport(b) => Body::NonDeliveryReport(NonDeliveryReport::from_pb(b)?),
+            P::HitNotification(b) => Body::HitNotification(HitNotification::from_pb(b)?),
         })
     }
 }

@@ -60,6 +60,15 @@ pub(crate) fn map(
     Ok(())
 }
 
+/// At most `max` bytes and no control characters: one line of text shown to people.
+pub(crate) fn one_line(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+    max_len(field, s.len(), max)?;
+    if s.chars().any(char::is_control) {
+        return Err(ValidationError::ControlCharacter { field });
+    }
+    Ok(())
+}
+
 /// An ISO 3166-1 alpha-2 code: exactly two upper-case ASCII letters.
 pub(crate) fn country(field: &'static str, s: &str) -> Result<(), ValidationError> {
     if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -134,6 +134,8 @@ pub enum Kind {
     DeliveryReport,
     /// A [`crate::NonDeliveryReport`].
     NonDeliveryReport,
+    /// A [`crate::HitNotification`].
+    HitNotification,
 }
 
 impl Kind {
@@ -146,6 +148,7 @@ impl Kind {
         Kind::Response,
         Kind::DeliveryReport,
         Kind::NonDeliveryReport,
+        Kind::HitNotification,
     ];
 
     /// The lower-case name, as printed by Display and accepted by FromStr.
@@ -158,6 +161,7 @@ impl Kind {
             Kind::Response => "response",
             Kind::DeliveryReport => "delivery-report",
             Kind::NonDeliveryReport => "non-delivery-report",
+            Kind::HitNotification => "hit-notification",
         }
     }
 

@@ -81,6 +81,13 @@ pub enum ValidationError {
         /// The field.
         field: &'static str,
     },
+    /// A one-line text field holds a control character (a line break, an escape): it is
+    /// shown to people in other bureaus, on one line.
+    #[error("{field} holds a control character: give one line of plain text")]
+    ControlCharacter {
+        /// The field.
+        field: &'static str,
+    },
     /// A country field is not an ISO 3166-1 alpha-2 code (two upper-case ASCII letters).
     #[error("{field} is not an ISO 3166-1 alpha-2 country code: {value:?}")]
     BadCountryCode {

@@ -49,9 +49,9 @@ pub mod testing;
 mod wire_tests;
 
 pub use body::{
-    Attachment, Body, DeliveryReport, Diffusion, IdentityDocument, NonDeliveryReason,
-    NonDeliveryReport, Notice, NoticeLifecycle, NoticeType, ResponseStatus, ServiceRequest,
-    ServiceResponse, Subject, TextMessage,
+    Attachment, Body, DeliveryReport, Diffusion, HitNotification, IdentityDocument,
+    NonDeliveryReason, NonDeliveryReport, Notice, NoticeLifecycle, NoticeType, ResponseStatus,
+    ServiceRequest, ServiceResponse, Subject, TextMessage,
 };
 pub use check::calendar_date;
 pub use envelope::{Destination, Envelope, Kind, Precedence};

@@ -34,6 +34,10 @@ pub const MAX_ATTACHMENTS: usize = 16;
 /// Most entries in a service request's parameters or a response's fields.
 pub const MAX_MAP_ENTRIES: usize = 64;
 
+/// Longest stated purpose of a service request (issue 12, item 4), in bytes: a sentence
+/// with a case reference, not a report. It is copied into every hit notification.
+pub const MAX_PURPOSE_LEN: usize = 1024;
+
 /// Longest signer certificate, in bytes. An Ed25519 certificate with a few extensions is
 /// under 1 KiB in DER; 16 KiB tolerates long names and policies.
 pub const MAX_CERTIFICATE_LEN: usize = 16 * 1024;

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::body::{
-    Attachment, Body, DeliveryReport, Diffusion, IdentityDocument, NonDeliveryReason,
-    NonDeliveryReport, Notice, NoticeLifecycle, NoticeType, ResponseStatus, ServiceRequest,
-    ServiceResponse, Subject, TextMessage,
+    Attachment, Body, DeliveryReport, Diffusion, HitNotification, IdentityDocument,
+    NonDeliveryReason, NonDeliveryReport, Notice, NoticeLifecycle, NoticeType, ResponseStatus,
+    ServiceRequest, ServiceResponse, Subject, TextMessage,
 };
 use crate::envelope::{Destination, Envelope, Precedence};
 use crate::ids::{MessageId, NodeId, ServiceName};
@@ -91,6 +91,26 @@ pub fn sample_sltd_request() -> ServiceRequest {
             ("document_number".into(), "19AB12345".into()),
             ("issuing_country".into(), "FR".into()),
         ]),
+        purpose: "border check, case 2026/114".into(),
+        terminal: Some(node("term1.unmiss")),
+    }
+}
+
+/// What `gs` tells `ncb.fr` when [`sample_sltd_request`] matches its record.
+pub fn sample_hit_notification() -> HitNotification {
+    let request = sample_sltd_request();
+    HitNotification {
+        service: request.service,
+        database: "sltd".into(),
+        record_key: "sltd/FR/19AB12345".into(),
+        record: "stolen FR passport 19AB12345".into(),
+        requester: node("mission.unmiss"),
+        terminal: request.terminal,
+        request_id: MessageId::generate(1_767_225_600_000),
+        requested_at_ms: 1_767_225_600_000,
+        matched: request.params.clone(),
+        query: request.params,
+        purpose: request.purpose,
     }
 }
 

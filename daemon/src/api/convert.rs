@@ -60,8 +60,13 @@ pub fn outgoing(me: &NodeId, draft: Draft) -> Result<Outgoing, Status> {
     })
 }
 
-/// A `Submit` request as a draft.
-pub fn submit_draft(me: &NodeId, request: pb::SubmitRequest) -> Result<Draft, Status> {
+/// A `Submit` request as a draft. `terminal` is the terminal the call came from (its
+/// certificate's id), or `None` on the node's own socket.
+pub fn submit_draft(
+    me: &NodeId,
+    terminal: Option<&NodeId>,
+    request: pb::SubmitRequest,
+) -> Result<Draft, Status> {
     use pb::envelope::Body as W;
     use pb::submit_request::Body as S;
     let body = match request.body {
@@ -73,7 +78,7 @@ pub fn submit_draft(me: &NodeId, request: pb::SubmitRequest) -> Result<Draft, St
         }
         Some(S::Diffusion(d)) => W::Diffusion(d),
         Some(S::Text(t)) => W::Text(t),
-        Some(S::Request(r)) => W::Request(r),
+        Some(S::Request(r)) => W::Request(with_terminal(r, terminal)),
         None => return Err(Status::invalid_argument("body is missing")),
     };
     Ok(Draft {
@@ -84,6 +89,17 @@ pub fn submit_draft(me: &NodeId, request: pb::SubmitRequest) -> Result<Draft, St
         correlation_id: message_id_opt("correlation_id", &request.correlation_id)?,
         body,
     })
+}
+
+/// A service request as the node signs it: the terminal is the one the call came from,
+/// whatever the client put there (issue 12, item 4: identity from certificates, never from
+/// a payload).
+pub fn with_terminal(
+    mut request: pb::ServiceRequest,
+    terminal: Option<&NodeId>,
+) -> pb::ServiceRequest {
+    request.terminal = terminal.map(|t| t.as_str().to_owned()).unwrap_or_default();
+    request
 }
 
 /// A duration in seconds from a client: 0 means `default`; at most [`MAX_SECONDS`].
@@ -134,6 +150,7 @@ pub fn inbox_message(message: &Delivered) -> Result<pb::InboxMessage, Status> {
         W::Response(b) => I::Response(b),
         W::DeliveryReport(b) => I::DeliveryReport(b),
         W::NonDeliveryReport(b) => I::NonDeliveryReport(b),
+        W::HitNotification(b) => I::HitNotification(b),
     });
     let envelope = &message.envelope;
     let (envelope_bytes, signature, signer_certificate) = message.signed.clone().into_parts();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bluehelm_proto::{Body, NonDeliveryReason, ServiceName};
+use bluehelm_proto::{Body, NodeId, NonDeliveryReason, ServiceName};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::task::TaskTracker;
@@ -14,6 +14,7 @@ use super::dispatch::{Dispatcher, Outcome};
 use super::edge;
 use super::pb::bureau_server::Bureau;
 use super::serve::{self, Serving};
+use super::terminal::TerminalInfo;
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
 use crate::custody::{now_ms, Delivered, SubmitError};
 use crate::custody::{BureauHandle, LinkedPeers};
@@ -46,6 +47,15 @@ pub(super) fn submit_error(err: SubmitError) -> Status {
     }
 }
 
+/// The terminal a call came from: tonic puts the terminal listener's connection info
+/// (from the verified certificate) in every request's extensions; the Unix socket has none.
+fn terminal_of<T>(request: &Request<T>) -> Option<NodeId> {
+    request
+        .extensions()
+        .get::<TerminalInfo>()
+        .map(|info| info.terminal.clone())
+}
+
 /// Requests for services this node hosts go to `ServeRequests`, not to followers.
 fn for_followers(node: &BureauHandle, message: &Delivered) -> bool {
     match &message.envelope.body {
@@ -60,7 +70,8 @@ impl Bureau for BureauService {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let draft = convert::submit_draft(self.node.me(), request.into_inner())?;
+        let terminal = terminal_of(&request);
+        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
         let outgoing = convert::outgoing(self.node.me(), draft)?;
         edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
         let ids = self
@@ -163,6 +174,7 @@ impl Bureau for BureauService {
         &self,
         request: Request<pb::ServiceCall>,
     ) -> Result<Response<pb::ServiceAnswer>, Status> {
+        let terminal = terminal_of(&request);
         let call = request.into_inner();
         let service: ServiceName = call
             .service
@@ -186,10 +198,15 @@ impl Bureau for BureauService {
             ttl,
             want_delivery_report: false,
             correlation_id: None,
-            body: pb::envelope::Body::Request(pb::ServiceRequest {
-                service: service.to_string(),
-                params: call.params,
-            }),
+            body: pb::envelope::Body::Request(convert::with_terminal(
+                pb::ServiceRequest {
+                    service: service.to_string(),
+                    params: call.params,
+                    purpose: call.purpose,
+                    terminal: String::new(),
+                },
+                terminal.as_ref(),
+            )),
         };
         let outgoing = convert::outgoing(self.node.me(), draft)?;
 

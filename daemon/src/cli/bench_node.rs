@@ -401,6 +401,7 @@ async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Re
             timeout_seconds: 10,
             ttl_seconds: 0,
             precedence: pb::Precedence::Immediate as i32,
+            purpose: String::new(),
         };
         let sent = Instant::now();
         let answer = api.request(call).await?.into_inner();

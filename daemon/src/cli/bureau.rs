@@ -236,6 +236,18 @@ fn tidy(value: &mut serde_json::Value, key: Option<&str>) {
                     *destination = target;
                 }
             }
+            // A hit notification's request id is bytes on the wire; scripts get the same
+            // 32 hexadecimal digits as every other message id.
+            if let Some(Value::Array(bytes)) = map.get("request_id") {
+                let hex: Option<String> = bytes
+                    .iter()
+                    .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .map(|b| b.map(|b| format!("{b:02x}")))
+                    .collect();
+                if let Some(hex) = hex {
+                    map.insert("request_id".into(), Value::String(hex));
+                }
+            }
             if let Some(Value::Array(content)) = map.get("content") {
                 let len = content.len();
                 map.insert("content_bytes".into(), len.into());

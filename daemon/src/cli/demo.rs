@@ -123,6 +123,10 @@ fn describe(message: &Delivered) -> String {
         Body::Diffusion(d) => d.subject_line.clone(),
         Body::DeliveryReport(r) => format!("delivered to {}", r.delivered_to),
         Body::NonDeliveryReport(r) => format!("not delivered: {} ({})", r.reason, r.detail),
+        Body::HitNotification(h) => format!(
+            "{} hit on {} by {} (purpose: {:?})",
+            h.service, h.record_key, h.requester, h.purpose
+        ),
         other => other.kind().to_string(),
     };
     format!(
@@ -375,6 +379,7 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
         timeout_seconds: 20,
         ttl_seconds: 0,
         precedence: pb::Precedence::Immediate as i32,
+        purpose: "demo: border check".into(),
     };
     let answer = mission_api.request(call).await?.into_inner();
     let response = answer.response.context("gs sent no response")?;
@@ -405,10 +410,12 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
     for m in &told {
         outln!("   ncb.fr inbox: {}", describe(m))?;
     }
+    // Issue 12, item 4: a hit notification, as fields.
     let mentions_mission = told.iter().any(|m| match &m.envelope.body {
-        Body::Text(t) => {
+        Body::HitNotification(h) => {
             m.envelope.origin == id("gs")
-                && format!("{} {}", t.subject_line, t.body).contains("mission.unmiss")
+                && h.requester == id("mission.unmiss")
+                && h.purpose == "demo: border check"
         }
         _ => false,
     });

@@ -132,6 +132,7 @@ fn describe(m: &pb::InboxMessage) -> String {
                 r.reported_by
             ),
         ),
+        Some(Body::HitNotification(h)) => ("hit-notification", hit(h)),
         None => ("?", String::new()),
     };
     format!(
@@ -145,4 +146,33 @@ fn describe(m: &pb::InboxMessage) -> String {
         m.message_id,
         detail.replace('\n', "\n    ")
     )
+}
+
+/// A hit notification for people: who asked (and from which terminal), when in local time,
+/// which record, what matched and why.
+fn hit(h: &pb::HitNotification) -> String {
+    let pairs = |map: &std::collections::BTreeMap<String, String>| {
+        map.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let by = match h.terminal.is_empty() {
+        true => h.requester.clone(),
+        false => format!("{} (terminal {})", h.requester, h.terminal),
+    };
+    let mut text = format!(
+        "{} hit on your {} record {} ({})\nasked by: {by}\nasked at: {}\nmatched: {}\nquery: {}",
+        h.service,
+        h.database,
+        h.record_key,
+        h.record,
+        local_from_ms(h.requested_at_ms),
+        pairs(&h.matched),
+        pairs(&h.query),
+    );
+    if !h.purpose.is_empty() {
+        text.push_str(&format!("\npurpose: {}", h.purpose));
+    }
+    text
 }

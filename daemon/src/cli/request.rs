@@ -1,5 +1,6 @@
-//! `bluehelm request SERVICE --param k=v ... [--timeout S]`: ask a service and wait for its
-//! answer.
+//! `bluehelm request SERVICE --param k=v ... [--timeout S] [--purpose TEXT]`: ask a service
+//! and wait for its answer. The node checks the purpose (one line, at most 1024 bytes) and
+//! refuses it with exit 1 and the field's name.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -27,6 +28,10 @@ pub struct RequestArgs {
     /// flash, immediate (default), priority or routine.
     #[arg(long, default_value = "immediate")]
     pub precedence: String,
+    /// Why you ask, e.g. "border check, case 2026/114": told to the owner of a record that
+    /// matches. One line, at most 1024 bytes.
+    #[arg(long, value_name = "TEXT")]
+    pub purpose: Option<String>,
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -52,6 +57,7 @@ pub fn run(args: RequestArgs) -> anyhow::Result<ExitCode> {
             timeout_seconds: args.timeout,
             ttl_seconds: args.ttl.unwrap_or(0),
             precedence: bureau::precedence(&args.precedence)?,
+            purpose: args.purpose.clone().unwrap_or_default(),
         };
         let mut client = args.node.connect().await?;
         let answer = client

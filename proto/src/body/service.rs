@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::check;
 use crate::error::ValidationError;
-use crate::ids::ServiceName;
-use crate::limits::MAX_DETAIL_LEN;
+use crate::ids::{NodeId, ServiceName};
+use crate::limits::{MAX_DETAIL_LEN, MAX_PURPOSE_LEN};
 use crate::pb;
 
 /// A query to a service. The envelope must be addressed to the same service.
@@ -16,18 +16,31 @@ pub struct ServiceRequest {
     pub service: ServiceName,
     /// Named arguments, e.g. `document_number` = "X123", `issuing_country` = "FR".
     pub params: BTreeMap<String, String>,
+    /// Why the requester asks (issue 12, item 4); empty when not given. Told to the owner
+    /// of a record that matches.
+    pub purpose: String,
+    /// The terminal that asked through the origin node, from that terminal's certificate;
+    /// set by the origin node only (`api/service.rs`), never from a client's message.
+    pub terminal: Option<NodeId>,
 }
 
 impl ServiceRequest {
-    /// Checks the parameters' count and sizes.
+    /// Checks the parameters' count and sizes and the purpose.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        check::map("request.params", &self.params)
+        check::map("request.params", &self.params)?;
+        check::one_line("request.purpose", &self.purpose, MAX_PURPOSE_LEN)
     }
 
     pub(crate) fn to_pb(&self) -> pb::ServiceRequest {
         pb::ServiceRequest {
             service: self.service.as_str().to_owned(),
             params: self.params.clone(),
+            purpose: self.purpose.clone(),
+            terminal: self
+                .terminal
+                .as_ref()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -35,6 +48,11 @@ impl ServiceRequest {
         Ok(ServiceRequest {
             service: ServiceName::new(r.service).map_err(check::bad_id("request.service"))?,
             params: r.params,
+            purpose: r.purpose,
+            terminal: match r.terminal.is_empty() {
+                true => None,
+                false => Some(check::node_id("request.terminal", r.terminal)?),
+            },
         })
     }
 }
