@@ -225,7 +225,10 @@ fn policy_refuses_unknown_roles_keys_and_scopes_naming_the_key() {
             "[policy.missions.UNMISS]\nmay_address = [\"not an id\"]\n",
             "policy.missions.UNMISS.may_address",
         ),
-        ("[policy.missions.UNMISS]\nbureaus = []\n", "policy.missions"),
+        (
+            "[policy.missions.UNMISS]\nbureaus = []\n",
+            "policy.missions",
+        ),
     ] {
         let text = minimal("") + extra;
         let err = NodeConfig::parse(&text, Path::new("/etc/bluehelm")).unwrap_err();

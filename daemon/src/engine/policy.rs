@@ -353,10 +353,7 @@ fn scope(
     if allowed {
         return Ok(());
     }
-    let mission = signer
-        .mission
-        .map(|m| format!(" {m}"))
-        .unwrap_or_default();
+    let mission = signer.mission.map(|m| format!(" {m}")).unwrap_or_default();
     refuse(
         rule,
         format!(

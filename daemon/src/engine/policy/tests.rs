@@ -55,7 +55,10 @@ fn only_the_hub_publishes_notices() {
         let published = to_node("mission.unmiss", notice(lifecycle, "ncb.fr"));
         assert_eq!(verdict(("gs", Role::Hub), &published), None);
     }
-    let published = to_node("mission.unmiss", notice(NoticeLifecycle::Published, "ncb.fr"));
+    let published = to_node(
+        "mission.unmiss",
+        notice(NoticeLifecycle::Published, "ncb.fr"),
+    );
     assert_eq!(
         verdict(("ncb.fr", Role::Ncb), &published),
         Some(Rule::OnlyHubPublishesNotices)
@@ -127,7 +130,10 @@ fn mission_posts_address_the_hub_services_and_their_mission_bureaus_only() {
     };
     for (body, rule) in [
         (Body::Text(sample_text()), Rule::MessageScope),
-        (Body::Request(sample_sltd_request()), Rule::ServiceRequestScope),
+        (
+            Body::Request(sample_sltd_request()),
+            Rule::ServiceRequestScope,
+        ),
     ] {
         assert_eq!(verdict(mission, &to_node("gs", body.clone())), None);
         assert_eq!(verdict(mission, &to_node("ncb.ke", body.clone())), None);
@@ -166,7 +172,10 @@ fn ncbs_and_the_hub_message_anyone() {
             None
         );
         assert_eq!(
-            verdict(signer, &to_node("ncb.de", Body::Request(sample_sltd_request()))),
+            verdict(
+                signer,
+                &to_node("ncb.de", Body::Request(sample_sltd_request()))
+            ),
             None
         );
     }

@@ -13,8 +13,8 @@ use super::Node;
 use bluehelm_pki::Role;
 
 use crate::engine::custody::{self, Context, CustodyDecision};
-use crate::engine::policy::Party;
 use crate::engine::ledger::{Custody, Provenance, Queued, StoredMessage, Write};
+use crate::engine::policy::Party;
 use crate::engine::{reports, Hop};
 
 /// No queue quota: the simulated relays never refuse for lack of room.
