@@ -76,15 +76,15 @@ fn role(key: &str, value: toml::Value, defaults: RolePolicy) -> Result<RolePolic
 fn scope(key: &str, words: &[String]) -> Result<Scope, ConfigError> {
     let mut scope = Scope::default();
     for word in words {
-        scope.add(word).map_err(|()| {
-            invalid(
+        if !scope.add(word) {
+            return Err(invalid(
                 key,
                 format!(
                     "unknown scope {word:?}: use {}",
                     Scope::WORDS.map(|w| format!("{w:?}")).join(", ")
                 ),
-            )
-        })?;
+            ));
+        }
     }
     Ok(scope)
 }

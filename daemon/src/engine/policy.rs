@@ -132,16 +132,17 @@ impl Scope {
         mission_bureaus: false,
     };
 
-    /// Adds one config word; `Err` if the word is unknown.
-    pub fn add(&mut self, word: &str) -> Result<(), ()> {
+    /// Adds one config word; false if the word is unknown (nothing added).
+    #[must_use]
+    pub fn add(&mut self, word: &str) -> bool {
         match word {
             "any" => self.any = true,
             "hub" => self.hub = true,
             "services" => self.services = true,
             "mission-bureaus" => self.mission_bureaus = true,
-            _ => return Err(()),
+            _ => return false,
         }
-        Ok(())
+        true
     }
 
     fn words(self) -> String {
