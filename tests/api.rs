@@ -693,15 +693,19 @@ async fn cli_sends_reads_acknowledges_and_reports_status() {
         bluehelm_bin!(),
         &[
             "send",
-            "notice",
+            "diffusion",
             "--config",
             &fr_config,
             "--to",
             "ncb.ke",
+            "--addressee",
+            "ncb.ke",
             "--ref",
             "A-1/2026",
-            "--type",
-            "red",
+            "--subject-line",
+            "Wanted: John DOE",
+            "--body",
+            "Arrest on sight.",
             "--family-name",
             "DOE",
             "--given-name",
@@ -726,8 +730,10 @@ async fn cli_sends_reads_acknowledges_and_reports_status() {
     let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(line["message_id"], id.as_str());
     assert_eq!(line["precedence"], "immediate");
-    assert_eq!(line["body"]["notice"]["notice_type"], "red");
-    assert_eq!(line["body"]["notice"]["requesting_bureau"], "ncb.fr");
+    // A diffusion: an NCB may send one to another (issue 12 refuses a notice request that
+    // does not go to the hub, which this test used to send).
+    assert_eq!(line["body"]["diffusion"]["reference"], "A-1/2026");
+    assert_eq!(line["body"]["diffusion"]["addressees"][0], "ncb.ke");
     // Acknowledged: the inbox is empty now.
     let (_, out, _) = cli(
         bluehelm_bin!(),

@@ -357,10 +357,18 @@ async fn forged_publications_are_dropped_at_the_receiving_node() {
     let item = wait_review(&mut gs, "C-3/2026").await;
     let genuine = item.signed.clone().expect("signed request");
 
-    // 1. A bureau publishes itself, with a genuine request inside: not from gs.
+    // 1. A bureau publishes itself, with a genuine request inside: not from gs. Refused at
+    //    submission by the role policy now (issue 12), so it never reaches ncb.ke.
     let mut by_bureau = notice("C-3/2026", pb::NoticeLifecycle::Published);
     by_bureau.request = Some(genuine.clone());
-    submit(&mut fr, submit_notice("ncb.ke", by_bureau)).await;
+    let refused = fr
+        .submit(submit_notice("ncb.ke", by_bureau))
+        .await
+        .expect_err("a bureau's publication is refused at submission");
+    assert!(
+        refused.message().contains("only-hub-publishes-notices"),
+        "{refused:?}"
+    );
 
     // 2. gs (an application bypassing review) publishes with a tampered request: the
     //    bureau's signature no longer matches.
@@ -400,9 +408,9 @@ async fn forged_publications_are_dropped_at_the_receiving_node() {
     bare.requesting_bureau = "ncb.fr".into();
     submit(&mut gs, to_group("all-missions", bare)).await;
 
-    eventually("ncb.ke dropped 4 notices", || {
+    eventually("ncb.ke dropped 3 notices", || {
         let mut ke = ke.clone();
-        async move { (counter(&mut ke, "notices_dropped").await == 4).then_some(()) }
+        async move { (counter(&mut ke, "notices_dropped").await == 3).then_some(()) }
     })
     .await;
     eventually("mission.unmiss dropped 4 notices", || {

@@ -45,14 +45,15 @@ fn extra_node(net: &mut TestNet, node: &str, country: &str) -> NodeCredentials {
 /// A ROUTINE notice from ncb.de to ncb.ke with a fresh id, signed by ncb.de.
 fn notice_from_de_to_ke(de: &NodeCredentials) -> SignedEnvelope {
     let now = bluehelm::custody::now_ms();
-    let mut envelope = bluehelm_proto::testing::sample_notice_envelope(
+    // A diffusion: an NCB may send one to another bureau. A published notice from a bureau
+    // is refused by the role policy before anything else this test looks at (issue 12).
+    let envelope = bluehelm_proto::testing::sample_envelope(
         id("ncb.de"),
         Destination::Node(id("ncb.ke")),
         Precedence::Routine,
         now,
-        512,
+        Body::Diffusion(bluehelm_proto::testing::sample_diffusion()),
     );
-    envelope.message_id = MessageId::generate(now as u64);
     de.signer().sign(&envelope).unwrap()
 }
 

@@ -10,7 +10,10 @@ use bluehelm_proto::framing::{DEFAULT_MAX_FRAME, HARD_MAX_FRAME};
 use bluehelm_proto::{GroupName, NodeId, ServiceName};
 use serde::Deserialize;
 
+use crate::engine::policy::Policy;
 use crate::engine::routing::{Route, RoutePattern, RoutingTable};
+
+mod policy;
 
 /// Why a config file cannot be used. Each message names the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,9 @@ struct FileConfig {
     /// Reference databases this node answers itself (issue 4, section 4).
     #[serde(default)]
     reference_services: ReferenceServices,
+    /// Who may send what (issue 12); absent: the defaults of `engine::policy`.
+    #[serde(default)]
+    policy: policy::PolicyFile,
 }
 
 /// The built-in reference databases a node answers itself, without an application on
@@ -187,6 +193,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Reference databases answered by the node itself (see `crate::services`).
     pub reference_services: ReferenceServices,
+    /// The role policy every message is checked against (`[policy]`, issue 12).
+    pub policy: Policy,
 }
 
 impl NodeConfig {
@@ -347,7 +355,10 @@ impl FileConfig {
             ));
         }
 
+        let policy = policy::validate(self.policy)?;
+
         Ok(NodeConfig {
+            policy,
             routing: RoutingTable {
                 me: Some(me.clone()),
                 neighbours,

@@ -45,6 +45,8 @@ pub struct NodeSpec {
     pub reference_services: Vec<String>,
     /// Extra TOML appended to the `[limits]` table.
     pub limits: Option<String>,
+    /// The `[policy]` tables, as TOML (issue 12); none: the defaults.
+    pub policy: Option<String>,
     /// `[limits] custody_log_file_mib`; none: the default (32 MiB files). The demo and the
     /// benchmarks keep the default; the integration tests ask for the least, so that a node
     /// start zero-fills 32 MiB of custody log instead of 64.
@@ -67,6 +69,7 @@ impl NodeSpec {
             services: Vec::new(),
             reference_services: Vec::new(),
             limits: None,
+            policy: None,
             custody_log_file_mib: None,
         }
     }
@@ -232,8 +235,16 @@ pub fn config_text(spec: &NodeSpec) -> String {
             let _ = writeln!(t, "{limits}");
         }
     }
+    if let Some(policy) = &spec.policy {
+        let _ = writeln!(t, "\n{policy}");
+    }
     t
 }
+
+/// The `[policy]` of the standard network: the defaults, and UNMISS (South Sudan) may
+/// address its neighbour's bureau, ncb.ke. Every node carries it, because every node on the
+/// path checks the policy (issue 12).
+pub const STANDARD_POLICY: &str = "[policy.missions.UNMISS]\nmay_address = [\"ncb.ke\"]";
 
 /// The standard local network: hub `gs`, NCBs `ncb.fr` and `ncb.ke`, mission post
 /// `mission.unmiss` (which only dials out). Returns the specs in that order.
@@ -252,5 +263,9 @@ pub fn standard_specs() -> Vec<NodeSpec> {
         ("all-missions".into(), vec![mission.id.clone()]),
     ];
     hub.services = vec![("sltd.check".into(), hub.id.clone())];
-    vec![hub, fr, ke, mission]
+    let mut specs = vec![hub, fr, ke, mission];
+    for spec in &mut specs {
+        spec.policy = Some(STANDARD_POLICY.to_owned());
+    }
+    specs
 }

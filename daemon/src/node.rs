@@ -118,6 +118,7 @@ impl Node {
         let crl_number = trust::crl_number_in_force(&trust);
 
         let core = Arc::new(Core::new(CoreParts {
+            identity: creds.identity().clone(),
             signer: creds.signer(),
             verifier: EnvelopeVerifier::new(trust),
             bulk,

@@ -78,6 +78,9 @@ wire_enum! {
         NoRoute = "no-route" => NoRoute,
         /// The message's precedence differs from the stream's.
         WrongStream = "wrong-stream" => WrongStream,
+        /// The role policy forbids its signer to send it there; the detail names the rule
+        /// (issue 12).
+        Policy = "policy" => Policy,
         /// The receiver holds too much from this sender or origin; retry later.
         QuotaExceeded = "quota-exceeded" => QuotaExceeded,
         /// The receiver cannot write to its store now; retry later.

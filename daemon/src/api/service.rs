@@ -39,6 +39,12 @@ pub struct BureauService {
 pub(super) fn submit_error(err: SubmitError) -> Status {
     match err {
         SubmitError::Invalid(detail) => Status::invalid_argument(detail),
+        // A role policy refusal (issue 12) is the caller's permission, not the node's state.
+        SubmitError::Refused(refusal)
+            if refusal.reason == bluehelm_proto::RefusalReason::Policy =>
+        {
+            Status::permission_denied(format!("refused: {}: {}", refusal.reason, refusal.detail))
+        }
         SubmitError::Refused(refusal) => {
             Status::failed_precondition(format!("refused: {}: {}", refusal.reason, refusal.detail))
         }

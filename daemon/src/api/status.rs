@@ -185,5 +185,6 @@ fn wire_reason(reason: NonDeliveryReason) -> i32 {
         NonDeliveryReason::Refused => W::Refused,
         NonDeliveryReason::UnknownService => W::UnknownService,
         NonDeliveryReason::UnknownGroup => W::UnknownGroup,
+        NonDeliveryReason::Policy => W::Policy,
     }) as i32
 }

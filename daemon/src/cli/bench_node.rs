@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bluehelm::custody::Outgoing;
 use bluehelm::{Node, NodeConfig};
-use bluehelm_proto::{
-    testing::sample_notice_envelope, Body, Destination, NodeId, NoticeLifecycle, Precedence,
-};
+use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
 use serde::{Deserialize, Serialize};
 
 use super::out::outln;
@@ -174,22 +172,14 @@ async fn wait_for_go() -> anyhow::Result<()> {
     .await?
 }
 
-fn outgoing(me: &NodeId, to: &NodeId, precedence: Precedence) -> Outgoing {
-    let sample = sample_notice_envelope(
-        me.clone(),
-        Destination::Node(to.clone()),
-        precedence,
-        0,
-        PAYLOAD_BYTES,
-    );
-    let mut body = sample.body;
-    if let Body::Notice(notice) = &mut body {
-        // A bureau's notice request: a plain message anywhere but at gs. A PUBLISHED notice
-        // from a bureau would (rightly) be dropped by the destination as a forgery.
-        notice.lifecycle = NoticeLifecycle::Requested;
-        notice.requesting_bureau = me.clone();
-        notice.remarks = format!("bench-sent-us={:020}", now_us());
-    }
+fn outgoing(to: &NodeId, precedence: Precedence) -> Outgoing {
+    // A text message of about 1 KiB between bureaus: what the role policy lets an NCB send
+    // to another (issue 12 refuses a notice request that does not go to the hub).
+    let body = Body::Text(TextMessage {
+        subject_line: format!("bench-sent-us={:020}", now_us()),
+        body: "x".repeat(PAYLOAD_BYTES.saturating_sub(160)),
+        attachments: vec![],
+    });
     Outgoing {
         destination: Destination::Node(to.clone()),
         precedence,
@@ -215,9 +205,7 @@ async fn burst(
         left -= n;
         let permit = permits.clone().acquire_owned().await?;
         let core = node.bureau().clone();
-        let batch: Vec<Outgoing> = (0..n)
-            .map(|_| outgoing(core.me(), to, precedence))
-            .collect();
+        let batch: Vec<Outgoing> = (0..n).map(|_| outgoing(to, precedence)).collect();
         tasks.spawn(async move {
             let result = core.submit(batch).await;
             drop(permit);
@@ -246,7 +234,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             for _ in 0..args.messages {
                 tick.tick().await;
                 let core = node.bureau().clone();
-                let message = outgoing(core.me(), &to, Precedence::Routine);
+                let message = outgoing(&to, Precedence::Routine);
                 tasks.spawn(async move { core.submit(vec![message]).await });
                 while let Some(done) = tasks.try_join_next() {
                     done??;
@@ -266,7 +254,7 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             let mut tick = tokio::time::interval(FLASH_INTERVAL);
             for _ in 0..FLASH_MESSAGES {
                 tick.tick().await;
-                let message = outgoing(node.bureau().me(), &to, Precedence::Flash);
+                let message = outgoing(&to, Precedence::Flash);
                 node.bureau().submit(vec![message]).await?;
             }
         }
@@ -309,11 +297,11 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
             seqs.push(message.seq);
             cursor = Some(message.seq);
             received += 1;
-            let Body::Notice(notice) = &message.envelope.body else {
+            let Body::Text(text) = &message.envelope.body else {
                 continue;
             };
-            let Some(sent) = notice
-                .remarks
+            let Some(sent) = text
+                .subject_line
                 .strip_prefix("bench-sent-us=")
                 .and_then(|s| s.parse::<i64>().ok())
             else {

@@ -183,3 +183,57 @@ fn custody_log_files_too_small_for_a_round_are_refused() {
         .to_string();
     assert!(err.contains("at least 32"), "{err}");
 }
+
+#[test]
+fn policy_defaults_when_absent() {
+    let config = NodeConfig::parse(&minimal(""), Path::new("/etc/bluehelm")).unwrap();
+    assert_eq!(config.policy, Policy::default());
+}
+
+#[test]
+fn policy_overrides_a_role_and_names_mission_bureaus() {
+    let text = minimal("")
+        + r#"
+[policy.mission]
+publish_notices = true
+messages_to = ["hub"]
+[policy.missions.UNMISS]
+may_address = ["ncb.ke", "ncb.ug"]
+"#;
+    let config = NodeConfig::parse(&text, Path::new("/etc/bluehelm")).unwrap();
+    let mission = config.policy.mission;
+    assert!(mission.publish_notices && !mission.diffusions);
+    assert!(mission.messages_to.hub && !mission.messages_to.services);
+    // Keys not given keep the role's default.
+    assert_eq!(
+        mission.service_requests_to,
+        crate::engine::policy::RolePolicy::MISSION.service_requests_to
+    );
+    assert_eq!(config.policy.missions["UNMISS"].len(), 2);
+}
+
+#[test]
+fn policy_refuses_unknown_roles_keys_and_scopes_naming_the_key() {
+    for (extra, key) in [
+        ("[policy.terminal]\ndiffusions = true\n", "policy.terminal"),
+        ("[policy.ncb]\npublish = true\n", "policy.ncb"),
+        (
+            "[policy.mission]\nmessages_to = [\"everyone\"]\n",
+            "policy.mission.messages_to",
+        ),
+        (
+            "[policy.missions.UNMISS]\nmay_address = [\"not an id\"]\n",
+            "policy.missions.UNMISS.may_address",
+        ),
+        (
+            "[policy.missions.UNMISS]\nbureaus = []\n",
+            "policy.missions",
+        ),
+    ] {
+        let text = minimal("") + extra;
+        let err = NodeConfig::parse(&text, Path::new("/etc/bluehelm")).unwrap_err();
+        let line = err.to_string();
+        assert!(line.contains(&format!("`{key}`")), "{extra}: {line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+}

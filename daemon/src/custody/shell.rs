@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use bluehelm_pki::VerifyError;
+use bluehelm_pki::{NodeIdentity, VerifyError};
 use bluehelm_proto::{
     Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, Refusal, RefusalReason,
     SignedEnvelope,
@@ -14,6 +14,7 @@ use bluehelm_proto::{
 use super::bulk::Bulk;
 use super::state::{now_ms, Core, Stats};
 use crate::engine::ledger::refusal_excused_if_held;
+use crate::engine::policy::Party;
 use crate::engine::{custody, reports, CustodyDecision, Hop};
 use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
 
@@ -124,6 +125,7 @@ pub async fn decide_offers(
             recipients: &offer.recipients,
             stream,
             provenance: Provenance::Relayed { from: offer.from },
+            signer: verified.signer(),
         };
         match custody_of(core, envelope, signed, arrival, now) {
             Ok(custody) => {
@@ -291,6 +293,8 @@ pub(super) struct Arrival<'a> {
     /// The precedence class of the stream it came on (none for local submissions).
     stream: Option<Precedence>,
     provenance: Provenance,
+    /// The certificate that signed it (this node's own, for what it originates).
+    signer: &'a NodeIdentity,
 }
 
 /// Decides on an envelope whose signature is known good (verified, or signed here).
@@ -306,6 +310,7 @@ pub(super) fn custody_of(
         recipients,
         stream,
         provenance,
+        signer,
     } = arrival;
     let message = MessageRef {
         origin: envelope.origin.clone(),
@@ -316,6 +321,8 @@ pub(super) fn custody_of(
         hops,
         queue_quota: core.config().limits.queue_quota,
         stream,
+        signer: Party::of(signer),
+        policy: &core.config().policy,
     };
     let decision = custody::decide(envelope, recipients, ctx, &core.config().routing, |hop| {
         core.store().depth(hop)
@@ -377,6 +384,7 @@ pub(super) fn own_custody_signed(
         recipients: &[],
         stream: None,
         provenance: Provenance::Originated,
+        signer: core.identity(),
     };
     let mut custody = custody_of(core, envelope, signed.encode_to_vec(), arrival, now)?;
     // Originated here: the first link is hop zero.

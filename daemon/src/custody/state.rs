@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bluehelm_pki::{EnvelopeVerifier, Signer};
+use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
 
@@ -78,6 +78,9 @@ impl Stats {
 /// services and the CLI through a [`BureauHandle`](super::BureauHandle).
 pub struct Core {
     me: NodeId,
+    /// This node's own certificate identity: the signer of what it originates, checked by
+    /// the role policy at submission (issue 12).
+    identity: NodeIdentity,
     config: NodeConfig,
     store: Store,
     signer: Signer,
@@ -90,6 +93,7 @@ pub struct Core {
 
 /// What a [`Core`] is made of; the node assembles it at start.
 pub struct CoreParts {
+    pub identity: NodeIdentity,
     pub config: NodeConfig,
     pub store: Store,
     pub signer: Signer,
@@ -102,6 +106,7 @@ impl Core {
     /// its cancellation token is new.
     pub fn new(parts: CoreParts) -> Self {
         let CoreParts {
+            identity,
             config,
             store,
             signer,
@@ -110,6 +115,7 @@ impl Core {
         } = parts;
         Self {
             me: config.node_id.clone(),
+            identity,
             config,
             store,
             signer,
@@ -123,6 +129,11 @@ impl Core {
     /// This node's id.
     pub fn me(&self) -> &NodeId {
         &self.me
+    }
+
+    /// This node's certificate identity.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
     }
 
     /// The node's configuration, as loaded at start.
@@ -162,7 +173,7 @@ impl Core {
 /// The node id of the general secretariat: it reviews notice requests, is the only node
 /// whose notice publications are accepted, and keeps a copy of every diffusion. A constant:
 /// every network built by `localnet` and every example config uses it.
-pub const HUB: &str = "gs";
+pub const HUB: &str = crate::engine::policy::HUB;
 
 /// [`HUB`] as a node id.
 pub fn hub() -> NodeId {

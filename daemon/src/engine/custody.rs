@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bluehelm_proto::{Envelope, NodeId, NonDeliveryReason, Precedence, RefusalReason};
 
+use super::policy::{self, Party, Policy};
 use super::routing::{Hop, RouteDecision, RoutingTable};
 
 /// Clocks of nodes may disagree by this much: a message created further in the future is
@@ -18,7 +19,7 @@ pub const MAX_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// What the receiving node knows beyond the message itself.
 #[derive(Debug, Clone, Copy)]
-pub struct Context {
+pub struct Context<'a> {
     pub now_ms: i64,
     /// Relay hops the message has taken before reaching this node.
     pub hops: u8,
@@ -26,6 +27,10 @@ pub struct Context {
     pub queue_quota: usize,
     /// The precedence class of the stream the offer came on (none for local submissions).
     pub stream: Option<Precedence>,
+    /// Who signed the message, from its certificate (this node, for a local submission).
+    pub signer: Party<'a>,
+    /// The node's role policy (issue 12).
+    pub policy: &'a Policy,
 }
 
 /// The decision on one offered message.
@@ -44,7 +49,7 @@ pub enum CustodyDecision {
 pub fn decide(
     envelope: &Envelope,
     recipients: &[NodeId],
-    ctx: Context,
+    ctx: Context<'_>,
     table: &RoutingTable,
     queue_depth: impl Fn(&NodeId) -> usize,
 ) -> CustodyDecision {
@@ -78,6 +83,11 @@ pub fn decide(
             RefusalReason::HopLimit,
             format!("hop limit {} reached", envelope.hop_limit),
         );
+    }
+    // Before routing: a message its signer may not send is refused with the rule it breaks,
+    // wherever it is (origin, relay or destination), so that its origin learns why.
+    if let Err(refusal) = policy::check(ctx.policy, ctx.signer, envelope) {
+        return refuse(RefusalReason::Policy, refusal.to_string());
     }
     let hops = match table.decide(&envelope.destination, recipients, &envelope.origin) {
         RouteDecision::Deliver(hops) => hops,
@@ -126,6 +136,7 @@ pub fn on_refusal(reason: RefusalReason) -> RefusalAction {
         RefusalReason::Expired => NonDeliveryReason::Expired,
         RefusalReason::HopLimit => NonDeliveryReason::HopLimit,
         RefusalReason::NoRoute => NonDeliveryReason::NoRoute,
+        RefusalReason::Policy => NonDeliveryReason::Policy,
         _ => NonDeliveryReason::Refused,
     })
 }
@@ -147,12 +158,21 @@ mod tests {
         }
     }
 
-    fn ctx(now_ms: i64) -> Context {
+    static POLICY: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(Policy::default);
+    static HUB_NODE: std::sync::LazyLock<NodeId> = std::sync::LazyLock::new(|| id("gs"));
+
+    fn ctx(now_ms: i64) -> Context<'static> {
         Context {
             now_ms,
             hops: 0,
             queue_quota: 10,
             stream: None,
+            signer: Party {
+                node: &HUB_NODE,
+                role: bluehelm_pki::Role::Hub,
+                mission: None,
+            },
+            policy: &POLICY,
         }
     }
 

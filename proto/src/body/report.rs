@@ -53,6 +53,8 @@ wire_enum! {
         UnknownService = "unknown-service" => UnknownService,
         /// No node knows the group it is addressed to.
         UnknownGroup = "unknown-group" => UnknownGroup,
+        /// A node refused it under the role policy; the detail names the rule (issue 12).
+        Policy = "policy" => Policy,
     }
 }
 

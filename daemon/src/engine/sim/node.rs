@@ -37,6 +37,8 @@ pub struct Node {
     pub index: usize,
     pub keeper: Keeper,
     pub routing: RoutingTable,
+    /// The default role policy (every simulated signer is the hub: see `shell.rs`).
+    pub policy: crate::engine::policy::Policy,
     /// The send side of each link that is up, by peer.
     pub links: BTreeMap<usize, LinkSide>,
     /// Offer batches awaiting their answers, per (peer, class) stream, in stream order.
@@ -60,6 +62,7 @@ impl Node {
             index,
             keeper: Keeper::new(me, fsync_ms),
             routing,
+            policy: Default::default(),
             links: BTreeMap::new(),
             streams: HashMap::new(),
             next_batch: 0,

@@ -10,8 +10,11 @@ use bluehelm_proto::{
 
 use super::super::keeper::{Command, Reply};
 use super::Node;
+use bluehelm_pki::Role;
+
 use crate::engine::custody::{self, Context, CustodyDecision};
 use crate::engine::ledger::{Custody, Provenance, Queued, StoredMessage, Write};
+use crate::engine::policy::Party;
 use crate::engine::{reports, Hop};
 
 /// No queue quota: the simulated relays never refuse for lack of room.
@@ -127,6 +130,14 @@ impl Node {
             hops,
             queue_quota: QUEUE_QUOTA,
             stream,
+            // The simulated network has no certificates and tests custody, not policy: every
+            // signer is treated as the hub, which the default policy lets send anything.
+            signer: Party {
+                node: &envelope.origin,
+                role: Role::Hub,
+                mission: None,
+            },
+            policy: &self.policy,
         };
         let ledger = &self.keeper.ledger;
         let decision = custody::decide(envelope, &[], ctx, &self.routing, |hop| ledger.depth(hop));
