@@ -267,6 +267,8 @@ async fn what_the_defaults_allow_still_flows() {
     request.body = bluehelm_proto::Body::Request(bluehelm_proto::ServiceRequest {
         service: "sltd.check".parse().unwrap(),
         params: [("number".to_owned(), "X1".to_owned())].into(),
+        purpose: String::new(),
+        terminal: None,
     });
     mission
         .bureau()

@@ -67,10 +67,13 @@ pub enum Rule {
     MessageScope,
     /// Service requests go only where the signer's role's `service_requests_to` allows.
     ServiceRequestScope,
+    /// Hit notifications come from the hub, which hosts the reference databases, and go to
+    /// one node (the record's owner), never to a group or a service.
+    HitNotificationsFromHub,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::TerminalsSignNothing,
         Rule::OnlyHubPublishesNotices,
         Rule::NoticeRequestsFromNcbForOwnBureau,
@@ -78,6 +81,7 @@ impl Rule {
         Rule::DiffusionsFromNcbOrHub,
         Rule::MessageScope,
         Rule::ServiceRequestScope,
+        Rule::HitNotificationsFromHub,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,7 @@ impl Rule {
             Rule::DiffusionsFromNcbOrHub => "diffusions-from-ncb-or-hub",
             Rule::MessageScope => "message-scope",
             Rule::ServiceRequestScope => "service-request-scope",
+            Rule::HitNotificationsFromHub => "hit-notifications-from-hub",
         }
     }
 }
@@ -326,6 +331,20 @@ pub fn check(policy: &Policy, signer: Party<'_>, envelope: &Envelope) -> Result<
             allowed.service_requests_to,
             Rule::ServiceRequestScope,
         ),
+        Body::HitNotification(_) if role != Role::Hub => refuse(
+            Rule::HitNotificationsFromHub,
+            format!("{} ({role}) may not send hit notifications", signer.node),
+        ),
+        Body::HitNotification(_) if !matches!(envelope.destination, Destination::Node(_)) => {
+            refuse(
+                Rule::HitNotificationsFromHub,
+                format!(
+                    "a hit notification goes to the record's owner, not to {}",
+                    envelope.destination
+                ),
+            )
+        }
+        Body::HitNotification(_) => Ok(()),
         // Answers: checked at the origin of what they answer (engine/answers.rs).
         Body::Response(_) | Body::DeliveryReport(_) | Body::NonDeliveryReport(_) => Ok(()),
     }

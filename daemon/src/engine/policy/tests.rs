@@ -1,6 +1,6 @@
 use bluehelm_proto::testing::{
-    node, sample_diffusion, sample_envelope, sample_non_delivery_report, sample_red_notice,
-    sample_sltd_hit, sample_sltd_request, sample_text, service,
+    node, sample_diffusion, sample_envelope, sample_hit_notification, sample_non_delivery_report,
+    sample_red_notice, sample_sltd_hit, sample_sltd_request, sample_text, service,
 };
 use bluehelm_proto::{Notice, Precedence};
 
@@ -222,4 +222,29 @@ fn a_refusal_names_its_rule_first() {
     );
     let names: BTreeSet<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(names.len(), Rule::ALL.len());
+}
+
+#[test]
+fn hit_notifications_come_from_the_hub_to_one_node() {
+    let hit = || Body::HitNotification(sample_hit_notification());
+    let to_owner = to_node("ncb.fr", hit());
+    assert_eq!(verdict(("gs", Role::Hub), &to_owner), None);
+    for signer in [("ncb.ke", Role::Ncb), ("mission.unmiss", Role::Mission)] {
+        assert_eq!(
+            verdict(signer, &to_owner),
+            Some(Rule::HitNotificationsFromHub),
+            "{signer:?}"
+        );
+    }
+    let to_group = sample_envelope(
+        node("gs"),
+        Destination::Group("all-ncb".parse().unwrap()),
+        Precedence::Routine,
+        1_000,
+        hit(),
+    );
+    assert_eq!(
+        verdict(("gs", Role::Hub), &to_group),
+        Some(Rule::HitNotificationsFromHub)
+    );
 }
