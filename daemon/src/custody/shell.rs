@@ -345,16 +345,7 @@ pub(super) fn custody_of(
         None
     };
     Ok(Custody {
-        message: StoredMessage {
-            message,
-            precedence: envelope.precedence,
-            expires_at_ms: envelope.expires_at_ms,
-            // The copy goes one hop further than it came.
-            hops: hops.saturating_add(1),
-            recipients: Vec::new(),
-            signed,
-            accepted_at_ms: now,
-        },
+        message: StoredMessage::taken(envelope, signed, hops, now),
         copies,
         report,
         provenance,

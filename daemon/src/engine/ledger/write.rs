@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence, RefusalReason};
+use bluehelm_proto::{Envelope, MessageId, MessageRef, NodeId, Precedence, RefusalReason};
 
 use super::QueueKey;
 use crate::engine::Hop;
@@ -36,6 +36,22 @@ pub struct StoredMessage {
     pub signed: Vec<u8>,
     /// When this node took custody (Unix ms), for queue age reporting.
     pub accepted_at_ms: i64,
+}
+
+impl StoredMessage {
+    /// The record of `envelope` (its `signed` form, as received) taken into custody at
+    /// `now`, after `hops` relay hops: its copies go one hop further than it came.
+    pub fn taken(envelope: &Envelope, signed: Vec<u8>, hops: u8, now: i64) -> Self {
+        Self {
+            message: envelope.message_ref(),
+            precedence: envelope.precedence,
+            expires_at_ms: envelope.expires_at_ms,
+            hops: hops.saturating_add(1),
+            recipients: Vec::new(),
+            signed,
+            accepted_at_ms: now,
+        }
+    }
 }
 
 /// Taking custody of one message: its record and where its copies go.

@@ -160,15 +160,7 @@ impl Node {
             None
         };
         Ok(Custody {
-            message: StoredMessage {
-                message,
-                precedence: envelope.precedence,
-                expires_at_ms: envelope.expires_at_ms,
-                hops: hops.saturating_add(1),
-                recipients: Vec::new(),
-                signed,
-                accepted_at_ms: now,
-            },
+            message: StoredMessage::taken(envelope, signed, hops, now),
             copies,
             report,
             provenance,
