@@ -2,17 +2,11 @@
 //! against real nodes on loopback: each bad input is refused with one line on stderr that
 //! names it, and the exit code docs/bureau-guide.md documents for it.
 
-use bluehelm::localnet::standard_specs;
-use bluehelm_tests::{bluehelm_bin, id, linked, run_cli, TestNet};
+use bluehelm_tests::{bluehelm_bin, linked, run_cli, specs_with_reference_services, TestNet};
 
 /// The standard network, with `gs` answering `sltd` itself so records can be imported there.
 fn net() -> TestNet {
-    let mut specs = standard_specs();
-    let hub = &mut specs[0];
-    assert_eq!(hub.id.as_str(), "gs");
-    hub.services.push(("smv.check".into(), id("gs")));
-    hub.reference_services = vec!["sltd".into(), "smv".into()];
-    TestNet::with_specs(specs)
+    TestNet::with_specs(specs_with_reference_services())
 }
 
 /// Runs `bluehelm args`, and checks the exit code and that stderr is exactly one line

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
-use bluehelm::localnet::standard_specs;
 use bluehelm::Node;
 use bluehelm_proto::{Body, HitNotification};
-use bluehelm_tests::{api_client, bluehelm_bin, eventually, id, linked, TestNet};
+use bluehelm_tests::{
+    api_client, bluehelm_bin, eventually, id, linked, net_with_terminal,
+    specs_with_reference_services, TestNet,
+};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -19,12 +21,7 @@ const DATA: &str = bluehelm_tests::DATA_DIR;
 
 /// The standard network, with `gs` answering both reference databases itself.
 fn net() -> TestNet {
-    let mut specs = standard_specs();
-    let hub = &mut specs[0];
-    assert_eq!(hub.id.as_str(), "gs");
-    hub.services.push(("smv.check".into(), id("gs")));
-    hub.reference_services = vec!["sltd".into(), "smv".into()];
-    TestNet::with_specs(specs)
+    TestNet::with_specs(specs_with_reference_services())
 }
 
 fn data(name: &str) -> PathBuf {
@@ -356,27 +353,6 @@ async fn import_is_refused_by_a_node_that_does_not_answer_the_database() {
     fr.shutdown().await;
 }
 
-/// The standard network with the reference databases at `gs` and a terminal listener on the
-/// mission post, with a certificate for terminal `term1.unmiss`.
-fn net_with_terminal() -> (TestNet, std::net::SocketAddr) {
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free TCP port");
-    let mut specs = standard_specs();
-    specs[0].services.push(("smv.check".into(), id("gs")));
-    specs[0].reference_services = vec!["sltd".into(), "smv".into()];
-    let mission = specs
-        .iter_mut()
-        .find(|s| s.id.as_str() == "mission.unmiss")
-        .expect("the standard network has a mission post");
-    mission.terminal_listen = Some(address);
-    let mut net = TestNet::with_specs(specs);
-    net.net
-        .add_terminal(&id("term1.unmiss"), &id("mission.unmiss"))
-        .expect("terminal certificate");
-    (net, address)
-}
-
 async fn terminal_client(net: &TestNet, address: std::net::SocketAddr) -> Client {
     let pki = net.net.pki_dir();
     let trust =
@@ -395,7 +371,7 @@ async fn terminal_client(net: &TestNet, address: std::net::SocketAddr) -> Client
 /// comes from its certificate and never from a client's payload, and `--purpose` is checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hit_notification_names_the_terminal_and_purpose_as_fields_for_scripts() {
-    let (net, address) = net_with_terminal();
+    let (net, address) = net_with_terminal(specs_with_reference_services());
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
     let mission = net.start("mission.unmiss").await;

@@ -15,7 +15,8 @@ use bluehelm::Node;
 use bluehelm_pki::{IssueRequest, NodeCredentials, Role, TrustStore};
 use bluehelm_tests::raw::RawLink;
 use bluehelm_tests::{
-    bluehelm_bin, eventually, id, inbox_at_least, run_cli as cli, NodeProcess, TestNet,
+    bluehelm_bin, eventually, id, inbox_at_least, net_with_terminal, run_cli as cli, NodeProcess,
+    TestNet,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use tonic::transport::Channel;
@@ -25,27 +26,10 @@ type Client = BureauClient<Channel>;
 /// How long a refused client may take to find out.
 const REFUSAL: Duration = Duration::from_secs(15);
 
-/// A loopback TCP address with a port that was free a moment ago.
-fn free_tcp_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    listener.local_addr().expect("bound address")
-}
-
 /// The standard network with a terminal listener on the mission post, and a certificate
 /// for terminal `term1.unmiss` bound to it.
 fn network() -> (TestNet, SocketAddr) {
-    let address = free_tcp_addr();
-    let mut specs = standard_specs();
-    let mission = specs
-        .iter_mut()
-        .find(|s| s.id.as_str() == "mission.unmiss")
-        .expect("the standard network has a mission post");
-    mission.terminal_listen = Some(address);
-    let mut net = TestNet::with_specs(specs);
-    net.net
-        .add_terminal(&id("term1.unmiss"), &id("mission.unmiss"))
-        .expect("terminal certificate");
-    (net, address)
+    net_with_terminal(standard_specs())
 }
 
 fn pki_file(net: &TestNet, name: &str) -> PathBuf {

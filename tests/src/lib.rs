@@ -510,3 +510,32 @@ pub async fn drained(origin: &bluehelm::Node, hub: &bluehelm::Node, destination:
     })
     .await;
 }
+
+/// The standard network's specs, with `gs` answering both reference databases (`sltd`,
+/// `smv`) itself.
+pub fn specs_with_reference_services() -> Vec<NodeSpec> {
+    let mut specs = standard_specs();
+    let hub = &mut specs[0];
+    assert_eq!(hub.id.as_str(), "gs");
+    hub.services.push(("smv.check".into(), id("gs")));
+    hub.reference_services = vec!["sltd".into(), "smv".into()];
+    specs
+}
+
+/// A network of `specs` whose mission post listens for terminals on a free loopback port,
+/// with a certificate for terminal `term1.unmiss` bound to it; returns the listener's address.
+pub fn net_with_terminal(mut specs: Vec<NodeSpec>) -> (TestNet, std::net::SocketAddr) {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port");
+    let mission = specs
+        .iter_mut()
+        .find(|s| s.id.as_str() == "mission.unmiss")
+        .expect("the standard network has a mission post");
+    mission.terminal_listen = Some(address);
+    let mut net = TestNet::with_specs(specs);
+    net.net
+        .add_terminal(&id("term1.unmiss"), &id("mission.unmiss"))
+        .expect("terminal certificate");
+    (net, address)
+}
