@@ -30,6 +30,7 @@ fn text_request(to: &str, n: usize, report: bool) -> pb::SubmitRequest {
         precedence: pb::Precedence::Routine as i32,
         ttl_seconds: 600,
         want_delivery_report: report,
+        release_to: None,
         correlation_id: String::new(),
         body: Some(pb::submit_request::Body::Text(pb::TextMessage {
             subject_line: format!("api message {n}"),

@@ -35,6 +35,7 @@ async fn a_message_in_the_inbox_of_ke() -> Fixture {
             precedence: pb::Precedence::Immediate as i32,
             ttl_seconds: 600,
             want_delivery_report: false,
+            release_to: None,
             correlation_id: String::new(),
             body: Some(pb::submit_request::Body::Text(pb::TextMessage {
                 subject_line: "cli check".into(),

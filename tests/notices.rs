@@ -50,6 +50,7 @@ fn submit_notice(to: &str, notice: pb::Notice) -> pb::SubmitRequest {
         precedence: pb::Precedence::Priority as i32,
         ttl_seconds: 600,
         want_delivery_report: false,
+        release_to: None,
         correlation_id: String::new(),
         body: Some(pb::submit_request::Body::Notice(notice)),
     }
@@ -577,6 +578,7 @@ async fn a_diffusion_goes_straight_to_its_addressee_and_gs_keeps_a_signed_copy()
             precedence: pb::Precedence::Immediate as i32,
             ttl_seconds: 600,
             want_delivery_report: false,
+            release_to: None,
             correlation_id: String::new(),
             body: Some(pb::submit_request::Body::Diffusion(diffusion.clone())),
         },

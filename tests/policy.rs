@@ -40,6 +40,7 @@ fn submit_request(to: &str, body: pb::submit_request::Body) -> pb::SubmitRequest
         precedence: pb::Precedence::Routine as i32,
         ttl_seconds: 600,
         want_delivery_report: true,
+        release_to: None,
         correlation_id: String::new(),
         body: Some(body),
     }

@@ -366,6 +366,7 @@ fn from_de(to: &str, correlation: Option<MessageId>, body: Body) -> Envelope {
         correlation_id: correlation,
         hop_limit: 16,
         want_delivery_report: false,
+        release_to: None,
         body,
     }
 }
@@ -410,6 +411,7 @@ async fn forged_reports_from_a_third_node_are_refused_and_the_message_stays_held
                 precedence: pb::Precedence::Routine as i32,
                 ttl_seconds: 600,
                 want_delivery_report: true,
+                release_to: None,
                 correlation_id: String::new(),
                 body: Some(pb::submit_request::Body::Text(pb::TextMessage {
                     subject_line: format!("held {n}"),
@@ -633,6 +635,7 @@ async fn forged_response_does_not_end_a_waiting_request() {
             body: answer(ResponseStatus::Hit, "genuine"),
             ttl: Duration::from_secs(600),
             want_delivery_report: false,
+            release_to: None,
             correlation_id: Some(request),
         }])
         .await

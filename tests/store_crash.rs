@@ -27,6 +27,7 @@ fn large(n: usize) -> Outgoing {
         }),
         ttl: Duration::from_secs(600),
         want_delivery_report: false,
+        release_to: None,
         correlation_id: None,
     }
 }

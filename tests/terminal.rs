@@ -133,6 +133,7 @@ async fn terminal_submits_and_reads_status_over_mutual_tls() {
             precedence: pb::Precedence::Immediate as i32,
             ttl_seconds: 600,
             want_delivery_report: true,
+            release_to: None,
             correlation_id: String::new(),
             body: Some(pb::submit_request::Body::Text(pb::TextMessage {
                 subject_line: "from terminal 1".into(),

@@ -296,6 +296,7 @@ pub async fn answer(
         }),
         ttl: Duration::from_millis(u64::try_from(remaining).unwrap_or(0)).max(MIN_RESPONSE_TTL),
         want_delivery_report: false,
+        release_to: None,
         correlation_id: Some(envelope.message_id),
     };
     send(node, response, "response").await?;
@@ -333,6 +334,7 @@ pub async fn answer(
         }),
         ttl: NOTIFICATION_TTL,
         want_delivery_report: false,
+        release_to: None,
         correlation_id: None,
     };
     send(node, notification, "hit notification").await

@@ -12,6 +12,7 @@ use crate::ids::{GroupName, MessageId, NodeId, ServiceName};
 use crate::limits::MAX_HOP_LIMIT;
 use crate::link::MessageRef;
 use crate::pb;
+use crate::release::ReleaseList;
 
 wire_enum! {
     /// How urgent a message is. Queues and links serve `Flash` before `Immediate` before
@@ -226,6 +227,8 @@ pub struct Envelope {
     pub hop_limit: u8,
     /// Whether the origin wants a delivery report when the destination takes the message.
     pub want_delivery_report: bool,
+    /// Who the origin releases the message to; `None`: the whole network (issue 12).
+    pub release_to: Option<ReleaseList>,
     /// The content; its variant is the message's [`Kind`].
     pub body: Body,
 }
@@ -285,6 +288,12 @@ impl Envelope {
         if kind.is_report() && self.want_delivery_report {
             return Err(ValidationError::ReportOnReport(kind));
         }
+        if let Some(release) = &self.release_to {
+            if !matches!(kind, Kind::Notice | Kind::Diffusion | Kind::Text) {
+                return Err(ValidationError::ReleaseNotAllowed(kind));
+            }
+            release.validate()?;
+        }
         self.body.validate()
     }
 
@@ -332,6 +341,7 @@ impl Envelope {
                 .unwrap_or_default(),
             hop_limit: u32::from(self.hop_limit),
             want_delivery_report: self.want_delivery_report,
+            release_to: self.release_to.as_ref().map(ReleaseList::to_pb),
             body: Some(self.body.to_pb()),
         }
     }
@@ -351,6 +361,7 @@ impl Envelope {
             hop_limit: u8::try_from(e.hop_limit)
                 .map_err(|_| ValidationError::HopLimit(e.hop_limit))?,
             want_delivery_report: e.want_delivery_report,
+            release_to: e.release_to.map(ReleaseList::from_pb).transpose()?,
             body: Body::from_pb(e.body.ok_or(ValidationError::Missing { field: "body" })?)?,
         })
     }

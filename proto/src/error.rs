@@ -151,6 +151,23 @@ pub enum ValidationError {
     /// A report asks for a delivery report, which would make reports about reports.
     #[error("a {0} must not ask for a delivery report")]
     ReportOnReport(Kind),
+    /// A release list names a mission code that is not 3 to 32 upper-case letters, digits
+    /// or `-`.
+    #[error("release_to names mission {value:?}: use 3 to 32 upper-case letters, digits or -")]
+    BadMissionCode {
+        /// The code received (cut to 40 characters).
+        value: String,
+    },
+    /// A release list names a role other than `hub`, `ncb` or `mission`.
+    #[error("release_to names role {value:?}: use hub, ncb or mission")]
+    UnknownReleaseRole {
+        /// The word received (cut to 40 characters).
+        value: String,
+    },
+    /// A release list on a kind that does not take one (only notices, diffusions and text
+    /// messages carry their owner's marking).
+    #[error("a {0} carries no release list: only notices, diffusions and text messages do")]
+    ReleaseNotAllowed(Kind),
     /// A notice that is requested or published carries no subject.
     #[error("a {0} notice needs a subject")]
     NoticeWithoutSubject(crate::body::NoticeLifecycle),
@@ -181,4 +198,14 @@ pub enum ParseError {
     /// The string holds an identifier that is not valid.
     #[error(transparent)]
     Id(#[from] IdError),
+    /// The string is not valid for the type, for the reason given.
+    #[error("{what} entry {value:?}: {why}")]
+    Invalid {
+        /// The type being parsed, e.g. "release list".
+        what: &'static str,
+        /// The part of the string at fault.
+        value: String,
+        /// What is wrong and what to write instead.
+        why: String,
+    },
 }

@@ -43,6 +43,7 @@ pub mod framing;
 mod ids;
 pub mod limits;
 mod link;
+mod release;
 mod signed;
 pub mod testing;
 #[cfg(test)]
@@ -54,6 +55,7 @@ pub use body::{
     ServiceRequest, ServiceResponse, Subject, TextMessage,
 };
 pub use check::calendar_date;
+pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
 pub use envelope::{Destination, Envelope, Kind, Precedence};
 pub use error::{DecodeError, ParseError, ValidationError};
 pub use framing::{

@@ -167,6 +167,7 @@ pub fn sample_envelope(
         correlation_id,
         hop_limit: 8,
         want_delivery_report: false,
+        release_to: None,
         body,
     }
 }

@@ -114,6 +114,7 @@ pub fn text(n: usize, to: &str, precedence: Precedence) -> Outgoing {
         }),
         ttl: Duration::from_secs(600),
         want_delivery_report: false,
+        release_to: None,
         correlation_id: None,
     }
 }

@@ -24,6 +24,7 @@ pub struct Draft {
     pub ttl: Duration,
     pub want_delivery_report: bool,
     pub correlation_id: Option<MessageId>,
+    pub release_to: Option<pb::ReleaseList>,
     pub body: pb::envelope::Body,
 }
 
@@ -46,6 +47,7 @@ pub fn outgoing(me: &NodeId, draft: Draft) -> Result<Outgoing, Status> {
             .unwrap_or_default(),
         hop_limit: u32::from(DEFAULT_HOP_LIMIT),
         want_delivery_report: draft.want_delivery_report,
+        release_to: draft.release_to,
         body: Some(draft.body),
     };
     let envelope = Envelope::decode(&wire.encode_to_vec())
@@ -56,6 +58,7 @@ pub fn outgoing(me: &NodeId, draft: Draft) -> Result<Outgoing, Status> {
         body: envelope.body,
         ttl: draft.ttl,
         want_delivery_report: envelope.want_delivery_report,
+        release_to: envelope.release_to,
         correlation_id: envelope.correlation_id,
     })
 }
@@ -86,6 +89,7 @@ pub fn submit_draft(
         precedence: request.precedence,
         ttl: seconds("ttl_seconds", request.ttl_seconds, DEFAULT_TTL)?,
         want_delivery_report: request.want_delivery_report,
+        release_to: request.release_to,
         correlation_id: message_id_opt("correlation_id", &request.correlation_id)?,
         body,
     })
@@ -167,6 +171,7 @@ pub fn inbox_message(message: &Delivered) -> Result<pb::InboxMessage, Status> {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         want_delivery_report: envelope.want_delivery_report,
+        release_to: wire.release_to,
         body,
         signed: Some(pb::SignedEnvelope {
             envelope: envelope_bytes,
@@ -192,6 +197,7 @@ mod tests {
             precedence: pb::Precedence::Routine as i32,
             ttl: DEFAULT_TTL,
             want_delivery_report: true,
+            release_to: None,
             correlation_id: None,
             body: pb::envelope::Body::Text(pb::TextMessage {
                 subject_line: "hello".into(),

@@ -276,6 +276,9 @@ pub async fn approve(
                 body: Body::Notice(notice.clone()),
                 ttl: ttl_of(&p.envelope),
                 want_delivery_report: false,
+                // The owner's marking survives publication (issue 12): receivers check it
+                // equals the request's.
+                release_to: p.envelope.release_to.clone(),
                 correlation_id: Some(p.id),
             }
         })
@@ -316,6 +319,7 @@ pub async fn refuse(
         body: Body::Text(text),
         ttl: DEFAULT_TTL,
         want_delivery_report: false,
+        release_to: None,
         correlation_id: Some(p.id),
     };
     let ids = node

@@ -220,6 +220,7 @@ async fn answer(
         precedence: wire_precedence(request.precedence),
         ttl: Duration::from_millis(remaining).max(MIN_RESPONSE_TTL),
         want_delivery_report: false,
+        release_to: None,
         correlation_id: Some(id),
         body: pb::envelope::Body::Response(pb::ServiceResponse {
             service: service.to_string(),

@@ -203,6 +203,7 @@ impl Bureau for BureauService {
             precedence,
             ttl,
             want_delivery_report: false,
+            release_to: None,
             correlation_id: None,
             body: pb::envelope::Body::Request(convert::with_terminal(
                 pb::ServiceRequest {

@@ -186,6 +186,7 @@ fn outgoing(to: &NodeId, precedence: Precedence) -> Outgoing {
         body,
         ttl: Duration::from_secs(3600),
         want_delivery_report: false,
+        release_to: None,
         correlation_id: None,
     }
 }

@@ -59,6 +59,7 @@ fn text(subject: &str, precedence: Precedence, to: Destination, report: bool) ->
         }),
         ttl: Duration::from_secs(3600),
         want_delivery_report: report,
+        release_to: None,
         correlation_id: None,
     }
 }

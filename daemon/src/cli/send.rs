@@ -312,6 +312,7 @@ fn build(args: SendArgs) -> Result<(Common, pb::SubmitRequest), Failure> {
         precedence: bureau::precedence(&precedence)?,
         ttl_seconds: common.ttl.or(file.ttl_seconds).unwrap_or(0),
         want_delivery_report: common.report || file.report,
+        release_to: None,
         correlation_id: common
             .correlation
             .clone()

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use bluehelm_proto::{Body, Destination, Envelope, MessageId, Precedence, Refusal, SignedEnvelope};
+use bluehelm_proto::{
+    Body, Destination, Envelope, MessageId, Precedence, Refusal, ReleaseList, SignedEnvelope,
+};
 
 use super::bulk::Bulk;
 use super::shell::own_custody_signed;
@@ -33,6 +35,8 @@ pub struct Outgoing {
     pub ttl: Duration,
     pub want_delivery_report: bool,
     pub correlation_id: Option<MessageId>,
+    /// The owner's release marking; `None`: releasable to the whole network.
+    pub release_to: Option<ReleaseList>,
 }
 
 /// Why a submission was not accepted.
@@ -153,6 +157,7 @@ impl Core {
             correlation_id: copy_of.or(out.correlation_id),
             hop_limit: DEFAULT_HOP_LIMIT,
             want_delivery_report: out.want_delivery_report,
+            release_to: out.release_to,
             body: out.body,
         };
         envelope

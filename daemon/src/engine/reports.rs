@@ -30,6 +30,7 @@ fn report(me: &NodeId, about: &Envelope, id: MessageId, now_ms: i64, body: Body)
         correlation_id: Some(about.message_id),
         hop_limit: REPORT_HOP_LIMIT,
         want_delivery_report: false,
+        release_to: None,
         body,
     }
 }

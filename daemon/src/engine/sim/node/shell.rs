@@ -42,6 +42,7 @@ impl Node {
             correlation_id: None,
             hop_limit: HOP_LIMIT,
             want_delivery_report: true,
+            release_to: None,
             body: Body::Text(TextMessage {
                 subject_line: "sim".into(),
                 body: String::new(),
