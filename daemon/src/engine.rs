@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod custody;
 pub mod ledger;
 pub mod policy;
+pub mod release;
 pub mod reports;
 pub mod routing;
 pub mod sender;

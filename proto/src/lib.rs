@@ -55,7 +55,6 @@ pub use body::{
     ServiceRequest, ServiceResponse, Subject, TextMessage,
 };
 pub use check::calendar_date;
-pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
 pub use envelope::{Destination, Envelope, Kind, Precedence};
 pub use error::{DecodeError, ParseError, ValidationError};
 pub use framing::{
@@ -64,4 +63,5 @@ pub use framing::{
 pub use ids::{GroupName, IdError, MessageId, NodeId, ServiceName};
 pub use limits::MAX_HOP_LIMIT;
 pub use link::{LinkFrame, MessageRef, Refusal, RefusalReason, Transfer};
+pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
 pub use signed::{signing_input, SignedEnvelope, SIGNATURE_LEN, SIGNING_DOMAIN};

@@ -135,8 +135,18 @@ fn describe(m: &pb::InboxMessage) -> String {
         Some(Body::HitNotification(h)) => ("hit-notification", hit(h)),
         None => ("?", String::new()),
     };
+    let release = m
+        .release_to
+        .as_ref()
+        .map(|r| {
+            let words: Vec<&str> = (r.countries.iter().chain(&r.missions).chain(&r.roles))
+                .map(String::as_str)
+                .collect();
+            format!(" REL TO {}", words.join(","))
+        })
+        .unwrap_or_default();
     format!(
-        "#{} {} {} {} from {} to {} id {}\n    {}",
+        "#{} {} {} {} from {} to {} id {}{release}\n    {}",
         m.seq,
         local_from_ms(m.created_at_ms),
         precedence,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bluehelm::api::pb;
-use bluehelm_proto::{Destination, NodeId};
+use bluehelm_proto::{Destination, NodeId, ReleaseList};
 use serde::Deserialize;
 
 use super::bureau::{self, enum_number, input, Failure, NodeArgs};
@@ -59,6 +59,10 @@ pub struct Common {
     /// The message this one follows up (its id).
     #[arg(long, value_name = "MESSAGE_ID")]
     pub correlation: Option<String>,
+    /// Who may see it ("REL TO"): countries (FR), mission codes (UNMISS) and roles (ncb,
+    /// mission, hub), comma-separated, e.g. `FR,KE,UNMISS`. Absent: the whole network.
+    #[arg(long = "release-to", value_name = "LIST")]
+    pub release_to: Option<String>,
     /// Read the message from this JSON file; flags given as well override its fields.
     #[arg(long = "json-file", value_name = "FILE")]
     pub json_file: Option<PathBuf>,
@@ -158,6 +162,8 @@ struct FileMessage {
     #[serde(default)]
     report: bool,
     correlation_id: Option<String>,
+    /// As `--release-to`: "FR,KE,UNMISS".
+    release_to: Option<String>,
     notice: Option<FileNotice>,
     diffusion: Option<FileDiffusion>,
     message: Option<FileText>,
@@ -312,7 +318,12 @@ fn build(args: SendArgs) -> Result<(Common, pb::SubmitRequest), Failure> {
         precedence: bureau::precedence(&precedence)?,
         ttl_seconds: common.ttl.or(file.ttl_seconds).unwrap_or(0),
         want_delivery_report: common.report || file.report,
-        release_to: None,
+        release_to: common
+            .release_to
+            .clone()
+            .or(file.release_to)
+            .map(|list| release_list(&list))
+            .transpose()?,
         correlation_id: common
             .correlation
             .clone()
@@ -321,6 +332,18 @@ fn build(args: SendArgs) -> Result<(Common, pb::SubmitRequest), Failure> {
         body: Some(body),
     };
     Ok((common, request))
+}
+
+/// `--release-to FR,KE,UNMISS` in wire form.
+fn release_list(text: &str) -> Result<pb::ReleaseList, Failure> {
+    let list: ReleaseList = text
+        .parse()
+        .map_err(|e| input(format!("--release-to {text:?}: {e}")))?;
+    Ok(pb::ReleaseList {
+        countries: list.countries.into_iter().collect(),
+        missions: list.missions.into_iter().collect(),
+        roles: list.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+    })
 }
 
 fn wire_destination(destination: &Destination) -> pb::Destination {

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use bluehelm_pki::EnvelopeVerifier;
+use bluehelm_pki::{EnvelopeVerifier, NodeIdentity};
 use bluehelm_proto::{NodeId, NonDeliveryReason, Precedence};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,17 @@ impl LinkHandle {
     /// The node's configuration: peers, limits and TLS files.
     pub fn config(&self) -> &NodeConfig {
         self.core.config()
+    }
+
+    /// Records who a linked peer's verified certificate says it is, for release markings;
+    /// logged when it is news.
+    pub fn learn(&self, identity: &NodeIdentity) {
+        if self.core.learn(identity) {
+            tracing::debug!(peer = %identity.node, role = %identity.role,
+                country = identity.country.as_deref().unwrap_or("-"),
+                mission = identity.mission.as_deref().unwrap_or("-"),
+                "peer identity learned");
+        }
     }
 
     /// Largest frame a link reads or writes.

@@ -15,6 +15,7 @@ use super::bulk::Bulk;
 use super::state::{now_ms, Core, Stats};
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::policy::Party;
+use crate::engine::release::{Directory, WithheldBecause};
 use crate::engine::{custody, reports, CustodyDecision, Hop};
 use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
 
@@ -323,12 +324,23 @@ pub(super) fn custody_of(
         stream,
         signer: Party::of(signer),
         policy: &core.config().policy,
+        me: Party::of(core.identity()),
+        directory: &Directory::default(),
+    };
+    // Only a marked message needs the directory: the rest never touch its lock.
+    let directory = envelope.release_to.is_some().then(|| core.directory());
+    let ctx = custody::Context {
+        directory: directory.as_deref().unwrap_or(ctx.directory),
+        ..ctx
     };
     let decision = custody::decide(envelope, recipients, ctx, &core.config().routing, |hop| {
         core.store().depth(hop)
     });
     let copies = match decision {
-        CustodyDecision::Accept(copies) => copies,
+        CustodyDecision::Accept { copies, withheld } => {
+            note_withheld(envelope, &withheld);
+            copies
+        }
         CustodyDecision::Refuse { reason, detail } => {
             return Err(Refusal {
                 message,
@@ -350,6 +362,25 @@ pub(super) fn custody_of(
         report,
         provenance,
     })
+}
+
+/// Logs the copies a release marking kept from recipients: at debug when the marking says
+/// so, as a warning when this node does not know who a recipient is (it has never linked
+/// with it since it started), which an operator can fix.
+fn note_withheld(envelope: &Envelope, withheld: &[(NodeId, WithheldBecause)]) {
+    for (recipient, because) in withheld {
+        match because {
+            WithheldBecause::OutsideList => tracing::debug!(
+                message = %envelope.message_id, origin = %envelope.origin, %recipient,
+                "no copy: outside the release list"
+            ),
+            WithheldBecause::IdentityUnknown => tracing::warn!(
+                message = %envelope.message_id, origin = %envelope.origin, %recipient,
+                "no copy of a marked message: this node has not linked with the recipient \
+                 since it started, so it cannot tell whether the release list admits it"
+            ),
+        }
+    }
 }
 
 /// Signs an envelope this node originates and decides where it goes.

@@ -1,6 +1,7 @@
 //! The state one node's tasks share: identity, config, store, keys and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{NodeId, RefusalReason};
@@ -8,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bulk::Bulk;
 use crate::config::NodeConfig;
+use crate::engine::release::{Directory, Member};
 use crate::store::Store;
 
 /// Counters an operator watches (see docs/operations.md).
@@ -89,6 +91,9 @@ pub struct Core {
     bulk: Bulk,
     stats: Stats,
     cancel: CancellationToken,
+    /// Who the nodes it has linked with are, from their certificates (release markings).
+    /// Read for every marked message, written at link-up.
+    directory: RwLock<Directory>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -123,6 +128,7 @@ impl Core {
             bulk,
             stats: Stats::default(),
             cancel: CancellationToken::new(),
+            directory: RwLock::new(Directory::default()),
         }
     }
 
@@ -159,6 +165,24 @@ impl Core {
     /// Verifies envelopes and certificates against the trust store in force.
     pub fn verifier(&self) -> &EnvelopeVerifier {
         &self.verifier
+    }
+
+    /// The certified identities of the nodes this node has linked with.
+    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+        // A writer that panicked left a whole directory behind: still the best knowledge.
+        self.directory
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Learns who `identity` certifies (a link's verified peer certificate); true if that
+    /// is new to the directory.
+    pub fn learn(&self, identity: &NodeIdentity) -> bool {
+        let mut directory = self
+            .directory
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        directory.learn(identity.node.clone(), Member::of(identity))
     }
 
     pub(super) fn signer(&self) -> &Signer {

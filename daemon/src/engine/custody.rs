@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{Envelope, NodeId, NonDeliveryReason, Precedence, RefusalReason};
 
 use super::policy::{self, Party, Policy};
+use super::release::{self, Directory, Withheld};
 use super::routing::{Hop, RouteDecision, RoutingTable};
 
 /// Clocks of nodes may disagree by this much: a message created further in the future is
@@ -31,6 +32,10 @@ pub struct Context<'a> {
     pub signer: Party<'a>,
     /// The node's role policy (issue 12).
     pub policy: &'a Policy,
+    /// This node, as its own certificate says: release markings admit it or not.
+    pub me: Party<'a>,
+    /// The certified identities of the nodes it has linked with (release markings).
+    pub directory: &'a Directory,
 }
 
 /// The decision on one offered message.
@@ -38,7 +43,11 @@ pub struct Context<'a> {
 pub enum CustodyDecision {
     /// Take custody: store a copy for each hop, then acknowledge (unless the ledger finds
     /// the message held already: then it is acknowledged again without being stored).
-    Accept(BTreeMap<Hop, Vec<NodeId>>),
+    /// `withheld`: recipients of a fan-out that its release marking keeps out.
+    Accept {
+        copies: BTreeMap<Hop, Vec<NodeId>>,
+        withheld: Withheld,
+    },
     Refuse {
         reason: RefusalReason,
         detail: String,
@@ -89,7 +98,7 @@ pub fn decide(
     if let Err(refusal) = policy::check(ctx.policy, ctx.signer, envelope) {
         return refuse(RefusalReason::Policy, refusal.to_string());
     }
-    let hops = match table.decide(&envelope.destination, recipients, &envelope.origin) {
+    let mut hops = match table.decide(&envelope.destination, recipients, &envelope.origin) {
         RouteDecision::Deliver(hops) => hops,
         RouteDecision::NoRoute(why) => return refuse(RefusalReason::NoRoute, why),
         RouteDecision::UnknownGroup(group) => {
@@ -98,6 +107,10 @@ pub fn decide(
         RouteDecision::UnknownService(service) => {
             return refuse(RefusalReason::NoRoute, format!("unknown service {service}"))
         }
+    };
+    let withheld = match release::restrict(envelope, recipients, ctx.me, ctx.directory, &mut hops) {
+        Ok(withheld) => withheld,
+        Err(refusal) => return refuse(RefusalReason::Policy, refusal.to_string()),
     };
     for hop in hops.keys() {
         if let Hop::Next(next) = hop {
@@ -109,7 +122,10 @@ pub fn decide(
             }
         }
     }
-    CustodyDecision::Accept(hops)
+    CustodyDecision::Accept {
+        copies: hops,
+        withheld,
+    }
 }
 
 fn refuse(reason: RefusalReason, detail: impl Into<String>) -> CustodyDecision {
@@ -160,6 +176,16 @@ mod tests {
 
     static POLICY: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(Policy::default);
     static HUB_NODE: std::sync::LazyLock<NodeId> = std::sync::LazyLock::new(|| id("gs"));
+    static DIRECTORY: std::sync::LazyLock<Directory> = std::sync::LazyLock::new(Directory::default);
+
+    fn hub() -> Party<'static> {
+        Party {
+            node: &HUB_NODE,
+            role: bluehelm_pki::Role::Hub,
+            country: None,
+            mission: None,
+        }
+    }
 
     fn ctx(now_ms: i64) -> Context<'static> {
         Context {
@@ -167,12 +193,10 @@ mod tests {
             hops: 0,
             queue_quota: 10,
             stream: None,
-            signer: Party {
-                node: &HUB_NODE,
-                role: bluehelm_pki::Role::Hub,
-                mission: None,
-            },
+            signer: hub(),
             policy: &POLICY,
+            me: hub(),
+            directory: &DIRECTORY,
         }
     }
 
@@ -192,7 +216,10 @@ mod tests {
         let d = decide(&env, &[], ctx(1_000), &table(), |_| 0);
         assert_eq!(
             d,
-            CustodyDecision::Accept([(Hop::Next(id("mission.unmiss")), vec![])].into())
+            CustodyDecision::Accept {
+                copies: [(Hop::Next(id("mission.unmiss")), vec![])].into(),
+                withheld: vec![],
+            }
         );
     }
 

@@ -7,8 +7,8 @@
 //! [`Rule`] (a stable kebab-case name that appears in refusals, non-delivery reports, logs and
 //! docs/security.md).
 //!
-//! Release markings (issue 12, item 2) are meant to slot in beside the role check: a second
-//! pure check on the same [`Party`] and envelope, called from the same place.
+//! Release markings (issue 12, item 2) are checked beside it, after routing, by
+//! `engine/release.rs` (rule `release-marking`).
 //!
 //! Answers are not restricted by role beyond "terminals sign nothing": a delivery or
 //! non-delivery report and a service response are checked where they count, at the origin of
@@ -33,6 +33,8 @@ pub struct Party<'a> {
     /// The certificate's node (verification made sure it is the envelope's origin).
     pub node: &'a NodeId,
     pub role: Role,
+    /// The country, for an `ncb` certificate (a mission's host country, for a `mission` one).
+    pub country: Option<&'a str>,
     /// The mission code, for a `mission` certificate.
     pub mission: Option<&'a str>,
 }
@@ -43,6 +45,7 @@ impl<'a> Party<'a> {
         Self {
             node: &identity.node,
             role: identity.role,
+            country: identity.country.as_deref(),
             mission: identity.mission.as_deref(),
         }
     }
@@ -70,10 +73,13 @@ pub enum Rule {
     /// Hit notifications come from the hub, which hosts the reference databases, and go to
     /// one node (the record's owner), never to a group or a service.
     HitNotificationsFromHub,
+    /// A marked message is copied only to the nodes its release list admits, and a node
+    /// outside the list refuses its copy (`engine/release.rs`).
+    ReleaseMarking,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::TerminalsSignNothing,
         Rule::OnlyHubPublishesNotices,
         Rule::NoticeRequestsFromNcbForOwnBureau,
@@ -82,6 +88,7 @@ impl Rule {
         Rule::MessageScope,
         Rule::ServiceRequestScope,
         Rule::HitNotificationsFromHub,
+        Rule::ReleaseMarking,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +101,7 @@ impl Rule {
             Rule::MessageScope => "message-scope",
             Rule::ServiceRequestScope => "service-request-scope",
             Rule::HitNotificationsFromHub => "hit-notifications-from-hub",
+            Rule::ReleaseMarking => "release-marking",
         }
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bluehelm_pki::NodeIdentity;
 use bluehelm_proto::{LinkFrame, NodeId};
 use quinn::{Connection, Endpoint, Incoming};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -33,9 +34,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// terminal listener bounds its handshakes the same way (`api/terminal.rs`).
 pub const MAX_HANDSHAKES: usize = 32;
 
-/// The node id in the certificate a connected peer presented (TLS has already verified the
-/// chain and the CRL; this reads what it certifies).
-fn peer_node(core: &LinkHandle, conn: &Connection) -> Result<NodeId, LinkError> {
+/// What the certificate a connected peer presented certifies (TLS has already verified the
+/// chain and the CRL; this reads it).
+fn peer_identity(core: &LinkHandle, conn: &Connection) -> Result<NodeIdentity, LinkError> {
     let chain = tls::peer_chain(conn).ok_or(IdentityError::NoCertificate)?;
     let leaf = chain.first().ok_or(IdentityError::EmptyChain)?;
     let identity = core
@@ -43,7 +44,7 @@ fn peer_node(core: &LinkHandle, conn: &Connection) -> Result<NodeId, LinkError> 
         .trust_store()
         .verify_node(leaf, now_ms() / 1000)
         .map_err(IdentityError::Untrusted)?;
-    Ok(identity.node)
+    Ok(identity)
 }
 
 /// Accepts links until the node stops, then waits for the links it accepted to end (they
@@ -101,14 +102,15 @@ async fn handle_incoming(
             return;
         }
     };
-    let peer = match peer_node(&core, &conn) {
-        Ok(peer) => peer,
+    let identity = match peer_identity(&core, &conn) {
+        Ok(identity) => identity,
         Err(err) => {
             tracing::warn!(%remote, error = %err, "refusing a link");
             conn.close(CLOSE_REFUSED, b"certificate not acceptable");
             return;
         }
     };
+    let peer = identity.node.clone();
     let configured = core.config().peers.iter().any(|p| p.node == peer);
     if peer == *core.me() || !(configured || core.config().accept_unknown_peers) {
         tracing::warn!(%remote, %peer, "refusing a link from a node that is not a configured peer");
@@ -117,11 +119,14 @@ async fn handle_incoming(
     }
     drop(handshake);
     tracing::info!(%peer, %remote, "link up (accepted)");
-    serve(core, &links, conn, peer).await;
+    serve(core, &links, conn, &identity).await;
 }
 
 /// Registers the link (replacing an older one with the same peer) and runs it.
-async fn serve(core: LinkHandle, links: &Links, conn: Connection, peer: NodeId) {
+async fn serve(core: LinkHandle, links: &Links, conn: Connection, identity: &NodeIdentity) {
+    let peer = identity.node.clone();
+    // Before any message moves: a marked message queued for this peer is judged on it.
+    core.learn(identity);
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }
@@ -144,10 +149,10 @@ pub async fn dial_loop(
         }
         if !links.is_linked(&peer) {
             match dial(&core, &links, &endpoint, &peer, address).await {
-                Ok(conn) => {
+                Ok((conn, identity)) => {
                     attempt = 0;
                     tracing::info!(%peer, %address, "link up (dialled)");
-                    serve(core.clone(), &links, conn, peer.clone()).await;
+                    serve(core.clone(), &links, conn, &identity).await;
                 }
                 Err(err) => {
                     tracing::info!(%peer, %address, error = %err, "dial failed");
@@ -171,13 +176,14 @@ async fn dial(
     endpoint: &Endpoint,
     peer: &NodeId,
     address: SocketAddr,
-) -> Result<Connection, LinkError> {
+) -> Result<(Connection, NodeIdentity), LinkError> {
     let config = links.client_config();
     let connecting = endpoint.connect_with(config, address, &tls::server_name(peer))?;
     let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| LinkError::Timeout("handshake"))??;
-    let certified = peer_node(core, &conn)?;
+    let identity = peer_identity(core, &conn)?;
+    let certified = identity.node.clone();
     if &certified != peer {
         conn.close(CLOSE_REFUSED, b"unexpected certificate");
         return Err(IdentityError::NotDialled {
@@ -189,7 +195,7 @@ async fn dial(
     tokio::time::timeout(HANDSHAKE_TIMEOUT, ping(&conn, core.max_frame()))
         .await
         .map_err(|_| LinkError::Timeout("first ping"))??;
-    Ok(conn)
+    Ok((conn, identity))
 }
 
 async fn ping(conn: &Connection, max_frame: usize) -> Result<(), LinkError> {

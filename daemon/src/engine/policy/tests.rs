@@ -18,6 +18,7 @@ fn party(id: &NodeId, role: Role) -> Party<'_> {
     Party {
         node: id,
         role,
+        country: (role == Role::Ncb).then_some("FR"),
         mission: (role == Role::Mission).then_some("UNMISS"),
     }
 }
@@ -155,6 +156,7 @@ fn mission_posts_address_the_hub_services_and_their_mission_bureaus_only() {
         let party = Party {
             node: &other,
             role: Role::Mission,
+            country: None,
             mission: Some("MINUSCA"),
         };
         assert_eq!(

@@ -39,6 +39,8 @@ pub struct Node {
     pub routing: RoutingTable,
     /// The default role policy (every simulated signer is the hub: see `shell.rs`).
     pub policy: crate::engine::policy::Policy,
+    /// Empty: the simulated messages carry no release markings.
+    pub directory: crate::engine::release::Directory,
     /// The send side of each link that is up, by peer.
     pub links: BTreeMap<usize, LinkSide>,
     /// Offer batches awaiting their answers, per (peer, class) stream, in stream order.
@@ -63,6 +65,7 @@ impl Node {
             keeper: Keeper::new(me, fsync_ms),
             routing,
             policy: Default::default(),
+            directory: Default::default(),
             links: BTreeMap::new(),
             streams: HashMap::new(),
             next_batch: 0,

@@ -136,14 +136,22 @@ impl Node {
             signer: Party {
                 node: &envelope.origin,
                 role: Role::Hub,
+                country: None,
                 mission: None,
             },
             policy: &self.policy,
+            me: Party {
+                node: self.me(),
+                role: Role::Hub,
+                country: None,
+                mission: None,
+            },
+            directory: &self.directory,
         };
         let ledger = &self.keeper.ledger;
         let decision = custody::decide(envelope, &[], ctx, &self.routing, |hop| ledger.depth(hop));
         let copies = match decision {
-            CustodyDecision::Accept(copies) => copies,
+            CustodyDecision::Accept { copies, .. } => copies,
             CustodyDecision::Refuse { reason, detail } => {
                 return Err(Refusal {
                     message,
