@@ -517,3 +517,70 @@ async fn hit_notification_names_the_terminal_and_purpose_as_fields_for_scripts()
         node.shutdown().await;
     }
 }
+
+/// Issue 12 item 2: a record its owner released to `FR` only answers a hit to ncb.fr and a
+/// no-hit, indistinguishable from a genuine one, to mission.unmiss; the mission's check
+/// tells the owner nothing either (no record was shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_released_to_fr_answers_no_hit_to_the_mission_and_a_hit_to_ncb_fr() {
+    let net = net();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let mission = net.start("mission.unmiss").await;
+    linked(&gs, "mission.unmiss").await;
+    linked(&gs, "ncb.fr").await;
+    let file = net.dir().join("marked.csv");
+    std::fs::write(
+        &file,
+        "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions,release_to\n\
+         M1000001,FR,passport,stolen,ncb.fr,2026-03-01,Seize,FR\n\
+         M1000002,FR,passport,stolen,ncb.fr,2026-03-01,Seize,\n\
+         M1000003,FR,passport,stolen,ncb.fr,2026-03-01,Seize,\"FR,,KE\"\n",
+    )
+    .unwrap();
+    let report = import_api(&mut api_client(&gs).await, "sltd", &file).await;
+    assert_eq!((report.imported, report.rejected), (2, 1), "{report:?}");
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.line == 4 && e.message.contains("release_to")),
+        "{:?}",
+        report.errors
+    );
+
+    let marked = [("document_number", "M1000001"), ("issuing_country", "FR")];
+    let unmarked = [("document_number", "M1000002"), ("issuing_country", "FR")];
+    let absent = [("document_number", "M1999999"), ("issuing_country", "FR")];
+    let mut at_mission = api_client(&mission).await;
+    let hidden = check(&mut at_mission, "sltd.check", &marked).await;
+    assert!(is(&hidden, pb::ResponseStatus::NoHit), "{hidden:?}");
+    assert!(hidden.fields.is_empty());
+    let genuine = check(&mut at_mission, "sltd.check", &absent).await;
+    assert_eq!(
+        hidden.detail.replace("M1000001", "M1999999"),
+        genuine.detail,
+        "a withheld record answers exactly as an absent one"
+    );
+    let open = check(&mut at_mission, "sltd.check", &unmarked).await;
+    assert!(is(&open, pb::ResponseStatus::Hit), "unmarked: {open:?}");
+    assert!(!open.fields.contains_key("release_to"));
+
+    let shown = check(&mut api_client(&fr).await, "sltd.check", &marked).await;
+    assert!(is(&shown, pb::ResponseStatus::Hit), "{shown:?}");
+    assert_eq!(shown.fields["release_to"], "FR");
+
+    // Two hits (the mission's unmarked one, ncb.fr's own), none for the withheld record.
+    let (hits, _) = hits(&fr, 2).await;
+    let keys: Vec<&str> = hits.iter().map(|h| h.record_key.as_str()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        !hits
+            .iter()
+            .any(|h| h.requester == id("mission.unmiss") && h.record_key.contains("M1000001")),
+        "{keys:?}"
+    );
+    for node in [mission, fr, gs] {
+        node.shutdown().await;
+    }
+}

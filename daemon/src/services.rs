@@ -25,6 +25,7 @@ use self::record::{SltdRecord, SmvRecord};
 use crate::config::NodeConfig;
 use crate::custody::{now_ms, BureauHandle};
 use crate::custody::{Delivered, Outgoing, SubmitError};
+use crate::engine::policy::Party;
 use crate::store::{Corruption, Entry, StoreError, Table};
 
 /// Shortest lifetime of a response, as for application-served requests (`api/serve.rs`):
@@ -147,7 +148,11 @@ async fn read<T: serde::de::DeserializeOwned>(
         .map_err(|e| StoreError::corrupt(Entry::new(Table::Reference, &key), Corruption::Json(e)))
 }
 
-async fn lookup_sltd(node: &BureauHandle, request: &ServiceRequest) -> Result<Finding, StoreError> {
+async fn lookup_sltd(
+    node: &BureauHandle,
+    request: &ServiceRequest,
+    requester: Party<'_>,
+) -> Result<Finding, StoreError> {
     let (Some(number), Some(country)) = (
         param(request, "document_number"),
         param(request, "issuing_country"),
@@ -167,27 +172,35 @@ async fn lookup_sltd(node: &BureauHandle, request: &ServiceRequest) -> Result<Fi
         )));
     };
     let key = record::sltd_key(&country, &number);
-    Ok(match read::<SltdRecord>(node, key.clone()).await? {
-        Some(r) => Finding::Hit {
-            fields: r.fields(),
-            record: r.describe(),
-            matched: Matched::new(
-                &key,
-                request,
-                &["document_number", "issuing_country"],
-                &[
-                    ("document_number", &r.document_number),
-                    ("issuing_country", &r.issuing_country),
-                ],
-            ),
-            owner: r.owner_bureau,
-            instructions: r.instructions,
+    let record = read::<SltdRecord>(node, key.clone()).await?;
+    // A record its owner did not release to the requester is not there, for the requester.
+    Ok(
+        match record.filter(|r| record::released_to(&r.release_to, requester)) {
+            Some(r) => Finding::Hit {
+                fields: r.fields(),
+                record: r.describe(),
+                matched: Matched::new(
+                    &key,
+                    request,
+                    &["document_number", "issuing_country"],
+                    &[
+                        ("document_number", &r.document_number),
+                        ("issuing_country", &r.issuing_country),
+                    ],
+                ),
+                owner: r.owner_bureau,
+                instructions: r.instructions,
+            },
+            None => Finding::NoHit(format!("no record of {country} document {number}")),
         },
-        None => Finding::NoHit(format!("no record of {country} document {number}")),
-    })
+    )
 }
 
-async fn lookup_smv(node: &BureauHandle, request: &ServiceRequest) -> Result<Finding, StoreError> {
+async fn lookup_smv(
+    node: &BureauHandle,
+    request: &ServiceRequest,
+    requester: Party<'_>,
+) -> Result<Finding, StoreError> {
     let vin = param(request, "vin");
     let plate = param(request, "plate");
     let mut keys = Vec::new();
@@ -222,7 +235,8 @@ async fn lookup_smv(node: &BureauHandle, request: &ServiceRequest) -> Result<Fin
         return Ok(Finding::Bad("give vin, or plate and plate_country".into()));
     }
     for (key, by) in keys {
-        if let Some(r) = read::<SmvRecord>(node, key.clone()).await? {
+        let record = read::<SmvRecord>(node, key.clone()).await?;
+        if let Some(r) = record.filter(|r| record::released_to(&r.release_to, requester)) {
             let fields: &[(&str, &str)] = match by {
                 ["vin"] => &[("vin", &r.vin)],
                 _ => &[("plate", &r.plate), ("plate_country", &r.plate_country)],
@@ -260,9 +274,19 @@ pub async fn answer(
             "dropped a reference check that expired before it was answered");
         return Ok(());
     }
+    // Verified on receipt: the certificate is the request's true signer.
+    let requester = match bluehelm_pki::parse_certificate(message.signed.signer_certificate()) {
+        Ok(identity) => identity,
+        Err(err) => {
+            tracing::warn!(request = %envelope.message_id, origin = %envelope.origin,
+                error = %err, "dropped a reference check whose signer certificate does not parse");
+            return Ok(());
+        }
+    };
+    let requester = Party::of(&requester);
     let finding = match database {
-        Database::Sltd => lookup_sltd(node, request).await?,
-        Database::Smv => lookup_smv(node, request).await?,
+        Database::Sltd => lookup_sltd(node, request, requester).await?,
+        Database::Smv => lookup_smv(node, request, requester).await?,
     };
     let (status, fields, detail, notify) = match finding {
         Finding::Hit {

@@ -25,6 +25,8 @@ use crate::NodeId;
 
 /// Longest accepted mission code.
 pub const MAX_MISSION_LEN: usize = 32;
+/// Shortest accepted mission code: a two-letter one would read as a country.
+pub const MIN_MISSION_LEN: usize = 3;
 
 const TAG_SEQUENCE: u8 = 0x30;
 const TAG_UTF8: u8 = 0x0c;
@@ -105,7 +107,7 @@ pub enum RoleRuleError {
     #[error("country `{0}` is not an ISO 3166 alpha-2 code: use two letters such as FR or DE")]
     BadCountry(String),
     /// The mission code is empty, too long or has characters other than letters, digits, `-`.
-    #[error("mission code `{0}` is invalid: use 1 to 32 ASCII letters, digits or `-`")]
+    #[error("mission code `{0}` is invalid: use 3 to 32 ASCII letters, digits or `-` (two letters would read as a country in release markings)")]
     BadMission(String),
     /// A `terminal` certificate must name the node it may connect to.
     #[error("role terminal requires the node it may connect to: pass --for-node, e.g. --for-node mission.unmiss")]
@@ -121,7 +123,7 @@ pub enum RoleRuleError {
 /// Checks the role rules: `hub` takes neither country nor mission; `ncb` requires a country
 /// and takes no mission; `mission` requires a mission code and may name a host country;
 /// `terminal` may carry either. Countries are two upper-case ASCII letters (the ISO 3166
-/// list itself is not checked); mission codes are 1 to 32 ASCII letters, digits or `-`.
+/// list itself is not checked); mission codes are 3 to 32 ASCII letters, digits or `-`.
 pub fn check_role_rules(
     role: Role,
     country: Option<&str>,
@@ -134,7 +136,8 @@ pub fn check_role_rules(
     }
     if let Some(m) = mission {
         let ok_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
-        if m.is_empty() || m.len() > MAX_MISSION_LEN || !m.bytes().all(ok_char) {
+        // Two letters would read as a country in a release list (`--release-to FR,KE`).
+        if m.len() < MIN_MISSION_LEN || m.len() > MAX_MISSION_LEN || !m.bytes().all(ok_char) {
             return Err(RoleRuleError::BadMission(m.to_owned()));
         }
     }
@@ -374,7 +377,7 @@ mod tests {
             Err(BadCountry("fr".into()))
         );
         assert_eq!(
-            check_role_rules(Role::Ncb, Some("FR"), Some("X")),
+            check_role_rules(Role::Ncb, Some("FR"), Some("XYZ")),
             Err(MissionNotAllowed(Role::Ncb))
         );
         assert_eq!(
@@ -384,6 +387,11 @@ mod tests {
         assert_eq!(
             check_role_rules(Role::Mission, None, Some("a b")),
             Err(BadMission("a b".into()))
+        );
+        assert_eq!(
+            check_role_rules(Role::Mission, None, Some("UN")),
+            Err(BadMission("UN".into())),
+            "two letters would read as a country in a release list"
         );
         assert_eq!(check_role_rules(Role::Terminal, Some("DE"), None), Ok(()));
     }

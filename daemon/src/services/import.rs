@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::record::{Row, SltdRecord, SmvRecord, SLTD_COLUMNS, SMV_COLUMNS};
+use super::record::{Row, SltdRecord, SmvRecord, OPTIONAL_COLUMNS, SLTD_COLUMNS, SMV_COLUMNS};
 use super::Database;
 use crate::custody::Record;
 use crate::engine::RoutingTable;
@@ -73,10 +73,12 @@ pub fn parse(
     let mut index: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().trim_start_matches('\u{feff}');
-        let Some(column) = columns.iter().find(|c| **c == name) else {
+        let known = columns.iter().chain(OPTIONAL_COLUMNS);
+        let Some(column) = known.into_iter().find(|c| **c == name) else {
             return Err(ImportError::Header(format!(
-                "unknown column {name:?}; the columns are {}",
-                columns.join(",")
+                "unknown column {name:?}; the columns are {} (and optionally {})",
+                columns.join(","),
+                OPTIONAL_COLUMNS.join(",")
             )));
         };
         if index.insert(column, i).is_some() {

@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use bluehelm_proto::NodeId;
+use bluehelm_proto::{NodeId, ReleaseList};
 use serde::{Deserialize, Serialize};
+
+use crate::engine::policy::Party;
+use crate::engine::release;
 
 /// Longest value of a short CSV column (numbers, codes, names, dates).
 const MAX_FIELD_LEN: usize = 256;
@@ -24,6 +27,10 @@ pub const SLTD_COLUMNS: &[&str] = &[
     "reported_at",
     "instructions",
 ];
+
+/// Columns a file may leave out: a record without `release_to` is releasable to the whole
+/// network, as records were before markings existed.
+pub const OPTIONAL_COLUMNS: &[&str] = &["release_to"];
 
 /// The CSV columns of `smv`, in order.
 pub const SMV_COLUMNS: &[&str] = &[
@@ -49,6 +56,10 @@ pub struct SltdRecord {
     pub owner_bureau: String,
     pub reported_at: String,
     pub instructions: String,
+    /// The owner's release marking (`FR,KE,UNMISS`); empty: the whole network. Records
+    /// stored before markings existed read as unmarked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_to: String,
 }
 
 /// A stolen motor vehicle, found by its VIN or by its plate and plate country.
@@ -65,6 +76,34 @@ pub struct SmvRecord {
     pub owner_bureau: String,
     pub reported_at: String,
     pub instructions: String,
+    /// As [`SltdRecord::release_to`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub release_to: String,
+}
+
+/// Whether a record marked `release_to` (empty: unmarked) may be shown to `requester`, the
+/// certified signer of the query. A marking that no longer parses releases to nobody but
+/// the hub: the store's copy was written by this node from a checked import.
+pub fn released_to(release_to: &str, requester: Party<'_>) -> bool {
+    if release_to.is_empty() {
+        return true;
+    }
+    match release_to.parse::<ReleaseList>() {
+        Ok(list) => release::admits(&list, requester),
+        Err(_) => requester.role == bluehelm_pki::Role::Hub,
+    }
+}
+
+/// The optional `release_to` column, checked and in its one written form (`FR,KE,UNMISS`).
+fn release_column(row: &Row) -> Result<String, String> {
+    let value = text(row, "release_to", false, MAX_FIELD_LEN)?;
+    if value.is_empty() {
+        return Ok(value);
+    }
+    value
+        .parse::<ReleaseList>()
+        .map(|list| list.to_string())
+        .map_err(|e| format!("release_to: {e}"))
 }
 
 /// Upper case, without spaces and dashes: `"x12-345 67"` and `"X1234567"` are one document.
@@ -163,6 +202,7 @@ impl SltdRecord {
             owner_bureau: owner(row)?,
             reported_at: reported_at(row)?,
             instructions: text(row, "instructions", true, MAX_INSTRUCTIONS_LEN)?,
+            release_to: release_column(row)?,
         })
     }
 
@@ -180,8 +220,10 @@ impl SltdRecord {
             ("owner_bureau", &self.owner_bureau),
             ("reported_at", &self.reported_at),
             ("instructions", &self.instructions),
+            ("release_to", &self.release_to),
         ]
         .into_iter()
+        .filter(|(k, v)| *k != "release_to" || !v.is_empty())
         .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect()
     }
@@ -235,6 +277,7 @@ impl SmvRecord {
             owner_bureau: owner(row)?,
             reported_at: reported_at(row)?,
             instructions: text(row, "instructions", true, MAX_INSTRUCTIONS_LEN)?,
+            release_to: release_column(row)?,
         })
     }
 
@@ -261,6 +304,7 @@ impl SmvRecord {
             ("owner_bureau", &self.owner_bureau),
             ("reported_at", &self.reported_at),
             ("instructions", &self.instructions),
+            ("release_to", &self.release_to),
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
@@ -300,6 +344,49 @@ mod tests {
         assert_eq!(normalise(" - "), None);
         assert_eq!(country("fr").as_deref(), Some("FR"));
         assert_eq!(country("FRA"), None);
+    }
+
+    #[test]
+    fn a_marked_record_is_released_only_to_whom_its_list_admits() {
+        let fr_node: NodeId = "ncb.fr".parse().unwrap();
+        let unmiss: NodeId = "mission.unmiss".parse().unwrap();
+        let fr = Party {
+            node: &fr_node,
+            role: bluehelm_pki::Role::Ncb,
+            country: Some("FR"),
+            mission: None,
+        };
+        let mission = Party {
+            node: &unmiss,
+            role: bluehelm_pki::Role::Mission,
+            country: Some("FR"),
+            mission: Some("UNMISS"),
+        };
+        assert!(released_to("", mission), "unmarked: the whole network");
+        assert!(released_to("FR", fr));
+        assert!(!released_to("FR", mission), "a host country is no release");
+        assert!(released_to("FR,UNMISS", mission));
+        assert!(
+            !released_to("not a list!", fr),
+            "unreadable: nobody but the hub"
+        );
+        let mut row: Row = [
+            ("document_number", "X1"),
+            ("issuing_country", "FR"),
+            ("document_type", "passport"),
+            ("status", "stolen"),
+            ("owner_bureau", "ncb.fr"),
+            ("reported_at", "2026-01-02"),
+            ("instructions", "seize"),
+            ("release_to", "fr, unmiss"),
+        ]
+        .into_iter()
+        .collect();
+        let record = SltdRecord::from_row(&row).unwrap();
+        assert_eq!(record.release_to, "FR,UNMISS", "one written form");
+        row.insert("release_to", "FR,,KE");
+        let err = SltdRecord::from_row(&row).unwrap_err();
+        assert!(err.starts_with("release_to"), "{err}");
     }
 
     #[test]
