@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use bluehelm_proto::{Envelope, NodeId, NonDeliveryReason, Precedence, RefusalReason};
+use bluehelm_proto::{
+    Body, Destination, Envelope, NodeId, NonDeliveryReason, Precedence, RefusalReason,
+};
 
 use super::policy::{self, Party, Policy};
 use super::release::{self, Directory, Withheld};
@@ -97,6 +99,19 @@ pub fn decide(
     // wherever it is (origin, relay or destination), so that its origin learns why.
     if let Err(refusal) = policy::check(ctx.policy, ctx.signer, envelope) {
         return refuse(RefusalReason::Policy, refusal.to_string());
+    }
+    // Where a diffusion's group is fanned out, its addressees must be members: the origin
+    // may not know the group, and an addressee no copy goes to would be lost unseen.
+    if let (Body::Diffusion(diffusion), Destination::Group(group)) =
+        (&envelope.body, &envelope.destination)
+    {
+        if recipients.is_empty() && table.groups.contains_key(group) {
+            for addressee in &diffusion.addressees {
+                if let Err(why) = table.check_addressee(&envelope.destination, addressee) {
+                    return refuse(RefusalReason::NoRoute, why);
+                }
+            }
+        }
     }
     let mut hops = match table.decide(&envelope.destination, recipients, &envelope.origin) {
         RouteDecision::Deliver(hops) => hops,
@@ -317,6 +332,44 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_diffusion_naming_a_non_member_is_refused_where_its_group_is_fanned_out() {
+        let mut t = table();
+        t.neighbours.insert(id("ncb.ke"));
+        t.groups
+            .insert("all-ncb".parse().unwrap(), vec![id("ncb.fr"), id("ncb.ke")]);
+        let diffusion = |addressee: &str| {
+            let mut env = bluehelm_proto::testing::sample_envelope(
+                id("ncb.fr"),
+                Destination::Group("all-ncb".parse().unwrap()),
+                Precedence::Routine,
+                1_000,
+                Body::Diffusion(bluehelm_proto::testing::sample_diffusion()),
+            );
+            if let Body::Diffusion(d) = &mut env.body {
+                d.addressees = vec![id(addressee)];
+            }
+            env
+        };
+        let d = decide(&diffusion("ncb.ke"), &[], ctx(1_000), &t, |_| 0);
+        assert!(matches!(d, CustodyDecision::Accept { .. }), "{d:?}");
+        let d = decide(&diffusion("mission.unmiss"), &[], ctx(1_000), &t, |_| 0);
+        assert!(
+            matches!(&d, CustodyDecision::Refuse { reason: RefusalReason::NoRoute, detail }
+                if detail.contains("not a member of group all-ncb")),
+            "{d:?}"
+        );
+        // A copy fanned out already (recipients given) is not judged again.
+        let d = decide(
+            &diffusion("mission.unmiss"),
+            &[id("ncb.ke")],
+            ctx(1_000),
+            &t,
+            |_| 0,
+        );
+        assert!(matches!(d, CustodyDecision::Accept { .. }), "{d:?}");
     }
 
     #[test]
