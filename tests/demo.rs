@@ -21,6 +21,16 @@ fn demo_once_checks_every_step_and_exits_zero() {
         stdout.contains("learned that mission.unmiss checked its record"),
         "{stdout}"
     );
+    // Issue 12: one refusal by policy and one release marking at work.
+    assert!(
+        stdout.contains("refused at submission: notice-requests-from-ncb-for-own-bureau"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(REL TO KE)"), "{stdout}");
+    assert!(
+        stdout.contains("release-marking: the destination mission.unmiss"),
+        "{stdout}"
+    );
 }
 
 /// `bluehelm bench` end to end at a small size: every scenario's messages arrive at the

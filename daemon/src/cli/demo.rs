@@ -1,7 +1,7 @@
 //! `bluehelm demo [--once]`: a throwaway local network on loopback (hub `gs`, `ncb.fr`,
 //! `ncb.ke`, mission post `mission.unmiss`), real QUIC links and real sled stores, and a
-//! story that shows custody, fan-out, reports, and an offline mission post that receives its
-//! queue FLASH first when it joins.
+//! story that shows custody, fan-out, reports, an offline mission post that receives its
+//! queue FLASH first when it joins, notices, checks, and policy with release markings.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +15,8 @@ use bluehelm_proto::{Body, Destination, Diffusion, Kind, NodeId, Precedence, Tex
 
 use super::out::outln;
 use super::run::{runtime, wait_for_stop_signal};
+
+mod policy;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -300,6 +302,7 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
 
     red_notice(&net, &fr, &ke, &mission).await?;
     check_passport(&net, &fr).await?;
+    policy::policy_and_release(&fr, &ke, &mission).await?;
 
     if once {
         outln!("\ndemo: every step checked: OK")?;
