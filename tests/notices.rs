@@ -41,6 +41,7 @@ fn notice(reference: &str, lifecycle: pb::NoticeLifecycle) -> pb::Notice {
         legal_basis: "Arrest warrant 2025/778.".into(),
         remarks: String::new(),
         request: None,
+        valid_until: String::new(),
     }
 }
 

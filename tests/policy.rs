@@ -29,6 +29,7 @@ fn notice(lifecycle: pb::NoticeLifecycle, bureau: &str) -> pb::Notice {
         legal_basis: "Warrant 1/2026.".into(),
         remarks: String::new(),
         request: None,
+        valid_until: String::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The state one node's tasks share: identity, config, store, keys and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{NodeId, RefusalReason};
@@ -8,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bulk::Bulk;
 use crate::config::NodeConfig;
+use crate::engine::register::{Entry, Register};
 use crate::store::Store;
 
 /// Counters an operator watches (see docs/operations.md).
@@ -89,6 +91,10 @@ pub struct Core {
     bulk: Bulk,
     stats: Stats,
     cancel: CancellationToken,
+    /// The notice register's mirror in memory (issue 12, item 3): the store holds it, this
+    /// answers the custody shell's checks without a store round trip. Changed only after
+    /// the store has made an entry durable ([`Core::remember`]).
+    register: RwLock<Register>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -99,6 +105,8 @@ pub struct CoreParts {
     pub signer: Signer,
     pub verifier: EnvelopeVerifier,
     pub bulk: Bulk,
+    /// The notice register as the store holds it at start.
+    pub register: Register,
 }
 
 impl Core {
@@ -112,6 +120,7 @@ impl Core {
             signer,
             verifier,
             bulk,
+            register,
         } = parts;
         Self {
             me: config.node_id.clone(),
@@ -123,6 +132,7 @@ impl Core {
             bulk,
             stats: Stats::default(),
             cancel: CancellationToken::new(),
+            register: RwLock::new(register),
         }
     }
 
@@ -167,6 +177,21 @@ impl Core {
 
     pub(super) fn bulk(&self) -> &Bulk {
         &self.bulk
+    }
+
+    /// The notice register, to read. Held only for a lookup (never across an await).
+    pub(super) fn register(&self) -> RwLockReadGuard<'_, Register> {
+        // A panic while the lock was held left the map whole (merges insert or do nothing).
+        self.register.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entries the store has just made durable: merged into the mirror (a merge, so that
+    /// two writers finishing out of order never roll it back).
+    pub(super) fn remember(&self, entries: impl IntoIterator<Item = Entry>) {
+        let mut register = self.register.write().unwrap_or_else(|p| p.into_inner());
+        for entry in entries {
+            register.merge(entry);
+        }
     }
 }
 

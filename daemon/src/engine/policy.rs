@@ -70,10 +70,19 @@ pub enum Rule {
     /// Hit notifications come from the hub, which hosts the reference databases, and go to
     /// one node (the record's owner), never to a group or a service.
     HitNotificationsFromHub,
+    /// An UPDATED or CANCELLED request names a notice the hub's register holds, not
+    /// cancelled (`engine/register.rs`).
+    NoticeChangesNeedAKnownNotice,
+    /// Only the notice's owner (its requesting bureau) asks for an update or a cancellation
+    /// (`engine/register.rs`).
+    NoticeChangesByOwner,
+    /// A publication embeds the requesting bureau's signed request, which verifies and
+    /// matches it (`engine/publication.rs`).
+    PublicationCarriesItsRequest,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 11] = [
         Rule::TerminalsSignNothing,
         Rule::OnlyHubPublishesNotices,
         Rule::NoticeRequestsFromNcbForOwnBureau,
@@ -82,6 +91,9 @@ impl Rule {
         Rule::MessageScope,
         Rule::ServiceRequestScope,
         Rule::HitNotificationsFromHub,
+        Rule::NoticeChangesNeedAKnownNotice,
+        Rule::NoticeChangesByOwner,
+        Rule::PublicationCarriesItsRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +106,9 @@ impl Rule {
             Rule::MessageScope => "message-scope",
             Rule::ServiceRequestScope => "service-request-scope",
             Rule::HitNotificationsFromHub => "hit-notifications-from-hub",
+            Rule::NoticeChangesNeedAKnownNotice => "notice-changes-need-a-known-notice",
+            Rule::NoticeChangesByOwner => "notice-changes-by-owner",
+            Rule::PublicationCarriesItsRequest => "publication-carries-its-request",
         }
     }
 }
