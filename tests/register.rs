@@ -393,3 +393,65 @@ async fn a_receiving_node_refuses_a_publication_whose_request_does_not_match() {
     assert_eq!(inbox.iter().filter_map(notice_of).count(), 1, "{inbox:?}");
     ke_node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gs_refuses_a_change_of_a_notice_from_a_bureau_that_does_not_own_it() {
+    let net = TestNet::standard();
+    let gs_node = net.start("gs").await;
+    let fr_node = net.start("ncb.fr").await;
+    let (mut gs, mut fr) = (api_client(&gs_node).await, api_client(&fr_node).await);
+    let request = notice("K-1/2026", pb::NoticeLifecycle::Requested, "");
+    published(&mut fr, &mut gs, to_gs(request, pb::Precedence::Routine)).await;
+    registered(&mut gs, "K-1/2026", pb::NoticeStatus::Published).await;
+
+    // ncb.ke (not running: its register never saw the notice) asks, for itself, to cancel
+    // it, over a link of its own to gs.
+    let pki = net.net.pki_dir();
+    let ke = NodeCredentials::load(&pki.join("ncb.ke.pem"), &pki.join("ncb.ke.key")).unwrap();
+    let trust = TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
+    let link = RawLink::connect(&ke, &trust, net.spec("gs").listen.unwrap(), &id("gs"))
+        .await
+        .unwrap();
+    link.ping().await.unwrap();
+    let mut cancel = sample_red_notice();
+    cancel.notice_ref = "K-1/2026".into();
+    cancel.lifecycle = NoticeLifecycle::Cancelled;
+    cancel.requesting_bureau = id("ncb.ke");
+    let envelope = sample_envelope(
+        id("ncb.ke"),
+        Destination::Node(id("gs")),
+        Precedence::Routine,
+        bluehelm::custody::now_ms(),
+        Body::Notice(cancel),
+    );
+    let answers = link
+        .offer(vec![Transfer {
+            envelope: ke.signer().sign(&envelope).unwrap(),
+            hops: 0,
+            recipients: vec![],
+        }])
+        .await
+        .unwrap();
+    match &answers[..] {
+        [LinkFrame::Refused(refusal)] => {
+            assert_eq!(refusal.reason, RefusalReason::Policy);
+            assert!(
+                refusal.detail.contains("notice-changes-by-owner")
+                    && refusal.detail.contains("ncb.fr"),
+                "{refusal:?}"
+            );
+        }
+        other => panic!("expected one refusal, got {other:?}"),
+    }
+    // Nothing entered review.
+    assert!(gs
+        .list_reviews(pb::ListReviewsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .is_empty());
+    for node in [fr_node, gs_node] {
+        node.shutdown().await;
+    }
+}
