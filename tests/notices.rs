@@ -345,7 +345,9 @@ async fn refused_at_gs(gs: &mut Client, group: &str, notice: pb::Notice, why: &s
         .expect_err("a publication that does not carry its request is refused");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     assert!(
-        refused.message().contains("publication-carries-its-request")
+        refused
+            .message()
+            .contains("publication-carries-its-request")
             && refused.message().contains(why),
         "{refused:?}"
     );

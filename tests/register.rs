@@ -168,7 +168,13 @@ async fn changes_need_a_known_notice_of_their_owner_and_expiry_shows_when_read()
             .unwrap()
             .iter()
             .find(|n| n["notice_ref"] == reference)
-            .map(|n| (n["status"].clone(), n["owner"].clone(), n["valid_until"].clone()))
+            .map(|n| {
+                (
+                    n["status"].clone(),
+                    n["owner"].clone(),
+                    n["valid_until"].clone(),
+                )
+            })
     };
     assert_eq!(
         status("A-7/2026"),
@@ -305,7 +311,9 @@ async fn a_mission_post_stopped_during_publication_and_cancellation_shows_it_can
     assert_eq!(shown["owner"], "ncb.fr");
     assert_eq!(shown["notice"]["lifecycle"], "cancelled");
     assert_eq!(shown["notice"]["remarks"], "Subject arrested.");
-    assert!(shown["changed_at"].as_str().is_some_and(|t| t.contains('T')));
+    assert!(shown["changed_at"]
+        .as_str()
+        .is_some_and(|t| t.contains('T')));
 
     // And after a restart: the register is loaded from the store.
     mission_node.shutdown().await;
@@ -333,9 +341,14 @@ async fn a_receiving_node_refuses_a_publication_whose_request_does_not_match() {
     let (gs, fr) = (load("gs"), load("ncb.fr"));
     let trust = TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
     // A link to ncb.ke as gs (gs itself is not running): what a faulty hub would send.
-    let link = RawLink::connect(&gs, &trust, net.spec("ncb.ke").listen.unwrap(), &id("ncb.ke"))
-        .await
-        .unwrap();
+    let link = RawLink::connect(
+        &gs,
+        &trust,
+        net.spec("ncb.ke").listen.unwrap(),
+        &id("ncb.ke"),
+    )
+    .await
+    .unwrap();
     link.ping().await.unwrap();
 
     let now = bluehelm::custody::now_ms();

@@ -14,9 +14,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::NodeConfig;
 use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
+use crate::engine::register::Register;
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
-use crate::engine::register::Register;
 use crate::store::Store;
 
 pub use self::trust::APPLIED_CRL_FILE;

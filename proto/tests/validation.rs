@@ -285,7 +285,14 @@ fn dates_of_birth_must_be_iso_dates() {
 
 #[test]
 fn a_notice_validity_end_is_a_whole_day_that_exists() {
-    for bad in ["2026", "2026-03", "2026-02-30", "2026-13-01", "31/12/2026", "2026-1-1"] {
+    for bad in [
+        "2026",
+        "2026-03",
+        "2026-02-30",
+        "2026-13-01",
+        "31/12/2026",
+        "2026-1-1",
+    ] {
         let e = with_notice(|n| n.valid_until = bad.into());
         assert!(
             matches!(

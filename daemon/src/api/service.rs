@@ -369,6 +369,9 @@ impl Bureau for BureauService {
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeEntry>, Status> {
         let notice_ref = request.into_inner().notice_ref;
-        Ok(Response::new(super::notices::show(&self.node, &notice_ref)?))
+        Ok(Response::new(super::notices::show(
+            &self.node,
+            &notice_ref,
+        )?))
     }
 }

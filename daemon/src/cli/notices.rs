@@ -62,7 +62,10 @@ fn json(entry: &pb::NoticeEntry) -> serde_json::Value {
     if let Some(map) = value.as_object_mut() {
         // `status` means a response status to the generic renderer: set by hand.
         map.insert("status".into(), status_name(entry).into());
-        map.insert("changed_at".into(), local_from_ms(entry.changed_at_ms).into());
+        map.insert(
+            "changed_at".into(),
+            local_from_ms(entry.changed_at_ms).into(),
+        );
     }
     value
 }

@@ -55,11 +55,10 @@ pub(super) fn check(
         return Ok(());
     };
     let register = core.register();
-    register::check_change(notice, register.get(&notice.notice_ref), at)
-        .inspect_err(|refusal| {
-            tracing::info!(message = %envelope.message_id, origin = %envelope.origin,
+    register::check_change(notice, register.get(&notice.notice_ref), at).inspect_err(|refusal| {
+        tracing::info!(message = %envelope.message_id, origin = %envelope.origin,
                 notice = %notice.notice_ref, %refusal, "notice change refused");
-        })
+    })
 }
 
 /// The embedded request verifies (signature and certificate, against the trust in force)
@@ -71,12 +70,12 @@ fn check_publication(core: &Core, notice: &Notice, now_ms: i64) -> Result<(), Po
             "it does not carry the requesting bureau's signed request",
         ));
     };
-    let verified = core
-        .verifier()
-        .verify(signed, now_ms / 1000)
-        .map_err(|e| {
-            publication::unverified(notice, &format!("its embedded request does not verify: {e}"))
-        })?;
+    let verified = core.verifier().verify(signed, now_ms / 1000).map_err(|e| {
+        publication::unverified(
+            notice,
+            &format!("its embedded request does not verify: {e}"),
+        )
+    })?;
     publication::check(notice, verified.envelope())
 }
 

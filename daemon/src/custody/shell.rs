@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use bluehelm_pki::{NodeIdentity, VerifyError};
 use bluehelm_proto::{
-    Body, Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, Refusal, RefusalReason,
-    SignedEnvelope,
+    Body, Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, Refusal,
+    RefusalReason, SignedEnvelope,
 };
 
 use super::bulk::Bulk;

@@ -34,10 +34,7 @@ pub fn check_request(notice: &Notice) -> Result<(), PolicyRefusal> {
 pub fn unverified(notice: &Notice, why: &str) -> PolicyRefusal {
     PolicyRefusal {
         rule: Rule::PublicationCarriesItsRequest,
-        detail: format!(
-            "{} notice {}: {why}",
-            notice.lifecycle, notice.notice_ref
-        ),
+        detail: format!("{} notice {}: {why}", notice.lifecycle, notice.notice_ref),
     }
 }
 

@@ -12,8 +12,8 @@ use super::error::{Corruption, Entry, StoreError, Table};
 use super::keys::{self, QueueKey};
 use super::overlay::{Kv, Op};
 use super::{InboxEntry, Queued, ReviewEntry, StoredMessage};
-use crate::engine::register::Entry as NoticeEntry;
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
+use crate::engine::register::Entry as NoticeEntry;
 
 /// One queue read returns at most about this many bytes of records (at least one record):
 /// bounds what a link holds in memory between reading its queue and writing it out.

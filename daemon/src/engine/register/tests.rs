@@ -56,7 +56,12 @@ fn publish_update_cancel_in_every_order_ends_cancelled_with_the_cancellation() {
     assert_eq!(orders.len(), 6);
     for order in orders {
         let entry = receive(&order).unwrap();
-        assert_eq!(entry, cancelled, "order {:?}", order.iter().map(|e| e.lifecycle).collect::<Vec<_>>());
+        assert_eq!(
+            entry,
+            cancelled,
+            "order {:?}",
+            order.iter().map(|e| e.lifecycle).collect::<Vec<_>>()
+        );
         assert_eq!(entry.status_at(0), Status::Cancelled);
     }
 }
@@ -82,10 +87,7 @@ fn a_cancellation_is_final_whatever_comes_after_it() {
         publication(NoticeLifecycle::Published, 5_000),
         publication(NoticeLifecycle::Updated, 6_000),
     ] {
-        assert_eq!(
-            apply(Some(&cancelled), later),
-            Merge::Keep(Kept::Cancelled)
-        );
+        assert_eq!(apply(Some(&cancelled), later), Merge::Keep(Kept::Cancelled));
     }
 }
 
@@ -103,7 +105,11 @@ fn the_newer_of_two_updates_wins_in_either_order_and_a_duplicate_is_a_no_op() {
     // Same creation time: the message id breaks the tie, the same way everywhere.
     let mut tie = first.clone();
     tie.message_id = MessageId::generate(2_000);
-    let winner = if tie.message_id > first.message_id { &tie } else { &first };
+    let winner = if tie.message_id > first.message_id {
+        &tie
+    } else {
+        &first
+    };
     for order in permutations(&[&first, &tie]) {
         assert_eq!(&receive(&order).unwrap(), winner);
     }
