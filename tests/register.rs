@@ -468,3 +468,59 @@ async fn gs_refuses_a_change_of_a_notice_from_a_bureau_that_does_not_own_it() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_show_prints_every_field_of_the_request() {
+    let net = TestNet::standard();
+    let gs_node = net.start("gs").await;
+    let fr_node = net.start("ncb.fr").await;
+    let (gs, mut fr) = (api_client(&gs_node).await, api_client(&fr_node).await);
+    let mut request = notice("R-1/2026", pb::NoticeLifecycle::Requested, "2027-06-30");
+    request.subject = Some(pb::Subject {
+        family_name: "DUPONT".into(),
+        given_names: vec!["Jean".into(), "Marie".into()],
+        date_of_birth: "1980-02".into(),
+        place_of_birth: "Lyon".into(),
+        nationalities: vec!["FR".into(), "BE".into()],
+        sex: "M".into(),
+        aliases: vec!["Le Borgne".into()],
+        distinguishing_marks: "Scar above the left eye".into(),
+        documents: vec![pb::IdentityDocument {
+            kind: "passport".into(),
+            number: "19AB12345".into(),
+            issuing_country: "FR".into(),
+        }],
+    });
+    request.remarks = "Urgent: seen near the border".into();
+    let request_id = submit(&mut fr, to_gs(request, pb::Precedence::Routine)).await;
+    eventually("the request in review", || {
+        let mut gs = gs.clone();
+        async move {
+            let list = gs.list_reviews(pb::ListReviewsRequest {}).await.ok()?;
+            (!list.into_inner().items.is_empty()).then_some(())
+        }
+    })
+    .await;
+    let (code, out, err) = cli(&net, "gs", &["review", "show", &request_id]).await;
+    assert_eq!(code, 0, "{err}");
+    for shown in [
+        "R-1/2026",
+        "ncb.fr",
+        "DUPONT Jean Marie",
+        "1980-02",
+        "Lyon",
+        "FR, BE",
+        "Le Borgne",
+        "Scar above the left eye",
+        "passport 19AB12345 (FR)",
+        "Armed robbery.",
+        "Arrest warrant 2025/778.",
+        "2027-06-30",
+        "Urgent: seen near the border",
+    ] {
+        assert!(out.contains(shown), "{shown:?} missing from:\n{out}");
+    }
+    for node in [fr_node, gs_node] {
+        node.shutdown().await;
+    }
+}

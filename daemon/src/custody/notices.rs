@@ -37,7 +37,7 @@ pub(super) fn check(
     let policy = &core.config().policy;
     let publishes = policy.of(signer.role).is_some_and(|r| r.publish_notices);
     if publishes && notice.lifecycle != NoticeLifecycle::Requested {
-        return check_publication(core, notice, now_ms);
+        return check_publication(core, envelope, notice, now_ms);
     }
     publication::check_request(notice)?;
     if !matches!(
@@ -63,7 +63,12 @@ pub(super) fn check(
 
 /// The embedded request verifies (signature and certificate, against the trust in force)
 /// and is the one the publication claims.
-fn check_publication(core: &Core, notice: &Notice, now_ms: i64) -> Result<(), PolicyRefusal> {
+fn check_publication(
+    core: &Core,
+    envelope: &Envelope,
+    notice: &Notice,
+    now_ms: i64,
+) -> Result<(), PolicyRefusal> {
     let Some(signed) = &notice.request else {
         return Err(publication::unverified(
             notice,
@@ -76,7 +81,7 @@ fn check_publication(core: &Core, notice: &Notice, now_ms: i64) -> Result<(), Po
             &format!("its embedded request does not verify: {e}"),
         )
     })?;
-    publication::check(notice, verified.envelope())
+    publication::check(envelope, notice, verified.envelope())
 }
 
 impl Core {
@@ -103,15 +108,5 @@ impl Core {
         }
         let writes = merged.values().map(Entry::write).collect();
         (writes, merged.into_values().collect())
-    }
-}
-
-impl Entry {
-    /// The store write that keeps this entry.
-    pub fn write(&self) -> Write {
-        Write::Notice {
-            notice_ref: self.notice_ref.clone(),
-            value: self.signed.clone(),
-        }
     }
 }

@@ -38,9 +38,13 @@ pub fn unverified(notice: &Notice, why: &str) -> PolicyRefusal {
     }
 }
 
-/// Whether `notice`, a publication, matches `request`: the envelope embedded in it, whose
-/// signature the shell has verified.
-pub fn check(notice: &Notice, request: &Envelope) -> Result<(), PolicyRefusal> {
+/// Whether `notice`, the body of `publication`, matches `request`: the envelope embedded in
+/// it, whose signature the shell has verified.
+pub fn check(
+    publication: &Envelope,
+    notice: &Notice,
+    request: &Envelope,
+) -> Result<(), PolicyRefusal> {
     if request.origin != notice.requesting_bureau {
         return refuse(format!(
             "the embedded request is from {}, the notice names {}",
@@ -80,8 +84,9 @@ pub fn check(notice: &Notice, request: &Envelope) -> Result<(), PolicyRefusal> {
         ));
     }
     // RELEASE MARKINGS (issue 12, item 2) go here: the publication's release list must equal
-    // its request's (`request.release_to == envelope.release_to`), so that review can never
-    // widen who may see the notice.
+    // its request's (`publication.release_to == request.release_to`), so that review can
+    // never widen who may see the notice.
+    let _ = publication;
     Ok(())
 }
 
@@ -113,7 +118,7 @@ mod tests {
         let mut notice = sample_red_notice();
         let asked = request(&notice);
         notice.remarks = "Approved by the GS".into();
-        check(&notice, &asked).unwrap();
+        check(&asked, &notice, &asked).unwrap();
     }
 
     #[test]
@@ -132,7 +137,7 @@ mod tests {
             let mut changed = notice.clone();
             change(&mut changed);
             assert_eq!(
-                rule(check(&changed, &asked)),
+                rule(check(&asked, &changed, &asked)),
                 Rule::PublicationCarriesItsRequest
             );
         }
@@ -143,14 +148,14 @@ mod tests {
         let notice = sample_red_notice();
         let mut asked = request(&notice);
         asked.origin = "ncb.ke".parse().unwrap();
-        assert!(check(&notice, &asked)
+        assert!(check(&asked, &notice, &asked)
             .unwrap_err()
             .detail
             .contains("from ncb.ke"));
         let mut cancelled = notice.clone();
         cancelled.lifecycle = NoticeLifecycle::Cancelled;
         let asked = request(&notice);
-        assert!(check(&cancelled, &asked)
+        assert!(check(&asked, &cancelled, &asked)
             .unwrap_err()
             .detail
             .contains("needs cancelled"));

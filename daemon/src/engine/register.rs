@@ -31,6 +31,7 @@ use bluehelm_proto::{
     Body, Envelope, MessageId, NodeId, Notice, NoticeLifecycle, NoticeType, SignedEnvelope,
 };
 
+use super::ledger::Write;
 use super::policy::{PolicyRefusal, Rule};
 
 #[cfg(test)]
@@ -140,6 +141,14 @@ impl Entry {
             }
             NoticeLifecycle::Updated => Status::Updated,
             _ => Status::Published,
+        }
+    }
+
+    /// The store write that keeps this entry (`store/keys.rs`, table `n`).
+    pub fn write(&self) -> Write {
+        Write::Notice {
+            notice_ref: self.notice_ref.clone(),
+            value: self.signed.clone(),
         }
     }
 
