@@ -237,6 +237,20 @@ async fn changes_need_a_known_notice_of_their_owner_and_expiry_shows_when_read()
     }
 }
 
+/// The answers to one offer are one POLICY refusal naming `rule` and saying `what`.
+fn refused_by_policy(answers: &[LinkFrame], rule: &str, what: &str) {
+    match answers {
+        [LinkFrame::Refused(refusal)] => {
+            assert_eq!(refusal.reason, RefusalReason::Policy);
+            assert!(
+                refusal.detail.contains(rule) && refusal.detail.contains(what),
+                "{refusal:?}"
+            );
+        }
+        other => panic!("expected one refusal, got {other:?}"),
+    }
+}
+
 fn notice_of(m: &pb::InboxMessage) -> Option<&pb::Notice> {
     match &m.body {
         Some(pb::inbox_message::Body::Notice(n)) => Some(n),
@@ -384,17 +398,7 @@ async fn a_receiving_node_refuses_a_publication_whose_request_does_not_match() {
         .offer(vec![publication("Something else entirely.")])
         .await
         .unwrap();
-    match &answers[..] {
-        [LinkFrame::Refused(refusal)] => {
-            assert_eq!(refusal.reason, RefusalReason::Policy);
-            assert!(
-                refusal.detail.contains("publication-carries-its-request")
-                    && refusal.detail.contains("offence"),
-                "{refusal:?}"
-            );
-        }
-        other => panic!("expected one refusal, got {other:?}"),
-    }
+    refused_by_policy(&answers, "publication-carries-its-request", "offence");
     // The same publication with the request's own offence is taken.
     let answers = link.offer(vec![publication(&genuine)]).await.unwrap();
     assert!(
@@ -445,17 +449,7 @@ async fn gs_refuses_a_change_of_a_notice_from_a_bureau_that_does_not_own_it() {
         }])
         .await
         .unwrap();
-    match &answers[..] {
-        [LinkFrame::Refused(refusal)] => {
-            assert_eq!(refusal.reason, RefusalReason::Policy);
-            assert!(
-                refusal.detail.contains("notice-changes-by-owner")
-                    && refusal.detail.contains("ncb.fr"),
-                "{refusal:?}"
-            );
-        }
-        other => panic!("expected one refusal, got {other:?}"),
-    }
+    refused_by_policy(&answers, "notice-changes-by-owner", "ncb.fr");
     // Nothing entered review.
     assert!(gs
         .list_reviews(pb::ListReviewsRequest {})

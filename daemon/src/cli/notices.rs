@@ -89,21 +89,9 @@ fn line(entry: &pb::NoticeEntry) -> String {
 
 /// Every field of the publication's notice, one per line.
 fn details(notice: &pb::Notice) -> Vec<String> {
-    let mut out = vec![
-        format!(
-            "  lifecycle:   {}",
-            enum_name("lifecycle", i64::from(notice.lifecycle)).unwrap_or_default()
-        ),
-        format!("  requested by {}", notice.requesting_bureau),
-    ];
-    if let Some(subject) = &notice.subject {
-        out.extend(super::review::subject_lines(subject));
-    }
-    out.push(format!("  offence:     {}", notice.offence_summary));
-    out.push(format!("  legal basis: {}", notice.legal_basis));
-    if !notice.remarks.is_empty() {
-        out.push(format!("  remarks:     {}", notice.remarks));
-    }
+    let lifecycle = enum_name("lifecycle", i64::from(notice.lifecycle)).unwrap_or_default();
+    let mut out = vec![format!("  lifecycle:   {lifecycle}")];
+    out.extend(super::review::request_lines(notice));
     out
 }
 

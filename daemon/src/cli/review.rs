@@ -101,7 +101,7 @@ fn line(item: &pb::ReviewItem) -> String {
 }
 
 /// Every field of a subject, one line each (empty ones left out).
-pub fn subject_lines(s: &pb::Subject) -> Vec<String> {
+fn subject_lines(s: &pb::Subject) -> Vec<String> {
     let mut out = vec![format!(
         "  subject:     {} {}",
         s.family_name,
@@ -127,8 +127,9 @@ pub fn subject_lines(s: &pb::Subject) -> Vec<String> {
     out
 }
 
-/// Every field of a request, one line each.
-fn request_lines(n: &pb::Notice) -> Vec<String> {
+/// Every field of a request (or of a publication, which carries the request's), one line
+/// each.
+pub fn request_lines(n: &pb::Notice) -> Vec<String> {
     let mut out = vec![format!("  requested by {}", n.requesting_bureau)];
     if let Some(subject) = &n.subject {
         out.extend(subject_lines(subject));
