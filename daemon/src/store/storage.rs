@@ -218,7 +218,8 @@ impl Storage {
         let mut out = Vec::new();
         for entry in self.kv.scan_prefix(&[keys::NOTICE]) {
             let (key, value) = entry?;
-            let corrupt = |problem| StoreError::corrupt(Entry::new(Table::Notice, &key), problem);
+            let corrupt =
+                |problem| StoreError::corrupt(Entry::new(Table::Notice, &key[1..]), problem);
             let notice = NoticeEntry::decode(&value).map_err(|e| corrupt(Corruption::Notice(e)))?;
             if key[1..] != *notice.notice_ref.as_bytes() {
                 return Err(corrupt(Corruption::BadKey));
