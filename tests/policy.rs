@@ -29,6 +29,7 @@ fn notice(lifecycle: pb::NoticeLifecycle, bureau: &str) -> pb::Notice {
         legal_basis: "Warrant 1/2026.".into(),
         remarks: String::new(),
         request: None,
+        valid_until: String::new(),
     }
 }
 
@@ -186,7 +187,10 @@ async fn a_relay_refuses_a_forbidden_publication_and_the_origin_learns_the_rule(
     let mission = net.start("mission.unmiss").await;
     linked(&gs, "mission.unmiss").await;
     let mut api = api_client(&mission).await;
-    let body = pb::submit_request::Body::Notice(notice(pb::NoticeLifecycle::Published, "ncb.fr"));
+    // With a genuine request of ncb.fr inside, so that only the role is wrong (a publication
+    // without one is refused at the origin already: publication-carries-its-request).
+    let publication = bluehelm_tests::notices::genuine_publication(&net, "ncb.fr", "P-1/2026");
+    let body = pb::submit_request::Body::Notice(publication);
     let id = api
         .submit(submit_request("ncb.ke", body))
         .await

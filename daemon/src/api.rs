@@ -18,6 +18,7 @@ mod edge;
 mod import;
 mod listener;
 mod notes;
+mod notices;
 pub mod review;
 mod serve;
 mod service;

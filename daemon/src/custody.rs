@@ -13,6 +13,7 @@ mod bulk;
 mod bureau;
 mod handles;
 mod local;
+mod notices;
 mod shell;
 mod state;
 mod sweep;

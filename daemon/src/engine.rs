@@ -8,6 +8,8 @@ pub mod backoff;
 pub mod custody;
 pub mod ledger;
 pub mod policy;
+pub mod publication;
+pub mod register;
 pub mod release;
 pub mod reports;
 pub mod routing;

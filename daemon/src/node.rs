@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::NodeConfig;
 use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
+use crate::engine::register::Register;
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
 use crate::store::Store;
@@ -103,10 +104,11 @@ impl Node {
             // The storage directory exists now; the CRL's number is on disk before it is used.
             crl_guard.record(admitted).await.map_err(StartError::Crl)?;
             crate::api::clear_stale(&config.api_socket)?;
-            Self::open_endpoint(&config, &creds, &trust)
+            let register = Register::from_entries(store.notices().await?);
+            Self::open_endpoint(&config, &creds, &trust).map(|opened| (opened, register))
         }
         .await;
-        let (client, endpoint, bulk) = match prepared {
+        let ((client, endpoint, bulk), register) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
                 if let Err(close) = store.shutdown().await {
@@ -124,6 +126,7 @@ impl Node {
             bulk,
             store,
             config,
+            register,
         }));
         let links = Arc::new(Links::new(client));
         let link_handle = LinkHandle::new(core.clone());

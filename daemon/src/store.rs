@@ -97,6 +97,9 @@ enum Command {
     Reviews {
         reply: oneshot::Sender<Result<Vec<ReviewEntry>, StoreError>>,
     },
+    Notices {
+        reply: oneshot::Sender<Result<Vec<crate::engine::register::Entry>, StoreError>>,
+    },
     Shutdown(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -275,6 +278,11 @@ impl Store {
     /// The notice requests awaiting review (see [`Write::Review`]), oldest id first.
     pub async fn reviews(&self) -> Result<Vec<ReviewEntry>, StoreError> {
         self.ask(|reply| Command::Reviews { reply }).await
+    }
+
+    /// The notice register's entries as stored (see `Write::Notice`), read at start.
+    pub async fn notices(&self) -> Result<Vec<crate::engine::register::Entry>, StoreError> {
+        self.ask(|reply| Command::Notices { reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

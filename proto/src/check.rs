@@ -95,6 +95,18 @@ pub(crate) fn date(field: &'static str, s: &str) -> Result<(), ValidationError> 
     })
 }
 
+/// Empty, or a whole calendar date `YYYY-MM-DD` that exists: a validity end names a day,
+/// never only a year or a month.
+pub(crate) fn full_date(field: &'static str, s: &str) -> Result<(), ValidationError> {
+    if s.is_empty() || (s.len() == 10 && calendar_date(s).is_some()) {
+        return Ok(());
+    }
+    Err(ValidationError::BadFullDate {
+        field,
+        value: truncated(s),
+    })
+}
+
 /// The first day a possibly partial date (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) can mean, if it
 /// is one: `1980` is 1980-01-01, `1980-02` is 1980-02-01.
 pub fn calendar_date(s: &str) -> Option<jiff::civil::Date> {

@@ -105,6 +105,14 @@ pub enum ValidationError {
         /// The value received.
         value: String,
     },
+    /// A date field that names a day is neither empty nor a `YYYY-MM-DD` date that exists.
+    #[error("{field} is not a calendar date YYYY-MM-DD (a day that exists): {value:?}")]
+    BadFullDate {
+        /// The field.
+        field: &'static str,
+        /// The value received.
+        value: String,
+    },
     /// A timestamp is before the Unix epoch.
     #[error("{field} is negative ({value})")]
     NegativeTime {

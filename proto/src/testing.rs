@@ -56,6 +56,7 @@ pub fn sample_red_notice() -> Notice {
         legal_basis: "Arrest warrant 2025/778, Tribunal judiciaire de Paris.".into(),
         remarks: String::new(),
         request: None,
+        valid_until: String::new(),
     }
 }
 

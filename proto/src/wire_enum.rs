@@ -36,6 +36,12 @@ macro_rules! wire_enum {
                 }
             }
 
+            /// The protobuf enum number, for the API's generated types (its schema imports
+            /// these enums).
+            pub fn number(self) -> i32 {
+                self.to_pb()
+            }
+
             /// Converts a received protobuf enum number, rejecting `UNSPECIFIED` and numbers
             /// this version does not know.
             pub(crate) fn from_pb(

@@ -284,6 +284,34 @@ fn dates_of_birth_must_be_iso_dates() {
 }
 
 #[test]
+fn a_notice_validity_end_is_a_whole_day_that_exists() {
+    for bad in [
+        "2026",
+        "2026-03",
+        "2026-02-30",
+        "2026-13-01",
+        "31/12/2026",
+        "2026-1-1",
+    ] {
+        let e = with_notice(|n| n.valid_until = bad.into());
+        assert!(
+            matches!(
+                rejected(&e),
+                ValidationError::BadFullDate {
+                    field: "notice.valid_until",
+                    ..
+                }
+            ),
+            "{bad}"
+        );
+    }
+    for good in ["", "2026-12-31", "2028-02-29"] {
+        let e = with_notice(|n| n.valid_until = good.into());
+        e.validate().unwrap_or_else(|err| panic!("{good:?}: {err}"));
+    }
+}
+
+#[test]
 fn oversized_fields_are_rejected() {
     let e = with_notice(|n| n.remarks = "x".repeat(MAX_TEXT_LEN + 1));
     assert_eq!(

@@ -19,6 +19,7 @@ use bluehelm::store::Store;
 use bluehelm::Node;
 use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
 
+pub mod notices;
 pub mod raw;
 
 /// How long any one expectation may take before the test fails.

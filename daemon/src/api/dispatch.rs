@@ -9,9 +9,11 @@
 //!   (`reports_refused`, `responses_refused`): it changes no note and ends no call;
 //! - a service response for a request that is closed (timed out, given up, or answered
 //!   already) is late: it is removed with a log line, and nobody mistakes it for an answer;
-//! - a notice request from a bureau, at the hub, moves to the review queue, and a notice
-//!   publication that does not check out is dropped with a warning, both in this page's
+//! - a notice request from a bureau, at the hub, moves to the review queue, in this page's
 //!   commit (see `review.rs`);
+//! - a notice publication (checked when the node took custody of it) updates the notice
+//!   register (`engine/register.rs`) in this page's commit, and stays for the applications.
+//!   A publication redelivered after a crash merges as a duplicate: nothing changes;
 //! - everything else is left for `FollowInbox`, which streams only messages the dispatcher
 //!   has looked at (see [`Dispatcher::subscribe`]), so no follower sees a response before
 //!   the dispatcher had the chance to claim it.
@@ -23,7 +25,7 @@
 //! submission has registered its id.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bluehelm_proto::{Body, MessageId, NonDeliveryReport, ServiceName};
@@ -35,6 +37,7 @@ use super::PAGE;
 use crate::custody::Delivered;
 use crate::custody::{now_ms, BureauHandle, Record, Stats};
 use crate::engine::answers::{self, Unbelieved};
+use crate::engine::register::{self, Entry, Merge};
 use crate::services;
 use crate::store::StoreError;
 
@@ -71,8 +74,6 @@ pub struct Dispatcher {
     cursor: tokio::sync::Mutex<Option<u64>>,
     dispatched: watch::Sender<u64>,
     wake: Notify,
-    /// Notices dropped because they did not check out (forged or unreviewed publications).
-    notices_dropped: AtomicU64,
 }
 
 /// What to do with one inbox message.
@@ -92,6 +93,9 @@ struct Step {
     outcomes: Vec<(oneshot::Sender<Outcome>, Outcome)>,
     /// Notice requests moved to the review queue (committed with their removal).
     reviews: Vec<Record>,
+    /// The notice register's entries this page changes, by reference (merged in page
+    /// order, so two copies of one notice in a page merge with each other too).
+    notices: BTreeMap<String, Entry>,
 }
 
 impl Dispatcher {
@@ -102,17 +106,11 @@ impl Dispatcher {
             cursor: tokio::sync::Mutex::new(None),
             dispatched: watch::channel(0).0,
             wake: Notify::new(),
-            notices_dropped: AtomicU64::new(0),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Notices dropped since the node started (see `review::check_notice`).
-    pub fn notices_dropped(&self) -> u64 {
-        self.notices_dropped.load(Ordering::Relaxed)
     }
 
     /// The highest inbox sequence number looked at (0: none yet); followers stream up to it.
@@ -201,6 +199,11 @@ impl Dispatcher {
                 .map(|(id, (_, now))| now.record(*id))
                 .collect();
             records.append(&mut step.reviews);
+            records.extend(
+                std::mem::take(&mut step.notices)
+                    .into_values()
+                    .map(|entry| Record::Notice(Box::new(entry))),
+            );
             records.extend(step.removed.iter().map(|seq| Record::InboxRead(*seq)));
             if !records.is_empty() {
                 self.node.keep(records).await?;
@@ -235,6 +238,33 @@ impl Dispatcher {
         Ok(&mut step.notes.get_mut(&id).expect("inserted above").1)
     }
 
+    /// A publication into the register, merged with what it holds and this page's entries.
+    fn register(&self, message: &Delivered, step: &mut Step) {
+        let envelope = &message.envelope;
+        let entry = match Entry::of(envelope, message.signed.encode_to_vec()) {
+            Ok(entry) => entry,
+            // `check_notice` said it is a publication: not reached.
+            Err(err) => {
+                tracing::error!(message = %envelope.message_id, error = %err,
+                    "a publication does not make a register entry");
+                return;
+            }
+        };
+        let known = self.node.notice(&entry.notice_ref);
+        let current = step.notices.get(&entry.notice_ref).or(known.as_ref());
+        match register::apply(current, entry) {
+            Merge::Apply(entry) => {
+                tracing::info!(notice = %entry.notice_ref, lifecycle = %entry.lifecycle,
+                    message = %envelope.message_id, "notice register updated");
+                step.notices.insert(entry.notice_ref.clone(), entry);
+            }
+            Merge::Keep(kept) => {
+                tracing::info!(message = %envelope.message_id, ?kept,
+                    "notice register unchanged by a publication");
+            }
+        }
+    }
+
     async fn judge(&self, message: &Delivered, step: &mut Step) -> Result<Verdict, StoreError> {
         let envelope = &message.envelope;
         // A check against a reference database this node answers itself (issue 4, section
@@ -247,8 +277,9 @@ impl Dispatcher {
             }
         }
         if let Body::Notice(notice) = &envelope.body {
-            match review::check_notice(&self.node, envelope, notice) {
+            match review::check_notice(&self.node, notice) {
                 NoticeCheck::Accept => {}
+                NoticeCheck::Publication => self.register(message, step),
                 NoticeCheck::Review => {
                     tracing::info!(
                         request = %envelope.message_id,
@@ -261,17 +292,6 @@ impl Dispatcher {
                         id: envelope.message_id,
                         value: message.signed.encode_to_vec(),
                     });
-                    return Ok(Verdict::Remove);
-                }
-                NoticeCheck::Drop(why) => {
-                    self.notices_dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        message = %envelope.message_id,
-                        from = %envelope.origin,
-                        notice = %notice.notice_ref,
-                        reason = %why,
-                        "dropped a notice that does not check out"
-                    );
                     return Ok(Verdict::Remove);
                 }
             }

@@ -10,12 +10,15 @@
 //!   the bureau's signed request in `Notice.request`. Refusing sends the reason back to the
 //!   bureau as a text message correlated with the request. Either way the request leaves
 //!   the queue.
-//! - Every node checks a publication before any application sees it ([`check_notice`]):
-//!   its origin must be `gs` (the link already verified that signature), and the embedded
-//!   request must verify with the node's `EnvelopeVerifier` and be a notice request from
-//!   `requesting_bureau` with the same reference, type, subject, offence and legal basis
-//!   (review changes only the lifecycle and the remarks). Anything else is dropped with a
-//!   warning and counted (`notices_dropped` in `Status`).
+//! - Every node that takes a copy of a publication (the hub itself, each relay, the
+//!   destination) checks it at custody time (`custody/notices.rs`,
+//!   `engine/publication.rs`): the embedded request must verify and be a notice request from
+//!   `requesting_bureau` with the same reference, type, subject, offence, legal basis and
+//!   validity (review changes only the lifecycle and the remarks). Anything else is refused
+//!   with the rule `publication-carries-its-request`, so its sender gets a non-delivery
+//!   report; nothing is dropped after it was taken.
+//! - Each publication the node publishes or receives goes into its notice register
+//!   (`engine/register.rs`; `bluehelm notices list|show`, see `api/notices.rs`).
 //!
 //! The hub is the node id `gs`, a constant: every network built by `localnet` and every
 //! example config uses it. Publishing and reviewing are refused on any other node.
@@ -26,6 +29,8 @@ use bluehelm_proto::{
     Body, Destination, Envelope, GroupName, MessageId, Notice, NoticeLifecycle, SignedEnvelope,
     TextMessage,
 };
+
+use crate::engine::register;
 use prost::Message;
 use tonic::Status;
 
@@ -45,103 +50,20 @@ pub enum NoticeCheck {
     Accept,
     /// At the hub, a bureau's request: move it to the review queue.
     Review,
-    /// A publication that does not check out (or a request that lies about its bureau):
-    /// never shown to applications.
-    Drop(String),
+    /// A publication from the hub: into the register, and left for the applications.
+    Publication,
 }
 
-/// Judges a notice that entered this node's inbox (see the module doc).
-pub fn check_notice(node: &BureauHandle, envelope: &Envelope, notice: &Notice) -> NoticeCheck {
-    let hub = hub();
-    let from_hub = envelope.origin == hub;
-    let at_hub = *node.me() == hub;
-    let is_request = match notice.lifecycle {
-        NoticeLifecycle::Requested => true,
-        NoticeLifecycle::Updated | NoticeLifecycle::Cancelled => !from_hub,
-        NoticeLifecycle::Published => false,
-    };
-    if is_request {
-        if notice.request.is_some() {
-            return NoticeCheck::Drop("a notice request must not embed another request".into());
-        }
-        if !at_hub {
-            // Only the hub reviews; a request sent elsewhere is just a message, except an
-            // UPDATED or CANCELLED one, which would pass for a publication.
-            return match notice.lifecycle {
-                NoticeLifecycle::Requested => NoticeCheck::Accept,
-                _ => NoticeCheck::Drop(format!(
-                    "{} notice from {}, not from {HUB}: only {HUB} publishes",
-                    notice.lifecycle, envelope.origin
-                )),
-            };
-        }
-        if notice.requesting_bureau != envelope.origin {
-            return NoticeCheck::Drop(format!(
-                "notice request from {} names {} as requesting bureau",
-                envelope.origin, notice.requesting_bureau
-            ));
-        }
-        return NoticeCheck::Review;
+/// Judges a notice that entered this node's inbox (see the module doc). Everything that can
+/// be refused was refused when the node took custody of it, so the sender learnt why.
+pub fn check_notice(node: &BureauHandle, notice: &Notice) -> NoticeCheck {
+    if register::is_publication(notice) {
+        NoticeCheck::Publication
+    } else if *node.me() == hub() {
+        NoticeCheck::Review
+    } else {
+        NoticeCheck::Accept
     }
-    match check_publication(node, envelope, notice) {
-        Ok(()) => NoticeCheck::Accept,
-        Err(why) => NoticeCheck::Drop(why),
-    }
-}
-
-/// A PUBLISHED (or UPDATED/CANCELLED from the hub) notice: origin `gs`, embedded request
-/// verified and matching.
-fn check_publication(
-    node: &BureauHandle,
-    envelope: &Envelope,
-    notice: &Notice,
-) -> Result<(), String> {
-    if envelope.origin != hub() {
-        return Err(format!(
-            "{} notice from {}, not from {HUB}: only {HUB} publishes",
-            notice.lifecycle, envelope.origin
-        ));
-    }
-    let signed = notice
-        .request
-        .as_ref()
-        .ok_or_else(|| "publication without the requesting bureau's signed request".to_owned())?;
-    let verified = node
-        .verifier()
-        .verify(signed, now_ms() / 1000)
-        .map_err(|e| format!("embedded request does not verify: {e}"))?;
-    let request = verified.envelope();
-    if request.origin != notice.requesting_bureau {
-        return Err(format!(
-            "embedded request is from {}, the notice names {}",
-            request.origin, notice.requesting_bureau
-        ));
-    }
-    let Body::Notice(asked) = &request.body else {
-        return Err("embedded request is not a notice".into());
-    };
-    let expected = match notice.lifecycle {
-        NoticeLifecycle::Published => NoticeLifecycle::Requested,
-        other => other,
-    };
-    if asked.lifecycle != expected {
-        return Err(format!(
-            "embedded request is {}, a {} notice needs {expected}",
-            asked.lifecycle, notice.lifecycle
-        ));
-    }
-    // Review may change the lifecycle and the remarks, nothing the bureau asked for.
-    if asked.notice_ref != notice.notice_ref
-        || asked.notice_type != notice.notice_type
-        || asked.requesting_bureau != notice.requesting_bureau
-        || asked.subject != notice.subject
-        || asked.offence_summary != notice.offence_summary
-        || asked.legal_basis != notice.legal_basis
-        || asked.request.is_some()
-    {
-        return Err("embedded request does not match the notice".into());
-    }
-    Ok(())
 }
 
 fn not_at_hub(node: &BureauHandle) -> Result<(), Status> {
@@ -258,6 +180,13 @@ pub async fn approve(
     node.verifier()
         .verify(&p.signed, now_ms() / 1000)
         .map_err(|e| Status::failed_precondition(format!("request no longer verifies: {e}")))?;
+    // A change approved after another cancelled the notice (both were waiting) would
+    // publish a change no register takes: refused with the same rule as at custody.
+    if p.notice.lifecycle != NoticeLifecycle::Requested {
+        let known = node.notice(&p.notice.notice_ref);
+        register::check_change(&p.notice, known.as_ref(), register::Checkpoint::Hub)
+            .map_err(|refusal| Status::failed_precondition(refusal.to_string()))?;
+    }
     let mut notice = p.notice.clone();
     if notice.lifecycle == NoticeLifecycle::Requested {
         notice.lifecycle = NoticeLifecycle::Published;

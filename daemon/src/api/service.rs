@@ -315,10 +315,7 @@ impl Bureau for BureauService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let mut status = status::status(&self.node, self.links.as_ref()).await?;
-        status
-            .counters
-            .insert("notices_dropped".into(), self.dispatcher.notices_dropped());
+        let status = status::status(&self.node, self.links.as_ref()).await?;
         Ok(Response::new(status))
     }
 
@@ -359,5 +356,23 @@ impl Bureau for BureauService {
     ) -> Result<Response<pb::RefuseNoticeResponse>, Status> {
         let answer = super::review::refuse(&self.node, request.into_inner()).await?;
         Ok(Response::new(answer))
+    }
+
+    async fn list_notices(
+        &self,
+        _request: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        Ok(Response::new(super::notices::list(&self.node)))
+    }
+
+    async fn show_notice(
+        &self,
+        request: Request<pb::NoticeRef>,
+    ) -> Result<Response<pb::NoticeEntry>, Status> {
+        let notice_ref = request.into_inner().notice_ref;
+        Ok(Response::new(super::notices::show(
+            &self.node,
+            &notice_ref,
+        )?))
     }
 }

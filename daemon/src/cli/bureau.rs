@@ -269,6 +269,16 @@ fn tidy(value: &mut serde_json::Value, key: Option<&str>) {
     }
 }
 
+/// A release marking as people and `--release-to` write it: `FR,KE,UNMISS,ncb`.
+pub fn release_words(list: &bluehelm::api::pb::ReleaseList) -> String {
+    let words: Vec<&str> = (list.countries.iter())
+        .chain(&list.missions)
+        .chain(&list.roles)
+        .map(String::as_str)
+        .collect();
+    words.join(",")
+}
+
 /// The lower-case name of an enum field's value (`PRECEDENCE_FLASH` -> "flash").
 pub fn enum_name(field: &str, number: i64) -> Option<String> {
     use bluehelm::api::pb;

@@ -138,12 +138,7 @@ fn describe(m: &pb::InboxMessage) -> String {
     let release = m
         .release_to
         .as_ref()
-        .map(|r| {
-            let words: Vec<&str> = (r.countries.iter().chain(&r.missions).chain(&r.roles))
-                .map(String::as_str)
-                .collect();
-            format!(" REL TO {}", words.join(","))
-        })
+        .map(|r| format!(" REL TO {}", bureau::release_words(r)))
         .unwrap_or_default();
     format!(
         "#{} {} {} {} from {} to {} id {}{release}\n    {}",

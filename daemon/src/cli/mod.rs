@@ -11,6 +11,7 @@ mod demo;
 #[cfg(test)]
 mod help_tests;
 mod inbox;
+mod notices;
 pub mod out;
 mod pki;
 mod request;
@@ -73,6 +74,11 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm review list --config gs.toml\n  bluehelm review approve ID --config gs.toml"
     )]
     Review(review::ReviewArgs),
+    /// The node's notice register: every notice it published or received, with its status.
+    #[command(
+        after_help = "Examples:\n  bluehelm notices list --config ncb.ke.toml\n  bluehelm notices show A-1234/5-2026 --config ncb.ke.toml --json"
+    )]
+    Notices(notices::NoticesArgs),
     /// Manage the reference databases the node answers itself (sltd.check, smv.check).
     #[command(subcommand)]
     #[command(after_help = "Example:\n  bluehelm service import sltd sltd.csv --config gs.toml")]
@@ -96,6 +102,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Request(_)
             | Command::Status(_)
             | Command::Review(_)
+            | Command::Notices(_)
             | Command::Service(_)
     );
     let default = match (verbose, quiet) {
@@ -125,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Request(args) => request::run(args),
         Command::Status(args) => status::run(args),
         Command::Review(args) => review::run(args),
+        Command::Notices(args) => notices::run(args),
         Command::Service(cmd) => service::run(cmd),
     }
 }

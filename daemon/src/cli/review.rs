@@ -100,6 +100,56 @@ fn line(item: &pb::ReviewItem) -> String {
     )
 }
 
+/// Every field of a subject, one line each (empty ones left out).
+fn subject_lines(s: &pb::Subject) -> Vec<String> {
+    let mut out = vec![format!(
+        "  subject:     {} {}",
+        s.family_name,
+        s.given_names.join(" ")
+    )];
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            out.push(format!("    {name:<21}{value}"));
+        }
+    };
+    field("date of birth:", s.date_of_birth.clone());
+    field("place of birth:", s.place_of_birth.clone());
+    field("nationalities:", s.nationalities.join(", "));
+    field("sex:", s.sex.clone());
+    field("aliases:", s.aliases.join(", "));
+    field("distinguishing marks:", s.distinguishing_marks.clone());
+    for d in &s.documents {
+        out.push(format!(
+            "    document:            {} {} ({})",
+            d.kind, d.number, d.issuing_country
+        ));
+    }
+    out
+}
+
+/// Every field of a request (or of a publication, which carries the request's), one line
+/// each.
+pub fn request_lines(n: &pb::Notice) -> Vec<String> {
+    let mut out = vec![format!("  requested by {}", n.requesting_bureau)];
+    if let Some(subject) = &n.subject {
+        out.extend(subject_lines(subject));
+    }
+    out.push(format!("  offence:     {}", n.offence_summary));
+    out.push(format!("  legal basis: {}", n.legal_basis));
+    out.push(format!(
+        "  valid until: {}",
+        if n.valid_until.is_empty() {
+            "(until cancelled)"
+        } else {
+            &n.valid_until
+        }
+    ));
+    if !n.remarks.is_empty() {
+        out.push(format!("  remarks:     {}", n.remarks));
+    }
+    out
+}
+
 pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     bureau::block_on(async move {
         match args.command {
@@ -132,10 +182,8 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     outln!("{}", line(&item))?;
                     if let Some(n) = &item.notice {
-                        outln!("  offence:     {}", n.offence_summary)?;
-                        outln!("  legal basis: {}", n.legal_basis)?;
-                        if !n.remarks.is_empty() {
-                            outln!("  remarks:     {}", n.remarks)?;
+                        for l in request_lines(n) {
+                            outln!("{l}")?;
                         }
                     }
                 }

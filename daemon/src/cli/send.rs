@@ -118,6 +118,9 @@ pub struct NoticeArgs {
     /// Free text, e.g. the reason for an update or a cancellation.
     #[arg(long)]
     pub remarks: Option<String>,
+    /// The last day the notice is valid, YYYY-MM-DD (UTC); default: until cancelled.
+    #[arg(long, value_name = "DATE")]
+    pub valid_until: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,6 +186,8 @@ struct FileNotice {
     legal_basis: String,
     #[serde(default)]
     remarks: String,
+    #[serde(default)]
+    valid_until: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,6 +437,10 @@ fn notice(file: &FileMessage, a: &NoticeArgs) -> Result<pb::Notice, Failure> {
             .unwrap_or_else(|| f.legal_basis.clone()),
         remarks: a.remarks.clone().unwrap_or_else(|| f.remarks.clone()),
         request: None,
+        valid_until: a
+            .valid_until
+            .clone()
+            .unwrap_or_else(|| f.valid_until.clone()),
     })
 }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::local::{Delivered, Outgoing, SubmitError};
 use super::state::{Core, Stats};
 use crate::config::NodeConfig;
+use crate::engine::register::Entry;
 use crate::store::{Queued, ReviewEntry, StoreError, Write};
 
 /// What the bureau side keeps in the store beside custody. Custody itself changes only
@@ -29,6 +30,9 @@ pub enum Record {
     Review { id: MessageId, value: Vec<u8> },
     /// The request left the review queue.
     Unreview(MessageId),
+    /// The notice register's new entry for a publication received (see [`Write::Notice`]);
+    /// merged into the node's register once it is durable.
+    Notice(Box<Entry>),
 }
 
 impl From<Record> for Write {
@@ -39,8 +43,20 @@ impl From<Record> for Write {
             Record::Reference { key, value } => Write::Reference { key, value },
             Record::Review { id, value } => Write::Review { id, value },
             Record::Unreview(id) => Write::Unreview(id),
+            Record::Notice(entry) => entry.write(),
         }
     }
+}
+
+/// The register entries among `records`, to remember once they are durable.
+fn notice_entries(records: &[Record]) -> Vec<Entry> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Notice(entry) => Some((**entry).clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// What a bureau's applications may do with their node: submit, read and acknowledge the
@@ -94,8 +110,11 @@ impl BureauHandle {
         batch: Vec<Outgoing>,
         records: Vec<Record>,
     ) -> Result<Vec<MessageId>, SubmitError> {
+        let entries = notice_entries(&records);
         let extra = records.into_iter().map(Write::from).collect();
-        self.core.submit_with(batch, extra).await
+        let ids = self.core.submit_with(batch, extra).await?;
+        self.core.remember(entries);
+        Ok(ids)
     }
 
     /// Inbox messages after `after_seq`, oldest first, at most `limit`.
@@ -135,8 +154,21 @@ impl BureauHandle {
 
     /// Keeps `records` atomically, durable when this returns.
     pub async fn keep(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        let entries = notice_entries(&records);
         let writes = records.into_iter().map(Write::from).collect();
-        self.core.store().commit(writes).await.map(drop)
+        self.core.store().commit(writes).await?;
+        self.core.remember(entries);
+        Ok(())
+    }
+
+    /// The notice register's entry for a reference, if it holds one.
+    pub fn notice(&self, notice_ref: &str) -> Option<Entry> {
+        self.core.register().get(notice_ref).cloned()
+    }
+
+    /// Every entry of the notice register, by reference.
+    pub fn notices(&self) -> Vec<Entry> {
+        self.core.register().entries().cloned().collect()
     }
 
     /// The API's note on a message (see [`Record::Note`]), if any.

@@ -10,6 +10,7 @@ use bluehelm_proto::{
 use super::bulk::Bulk;
 use super::shell::own_custody_signed;
 use super::state::{hub, now_ms, Core, Stats};
+use crate::engine::register;
 use crate::store::{Corruption, Entry, StoreError, Write, WriteOutcome};
 
 /// Default hop limit of messages this node originates: far above any sane path length, low
@@ -88,14 +89,27 @@ impl Core {
             }
         }
         let mut writes = Vec::with_capacity(envelopes.len() + extra.len());
+        let mut publications = Vec::new();
         for (envelope, signed) in self.sign_all(envelopes).await? {
-            writes.push(Write::Accept(
-                own_custody_signed(self, &envelope, signed, now).map_err(SubmitError::Refused)?,
-            ));
+            let custody =
+                own_custody_signed(self, &envelope, signed, now).map_err(SubmitError::Refused)?;
+            // Checked by the custody shell (it carries its verified request): this node's
+            // register keeps what it publishes, in the same commit (issue 12, item 3).
+            if matches!(&envelope.body, Body::Notice(n) if register::is_publication(n)) {
+                publications.push((envelope, custody.message.signed.clone()));
+            }
+            writes.push(Write::Accept(custody));
         }
         let count = writes.len() as u64;
+        let (notices, entries) = self.register_writes(
+            publications
+                .iter()
+                .map(|(envelope, signed)| (envelope, signed.as_slice())),
+        );
         writes.extend(extra);
+        writes.extend(notices);
         self.store().commit(writes).await?;
+        self.remember(entries);
         Stats::add(&self.stats().accepted, count);
         Ok(ids)
     }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use bluehelm_pki::{NodeIdentity, VerifyError};
 use bluehelm_proto::{
-    Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, Refusal, RefusalReason,
-    SignedEnvelope,
+    Body, Envelope, MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, Refusal,
+    RefusalReason, SignedEnvelope,
 };
 
 use super::bulk::Bulk;
+use super::notices;
 use super::state::{now_ms, Core, Stats};
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::policy::Party;
@@ -349,6 +350,19 @@ pub(super) fn custody_of(
             })
         }
     };
+    // Notices only: the embedded request and the register (issue 12, items 3 and 5).
+    if let Body::Notice(notice) = &envelope.body {
+        let hop = |hop: &Hop| copies.contains_key(hop);
+        if let Err(refusal) =
+            notices::check(core, envelope, notice, ctx.signer, hop, &provenance, now)
+        {
+            return Err(Refusal {
+                message,
+                reason: RefusalReason::Policy,
+                detail: refusal.to_string(),
+            });
+        }
+    }
     let report = if copies.contains_key(&Hop::Local) {
         reports::delivery_report(core.me(), envelope, MessageId::generate(now as u64), now)
             .and_then(|dr| own_custody(core, &dr, now).ok())

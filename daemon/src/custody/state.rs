@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bulk::Bulk;
 use crate::config::NodeConfig;
+use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
 use crate::store::Store;
 
@@ -94,6 +95,10 @@ pub struct Core {
     /// Who the nodes it has linked with are, from their certificates (release markings).
     /// Read for every marked message, written at link-up.
     directory: RwLock<Directory>,
+    /// The notice register's mirror in memory (issue 12, item 3): the store holds it, this
+    /// answers the custody shell's checks without a store round trip. Changed only after
+    /// the store has made an entry durable ([`Core::remember`]).
+    register: RwLock<Register>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -104,6 +109,8 @@ pub struct CoreParts {
     pub signer: Signer,
     pub verifier: EnvelopeVerifier,
     pub bulk: Bulk,
+    /// The notice register as the store holds it at start.
+    pub register: Register,
 }
 
 impl Core {
@@ -117,6 +124,7 @@ impl Core {
             signer,
             verifier,
             bulk,
+            register,
         } = parts;
         Self {
             me: config.node_id.clone(),
@@ -129,6 +137,7 @@ impl Core {
             stats: Stats::default(),
             cancel: CancellationToken::new(),
             directory: RwLock::new(Directory::default()),
+            register: RwLock::new(register),
         }
     }
 
@@ -191,6 +200,21 @@ impl Core {
 
     pub(super) fn bulk(&self) -> &Bulk {
         &self.bulk
+    }
+
+    /// The notice register, to read. Held only for a lookup (never across an await).
+    pub(super) fn register(&self) -> RwLockReadGuard<'_, Register> {
+        // A panic while the lock was held left the map whole (merges insert or do nothing).
+        self.register.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entries the store has just made durable: merged into the mirror (a merge, so that
+    /// two writers finishing out of order never roll it back).
+    pub(super) fn remember(&self, entries: impl IntoIterator<Item = Entry>) {
+        let mut register = self.register.write().unwrap_or_else(|p| p.into_inner());
+        for entry in entries {
+            register.merge(entry);
+        }
     }
 }
 

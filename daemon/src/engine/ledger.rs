@@ -272,6 +272,10 @@ impl Ledger {
                 round.changes.push(Change::Review { id, value });
                 WriteOutcome::Stored
             }
+            Write::Notice { notice_ref, value } => {
+                round.changes.push(Change::Notice { notice_ref, value });
+                WriteOutcome::Stored
+            }
             Write::Unreview(id) => {
                 if !round.unreviewed.insert(id) || !lookup.in_review(&id)? {
                     WriteOutcome::Missing

@@ -73,13 +73,22 @@ pub enum Rule {
     /// Hit notifications come from the hub, which hosts the reference databases, and go to
     /// one node (the record's owner), never to a group or a service.
     HitNotificationsFromHub,
+    /// An UPDATED or CANCELLED request names a notice the hub's register holds, not
+    /// cancelled (`engine/register.rs`).
+    NoticeChangesNeedAKnownNotice,
+    /// Only the notice's owner (its requesting bureau) asks for an update or a cancellation
+    /// (`engine/register.rs`).
+    NoticeChangesByOwner,
+    /// A publication embeds the requesting bureau's signed request, which verifies and
+    /// matches it (`engine/publication.rs`).
+    PublicationCarriesItsRequest,
     /// A marked message is copied only to the nodes its release list admits, and a node
     /// outside the list refuses its copy (`engine/release.rs`).
     ReleaseMarking,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 12] = [
         Rule::TerminalsSignNothing,
         Rule::OnlyHubPublishesNotices,
         Rule::NoticeRequestsFromNcbForOwnBureau,
@@ -88,6 +97,9 @@ impl Rule {
         Rule::MessageScope,
         Rule::ServiceRequestScope,
         Rule::HitNotificationsFromHub,
+        Rule::NoticeChangesNeedAKnownNotice,
+        Rule::NoticeChangesByOwner,
+        Rule::PublicationCarriesItsRequest,
         Rule::ReleaseMarking,
     ];
 
@@ -101,6 +113,9 @@ impl Rule {
             Rule::MessageScope => "message-scope",
             Rule::ServiceRequestScope => "service-request-scope",
             Rule::HitNotificationsFromHub => "hit-notifications-from-hub",
+            Rule::NoticeChangesNeedAKnownNotice => "notice-changes-need-a-known-notice",
+            Rule::NoticeChangesByOwner => "notice-changes-by-owner",
+            Rule::PublicationCarriesItsRequest => "publication-carries-its-request",
             Rule::ReleaseMarking => "release-marking",
         }
     }

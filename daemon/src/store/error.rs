@@ -69,6 +69,8 @@ pub enum Table {
     Note,
     Reference,
     Review,
+    /// The notice register (`n`).
+    Notice,
     /// The store's own counters (`mseq`, `mlog`).
     Meta,
     /// A record of the custody log.
@@ -105,6 +107,7 @@ impl std::fmt::Display for Entry {
             Table::Note => "note",
             Table::Reference => "reference record",
             Table::Review => "review entry",
+            Table::Notice => "notice register entry",
             Table::Meta => "counter",
             Table::Log => "custody log record",
         };
@@ -152,6 +155,9 @@ pub enum Corruption {
     /// A reference database record does not decode as the services wrote it.
     #[error("it does not decode: {0}")]
     Json(#[from] serde_json::Error),
+    /// A notice register entry is not the publication it was written as.
+    #[error("{0}")]
+    Notice(#[from] crate::engine::register::EntryError),
 }
 
 /// Why the store failed and takes no more custody.

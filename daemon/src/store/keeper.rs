@@ -245,6 +245,9 @@ impl Keeper {
             Command::Reviews { reply } => {
                 let _ = reply.send(storage.reviews());
             }
+            Command::Notices { reply } => {
+                let _ = reply.send(storage.notices());
+            }
             Command::Seen { messages, reply } => {
                 let _ = reply.send(storage.seen_all(&messages));
             }

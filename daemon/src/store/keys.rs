@@ -11,6 +11,8 @@
 //! - `r` key: a reference database record (value: the services' encoding)
 //! - `v` id: a notice request awaiting review at the hub (value: the signed envelope as
 //!   received, protobuf `SignedEnvelope`)
+//! - `n` notice_ref: the notice register's entry (value: the publication applied, protobuf
+//!   `SignedEnvelope`; see `engine/register.rs`)
 //!
 //! Integers are big-endian so that sled's byte order is numeric order; within one next hop,
 //! queue keys sort by precedence rank, then arrival sequence.
@@ -24,6 +26,8 @@ pub const SEEN: u8 = b's';
 pub const REFERENCE: u8 = b'r';
 /// Notice requests awaiting review at the hub (`Write::Review`): `v` + message id.
 pub const REVIEW: u8 = b'v';
+/// The notice register (`Write::Notice`): `n` + notice reference.
+pub const NOTICE: u8 = b'n';
 /// Table tag of the local API's notes (`Write::Note`): `a` + message id.
 pub const NOTE: u8 = b'a';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
@@ -93,6 +97,15 @@ pub fn reference_key(key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 1);
     out.push(REFERENCE);
     out.extend_from_slice(key);
+    out
+}
+
+/// Key of the notice register's entry for a reference: `n` + reference (see
+/// `Write::Notice`).
+pub fn notice_key(notice_ref: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(notice_ref.len() + 1);
+    out.push(NOTICE);
+    out.extend_from_slice(notice_ref.as_bytes());
     out
 }
 

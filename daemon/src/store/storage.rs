@@ -13,6 +13,7 @@ use super::keys::{self, QueueKey};
 use super::overlay::{Kv, Op};
 use super::{InboxEntry, Queued, ReviewEntry, StoredMessage};
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
+use crate::engine::register::Entry as NoticeEntry;
 
 /// One queue read returns at most about this many bytes of records (at least one record):
 /// bounds what a link holds in memory between reading its queue and writing it out.
@@ -103,6 +104,11 @@ impl Storage {
                     fresh: false,
                 },
                 Change::Unreview(id) => Op::Remove(keys::review_key(&id).to_vec()),
+                Change::Notice { notice_ref, value } => Op::Put {
+                    key: keys::notice_key(&notice_ref),
+                    value,
+                    fresh: false,
+                },
             });
         }
         if let Some(next_seq) = writes.next_seq() {
@@ -203,6 +209,22 @@ impl Storage {
                 StoreError::corrupt(Entry::new(Table::Review, &key), Corruption::BadKey)
             })?;
             out.push((id, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The notice register's entries, in reference order.
+    pub(super) fn notices(&self) -> Result<Vec<NoticeEntry>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::NOTICE]) {
+            let (key, value) = entry?;
+            let corrupt =
+                |problem| StoreError::corrupt(Entry::new(Table::Notice, &key[1..]), problem);
+            let notice = NoticeEntry::decode(&value).map_err(|e| corrupt(Corruption::Notice(e)))?;
+            if key[1..] != *notice.notice_ref.as_bytes() {
+                return Err(corrupt(Corruption::BadKey));
+            }
+            out.push(notice);
         }
         Ok(out)
     }

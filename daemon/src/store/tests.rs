@@ -591,3 +591,76 @@ fn a_second_store_on_the_same_directory_is_told_it_is_in_use_and_by_whom() {
     );
     runtime.block_on(first.shutdown()).unwrap();
 }
+
+/// A publication's signed bytes, as a register entry's value (signatures are not checked
+/// by the store).
+fn publication_bytes(notice_ref: &str) -> Vec<u8> {
+    use bluehelm_proto::testing::{sample_envelope, sample_red_notice};
+    use bluehelm_proto::{Body, Destination, SignedEnvelope};
+    let mut request = sample_red_notice();
+    request.lifecycle = bluehelm_proto::NoticeLifecycle::Requested;
+    request.notice_ref = notice_ref.into();
+    let request = sample_envelope(
+        id("ncb.fr"),
+        Destination::Node(id("gs")),
+        Precedence::Routine,
+        1_000,
+        Body::Notice(request),
+    );
+    let mut notice = sample_red_notice();
+    notice.notice_ref = notice_ref.into();
+    notice.request = Some(SignedEnvelope::new(request.encode_to_vec(), [0; 64], vec![1]).unwrap());
+    let publication = sample_envelope(
+        id("gs"),
+        Destination::Node(id("ncb.ke")),
+        Precedence::Routine,
+        2_000,
+        Body::Notice(notice),
+    );
+    SignedEnvelope::new(publication.encode_to_vec(), [0; 64], vec![1])
+        .unwrap()
+        .encode_to_vec()
+}
+
+#[tokio::test]
+async fn register_entries_survive_a_restart_and_a_corrupt_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let write = |notice_ref: &str, value: Vec<u8>| Write::Notice {
+        notice_ref: notice_ref.into(),
+        value,
+    };
+    let outcomes = store
+        .commit(vec![
+            write("A-1/2026", publication_bytes("A-1/2026")),
+            write("B-2/2026", publication_bytes("B-2/2026")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![WriteOutcome::Stored; 2]);
+    store.shutdown().await.unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    let refs: Vec<String> = store
+        .notices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.notice_ref)
+        .collect();
+    assert_eq!(refs, ["A-1/2026", "B-2/2026"]);
+    // An entry under another reference's key, and one that is no publication.
+    store
+        .commit(vec![write("C-3/2026", publication_bytes("A-1/2026"))])
+        .await
+        .unwrap();
+    let err = store.notices().await.unwrap_err().to_string();
+    assert!(err.contains("notice register entry C-3/2026"), "{err}");
+    store
+        .commit(vec![write("C-3/2026", vec![1, 2, 3])])
+        .await
+        .unwrap();
+    let err = store.notices().await.unwrap_err().to_string();
+    assert!(err.contains("notice register entry C-3/2026"), "{err}");
+    store.shutdown().await.unwrap();
+}

@@ -67,6 +67,8 @@ pub struct Notice {
     /// bureau's signed request, exactly as `gs` received it. Only its shape is checked
     /// here; the receiving node verifies its signature.
     pub request: Option<SignedEnvelope>,
+    /// The last day the notice is valid, "YYYY-MM-DD" (UTC); empty: until cancelled.
+    pub valid_until: String,
 }
 
 impl Notice {
@@ -90,7 +92,8 @@ impl Notice {
             MAX_TEXT_LEN,
         )?;
         check::max_len("notice.legal_basis", self.legal_basis.len(), MAX_TEXT_LEN)?;
-        check::max_len("notice.remarks", self.remarks.len(), MAX_TEXT_LEN)
+        check::max_len("notice.remarks", self.remarks.len(), MAX_TEXT_LEN)?;
+        check::full_date("notice.valid_until", &self.valid_until)
     }
 
     pub(crate) fn to_pb(&self) -> pb::Notice {
@@ -104,6 +107,7 @@ impl Notice {
             legal_basis: self.legal_basis.clone(),
             remarks: self.remarks.clone(),
             request: self.request.as_ref().map(SignedEnvelope::to_pb),
+            valid_until: self.valid_until.clone(),
         }
     }
 
@@ -118,6 +122,7 @@ impl Notice {
             legal_basis: n.legal_basis,
             remarks: n.remarks,
             request: n.request.map(SignedEnvelope::from_pb).transpose()?,
+            valid_until: n.valid_until,
         })
     }
 }

@@ -21,6 +21,7 @@ pub enum Key {
     Note(MessageId),
     Reference(Vec<u8>),
     Review(MessageId),
+    Notice(String),
     NextSeq,
 }
 
@@ -72,6 +73,9 @@ impl MemoryStore {
                 }
                 Change::Review { id, value } => (Key::Review(id), Some(Value::Bytes(value))),
                 Change::Unreview(id) => (Key::Review(id), None),
+                Change::Notice { notice_ref, value } => {
+                    (Key::Notice(notice_ref), Some(Value::Bytes(value)))
+                }
             });
         }
         if let Some(seq) = writes.next_seq() {

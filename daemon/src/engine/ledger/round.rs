@@ -27,6 +27,10 @@ pub enum Change {
         value: Vec<u8>,
     },
     Unreview(MessageId),
+    Notice {
+        notice_ref: String,
+        value: Vec<u8>,
+    },
 }
 
 /// The round was not made durable: nothing in it was taken.

@@ -106,6 +106,10 @@ pub enum Write {
     Review { id: MessageId, value: Vec<u8> },
     /// The request left the review queue (approved or refused).
     Unreview(MessageId),
+    /// The notice register's entry for `notice_ref` (issue 12, item 3), under key `n` +
+    /// reference: the publication applied, its `SignedEnvelope` encoded. Writing it again
+    /// replaces it; whether it should is the register's merge (`engine/register.rs`).
+    Notice { notice_ref: String, value: Vec<u8> },
 }
 
 impl Write {
@@ -117,6 +121,7 @@ impl Write {
             Write::Note { value, .. }
             | Write::Reference { value, .. }
             | Write::Review { value, .. } => value.len() + 32,
+            Write::Notice { notice_ref, value } => notice_ref.len() + value.len() + 16,
             Write::Forget(_) | Write::AckInbox(_) | Write::Unreview(_) | Write::Refused { .. } => {
                 48
             }
