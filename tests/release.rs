@@ -504,3 +504,45 @@ async fn a_bad_release_list_is_one_line_and_exit_code_1_and_sends_nothing() {
     assert_eq!(fr.bureau().queue_depth(&id("gs")), 0);
     fr.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
+    let net = TestNet::with_specs(specs());
+    let [gs, fr] = start(&net, &["gs", "ncb.fr"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    linked(&gs, "ncb.fr").await;
+    // gs has not linked with ncb.de since it started, so it cannot tell who it is: it takes
+    // the message for ncb.de, and ncb.de must refuse its own copy.
+    let mut message = text(1, "ncb.de", Precedence::Routine);
+    message.release_to = Some(list("FR"));
+    message.want_delivery_report = true;
+    let ids = fr
+        .bureau()
+        .submit(vec![message])
+        .await
+        .expect("fr takes it");
+    eventually("gs to hold the copy for ncb.de", || async {
+        (gs.bureau().queue_depth(&id("ncb.de")) == 1).then_some(())
+    })
+    .await;
+    let de = net.start("ncb.de").await;
+    let state = failed_state(&mut api_client(&fr).await, &ids[0].to_string()).await;
+    assert_eq!(
+        state.failure_reason,
+        pb::NonDeliveryReason::Policy as i32,
+        "{state:?}"
+    );
+    assert!(
+        state.failure_detail.contains("release-marking")
+            && state.failure_detail.contains("this node ncb.de"),
+        "{state:?}"
+    );
+    let inbox = &after_barrier(&gs, &[&de]).await[0];
+    assert!(
+        inbox.iter().all(|m| number_of(m) == Some(900)),
+        "ncb.de kept a copy outside its release list: {inbox:?}"
+    );
+    stop(vec![gs, fr, de]).await;
+}
