@@ -293,6 +293,8 @@ async fn a_message_for_a_node_outside_the_list_is_refused_at_the_hub() {
     );
     assert!(state.failure_detail.contains("ncb.de"), "{state:?}");
     eprintln!("the origin's delivery state: {state:?}");
+    // ncb.fr held it and gave it up when gs refused it.
+    assert_eq!(state.reported_by, "ncb.fr");
     // The refusal was gs's: ncb.fr does not know who ncb.de is.
     let refused_at_gs = gs
         .bureau()
@@ -415,6 +417,8 @@ async fn a_group_diffusion_released_to_ke_reaches_only_ncb_ke_and_the_hub() {
         linked(&gs, peer).await;
     }
     diffusion(&net, "group:all-ncb", "D-1/2026", "KE").await;
+    // At gs from here on: every copy of it is made there, and the barrier drains gs.
+    queues_empty(&[&fr]).await;
     let at_ke = eventually("the diffusion at ncb.ke", || async {
         let inbox = ke.bureau().inbox(None, 1_000).await.expect("inbox");
         inbox.into_iter().find(|m| is_diffusion(m, "D-1/2026"))
@@ -451,6 +455,7 @@ async fn a_role_word_admits_every_ncb_but_not_the_mission_post() {
         linked(&gs, peer).await;
     }
     diffusion(&net, "group:everyone", "D-2/2026", "ncb").await;
+    queues_empty(&[&fr]).await;
     let inboxes = after_barrier(&gs, &[&ke, &de, &mission]).await;
     for (node, inbox) in ["ncb.ke", "ncb.de"].into_iter().zip(&inboxes) {
         let copies = inbox.iter().filter(|m| is_diffusion(m, "D-2/2026")).count();
@@ -539,6 +544,9 @@ async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
             && state.failure_detail.contains("this node ncb.de"),
         "{state:?}"
     );
+    // gs held it and gave it up when ncb.de refused it.
+    assert_eq!(state.reported_by, "gs");
+    eprintln!("the origin's delivery state: {state:?}");
     let inbox = &after_barrier(&gs, &[&de]).await[0];
     assert!(
         inbox.iter().all(|m| number_of(m) == Some(900)),
