@@ -214,10 +214,12 @@ async fn json_output_has_stable_snake_case_keys() {
             "message_id",
             "origin",
             "precedence",
+            "release_to",
             "seq",
             "want_delivery_report",
         ]
     );
+    assert_eq!(line["release_to"], serde_json::Value::Null, "unmarked");
     assert_eq!(line["destination"], serde_json::json!({"node": "ncb.ke"}));
     assert_eq!(line["precedence"], "immediate");
     assert_eq!(line["origin"], "gs");
