@@ -152,12 +152,25 @@ fn a_node_outside_the_list_refuses_its_own_copy() {
     // A copy fanned out before it, for it alone: refused too.
     let envelope = marked(group(), "FR");
     let mut hops: BTreeMap<Hop, Vec<NodeId>> = [(Hop::Local, vec![])].into();
-    let refused = restrict(&envelope, &[de.clone()], party(&de, &d), &d, &mut hops);
+    let refused = restrict(
+        &envelope,
+        std::slice::from_ref(&de),
+        party(&de, &d),
+        &d,
+        &mut hops,
+    );
     assert!(refused.is_err());
     // Admitted: kept.
     let fr = node("ncb.fr");
     let mut hops: BTreeMap<Hop, Vec<NodeId>> = [(Hop::Local, vec![])].into();
-    restrict(&envelope, &[fr.clone()], party(&fr, &d), &d, &mut hops).unwrap();
+    restrict(
+        &envelope,
+        std::slice::from_ref(&fr),
+        party(&fr, &d),
+        &d,
+        &mut hops,
+    )
+    .unwrap();
     assert!(hops.contains_key(&Hop::Local));
 }
 

@@ -1,0 +1,556 @@
+//! Release markings on real nodes on loopback (issue 12, item 2): a marked message is copied
+//! only to the nodes its list admits (fan-out at gs), a message for a node outside the list
+//! is refused where that node is known (the hub, or the origin) with a non-delivery report
+//! naming the rule, and a bad `--release-to` is one line and exit code 1.
+//!
+//! The network is the standard one plus ncb.de (Germany), which no list here names: it is a
+//! member of `all-ncb` at gs, so only the marking keeps copies from it. Where a test shows
+//! that something never arrived, a later unmarked message from gs arrives first as a barrier.
+
+use bluehelm::api::pb::{self, bureau_client::BureauClient};
+use bluehelm::localnet::{standard_specs, NodeSpec};
+use bluehelm::Node;
+use bluehelm_proto::{Body, NoticeLifecycle, Precedence, RefusalReason, ReleaseList};
+use bluehelm_tests::{
+    api_client, api_inbox_now, bluehelm_bin, eventually, id, inbox_at_least, linked, number_of,
+    queues_empty, run_cli, text, TestNet,
+};
+use tonic::transport::Channel;
+
+type Client = BureauClient<Channel>;
+
+/// The standard network with ncb.de linked to gs and in its `all-ncb` group, and a group
+/// `everyone` at gs naming every node, gs included.
+fn specs() -> Vec<NodeSpec> {
+    let mut specs = standard_specs();
+    let de = {
+        let hub = &specs[0];
+        assert_eq!(hub.id.as_str(), "gs");
+        let mut de = NodeSpec::ncb("ncb.de", "DE", hub);
+        de.policy = hub.policy.clone();
+        de
+    };
+    let hub = &mut specs[0];
+    hub.peers.push((de.id.clone(), None));
+    for (name, members) in &mut hub.groups {
+        if name == "all-ncb" {
+            members.push(de.id.clone());
+        }
+    }
+    let everyone = ["gs", "ncb.fr", "ncb.ke", "ncb.de", "mission.unmiss"];
+    hub.groups
+        .push(("everyone".into(), everyone.into_iter().map(id).collect()));
+    specs.push(de);
+    specs
+}
+
+fn list(text: &str) -> ReleaseList {
+    text.parse().expect("a valid release list")
+}
+
+async fn start(net: &TestNet, nodes: &[&str]) -> Vec<Node> {
+    let mut started = Vec::new();
+    for node in nodes {
+        started.push(net.start(node).await);
+    }
+    started
+}
+
+async fn stop(nodes: Vec<Node>) {
+    for node in nodes.into_iter().rev() {
+        node.shutdown().await;
+    }
+}
+
+async fn unlinked(gs: &Node, peer: &str) {
+    eventually(&format!("gs to see {peer} gone"), || async {
+        (!gs.is_linked(&id(peer))).then_some(())
+    })
+    .await
+}
+
+fn config(net: &TestNet, node: &str) -> String {
+    net.config_path(node).display().to_string()
+}
+
+/// Barrier: gs sends each of `nodes` an unmarked text and waits until it arrived and every
+/// queue is empty; anything marked that was on its way would have arrived by then. Returns
+/// each node's whole inbox.
+async fn after_barrier(gs: &Node, nodes: &[&Node]) -> Vec<Vec<bluehelm::custody::Delivered>> {
+    let batch = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| text(900 + n, node.bureau().me().as_str(), Precedence::Routine))
+        .collect();
+    gs.bureau().submit(batch).await.expect("gs's barrier texts");
+    let mut inboxes = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let inbox = eventually("the barrier text", || async {
+            let inbox = node.bureau().inbox(None, 1_000).await.expect("inbox");
+            inbox
+                .iter()
+                .any(|m| number_of(m) == Some(900 + n))
+                .then_some(inbox)
+        })
+        .await;
+        inboxes.push(inbox);
+    }
+    let mut all = vec![gs];
+    all.extend(nodes);
+    queues_empty(&all).await;
+    inboxes
+}
+
+fn is_notice(m: &bluehelm::custody::Delivered, reference: &str) -> bool {
+    matches!(&m.envelope.body, Body::Notice(n) if n.notice_ref == reference)
+}
+
+fn is_diffusion(m: &bluehelm::custody::Delivered, reference: &str) -> bool {
+    matches!(&m.envelope.body, Body::Diffusion(d) if d.reference == reference)
+}
+
+/// Waits for the publication of notice `reference` in `node`'s inbox.
+async fn publication(node: &Node, reference: &str) -> bluehelm::custody::Delivered {
+    eventually(&format!("{reference} published at {}", node.bureau().me()), || async {
+        let inbox = node.bureau().inbox(None, 1_000).await.expect("inbox");
+        inbox.into_iter().find(|m| {
+            matches!(&m.envelope.body,
+                Body::Notice(n) if n.notice_ref == reference && n.lifecycle == NoticeLifecycle::Published)
+        })
+    })
+    .await
+}
+
+async fn approve(gs: &mut Client, reference: &str) {
+    let item = eventually(&format!("request {reference} awaiting review"), || {
+        let mut gs = gs.clone();
+        async move {
+            let list = gs.list_reviews(pb::ListReviewsRequest {}).await.ok()?;
+            list.into_inner()
+                .items
+                .into_iter()
+                .find(|i| i.notice.as_ref().is_some_and(|n| n.notice_ref == reference))
+        }
+    })
+    .await;
+    gs.approve_notice(pb::ApproveNoticeRequest {
+        message_id: item.message_id,
+        remarks: String::new(),
+    })
+    .await
+    .expect("gs approves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_released_to_fr_and_ke_is_never_queued_for_unmiss_or_de() {
+    let net = TestNet::with_specs(specs());
+    let [gs, fr, ke, mission, de] = start(
+        &net,
+        &["gs", "ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"],
+    )
+    .await
+    .try_into()
+    .unwrap_or_else(|_| unreachable!());
+    for peer in ["ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"] {
+        linked(&gs, peer).await;
+    }
+    // gs has learned who they are; down, a copy queued for them would stay queued.
+    stop(vec![mission, de]).await;
+    unlinked(&gs, "mission.unmiss").await;
+    unlinked(&gs, "ncb.de").await;
+
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        [
+            "send",
+            "notice",
+            "--config",
+            &config(&net, "ncb.fr"),
+            "--to",
+            "gs",
+            "--ref",
+            "R-1/2026",
+            "--type",
+            "red",
+            "--family-name",
+            "DOE",
+            "--release-to",
+            "FR,KE",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out} {err}");
+    approve(&mut api_client(&gs).await, "R-1/2026").await;
+    for node in [&fr, &ke] {
+        let published = publication(node, "R-1/2026").await;
+        assert_eq!(published.envelope.release_to, Some(list("FR,KE")));
+    }
+    // The publication was committed with all its copies at once: had one been made for
+    // unmiss or de, it would be waiting here now.
+    assert_eq!(gs.bureau().queue_depth(&id("mission.unmiss")), 0);
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.de")), 0);
+
+    // Applications see the marking: the API's inbox and `bluehelm inbox --json`.
+    let at_ke = api_inbox_now(&mut api_client(&ke).await).await;
+    let marked = at_ke
+        .iter()
+        .find(|m| matches!(&m.body, Some(pb::inbox_message::Body::Notice(n)) if n.notice_ref == "R-1/2026"))
+        .expect("the publication, through the API");
+    let release = marked.release_to.as_ref().expect("release_to in the inbox");
+    assert_eq!(release.countries, ["FR", "KE"]);
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        ["inbox", "--config", &config(&net, "ncb.ke"), "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("R-1/2026"))
+        .unwrap_or_else(|| panic!("the publication in `inbox --json`: {out}"));
+    let json: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
+    assert_eq!(
+        json["release_to"]["countries"],
+        serde_json::json!(["FR", "KE"]),
+        "{line}"
+    );
+
+    // Back up, they get gs's later messages and never the publication.
+    let [mission, de] = start(&net, &["mission.unmiss", "ncb.de"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    for (node, inbox) in [&mission, &de]
+        .into_iter()
+        .zip(after_barrier(&gs, &[&mission, &de]).await)
+    {
+        assert!(
+            !inbox.iter().any(|m| is_notice(m, "R-1/2026")),
+            "{} received the notice released to FR,KE",
+            node.bureau().me()
+        );
+    }
+    stop(vec![gs, fr, ke, mission, de]).await;
+}
+
+/// Waits until the message is reported not delivered; returns its state.
+async fn failed_state(client: &mut Client, id: &str) -> pb::DeliveryStateResponse {
+    eventually("the message is reported not delivered", || {
+        let mut client = client.clone();
+        let id = id.to_owned();
+        async move {
+            let state = client
+                .delivery_state(pb::DeliveryStateRequest { message_id: id })
+                .await
+                .ok()?
+                .into_inner();
+            (state.status == pb::DeliveryStatus::Failed as i32).then_some(state)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_a_node_outside_the_list_is_refused_at_the_hub() {
+    let net = TestNet::with_specs(specs());
+    let [gs, fr, de] = start(&net, &["gs", "ncb.fr", "ncb.de"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.de").await;
+    // ncb.fr has never linked with ncb.de: it cannot judge, and passes it to gs, which can.
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        [
+            "send",
+            "message",
+            "--config",
+            &config(&net, "ncb.fr"),
+            "--to",
+            "ncb.de",
+            "--subject-line",
+            "For FR eyes only",
+            "--body",
+            "x",
+            "--release-to",
+            "FR",
+            "--report",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out} {err}");
+    let message_id = out.trim().to_owned();
+    let state = failed_state(&mut api_client(&fr).await, &message_id).await;
+    assert_eq!(
+        state.failure_reason,
+        pb::NonDeliveryReason::Policy as i32,
+        "{state:?}"
+    );
+    assert!(
+        state.failure_detail.contains("release-marking"),
+        "{state:?}"
+    );
+    assert!(state.failure_detail.contains("ncb.de"), "{state:?}");
+    eprintln!("the origin's delivery state: {state:?}");
+    // ncb.fr held it and gave it up when gs refused it.
+    assert_eq!(state.reported_by, "ncb.fr");
+    // The refusal was gs's: ncb.fr does not know who ncb.de is.
+    let refused_at_gs = gs
+        .bureau()
+        .stats()
+        .refusals()
+        .find(|(reason, _)| *reason == RefusalReason::Policy)
+        .map(|(_, count)| count);
+    assert_eq!(refused_at_gs, Some(1));
+    let inbox = &after_barrier(&gs, &[&de]).await[0];
+    assert!(
+        inbox.iter().all(|m| number_of(m).is_some()),
+        "ncb.de received more than gs's barrier: {inbox:?}"
+    );
+    stop(vec![gs, fr, de]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_refuses_at_submission_when_it_knows_the_destination() {
+    let net = TestNet::with_specs(specs());
+    let [gs, de] = start(&net, &["gs", "ncb.de"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    linked(&gs, "ncb.de").await;
+    // Down, so that a copy gs took would stay in its queue.
+    stop(vec![de]).await;
+    unlinked(&gs, "ncb.de").await;
+
+    let request = pb::SubmitRequest {
+        destination: Some(pb::Destination {
+            target: Some(pb::destination::Target::Node("ncb.de".into())),
+        }),
+        precedence: pb::Precedence::Routine as i32,
+        ttl_seconds: 600,
+        want_delivery_report: true,
+        release_to: Some(pb::ReleaseList {
+            countries: vec!["FR".into()],
+            ..Default::default()
+        }),
+        correlation_id: String::new(),
+        body: Some(pb::submit_request::Body::Text(pb::TextMessage {
+            subject_line: "For FR eyes only".into(),
+            body: "x".into(),
+            attachments: vec![],
+        })),
+    };
+    let status = api_client(&gs)
+        .await
+        .submit(request)
+        .await
+        .expect_err("refused at submission");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("release-marking"), "{status:?}");
+    assert!(!status.message().contains('\n'), "{status:?}");
+
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        [
+            "send",
+            "message",
+            "--config",
+            &config(&net, "gs"),
+            "--to",
+            "ncb.de",
+            "--subject-line",
+            "For FR eyes only",
+            "--release-to",
+            "FR",
+        ],
+    )
+    .await;
+    assert_eq!(code, 5, "{out} {err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("release-marking"), "{err}");
+    eprintln!("the CLI said: {}", err.trim());
+
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.de")), 0);
+    assert_eq!(
+        bluehelm::custody::Stats::get(&gs.bureau().stats().accepted),
+        0
+    );
+    stop(vec![gs]).await;
+}
+
+/// `bluehelm send diffusion` from ncb.fr to `to`, released to `release`; returns its id.
+async fn diffusion(net: &TestNet, to: &str, reference: &str, release: &str) -> String {
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        [
+            "send",
+            "diffusion",
+            "--config",
+            &config(net, "ncb.fr"),
+            "--to",
+            to,
+            "--ref",
+            reference,
+            "--subject-line",
+            "Border alert",
+            "--body",
+            "Check crossings",
+            "--release-to",
+            release,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out} {err}");
+    out.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_diffusion_released_to_ke_reaches_only_ncb_ke_and_the_hub() {
+    let net = TestNet::with_specs(specs());
+    let [gs, fr, ke, de] = start(&net, &["gs", "ncb.fr", "ncb.ke", "ncb.de"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    for peer in ["ncb.fr", "ncb.ke", "ncb.de"] {
+        linked(&gs, peer).await;
+    }
+    diffusion(&net, "group:all-ncb", "D-1/2026", "KE").await;
+    // At gs from here on: every copy of it is made there, and the barrier drains gs.
+    queues_empty(&[&fr]).await;
+    let at_ke = eventually("the diffusion at ncb.ke", || async {
+        let inbox = ke.bureau().inbox(None, 1_000).await.expect("inbox");
+        inbox.into_iter().find(|m| is_diffusion(m, "D-1/2026"))
+    })
+    .await;
+    assert_eq!(at_ke.envelope.release_to, Some(list("KE")));
+    // The hub's record copy: the hub is admitted by every list.
+    inbox_at_least(&gs, 1).await;
+    let inboxes = after_barrier(&gs, &[&de, &fr]).await;
+    assert!(
+        !inboxes[0].iter().any(|m| is_diffusion(m, "D-1/2026")),
+        "ncb.de received the diffusion released to KE"
+    );
+    let at_gs = gs.bureau().inbox(None, 1_000).await.expect("inbox");
+    assert_eq!(
+        at_gs.iter().filter(|m| is_diffusion(m, "D-1/2026")).count(),
+        1,
+        "{at_gs:?}"
+    );
+    stop(vec![gs, fr, ke, de]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_word_admits_every_ncb_but_not_the_mission_post() {
+    let net = TestNet::with_specs(specs());
+    let [gs, fr, ke, mission, de] = start(
+        &net,
+        &["gs", "ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"],
+    )
+    .await
+    .try_into()
+    .unwrap_or_else(|_| unreachable!());
+    for peer in ["ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"] {
+        linked(&gs, peer).await;
+    }
+    diffusion(&net, "group:everyone", "D-2/2026", "ncb").await;
+    queues_empty(&[&fr]).await;
+    let inboxes = after_barrier(&gs, &[&ke, &de, &mission]).await;
+    for (node, inbox) in ["ncb.ke", "ncb.de"].into_iter().zip(&inboxes) {
+        let copies = inbox.iter().filter(|m| is_diffusion(m, "D-2/2026")).count();
+        assert_eq!(copies, 1, "{node}: {inbox:?}");
+    }
+    assert!(
+        !inboxes[2].iter().any(|m| is_diffusion(m, "D-2/2026")),
+        "mission.unmiss received the diffusion released to ncb"
+    );
+    // gs is a member of `everyone` and the hub: its copy, besides the hub's record copy.
+    let at_gs = gs.bureau().inbox(None, 1_000).await.expect("inbox");
+    assert_eq!(
+        at_gs.iter().filter(|m| is_diffusion(m, "D-2/2026")).count(),
+        2,
+        "{at_gs:?}"
+    );
+    stop(vec![gs, fr, ke, mission, de]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_release_list_is_one_line_and_exit_code_1_and_sends_nothing() {
+    let net = TestNet::with_specs(specs());
+    let fr = net.start("ncb.fr").await;
+    for bad in ["FR,,KE", "F", "UN MISS"] {
+        let (code, out, err) = run_cli(
+            bluehelm_bin!(),
+            [
+                "send",
+                "message",
+                "--config",
+                &config(&net, "ncb.fr"),
+                "--to",
+                "gs",
+                "--subject-line",
+                "x",
+                "--release-to",
+                bad,
+            ],
+        )
+        .await;
+        assert_eq!(code, 1, "{bad}: {out} {err}");
+        assert!(out.is_empty(), "{bad}: {out}");
+        assert_eq!(err.trim().lines().count(), 1, "{bad}: {err}");
+        assert!(err.contains("--release-to"), "{bad}: {err}");
+        eprintln!("--release-to {bad:?}: {}", err.trim());
+    }
+    assert_eq!(
+        bluehelm::custody::Stats::get(&fr.bureau().stats().accepted),
+        0
+    );
+    assert_eq!(fr.bureau().queue_depth(&id("gs")), 0);
+    fr.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
+    let net = TestNet::with_specs(specs());
+    let [gs, fr] = start(&net, &["gs", "ncb.fr"])
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!());
+    linked(&gs, "ncb.fr").await;
+    // gs has not linked with ncb.de since it started, so it cannot tell who it is: it takes
+    // the message for ncb.de, and ncb.de must refuse its own copy.
+    let mut message = text(1, "ncb.de", Precedence::Routine);
+    message.release_to = Some(list("FR"));
+    message.want_delivery_report = true;
+    let ids = fr
+        .bureau()
+        .submit(vec![message])
+        .await
+        .expect("fr takes it");
+    eventually("gs to hold the copy for ncb.de", || async {
+        (gs.bureau().queue_depth(&id("ncb.de")) == 1).then_some(())
+    })
+    .await;
+    let de = net.start("ncb.de").await;
+    let state = failed_state(&mut api_client(&fr).await, &ids[0].to_string()).await;
+    assert_eq!(
+        state.failure_reason,
+        pb::NonDeliveryReason::Policy as i32,
+        "{state:?}"
+    );
+    assert!(
+        state.failure_detail.contains("release-marking")
+            && state.failure_detail.contains("this node ncb.de"),
+        "{state:?}"
+    );
+    // gs held it and gave it up when ncb.de refused it.
+    assert_eq!(state.reported_by, "gs");
+    eprintln!("the origin's delivery state: {state:?}");
+    let inbox = &after_barrier(&gs, &[&de]).await[0];
+    assert!(
+        inbox.iter().all(|m| number_of(m) == Some(900)),
+        "ncb.de kept a copy outside its release list: {inbox:?}"
+    );
+    stop(vec![gs, fr, de]).await;
+}
