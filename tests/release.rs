@@ -554,3 +554,35 @@ async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
     );
     stop(vec![gs, fr, de]).await;
 }
+
+/// gs remembers who its peers are across a restart: a mission post that was offline while gs
+/// restarted still gets a marked message fanned out to it, once it links again. (Without the
+/// stored directory gs would not know the post, and would withhold the copy.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_knows_an_offline_post_across_its_own_restart() {
+    let net = TestNet::with_specs(specs());
+    let gs = net.start("gs").await;
+    let mission = net.start("mission.unmiss").await;
+    linked(&gs, "mission.unmiss").await;
+    mission.shutdown().await;
+    gs.shutdown().await;
+
+    let gs = net.start("gs").await;
+    let marked = bluehelm::custody::Outgoing {
+        destination: bluehelm_proto::Destination::Group("all-missions".parse().unwrap()),
+        release_to: Some(list("UNMISS")),
+        ..text(7, "gs", Precedence::Priority)
+    };
+    gs.bureau().submit(vec![marked]).await.expect("gs takes it");
+    assert_eq!(
+        gs.bureau().queue_depth(&id("mission.unmiss")),
+        1,
+        "a copy is queued for the post gs knew before it restarted"
+    );
+    let mission = net.start("mission.unmiss").await;
+    let inbox = inbox_at_least(&mission, 1).await;
+    assert_eq!(number_of(&inbox[0]), Some(7));
+    assert_eq!(inbox[0].envelope.release_to, Some(list("UNMISS")));
+    mission.shutdown().await;
+    gs.shutdown().await;
+}

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::NodeConfig;
 use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
 use crate::engine::register::Register;
+use crate::engine::release::Directory;
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
 use crate::store::Store;
@@ -105,10 +106,12 @@ impl Node {
             crl_guard.record(admitted).await.map_err(StartError::Crl)?;
             crate::api::clear_stale(&config.api_socket)?;
             let register = Register::from_entries(store.notices().await?);
-            Self::open_endpoint(&config, &creds, &trust).map(|opened| (opened, register))
+            let directory = Directory::from_entries(store.identities().await?);
+            Self::open_endpoint(&config, &creds, &trust)
+                .map(|opened| (opened, (register, directory)))
         }
         .await;
-        let ((client, endpoint, bulk), register) = match prepared {
+        let ((client, endpoint, bulk), (register, directory)) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
                 if let Err(close) = store.shutdown().await {
@@ -127,6 +130,7 @@ impl Node {
             store,
             config,
             register,
+            directory,
         }));
         let links = Arc::new(Links::new(client));
         let link_handle = LinkHandle::new(core.clone());

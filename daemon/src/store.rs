@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bluehelm_proto::{MessageId, NodeId, NonDeliveryReason, Precedence};
+
+use crate::engine::release::Member;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -99,6 +101,9 @@ enum Command {
     },
     Notices {
         reply: oneshot::Sender<Result<Vec<crate::engine::register::Entry>, StoreError>>,
+    },
+    Identities {
+        reply: oneshot::Sender<Result<Vec<(NodeId, Member)>, StoreError>>,
     },
     Shutdown(oneshot::Sender<Result<(), StoreError>>),
 }
@@ -283,6 +288,12 @@ impl Store {
     /// The notice register's entries as stored (see `Write::Notice`), read at start.
     pub async fn notices(&self) -> Result<Vec<crate::engine::register::Entry>, StoreError> {
         self.ask(|reply| Command::Notices { reply }).await
+    }
+
+    /// The directory of certified identities as stored (see `Write::Identity`), read at
+    /// start.
+    pub async fn identities(&self) -> Result<Vec<(NodeId, Member)>, StoreError> {
+        self.ask(|reply| Command::Identities { reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

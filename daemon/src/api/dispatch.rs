@@ -256,7 +256,7 @@ impl Dispatcher {
             Merge::Apply(entry) => {
                 tracing::info!(notice = %entry.notice_ref, lifecycle = %entry.lifecycle,
                     message = %envelope.message_id, "notice register updated");
-                step.notices.insert(entry.notice_ref.clone(), entry);
+                step.notices.insert(entry.notice_ref.clone(), *entry);
             }
             Merge::Keep(kept) => {
                 tracing::info!(message = %envelope.message_id, ?kept,

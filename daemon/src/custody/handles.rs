@@ -36,14 +36,17 @@ impl LinkHandle {
         self.core.config()
     }
 
-    /// Records who a linked peer's verified certificate says it is, for release markings;
-    /// logged when it is news.
-    pub fn learn(&self, identity: &NodeIdentity) {
-        if self.core.learn(identity) {
-            tracing::debug!(peer = %identity.node, role = %identity.role,
+    /// Records who a linked peer's verified certificate says it is, for release markings,
+    /// durably when it is news. A store failure is logged: the link still serves.
+    pub async fn learn(&self, identity: &NodeIdentity) {
+        match self.core.learn(identity).await {
+            Ok(true) => tracing::info!(peer = %identity.node, role = %identity.role,
                 country = identity.country.as_deref().unwrap_or("-"),
                 mission = identity.mission.as_deref().unwrap_or("-"),
-                "peer identity learned");
+                "peer identity recorded for release markings"),
+            Ok(false) => {}
+            Err(err) => tracing::warn!(peer = %identity.node, error = %err,
+                "could not record the peer's identity: marked messages for it may be withheld"),
         }
     }
 

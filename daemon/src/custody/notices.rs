@@ -102,7 +102,7 @@ impl Core {
                     .get(&entry.notice_ref)
                     .or_else(|| register.get(&entry.notice_ref));
                 if let Merge::Apply(entry) = register::apply(current, entry) {
-                    merged.insert(entry.notice_ref.clone(), entry);
+                    merged.insert(entry.notice_ref.clone(), *entry);
                 }
             }
         }

@@ -380,7 +380,7 @@ pub(super) fn custody_of(
 
 /// Logs the copies a release marking kept from recipients: at debug when the marking says
 /// so, as a warning when this node does not know who a recipient is (it has never linked
-/// with it since it started), which an operator can fix.
+/// with it), which an operator can fix.
 fn note_withheld(envelope: &Envelope, withheld: &[(NodeId, WithheldBecause)]) {
     for (recipient, because) in withheld {
         match because {
@@ -390,8 +390,8 @@ fn note_withheld(envelope: &Envelope, withheld: &[(NodeId, WithheldBecause)]) {
             ),
             WithheldBecause::IdentityUnknown => tracing::warn!(
                 message = %envelope.message_id, origin = %envelope.origin, %recipient,
-                "no copy of a marked message: this node has not linked with the recipient \
-                 since it started, so it cannot tell whether the release list admits it"
+                "no copy of a marked message: this node has never linked with the recipient, \
+                 so it cannot tell whether the release list admits it"
             ),
         }
     }

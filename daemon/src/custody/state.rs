@@ -111,6 +111,8 @@ pub struct CoreParts {
     pub bulk: Bulk,
     /// The notice register as the store holds it at start.
     pub register: Register,
+    /// The directory of certified identities as the store holds it at start.
+    pub directory: Directory,
 }
 
 impl Core {
@@ -125,6 +127,7 @@ impl Core {
             verifier,
             bulk,
             register,
+            directory,
         } = parts;
         Self {
             me: config.node_id.clone(),
@@ -136,7 +139,7 @@ impl Core {
             bulk,
             stats: Stats::default(),
             cancel: CancellationToken::new(),
-            directory: RwLock::new(Directory::default()),
+            directory: RwLock::new(directory),
             register: RwLock::new(register),
         }
     }
@@ -184,9 +187,24 @@ impl Core {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Learns who `identity` certifies (a link's verified peer certificate); true if that
-    /// is new to the directory.
-    pub fn learn(&self, identity: &NodeIdentity) -> bool {
+    /// Learns who `identity` certifies (a link's verified peer certificate), in memory, and
+    /// makes it durable when it is news, so that a node offline across a restart is still
+    /// known (a marked fan-out withholds copies from nodes it does not know).
+    pub async fn learn(&self, identity: &NodeIdentity) -> Result<bool, crate::store::StoreError> {
+        let member = Member::of(identity);
+        if self.directory().get(&identity.node) == Some(&member) {
+            return Ok(false);
+        }
+        self.store
+            .commit(vec![crate::store::Write::Identity {
+                node: identity.node.clone(),
+                value: member.encode(),
+            }])
+            .await?;
+        Ok(self.remember_identity(identity))
+    }
+
+    fn remember_identity(&self, identity: &NodeIdentity) -> bool {
         let mut directory = self
             .directory
             .write()

@@ -276,6 +276,10 @@ impl Ledger {
                 round.changes.push(Change::Notice { notice_ref, value });
                 WriteOutcome::Stored
             }
+            Write::Identity { node, value } => {
+                round.changes.push(Change::Identity { node, value });
+                WriteOutcome::Stored
+            }
             Write::Unreview(id) => {
                 if !round.unreviewed.insert(id) || !lookup.in_review(&id)? {
                     WriteOutcome::Missing

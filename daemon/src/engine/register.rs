@@ -193,7 +193,7 @@ pub fn valid_until_ms(valid_until: &str) -> Option<i64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Merge {
     /// Store this entry (the publication is new and ranks higher).
-    Apply(Entry),
+    Apply(Box<Entry>),
     /// Leave the entry as it is.
     Keep(Kept),
 }
@@ -212,13 +212,13 @@ pub enum Kept {
 /// Merges `publication` into the register's `entry` for its reference (see the module doc).
 pub fn apply(entry: Option<&Entry>, publication: Entry) -> Merge {
     let Some(entry) = entry else {
-        return Merge::Apply(publication);
+        return Merge::Apply(Box::new(publication));
     };
     if entry.message_id == publication.message_id {
         return Merge::Keep(Kept::Duplicate);
     }
     if publication.rank() > entry.rank() {
-        return Merge::Apply(publication);
+        return Merge::Apply(Box::new(publication));
     }
     if entry.is_cancelled() {
         Merge::Keep(Kept::Cancelled)
@@ -252,7 +252,7 @@ impl Register {
     /// never roll the mirror back).
     pub fn merge(&mut self, entry: Entry) {
         if let Merge::Apply(entry) = apply(self.entries.get(&entry.notice_ref), entry) {
-            self.entries.insert(entry.notice_ref.clone(), entry);
+            self.entries.insert(entry.notice_ref.clone(), *entry);
         }
     }
 

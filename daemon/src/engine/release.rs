@@ -41,6 +41,33 @@ impl Member {
         }
     }
 
+    /// How the store keeps it: `role`, `country`, `mission`, separated by newlines (an
+    /// absent one empty). Only checked certificates' attributes are ever encoded.
+    pub fn encode(&self) -> Vec<u8> {
+        let country = self.country.as_deref().unwrap_or("");
+        let mission = self.mission.as_deref().unwrap_or("");
+        format!("{}\n{country}\n{mission}", self.role).into_bytes()
+    }
+
+    /// Reads [`Member::encode`]'s form back; `None` if it is not that form.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parts = text.split('\n');
+        let role = parts.next()?.parse().ok()?;
+        let optional = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let country = optional(parts.next()?);
+        let mission = optional(parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        bluehelm_pki::check_role_rules(role, country.as_deref(), mission.as_deref()).ok()?;
+        Some(Self {
+            role,
+            country,
+            mission,
+        })
+    }
+
     fn party<'a>(&'a self, node: &'a NodeId) -> Party<'a> {
         Party {
             node,
@@ -59,6 +86,13 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The directory the store kept (see `Write::Identity`).
+    pub fn from_entries(entries: impl IntoIterator<Item = (NodeId, Member)>) -> Self {
+        Self {
+            members: entries.into_iter().collect(),
+        }
+    }
+
     pub fn get(&self, node: &NodeId) -> Option<&Member> {
         self.members.get(node)
     }

@@ -126,7 +126,7 @@ async fn handle_incoming(
 async fn serve(core: LinkHandle, links: &Links, conn: Connection, identity: &NodeIdentity) {
     let peer = identity.node.clone();
     // Before any message moves: a marked message queued for this peer is judged on it.
-    core.learn(identity);
+    core.learn(identity).await;
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }

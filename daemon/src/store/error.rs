@@ -71,6 +71,8 @@ pub enum Table {
     Review,
     /// The notice register (`n`).
     Notice,
+    /// The directory of certified identities (`d`).
+    Identity,
     /// The store's own counters (`mseq`, `mlog`).
     Meta,
     /// A record of the custody log.
@@ -108,6 +110,7 @@ impl std::fmt::Display for Entry {
             Table::Reference => "reference record",
             Table::Review => "review entry",
             Table::Notice => "notice register entry",
+            Table::Identity => "directory entry",
             Table::Meta => "counter",
             Table::Log => "custody log record",
         };
@@ -158,6 +161,9 @@ pub enum Corruption {
     /// A notice register entry is not the publication it was written as.
     #[error("{0}")]
     Notice(#[from] crate::engine::register::EntryError),
+    /// A directory entry is not a role, a country and a mission the CA's rules allow.
+    #[error("it is not a certified identity (role, country, mission)")]
+    BadIdentity,
 }
 
 /// Why the store failed and takes no more custody.

@@ -248,6 +248,9 @@ impl Keeper {
             Command::Notices { reply } => {
                 let _ = reply.send(storage.notices());
             }
+            Command::Identities { reply } => {
+                let _ = reply.send(storage.identities());
+            }
             Command::Seen { messages, reply } => {
                 let _ = reply.send(storage.seen_all(&messages));
             }

@@ -11,6 +11,8 @@
 //! - `r` key: a reference database record (value: the services' encoding)
 //! - `v` id: a notice request awaiting review at the hub (value: the signed envelope as
 //!   received, protobuf `SignedEnvelope`)
+//! - `d` node_id: what a linked peer's certificate certifies (value:
+//!   `release::Member::encode`; see `engine/release.rs`)
 //! - `n` notice_ref: the notice register's entry (value: the publication applied, protobuf
 //!   `SignedEnvelope`; see `engine/register.rs`)
 //!
@@ -28,6 +30,8 @@ pub const REFERENCE: u8 = b'r';
 pub const REVIEW: u8 = b'v';
 /// The notice register (`Write::Notice`): `n` + notice reference.
 pub const NOTICE: u8 = b'n';
+/// The directory of certified identities (`Write::Identity`): `d` + node id.
+pub const IDENTITY: u8 = b'd';
 /// Table tag of the local API's notes (`Write::Note`): `a` + message id.
 pub const NOTE: u8 = b'a';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
@@ -106,6 +110,14 @@ pub fn notice_key(notice_ref: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(notice_ref.len() + 1);
     out.push(NOTICE);
     out.extend_from_slice(notice_ref.as_bytes());
+    out
+}
+
+/// Key of a node's directory entry: `d` + node id (see `Write::Identity`).
+pub fn identity_key(node: &NodeId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(node.as_str().len() + 1);
+    out.push(IDENTITY);
+    out.extend_from_slice(node.as_str().as_bytes());
     out
 }
 

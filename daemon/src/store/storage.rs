@@ -14,6 +14,7 @@ use super::overlay::{Kv, Op};
 use super::{InboxEntry, Queued, ReviewEntry, StoredMessage};
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
 use crate::engine::register::Entry as NoticeEntry;
+use crate::engine::release::Member;
 
 /// One queue read returns at most about this many bytes of records (at least one record):
 /// bounds what a link holds in memory between reading its queue and writing it out.
@@ -106,6 +107,11 @@ impl Storage {
                 Change::Unreview(id) => Op::Remove(keys::review_key(&id).to_vec()),
                 Change::Notice { notice_ref, value } => Op::Put {
                     key: keys::notice_key(&notice_ref),
+                    value,
+                    fresh: false,
+                },
+                Change::Identity { node, value } => Op::Put {
+                    key: keys::identity_key(&node),
                     value,
                     fresh: false,
                 },
@@ -225,6 +231,22 @@ impl Storage {
                 return Err(corrupt(Corruption::BadKey));
             }
             out.push(notice);
+        }
+        Ok(out)
+    }
+
+    /// The directory of certified identities, in node order.
+    pub(super) fn identities(&self) -> Result<Vec<(NodeId, Member)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::IDENTITY]) {
+            let (key, value) = entry?;
+            let corrupt = |problem| StoreError::corrupt(Entry::new(Table::Identity, &key), problem);
+            let node = std::str::from_utf8(&key[1..])
+                .ok()
+                .and_then(|id| id.parse::<NodeId>().ok())
+                .ok_or_else(|| corrupt(Corruption::BadKey))?;
+            let member = Member::decode(&value).ok_or_else(|| corrupt(Corruption::BadIdentity))?;
+            out.push((node, member));
         }
         Ok(out)
     }

@@ -664,3 +664,38 @@ async fn register_entries_survive_a_restart_and_a_corrupt_one_is_named() {
     assert!(err.contains("notice register entry C-3/2026"), "{err}");
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn directory_entries_survive_a_restart_and_a_corrupt_one_is_named() {
+    use crate::engine::release::Member;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let fr = Member {
+        role: bluehelm_pki::Role::Ncb,
+        country: Some("FR".into()),
+        mission: None,
+    };
+    let node: NodeId = "ncb.fr".parse().unwrap();
+    store
+        .commit(vec![Write::Identity {
+            node: node.clone(),
+            value: fr.encode(),
+        }])
+        .await
+        .unwrap();
+    store.shutdown().await.unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.identities().await.unwrap(), vec![(node, fr)]);
+    // A mission post with a country and no mission is no certified identity.
+    store
+        .commit(vec![Write::Identity {
+            node: "mission.x".parse().unwrap(),
+            value: b"mission\nKE\n".to_vec(),
+        }])
+        .await
+        .unwrap();
+    let err = store.identities().await.unwrap_err().to_string();
+    assert!(err.contains("directory entry"), "{err}");
+    store.shutdown().await.unwrap();
+}

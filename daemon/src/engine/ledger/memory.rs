@@ -22,6 +22,7 @@ pub enum Key {
     Reference(Vec<u8>),
     Review(MessageId),
     Notice(String),
+    Identity(NodeId),
     NextSeq,
 }
 
@@ -75,6 +76,9 @@ impl MemoryStore {
                 Change::Unreview(id) => (Key::Review(id), None),
                 Change::Notice { notice_ref, value } => {
                     (Key::Notice(notice_ref), Some(Value::Bytes(value)))
+                }
+                Change::Identity { node, value } => {
+                    (Key::Identity(node), Some(Value::Bytes(value)))
                 }
             });
         }

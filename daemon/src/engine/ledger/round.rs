@@ -31,6 +31,10 @@ pub enum Change {
         notice_ref: String,
         value: Vec<u8>,
     },
+    Identity {
+        node: NodeId,
+        value: Vec<u8>,
+    },
 }
 
 /// The round was not made durable: nothing in it was taken.

@@ -110,6 +110,10 @@ pub enum Write {
     /// reference: the publication applied, its `SignedEnvelope` encoded. Writing it again
     /// replaces it; whether it should is the register's merge (`engine/register.rs`).
     Notice { notice_ref: String, value: Vec<u8> },
+    /// What a linked peer's certificate certifies (role, country, mission), under key `d` +
+    /// node id: release markings judge nodes by it (`engine/release.rs`). The value is
+    /// `release::Member::encode`; writing it again replaces it.
+    Identity { node: NodeId, value: Vec<u8> },
 }
 
 impl Write {
@@ -122,6 +126,7 @@ impl Write {
             | Write::Reference { value, .. }
             | Write::Review { value, .. } => value.len() + 32,
             Write::Notice { notice_ref, value } => notice_ref.len() + value.len() + 16,
+            Write::Identity { node, value } => node.as_str().len() + value.len() + 16,
             Write::Forget(_) | Write::AckInbox(_) | Write::Unreview(_) | Write::Refused { .. } => {
                 48
             }

@@ -26,7 +26,7 @@ fn receive(copies: &[&Entry]) -> Option<Entry> {
     let mut entry: Option<Entry> = None;
     for copy in copies {
         if let Merge::Apply(next) = apply(entry.as_ref(), (*copy).clone()) {
-            entry = Some(next);
+            entry = Some(*next);
         }
     }
     entry

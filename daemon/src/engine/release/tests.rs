@@ -195,6 +195,28 @@ fn unmarked_messages_pass_untouched() {
 }
 
 #[test]
+fn a_member_is_stored_and_read_back_and_nothing_else_reads_as_one() {
+    for m in [
+        member(Role::Ncb, Some("FR"), None),
+        member(Role::Mission, Some("KE"), Some("UNMISS")),
+        member(Role::Mission, None, Some("UNMISS")),
+        member(Role::Hub, None, None),
+    ] {
+        assert_eq!(Member::decode(&m.encode()), Some(m));
+    }
+    for bad in [
+        &b""[..],
+        b"ncb",
+        b"ncb\n\n",
+        b"king\nFR\n",
+        b"ncb\nFR\n\nx",
+        b"\xff",
+    ] {
+        assert_eq!(Member::decode(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
 fn learning_reports_only_what_is_new() {
     let mut d = Directory::default();
     let fr = member(Role::Ncb, Some("FR"), None);
