@@ -7,7 +7,7 @@ use std::time::Duration;
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::localnet::{standard_specs, STANDARD_POLICY};
 use bluehelm_tests::{
-    api_client, bluehelm_bin, drained, eventually, id, inbox_at_least, linked, run_cli, text,
+    api_client, api_failed_state, bluehelm_bin, drained, id, inbox_at_least, linked, run_cli, text,
     TestNet,
 };
 use tonic::transport::Channel;
@@ -56,22 +56,6 @@ async fn refused_by(client: &mut Client, request: pb::SubmitRequest, rule: &str)
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains(rule), "{status:?}");
     assert!(!status.message().contains('\n'), "{status:?}");
-}
-
-async fn failed_state(client: &mut Client, id: &str) -> pb::DeliveryStateResponse {
-    eventually("the message is reported not delivered", || {
-        let mut client = client.clone();
-        let id = id.to_owned();
-        async move {
-            let state = client
-                .delivery_state(pb::DeliveryStateRequest { message_id: id })
-                .await
-                .ok()?
-                .into_inner();
-            (state.status == pb::DeliveryStatus::Failed as i32).then_some(state)
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +181,7 @@ async fn a_relay_refuses_a_forbidden_publication_and_the_origin_learns_the_rule(
         .expect("the lax origin takes it")
         .into_inner()
         .message_id;
-    let state = failed_state(&mut api, &id).await;
+    let state = api_failed_state(&mut api, &id).await;
     assert_eq!(state.failure_reason, pb::NonDeliveryReason::Policy as i32);
     assert!(
         state.failure_detail.contains("only-hub-publishes-notices"),
@@ -233,7 +217,7 @@ async fn the_destination_refuses_what_lax_nodes_let_through() {
         .expect("the lax origin takes it")
         .into_inner()
         .message_id;
-    let state = failed_state(&mut api, &id).await;
+    let state = api_failed_state(&mut api, &id).await;
     assert_eq!(state.failure_reason, pb::NonDeliveryReason::Policy as i32);
     assert!(state.failure_detail.contains("message-scope"), "{state:?}");
     // gs held it and gave it up when ncb.fr refused it.

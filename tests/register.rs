@@ -13,8 +13,8 @@ use bluehelm_proto::{
 };
 use bluehelm_tests::raw::RawLink;
 use bluehelm_tests::{
-    api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually, id,
-    linked, run_cli, TestNet,
+    api_client, api_failed_state, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin,
+    eventually, id, linked, run_cli, TestNet,
 };
 use tonic::transport::Channel;
 use tonic::Code;
@@ -96,22 +96,6 @@ async fn registered(client: &mut Client, reference: &str, status: pb::NoticeStat
     .await
 }
 
-async fn failed_detail(client: &mut Client, id: &str) -> pb::DeliveryStateResponse {
-    eventually("the message is reported not delivered", || {
-        let mut client = client.clone();
-        let id = id.to_owned();
-        async move {
-            let state = client
-                .delivery_state(pb::DeliveryStateRequest { message_id: id })
-                .await
-                .ok()?
-                .into_inner();
-            (state.status == pb::DeliveryStatus::Failed as i32).then_some(state)
-        }
-    })
-    .await
-}
-
 async fn cli(net: &TestNet, node: &str, args: &[&str]) -> (i32, String, String) {
     let config = net.config_path(node).display().to_string();
     let mut all: Vec<&str> = args.to_vec();
@@ -135,7 +119,7 @@ async fn changes_need_a_known_notice_of_their_owner_and_expiry_shows_when_read()
     // refuses it, and the origin hears the rule.
     let update = notice("U-0/2026", pb::NoticeLifecycle::Updated, "");
     let update_id = submit(&mut fr, to_gs(update, pb::Precedence::Routine)).await;
-    let state = failed_detail(&mut fr, &update_id).await;
+    let state = api_failed_state(&mut fr, &update_id).await;
     assert_eq!(state.failure_reason, pb::NonDeliveryReason::Policy as i32);
     assert!(
         state

@@ -12,8 +12,8 @@ use bluehelm::localnet::{standard_specs, NodeSpec};
 use bluehelm::Node;
 use bluehelm_proto::{Body, NoticeLifecycle, Precedence, RefusalReason, ReleaseList};
 use bluehelm_tests::{
-    api_client, api_inbox_now, bluehelm_bin, eventually, id, inbox_at_least, linked, number_of,
-    queues_empty, run_cli, text, TestNet,
+    api_client, api_failed_state, api_inbox_now, bluehelm_bin, eventually, id, inbox_at_least,
+    linked, number_of, queues_empty, run_cli, text, TestNet,
 };
 use tonic::transport::Channel;
 
@@ -233,23 +233,6 @@ async fn a_notice_released_to_fr_and_ke_is_never_queued_for_unmiss_or_de() {
     stop(vec![gs, fr, ke, mission, de]).await;
 }
 
-/// Waits until the message is reported not delivered; returns its state.
-async fn failed_state(client: &mut Client, id: &str) -> pb::DeliveryStateResponse {
-    eventually("the message is reported not delivered", || {
-        let mut client = client.clone();
-        let id = id.to_owned();
-        async move {
-            let state = client
-                .delivery_state(pb::DeliveryStateRequest { message_id: id })
-                .await
-                .ok()?
-                .into_inner();
-            (state.status == pb::DeliveryStatus::Failed as i32).then_some(state)
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_a_node_outside_the_list_is_refused_at_the_hub() {
     let net = TestNet::with_specs(specs());
@@ -281,7 +264,7 @@ async fn a_message_for_a_node_outside_the_list_is_refused_at_the_hub() {
     .await;
     assert_eq!(code, 0, "{out} {err}");
     let message_id = out.trim().to_owned();
-    let state = failed_state(&mut api_client(&fr).await, &message_id).await;
+    let state = api_failed_state(&mut api_client(&fr).await, &message_id).await;
     assert_eq!(
         state.failure_reason,
         pb::NonDeliveryReason::Policy as i32,
@@ -533,7 +516,7 @@ async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
     })
     .await;
     let de = net.start("ncb.de").await;
-    let state = failed_state(&mut api_client(&fr).await, &ids[0].to_string()).await;
+    let state = api_failed_state(&mut api_client(&fr).await, &ids[0].to_string()).await;
     assert_eq!(
         state.failure_reason,
         pb::NonDeliveryReason::Policy as i32,

@@ -208,6 +208,27 @@ pub async fn api_submit(
         .message_id
 }
 
+/// Waits until the API reports the message with this id not delivered; returns its state.
+pub async fn api_failed_state(
+    client: &mut ApiClient,
+    id: &str,
+) -> bluehelm::api::pb::DeliveryStateResponse {
+    use bluehelm::api::pb;
+    eventually("the message is reported not delivered", || {
+        let mut client = client.clone();
+        let id = id.to_owned();
+        async move {
+            let state = client
+                .delivery_state(pb::DeliveryStateRequest { message_id: id })
+                .await
+                .ok()?
+                .into_inner();
+            (state.status == pb::DeliveryStatus::Failed as i32).then_some(state)
+        }
+    })
+    .await
+}
+
 /// The inbox as it is now, through the API (a non-following stream).
 pub async fn api_inbox_now(client: &mut ApiClient) -> Vec<bluehelm::api::pb::InboxMessage> {
     let mut stream = client
