@@ -56,6 +56,20 @@ async fn start(net: &TestNet, nodes: &[&str]) -> Vec<Node> {
     started
 }
 
+/// Every node of [`specs`], each linked with gs (so gs knows who they are): gs, ncb.fr,
+/// ncb.ke, mission.unmiss, ncb.de.
+async fn start_all_linked(net: &TestNet) -> [Node; 5] {
+    let all = ["gs", "ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"];
+    let nodes: [Node; 5] = start(net, &all)
+        .await
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("five nodes started"));
+    for peer in &all[1..] {
+        linked(&nodes[0], peer).await;
+    }
+    nodes
+}
+
 async fn stop(nodes: Vec<Node>) {
     for node in nodes.into_iter().rev() {
         node.shutdown().await;
@@ -144,16 +158,7 @@ async fn approve(gs: &mut Client, reference: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_released_to_fr_and_ke_is_never_queued_for_unmiss_or_de() {
     let net = TestNet::with_specs(specs());
-    let [gs, fr, ke, mission, de] = start(
-        &net,
-        &["gs", "ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"],
-    )
-    .await
-    .try_into()
-    .unwrap_or_else(|_| unreachable!());
-    for peer in ["ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"] {
-        linked(&gs, peer).await;
-    }
+    let [gs, fr, ke, mission, de] = start_all_linked(&net).await;
     // gs has learned who they are; down, a copy queued for them would stay queued.
     stop(vec![mission, de]).await;
     unlinked(&gs, "mission.unmiss").await;
@@ -427,16 +432,7 @@ async fn a_group_diffusion_released_to_ke_reaches_only_ncb_ke_and_the_hub() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_word_admits_every_ncb_but_not_the_mission_post() {
     let net = TestNet::with_specs(specs());
-    let [gs, fr, ke, mission, de] = start(
-        &net,
-        &["gs", "ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"],
-    )
-    .await
-    .try_into()
-    .unwrap_or_else(|_| unreachable!());
-    for peer in ["ncb.fr", "ncb.ke", "mission.unmiss", "ncb.de"] {
-        linked(&gs, peer).await;
-    }
+    let [gs, fr, ke, mission, de] = start_all_linked(&net).await;
     diffusion(&net, "group:everyone", "D-2/2026", "ncb").await;
     queues_empty(&[&fr]).await;
     let inboxes = after_barrier(&gs, &[&ke, &de, &mission]).await;
