@@ -350,28 +350,22 @@ async fn a_bad_release_list_is_one_line_and_exit_code_1_and_sends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
+async fn a_hub_that_never_linked_with_the_destination_refuses_a_marked_message_for_it() {
     let net = TestNet::with_specs(specs());
     let [gs, fr] = start(&net, &["gs", "ncb.fr"])
         .await
         .try_into()
         .unwrap_or_else(|_| unreachable!());
     linked(&gs, "ncb.fr").await;
-    // gs has not linked with ncb.de since it started, so it cannot tell who it is: it takes
-    // the message for ncb.de, and ncb.de must refuse its own copy.
+    // gs has never linked with ncb.de and would hand the copy to ncb.de itself: it cannot
+    // tell who ncb.de is, so it does not release the message to it.
     let mut message = text(1, "ncb.de", Precedence::Routine);
     message.release_to = Some(list("FR"));
-    message.want_delivery_report = true;
     let ids = fr
         .bureau()
         .submit(vec![message])
         .await
         .expect("fr takes it");
-    eventually("gs to hold the copy for ncb.de", || async {
-        (gs.bureau().queue_depth(&id("ncb.de")) == 1).then_some(())
-    })
-    .await;
-    let de = net.start("ncb.de").await;
     let state = api_failed_state(&mut api_client(&fr).await, &ids[0].to_string()).await;
     assert_eq!(
         state.failure_reason,
@@ -380,18 +374,80 @@ async fn a_node_outside_the_list_refuses_a_copy_no_relay_could_judge() {
     );
     assert!(
         state.failure_detail.contains("release-marking")
-            && state.failure_detail.contains("this node ncb.de"),
+            && state.failure_detail.contains("never linked with ncb.de"),
         "{state:?}"
     );
-    // gs held it and gave it up when ncb.de refused it.
-    assert_eq!(state.reported_by, "gs");
-    eprintln!("the origin's delivery state: {state:?}");
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.de")), 0);
+    let de = net.start("ncb.de").await;
     let inbox = &after_barrier(&gs, &[&de]).await[0];
     assert!(
         inbox.iter().all(|m| number_of(m) == Some(900)),
-        "ncb.de kept a copy outside its release list: {inbox:?}"
+        "ncb.de got a copy outside its release list: {inbox:?}"
     );
     stop(vec![gs, fr, de]).await;
+}
+
+/// A faulty hub hands ncb.de a message ncb.fr released to FR only: ncb.de refuses its own
+/// copy, and says which rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outside_the_list_refuses_its_own_copy() {
+    use bluehelm_pki::{NodeCredentials, TrustStore};
+    use bluehelm_proto::{LinkFrame, Transfer};
+    let net = TestNet::with_specs(specs());
+    let de = net.start("ncb.de").await;
+    let pki = net.net.pki_dir();
+    let load = |node: &str| {
+        NodeCredentials::load(
+            &pki.join(format!("{node}.pem")),
+            &pki.join(format!("{node}.key")),
+        )
+        .unwrap()
+    };
+    let (gs, fr) = (load("gs"), load("ncb.fr"));
+    let trust = TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
+    let link = bluehelm_tests::raw::RawLink::connect(
+        &gs,
+        &trust,
+        net.spec("ncb.de").listen.unwrap(),
+        &id("ncb.de"),
+    )
+    .await
+    .unwrap();
+    link.ping().await.unwrap();
+    let offer = |release: &str| {
+        let mut envelope = bluehelm_proto::testing::sample_envelope(
+            id("ncb.fr"),
+            bluehelm_proto::Destination::Node(id("ncb.de")),
+            Precedence::Routine,
+            bluehelm::custody::now_ms(),
+            bluehelm_proto::Body::Text(bluehelm_proto::testing::sample_text()),
+        );
+        envelope.release_to = Some(list(release));
+        Transfer {
+            envelope: fr.signer().sign(&envelope).unwrap(),
+            hops: 1,
+            recipients: vec![],
+        }
+    };
+    match &link.offer(vec![offer("FR")]).await.unwrap()[..] {
+        [LinkFrame::Refused(refusal)] => {
+            assert_eq!(refusal.reason, RefusalReason::Policy);
+            assert!(
+                refusal.detail.contains("release-marking: this node ncb.de"),
+                "{refusal:?}"
+            );
+        }
+        other => panic!("expected one refusal, got {other:?}"),
+    }
+    // Released to DE, the same kind of copy is taken.
+    let answers = link.offer(vec![offer("DE")]).await.unwrap();
+    assert!(
+        matches!(&answers[..], [LinkFrame::Accepted(refs)] if refs.len() == 1),
+        "{answers:?}"
+    );
+    let inbox = inbox_at_least(&de, 1).await;
+    assert_eq!(inbox.len(), 1, "only the copy released to DE: {inbox:?}");
+    de.shutdown().await;
 }
 
 /// gs remembers who its peers are across a restart: a mission post that was offline while gs

@@ -584,3 +584,27 @@ async fn a_record_released_to_fr_answers_no_hit_to_the_mission_and_a_hit_to_ncb_
         node.shutdown().await;
     }
 }
+
+/// Only the hub sends hit notifications, so only the hub may answer reference checks: a
+/// bureau configured to answer them refuses to start, saying why, instead of losing every
+/// owner's notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_other_than_the_hub_refuses_to_answer_reference_checks() {
+    let mut specs = specs_with_reference_services();
+    let fr = specs
+        .iter_mut()
+        .find(|s| s.id.as_str() == "ncb.fr")
+        .expect("ncb.fr");
+    fr.reference_services = vec!["sltd".into()];
+    fr.services = vec![("sltd.check".into(), id("ncb.fr"))];
+    let net = TestNet::with_specs(specs);
+    let config = net.net.config("ncb.fr").expect("a valid config");
+    let err = match Node::start(config).await {
+        Ok(_) => panic!("ncb.fr started answering reference checks"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        err.contains("only the hub answers reference checks") && err.contains("role ncb"),
+        "{err}"
+    );
+}

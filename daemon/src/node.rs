@@ -38,6 +38,12 @@ pub enum StartError {
         "certificate of {0} is a terminal certificate: a node needs one issued with --role hub, ncb or mission"
     )]
     TerminalCertificate(String),
+    /// Only the hub sends hit notifications (rule `hit-notifications-from-hub`): anywhere
+    /// else every owner's notification would be refused.
+    #[error(
+        "[reference_services] is enabled, but {0}'s certificate has the role {1}: only the hub answers reference checks (its owners' hit notifications come from the hub); remove [reference_services] or run them at the hub"
+    )]
+    ReferenceServicesNeedHub(String, bluehelm_pki::Role),
     #[error("own certificate refused")]
     OwnCertificate(#[source] trust::OwnCertificateError),
     #[error("CRL refused")]
@@ -81,6 +87,13 @@ impl Node {
         }
         if creds.identity().role == bluehelm_pki::Role::Terminal {
             return Err(StartError::TerminalCertificate(config.node_id.to_string()));
+        }
+        let answers_checks = config.reference_services.sltd || config.reference_services.smv;
+        if answers_checks && creds.identity().role != bluehelm_pki::Role::Hub {
+            return Err(StartError::ReferenceServicesNeedHub(
+                config.node_id.to_string(),
+                creds.identity().role,
+            ));
         }
         let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
         trust::check_own_certificate(&creds, &trust, &config.tls, now_ms() / 1000)

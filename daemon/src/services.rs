@@ -97,8 +97,13 @@ struct Matched {
 impl Matched {
     fn new(key: &[u8], request: &ServiceRequest, asked: &[&str], fields: &[(&str, &str)]) -> Self {
         let pairs = |list: &mut dyn Iterator<Item = (&str, &str)>| {
-            list.map(|(k, v)| (k.to_owned(), clip(v.to_owned(), MAX_NAME_LEN)))
-                .collect()
+            // The owner's notification holds one line per value: a control character the
+            // lookup ignored (a newline in a document number) must not make it unsendable.
+            list.map(|(k, v)| {
+                let v: String = v.chars().filter(|c| !c.is_control()).collect();
+                (k.to_owned(), clip(v, MAX_NAME_LEN))
+            })
+            .collect()
         };
         Self {
             key: String::from_utf8_lossy(key).into_owned(),
@@ -386,4 +391,32 @@ fn clip(mut text: String, max: usize) -> String {
         text.truncate(end);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_control_character_the_lookup_ignored_cannot_silence_the_owners_notification() {
+        let mut request = bluehelm_proto::testing::sample_sltd_request();
+        request
+            .params
+            .insert("document_number".into(), "19AB\n12345".into());
+        let matched = Matched::new(
+            b"sltd/FR/19AB12345",
+            &request,
+            &["document_number", "issuing_country"],
+            &[("document_number", "19AB12345")],
+        );
+        assert_eq!(matched.query["document_number"], "19AB12345");
+        let notification = bluehelm_proto::HitNotification {
+            query: matched.query,
+            ..bluehelm_proto::testing::sample_hit_notification()
+        };
+        assert!(
+            Body::HitNotification(notification).validate().is_ok(),
+            "the owner's notification is one line per value"
+        );
+    }
 }

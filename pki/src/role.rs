@@ -107,7 +107,7 @@ pub enum RoleRuleError {
     #[error("country `{0}` is not an ISO 3166 alpha-2 code: use two letters such as FR or DE")]
     BadCountry(String),
     /// The mission code is empty, too long or has characters other than letters, digits, `-`.
-    #[error("mission code `{0}` is invalid: use 3 to 32 ASCII letters, digits or `-` (two letters would read as a country in release markings)")]
+    #[error("mission code `{0}` is invalid: use 3 to 32 ASCII letters, digits or `-`, not a role word (two letters would read as a country, `ncb` as the role, in release markings)")]
     BadMission(String),
     /// A `terminal` certificate must name the node it may connect to.
     #[error("role terminal requires the node it may connect to: pass --for-node, e.g. --for-node mission.unmiss")]
@@ -137,7 +137,15 @@ pub fn check_role_rules(
     if let Some(m) = mission {
         let ok_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
         // Two letters would read as a country in a release list (`--release-to FR,KE`).
-        if m.len() < MIN_MISSION_LEN || m.len() > MAX_MISSION_LEN || !m.bytes().all(ok_char) {
+        // Nor may a code be a role word: `--release-to NCB` means every NCB.
+        let role_word = ["hub", "ncb", "mission"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(m));
+        if m.len() < MIN_MISSION_LEN
+            || m.len() > MAX_MISSION_LEN
+            || !m.bytes().all(ok_char)
+            || role_word
+        {
             return Err(RoleRuleError::BadMission(m.to_owned()));
         }
     }
@@ -392,6 +400,11 @@ mod tests {
             check_role_rules(Role::Mission, None, Some("UN")),
             Err(BadMission("UN".into())),
             "two letters would read as a country in a release list"
+        );
+        assert_eq!(
+            check_role_rules(Role::Mission, None, Some("NCB")),
+            Err(BadMission("NCB".into())),
+            "a role word would read as the role in a release list"
         );
         assert_eq!(check_role_rules(Role::Terminal, Some("DE"), None), Ok(()));
     }

@@ -46,6 +46,14 @@ impl ReleaseRole {
     fn from_word(word: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == word)
     }
+
+    /// As [`ReleaseRole::from_word`], in any case: what a person typed (`NCB` is the role,
+    /// never a mission code; the CA refuses mission codes that are role words).
+    fn from_typed(word: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(word))
+    }
 }
 
 /// Who a message may be released to. Never empty: "no marking" is the absence of a list.
@@ -166,9 +174,9 @@ impl fmt::Display for ReleaseList {
 impl FromStr for ReleaseList {
     type Err = ParseError;
 
-    /// Reads `FR,KE,UNMISS,ncb`: a role word (`hub`, `ncb`, `mission`, lower case) is a
-    /// role, two letters are a country, anything else a mission code. Letters are taken in
-    /// either case (`fr`, `unmiss`).
+    /// Reads `FR,KE,UNMISS,ncb`: a role word (`hub`, `ncb`, `mission`) is a role, two letters
+    /// are a country, anything else a mission code. Letters are taken in either case (`fr`,
+    /// `unmiss`, `NCB`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut list = ReleaseList::default();
         for token in s.split(',').map(str::trim) {
@@ -182,7 +190,7 @@ impl FromStr for ReleaseList {
                     "an empty entry: separate entries with single commas, e.g. FR,KE,UNMISS",
                 ));
             }
-            if let Some(role) = ReleaseRole::from_word(token) {
+            if let Some(role) = ReleaseRole::from_typed(token) {
                 list.roles.insert(role);
                 continue;
             }
@@ -215,7 +223,7 @@ mod tests {
 
     #[test]
     fn parses_countries_missions_and_roles_in_either_case() {
-        let list: ReleaseList = "FR, ke,UNMISS,minusma,ncb".parse().unwrap();
+        let list: ReleaseList = "FR, ke,UNMISS,minusma,NCB".parse().unwrap();
         assert_eq!(list.to_string(), "FR,KE,MINUSMA,UNMISS,ncb");
         assert!(list.validate().is_ok());
         assert!(list.names_mission("unmiss"));

@@ -127,6 +127,23 @@ pub fn decide(
         Ok(withheld) => withheld,
         Err(refusal) => return refuse(RefusalReason::Policy, refusal.to_string()),
     };
+    // A diffusion addressed to a node its marking keeps out would leave that addressee
+    // without the copy it was meant for, unseen: the origin hears of it instead.
+    if let Body::Diffusion(diffusion) = &envelope.body {
+        if let Some((addressee, _)) = withheld
+            .iter()
+            .find(|(node, _)| diffusion.addressees.contains(node))
+        {
+            let refusal = policy::PolicyRefusal {
+                rule: policy::Rule::ReleaseMarking,
+                detail: format!(
+                    "addressee {addressee} gets no copy under the release list: address the \
+                     diffusion to nodes the list admits, or widen the list"
+                ),
+            };
+            return refuse(RefusalReason::Policy, refusal.to_string());
+        }
+    }
     for hop in hops.keys() {
         if let Hop::Next(next) = hop {
             if queue_depth(next) >= ctx.queue_quota {
@@ -359,6 +376,26 @@ mod tests {
         assert!(
             matches!(&d, CustodyDecision::Refuse { reason: RefusalReason::NoRoute, detail }
                 if detail.contains("not a member of group all-ncb")),
+            "{d:?}"
+        );
+        // Marked for FR only: an addressee the marking keeps out would get nothing, unseen.
+        let known = crate::engine::release::Member {
+            role: bluehelm_pki::Role::Ncb,
+            country: Some("KE".into()),
+            mission: None,
+        };
+        let mut directory = Directory::default();
+        directory.learn(id("ncb.ke"), known);
+        let mut marked = diffusion("ncb.ke");
+        marked.release_to = Some("FR".parse().unwrap());
+        let c = Context {
+            directory: &directory,
+            ..ctx(1_000)
+        };
+        let d = decide(&marked, &[], c, &t, |_| 0);
+        assert!(
+            matches!(&d, CustodyDecision::Refuse { reason: RefusalReason::Policy, detail }
+                if detail.starts_with("release-marking: addressee ncb.ke")),
             "{d:?}"
         );
         // A copy fanned out already (recipients given) is not judged again.

@@ -10,7 +10,8 @@
 //!   recipient whose identity this node has not learned (it cannot tell, so it does not
 //!   release);
 //! - a message for one node outside the list is refused where that node's identity is known
-//!   (at the origin if it knows it, at the hub which knows every linked node);
+//!   (at the origin if it knows it, at the hub which knows every linked node), and refused
+//!   by a node about to hand it to that node itself without knowing who it is;
 //! - a node outside the list refuses its own copy, so the origin hears why.
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use bluehelm_pki::{NodeIdentity, Role};
 use bluehelm_proto::{Destination, Envelope, NodeId, ReleaseList, ReleaseRole};
 
-use super::policy::{Party, PolicyRefusal, Rule};
+use super::policy::{Party, PolicyRefusal, Rule, HUB};
 use super::routing::Hop;
 
 #[cfg(test)]
@@ -179,14 +180,18 @@ pub fn restrict(
     for (hop, recipients) in hops.iter_mut() {
         let Hop::Next(next) = hop else { continue };
         if recipients.is_empty() {
-            // Routed by the envelope's destination: judged here only when it names a node
-            // whose identity is known; otherwise the nodes ahead judge it, and the
-            // destination itself refuses a copy it should not have.
+            // Routed by the envelope's destination: judged here when it names a node whose
+            // identity is known. An unknown destination is left to the nodes ahead, unless
+            // the next hop is the destination itself: then nobody else could judge it.
             if let Destination::Node(node) = &envelope.destination {
-                if let Some(member) = directory.get(node) {
-                    if !admits(list, member.party(node)) {
+                match directory.get(node) {
+                    Some(member) if !admits(list, member.party(node)) => {
                         return Err(outside(node, list, "the destination"));
                     }
+                    None if next == node && node.as_str() != HUB => {
+                        return Err(unknown(node, list));
+                    }
+                    _ => {}
                 }
             }
             continue;
@@ -212,16 +217,20 @@ pub fn restrict(
         if hops.is_empty() && !fanned_out_here {
             return Err(match because {
                 WithheldBecause::OutsideList => outside(first, list, "the recipient"),
-                WithheldBecause::IdentityUnknown => PolicyRefusal {
-                    rule: Rule::ReleaseMarking,
-                    detail: format!(
-                        "this node has never linked with {first}, so it cannot tell whether the release list {list} admits it"
-                    ),
-                },
+                WithheldBecause::IdentityUnknown => unknown(first, list),
             });
         }
     }
     Ok(withheld)
+}
+
+fn unknown(node: &NodeId, list: &ReleaseList) -> PolicyRefusal {
+    PolicyRefusal {
+        rule: Rule::ReleaseMarking,
+        detail: format!(
+            "this node has never linked with {node}, so it cannot tell whether the release list {list} admits it"
+        ),
+    }
 }
 
 fn outside(node: &NodeId, list: &ReleaseList, what: &str) -> PolicyRefusal {

@@ -125,7 +125,8 @@ async fn handle_incoming(
 /// Registers the link (replacing an older one with the same peer) and runs it.
 async fn serve(core: LinkHandle, links: &Links, conn: Connection, identity: &NodeIdentity) {
     let peer = identity.node.clone();
-    // Before any message moves: a marked message queued for this peer is judged on it.
+    // Before any message moves, so that marked messages decided from now on are judged on
+    // who this peer is (copies already queued were judged when they were taken).
     core.learn(identity).await;
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");

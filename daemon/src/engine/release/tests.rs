@@ -133,11 +133,19 @@ fn a_message_for_a_known_node_outside_the_list_is_refused() {
     let refusal = restrict(&envelope, &[], party(&gs, &d), &d, &mut hops).unwrap_err();
     assert_eq!(refusal.rule, Rule::ReleaseMarking);
     assert!(refusal.detail.contains("ncb.de"), "{}", refusal.detail);
-    // An unknown destination is left to the nodes ahead, which know it.
+    // An unknown destination is left to the nodes ahead, which know it...
     let envelope = marked(Destination::Node(node("ncb.zz")), "FR,KE");
     let mut hops: BTreeMap<Hop, Vec<NodeId>> = [(Hop::Next(node("gs")), vec![])].into();
     assert!(restrict(&envelope, &[], party(&gs, &d), &d, &mut hops).is_ok());
     assert_eq!(hops.len(), 1);
+    // ...unless the next hop is that node: nobody else would judge it.
+    let mut hops: BTreeMap<Hop, Vec<NodeId>> = [(Hop::Next(node("ncb.zz")), vec![])].into();
+    let refusal = restrict(&envelope, &[], party(&gs, &d), &d, &mut hops).unwrap_err();
+    assert!(
+        refusal.detail.contains("never linked with ncb.zz"),
+        "{}",
+        refusal.detail
+    );
 }
 
 #[test]
