@@ -7,6 +7,7 @@ pub mod answers;
 pub mod backoff;
 pub mod custody;
 pub mod ledger;
+pub mod nominal;
 pub mod policy;
 pub mod publication;
 pub mod register;

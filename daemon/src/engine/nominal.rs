@@ -1,0 +1,165 @@
+//! Nominal matching (issue 13, item 4): how close a recorded person is to the person asked
+//! about. Pure: the index that picks candidates, and the service that answers, come later
+//! and call [`rank`].
+//!
+//! Names in any script are transliterated to Latin (`deunicode`: Cyrillic, Greek, Arabic and
+//! others), then folded: lower case, diacritics gone, anything but letters a word break. Family
+//! and given names are compared with Jaro-Winkler similarity, both ways round (a clerk may
+//! have swapped them). The score is in 0..=1; at or above [`POSSIBLE_MATCH`] a candidate is a
+//! possible match. Sex, nationality and date of birth filter: a candidate whose recorded value
+//! contradicts the query's is no candidate, while a value missing on either side passes.
+
+#[cfg(test)]
+mod tests;
+
+/// The documented threshold for "possible match" (docs/bureau-guide.md): a typo or two in
+/// a name of ordinary length stays above it, another person's name falls below.
+pub const POSSIBLE_MATCH: f64 = 0.85;
+
+/// The family name's share of a name's score; the given names have the rest.
+const FAMILY_WEIGHT: f64 = 0.6;
+/// What swapping family and given names costs: a straight match of equal similarity ranks
+/// first.
+const SWAP_PENALTY: f64 = 0.02;
+
+/// A person as asked about, or as recorded. Empty fields are unknown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Person<'a> {
+    pub family_name: &'a str,
+    pub given_names: &'a [String],
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, or empty.
+    pub date_of_birth: &'a str,
+    /// ISO 3166-1 alpha-2 codes.
+    pub nationalities: &'a [String],
+    pub sex: &'a str,
+}
+
+/// Why a candidate matched, for the officer reading the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The names are the same as written.
+    SameName,
+    /// The names are the same once transliterated and folded (script, case, diacritics).
+    SameFoldedName,
+    /// Family and given names are swapped.
+    Swapped,
+    /// The names differ by typing errors or variant spellings.
+    SimilarName,
+    /// The dates of birth are the same day.
+    SameDateOfBirth,
+    /// The dates of birth agree as far as the less precise one goes (`1980` and `1980-02-29`).
+    CompatibleDateOfBirth,
+}
+
+/// A candidate's score and the reasons for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub score: f64,
+    pub reasons: Vec<Reason>,
+}
+
+/// Latin lower-case words, separated by single spaces: `"Müller-Lüdenscheidt"` becomes
+/// `"muller ludenscheidt"`, `"Иванов"` becomes `"ivanov"`.
+pub fn fold(name: &str) -> String {
+    let latin = deunicode::deunicode(name).to_ascii_lowercase();
+    latin
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Scores `candidate` against `query`; `None` when a filter rules it out.
+pub fn score(query: &Person<'_>, candidate: &Person<'_>) -> Option<Match> {
+    if contradicts(query.sex, candidate.sex) {
+        return None;
+    }
+    if !query.nationalities.is_empty()
+        && !candidate.nationalities.is_empty()
+        && !query.nationalities.iter().any(|n| {
+            candidate
+                .nationalities
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(n))
+        })
+    {
+        return None;
+    }
+    let date = dates_of_birth(query.date_of_birth, candidate.date_of_birth)?;
+
+    let (q_family, q_given) = (fold(query.family_name), fold(&query.given_names.join(" ")));
+    let (c_family, c_given) = (
+        fold(candidate.family_name),
+        fold(&candidate.given_names.join(" ")),
+    );
+    let straight = names(&q_family, &q_given, &c_family, &c_given);
+    let swapped = names(&q_family, &q_given, &c_given, &c_family) - SWAP_PENALTY;
+    let mut reasons = Vec::new();
+    let score = if swapped > straight {
+        reasons.push(Reason::Swapped);
+        swapped
+    } else if q_family == c_family && q_given == c_given {
+        let as_written = query.family_name == candidate.family_name
+            && query.given_names == candidate.given_names;
+        reasons.push(match as_written {
+            true => Reason::SameName,
+            false => Reason::SameFoldedName,
+        });
+        straight
+    } else {
+        straight
+    };
+    if score < 1.0 && !reasons.contains(&Reason::SameFoldedName) {
+        reasons.push(Reason::SimilarName);
+    }
+    reasons.extend(date);
+    Some(Match {
+        score: score.clamp(0.0, 1.0),
+        reasons,
+    })
+}
+
+/// The candidates that are possible matches, best first, each with its index in
+/// `candidates`. Equal scores keep the candidates' order.
+pub fn rank<'a>(
+    query: &Person<'_>,
+    candidates: impl IntoIterator<Item = Person<'a>>,
+) -> Vec<(usize, Match)> {
+    let mut found: Vec<(usize, Match)> = candidates
+        .into_iter()
+        .enumerate()
+        .filter_map(|(n, c)| score(query, &c).map(|m| (n, m)))
+        .filter(|(_, m)| m.score >= POSSIBLE_MATCH)
+        .collect();
+    found.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    found
+}
+
+/// The similarity of two names (family and given, folded). Given names count only when
+/// both sides have them.
+fn names(q_family: &str, q_given: &str, c_family: &str, c_given: &str) -> f64 {
+    let family = strsim::jaro_winkler(q_family, c_family);
+    if q_given.is_empty() || c_given.is_empty() {
+        return family;
+    }
+    FAMILY_WEIGHT * family + (1.0 - FAMILY_WEIGHT) * strsim::jaro_winkler(q_given, c_given)
+}
+
+fn contradicts(asked: &str, recorded: &str) -> bool {
+    !asked.is_empty() && !recorded.is_empty() && !asked.eq_ignore_ascii_case(recorded)
+}
+
+/// `None` if the dates contradict; else what they say (nothing when one is unknown).
+fn dates_of_birth(asked: &str, recorded: &str) -> Option<Option<Reason>> {
+    if asked.is_empty() || recorded.is_empty() {
+        return Some(None);
+    }
+    let common = asked.len().min(recorded.len());
+    if asked.get(..common) != recorded.get(..common) {
+        return None;
+    }
+    Some(Some(match asked.len() == recorded.len() {
+        true => Reason::SameDateOfBirth,
+        false => Reason::CompatibleDateOfBirth,
+    }))
+}
