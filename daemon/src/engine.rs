@@ -6,6 +6,7 @@
 pub mod answers;
 pub mod backoff;
 pub mod custody;
+pub mod dna;
 pub mod ledger;
 pub mod nominal;
 pub mod policy;
