@@ -6,7 +6,6 @@
 
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
-use bluehelm_pki::{NodeCredentials, TrustStore};
 use bluehelm_proto::testing::{sample_envelope, sample_red_notice};
 use bluehelm_proto::{
     Body, Destination, LinkFrame, NoticeLifecycle, Precedence, RefusalReason, Transfer,
@@ -329,16 +328,8 @@ async fn a_receiving_node_refuses_a_publication_whose_request_does_not_match() {
     let net = TestNet::standard();
     let ke_node = net.start("ncb.ke").await;
     let mut ke = api_client(&ke_node).await;
-    let pki = net.net.pki_dir();
-    let load = |node: &str| {
-        NodeCredentials::load(
-            &pki.join(format!("{node}.pem")),
-            &pki.join(format!("{node}.key")),
-        )
-        .unwrap()
-    };
-    let (gs, fr) = (load("gs"), load("ncb.fr"));
-    let trust = TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
+    let (gs, fr) = (net.credentials("gs"), net.credentials("ncb.fr"));
+    let trust = net.trust();
     // A link to ncb.ke as gs (gs itself is not running): what a faulty hub would send.
     let link = RawLink::connect(
         &gs,
@@ -408,9 +399,7 @@ async fn gs_refuses_a_change_of_a_notice_from_a_bureau_that_does_not_own_it() {
 
     // ncb.ke (not running: its register never saw the notice) asks, for itself, to cancel
     // it, over a link of its own to gs.
-    let pki = net.net.pki_dir();
-    let ke = NodeCredentials::load(&pki.join("ncb.ke.pem"), &pki.join("ncb.ke.key")).unwrap();
-    let trust = TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
+    let (ke, trust) = (net.credentials("ncb.ke"), net.trust());
     let link = RawLink::connect(&ke, &trust, net.spec("gs").listen.unwrap(), &id("gs"))
         .await
         .unwrap();

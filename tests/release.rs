@@ -391,20 +391,11 @@ async fn a_hub_that_never_linked_with_the_destination_refuses_a_marked_message_f
 /// copy, and says which rule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_outside_the_list_refuses_its_own_copy() {
-    use bluehelm_pki::{NodeCredentials, TrustStore};
     use bluehelm_proto::{LinkFrame, Transfer};
     let net = TestNet::with_specs(specs());
     let de = net.start("ncb.de").await;
-    let pki = net.net.pki_dir();
-    let load = |node: &str| {
-        NodeCredentials::load(
-            &pki.join(format!("{node}.pem")),
-            &pki.join(format!("{node}.key")),
-        )
-        .unwrap()
-    };
-    let (gs, fr) = (load("gs"), load("ncb.fr"));
-    let trust = TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem"))).unwrap();
+    let (gs, fr) = (net.credentials("gs"), net.credentials("ncb.fr"));
+    let trust = net.trust();
     let link = bluehelm_tests::raw::RawLink::connect(
         &gs,
         &trust,

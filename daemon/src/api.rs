@@ -13,6 +13,7 @@
 
 pub mod client;
 mod convert;
+pub use convert::release_list;
 mod dispatch;
 mod edge;
 mod import;

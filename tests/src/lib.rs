@@ -96,6 +96,24 @@ impl TestNet {
             .expect("the store opens")
     }
 
+    /// A node's certificate and key from the network's PKI folder, to act as that node
+    /// over a raw link or to sign as it.
+    pub fn credentials(&self, node: &str) -> bluehelm_pki::NodeCredentials {
+        let pki = self.net.pki_dir();
+        bluehelm_pki::NodeCredentials::load(
+            &pki.join(format!("{node}.pem")),
+            &pki.join(format!("{node}.key")),
+        )
+        .expect("the node's credentials")
+    }
+
+    /// The network's trust store (CA and CRL), as every node loads it.
+    pub fn trust(&self) -> bluehelm_pki::TrustStore {
+        let pki = self.net.pki_dir();
+        bluehelm_pki::TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem")))
+            .expect("the network's trust store")
+    }
+
     pub fn spec(&self, node: &str) -> &NodeSpec {
         self.specs
             .iter()

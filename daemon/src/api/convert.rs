@@ -130,6 +130,15 @@ fn message_id_opt(field: &str, text: &str) -> Result<Option<MessageId>, Status> 
     }
 }
 
+/// A release marking in the API's wire form.
+pub fn release_list(list: &bluehelm_proto::ReleaseList) -> pb::ReleaseList {
+    pb::ReleaseList {
+        countries: list.countries.iter().cloned().collect(),
+        missions: list.missions.iter().cloned().collect(),
+        roles: list.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+    }
+}
+
 /// The envelope of an inbox message in wire form, decoded from the signed bytes.
 pub fn wire_envelope(message: &Delivered) -> Result<pb::Envelope, Status> {
     // Verified and validated on receipt, stored as received: failing here is corruption.

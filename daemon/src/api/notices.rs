@@ -30,11 +30,7 @@ fn summary(entry: &Entry, now_ms: i64) -> pb::NoticeEntry {
         changed_at_ms: entry.created_at_ms,
         notice: None,
         signed: None,
-        release_to: entry.release_to.as_ref().map(|list| pb::ReleaseList {
-            countries: list.countries.iter().cloned().collect(),
-            missions: list.missions.iter().cloned().collect(),
-            roles: list.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        }),
+        release_to: entry.release_to.as_ref().map(super::convert::release_list),
     }
 }
 

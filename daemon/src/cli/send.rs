@@ -344,11 +344,7 @@ fn release_list(text: &str) -> Result<pb::ReleaseList, Failure> {
     let list: ReleaseList = text
         .parse()
         .map_err(|e| input(format!("--release-to {text:?}: {e}")))?;
-    Ok(pb::ReleaseList {
-        countries: list.countries.into_iter().collect(),
-        missions: list.missions.into_iter().collect(),
-        roles: list.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-    })
+    Ok(bluehelm::api::release_list(&list))
 }
 
 fn wire_destination(destination: &Destination) -> pb::Destination {
