@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/bluehelm/v1/envelope.proto",
         "proto/bluehelm/v1/link.proto",
+        "proto/bluehelm/v1/records.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

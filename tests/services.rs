@@ -65,6 +65,7 @@ fn call(service: &str, params: &[(&str, &str)]) -> pb::ServiceCall {
         ttl_seconds: 0,
         precedence: 0,
         purpose: String::new(),
+        local_only: false,
     }
 }
 

@@ -20,6 +20,8 @@ mod import;
 mod listener;
 mod notes;
 mod notices;
+mod records;
+mod replica_check;
 pub mod review;
 mod serve;
 mod service;

@@ -13,7 +13,10 @@ use serde::Deserialize;
 use crate::engine::policy::Policy;
 use crate::engine::routing::{Route, RoutePattern, RoutingTable};
 
+mod databases;
 mod policy;
+
+pub use databases::Databases;
 
 /// Why a config file cannot be used. Each message names the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,9 @@ struct FileConfig {
     /// Who may send what (issue 12); absent: the defaults of `engine::policy`.
     #[serde(default)]
     policy: policy::PolicyFile,
+    /// The field databases' hub and this node's replicas (issue 13).
+    #[serde(default)]
+    databases: databases::DatabasesFile,
 }
 
 /// The built-in reference databases a node answers itself, without an application on
@@ -195,6 +201,8 @@ pub struct NodeConfig {
     pub reference_services: ReferenceServices,
     /// The role policy every message is checked against (`[policy]`, issue 12).
     pub policy: Policy,
+    /// The field databases' hub and this node's replicas (`[databases]`, issue 13).
+    pub databases: Databases,
 }
 
 impl NodeConfig {
@@ -356,9 +364,11 @@ impl FileConfig {
         }
 
         let policy = policy::validate(self.policy)?;
+        let databases = databases::validate(self.databases, &me, &neighbours)?;
 
         Ok(NodeConfig {
             policy,
+            databases,
             routing: RoutingTable {
                 me: Some(me.clone()),
                 neighbours,

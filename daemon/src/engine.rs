@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod nominal;
 pub mod policy;
 pub mod publication;
+pub mod records;
 pub mod register;
 pub mod release;
 pub mod reports;

@@ -11,6 +11,7 @@ pub mod human_time;
 pub mod localnet;
 pub mod net;
 pub mod node;
+pub mod records;
 pub mod services;
 pub mod store;
 

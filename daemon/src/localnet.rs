@@ -43,6 +43,8 @@ pub struct NodeSpec {
     /// Reference databases the node answers itself (`sltd`, `smv`): written under
     /// `[reference_services]`; each needs its service under `services` with this node.
     pub reference_services: Vec<String>,
+    /// Field databases the node replicates from the hub (`[databases] replicate`, issue 13).
+    pub replicate: Vec<String>,
     /// Extra TOML appended to the `[limits]` table.
     pub limits: Option<String>,
     /// The `[policy]` tables, as TOML (issue 12); none: the defaults.
@@ -68,6 +70,7 @@ impl NodeSpec {
             groups: Vec::new(),
             services: Vec::new(),
             reference_services: Vec::new(),
+            replicate: Vec::new(),
             limits: None,
             policy: None,
             custody_log_file_mib: None,
@@ -226,6 +229,10 @@ pub fn config_text(spec: &NodeSpec) -> String {
             let _ = writeln!(t, "{database} = true");
         }
     }
+    if !spec.replicate.is_empty() {
+        let list: Vec<String> = spec.replicate.iter().map(|d| format!("\"{d}\"")).collect();
+        let _ = writeln!(t, "\n[databases]\nreplicate = [{}]", list.join(", "));
+    }
     if spec.limits.is_some() || spec.custody_log_file_mib.is_some() {
         let _ = writeln!(t, "\n[limits]");
         if let Some(mib) = spec.custody_log_file_mib {
@@ -252,7 +259,10 @@ pub fn standard_specs() -> Vec<NodeSpec> {
     let mut hub = NodeSpec::hub("gs", free_loopback_addr());
     let fr = NodeSpec::ncb("ncb.fr", "FR", &hub);
     let ke = NodeSpec::ncb("ncb.ke", "KE", &hub);
-    let mission = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+    let mut mission = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+    // The post keeps copies of the travel document and vehicle databases for checks while
+    // its link is down (issue 13).
+    mission.replicate = vec!["sltd".into(), "smv".into()];
     hub.peers = vec![
         (fr.id.clone(), None),
         (ke.id.clone(), None),

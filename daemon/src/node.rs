@@ -18,6 +18,7 @@ use crate::engine::register::Register;
 use crate::engine::release::Directory;
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
+use crate::records::store::RecordStore;
 use crate::store::Store;
 
 pub use self::trust::APPLIED_CRL_FILE;
@@ -38,8 +39,8 @@ pub enum StartError {
         "certificate of {0} is a terminal certificate: a node needs one issued with --role hub, ncb or mission"
     )]
     TerminalCertificate(String),
-    /// Only the hub sends hit notifications (rule `hit-notifications-from-hub`): anywhere
-    /// else every owner's notification would be refused.
+    /// Only the hub answers the network's checks: it holds every record, and requests are
+    /// routed to it. A replica answers its own users from its copy (`[databases]`).
     #[error(
         "[reference_services] is enabled, but {0}'s certificate has the role {1}: only the hub answers reference checks (its owners' hit notifications come from the hub); remove [reference_services] or run them at the hub"
     )]
@@ -52,6 +53,8 @@ pub enum StartError {
     AppliedCrl(#[source] bluehelm_pki::AppliedCrlError),
     #[error("storage")]
     Store(#[from] crate::store::StoreError),
+    #[error("field databases")]
+    Records(#[from] crate::records::store::RecordStoreError),
     #[error("TLS")]
     Tls(#[from] tls::TlsSetupError),
     #[error("local API")]
@@ -120,11 +123,15 @@ impl Node {
             crate::api::clear_stale(&config.api_socket)?;
             let register = Register::from_entries(store.notices().await?);
             let directory = Directory::from_entries(store.identities().await?);
+            let storage = config.storage.clone();
+            let records = tokio::task::spawn_blocking(move || RecordStore::open(&storage))
+                .await
+                .map_err(|_| crate::store::StoreError::Closed)??;
             Self::open_endpoint(&config, &creds, &trust)
-                .map(|opened| (opened, (register, directory)))
+                .map(|opened| (opened, (register, directory, Arc::new(records))))
         }
         .await;
-        let ((client, endpoint, bulk), (register, directory)) = match prepared {
+        let ((client, endpoint, bulk), (register, directory, records)) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
                 if let Err(close) = store.shutdown().await {
@@ -144,6 +151,7 @@ impl Node {
             config,
             register,
             directory,
+            records,
         }));
         let links = Arc::new(Links::new(client));
         let link_handle = LinkHandle::new(core.clone());

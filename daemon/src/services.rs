@@ -10,6 +10,7 @@
 //! record, what matched, and the stated purpose (issue 12, item 4).
 
 pub mod import;
+pub mod local;
 pub mod record;
 
 use std::collections::BTreeMap;
@@ -26,7 +27,10 @@ use crate::config::NodeConfig;
 use crate::custody::{now_ms, BureauHandle};
 use crate::custody::{Delivered, Outgoing, SubmitError};
 use crate::engine::policy::Party;
-use crate::store::{Corruption, Entry, StoreError, Table};
+use crate::records::kinds;
+use crate::records::store::{RecordStore, RecordStoreError};
+use crate::store::StoreError;
+use bluehelm_proto::records::RecordChange;
 
 /// Shortest lifetime of a response, as for application-served requests (`api/serve.rs`):
 /// a response that arrives late is dropped by the requester, one never sent is lost.
@@ -34,59 +38,32 @@ const MIN_RESPONSE_TTL: Duration = Duration::from_secs(60);
 /// Lifetime of the hit notification to the owning bureau: an NCB may be offline for days.
 const NOTIFICATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// One of the built-in reference databases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Database {
-    /// Stolen and lost travel documents, service `sltd.check`.
-    Sltd,
-    /// Stolen motor vehicles, service `smv.check`.
-    Smv,
-}
+pub use bluehelm_proto::Database;
 
-impl Database {
-    /// The name used on the command line and in `ImportRecords`.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "sltd" => Some(Self::Sltd),
-            "smv" => Some(Self::Smv),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sltd => "sltd",
-            Self::Smv => "smv",
-        }
-    }
-
-    /// The service that answers from this database.
-    pub fn service(self) -> &'static str {
-        match self {
-            Self::Sltd => "sltd.check",
-            Self::Smv => "smv.check",
-        }
-    }
-
-    /// Whether the config enables this database (`[reference_services]`).
-    pub fn enabled(self, config: &NodeConfig) -> bool {
-        match self {
-            Self::Sltd => config.reference_services.sltd,
-            Self::Smv => config.reference_services.smv,
-        }
+/// Whether the config enables `database`'s service at this node (`[reference_services]`).
+pub fn enabled(database: Database, config: &NodeConfig) -> bool {
+    match database {
+        Database::Sltd => config.reference_services.sltd,
+        Database::Smv => config.reference_services.smv,
+        Database::Persons | Database::Dna => false,
     }
 }
 
 /// The enabled database that answers `service` on this node, if any. (Config validation
 /// made sure an enabled one is listed under `[services]` with this node's id.)
 pub fn serves(config: &NodeConfig, service: &ServiceName) -> Option<Database> {
-    [Database::Sltd, Database::Smv]
+    Database::ALL
         .into_iter()
-        .find(|db| db.service() == service.as_str() && db.enabled(config))
+        .find(|db| db.service() == service.as_str() && enabled(*db, config))
+}
+
+/// The database whose service this is, whether or not this node answers it.
+pub fn database_of(service: &str) -> Option<Database> {
+    Database::ALL.into_iter().find(|db| db.service() == service)
 }
 
 /// The record a query matched, for its owner's hit notification.
-struct Matched {
+pub(crate) struct Matched {
     key: String,
     /// The request's parameters that the lookup read, as asked.
     query: BTreeMap<String, String>,
@@ -118,7 +95,7 @@ impl Matched {
 }
 
 /// What a lookup found.
-enum Finding {
+pub(crate) enum Finding {
     Hit {
         fields: BTreeMap<String, String>,
         record: String,
@@ -141,16 +118,79 @@ fn param<'a>(request: &'a ServiceRequest, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The live record stored under `key` in `database`, if its owner released it to
+/// `requester`: a record its owner did not release is not there, for the requester.
 async fn read<T: serde::de::DeserializeOwned>(
     node: &BureauHandle,
-    key: Vec<u8>,
-) -> Result<Option<T>, StoreError> {
-    let Some(bytes) = node.reference(key.clone()).await? else {
+    database: Database,
+    key: String,
+    requester: Party<'_>,
+) -> Result<Option<(T, RecordChange)>, StoreError> {
+    let store = node.records().clone();
+    let change = tokio::task::spawn_blocking(move || live(&store, database, &key))
+        .await
+        .map_err(|_| StoreError::Closed)??;
+    Ok(change
+        .filter(|c| released(c, requester))
+        .and_then(|c| serde_json::from_slice(&c.record).ok().map(|r| (r, c))))
+}
+
+fn released(change: &RecordChange, requester: Party<'_>) -> bool {
+    change
+        .release_to
+        .as_ref()
+        .is_none_or(|list| crate::engine::release::admits(list, requester))
+}
+
+/// The live (not withdrawn) change stored under `key`.
+fn live(
+    store: &RecordStore,
+    database: Database,
+    key: &str,
+) -> Result<Option<RecordChange>, StoreError> {
+    let storage_key = crate::engine::records::storage_key(database, key);
+    let Some(stored) = store.get(database, &storage_key).map_err(records_failed)? else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| StoreError::corrupt(Entry::new(Table::Reference, &key), Corruption::Json(e)))
+    if stored.withdrawn {
+        return Ok(None);
+    }
+    stored.change().map(Some).map_err(|e| {
+        records_failed(RecordStoreError::Corrupt {
+            database,
+            problem: e.to_string(),
+        })
+    })
+}
+
+/// The keys of live records filed under `index_key`.
+async fn indexed(
+    node: &BureauHandle,
+    database: Database,
+    index_key: String,
+) -> Result<Vec<String>, StoreError> {
+    let store = node.records().clone();
+    tokio::task::spawn_blocking(move || {
+        let found = store
+            .index(database, index_key.as_bytes(), 16)
+            .map_err(records_failed)?;
+        let mut keys = Vec::new();
+        for (storage_key, _) in found {
+            if let Some(stored) = store.get(database, &storage_key).map_err(records_failed)? {
+                if let Ok(change) = stored.change() {
+                    keys.push(change.key);
+                }
+            }
+        }
+        Ok(keys)
+    })
+    .await
+    .map_err(|_| StoreError::Closed)?
+}
+
+/// A field-database failure, for callers that report store failures.
+fn records_failed(err: RecordStoreError) -> StoreError {
+    StoreError::Failed(crate::store::Failure::Records(err.to_string()))
 }
 
 async fn lookup_sltd(
@@ -176,16 +216,14 @@ async fn lookup_sltd(
             "issuing_country {country:?} is not an ISO 3166-1 alpha-2 code"
         )));
     };
-    let key = record::sltd_key(&country, &number);
-    let record = read::<SltdRecord>(node, key.clone()).await?;
-    // A record its owner did not release to the requester is not there, for the requester.
+    let key = kinds::sltd_lookup_key(&country, &number);
     Ok(
-        match record.filter(|r| record::released_to(&r.release_to, requester)) {
-            Some(r) => Finding::Hit {
+        match read::<SltdRecord>(node, Database::Sltd, key.clone(), requester).await? {
+            Some((r, _)) => Finding::Hit {
                 fields: r.fields(),
                 record: r.describe(),
                 matched: Matched::new(
-                    &key,
+                    format!("sltd/{key}").as_bytes(),
                     request,
                     &["document_number", "issuing_country"],
                     &[
@@ -217,7 +255,7 @@ async fn lookup_smv(
             )));
         };
         asked.push(format!("VIN {vin}"));
-        keys.push((record::vin_key(&vin), &["vin"][..]));
+        keys.push((kinds::vin_key(&vin), &["vin"][..]));
     }
     if let Some(plate) = plate {
         let Some(plate) = record::normalise(plate) else {
@@ -231,17 +269,19 @@ async fn lookup_smv(
             ));
         };
         asked.push(format!("plate {country} {plate}"));
-        keys.push((
-            record::plate_key(&country, &plate),
-            &["plate", "plate_country"][..],
-        ));
+        let plate_key = kinds::plate_key(&country, &plate);
+        // A vehicle known by its VIN is filed under its plate in the index.
+        for key in indexed(node, Database::Smv, plate_key.clone()).await? {
+            keys.push((key, &["plate", "plate_country"][..]));
+        }
+        keys.push((plate_key, &["plate", "plate_country"][..]));
     }
     if keys.is_empty() {
         return Ok(Finding::Bad("give vin, or plate and plate_country".into()));
     }
     for (key, by) in keys {
-        let record = read::<SmvRecord>(node, key.clone()).await?;
-        if let Some(r) = record.filter(|r| record::released_to(&r.release_to, requester)) {
+        if let Some((r, _)) = read::<SmvRecord>(node, Database::Smv, key.clone(), requester).await?
+        {
             let fields: &[(&str, &str)] = match by {
                 ["vin"] => &[("vin", &r.vin)],
                 _ => &[("plate", &r.plate), ("plate_country", &r.plate_country)],
@@ -249,7 +289,7 @@ async fn lookup_smv(
             return Ok(Finding::Hit {
                 fields: r.fields(),
                 record: r.describe(),
-                matched: Matched::new(&key, request, by, fields),
+                matched: Matched::new(format!("smv/{key}").as_bytes(), request, by, fields),
                 owner: r.owner_bureau,
                 instructions: r.instructions,
             });
@@ -289,39 +329,17 @@ pub async fn answer(
         }
     };
     let requester = Party::of(&requester);
-    let finding = match database {
-        Database::Sltd => lookup_sltd(node, request, requester).await?,
-        Database::Smv => lookup_smv(node, request, requester).await?,
-    };
-    let (status, fields, detail, notify) = match finding {
-        Finding::Hit {
-            fields,
-            record,
-            owner,
-            instructions,
-            matched,
-        } => {
-            let detail = format!("hit: {record}, recorded by {owner}; {instructions}");
-            (
-                ResponseStatus::Hit,
-                fields,
-                detail,
-                Some((owner, record, matched)),
-            )
-        }
-        Finding::NoHit(detail) => (ResponseStatus::NoHit, BTreeMap::new(), detail, None),
-        Finding::Bad(detail) => (ResponseStatus::Error, BTreeMap::new(), detail, None),
-    };
+    let answer = Answer::of(find(node, database, request, requester).await?);
     tracing::info!(request = %envelope.message_id, origin = %envelope.origin,
-        service = database.service(), status = status.as_str(), "answered a reference check");
+        service = database.service(), status = answer.status.as_str(), "answered a reference check");
     let response = Outgoing {
         destination: Destination::Node(envelope.origin.clone()),
         precedence: envelope.precedence,
         body: Body::Response(ServiceResponse {
             service: request.service.clone(),
-            status,
-            fields,
-            detail: clip(detail, bluehelm_proto::limits::MAX_DETAIL_LEN),
+            status: answer.status,
+            fields: answer.fields,
+            detail: clip(answer.detail, bluehelm_proto::limits::MAX_DETAIL_LEN),
         }),
         ttl: Duration::from_millis(u64::try_from(remaining).unwrap_or(0)).max(MIN_RESPONSE_TTL),
         want_delivery_report: false,
@@ -329,10 +347,106 @@ pub async fn answer(
         correlation_id: Some(envelope.message_id),
     };
     send(node, response, "response").await?;
-
-    let Some((owner, record, matched)) = notify else {
+    let Some(hit) = answer.hit else {
         return Ok(());
     };
+    let asked = Asked {
+        requester: envelope.origin.clone(),
+        request_id: envelope.message_id,
+        requested_at_ms: envelope.created_at_ms,
+        precedence: envelope.precedence,
+    };
+    notify_owner(node, database, request, hit, asked).await
+}
+
+/// Looks `request` up in `database`, as `requester` may see it.
+pub(crate) async fn find(
+    node: &BureauHandle,
+    database: Database,
+    request: &ServiceRequest,
+    requester: Party<'_>,
+) -> Result<Finding, StoreError> {
+    match database {
+        Database::Sltd => lookup_sltd(node, request, requester).await,
+        Database::Smv => lookup_smv(node, request, requester).await,
+        other => Ok(Finding::Bad(format!(
+            "{} is not answered by this version",
+            other.service()
+        ))),
+    }
+}
+
+/// What the requester is told of a finding, and the hit its record's owner is told of.
+pub(crate) struct Answer {
+    pub status: ResponseStatus,
+    pub fields: BTreeMap<String, String>,
+    pub detail: String,
+    pub hit: Option<Hit>,
+}
+
+/// A hit, for its record's owner.
+pub(crate) struct Hit {
+    owner: String,
+    record: String,
+    matched: Matched,
+}
+
+impl Answer {
+    pub(crate) fn of(finding: Finding) -> Self {
+        match finding {
+            Finding::Hit {
+                fields,
+                record,
+                owner,
+                instructions,
+                matched,
+            } => Answer {
+                status: ResponseStatus::Hit,
+                fields,
+                detail: format!("hit: {record}, recorded by {owner}; {instructions}"),
+                hit: Some(Hit {
+                    owner,
+                    record,
+                    matched,
+                }),
+            },
+            Finding::NoHit(detail) => Answer {
+                status: ResponseStatus::NoHit,
+                fields: BTreeMap::new(),
+                detail,
+                hit: None,
+            },
+            Finding::Bad(detail) => Answer {
+                status: ResponseStatus::Error,
+                fields: BTreeMap::new(),
+                detail,
+                hit: None,
+            },
+        }
+    }
+}
+
+/// Who asked, for the owner's notification.
+pub(crate) struct Asked {
+    pub requester: NodeId,
+    pub request_id: bluehelm_proto::MessageId,
+    pub requested_at_ms: i64,
+    pub precedence: bluehelm_proto::Precedence,
+}
+
+/// Sends the owner of the record that matched a signed [`HitNotification`].
+pub(crate) async fn notify_owner(
+    node: &BureauHandle,
+    database: Database,
+    request: &ServiceRequest,
+    hit: Hit,
+    asked: Asked,
+) -> Result<(), StoreError> {
+    let Hit {
+        owner,
+        record,
+        matched,
+    } = hit;
     let owner: NodeId = match owner.parse() {
         Ok(owner) => owner,
         Err(err) => {
@@ -347,16 +461,16 @@ pub async fn answer(
     // purpose was validated with the request (one line, bounded).
     let notification = Outgoing {
         destination: Destination::Node(owner),
-        precedence: envelope.precedence,
+        precedence: asked.precedence,
         body: Body::HitNotification(HitNotification {
             service: request.service.clone(),
-            database: database.name().to_owned(),
+            database: database.as_str().to_owned(),
             record_key: clip(matched.key, bluehelm_proto::limits::MAX_DETAIL_LEN),
             record: clip(record, bluehelm_proto::limits::MAX_DETAIL_LEN),
-            requester: envelope.origin.clone(),
+            requester: asked.requester,
             terminal: request.terminal.clone(),
-            request_id: envelope.message_id,
-            requested_at_ms: envelope.created_at_ms,
+            request_id: asked.request_id,
+            requested_at_ms: asked.requested_at_ms,
             query: matched.query,
             matched: matched.fields,
             purpose: request.purpose.clone(),

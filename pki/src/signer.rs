@@ -34,6 +34,15 @@ impl Signer {
         }
     }
 
+    /// The DER of this node's certificate.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    pub(crate) fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The node whose key this is.
     pub fn node(&self) -> &NodeId {
         &self.node

@@ -179,6 +179,16 @@ impl EnvelopeVerifier {
         Ok(entry)
     }
 
+    /// The identity and key of a trusted signer certificate at `now`.
+    pub(crate) fn signer_key(
+        &self,
+        cert_der: &[u8],
+        now: i64,
+    ) -> Result<(Arc<NodeIdentity>, VerifyingKey), TrustError> {
+        let signer = self.signer_for(cert_der, now)?;
+        Ok((signer.identity, signer.key))
+    }
+
     /// Verifies one signed envelope at `now_unix`: signer certificate, then signature, then
     /// decoding of the signed bytes, then `origin == certified node`.
     pub fn verify(

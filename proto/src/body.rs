@@ -21,6 +21,7 @@ pub use text::{Attachment, TextMessage};
 use crate::envelope::Kind;
 use crate::error::ValidationError;
 use crate::pb;
+use crate::records::RecordUpload;
 
 /// The content of an envelope. Its variant is the message's [`Kind`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub enum Body {
     NonDeliveryReport(NonDeliveryReport),
     /// A record owned by the destination was queried and matched (issue 12, item 4).
     HitNotification(HitNotification),
+    /// An owner's signed record changes on their way to the hub (issue 13).
+    RecordUpload(RecordUpload),
 }
 
 impl Body {
@@ -56,6 +59,7 @@ impl Body {
             Body::DeliveryReport(_) => Kind::DeliveryReport,
             Body::NonDeliveryReport(_) => Kind::NonDeliveryReport,
             Body::HitNotification(_) => Kind::HitNotification,
+            Body::RecordUpload(_) => Kind::RecordUpload,
         }
     }
 
@@ -70,6 +74,7 @@ impl Body {
             Body::DeliveryReport(b) => b.validate(),
             Body::NonDeliveryReport(b) => b.validate(),
             Body::HitNotification(b) => b.validate(),
+            Body::RecordUpload(b) => b.validate(),
         }
     }
 
@@ -84,6 +89,7 @@ impl Body {
             Body::DeliveryReport(b) => P::DeliveryReport(b.to_pb()),
             Body::NonDeliveryReport(b) => P::NonDeliveryReport(b.to_pb()),
             Body::HitNotification(b) => P::HitNotification(b.to_pb()),
+            Body::RecordUpload(b) => P::RecordUpload(b.to_pb()),
         }
     }
 
@@ -98,6 +104,7 @@ impl Body {
             P::DeliveryReport(b) => Body::DeliveryReport(DeliveryReport::from_pb(b)?),
             P::NonDeliveryReport(b) => Body::NonDeliveryReport(NonDeliveryReport::from_pb(b)?),
             P::HitNotification(b) => Body::HitNotification(HitNotification::from_pb(b)?),
+            P::RecordUpload(b) => Body::RecordUpload(RecordUpload::from_pb(b)?),
         })
     }
 }

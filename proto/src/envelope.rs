@@ -137,6 +137,8 @@ pub enum Kind {
     NonDeliveryReport,
     /// A [`crate::HitNotification`].
     HitNotification,
+    /// A [`crate::RecordUpload`].
+    RecordUpload,
 }
 
 impl Kind {
@@ -150,6 +152,7 @@ impl Kind {
         Kind::DeliveryReport,
         Kind::NonDeliveryReport,
         Kind::HitNotification,
+        Kind::RecordUpload,
     ];
 
     /// The lower-case name, as printed by Display and accepted by FromStr.
@@ -163,6 +166,7 @@ impl Kind {
             Kind::DeliveryReport => "delivery-report",
             Kind::NonDeliveryReport => "non-delivery-report",
             Kind::HitNotification => "hit-notification",
+            Kind::RecordUpload => "record-upload",
         }
     }
 

@@ -179,6 +179,29 @@ pub enum ValidationError {
     /// A notice that is requested or published carries no subject.
     #[error("a {0} notice needs a subject")]
     NoticeWithoutSubject(crate::body::NoticeLifecycle),
+    /// A name from a fixed list (a database) is not on it.
+    #[error("{field} names no known database: {value:?} (sltd, smv, persons or dna)")]
+    BadName {
+        /// The field.
+        field: &'static str,
+        /// The name given (truncated).
+        value: String,
+    },
+    /// A record change's `withdrawn` and `record` disagree.
+    #[error("record_change: a withdrawal carries no record, and any other change carries one")]
+    WithdrawalRecord,
+    /// A sync batch's sequence numbers are out of order.
+    #[error(
+        "sync_batch: after_seq {after} <= through_seq {through} <= head_seq {head} does not hold"
+    )]
+    SyncSequence {
+        /// The batch's start.
+        after: u64,
+        /// The batch's end.
+        through: u64,
+        /// The hub's head.
+        head: u64,
+    },
 }
 
 /// Why bytes received from a peer are not a valid message.

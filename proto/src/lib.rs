@@ -43,6 +43,7 @@ pub mod framing;
 mod ids;
 pub mod limits;
 mod link;
+pub mod records;
 mod release;
 mod signed;
 pub mod testing;
@@ -63,5 +64,6 @@ pub use framing::{
 pub use ids::{GroupName, IdError, MessageId, NodeId, ServiceName};
 pub use limits::MAX_HOP_LIMIT;
 pub use link::{LinkFrame, MessageRef, Refusal, RefusalReason, Transfer};
+pub use records::{Database, RecordChange, RecordUpload, SignedRecordChange};
 pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
 pub use signed::{signing_input, SignedEnvelope, SIGNATURE_LEN, SIGNING_DOMAIN};

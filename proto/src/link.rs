@@ -14,6 +14,7 @@ use crate::error::{DecodeError, ValidationError};
 use crate::ids::{MessageId, NodeId};
 use crate::limits::{MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_DETAIL_LEN, MAX_HOP_LIMIT};
 use crate::pb;
+use crate::records::{SyncBatch, SyncRequest};
 use crate::signed::SignedEnvelope;
 
 /// Identifies a message network-wide: message ids are unique per origin.
@@ -128,6 +129,10 @@ pub enum LinkFrame {
     Ping(u64),
     /// Answer to a ping, echoing its nonce.
     Pong(u64),
+    /// First frame of a replica's sync stream (issue 13).
+    SyncRequest(SyncRequest),
+    /// The hub's next batch on a sync stream.
+    SyncBatch(SyncBatch),
 }
 
 impl LinkFrame {
@@ -168,6 +173,8 @@ impl LinkFrame {
             }),
             LinkFrame::Ping(nonce) => Frame::Ping(pb::Ping { nonce: *nonce }),
             LinkFrame::Pong(nonce) => Frame::Pong(pb::Pong { nonce: *nonce }),
+            LinkFrame::SyncRequest(r) => Frame::SyncRequest(r.to_pb()),
+            LinkFrame::SyncBatch(b) => Frame::SyncBatch(b.to_pb()),
         };
         pb::LinkFrame { frame: Some(frame) }
     }
@@ -220,6 +227,8 @@ impl LinkFrame {
             }
             Frame::Ping(p) => LinkFrame::Ping(p.nonce),
             Frame::Pong(p) => LinkFrame::Pong(p.nonce),
+            Frame::SyncRequest(r) => LinkFrame::SyncRequest(SyncRequest::from_pb(r)?),
+            Frame::SyncBatch(b) => LinkFrame::SyncBatch(SyncBatch::from_pb(b)?),
         })
     }
 }

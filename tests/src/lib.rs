@@ -21,6 +21,7 @@ use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
 
 pub mod notices;
 pub mod raw;
+pub mod records;
 pub mod release;
 
 /// How long any one expectation may take before the test fails.

@@ -164,6 +164,11 @@ pub fn inbox_message(message: &Delivered) -> Result<pb::InboxMessage, Status> {
         W::DeliveryReport(b) => I::DeliveryReport(b),
         W::NonDeliveryReport(b) => I::NonDeliveryReport(b),
         W::HitNotification(b) => I::HitNotification(b),
+        // Sequenced by the hub's dispatcher, never left in an inbox; shown as its count.
+        W::RecordUpload(b) => I::Text(pb::TextMessage {
+            subject_line: format!("record upload of {} changes", b.changes.len()),
+            ..Default::default()
+        }),
     });
     let envelope = &message.envelope;
     let (envelope_bytes, signature, signer_certificate) = message.signed.clone().into_parts();

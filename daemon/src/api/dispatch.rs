@@ -276,6 +276,11 @@ impl Dispatcher {
                 return Ok(Verdict::Remove);
             }
         }
+        // An owner's record changes (issue 13): sequenced here, durably, then removed.
+        if let Body::RecordUpload(upload) = &envelope.body {
+            crate::records::upload::accept(&self.node, message, upload).await?;
+            return Ok(Verdict::Remove);
+        }
         if let Body::Notice(notice) = &envelope.body {
             match review::check_notice(&self.node, notice) {
                 NoticeCheck::Accept => {}

@@ -1,21 +1,19 @@
-//! `ImportRecords`: loads a CSV file into a reference database this node answers itself
-//! (`crate::services`). The file arrives in chunks and is parsed off the async workers; the
-//! good rows are committed (durably) before the call returns, the bad ones reported by line.
+//! `ImportRecords`: loads a file of this node's own records into a field database
+//! (`crate::records::import`). The file arrives in chunks; the rows are parsed and signed off
+//! the async workers; at the hub they are sequenced (durably) before the call returns,
+//! elsewhere they are in custody on their way to the hub. Bad rows are reported by line.
 
 use bluehelm_proto::limits::MAX_NAME_LEN;
+use bluehelm_proto::Database;
 use tonic::{Status, Streaming};
 
 use super::pb;
-use crate::custody::{BureauHandle, Record};
-use crate::services::import::{self, Parsed};
-use crate::services::Database;
+use crate::custody::BureauHandle;
+use crate::records::import::{self, ImportFailure};
 
 /// Largest file taken in one import. The whole file is held in memory while it is parsed;
 /// a larger database is imported in several files (a row already held is replaced).
 const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
-/// Records written per store commit: bounds one sled batch, and lets custody commits of
-/// the node's traffic interleave with a large import.
-const WRITES_PER_COMMIT: usize = 10_000;
 
 pub async fn import_records(
     node: &BureauHandle,
@@ -26,20 +24,13 @@ pub async fn import_records(
     while let Some(chunk) = chunks.message().await? {
         if database.is_none() {
             let name = chunk.database.trim();
-            let db = Database::parse(name).ok_or_else(|| {
+            let db: Database = name.parse().map_err(|_| {
                 let mut name = name.to_owned();
                 name.truncate(MAX_NAME_LEN);
                 Status::invalid_argument(format!(
-                    "database {name:?}: expected sltd or smv (in the first chunk)"
+                    "database {name:?}: expected sltd, smv, persons or dna (in the first chunk)"
                 ))
             })?;
-            if !db.enabled(node.config()) {
-                return Err(Status::failed_precondition(format!(
-                    "this node does not answer {}: enable it under [reference_services] ({} = true)",
-                    db.service(),
-                    db.name()
-                )));
-            }
             database = Some(db);
         }
         if data.len() + chunk.data.len() > MAX_IMPORT_BYTES {
@@ -52,43 +43,32 @@ pub async fn import_records(
     }
     let database =
         database.ok_or_else(|| Status::invalid_argument("no chunk: name the database"))?;
-
-    // Parsing a large file is CPU work: keep it off the async workers.
-    let table = node.config().routing.clone();
-    let parsed: Parsed =
-        tokio::task::spawn_blocking(move || import::parse(database, &data, &table))
-            .await
-            .map_err(|e| Status::internal(format!("import parser failed: {e}")))?
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-
-    let Parsed {
-        writes,
-        rows,
-        errors,
-        bad_rows,
-    } = parsed;
-    let mut writes = writes.into_iter().peekable();
-    while writes.peek().is_some() {
-        let slice: Vec<Record> = writes.by_ref().take(WRITES_PER_COMMIT).collect();
-        node.keep(slice)
-            .await
-            .map_err(|e| Status::internal(format!("import stopped part-way: {e}")))?;
-    }
+    let imported = import::import(node, database, data)
+        .await
+        .map_err(|e| match e {
+            ImportFailure::File(e) => Status::invalid_argument(e.to_string()),
+            ImportFailure::Submit(e) => super::service::submit_error(e),
+            ImportFailure::Storage(e) => Status::internal(e),
+        })?;
     tracing::info!(
-        database = database.name(),
-        imported = rows,
-        rejected = bad_rows,
-        "imported reference records"
+        database = %database,
+        imported = imported.imported,
+        rejected = imported.rejected,
+        uploads = imported.uploads,
+        "imported records"
     );
     Ok(pb::ImportReport {
-        imported: rows,
-        rejected: bad_rows,
-        errors: errors
+        imported: imported.imported,
+        rejected: imported.rejected,
+        errors: imported
+            .errors
             .into_iter()
             .map(|e| pb::ImportRowError {
                 line: e.line,
                 message: e.message,
             })
             .collect(),
+        uploads: imported.uploads,
+        hub: node.config().databases.hub.to_string(),
     })
 }

@@ -13,6 +13,7 @@ use super::convert::{self, Draft};
 use super::dispatch::{Dispatcher, Outcome};
 use super::edge;
 use super::pb::bureau_server::Bureau;
+use super::replica_check;
 use super::serve::{self, Serving};
 use super::terminal::TerminalInfo;
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
@@ -196,6 +197,15 @@ impl Bureau for BureauService {
             0 => pb::Precedence::Immediate as i32,
             p => p,
         };
+        let body = pb::envelope::Body::Request(convert::with_terminal(
+            pb::ServiceRequest {
+                service: service.to_string(),
+                params: call.params,
+                purpose: call.purpose,
+                terminal: String::new(),
+            },
+            terminal.as_ref(),
+        ));
         let draft = Draft {
             destination: Some(pb::Destination {
                 target: Some(pb::destination::Target::Service(service.to_string())),
@@ -205,17 +215,38 @@ impl Bureau for BureauService {
             want_delivery_report: false,
             release_to: None,
             correlation_id: None,
-            body: pb::envelope::Body::Request(convert::with_terminal(
-                pb::ServiceRequest {
-                    service: service.to_string(),
-                    params: call.params,
-                    purpose: call.purpose,
-                    terminal: String::new(),
-                },
-                terminal.as_ref(),
-            )),
+            body,
         };
         let outgoing = convert::outgoing(self.node.me(), draft)?;
+        // Issue 13: a node with a replica answers from it at once; it asks the hub too only
+        // when the hub is linked and the caller did not ask for the replica's answer alone.
+        let mut local = None;
+        if let (Some(database), bluehelm_proto::Body::Request(request)) = (
+            crate::services::local::replicated(&self.node, &service),
+            &outgoing.body,
+        ) {
+            let checked_at = now_ms();
+            let mut answer = crate::services::local::answer(&self.node, database, request)
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+            let hub = &self.node.config().databases.hub;
+            let hub_linked = self.links.linked_peers().contains(hub);
+            if call.local_only || !hub_linked {
+                if !hub_linked {
+                    crate::services::local::notify_offline_hit(
+                        &self.node,
+                        database,
+                        request,
+                        &mut answer,
+                        checked_at,
+                    )
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?;
+                }
+                return Ok(Response::new(replica_check::only(&self.node, answer)));
+            }
+            local = Some(answer);
+        }
 
         let ticket = self.dispatcher.begin_request();
         let ids = self
@@ -244,10 +275,15 @@ impl Bureau for BureauService {
                 match answer.try_recv() {
                     Ok(outcome) => outcome,
                     Err(_) => {
+                        if let Some(answer) = local {
+                            return Ok(Response::new(replica_check::unconfirmed(
+                                &self.node, answer, id, timeout,
+                            )));
+                        }
                         return Err(Status::deadline_exceeded(format!(
                             "no response from {service} within {} s (request {id})",
                             timeout.as_secs()
-                        )))
+                        )));
                     }
                 }
             }
@@ -259,11 +295,17 @@ impl Bureau for BureauService {
                     Some(pb::envelope::Body::Response(r)) => r,
                     _ => return Err(Status::internal("answer is not a service response")),
                 };
-                Ok(Response::new(pb::ServiceAnswer {
+                let mut answer = pb::ServiceAnswer {
                     request_id: id.to_string(),
                     responder: message.envelope.origin.to_string(),
                     response: Some(response),
-                }))
+                    answered_by: "hub".into(),
+                    ..Default::default()
+                };
+                if let Some(local) = local {
+                    replica_check::compare(&mut answer, local);
+                }
+                Ok(Response::new(answer))
             }
             Outcome::Failed(ndr) => {
                 let text = format!(
@@ -280,6 +322,24 @@ impl Bureau for BureauService {
                 })
             }
         }
+    }
+
+    async fn database_status(
+        &self,
+        _request: Request<pb::DatabaseStatusRequest>,
+    ) -> Result<Response<pb::DatabaseStatusResponse>, Status> {
+        super::records::database_status(&self.node)
+            .await
+            .map(Response::new)
+    }
+
+    type ExportRecordsStream = ReceiverStream<Result<pb::ExportChunk, Status>>;
+
+    async fn export_records(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<Self::ExportRecordsStream>, Status> {
+        super::records::export(&self.node, request.into_inner()).map(Response::new)
     }
 
     type ServeRequestsStream = ReceiverStream<Result<pb::IncomingRequest, Status>>;
@@ -300,7 +360,7 @@ impl Bureau for BureauService {
             {
                 return Err(Status::already_exists(format!(
                     "this node answers {name} itself ([reference_services] {} = true)",
-                    db.name()
+                    db.as_str()
                 )));
             }
         }

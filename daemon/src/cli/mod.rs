@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_node;
 mod bureau;
+mod db;
 mod demo;
 #[cfg(test)]
 mod help_tests;
@@ -18,7 +19,6 @@ mod request;
 mod review;
 mod run;
 mod send;
-mod service;
 mod status;
 
 /// Bluehelm: a secure store-and-forward messaging relay for police cooperation.
@@ -79,10 +79,15 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm notices list --config ncb.ke.toml\n  bluehelm notices show A-1234/5-2026 --config ncb.ke.toml --json"
     )]
     Notices(notices::NoticesArgs),
-    /// Manage the reference databases the node answers itself (sltd.check, smv.check).
+    /// The field databases: import and export records, and their status at this node.
     #[command(subcommand)]
-    #[command(after_help = "Example:\n  bluehelm service import sltd sltd.csv --config gs.toml")]
-    Service(service::ServiceCommand),
+    #[command(
+        after_help = "Examples:\n  bluehelm db import sltd sltd.csv --config ncb.fr.toml\n  bluehelm db status --config mission.unmiss.toml"
+    )]
+    Db(db::DbCommand),
+    /// The older name of `bluehelm db` (import only).
+    #[command(subcommand, hide = true)]
+    Service(db::ServiceCommand),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -104,6 +109,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Review(_)
             | Command::Notices(_)
             | Command::Service(_)
+            | Command::Db(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -133,6 +139,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args),
         Command::Review(args) => review::run(args),
         Command::Notices(args) => notices::run(args),
-        Command::Service(cmd) => service::run(cmd),
+        Command::Db(cmd) => db::run(cmd),
+        Command::Service(cmd) => db::run_service(cmd),
     }
 }

@@ -32,6 +32,10 @@ pub struct RequestArgs {
     /// matches. One line, at most 1024 bytes.
     #[arg(long, value_name = "TEXT")]
     pub purpose: Option<String>,
+    /// At a node with a replica of the service's database: answer from the replica alone,
+    /// without asking the hub.
+    #[arg(long)]
+    pub local: bool,
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -58,6 +62,7 @@ pub fn run(args: RequestArgs) -> anyhow::Result<ExitCode> {
             ttl_seconds: args.ttl.unwrap_or(0),
             precedence: bureau::precedence(&args.precedence)?,
             purpose: args.purpose.clone().unwrap_or_default(),
+            local_only: args.local,
         };
         let mut client = args.node.connect().await?;
         let answer = client
@@ -70,17 +75,34 @@ pub fn run(args: RequestArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             outln!("{}", bureau::to_json(&answer))?;
         } else {
-            outln!(
-                "{} from {} (request {})",
-                status,
-                answer.responder,
-                answer.request_id
-            )?;
+            if answer.answered_by == "replica" {
+                outln!(
+                    "{} from {}'s replica, {}",
+                    status,
+                    answer.responder,
+                    answer.freshness
+                )?;
+            } else {
+                outln!(
+                    "{} from {} (request {})",
+                    status,
+                    answer.responder,
+                    answer.request_id
+                )?;
+            }
             for (k, v) in &response.fields {
                 outln!("  {k}: {v}")?;
             }
             if !response.detail.is_empty() {
                 outln!("  {}", response.detail)?;
+            }
+            if let Some(replica) = answer.replica_response.as_ref().filter(|_| answer.differs) {
+                let replica_status =
+                    enum_name("status", i64::from(replica.status)).unwrap_or_default();
+                outln!(
+                    "  this node's replica said {replica_status} ({}); the hub's answer stands",
+                    answer.freshness
+                )?;
             }
         }
         if response.status == pb::ResponseStatus::Error as i32 {

@@ -13,6 +13,7 @@ use super::local::{Delivered, Outgoing, SubmitError};
 use super::state::{Core, Stats};
 use crate::config::NodeConfig;
 use crate::engine::register::Entry;
+use crate::records::store::RecordStore;
 use crate::store::{Queued, ReviewEntry, StoreError, Write};
 
 /// What the bureau side keeps in the store beside custody. Custody itself changes only
@@ -95,6 +96,21 @@ impl BureauHandle {
     /// Verifies envelopes and certificates against the trust store in force.
     pub fn verifier(&self) -> &EnvelopeVerifier {
         self.core.verifier()
+    }
+
+    /// The field databases (issue 13).
+    pub fn records(&self) -> &Arc<RecordStore> {
+        self.core.records()
+    }
+
+    /// This node's certificate identity.
+    pub fn identity(&self) -> &bluehelm_pki::NodeIdentity {
+        self.core.identity()
+    }
+
+    /// Signs this node's own record changes.
+    pub fn record_signer(&self) -> &bluehelm_pki::Signer {
+        self.core.record_signer()
     }
 
     /// Signs and takes custody of messages from a local application; returns their ids once

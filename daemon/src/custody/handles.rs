@@ -50,7 +50,27 @@ impl LinkHandle {
         }
     }
 
+    /// Who a linked peer is, as its certificate said at link-up (see [`Self::learn`]).
+    pub fn member(&self, peer: &NodeId) -> Option<crate::engine::release::Member> {
+        self.core.directory().get(peer).cloned()
+    }
+
     /// Largest frame a link reads or writes.
+    /// The field databases (issue 13).
+    pub fn records(&self) -> &Arc<crate::records::store::RecordStore> {
+        self.core.records()
+    }
+
+    /// This node's certificate identity.
+    pub fn identity(&self) -> &bluehelm_pki::NodeIdentity {
+        self.core.identity()
+    }
+
+    /// Signs the hub's digests of replicas (issue 13).
+    pub fn record_signer(&self) -> &bluehelm_pki::Signer {
+        self.core.record_signer()
+    }
+
     pub fn max_frame(&self) -> usize {
         self.core.config().limits.max_frame_bytes
     }

@@ -1,7 +1,7 @@
 //! The state one node's tasks share: identity, config, store, keys and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{NodeId, RefusalReason};
@@ -11,6 +11,7 @@ use super::bulk::Bulk;
 use crate::config::NodeConfig;
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
+use crate::records::store::RecordStore;
 use crate::store::Store;
 
 /// Counters an operator watches (see docs/operations.md).
@@ -99,6 +100,8 @@ pub struct Core {
     /// answers the custody shell's checks without a store round trip. Changed only after
     /// the store has made an entry durable ([`Core::remember`]).
     register: RwLock<Register>,
+    /// The field databases (issue 13): the hub's sequenced records, a replica's copy.
+    records: Arc<RecordStore>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -113,6 +116,8 @@ pub struct CoreParts {
     pub register: Register,
     /// The directory of certified identities as the store holds it at start.
     pub directory: Directory,
+    /// The field databases, opened.
+    pub records: Arc<RecordStore>,
 }
 
 impl Core {
@@ -128,6 +133,7 @@ impl Core {
             bulk,
             register,
             directory,
+            records,
         } = parts;
         Self {
             me: config.node_id.clone(),
@@ -141,7 +147,18 @@ impl Core {
             cancel: CancellationToken::new(),
             directory: RwLock::new(directory),
             register: RwLock::new(register),
+            records,
         }
+    }
+
+    /// The field databases.
+    pub fn records(&self) -> &Arc<RecordStore> {
+        &self.records
+    }
+
+    /// Signs this node's own record changes and digests (issue 13).
+    pub fn record_signer(&self) -> &Signer {
+        &self.signer
     }
 
     /// This node's id.

@@ -70,9 +70,13 @@ pub enum Rule {
     MessageScope,
     /// Service requests go only where the signer's role's `service_requests_to` allows.
     ServiceRequestScope,
-    /// Hit notifications come from the hub, which hosts the reference databases, and go to
-    /// one node (the record's owner), never to a group or a service.
-    HitNotificationsFromHub,
+    /// Hit notifications come from a node that answers checks (the hub, or a replica that
+    /// answered from its copy, issue 13) and go to one node (the record's owner), never to a
+    /// group or a service.
+    HitNotificationsToOwner,
+    /// Record uploads (an owner's signed record changes, issue 13) go to the hub, which
+    /// sequences them, and come from a bureau or mission node.
+    RecordUploadsGoToHub,
     /// An UPDATED or CANCELLED request names a notice the hub's register holds, not
     /// cancelled (`engine/register.rs`).
     NoticeChangesNeedAKnownNotice,
@@ -88,7 +92,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 13] = [
         Rule::TerminalsSignNothing,
         Rule::OnlyHubPublishesNotices,
         Rule::NoticeRequestsFromNcbForOwnBureau,
@@ -96,7 +100,8 @@ impl Rule {
         Rule::DiffusionsFromNcbOrHub,
         Rule::MessageScope,
         Rule::ServiceRequestScope,
-        Rule::HitNotificationsFromHub,
+        Rule::HitNotificationsToOwner,
+        Rule::RecordUploadsGoToHub,
         Rule::NoticeChangesNeedAKnownNotice,
         Rule::NoticeChangesByOwner,
         Rule::PublicationCarriesItsRequest,
@@ -112,7 +117,8 @@ impl Rule {
             Rule::DiffusionsFromNcbOrHub => "diffusions-from-ncb-or-hub",
             Rule::MessageScope => "message-scope",
             Rule::ServiceRequestScope => "service-request-scope",
-            Rule::HitNotificationsFromHub => "hit-notifications-from-hub",
+            Rule::HitNotificationsToOwner => "hit-notifications-to-owner",
+            Rule::RecordUploadsGoToHub => "record-uploads-go-to-hub",
             Rule::NoticeChangesNeedAKnownNotice => "notice-changes-need-a-known-notice",
             Rule::NoticeChangesByOwner => "notice-changes-by-owner",
             Rule::PublicationCarriesItsRequest => "publication-carries-its-request",
@@ -354,13 +360,9 @@ pub fn check(policy: &Policy, signer: Party<'_>, envelope: &Envelope) -> Result<
             allowed.service_requests_to,
             Rule::ServiceRequestScope,
         ),
-        Body::HitNotification(_) if role != Role::Hub => refuse(
-            Rule::HitNotificationsFromHub,
-            format!("{} ({role}) may not send hit notifications", signer.node),
-        ),
         Body::HitNotification(_) if !matches!(envelope.destination, Destination::Node(_)) => {
             refuse(
-                Rule::HitNotificationsFromHub,
+                Rule::HitNotificationsToOwner,
                 format!(
                     "a hit notification goes to the record's owner, not to {}",
                     envelope.destination
@@ -368,6 +370,18 @@ pub fn check(policy: &Policy, signer: Party<'_>, envelope: &Envelope) -> Result<
             )
         }
         Body::HitNotification(_) => Ok(()),
+        Body::RecordUpload(_)
+            if envelope.destination != Destination::Node(policy.hub_node.clone()) =>
+        {
+            refuse(
+                Rule::RecordUploadsGoToHub,
+                format!(
+                    "record uploads go to {}, which sequences them, not to {}",
+                    policy.hub_node, envelope.destination
+                ),
+            )
+        }
+        Body::RecordUpload(_) => Ok(()),
         // Answers: checked at the origin of what they answer (engine/answers.rs).
         Body::Response(_) | Body::DeliveryReport(_) | Body::NonDeliveryReport(_) => Ok(()),
     }

@@ -122,8 +122,8 @@ pub enum Violation {
         frame: &'static str,
         stream: &'static str,
     },
-    /// A peer-opened stream must start with `StreamOpen` or `Ping` (7.1).
-    #[error("stream must start with open or ping, not {0}")]
+    /// A peer-opened stream must start with `StreamOpen`, `Ping` or `SyncRequest` (7.1).
+    #[error("stream must start with open, ping or sync-request, not {0}")]
     BadFirstFrame(&'static str),
     /// FIN inside a frame's length prefix (5).
     #[error("stream ended inside a frame header")]
@@ -206,5 +206,7 @@ pub fn frame_name(frame: &LinkFrame) -> &'static str {
         LinkFrame::Refused(_) => "refused",
         LinkFrame::Ping(_) => "ping",
         LinkFrame::Pong(_) => "pong",
+        LinkFrame::SyncRequest(_) => "sync-request",
+        LinkFrame::SyncBatch(_) => "sync-batch",
     }
 }

@@ -48,6 +48,15 @@ pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId) {
             }
         });
     }
+    // A replica keeps its databases level with the hub while the link is up (issue 13).
+    if core.config().databases.hub == peer {
+        for database in core.config().databases.replicate.iter().copied() {
+            let (core, conn, peer) = (core.clone(), conn.clone(), peer.clone());
+            tasks.spawn(crate::records::sync::client::run(
+                core, conn, peer, database,
+            ));
+        }
+    }
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -123,6 +132,9 @@ async fn serve_stream(
         }
         Some(LinkFrame::Open { precedence }) => {
             serve_offers(core, peer, precedence, send, recv).await
+        }
+        Some(LinkFrame::SyncRequest(request)) => {
+            crate::records::sync::serve::serve(core, peer, request, send, recv).await
         }
         Some(other) => Err(Violation::BadFirstFrame(frame_name(&other)).into()),
         None => Ok(()),

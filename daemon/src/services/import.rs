@@ -1,32 +1,48 @@
-//! Turning a CSV file into records (`bluehelm service import`): the header must name the
-//! documented columns (in any order; unknown columns are refused, so a typo is not silently
-//! ignored); each bad row is reported with its line number and the good rows are kept.
+//! Turning an import file into record changes (`bluehelm db import`): CSV with a header
+//! naming the documented columns (in any order; unknown columns are refused, so a typo is not
+//! silently ignored), or JSON lines (one object per line, the same names). Each bad row is
+//! reported with its line number and the good rows are kept. A row whose `action` is
+//! `withdraw` withdraws the record its key columns name.
 
 use std::collections::BTreeMap;
 
+use bluehelm_proto::{Database, NodeId, ReleaseList};
+
 use super::record::{Row, SltdRecord, SmvRecord, OPTIONAL_COLUMNS, SLTD_COLUMNS, SMV_COLUMNS};
-use super::Database;
-use crate::custody::Record;
-use crate::engine::RoutingTable;
+use crate::records::kinds;
 
 /// Most bad rows reported one by one; past this, they are only counted.
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 
+/// Columns every database takes besides its own: `action` (`upsert`, the default, or
+/// `withdraw`).
+const ACTION: &str = "action";
+
 /// A row that was not imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
-    /// The line of the file where the row starts (the header is line 1).
+    /// The line of the file where the row starts (a CSV header is line 1).
     pub line: u64,
     pub message: String,
 }
 
-/// What a CSV file holds.
+/// One good row: a record to create or replace, or one to withdraw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The line of the file it came from.
+    pub line: u64,
+    /// The record's key in its database (`kinds`).
+    pub key: String,
+    pub owner: NodeId,
+    /// The record as JSON; `None` for a withdrawal.
+    pub record: Option<Vec<u8>>,
+    pub release_to: Option<ReleaseList>,
+}
+
+/// What an import file holds.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    /// One `Record::Reference` per key of each good row.
-    pub writes: Vec<Record>,
-    /// Good rows.
-    pub rows: u64,
+    pub items: Vec<Prepared>,
     /// Bad rows, at most [`MAX_REPORTED_ERRORS`] of them.
     pub errors: Vec<RowError>,
     /// All bad rows.
@@ -39,6 +55,9 @@ pub enum ImportError {
     /// The header line is missing, unreadable, or does not name the documented columns.
     #[error("header (line 1): {0}")]
     Header(String),
+    /// The database has no import format yet.
+    #[error("{0} records cannot be imported on this version")]
+    Unsupported(Database),
 }
 
 impl Parsed {
@@ -48,24 +67,109 @@ impl Parsed {
             self.errors.push(RowError { line, message });
         }
     }
+
+    fn row(&mut self, line: u64, result: Result<Prepared, String>) {
+        match result {
+            Ok(item) => self.items.push(Prepared { line, ..item }),
+            Err(message) => self.bad(line, message),
+        }
+    }
 }
 
-/// Parses a whole CSV file for `database`. Each row's owner bureau must be a node `table`
-/// routes to (or this node): its hit notifications go there, and a record whose owner no
-/// node can reach would lose them (issue 12 item 5).
-pub fn parse(
+fn columns(database: Database) -> Result<&'static [&'static str], ImportError> {
+    match database {
+        Database::Sltd => Ok(SLTD_COLUMNS),
+        Database::Smv => Ok(SMV_COLUMNS),
+        other => Err(ImportError::Unsupported(other)),
+    }
+}
+
+/// Parses a whole file for `database`: JSON lines if its first non-blank byte is `{`, else
+/// CSV. Every row's owner must be `me`: a node signs only its own records.
+pub fn parse(database: Database, bytes: &[u8], me: &NodeId) -> Result<Parsed, ImportError> {
+    let columns = columns(database)?;
+    let json = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf)
+        == Some(&b'{');
+    if json {
+        Ok(parse_json_lines(database, columns, bytes, me))
+    } else {
+        parse_csv(database, columns, bytes, me)
+    }
+}
+
+fn known(columns: &'static [&'static str], name: &str) -> Option<&'static str> {
+    columns
+        .iter()
+        .chain(OPTIONAL_COLUMNS)
+        .chain(&[ACTION])
+        .find(|c| **c == name)
+        .copied()
+}
+
+fn parse_json_lines(
     database: Database,
-    csv_bytes: &[u8],
-    table: &RoutingTable,
+    columns: &'static [&'static str],
+    bytes: &[u8],
+    me: &NodeId,
+) -> Parsed {
+    let mut parsed = Parsed::default();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = i as u64 + 1;
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text.trim().trim_start_matches('\u{feff}'),
+            Err(_) => {
+                parsed.bad(line_no, "not UTF-8".into());
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let object: BTreeMap<String, serde_json::Value> = match serde_json::from_str(text) {
+            Ok(object) => object,
+            Err(err) => {
+                parsed.bad(line_no, format!("not a JSON object: {err}"));
+                continue;
+            }
+        };
+        let mut values = Vec::new();
+        let mut result = Ok(());
+        for (name, value) in &object {
+            let Some(column) = known(columns, name) else {
+                result = Err(format!(
+                    "unknown field {name:?}; the fields are {} (and optionally {}, action)",
+                    columns.join(","),
+                    OPTIONAL_COLUMNS.join(",")
+                ));
+                break;
+            };
+            match value {
+                serde_json::Value::String(s) => values.push((column, s.as_str())),
+                serde_json::Value::Null => {}
+                _ => {
+                    result = Err(format!("field {name:?} must be a string"));
+                    break;
+                }
+            }
+        }
+        let row: Row = values.into_iter().collect();
+        parsed.row(line_no, result.and_then(|()| prepare(database, &row, me)));
+    }
+    parsed
+}
+
+fn parse_csv(
+    database: Database,
+    columns: &'static [&'static str],
+    bytes: &[u8],
+    me: &NodeId,
 ) -> Result<Parsed, ImportError> {
-    let columns = match database {
-        Database::Sltd => SLTD_COLUMNS,
-        Database::Smv => SMV_COLUMNS,
-    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(csv_bytes);
+        .from_reader(bytes);
     let header = reader
         .headers()
         .map_err(|e| ImportError::Header(e.to_string()))?
@@ -73,10 +177,9 @@ pub fn parse(
     let mut index: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().trim_start_matches('\u{feff}');
-        let known = columns.iter().chain(OPTIONAL_COLUMNS);
-        let Some(column) = known.into_iter().find(|c| **c == name) else {
+        let Some(column) = known(columns, name) else {
             return Err(ImportError::Header(format!(
-                "unknown column {name:?}; the columns are {} (and optionally {})",
+                "unknown column {name:?}; the columns are {} (and optionally {}, action)",
                 columns.join(","),
                 OPTIONAL_COLUMNS.join(",")
             )));
@@ -129,95 +232,67 @@ pub fn parse(
             .iter()
             .map(|(column, i)| (*column, record.get(*i).unwrap_or("")))
             .collect();
-        // Serializing a record of strings cannot fail.
-        let result = match database {
-            Database::Sltd => SltdRecord::from_row(&row).and_then(|r| {
-                routable_owner(table, &r.owner_bureau)?;
-                let value = serde_json::to_vec(&r).expect("a record serializes");
-                Ok(vec![(r.key(), value)])
-            }),
-            Database::Smv => SmvRecord::from_row(&row).and_then(|r| {
-                routable_owner(table, &r.owner_bureau)?;
-                let value = serde_json::to_vec(&r).expect("a record serializes");
-                Ok(r.keys().into_iter().map(|k| (k, value.clone())).collect())
-            }),
-        };
-        match result {
-            Ok(entries) => {
-                parsed.rows += 1;
-                for (key, value) in entries {
-                    parsed.writes.push(Record::Reference { key, value });
-                }
-            }
-            Err(message) => parsed.bad(line, message),
-        }
+        parsed.row(line, prepare(database, &row, me));
     }
     Ok(parsed)
 }
 
-/// The owner (already checked to be a node id by the record) is this node or one it routes to.
-fn routable_owner(table: &RoutingTable, owner: &str) -> Result<(), String> {
-    let routable = owner
-        .parse::<bluehelm_proto::NodeId>()
-        .is_ok_and(|id| table.hop_to(&id).is_some());
-    if routable {
-        return Ok(());
+/// One row: its action, its key and (unless withdrawn) its record.
+fn prepare(database: Database, row: &Row, me: &NodeId) -> Result<Prepared, String> {
+    let withdraw = match row.get(ACTION).map(|a| a.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(a) if a.is_empty() || a == "upsert" => false,
+        Some(a) if a == "withdraw" => true,
+        Some(a) => return Err(format!("action {a:?} is not upsert or withdraw")),
+    };
+    let owner = row.get("owner_bureau").map(|o| o.trim()).unwrap_or("");
+    if owner != me.as_str() {
+        return Err(format!(
+            "owner_bureau {owner:?}: a node imports only its own records, which it signs; import this row at {owner}'s node (this node is {me})"
+        ));
     }
-    Err(format!(
-        "owner_bureau {owner:?} is not a node this node routes to, so its hit notifications would be lost: correct the owner, or add a route for it to the config"
-    ))
+    if withdraw {
+        let key = kinds::key_of_row(database, row)?;
+        return Ok(Prepared {
+            line: 0,
+            key,
+            owner: me.clone(),
+            record: None,
+            release_to: None,
+        });
+    }
+    let (key, release_to, json) = match database {
+        Database::Sltd => {
+            let r = SltdRecord::from_row(row)?;
+            (kinds::sltd_key(&r), r.release_to.clone(), to_json(&r))
+        }
+        Database::Smv => {
+            let r = SmvRecord::from_row(row)?;
+            (kinds::smv_key(&r), r.release_to.clone(), to_json(&r))
+        }
+        other => {
+            return Err(format!(
+                "{other} records cannot be imported on this version"
+            ))
+        }
+    };
+    let release_to = (!release_to.is_empty())
+        .then(|| release_to.parse::<ReleaseList>())
+        .transpose()
+        .map_err(|e| format!("release_to: {e}"))?;
+    Ok(Prepared {
+        line: 0,
+        key,
+        owner: me.clone(),
+        record: Some(json),
+        release_to,
+    })
+}
+
+fn to_json<T: serde::Serialize>(record: &T) -> Vec<u8> {
+    // A record of strings always serializes.
+    serde_json::to_vec(record).unwrap_or_default()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A node `gs` linked with `ncb.fr` and `ncb.ke`, with no default route.
-    fn gs() -> RoutingTable {
-        RoutingTable {
-            me: Some("gs".parse().unwrap()),
-            neighbours: ["ncb.fr".parse().unwrap(), "ncb.ke".parse().unwrap()].into(),
-            ..RoutingTable::default()
-        }
-    }
-
-    #[test]
-    fn an_owner_no_node_routes_to_is_refused_by_line() {
-        let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
-                   X1,FR,passport,stolen,ncb.fr,2026-01-02,seize\n\
-                   X2,FR,passport,stolen,ncb.zz,2026-01-02,seize\n\
-                   X3,FR,passport,stolen,gs,2026-01-02,seize\n\
-                   X4,FR,passport,stolen,ncb.fr,2026-02-30,seize\n\
-                   X5,FR,passport,stolen,ncb.fr,2026-03-01T10:00:00Z,seize\n";
-        let parsed = parse(Database::Sltd, csv.as_bytes(), &gs()).unwrap();
-        assert_eq!(parsed.rows, 3, "{:?}", parsed.errors);
-        let lines: Vec<u64> = parsed.errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, [3, 5], "{:?}", parsed.errors);
-        assert!(parsed.errors[0].message.contains("ncb.zz"));
-        assert!(parsed.errors[1].message.contains("reported_at"));
-    }
-
-    #[test]
-    fn bad_rows_are_reported_by_line_and_good_rows_kept() {
-        let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
-                   X1234567,FR,passport,stolen,ncb.fr,2026-01-02,\"Seize; call NCB Paris, +33 1 23\"\n\
-                   Y1,FRA,passport,lost,ncb.fr,2026-01-02,seize\n\
-                   \n\
-                   Z1,KE,id-card,lost,ncb.ke,2026-01-02,seize\n\
-                   Z2,KE,id-card,found,ncb.ke,2026-01-02,seize\n";
-        let parsed = parse(Database::Sltd, csv.as_bytes(), &gs()).unwrap();
-        assert_eq!(parsed.rows, 2);
-        let lines: Vec<u64> = parsed.errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, [3, 6], "{:?}", parsed.errors);
-        assert!(parsed.errors[0].message.contains("issuing_country"));
-        assert!(parsed.errors[1].message.contains("status"));
-    }
-
-    #[test]
-    fn a_wrong_header_is_refused_as_a_whole() {
-        let err = parse(Database::Smv, b"vin,plate\n1,2\n", &gs()).unwrap_err();
-        assert!(err.to_string().contains("missing column"), "{err}");
-        let err = parse(Database::Sltd, b"passport\n", &gs()).unwrap_err();
-        assert!(err.to_string().contains("unknown column"), "{err}");
-    }
-}
+mod tests;

@@ -184,6 +184,9 @@ pub enum Failure {
     /// Moving committed changes into sled, or making them durable there, failed.
     #[error("{0}")]
     Checkpoint(Arc<StoreError>),
+    /// The field databases' storage (`records/`, issue 13) failed; the text says how.
+    #[error("{0}")]
+    Records(String),
     /// Injected by a test.
     #[cfg(test)]
     #[error("injected by a test")]

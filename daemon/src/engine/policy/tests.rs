@@ -227,16 +227,16 @@ fn a_refusal_names_its_rule_first() {
 }
 
 #[test]
-fn hit_notifications_come_from_the_hub_to_one_node() {
+fn hit_notifications_go_to_one_node_from_any_node_that_answers_checks() {
     let hit = || Body::HitNotification(sample_hit_notification());
     let to_owner = to_node("ncb.fr", hit());
-    assert_eq!(verdict(("gs", Role::Hub), &to_owner), None);
-    for signer in [("ncb.ke", Role::Ncb), ("mission.unmiss", Role::Mission)] {
-        assert_eq!(
-            verdict(signer, &to_owner),
-            Some(Rule::HitNotificationsFromHub),
-            "{signer:?}"
-        );
+    // A replica at an NCB or a mission post answers checks too (issue 13).
+    for signer in [
+        ("gs", Role::Hub),
+        ("ncb.ke", Role::Ncb),
+        ("mission.unmiss", Role::Mission),
+    ] {
+        assert_eq!(verdict(signer, &to_owner), None, "{signer:?}");
     }
     let to_group = sample_envelope(
         node("gs"),
@@ -247,6 +247,6 @@ fn hit_notifications_come_from_the_hub_to_one_node() {
     );
     assert_eq!(
         verdict(("gs", Role::Hub), &to_group),
-        Some(Rule::HitNotificationsFromHub)
+        Some(Rule::HitNotificationsToOwner)
     );
 }

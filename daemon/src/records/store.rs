@@ -1,0 +1,434 @@
+//! The field databases' storage: one sled database in `records/` under the node's storage
+//! directory, one tree per database. Its durability rules, all here:
+//! - at the hub, a sequenced change is flushed before [`RecordStore::sequence`] returns, so an
+//!   upload leaves the inbox only once its changes are durable;
+//! - at a replica, a batch is one atomic sled batch (records, indexes and the replica's
+//!   position together) and is flushed lazily: a crash loses at most the last batches, and
+//!   the replica asks again from the position that survived.
+//!
+//! Keys in a database's tree:
+//! - `k` + storage key (32): [`Stored`], the record's latest signed change (at the hub,
+//!   withdrawals too, so that replicas learn of them);
+//! - `s` + sequence number (8, big-endian) -> storage key: the hub's change sequence, one
+//!   entry per record (an older change's entry goes when a newer one comes);
+//! - `i` + index key + storage key -> index value: secondary keys (a plate, a name's
+//!   blocking keys), written by the caller's [`Indexed`] list;
+//! - `m` + name: the database's counters and the replica's position.
+//!
+//! Calls block: async callers run them on `spawn_blocking`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use bluehelm_proto::records::{Database, HASH_LEN};
+use tokio::sync::watch;
+
+use super::stored::{IndexEntry, Stored};
+use crate::engine::records::freshness::Freshness;
+
+/// sled's page cache for the field databases: what bounds the replica's resident memory
+/// however large its databases grow.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+const HEAD: &[u8] = b"mhead";
+const COUNT: &[u8] = b"mcount";
+const APPLIED: &[u8] = b"mapplied";
+const HEAD_KNOWN: &[u8] = b"mhead-known";
+const LEVEL_AT: &[u8] = b"mlevel-at";
+const CHECKED: &[u8] = b"mdigest-check";
+
+/// The field databases could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordStoreError {
+    /// sled failed (disk full, I/O error, or files another process holds).
+    #[error("field database storage failed: {0}; check the disk and the storage directory")]
+    Sled(#[from] sled::Error),
+    /// An entry does not decode: the files were changed outside the node.
+    #[error("field database {database} holds a corrupt entry ({problem}); restore the storage directory from a backup or remove records/ and let the replica sync again")]
+    Corrupt { database: Database, problem: String },
+}
+
+/// What a change writes besides the record: its secondary index entries.
+pub type Indexed = Vec<IndexEntry>;
+
+/// A change the hub sequenced or refused.
+pub struct Sequenced {
+    pub seq: u64,
+}
+
+/// One database's tree and its writer's lock.
+struct Db {
+    tree: sled::Tree,
+    /// Writers of this database, one at a time: a sequence number is read and then used.
+    write: Mutex<()>,
+    /// The latest sequence number, for sync streams waiting for more.
+    head: watch::Sender<u64>,
+}
+
+/// The field databases of a node.
+pub struct RecordStore {
+    db: sled::Db,
+    dbs: Vec<(Database, Db)>,
+    certificates: sled::Tree,
+}
+
+impl RecordStore {
+    /// Opens (or creates) `records/` under the node's storage directory.
+    pub fn open(storage: &Path) -> Result<Self, RecordStoreError> {
+        let db = sled::Config::new()
+            .path(storage.join("records"))
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let mut dbs = Vec::new();
+        for database in Database::ALL {
+            let tree = db.open_tree(format!("db:{database}"))?;
+            let head = read_u64(&tree, HEAD)?.unwrap_or(0);
+            dbs.push((
+                database,
+                Db {
+                    tree,
+                    write: Mutex::new(()),
+                    head: watch::Sender::new(head),
+                },
+            ));
+        }
+        let certificates = db.open_tree("certificates")?;
+        Ok(Self {
+            db,
+            dbs,
+            certificates,
+        })
+    }
+
+    fn db(&self, database: Database) -> &Db {
+        // Every database is opened in `open`.
+        &self
+            .dbs
+            .iter()
+            .find(|(d, _)| *d == database)
+            .expect("every database is open")
+            .1
+    }
+
+    fn lock(&self, database: Database) -> std::sync::MutexGuard<'_, ()> {
+        self.db(database)
+            .write
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The record stored under `storage_key`, if any (at the hub, possibly a withdrawal).
+    pub fn get(
+        &self,
+        database: Database,
+        storage_key: &[u8; HASH_LEN],
+    ) -> Result<Option<Stored>, RecordStoreError> {
+        let tree = &self.db(database).tree;
+        tree.get(record_key(storage_key))?
+            .map(|bytes| Stored::decode(&bytes).map_err(|p| corrupt(database, p)))
+            .transpose()
+    }
+
+    /// The storage keys filed under an index key, with their index values; at most `limit`.
+    pub fn index(
+        &self,
+        database: Database,
+        index_key: &[u8],
+        limit: usize,
+    ) -> Result<Vec<([u8; HASH_LEN], Vec<u8>)>, RecordStoreError> {
+        let tree = &self.db(database).tree;
+        let prefix = index_prefix(index_key);
+        let mut out = Vec::new();
+        for entry in tree.scan_prefix(&prefix).take(limit) {
+            let (key, value) = entry?;
+            let storage_key = key[prefix.len()..]
+                .try_into()
+                .map_err(|_| corrupt(database, "index entry without a storage key".into()))?;
+            out.push((storage_key, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Hub: sequences changes in order, each after `admit` said yes given what is held.
+    /// `admit` may refuse; the refusal is returned in its place. Durable on return.
+    pub fn sequence<E>(
+        &self,
+        database: Database,
+        changes: Vec<(Stored, Indexed)>,
+        mut admit: impl FnMut(Option<&Stored>, &Stored) -> Result<(), E>,
+    ) -> Result<Vec<Result<Sequenced, E>>, RecordStoreError> {
+        let db = self.db(database);
+        let _writer = self.lock(database);
+        let mut head = read_u64(&db.tree, HEAD)?.unwrap_or(0);
+        let mut count = read_u64(&db.tree, COUNT)?.unwrap_or(0);
+        let mut results = Vec::with_capacity(changes.len());
+        let mut batch = sled::Batch::default();
+        // Within one call a key may change twice: what this batch wrote counts as held.
+        let mut pending: std::collections::HashMap<[u8; HASH_LEN], Stored> = Default::default();
+        for (mut stored, indexed) in changes {
+            let held = match pending.get(&stored.storage_key) {
+                Some(p) => Some(p.clone()),
+                None => self.get(database, &stored.storage_key)?,
+            };
+            if let Err(refusal) = admit(held.as_ref(), &stored) {
+                results.push(Err(refusal));
+                continue;
+            }
+            head += 1;
+            stored.seq = head;
+            if let Some(old) = &held {
+                batch.remove(seq_key(old.seq).to_vec());
+                for entry in &old.index {
+                    batch.remove(index_entry_key(&entry.key, &old.storage_key));
+                }
+                if !old.withdrawn {
+                    count -= 1;
+                }
+            }
+            let mut stored = stored;
+            stored.index = indexed;
+            for entry in &stored.index {
+                batch.insert(
+                    index_entry_key(&entry.key, &stored.storage_key),
+                    entry.value.clone(),
+                );
+            }
+            if !stored.withdrawn {
+                count += 1;
+            }
+            batch.insert(seq_key(head).to_vec(), stored.storage_key.to_vec());
+            batch.insert(record_key(&stored.storage_key), stored.encode());
+            pending.insert(stored.storage_key, stored);
+            results.push(Ok(Sequenced { seq: head }));
+        }
+        batch.insert(HEAD, head.to_be_bytes().to_vec());
+        batch.insert(COUNT, count.to_be_bytes().to_vec());
+        db.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        db.head.send_replace(head);
+        Ok(results)
+    }
+
+    /// Hub: the latest changes after `after`, in sequence, up to `max_items` or about
+    /// `max_bytes`; and the head they were read at.
+    pub fn changes_after(
+        &self,
+        database: Database,
+        after: u64,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Stored>, u64), RecordStoreError> {
+        let db = self.db(database);
+        let head = read_u64(&db.tree, HEAD)?.unwrap_or(0);
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let start = seq_key(after.saturating_add(1));
+        let end = seq_key(u64::MAX);
+        for entry in db.tree.range(start..=end) {
+            let (key, storage_key) = entry?;
+            let seq = u64::from_be_bytes(key[1..9].try_into().unwrap_or_default());
+            let storage_key: [u8; HASH_LEN] = storage_key
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt(database, "sequence entry without a storage key".into()))?;
+            let Some(stored) = self.get(database, &storage_key)? else {
+                continue;
+            };
+            // A newer change replaced it since the scan began: it comes later in sequence.
+            if stored.seq != seq {
+                continue;
+            }
+            bytes += stored.signed.len();
+            out.push(stored);
+            if out.len() >= max_items || bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok((out, head))
+    }
+
+    /// Replica: applies a planned batch atomically, with the replica's new position.
+    pub fn apply(
+        &self,
+        database: Database,
+        writes: Vec<ReplicaWrite>,
+        position: Freshness,
+    ) -> Result<(), RecordStoreError> {
+        let db = self.db(database);
+        let _writer = self.lock(database);
+        let mut count = read_u64(&db.tree, COUNT)?.unwrap_or(0);
+        let mut batch = sled::Batch::default();
+        let mut pending: std::collections::HashMap<[u8; HASH_LEN], Option<Stored>> =
+            Default::default();
+        for write in writes {
+            let storage_key = match &write {
+                ReplicaWrite::Put(stored, _) => stored.storage_key,
+                ReplicaWrite::Erase(key) => *key,
+            };
+            let held = match pending.get(&storage_key) {
+                Some(p) => p.clone(),
+                None => self.get(database, &storage_key)?,
+            };
+            if let Some(old) = &held {
+                for entry in &old.index {
+                    batch.remove(index_entry_key(&entry.key, &old.storage_key));
+                }
+                count -= 1;
+            }
+            match write {
+                ReplicaWrite::Put(mut stored, indexed) => {
+                    stored.index = indexed;
+                    for entry in &stored.index {
+                        batch.insert(
+                            index_entry_key(&entry.key, &stored.storage_key),
+                            entry.value.clone(),
+                        );
+                    }
+                    batch.insert(record_key(&storage_key), stored.encode());
+                    count += 1;
+                    pending.insert(storage_key, Some(stored));
+                }
+                ReplicaWrite::Erase(_) => {
+                    batch.remove(record_key(&storage_key));
+                    pending.insert(storage_key, None);
+                }
+            }
+        }
+        batch.insert(COUNT, count.to_be_bytes().to_vec());
+        batch.insert(APPLIED, position.applied_seq.to_be_bytes().to_vec());
+        batch.insert(HEAD_KNOWN, position.head_seq.to_be_bytes().to_vec());
+        if let Some(at) = position.level_at_ms {
+            batch.insert(LEVEL_AT, at.to_be_bytes().to_vec());
+        }
+        db.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Replica: where it stands.
+    pub fn position(&self, database: Database) -> Result<Freshness, RecordStoreError> {
+        let tree = &self.db(database).tree;
+        Ok(Freshness {
+            applied_seq: read_u64(tree, APPLIED)?.unwrap_or(0),
+            head_seq: read_u64(tree, HEAD_KNOWN)?.unwrap_or(0),
+            level_at_ms: read_u64(tree, LEVEL_AT)?.map(|v| v as i64),
+        })
+    }
+
+    /// The hub's latest sequence number.
+    pub fn head(&self, database: Database) -> u64 {
+        *self.db(database).head.borrow()
+    }
+
+    /// Wakes when the hub sequences a change in `database`.
+    pub fn head_changes(&self, database: Database) -> watch::Receiver<u64> {
+        self.db(database).head.subscribe()
+    }
+
+    /// Live records held.
+    pub fn count(&self, database: Database) -> Result<u64, RecordStoreError> {
+        Ok(read_u64(&self.db(database).tree, COUNT)?.unwrap_or(0))
+    }
+
+    /// Every record held, in storage-key order, given to `each` (stop by returning false).
+    /// The writer's lock is held throughout, so the walk sees one state: the one at the
+    /// returned change (the hub's head, or the replica's last applied change).
+    pub fn walk(
+        &self,
+        database: Database,
+        mut each: impl FnMut(Stored) -> bool,
+    ) -> Result<u64, RecordStoreError> {
+        let db = self.db(database);
+        let _writer = self.lock(database);
+        let at = match read_u64(&db.tree, HEAD)? {
+            Some(head) => head,
+            None => read_u64(&db.tree, APPLIED)?.unwrap_or(0),
+        };
+        for entry in db.tree.scan_prefix(b"k") {
+            let (_, bytes) = entry?;
+            let stored = Stored::decode(&bytes).map_err(|p| corrupt(database, p))?;
+            if !each(stored) {
+                break;
+            }
+        }
+        Ok(at)
+    }
+
+    /// Replica: the outcome of the last digest comparison, as stored by [`Self::set_checked`].
+    pub fn checked(&self, database: Database) -> Result<Option<Vec<u8>>, RecordStoreError> {
+        Ok(self.db(database).tree.get(CHECKED)?.map(|v| v.to_vec()))
+    }
+
+    /// Replica: records the outcome of a digest comparison.
+    pub fn set_checked(&self, database: Database, value: Vec<u8>) -> Result<(), RecordStoreError> {
+        self.db(database).tree.insert(CHECKED, value)?;
+        Ok(())
+    }
+
+    /// A signer's certificate (DER) by its SHA-256.
+    pub fn certificate(
+        &self,
+        fingerprint: &[u8; HASH_LEN],
+    ) -> Result<Option<Vec<u8>>, RecordStoreError> {
+        Ok(self.certificates.get(fingerprint)?.map(|v| v.to_vec()))
+    }
+
+    /// Keeps a signer's certificate (the hub sends it to replicas with the signer's changes).
+    pub fn keep_certificate(
+        &self,
+        fingerprint: &[u8; HASH_LEN],
+        der: &[u8],
+    ) -> Result<(), RecordStoreError> {
+        self.certificates.insert(fingerprint, der)?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), RecordStoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// A replica's write, planned by `engine::records::replica`.
+pub enum ReplicaWrite {
+    Put(Stored, Indexed),
+    Erase([u8; HASH_LEN]),
+}
+
+fn corrupt(database: Database, problem: String) -> RecordStoreError {
+    RecordStoreError::Corrupt { database, problem }
+}
+
+fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, sled::Error> {
+    Ok(tree
+        .get(key)?
+        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+}
+
+fn record_key(storage_key: &[u8; HASH_LEN]) -> Vec<u8> {
+    [b"k".as_slice(), storage_key].concat()
+}
+
+fn seq_key(seq: u64) -> [u8; 9] {
+    let mut key = [b's'; 9];
+    key[1..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// `i` + length-prefixed index key, so that one index key is never a prefix of another's
+/// entries.
+fn index_prefix(index_key: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(index_key.len()).unwrap_or(u16::MAX);
+    let mut prefix = Vec::with_capacity(3 + index_key.len());
+    prefix.push(b'i');
+    prefix.extend_from_slice(&len.to_be_bytes());
+    prefix.extend_from_slice(&index_key[..usize::from(len)]);
+    prefix
+}
+
+fn index_entry_key(index_key: &[u8], storage_key: &[u8; HASH_LEN]) -> Vec<u8> {
+    let mut key = index_prefix(index_key);
+    key.extend_from_slice(storage_key);
+    key
+}

@@ -1,0 +1,144 @@
+//! The hub sequences record changes: an owner's upload that reached its inbox, or its own
+//! import. Each change must be signed by its owner (for an upload: the envelope's signer,
+//! with the very certificate that signed the envelope), be in its database's key form, and
+//! pass `engine::records::admit` against what the hub holds. A refused change is logged and
+//! dropped; the others are sequenced and durable before the upload leaves the inbox.
+
+use std::collections::BTreeMap;
+
+use bluehelm_pki::Role;
+use bluehelm_proto::records::{RecordChange, RecordUpload};
+use bluehelm_proto::{Database, SignedRecordChange};
+
+use super::kinds;
+use super::store::{RecordStore, RecordStoreError};
+use super::stored::Stored;
+use crate::custody::{BureauHandle, Delivered};
+use crate::engine::records::{self, Held};
+use crate::store::{Failure, StoreError};
+
+/// Most refusals of one upload logged one by one.
+const LOGGED_REFUSALS: usize = 10;
+
+/// A change the hub may sequence: verified, with its decoded form.
+pub struct Checked {
+    pub change: RecordChange,
+    pub signed: SignedRecordChange,
+    /// Where it came from, for the refusal's report (an import's line; 0 for an upload).
+    pub line: u64,
+}
+
+/// Sequences verified changes, database by database, in order. Returns the refusals with
+/// their lines; durable on return.
+pub fn sequence(
+    store: &RecordStore,
+    changes: Vec<Checked>,
+) -> Result<(u64, Vec<(u64, String)>), RecordStoreError> {
+    let mut refused = Vec::new();
+    let mut by_database: BTreeMap<Database, Vec<Checked>> = BTreeMap::new();
+    for checked in changes {
+        if let Err(problem) = kinds::check_key(checked.change.database, &checked.change.key) {
+            refused.push((checked.line, problem));
+            continue;
+        }
+        by_database
+            .entry(checked.change.database)
+            .or_default()
+            .push(checked);
+    }
+    let mut sequenced = 0;
+    for (database, checked) in by_database {
+        let lines: Vec<u64> = checked.iter().map(|c| c.line).collect();
+        let changes: Vec<RecordChange> = checked.iter().map(|c| c.change.clone()).collect();
+        let items = checked
+            .into_iter()
+            .map(|c| {
+                let stored = Stored {
+                    storage_key: records::storage_key(database, &c.change.key),
+                    seq: 0,
+                    withdrawn: c.change.withdrawn,
+                    signed: c.signed.encode_to_vec(),
+                    index: Vec::new(),
+                };
+                (stored, kinds::index_entries(&c.change))
+            })
+            .collect();
+        let mut next = 0;
+        let results = store.sequence(database, items, |held, _| {
+            let change = &changes[next];
+            next += 1;
+            let held = held.map(held_of).transpose()?;
+            records::admit(held.as_ref(), change).map_err(|r| r.to_string())
+        })?;
+        for (line, result) in lines.into_iter().zip(results) {
+            match result {
+                Ok(_) => sequenced += 1,
+                Err(problem) => refused.push((line, problem)),
+            }
+        }
+    }
+    Ok((sequenced, refused))
+}
+
+fn held_of(stored: &Stored) -> Result<Held, String> {
+    let change = stored
+        .change()
+        .map_err(|e| format!("the record held does not decode: {e}"))?;
+    Ok(Held {
+        owner: change.owner,
+        version: change.version,
+        withdrawn: change.withdrawn,
+    })
+}
+
+/// Sequences an upload that reached this node's inbox; the caller removes it afterwards.
+/// Only a storage failure is an error (the caller tries again later).
+pub async fn accept(
+    node: &BureauHandle,
+    message: &Delivered,
+    upload: &RecordUpload,
+) -> Result<(), StoreError> {
+    let envelope = &message.envelope;
+    if node.identity().role != Role::Hub {
+        tracing::warn!(upload = %envelope.message_id, origin = %envelope.origin,
+            "dropped a record upload: only the hub sequences records");
+        return Ok(());
+    }
+    let node = node.clone();
+    let certificate = message.signed.signer_certificate().to_vec();
+    let changes = upload.changes.clone();
+    let (origin, id) = (envelope.origin.clone(), envelope.message_id);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let fingerprint = records::sha256(&certificate);
+        let verified = node.verifier().verify_record_changes(&changes, |signer| {
+            (*signer == fingerprint).then_some(certificate.as_slice())
+        });
+        let mut refused = Vec::new();
+        let mut checked = Vec::new();
+        for (signed, result) in changes.into_iter().zip(verified) {
+            match result {
+                Ok(v) => checked.push(Checked {
+                    change: v.change,
+                    signed,
+                    line: 0,
+                }),
+                Err(err) => refused.push((0, err.to_string())),
+            }
+        }
+        let store = node.records();
+        store.keep_certificate(&fingerprint, &certificate)?;
+        let (sequenced, more) = sequence(store, checked)?;
+        refused.extend(more);
+        Ok::<_, RecordStoreError>((sequenced, refused))
+    })
+    .await
+    .map_err(|_| StoreError::Closed)?
+    .map_err(|e| StoreError::Failed(Failure::Records(e.to_string())))?;
+    let (sequenced, refused) = outcome;
+    tracing::info!(upload = %id, origin = %origin, sequenced, refused = refused.len(),
+        "sequenced a record upload");
+    for (_, problem) in refused.iter().take(LOGGED_REFUSALS) {
+        tracing::warn!(upload = %id, origin = %origin, %problem, "refused a record change");
+    }
+    Ok(())
+}
