@@ -10,6 +10,9 @@
 //! record, what matched, and the stated purpose (issue 12, item 4).
 
 pub mod import;
+pub mod json_lines;
+pub mod owned;
+pub mod person;
 pub mod record;
 
 use std::collections::BTreeMap;
