@@ -5,6 +5,9 @@
 //! A withdrawal needs only the columns that make the key: the owner withdraws what it
 //! recorded, and nothing else on the row is read (issue 13 item 1: "withdrawals included").
 
+#[cfg(test)]
+mod tests;
+
 use super::record::{self, Row};
 
 /// The optional column that says what a row does: empty or `upsert` adds or replaces the
