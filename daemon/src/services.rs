@@ -10,6 +10,7 @@
 //! record, what matched, and the stated purpose (issue 12, item 4).
 
 pub mod answer;
+pub mod dna_check;
 pub mod dna_record;
 pub mod import;
 pub mod json_lines;
