@@ -54,6 +54,41 @@ impl Answer {
     }
 }
 
+/// The best `max` findings of a stream, best first, and how many were offered: memory is
+/// bounded by `max` however many candidates a check is given. Findings that rank alike keep
+/// the order they were offered in.
+#[derive(Debug)]
+pub(super) struct Best<T> {
+    kept: Vec<T>,
+    max: usize,
+    /// How many findings were offered, kept or not.
+    pub(super) offered: usize,
+}
+
+impl<T> Best<T> {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            kept: Vec::with_capacity(max.saturating_add(1)),
+            max,
+            offered: 0,
+        }
+    }
+
+    /// Offers `item`; `ranks_before(a, b)` says whether `a` is strictly better than `b`.
+    pub(super) fn offer(&mut self, item: T, ranks_before: impl Fn(&T, &T) -> bool) {
+        self.offered += 1;
+        let at = self.kept.partition_point(|kept| !ranks_before(&item, kept));
+        if at < self.max {
+            self.kept.insert(at, item);
+            self.kept.truncate(self.max);
+        }
+    }
+
+    pub(super) fn into_vec(self) -> Vec<T> {
+        self.kept
+    }
+}
+
 /// Response fields as a check fills them: each value on one line and clipped. A check's
 /// layout keeps to [`MAX_CHECK_FIELDS`] (its tests fill it to the top).
 #[derive(Debug, Default)]

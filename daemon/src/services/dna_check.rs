@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use bluehelm_proto::ResponseStatus;
 
-use super::answer::{Answer, Fields, Named};
+use super::answer::{Answer, Best, Fields, Named};
 use super::dna_record::{DnaRecord, MAX_PROFILE_LEN};
 use super::record;
 use crate::engine::dna::{self, Outcome, Profile};
@@ -101,8 +101,7 @@ pub fn answer_parsed<'r, P: Borrow<Profile>>(
     candidates: impl IntoIterator<Item = (&'r DnaRecord, P)>,
     requester: Party<'_>,
 ) -> Answer {
-    let mut best: Vec<(Hit, String, &DnaRecord)> = Vec::with_capacity(MAX_HITS + 1);
-    let mut hits = 0usize;
+    let mut best: Best<(Hit, String, &DnaRecord)> = Best::new(MAX_HITS);
     for (candidate, profile) in candidates {
         if !record::released_to(&candidate.release_to, requester) {
             continue;
@@ -110,14 +109,13 @@ pub fn answer_parsed<'r, P: Borrow<Profile>>(
         let Some(hit) = Hit::of(dna::compare(query, profile.borrow())) else {
             continue;
         };
-        hits += 1;
-        let key = candidate.key();
-        let at = best.partition_point(|(h, k, _)| (h.rank(), k) <= (hit.rank(), &key));
-        if at < MAX_HITS {
-            best.insert(at, (hit, key, candidate));
-            best.truncate(MAX_HITS);
-        }
+        best.offer(
+            (hit, candidate.key(), candidate),
+            |(a, a_key, _), (b, b_key, _)| (a.rank(), a_key) < (b.rank(), b_key),
+        );
     }
+    let hits = best.offered;
+    let best = best.into_vec();
     let Some((top, top_key, top_record)) = best.first() else {
         return Answer {
             status: ResponseStatus::NoHit,

@@ -21,7 +21,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use super::answer::{Answer, Fields, Named};
+use super::answer::{Answer, Best, Fields, Named};
 use super::person::{self, PersonRecord};
 use super::record::{self, MAX_FIELD_LEN};
 use crate::engine::nominal::{self, Match, Reason};
@@ -117,8 +117,7 @@ pub fn answer<'r>(
     requester: Party<'_>,
 ) -> Answer {
     let asked = query.as_person();
-    let mut best: Vec<(Match, String, &PersonRecord)> = Vec::with_capacity(MAX_CANDIDATES + 1);
-    let mut possible = 0usize;
+    let mut best: Best<(Match, String, &PersonRecord)> = Best::new(MAX_CANDIDATES);
     for candidate in candidates {
         // A record its owner did not release to the requester is not there, for the
         // requester (as in sltd.check).
@@ -131,16 +130,15 @@ pub fn answer<'r>(
         if found.score < nominal::POSSIBLE_MATCH {
             continue;
         }
-        possible += 1;
-        let key = candidate.key();
-        let at = best.partition_point(|(m, k, _)| {
-            m.score > found.score || (m.score == found.score && *k <= key)
-        });
-        if at < MAX_CANDIDATES {
-            best.insert(at, (found, key, candidate));
-            best.truncate(MAX_CANDIDATES);
-        }
+        best.offer(
+            (found, candidate.key(), candidate),
+            |(a, a_key, _), (b, b_key, _)| {
+                a.score > b.score || (a.score == b.score && a_key < b_key)
+            },
+        );
     }
+    let possible = best.offered;
+    let best = best.into_vec();
     let asked_line = person::describe(&query.family_name, &query.given_names, &query.date_of_birth);
     let Some((top, top_key, top_record)) = best.first() else {
         return Answer {
