@@ -9,8 +9,15 @@
 //! that bureau a signed [`HitNotification`]: who asked (node and terminal), when, which
 //! record, what matched, and the stated purpose (issue 12, item 4).
 
+pub mod answer;
+pub mod dna_check;
+pub mod dna_record;
 pub mod import;
+pub mod json_lines;
 pub mod local;
+pub mod nominal_check;
+pub mod owned;
+pub mod person;
 pub mod record;
 
 use std::collections::BTreeMap;

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{NodeId, ReleaseList};
 use serde::{Deserialize, Serialize};
 
+use super::owned::{self, Action};
 use crate::engine::policy::Party;
 use crate::engine::release;
 
 /// Longest value of a short CSV column (numbers, codes, names, dates).
-const MAX_FIELD_LEN: usize = 256;
+pub(super) const MAX_FIELD_LEN: usize = 256;
 /// Longest `instructions` text: it travels in every hit's response fields.
-const MAX_INSTRUCTIONS_LEN: usize = 2048;
+pub(super) const MAX_INSTRUCTIONS_LEN: usize = 2048;
 /// Document statuses the SLTD database knows (the CSV's `status` column).
 pub const SLTD_STATUSES: &[&str] = &["stolen", "lost", "revoked", "invalidated"];
 
@@ -95,7 +96,7 @@ pub fn released_to(release_to: &str, requester: Party<'_>) -> bool {
 }
 
 /// The optional `release_to` column, checked and in its one written form (`FR,KE,UNMISS`).
-fn release_column(row: &Row) -> Result<String, String> {
+pub(super) fn release_column(row: &Row) -> Result<String, String> {
     let value = text(row, "release_to", false, MAX_FIELD_LEN)?;
     if value.is_empty() {
         return Ok(value);
@@ -142,7 +143,12 @@ pub fn plate_key(country: &str, plate: &str) -> Vec<u8> {
 /// One CSV row by column name.
 pub type Row<'a> = BTreeMap<&'static str, &'a str>;
 
-fn text(row: &Row, column: &'static str, required: bool, max: usize) -> Result<String, String> {
+pub(super) fn text(
+    row: &Row,
+    column: &'static str,
+    required: bool,
+    max: usize,
+) -> Result<String, String> {
     let value = row.get(column).copied().unwrap_or("").trim();
     if required && value.is_empty() {
         return Err(format!("{column} is empty"));
@@ -153,7 +159,7 @@ fn text(row: &Row, column: &'static str, required: bool, max: usize) -> Result<S
     Ok(value.to_owned())
 }
 
-fn owner(row: &Row) -> Result<String, String> {
+pub(super) fn owner(row: &Row) -> Result<String, String> {
     let value = text(row, "owner_bureau", true, MAX_FIELD_LEN)?;
     value
         .parse::<NodeId>()
@@ -163,7 +169,7 @@ fn owner(row: &Row) -> Result<String, String> {
 
 /// A day that exists, `YYYY-MM-DD`, or an RFC 3339 time (`2026-03-01T10:00:00Z`): checked
 /// against the calendar like every date that enters (issue 12 item 5).
-fn reported_at(row: &Row) -> Result<String, String> {
+pub(super) fn reported_at(row: &Row) -> Result<String, String> {
     let value = text(row, "reported_at", true, MAX_FIELD_LEN)?;
     let ok = match value.len() {
         10 => bluehelm_proto::calendar_date(&value).is_some(),
@@ -330,6 +336,84 @@ impl SmvRecord {
             parts.push(format!("plate {} {}", self.plate_country, self.plate));
         }
         parts.join(", ")
+    }
+}
+
+/// Import actions for `sltd` and `smv` (issue 13 item 1: withdrawals included), beside
+/// `from_row`, which is unchanged and ignores the `action` column. A withdrawal reads only
+/// the columns of the key it names.
+impl SltdRecord {
+    /// A CSV row as a new record or a withdrawal (key: [`sltd_key`]).
+    pub fn action_from_row(row: &Row) -> Result<Action<Self>, String> {
+        if !owned::withdraws(row)? {
+            return Self::from_row(row).map(Action::Upsert);
+        }
+        let raw = text(row, "document_number", true, MAX_FIELD_LEN)?;
+        let number = normalise(&raw).ok_or_else(|| {
+            format!(
+                "document_number {:?} must be letters and digits",
+                owned::clip(&raw)
+            )
+        })?;
+        let raw = text(row, "issuing_country", true, MAX_FIELD_LEN)?;
+        let country = country(&raw).ok_or_else(|| {
+            format!(
+                "issuing_country {:?} is not an ISO 3166-1 alpha-2 code (e.g. FR)",
+                owned::clip(&raw)
+            )
+        })?;
+        let key = sltd_key(&country, &number);
+        Ok(Action::Withdraw {
+            key: String::from_utf8_lossy(&key).into_owned(),
+        })
+    }
+
+    /// A JSON line (see `json_lines`) as a new record or a withdrawal.
+    pub fn action_from_json_line(line: &str) -> Result<Action<Self>, String> {
+        super::json_lines::with_row(line, SLTD_COLUMNS, Self::action_from_row)
+    }
+}
+
+impl SmvRecord {
+    /// A CSV row as a new record or a withdrawal. A withdrawal names the vehicle by its VIN
+    /// or, without one, by its plate and plate country; the key is [`vin_key`] or
+    /// [`plate_key`], and the importer removes the record found there under all its keys.
+    pub fn action_from_row(row: &Row) -> Result<Action<Self>, String> {
+        if !owned::withdraws(row)? {
+            return Self::from_row(row).map(Action::Upsert);
+        }
+        let bad = |column: &str, raw: &str| {
+            format!("{column} {:?} must be letters and digits", owned::clip(raw))
+        };
+        let raw_vin = text(row, "vin", false, MAX_FIELD_LEN)?;
+        let key = if !raw_vin.is_empty() {
+            vin_key(&normalise(&raw_vin).ok_or_else(|| bad("vin", &raw_vin))?)
+        } else {
+            let raw_plate = text(row, "plate", false, MAX_FIELD_LEN)?;
+            if raw_plate.is_empty() {
+                return Err(
+                    "a withdrawal names the vehicle by its vin, or its plate and plate_country"
+                        .into(),
+                );
+            }
+            let plate = normalise(&raw_plate).ok_or_else(|| bad("plate", &raw_plate))?;
+            let raw = text(row, "plate_country", false, MAX_FIELD_LEN)?;
+            let country = country(&raw).ok_or_else(|| {
+                format!(
+                    "plate_country {:?} is not an ISO 3166-1 alpha-2 code (e.g. FR)",
+                    owned::clip(&raw)
+                )
+            })?;
+            plate_key(&country, &plate)
+        };
+        Ok(Action::Withdraw {
+            key: String::from_utf8_lossy(&key).into_owned(),
+        })
+    }
+
+    /// A JSON line (see `json_lines`) as a new record or a withdrawal.
+    pub fn action_from_json_line(line: &str) -> Result<Action<Self>, String> {
+        super::json_lines::with_row(line, SMV_COLUMNS, Self::action_from_row)
     }
 }
 

@@ -1,0 +1,98 @@
+//! JSON lines as an import format (issue 13 item 1: "CSV or JSON lines"): one JSON object
+//! per line, with the CSV's column names as field names. A line becomes a [`Row`], so a
+//! record type validates a line exactly as it validates a CSV row.
+//!
+//! Values are strings; a number is read as the text it is written as (`"id": 1234`), and
+//! `null` as an empty column. An unknown field name is refused, as an unknown CSV column is:
+//! a typo must not silently drop a value.
+
+use std::borrow::Cow;
+
+use super::import::{RowError, MAX_REPORTED_ERRORS};
+use super::owned::{Action, ACTION_COLUMN};
+use super::record::{Row, OPTIONAL_COLUMNS};
+
+/// Longest line read: a record's columns are bounded one by one (at most a few KiB in all);
+/// a longer line is refused before it is parsed.
+pub const MAX_LINE_LEN: usize = 64 * 1024;
+
+/// Reads one line as a row of `columns` (plus the optional `release_to` and `action`) and
+/// hands it to `parse`.
+pub fn with_row<T>(
+    line: &str,
+    columns: &[&'static str],
+    parse: impl FnOnce(&Row) -> Result<T, String>,
+) -> Result<T, String> {
+    if line.len() > MAX_LINE_LEN {
+        return Err(format!("the line is longer than {MAX_LINE_LEN} bytes"));
+    }
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    let known = || {
+        columns
+            .iter()
+            .chain(OPTIONAL_COLUMNS)
+            .chain(std::iter::once(&ACTION_COLUMN))
+    };
+    let mut values: Vec<(&'static str, Cow<'_, str>)> = Vec::with_capacity(object.len());
+    for (name, value) in &object {
+        let Some(column) = known().copied().find(|c| c == name) else {
+            return Err(format!(
+                "unknown field {:?}; the fields are {} (and optionally {}, {ACTION_COLUMN})",
+                super::owned::clip(name),
+                columns.join(","),
+                OPTIONAL_COLUMNS.join(",")
+            ));
+        };
+        let text = match value {
+            serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+            serde_json::Value::Number(n) => Cow::Owned(n.to_string()),
+            serde_json::Value::Null => continue,
+            _ => return Err(format!("{column} must be a string")),
+        };
+        values.push((column, text));
+    }
+    let row: Row = values.iter().map(|(c, v)| (*c, v.as_ref())).collect();
+    parse(&row)
+}
+
+/// What a JSON-lines file holds: the actions of its good lines, and its bad lines by number.
+#[derive(Debug)]
+pub struct Parsed<R> {
+    /// Each good line's action, with its line number (the first line is 1).
+    pub actions: Vec<(u64, Action<R>)>,
+    /// Bad lines, at most [`MAX_REPORTED_ERRORS`] of them.
+    pub errors: Vec<RowError>,
+    /// All bad lines.
+    pub bad_lines: u64,
+}
+
+/// Parses a whole JSON-lines file with `parse_line` (a record type's
+/// `action_from_json_line`). Blank lines are skipped; a bad line is reported with its number
+/// and does not stop the lines after it, as with CSV.
+pub fn parse<R>(bytes: &[u8], parse_line: impl Fn(&str) -> Result<Action<R>, String>) -> Parsed<R> {
+    let mut parsed = Parsed {
+        actions: Vec::new(),
+        errors: Vec::new(),
+        bad_lines: 0,
+    };
+    for (line, raw) in (1u64..).zip(bytes.split(|b| *b == b'\n')) {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let result = match std::str::from_utf8(raw) {
+            Ok(text) if text.trim().is_empty() => continue,
+            // A byte-order mark is what some editors start a file with.
+            Ok(text) => parse_line(text.trim_start_matches('\u{feff}')),
+            Err(_) => Err("the line is not UTF-8".to_owned()),
+        };
+        match result {
+            Ok(action) => parsed.actions.push((line, action)),
+            Err(message) => {
+                parsed.bad_lines += 1;
+                if parsed.errors.len() < MAX_REPORTED_ERRORS {
+                    parsed.errors.push(RowError { line, message });
+                }
+            }
+        }
+    }
+    parsed
+}
