@@ -24,9 +24,9 @@ const FAMILY_WEIGHT: f64 = 0.6;
 /// What swapping family and given names costs: a straight match of equal similarity ranks
 /// first.
 const SWAP_PENALTY: f64 = 0.02;
-/// What comparing consonant codes instead of spellings costs, for a name written in a script
-/// without short vowels: the same code is a likely match, never a certain one (محمد is
-/// Mohamed, Muhammad or Mahmud).
+/// What comparing consonant codes instead of spellings costs, for a name written in another
+/// script: the same code is a likely match, never a certain one (محمد is Mohamed, Muhammad or
+/// Mahmud).
 const UNVOCALISED_PENALTY: f64 = 0.03;
 
 /// A person as asked about, or as recorded. Empty fields are unknown.
@@ -101,14 +101,15 @@ pub fn score(query: &Person<'_>, candidate: &Person<'_>) -> Option<Match> {
     );
     let mut straight = names(&q_family, &q_given, &c_family, &c_given);
     let mut swapped = names(&q_family, &q_given, &c_given, &c_family) - SWAP_PENALTY;
-    // Arabic (and Hebrew) script leaves short vowels out: "محمد" comes back from deunicode as
-    // `mhmd`, which no spelling comparison brings near "Mohamed". Such names are compared on
-    // their consonant codes as well (issue 13: names in any script).
+    // Transliteration is lossy: Arabic script leaves short vowels out ("محمد" comes back from
+    // deunicode as `mhmd`, which no spelling comparison brings near "Mohamed"), and a Cyrillic
+    // "Джохн" comes back as `dzhokhn`. Names in another script are compared on their consonant
+    // codes as well (issue 13: names in any script).
     if [query.family_name, candidate.family_name]
         .into_iter()
         .chain(query.given_names.iter().map(String::as_str))
         .chain(candidate.given_names.iter().map(String::as_str))
-        .any(phonetic::unvocalised)
+        .any(phonetic::transliterated)
     {
         let (q_family, q_given) = (phonetic::code(&q_family), phonetic::code(&q_given));
         let (c_family, c_given) = (phonetic::code(&c_family), phonetic::code(&c_given));

@@ -56,20 +56,16 @@ pub fn code(folded: &str) -> String {
     out
 }
 
-/// Whether a name is written in a script that leaves short vowels out (Arabic, Hebrew,
-/// Syriac, Thaana): its Latin transliteration is a consonant skeleton, and only the
-/// [`code`]s of two names can say whether it is the same name.
-pub fn unvocalised(name: &str) -> bool {
+/// Whether a name is written in another script than Latin. Its transliteration is lossy:
+/// Arabic (and Hebrew) leave short vowels out, so "محمد" comes back as `mhmd`; Cyrillic
+/// letters come back as digraphs (`kh`, `dzh`, `iu`). Only the [`code`]s of two such names can
+/// say whether they are the same name.
+pub fn transliterated(name: &str) -> bool {
     name.chars().any(|c| {
-        matches!(c as u32,
-            0x0590..=0x05FF   // Hebrew
-            | 0x0600..=0x06FF // Arabic
-            | 0x0700..=0x074F // Syriac
-            | 0x0750..=0x077F // Arabic Supplement
-            | 0x0780..=0x07BF // Thaana
-            | 0x08A0..=0x08FF // Arabic Extended-A
-            | 0xFB1D..=0xFDFF // Hebrew and Arabic presentation forms
-            | 0xFE70..=0xFEFF)
+        c.is_alphabetic()
+            && !matches!(c as u32,
+                0x0000..=0x024F     // Basic Latin to Latin Extended-B
+                | 0x1E00..=0x1EFF)  // Latin Extended Additional
     })
 }
 
