@@ -115,7 +115,8 @@ pub fn score(query: &Person<'_>, candidate: &Person<'_>) -> Option<Match> {
         let (c_family, c_given) = (phonetic::code(&c_family), phonetic::code(&c_given));
         let penalty = UNVOCALISED_PENALTY;
         straight = straight.max(names(&q_family, &q_given, &c_family, &c_given) - penalty);
-        swapped = swapped.max(names(&q_family, &q_given, &c_given, &c_family) - penalty - SWAP_PENALTY);
+        swapped =
+            swapped.max(names(&q_family, &q_given, &c_given, &c_family) - penalty - SWAP_PENALTY);
     }
     let mut reasons = Vec::new();
     let score = if swapped > straight {

@@ -75,7 +75,7 @@ pub fn blocking_keys(person: &Person<'_>) -> Vec<String> {
             }
         }
     }
-    if !person.given_names.is_empty() && !(family.is_empty() && given.is_empty()) {
+    if !person.given_names.is_empty() && (!family.is_empty() || !given.is_empty()) {
         keys.push(pair(&family, &given));
         for shorter in deletions(&family) {
             keys.push(pair(&shorter, &given));

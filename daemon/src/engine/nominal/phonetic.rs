@@ -12,6 +12,9 @@
 //! "Ali" comes back as `ly`), and know nothing of the digraphs that transliteration makes.
 //! Beider-Morse is built for this problem but gives many codes per name, each a longer scan.
 
+#[cfg(test)]
+mod tests;
+
 /// Digraphs first (longest first), then single letters; a letter not listed is dropped.
 const DIGRAPHS: [(&str, char); 12] = [
     ("dzh", 'j'),
@@ -65,7 +68,7 @@ pub fn transliterated(name: &str) -> bool {
         c.is_alphabetic()
             && !matches!(c as u32,
                 0x0000..=0x024F     // Basic Latin to Latin Extended-B
-                | 0x1E00..=0x1EFF)  // Latin Extended Additional
+                | 0x1E00..=0x1EFF) // Latin Extended Additional
     })
 }
 

@@ -246,7 +246,9 @@ pub fn variant<R: Rng + ?Sized>(
                 true => 4,
                 false => 7,
             };
-            query.date_of_birth.truncate(keep.min(query.date_of_birth.len()));
+            query
+                .date_of_birth
+                .truncate(keep.min(query.date_of_birth.len()));
         }
     }
     query

@@ -126,20 +126,24 @@ impl Entry {
     }
 }
 
-fn cut(mut field: String) -> String {
-    if field.len() > MAX_FIELD {
-        let mut end = MAX_FIELD;
-        while !field.is_char_boundary(end) {
-            end -= 1;
-        }
-        field.truncate(end);
+/// The field's first [`MAX_FIELD`] bytes at most, ending at a character boundary.
+fn cut_str(field: &str) -> &str {
+    let mut end = field.len().min(MAX_FIELD);
+    while !field.is_char_boundary(end) {
+        end -= 1;
     }
+    &field[..end]
+}
+
+fn cut(mut field: String) -> String {
+    let len = cut_str(&field).len();
+    field.truncate(len);
     field
 }
 
 fn put(out: &mut Vec<u8>, field: &str) {
-    let field = cut(field.to_owned());
-    out.push(field.len() as u8); // cut to MAX_FIELD, which fits a byte
+    let field = cut_str(field);
+    out.push(field.len() as u8); // at most MAX_FIELD, which fits a byte
     out.extend_from_slice(field.as_bytes());
 }
 

@@ -47,7 +47,11 @@ fn cyrillic_variant_is_cyrillic_and_folds_back_near_the_latin() {
     assert_eq!(script::cyrillic("Shevchenko"), "Шевченко");
     assert_eq!(script::cyrillic("IVANOV"), "Иванов");
     assert_eq!(fold(&script::cyrillic("Walker")), "ualker");
-    let q = variant(&ivanov(), VariantKind::Cyrillic, &mut StdRng::seed_from_u64(1));
+    let q = variant(
+        &ivanov(),
+        VariantKind::Cyrillic,
+        &mut StdRng::seed_from_u64(1),
+    );
     assert_eq!(q.family_name, "Кузнецов");
     assert!(q.given_names[1].chars().all(|c| !c.is_ascii_alphabetic()));
     assert_eq!(q.date_of_birth, "1980-02-29");
@@ -57,24 +61,46 @@ fn cyrillic_variant_is_cyrillic_and_folds_back_near_the_latin() {
 fn arabic_variant_leaves_out_short_vowels() {
     assert_eq!(script::arabic("Mohamed"), "موهمد");
     assert_eq!(fold(&script::arabic("Ali")), "ly");
-    assert_eq!(script::arabic("Hassan"), "هسن", "a doubled letter is written once");
-    let q = variant(&ivanov(), VariantKind::Arabic, &mut StdRng::seed_from_u64(1));
-    assert!(q.family_name.chars().all(|c| ('\u{0600}'..='\u{06FF}').contains(&c)));
+    assert_eq!(
+        script::arabic("Hassan"),
+        "هسن",
+        "a doubled letter is written once"
+    );
+    let q = variant(
+        &ivanov(),
+        VariantKind::Arabic,
+        &mut StdRng::seed_from_u64(1),
+    );
+    assert!(q
+        .family_name
+        .chars()
+        .all(|c| ('\u{0600}'..='\u{06FF}').contains(&c)));
 }
 
 #[test]
 fn swapped_variant_exchanges_family_and_given_names() {
-    let q = variant(&ivanov(), VariantKind::Swapped, &mut StdRng::seed_from_u64(1));
+    let q = variant(
+        &ivanov(),
+        VariantKind::Swapped,
+        &mut StdRng::seed_from_u64(1),
+    );
     assert_eq!(q.family_name, "Aleksandr Jiří");
     assert_eq!(q.given_names, ["KUZNETSOV"]);
 }
 
 #[test]
 fn no_diacritics_variant_drops_accents_and_changes_case() {
-    let q = variant(&ivanov(), VariantKind::NoDiacritics, &mut StdRng::seed_from_u64(1));
+    let q = variant(
+        &ivanov(),
+        VariantKind::NoDiacritics,
+        &mut StdRng::seed_from_u64(1),
+    );
     assert!(q.given_names[1].eq_ignore_ascii_case("jiri"), "{q:?}");
     assert!(q.family_name.eq_ignore_ascii_case("kuznetsov"));
-    assert_eq!(script::without_diacritics("Łukasz Lefèvre"), "Lukasz Lefevre");
+    assert_eq!(
+        script::without_diacritics("Łukasz Lefèvre"),
+        "Lukasz Lefevre"
+    );
 }
 
 #[test]
@@ -82,7 +108,10 @@ fn partial_date_variant_keeps_the_year_or_year_and_month() {
     let mut rng = StdRng::seed_from_u64(1);
     for _ in 0..20 {
         let q = variant(&ivanov(), VariantKind::PartialDateOfBirth, &mut rng);
-        assert!(["1980", "1980-02"].contains(&q.date_of_birth.as_str()), "{q:?}");
+        assert!(
+            ["1980", "1980-02"].contains(&q.date_of_birth.as_str()),
+            "{q:?}"
+        );
     }
 }
 
@@ -93,22 +122,41 @@ fn each_typo_changes_the_name_by_one_edit() {
         let name = "KUZNETSOV";
         let inserted = script::typo(name, Typo::Insertion, &mut rng);
         assert_eq!(inserted.len(), name.len() + 1);
-        assert!(inserted.chars().all(|c| c.is_ascii_uppercase()), "{inserted}");
+        assert!(
+            inserted.chars().all(|c| c.is_ascii_uppercase()),
+            "{inserted}"
+        );
         let deleted = script::typo(name, Typo::Deletion, &mut rng);
         assert_eq!(deleted.len(), name.len() - 1);
         let substituted = script::typo(name, Typo::Substitution, &mut rng);
-        let differ = name.chars().zip(substituted.chars()).filter(|(a, b)| a != b).count();
-        assert_eq!((substituted.len(), differ), (name.len(), 1), "{substituted}");
+        let differ = name
+            .chars()
+            .zip(substituted.chars())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            (substituted.len(), differ),
+            (name.len(), 1),
+            "{substituted}"
+        );
         let transposed = script::typo(name, Typo::Transposition, &mut rng);
         let mut sorted: Vec<char> = transposed.chars().collect();
         sorted.sort_unstable();
         let mut original: Vec<char> = name.chars().collect();
         original.sort_unstable();
         assert_eq!(sorted, original);
-        let differ = name.chars().zip(transposed.chars()).filter(|(a, b)| a != b).count();
+        let differ = name
+            .chars()
+            .zip(transposed.chars())
+            .filter(|(a, b)| a != b)
+            .count();
         assert_eq!(differ, 2, "{transposed}");
     }
-    assert_eq!(script::typo("A", Typo::Deletion, &mut rng), "A", "too short to err");
+    assert_eq!(
+        script::typo("A", Typo::Deletion, &mut rng),
+        "A",
+        "too short to err"
+    );
 }
 
 #[test]
@@ -118,10 +166,11 @@ fn typo_variants_err_in_one_long_enough_name() {
         for _ in 0..50 {
             let recorded = ivanov();
             let q = variant(&recorded, kind, &mut rng);
-            let changed: Vec<(&String, &String)> = std::iter::once((&recorded.family_name, &q.family_name))
-                .chain(recorded.given_names.iter().zip(&q.given_names))
-                .filter(|(a, b)| a != b)
-                .collect();
+            let changed: Vec<(&String, &String)> =
+                std::iter::once((&recorded.family_name, &q.family_name))
+                    .chain(recorded.given_names.iter().zip(&q.given_names))
+                    .filter(|(a, b)| a != b)
+                    .collect();
             assert!(changed.len() <= 1, "{changed:?}");
             if let Some((name, _)) = changed.first() {
                 assert!(name.chars().count() >= letters);
