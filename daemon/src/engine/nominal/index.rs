@@ -33,6 +33,15 @@
 //! past [`KEY_CAP`] (a very common name: "Mohamed" alone, or a one-consonant code). It always
 //! scans its rarest key, up to [`SCAN_BUDGET`] entries of it. A skipped key is reported, so
 //! the answer can say it may be incomplete.
+//!
+//! # What it costs
+//! Over the synthetic population ([`super::synthetic`], seed 13) a person makes about 12
+//! entries (2 `n:`, 2 `y:`, and 1 + the two codes' lengths `p:`); at 1,000,000 persons,
+//! 12.4 million entries under 4.1 million keys. A query reads 1,800 entries on average, 5,700
+//! at the 99th percentile, never more than [`SCAN_BUDGET`] (`scan_counts_at_a_million` in
+//! the tests). The deletion pair keys are 60% of the entries: without them (5.0 entries a
+//! person) every query that has a year of birth is still found, but a query without one and
+//! with a typo in the other name of a common name is not.
 
 mod entry;
 #[cfg(test)]
