@@ -9,6 +9,9 @@
 //! possible match. Sex, nationality and date of birth filter: a candidate whose recorded value
 //! contradicts the query's is no candidate, while a value missing on either side passes.
 
+pub mod index;
+pub mod phonetic;
+pub mod synthetic;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +24,10 @@ const FAMILY_WEIGHT: f64 = 0.6;
 /// What swapping family and given names costs: a straight match of equal similarity ranks
 /// first.
 const SWAP_PENALTY: f64 = 0.02;
+/// What comparing consonant codes instead of spellings costs, for a name written in another
+/// script: the same code is a likely match, never a certain one (محمد is Mohamed, Muhammad or
+/// Mahmud).
+const UNVOCALISED_PENALTY: f64 = 0.03;
 
 /// A person as asked about, or as recorded. Empty fields are unknown.
 #[derive(Debug, Clone, Copy, Default)]
@@ -92,8 +99,25 @@ pub fn score(query: &Person<'_>, candidate: &Person<'_>) -> Option<Match> {
         fold(candidate.family_name),
         fold(&candidate.given_names.join(" ")),
     );
-    let straight = names(&q_family, &q_given, &c_family, &c_given);
-    let swapped = names(&q_family, &q_given, &c_given, &c_family) - SWAP_PENALTY;
+    let mut straight = names(&q_family, &q_given, &c_family, &c_given);
+    let mut swapped = names(&q_family, &q_given, &c_given, &c_family) - SWAP_PENALTY;
+    // Transliteration is lossy: Arabic script leaves short vowels out ("محمد" comes back from
+    // deunicode as `mhmd`, which no spelling comparison brings near "Mohamed"), and a Cyrillic
+    // "Джохн" comes back as `dzhokhn`. Names in another script are compared on their consonant
+    // codes as well (issue 13: names in any script).
+    if [query.family_name, candidate.family_name]
+        .into_iter()
+        .chain(query.given_names.iter().map(String::as_str))
+        .chain(candidate.given_names.iter().map(String::as_str))
+        .any(phonetic::transliterated)
+    {
+        let (q_family, q_given) = (phonetic::code(&q_family), phonetic::code(&q_given));
+        let (c_family, c_given) = (phonetic::code(&c_family), phonetic::code(&c_given));
+        let penalty = UNVOCALISED_PENALTY;
+        straight = straight.max(names(&q_family, &q_given, &c_family, &c_given) - penalty);
+        swapped =
+            swapped.max(names(&q_family, &q_given, &c_given, &c_family) - penalty - SWAP_PENALTY);
+    }
     let mut reasons = Vec::new();
     let score = if swapped > straight {
         reasons.push(Reason::Swapped);
