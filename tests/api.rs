@@ -328,6 +328,7 @@ fn sltd(timeout: u32, ttl: u32) -> pb::ServiceCall {
         ttl_seconds: ttl,
         precedence: 0,
         purpose: String::new(),
+        attachment: None,
     }
 }
 

@@ -598,6 +598,7 @@ async fn forged_response_does_not_end_a_waiting_request() {
                 ttl_seconds: 0,
                 precedence: pb::Precedence::Routine as i32,
                 purpose: String::new(),
+                attachment: None,
             })
             .await
         }

@@ -65,6 +65,7 @@ fn call(service: &str, params: &[(&str, &str)]) -> pb::ServiceCall {
         ttl_seconds: 0,
         precedence: 0,
         purpose: String::new(),
+        attachment: None,
     }
 }
 
@@ -403,6 +404,7 @@ async fn hit_notification_names_the_terminal_and_purpose_as_fields_for_scripts()
             params: call("sltd.check", &passport).params,
             purpose: String::new(),
             terminal: "term9.forged".into(),
+            attachment: None,
         })),
         ..Default::default()
     };

@@ -1,6 +1,7 @@
 //! `ServeRequests`: a host application serves a service this node hosts. Requests stay in
 //! the inbox until answered, so one not answered (the application went away, the node
-//! restarted) is offered again to the next `ServeRequests` of that service.
+//! restarted) is offered again to the next `ServeRequests` of that service. A request's file
+//! (e.g. an ANSI/NIST-ITL record for `afis.check`, issue 13) comes with its SHA-256.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -171,6 +172,11 @@ async fn offer(
             let incoming = pb::IncomingRequest {
                 request_id: envelope.message_id.to_string(),
                 origin: envelope.origin.to_string(),
+                attachment_sha256: request
+                    .attachment
+                    .as_ref()
+                    .map(|a| sha256_hex(&a.content))
+                    .unwrap_or_default(),
                 request: Some(body),
                 created_at_ms: envelope.created_at_ms,
                 expires_at_ms: envelope.expires_at_ms,
@@ -242,11 +248,40 @@ async fn answer(
     Ok(())
 }
 
+/// The SHA-256 of a request's file in lower-case hex: what an AFIS (issue 13, item 6) or
+/// any host keys its answer or its audit record on, without hashing the bytes itself.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
 fn wire_precedence(p: Precedence) -> i32 {
     match p {
         Precedence::Flash => pb::Precedence::Flash as i32,
         Precedence::Immediate => pb::Precedence::Immediate as i32,
         Precedence::Priority => pb::Precedence::Priority as i32,
         Precedence::Routine => pb::Precedence::Routine as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sha256_hex;
+
+    #[test]
+    fn sha256_hex_matches_the_published_test_vector() {
+        // FIPS 180-2, appendix B.1: SHA-256("abc").
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -391,6 +391,7 @@ async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Re
             ttl_seconds: 0,
             precedence: pb::Precedence::Immediate as i32,
             purpose: String::new(),
+            attachment: None,
         };
         let sent = Instant::now();
         let answer = api.request(call).await?.into_inner();

@@ -384,6 +384,7 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
         ttl_seconds: 0,
         precedence: pb::Precedence::Immediate as i32,
         purpose: "demo: border check".into(),
+        attachment: None,
     };
     let answer = mission_api.request(call).await?.into_inner();
     let response = answer.response.context("gs sent no response")?;
