@@ -12,10 +12,14 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::convert::{self, Draft};
-use super::{pb, PAGE};
+use super::pb;
 use crate::custody::Delivered;
 use crate::custody::{now_ms, BureauHandle};
 
+/// Inbox messages read at a time while looking for requests: each may be up to
+/// `MAX_ENVELOPE_LEN` (4 MiB, e.g. a request with a fingerprint file), so a page of 32 holds
+/// at most 128 MiB, where the API's usual page (256) could hold 1 GiB.
+const SERVE_PAGE: usize = 32;
 /// Most requests handed to one application and not yet answered.
 pub(super) const MAX_OUTSTANDING: usize = 64;
 /// Shortest lifetime of a response, even to a request about to expire: a response that
@@ -136,10 +140,10 @@ async fn offer(
 ) -> Result<(), Status> {
     loop {
         let page = node
-            .inbox(*cursor, PAGE)
+            .inbox(*cursor, SERVE_PAGE)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        let full = page.len() == PAGE;
+        let full = page.len() == SERVE_PAGE;
         for message in &page {
             if outstanding.len() >= MAX_OUTSTANDING {
                 return Ok(());
