@@ -10,6 +10,7 @@ use std::time::Duration;
 use bluehelm::api::pb;
 use bluehelm::api::sha256_hex;
 use bluehelm::localnet::{standard_specs, NodeSpec};
+use bluehelm::Node;
 use bluehelm_proto::limits::MAX_REQUEST_ATTACHMENT_LEN;
 use bluehelm_tests::afis::{ansi_nist_file, Seen, TestAfis, ANSI_NIST, SERVICE};
 use bluehelm_tests::{api_client, api_queue_depth, bluehelm_bin, id, linked, run_cli, TestNet};
@@ -52,33 +53,26 @@ fn ansi_nist(name: &str, content: Vec<u8>) -> pb::Attachment {
     }
 }
 
-async fn next_seen(afis: &mut TestAfis) -> Seen {
-    tokio::time::timeout(bluehelm_tests::PATIENCE, afis.seen.recv())
-        .await
-        .expect("the AFIS gets the request in time")
-        .expect("the AFIS runs")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mission_post_sends_a_2_mb_fingerprint_file_through_gs_and_gets_the_afis_hit_with_its_reference(
-) {
+/// The network of [`specs`] with gs, ncb.fr and the mission post running and linked.
+async fn started() -> (TestNet, [Node; 3]) {
     let net = TestNet::with_specs(specs());
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
     let mission = net.start("mission.unmiss").await;
     linked(&gs, "mission.unmiss").await;
     linked(&gs, "ncb.fr").await;
+    (net, [gs, fr, mission])
+}
 
-    let known = ansi_nist_file(TWO_MB, 1);
-    let table = BTreeMap::from([(sha256_hex(&known), REFERENCE.to_owned())]);
-    let mut afis = TestAfis::serve(api_client(&fr).await, table).await;
-
-    // The officer's command, as a real process: the file goes mission -> gs -> ncb.fr.
+/// `bluehelm request afis.check --attach FILE --config mission.unmiss.toml`, the officer's
+/// command as a real process, with `content` written to a file named `name`; returns (exit
+/// code, stdout, stderr).
+async fn request_cli(net: &TestNet, name: &str, content: &[u8]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("subject.an2");
-    std::fs::write(&file, &known).unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, content).unwrap();
     let mission_config = net.config_path("mission.unmiss");
-    let (code, stdout, stderr) = run_cli(
+    run_cli(
         bluehelm_bin!(),
         [
             "request".as_ref(),
@@ -91,7 +85,26 @@ async fn mission_post_sends_a_2_mb_fingerprint_file_through_gs_and_gets_the_afis
             "finger_set=ten-print".as_ref(),
         ],
     )
-    .await;
+    .await
+}
+
+async fn next_seen(afis: &mut TestAfis) -> Seen {
+    tokio::time::timeout(bluehelm_tests::PATIENCE, afis.seen.recv())
+        .await
+        .expect("the AFIS gets the request in time")
+        .expect("the AFIS runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mission_post_sends_a_2_mb_fingerprint_file_through_gs_and_gets_the_afis_hit_with_its_reference(
+) {
+    let (net, [gs, fr, mission]) = started().await;
+    let known = ansi_nist_file(TWO_MB, 1);
+    let table = BTreeMap::from([(sha256_hex(&known), REFERENCE.to_owned())]);
+    let mut afis = TestAfis::serve(api_client(&fr).await, table).await;
+
+    // The officer's command: the file goes mission -> gs -> ncb.fr.
+    let (code, stdout, stderr) = request_cli(&net, "subject.an2", &known).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.starts_with("hit from ncb.fr"), "{stdout}");
     assert!(
@@ -147,31 +160,11 @@ async fn mission_post_sends_a_2_mb_fingerprint_file_through_gs_and_gets_the_afis
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_over_the_limit_is_refused_at_the_origin_and_nothing_is_sent() {
-    let net = TestNet::with_specs(specs());
-    let gs = net.start("gs").await;
-    let fr = net.start("ncb.fr").await;
-    let mission = net.start("mission.unmiss").await;
-    linked(&gs, "mission.unmiss").await;
-    linked(&gs, "ncb.fr").await;
+    let (net, [gs, fr, mission]) = started().await;
     let mut afis = TestAfis::serve(api_client(&fr).await, BTreeMap::new()).await;
 
     let too_big = ansi_nist_file(MAX_REQUEST_ATTACHMENT_LEN + 1, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("palms.an2");
-    std::fs::write(&file, &too_big).unwrap();
-    let mission_config = net.config_path("mission.unmiss");
-    let (code, stdout, stderr) = run_cli(
-        bluehelm_bin!(),
-        [
-            "request".as_ref(),
-            SERVICE.as_ref(),
-            "--config".as_ref(),
-            mission_config.as_os_str(),
-            "--attach".as_ref(),
-            file.as_os_str(),
-        ],
-    )
-    .await;
+    let (code, stdout, stderr) = request_cli(&net, "palms.an2", &too_big).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
