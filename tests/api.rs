@@ -329,6 +329,7 @@ fn sltd(timeout: u32, ttl: u32) -> pb::ServiceCall {
         precedence: 0,
         purpose: String::new(),
         local_only: false,
+        attachment: None,
     }
 }
 

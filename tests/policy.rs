@@ -258,6 +258,7 @@ async fn what_the_defaults_allow_still_flows() {
         params: [("number".to_owned(), "X1".to_owned())].into(),
         purpose: String::new(),
         terminal: None,
+        attachment: None,
     });
     mission
         .bureau()

@@ -262,7 +262,8 @@ async fn oversized_message_is_refused_at_submission_and_the_link_keeps_working()
             .map(|i| bluehelm_proto::Attachment {
                 filename: format!("scan-{i}.jpg"),
                 media_type: "image/jpeg".into(),
-                content: vec![0xAB; 128 * 1024],
+                // Sixteen of these are just over the largest envelope.
+                content: vec![0xAB; bluehelm_proto::limits::MAX_ENVELOPE_LEN / 16 + 1],
             })
             .collect();
     }

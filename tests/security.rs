@@ -599,6 +599,7 @@ async fn forged_response_does_not_end_a_waiting_request() {
                 precedence: pb::Precedence::Routine as i32,
                 purpose: String::new(),
                 local_only: false,
+                attachment: None,
             })
             .await
         }

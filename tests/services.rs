@@ -66,6 +66,7 @@ fn call(service: &str, params: &[(&str, &str)]) -> pb::ServiceCall {
         precedence: 0,
         purpose: String::new(),
         local_only: false,
+        attachment: None,
     }
 }
 
@@ -404,6 +405,7 @@ async fn hit_notification_names_the_terminal_and_purpose_as_fields_for_scripts()
             params: call("sltd.check", &passport).params,
             purpose: String::new(),
             terminal: "term9.forged".into(),
+            attachment: None,
         })),
         ..Default::default()
     };

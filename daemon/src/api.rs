@@ -37,6 +37,7 @@ pub mod pb {
 }
 
 pub use listener::{clear_stale, start, ApiError, ApiHandle};
+pub use serve::sha256_hex;
 
 /// Lifetime of a submitted message when the client gives none: a mission post may be
 /// offline for days.

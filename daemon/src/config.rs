@@ -154,7 +154,7 @@ pub struct PeerConfig {
 /// Resource limits of a node.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest link frame accepted (bytes): at least 1 MiB, so that every message fits, and at
+    /// Largest link frame accepted (bytes): at least 4 MiB, so that every message fits, and at
     /// most the protocol's hard cap.
     pub max_frame_bytes: usize,
     /// Most messages one next hop's queue may hold before new ones are refused (temporarily).

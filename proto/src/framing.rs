@@ -21,9 +21,11 @@ pub const HEADER_LEN: usize = 4;
 /// documents attached.
 pub const HARD_MAX_FRAME: usize = 16 * 1024 * 1024;
 
-/// Default largest frame: 1 MiB fits every notice, diffusion and service exchange with a
-/// wide margin; nodes that carry large attachments raise it (up to [`HARD_MAX_FRAME`]).
-pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
+/// Default largest frame, and the smallest cap a node may configure: every node must take
+/// the largest message any node may send ([`crate::limits::MAX_ENVELOPE_LEN`]). 4 MiB fits a
+/// service request with a 3 MiB file (an ANSI/NIST-ITL record for `afis.check`, issue 13);
+/// nodes that carry larger text attachments raise it (up to [`HARD_MAX_FRAME`]).
+pub const DEFAULT_MAX_FRAME: usize = 4 * 1024 * 1024;
 
 /// Why a frame could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -51,8 +51,22 @@ pub const MAX_DETAIL_LEN: usize = 4 * 1024;
 /// (each reference is at most about 85 bytes).
 pub const MAX_ACCEPTED_REFS: usize = 1024;
 
-/// Longest encoded envelope, in bytes. Every node accepts link frames of at least 1 MiB
-/// (`framing::DEFAULT_MAX_FRAME`, the smallest cap a node may configure); 960 KiB leaves room
-/// for the signature, the signer's certificate, and a relay's hop count and recipient list,
-/// so a message one node accepted can always be forwarded to any other.
-pub const MAX_ENVELOPE_LEN: usize = 960 * 1024;
+/// Longest encoded envelope, in bytes. Every node accepts link frames of at least 4 MiB
+/// (`framing::DEFAULT_MAX_FRAME`, the smallest cap a node may configure); 4 MiB - 64 KiB
+/// leaves room for the signature, the signer's certificate (at most 16 KiB), and a relay's hop
+/// count and recipient list (256 node ids), so a message one node accepted can always be
+/// forwarded to any other.
+pub const MAX_ENVELOPE_LEN: usize = 4 * 1024 * 1024 - 64 * 1024;
+
+/// Longest file attached to a service request (issue 13, item 6: an ANSI/NIST-ITL record
+/// sent to `afis.check`), in bytes. A ten-print record of WSQ-compressed 500 ppi images is
+/// about 0.5 to 1 MB, and one with palms or 1000 ppi JPEG 2000 images 2 to 3 MB; 3 MiB
+/// takes those and leaves about 900 KiB of the envelope for the parameters and headers. A
+/// larger file does not fit the smallest frame cap every node accepts.
+pub const MAX_REQUEST_ATTACHMENT_LEN: usize = 3 * 1024 * 1024;
+
+/// Longest message of the local API (gRPC) that the node and its clients decode, in bytes.
+/// An inbox message carries its body twice, decoded and as the signed envelope, so it may be
+/// twice [`MAX_ENVELOPE_LEN`] plus a certificate; 8 MiB covers that. gRPC's usual default
+/// (4 MiB) would refuse a text message with a few MiB of attachments.
+pub const MAX_API_MESSAGE_LEN: usize = 8 * 1024 * 1024;

@@ -94,6 +94,7 @@ pub fn sample_sltd_request() -> ServiceRequest {
         ]),
         purpose: "border check, case 2026/114".into(),
         terminal: Some(node("term1.unmiss")),
+        attachment: None,
     }
 }
 

@@ -19,6 +19,7 @@ use bluehelm::store::Store;
 use bluehelm::Node;
 use bluehelm_proto::{Body, Destination, NodeId, Precedence, TextMessage};
 
+pub mod afis;
 pub mod notices;
 pub mod raw;
 pub mod records;

@@ -96,6 +96,7 @@ pub async fn check_sltd(node: &Node, number: &str, local_only: bool) -> pb::Serv
         precedence: 0,
         purpose: "border check, case 2026/114".into(),
         local_only,
+        attachment: None,
     };
     api_client(node)
         .await

@@ -26,7 +26,15 @@ pub async fn connect(path: &Path) -> Result<BureauClient<Channel>, tonic::transp
             }
         }))
         .await?;
-    Ok(BureauClient::new(channel))
+    Ok(bureau_client(channel))
+}
+
+/// A client that decodes the largest message the node may send (an inbox message carries a
+/// body of up to `MAX_ENVELOPE_LEN` twice: gRPC's default of 4 MiB is too small).
+fn bureau_client(channel: Channel) -> BureauClient<Channel> {
+    BureauClient::new(channel)
+        .max_decoding_message_size(bluehelm_proto::limits::MAX_API_MESSAGE_LEN)
+        .max_encoding_message_size(bluehelm_proto::limits::MAX_API_MESSAGE_LEN)
 }
 
 /// Why a terminal could not connect.
@@ -84,5 +92,5 @@ pub async fn connect_tls(
             }
         }))
         .await?;
-    Ok(BureauClient::new(channel))
+    Ok(bureau_client(channel))
 }

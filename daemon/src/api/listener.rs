@@ -123,7 +123,10 @@ pub fn start(
     let shown = path.display().to_string();
     tasks.spawn(async move {
         let served = tonic::transport::Server::builder()
-            .add_service(BureauServer::new(service))
+            .add_service(
+                BureauServer::new(service)
+                    .max_decoding_message_size(bluehelm_proto::limits::MAX_API_MESSAGE_LEN),
+            )
             .serve_with_incoming_shutdown(
                 UnixListenerStream::new(listener),
                 cancel.cancelled_owned(),

@@ -1,6 +1,7 @@
 //! `ServeRequests`: a host application serves a service this node hosts. Requests stay in
 //! the inbox until answered, so one not answered (the application went away, the node
-//! restarted) is offered again to the next `ServeRequests` of that service.
+//! restarted) is offered again to the next `ServeRequests` of that service. A request's file
+//! (e.g. an ANSI/NIST-ITL record for `afis.check`, issue 13) comes with its SHA-256.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -11,10 +12,14 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::convert::{self, Draft};
-use super::{pb, PAGE};
+use super::pb;
 use crate::custody::Delivered;
 use crate::custody::{now_ms, BureauHandle};
 
+/// Inbox messages read at a time while looking for requests: each may be up to
+/// `MAX_ENVELOPE_LEN` (4 MiB, e.g. a request with a fingerprint file), so a page of 32 holds
+/// at most 128 MiB, where the API's usual page (256) could hold 1 GiB.
+const SERVE_PAGE: usize = 32;
 /// Most requests handed to one application and not yet answered.
 pub(super) const MAX_OUTSTANDING: usize = 64;
 /// Shortest lifetime of a response, even to a request about to expire: a response that
@@ -135,10 +140,10 @@ async fn offer(
 ) -> Result<(), Status> {
     loop {
         let page = node
-            .inbox(*cursor, PAGE)
+            .inbox(*cursor, SERVE_PAGE)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        let full = page.len() == PAGE;
+        let full = page.len() == SERVE_PAGE;
         for message in &page {
             if outstanding.len() >= MAX_OUTSTANDING {
                 return Ok(());
@@ -171,6 +176,11 @@ async fn offer(
             let incoming = pb::IncomingRequest {
                 request_id: envelope.message_id.to_string(),
                 origin: envelope.origin.to_string(),
+                attachment_sha256: request
+                    .attachment
+                    .as_ref()
+                    .map(|a| sha256_hex(&a.content))
+                    .unwrap_or_default(),
                 request: Some(body),
                 created_at_ms: envelope.created_at_ms,
                 expires_at_ms: envelope.expires_at_ms,
@@ -242,11 +252,40 @@ async fn answer(
     Ok(())
 }
 
+/// The SHA-256 of a request's file in lower-case hex: what an AFIS (issue 13, item 6) or
+/// any host keys its answer or its audit record on, without hashing the bytes itself.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
 fn wire_precedence(p: Precedence) -> i32 {
     match p {
         Precedence::Flash => pb::Precedence::Flash as i32,
         Precedence::Immediate => pb::Precedence::Immediate as i32,
         Precedence::Priority => pb::Precedence::Priority as i32,
         Precedence::Routine => pb::Precedence::Routine as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sha256_hex;
+
+    #[test]
+    fn sha256_hex_matches_the_published_test_vector() {
+        // FIPS 180-2, appendix B.1: SHA-256("abc").
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

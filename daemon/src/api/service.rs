@@ -203,6 +203,7 @@ impl Bureau for BureauService {
                 params: call.params,
                 purpose: call.purpose,
                 terminal: String::new(),
+                attachment: call.attachment,
             },
             terminal.as_ref(),
         ));

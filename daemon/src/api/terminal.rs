@@ -97,7 +97,10 @@ impl TerminalListener {
             let served = tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-                .add_service(BureauServer::new(service))
+                .add_service(
+                    BureauServer::new(service)
+                        .max_decoding_message_size(bluehelm_proto::limits::MAX_API_MESSAGE_LEN),
+                )
                 .serve_with_incoming_shutdown(
                     ReceiverStream::new(incoming),
                     cancel.cancelled_owned(),

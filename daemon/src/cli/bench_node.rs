@@ -392,6 +392,7 @@ async fn checker(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Re
             precedence: pb::Precedence::Immediate as i32,
             purpose: String::new(),
             local_only: false,
+            attachment: None,
         };
         let sent = Instant::now();
         let answer = api.request(call).await?.into_inner();

@@ -385,6 +385,7 @@ async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
         precedence: pb::Precedence::Immediate as i32,
         purpose: "demo: border check".into(),
         local_only: false,
+        attachment: None,
     };
     let answer = mission_api.request(call).await?.into_inner();
     let response = answer.response.context("gs sent no response")?;
