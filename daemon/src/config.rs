@@ -93,6 +93,10 @@ pub struct ReferenceServices {
     pub sltd: bool,
     /// Stolen motor vehicles (`smv.check`).
     pub smv: bool,
+    /// Persons and the subjects of notices (`nominal.check`, issue 13).
+    pub persons: bool,
+    /// DNA profiles (`dna.check`, issue 13).
+    pub dna: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,6 +324,16 @@ impl FileConfig {
                 reference_services.smv,
                 "reference_services.smv",
                 "smv.check",
+            ),
+            (
+                reference_services.persons,
+                "reference_services.persons",
+                "nominal.check",
+            ),
+            (
+                reference_services.dna,
+                "reference_services.dna",
+                "dna.check",
             ),
         ] {
             let hosted = name

@@ -91,7 +91,8 @@ impl Node {
         if creds.identity().role == bluehelm_pki::Role::Terminal {
             return Err(StartError::TerminalCertificate(config.node_id.to_string()));
         }
-        let answers_checks = config.reference_services.sltd || config.reference_services.smv;
+        let rs = &config.reference_services;
+        let answers_checks = rs.sltd || rs.smv || rs.persons || rs.dna;
         if answers_checks && creds.identity().role != bluehelm_pki::Role::Hub {
             return Err(StartError::ReferenceServicesNeedHub(
                 config.node_id.to_string(),

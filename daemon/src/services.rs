@@ -10,6 +10,7 @@
 //! record, what matched, and the stated purpose (issue 12, item 4).
 
 pub mod answer;
+mod checks;
 pub mod dna_check;
 pub mod dna_record;
 pub mod import;
@@ -52,7 +53,8 @@ pub fn enabled(database: Database, config: &NodeConfig) -> bool {
     match database {
         Database::Sltd => config.reference_services.sltd,
         Database::Smv => config.reference_services.smv,
-        Database::Persons | Database::Dna => false,
+        Database::Persons => config.reference_services.persons,
+        Database::Dna => config.reference_services.dna,
     }
 }
 
@@ -115,6 +117,9 @@ pub(crate) enum Finding {
     NoHit(String),
     /// The request is malformed; the text says how.
     Bad(String),
+    /// A ranked answer (nominal and DNA checks), and the hit its best record's owner is
+    /// told of, if any.
+    Ranked(answer::Answer, Option<Hit>),
 }
 
 fn param<'a>(request: &'a ServiceRequest, name: &str) -> Option<&'a str> {
@@ -376,10 +381,8 @@ pub(crate) async fn find(
     match database {
         Database::Sltd => lookup_sltd(node, request, requester).await,
         Database::Smv => lookup_smv(node, request, requester).await,
-        other => Ok(Finding::Bad(format!(
-            "{} is not answered by this version",
-            other.service()
-        ))),
+        Database::Persons => checks::nominal(node, request, requester).await,
+        Database::Dna => checks::dna(node, request, requester).await,
     }
 }
 
@@ -393,9 +396,9 @@ pub(crate) struct Answer {
 
 /// A hit, for its record's owner.
 pub(crate) struct Hit {
-    owner: String,
-    record: String,
-    matched: Matched,
+    pub(crate) owner: String,
+    pub(crate) record: String,
+    pub(crate) matched: Matched,
 }
 
 impl Answer {
@@ -428,6 +431,12 @@ impl Answer {
                 fields: BTreeMap::new(),
                 detail,
                 hit: None,
+            },
+            Finding::Ranked(answer, hit) => Answer {
+                status: answer.status,
+                fields: answer.fields,
+                detail: answer.detail,
+                hit: hit.filter(|_| answer.status == ResponseStatus::Hit),
             },
         }
     }

@@ -48,7 +48,7 @@ pub fn unconfirmed(
     timeout: Duration,
 ) -> pb::ServiceAnswer {
     answer.detail = format!(
-        "{}; the hub did not confirm it within {} s (request {id}; its answer will be in the inbox)",
+        "{}; the hub did not confirm it within {} s (request {id}; a later answer is dropped as late)",
         answer.detail,
         timeout.as_secs()
     );

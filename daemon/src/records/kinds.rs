@@ -6,6 +6,8 @@ use bluehelm_proto::records::RecordChange;
 use bluehelm_proto::Database;
 
 use super::stored::IndexEntry;
+use crate::engine::nominal;
+use crate::services::person::PersonRecord;
 use crate::services::record::{self, Row, SltdRecord, SmvRecord};
 
 /// `FR/X1234567`: issuing country, document number.
@@ -77,9 +79,10 @@ pub fn check_key(database: Database, key: &str) -> Result<(), String> {
         (Database::Sltd, [c, n]) => country(c) && alnum(n),
         (Database::Smv, ["vin", v]) => alnum(v),
         (Database::Smv, ["plate", c, p]) => country(c) && alnum(p),
-        (Database::Persons | Database::Dna, [owner, id]) => {
+        // `<owner>/<id>`; an id may hold '/', a node id never does.
+        (Database::Persons | Database::Dna, _) => key.split_once('/').is_some_and(|(owner, id)| {
             owner.parse::<bluehelm_proto::NodeId>().is_ok() && !id.is_empty()
-        }
+        }),
         _ => false,
     };
     if ok {
@@ -103,6 +106,24 @@ pub fn index_entries(change: &RecordChange) -> Vec<IndexEntry> {
             }],
             _ => Vec::new(),
         },
-        _ => Vec::new(),
+        // A person is filed under the nominal index's blocking keys, each entry holding what
+        // scoring needs, so a check scores candidates straight off the index.
+        Database::Persons => match serde_json::from_slice::<PersonRecord>(&change.record) {
+            Ok(r) => {
+                let person = r.as_person();
+                let value = nominal::index::Entry::of(&person).encode();
+                let mut keys = nominal::index::blocking_keys(&person);
+                keys.sort();
+                keys.dedup();
+                keys.into_iter()
+                    .map(|key| IndexEntry {
+                        key: key.into_bytes(),
+                        value: value.clone(),
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        },
+        Database::Sltd | Database::Dna => Vec::new(),
     }
 }

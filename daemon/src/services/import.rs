@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use bluehelm_proto::{Database, NodeId, ReleaseList};
 
+use super::dna_record::{DnaRecord, DNA_COLUMNS};
+use super::person::{PersonRecord, PERSON_COLUMNS};
 use super::record::{Row, SltdRecord, SmvRecord, OPTIONAL_COLUMNS, SLTD_COLUMNS, SMV_COLUMNS};
 use crate::records::kinds;
 
@@ -55,9 +57,6 @@ pub enum ImportError {
     /// The header line is missing, unreadable, or does not name the documented columns.
     #[error("header (line 1): {0}")]
     Header(String),
-    /// The database has no import format yet.
-    #[error("{0} records cannot be imported on this version")]
-    Unsupported(Database),
 }
 
 impl Parsed {
@@ -76,18 +75,19 @@ impl Parsed {
     }
 }
 
-fn columns(database: Database) -> Result<&'static [&'static str], ImportError> {
+fn columns(database: Database) -> &'static [&'static str] {
     match database {
-        Database::Sltd => Ok(SLTD_COLUMNS),
-        Database::Smv => Ok(SMV_COLUMNS),
-        other => Err(ImportError::Unsupported(other)),
+        Database::Sltd => SLTD_COLUMNS,
+        Database::Smv => SMV_COLUMNS,
+        Database::Persons => PERSON_COLUMNS,
+        Database::Dna => DNA_COLUMNS,
     }
 }
 
 /// Parses a whole file for `database`: JSON lines if its first non-blank byte is `{`, else
 /// CSV. Every row's owner must be `me`: a node signs only its own records.
 pub fn parse(database: Database, bytes: &[u8], me: &NodeId) -> Result<Parsed, ImportError> {
-    let columns = columns(database)?;
+    let columns = columns(database);
     let json = bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace() && **b != 0xef && **b != 0xbb && **b != 0xbf)
@@ -270,10 +270,13 @@ fn prepare(database: Database, row: &Row, me: &NodeId) -> Result<Prepared, Strin
             let r = SmvRecord::from_row(row)?;
             (kinds::smv_key(&r), r.release_to.clone(), to_json(&r))
         }
-        other => {
-            return Err(format!(
-                "{other} records cannot be imported on this version"
-            ))
+        Database::Persons => {
+            let r = PersonRecord::from_row(row)?;
+            (r.key(), r.release_to.clone(), to_json(&r))
+        }
+        Database::Dna => {
+            let r = DnaRecord::from_row(row)?;
+            (r.key(), r.release_to.clone(), to_json(&r))
         }
     };
     let release_to = (!release_to.is_empty())
