@@ -4,7 +4,8 @@
 
 use bluehelm_tests::{bluehelm_bin, linked, run_cli, specs_with_reference_services, TestNet};
 
-/// The standard network, with `gs` answering `sltd` itself so records can be imported there.
+/// The standard network, with `gs` answering `sltd` itself, where records imported at their
+/// owner's node are sequenced.
 fn net() -> TestNet {
     TestNet::with_specs(specs_with_reference_services())
 }
@@ -105,10 +106,14 @@ async fn an_unknown_diffusion_addressee_is_refused_with_exit_5() {
     gs.shutdown().await;
 }
 
+/// A node imports only its own records (issue 13): ncb.fr refuses a row owned by another
+/// bureau, and a row with an impossible date, each by its line, keeps the good one, exits 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_refuses_unroutable_owners_and_bad_dates_by_line_with_exit_1() {
+async fn import_refuses_other_bureaus_records_and_bad_dates_by_line_with_exit_1() {
     let net = net();
     let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
     let scratch = tempfile::tempdir().expect("temporary directory");
     let file = scratch.path().join("sltd.csv");
     std::fs::write(
@@ -119,18 +124,11 @@ async fn import_refuses_unroutable_owners_and_bad_dates_by_line_with_exit_1() {
          X3,FR,passport,stolen,ncb.fr,2026-02-30,Seize\n",
     )
     .expect("test file");
-    let config = net.config_path("gs").display().to_string();
+    let config = net.config_path("ncb.fr").display().to_string();
     let path = file.display().to_string();
     let (code, stdout, stderr) = run_cli(
         bluehelm_bin!(),
-        [
-            "service",
-            "import",
-            "sltd",
-            path.as_str(),
-            "--config",
-            &config,
-        ],
+        ["db", "import", "sltd", path.as_str(), "--config", &config],
     )
     .await;
     println!("import -> exit {code}:\n{stderr}");
@@ -139,7 +137,7 @@ async fn import_refuses_unroutable_owners_and_bad_dates_by_line_with_exit_1() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(
         lines.contains(&format!(
-            "{path}:3: owner_bureau \"ncb.zz\" is not a node this node routes to, so its hit notifications would be lost: correct the owner, or add a route for it to the config"
+            "{path}:3: owner_bureau \"ncb.zz\": a node imports only its own records, which it signs; import this row at ncb.zz's node (this node is ncb.fr)"
         ).as_str()),
         "{stderr}"
     );
@@ -149,5 +147,6 @@ async fn import_refuses_unroutable_owners_and_bad_dates_by_line_with_exit_1() {
             .any(|l| l.starts_with(&format!("{path}:4: reported_at \"2026-02-30\""))),
         "{stderr}"
     );
+    fr.shutdown().await;
     gs.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The reference databases hosted at `gs` (issue 4, section 4): `sltd.check` and `smv.check`
-//! answered by the node itself from its store, loaded with `bluehelm service import`, over
-//! real nodes on loopback, their real API sockets and the real binary.
+//! answered by the node itself from its store, over real nodes on loopback, their real API
+//! sockets and the real binary. Since issue 13 each bureau imports its own records at its own
+//! node (`bluehelm db import`), which signs them and sends them to gs to be sequenced.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::process::Command;
 use bluehelm::api::pb::{self, bureau_client::BureauClient};
 use bluehelm::Node;
 use bluehelm_proto::{Body, HitNotification};
+use bluehelm_tests::records::{db_state, hub_at_least};
 use bluehelm_tests::{
     api_client, bluehelm_bin, eventually, id, linked, net_with_terminal,
     specs_with_reference_services, TestNet,
@@ -28,30 +30,44 @@ fn data(name: &str) -> PathBuf {
     Path::new(DATA).join(name)
 }
 
-/// `bluehelm service import DATABASE FILE --config gs.toml`, run as a real process (off
-/// the test's async workers, which serve the node it talks to).
-async fn import_cli(net: &TestNet, database: &str, file: &Path) -> std::process::Output {
+/// `bluehelm SUBCOMMAND import DATABASE FILE --config NODE.toml`, run as a real process (off
+/// the test's async workers, which serve the node it talks to). `subcommand` is `db`, or
+/// `service` (its older name).
+async fn import_cli(
+    net: &TestNet,
+    subcommand: &str,
+    node: &str,
+    database: &str,
+    file: &Path,
+) -> std::process::Output {
     let mut command = Command::new(bluehelm_bin!());
     command
-        .args(["service", "import", database])
+        .args([subcommand, "import", database])
         .arg(file)
         .arg("--config")
-        .arg(net.config_path("gs"));
+        .arg(net.config_path(node));
     tokio::task::spawn_blocking(move || command.output().expect("bluehelm runs"))
         .await
         .expect("import process")
 }
 
-async fn import_api(client: &mut Client, database: &str, file: &Path) -> pb::ImportReport {
+/// Imports `file` into `database` through `owner`'s API: the owner signs its rows and
+/// uploads them to gs.
+async fn import_api(owner: &Node, database: &str, file: &Path) -> pb::ImportReport {
     let chunk = pb::ImportChunk {
         database: database.into(),
         data: std::fs::read(file).expect("test data"),
     };
-    client
+    let report = api_client(owner)
+        .await
         .import_records(tokio_stream::iter(vec![chunk]))
         .await
         .expect("import")
-        .into_inner()
+        .into_inner();
+    if report.imported > 0 {
+        assert!(report.uploads > 0 && report.hub == "gs", "{report:?}");
+    }
+    report
 }
 
 fn call(service: &str, params: &[(&str, &str)]) -> pb::ServiceCall {
@@ -85,7 +101,8 @@ fn is(response: &pb::ServiceResponse, status: pb::ResponseStatus) -> bool {
 }
 
 /// Hit notifications in `node`'s inbox, once there are at least `n`; and the number of
-/// other messages from `gs` there (the free-text notice of old must not come back).
+/// other messages there (the free-text notice of old must not come back). gs's delivery
+/// reports for the record uploads the owner sent it (issue 13) are expected and not counted.
 async fn hits(node: &Node, n: usize) -> (Vec<HitNotification>, usize) {
     eventually(
         &format!("{} to hold {n} hit notification(s)", node.bureau().me()),
@@ -98,7 +115,14 @@ async fn hits(node: &Node, n: usize) -> (Vec<HitNotification>, usize) {
                     _ => None,
                 })
                 .collect();
-            let others = inbox.len() - hits.len();
+            let upload_receipts = inbox
+                .iter()
+                .filter(|m| {
+                    matches!(&m.envelope.body,
+                        Body::DeliveryReport(r) if m.envelope.origin == id("gs") && r.delivered_to == id("gs"))
+                })
+                .count();
+            let others = inbox.len() - hits.len() - upload_receipts;
             (hits.len() >= n).then_some((hits, others))
         },
     )
@@ -109,25 +133,35 @@ async fn hits(node: &Node, n: usize) -> (Vec<HitNotification>, usize) {
 async fn import_reports_bad_rows_by_line_and_keeps_the_good_ones() {
     let net = net();
     let gs = net.start("gs").await;
-    let file = data("sltd.csv");
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
+    let file = data("sltd.fr.csv");
 
-    let out = import_cli(&net, "sltd", &file).await;
+    let out = import_cli(&net, "db", "ncb.fr", "sltd", &file).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("imported 2 sltd record(s)"), "{stdout}");
+    assert!(
+        stdout.contains("imported 2 sltd record(s)") && stdout.contains("sent to gs"),
+        "{stdout}"
+    );
     let shown = file.display();
     for (line, column) in [(3, "issuing_country"), (5, "status"), (6, "owner_bureau")] {
         let prefix = format!("{shown}:{line}: {column}");
         assert!(stderr.contains(&prefix), "{prefix} in:\n{stderr}");
     }
+    assert!(
+        stderr.contains("a node imports only its own records"),
+        "Kenya's row in France's file: {stderr}"
+    );
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("error: 3 row(s)") && last.contains("2 good row(s) were imported"),
         "{stderr}"
     );
 
-    // The good rows are there, found whatever the spelling of the number.
+    // The good rows reach gs, found whatever the spelling of the number.
+    assert_eq!(hub_at_least(&gs, "sltd", 2).await.records, 2);
     let mut api = api_client(&gs).await;
     let hit = check(
         &mut api,
@@ -139,27 +173,30 @@ async fn import_reports_bad_rows_by_line_and_keeps_the_good_ones() {
     let hit = check(
         &mut api,
         "sltd.check",
-        &[("document_number", "K000-0001"), ("issuing_country", "KE")],
+        &[("document_number", "f000-0001"), ("issuing_country", "fr")],
     )
     .await;
     assert_eq!(hit.fields["status"], "revoked");
-    // A refused row was not imported.
-    let miss = check(
-        &mut api,
-        "sltd.check",
-        &[("document_number", "Y7654321"), ("issuing_country", "FR")],
-    )
-    .await;
-    assert!(is(&miss, pb::ResponseStatus::NoHit), "{miss:?}");
+    // Refused rows were not imported.
+    for (number, country) in [("Y7654321", "FR"), ("Q2222222", "KE")] {
+        let miss = check(
+            &mut api,
+            "sltd.check",
+            &[("document_number", number), ("issuing_country", country)],
+        )
+        .await;
+        assert!(is(&miss, pb::ResponseStatus::NoHit), "{miss:?}");
+    }
 
     // A header that does not name the columns imports nothing, with one line and exit 1.
     let bad = net.dir().join("bad.csv");
     std::fs::write(&bad, "passport,country\nX1,FR\n").unwrap();
-    let out = import_cli(&net, "smv", &bad).await;
+    let out = import_cli(&net, "db", "ncb.fr", "smv", &bad).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown column \"passport\""), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    fr.shutdown().await;
     gs.shutdown().await;
 }
 
@@ -171,8 +208,9 @@ async fn mission_post_checks_a_passport_and_the_owning_bureau_learns_who_asked()
     let mission = net.start("mission.unmiss").await;
     linked(&gs, "mission.unmiss").await;
     linked(&gs, "ncb.fr").await;
-    let report = import_api(&mut api_client(&gs).await, "sltd", &data("sltd.csv")).await;
+    let report = import_api(&fr, "sltd", &data("sltd.fr.csv")).await;
     assert_eq!((report.imported, report.rejected), (2, 3));
+    hub_at_least(&gs, "sltd", 2).await;
 
     let mut api = api_client(&mission).await;
     let mut asked = call(
@@ -181,6 +219,11 @@ async fn mission_post_checks_a_passport_and_the_owning_bureau_learns_who_asked()
     );
     asked.purpose = "border check at Goma, case 2026/114".into();
     let answer = api.request(asked).await.expect("the check").into_inner();
+    // The post keeps a replica, but with the link up gs answers.
+    assert_eq!(
+        (answer.answered_by.as_str(), answer.responder.as_str()),
+        ("hub", "gs")
+    );
     let hit = answer.response.expect("a response");
     assert!(is(&hit, pb::ResponseStatus::Hit), "{hit:?}");
     assert_eq!(hit.fields["owner_bureau"], "ncb.fr");
@@ -254,17 +297,24 @@ async fn mission_post_checks_a_passport_and_the_owning_bureau_learns_who_asked()
 async fn smv_matches_by_vin_and_by_plate() {
     let net = net();
     let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
     let ke = net.start("ncb.ke").await;
     let mission = net.start("mission.unmiss").await;
-    linked(&gs, "mission.unmiss").await;
-    let report = import_api(&mut api_client(&gs).await, "smv", &data("smv.csv")).await;
-    assert_eq!((report.imported, report.rejected), (2, 1));
-    assert_eq!(report.errors[0].line, 4);
+    for node in ["mission.unmiss", "ncb.fr", "ncb.ke"] {
+        linked(&gs, node).await;
+    }
+    // Each bureau imports its own vehicles.
+    let report = import_api(&fr, "smv", &data("smv.fr.csv")).await;
+    assert_eq!((report.imported, report.rejected), (1, 1));
+    assert_eq!(report.errors[0].line, 3);
     assert!(
         report.errors[0].message.contains("plate_country"),
         "{:?}",
         report.errors
     );
+    let report = import_api(&ke, "smv", &data("smv.ke.csv")).await;
+    assert_eq!((report.imported, report.rejected), (1, 0), "{report:?}");
+    assert_eq!(hub_at_least(&gs, "smv", 2).await.records, 2);
 
     let mut api = api_client(&mission).await;
     let by_vin = check(&mut api, "smv.check", &[("vin", "wvwzzz1jzxw000001")]).await;
@@ -303,7 +353,7 @@ async fn smv_matches_by_vin_and_by_plate() {
     assert_eq!(hits[0].query["plate"], "kbx-123a");
     assert_eq!(hits[0].purpose, "");
 
-    for node in [mission, ke, gs] {
+    for node in [mission, ke, fr, gs] {
         node.shutdown().await;
     }
 }
@@ -312,8 +362,13 @@ async fn smv_matches_by_vin_and_by_plate() {
 async fn imported_records_survive_a_gs_restart() {
     let net = net();
     let gs = net.start("gs").await;
-    let report = import_api(&mut api_client(&gs).await, "sltd", &data("sltd.csv")).await;
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
+    let report = import_api(&fr, "sltd", &data("sltd.fr.csv")).await;
     assert_eq!(report.imported, 2);
+    hub_at_least(&gs, "sltd", 2).await;
+    // Only gs's store holds the records from here on.
+    fr.shutdown().await;
     gs.shutdown().await;
 
     let gs = net.start("gs").await;
@@ -333,26 +388,45 @@ async fn imported_records_survive_a_gs_restart() {
     }
 }
 
+/// A node signs only its own records (issue 13): gs refuses France's rows, line by line and
+/// imports nothing, under the older command name too; France imports them at its own node and
+/// gs then holds them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_is_refused_by_a_node_that_does_not_answer_the_database() {
+async fn gs_refuses_another_bureaus_rows_and_the_owner_imports_them_itself() {
     let net = net();
+    let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
-    let chunk = pb::ImportChunk {
-        database: "sltd".into(),
-        data: b"x".to_vec(),
-    };
-    let err = api_client(&fr)
-        .await
-        .import_records(tokio_stream::iter(vec![chunk]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    linked(&fr, "gs").await;
+    let file = data("sltd.fr.csv");
+
+    let out = import_cli(&net, "service", "gs", "sltd", &file).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("imported 0 sltd record(s)"), "{stdout}");
+    let shown = file.display();
+    for (line, owner) in [(2, "ncb.fr"), (3, "ncb.fr"), (6, "ncb.ke")] {
+        let expected = format!(
+            "{shown}:{line}: owner_bureau \"{owner}\": a node imports only its own records, which it signs; import this row at {owner}'s node (this node is gs)"
+        );
+        assert!(
+            stderr.lines().any(|l| l == expected),
+            "{expected} in:\n{stderr}"
+        );
+    }
+    let last = stderr.lines().last().unwrap_or_default();
     assert!(
-        err.message().contains("[reference_services]"),
-        "{}",
-        err.message()
+        last.starts_with("error: 5 row(s)") && last.contains("0 good row(s) were imported"),
+        "{stderr}"
     );
-    fr.shutdown().await;
+    assert_eq!(db_state(&gs, "sltd").await.records, 0);
+
+    let report = import_api(&fr, "sltd", &file).await;
+    assert_eq!((report.imported, report.rejected), (2, 3), "{report:?}");
+    assert_eq!(hub_at_least(&gs, "sltd", 2).await.records, 2);
+    for node in [fr, gs] {
+        node.shutdown().await;
+    }
 }
 
 async fn terminal_client(net: &TestNet, address: std::net::SocketAddr) -> Client {
@@ -379,7 +453,8 @@ async fn hit_notification_names_the_terminal_and_purpose_as_fields_for_scripts()
     let mission = net.start("mission.unmiss").await;
     linked(&gs, "mission.unmiss").await;
     linked(&gs, "ncb.fr").await;
-    import_api(&mut api_client(&gs).await, "sltd", &data("sltd.csv")).await;
+    import_api(&fr, "sltd", &data("sltd.fr.csv")).await;
+    hub_at_least(&gs, "sltd", 2).await;
     let passport = [("document_number", "X1234567"), ("issuing_country", "FR")];
 
     // 1. From a terminal, with a purpose.
@@ -541,7 +616,7 @@ async fn a_record_released_to_fr_answers_no_hit_to_the_mission_and_a_hit_to_ncb_
          M1000003,FR,passport,stolen,ncb.fr,2026-03-01,Seize,\"FR,,KE\"\n",
     )
     .unwrap();
-    let report = import_api(&mut api_client(&gs).await, "sltd", &file).await;
+    let report = import_api(&fr, "sltd", &file).await;
     assert_eq!((report.imported, report.rejected), (2, 1), "{report:?}");
     assert!(
         report
@@ -551,6 +626,7 @@ async fn a_record_released_to_fr_answers_no_hit_to_the_mission_and_a_hit_to_ncb_
         "{:?}",
         report.errors
     );
+    hub_at_least(&gs, "sltd", 2).await;
 
     let marked = [("document_number", "M1000001"), ("issuing_country", "FR")];
     let unmarked = [("document_number", "M1000002"), ("issuing_country", "FR")];
