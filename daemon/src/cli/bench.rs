@@ -16,7 +16,8 @@ use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// throughput, latency, flash-under-backlog, or all.
+    /// throughput, latency, flash-under-backlog, check, all; or sync or check-local (field
+    /// databases: --messages is then the number of records).
     #[arg(long)]
     pub scenario: String,
     /// Print one JSON object per scenario instead of text.
@@ -31,6 +32,12 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if matches!(args.scenario.as_str(), "sync" | "check-local") {
+        let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
+        let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
+        super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let scenarios = match args.scenario.as_str() {
         "all" => vec![
             Scenario::Throughput,
@@ -53,13 +60,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// A child process that is stopped when dropped.
-struct Proc {
+pub(super) struct Proc {
     name: &'static str,
     child: Child,
 }
 
 impl Proc {
-    fn spawn(
+    pub(super) fn spawn(
         name: &'static str,
         args: &[&str],
     ) -> anyhow::Result<(Self, BufReader<std::process::ChildStdout>, ChildStdin)> {
@@ -80,8 +87,13 @@ impl Proc {
         Ok((Self { name, child }, stdout, stdin))
     }
 
+    /// The child's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for a line of the child's stdout that contains `marker`.
-    fn wait_line(
+    pub(super) fn wait_line(
         &self,
         out: &mut BufReader<std::process::ChildStdout>,
         marker: &str,
@@ -186,7 +198,7 @@ fn run_check(dir: &Path, count: usize) -> anyhow::Result<BenchResult> {
     let mut net = LocalNet::create(dir)?;
     let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
     let mission = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
-    // ncb.fr owns the records; it stays offline, so gs queues its hit notifications.
+    // gs owns the records (a node imports only its own): no hit notification leaves it.
     hub.peers = vec![(mission.id.clone(), None), ("ncb.fr".parse()?, None)];
     hub.services = vec![("sltd.check".into(), hub.id.clone())];
     hub.reference_services = vec!["sltd".into()];
@@ -199,7 +211,7 @@ fn run_check(dir: &Path, count: usize) -> anyhow::Result<BenchResult> {
     );
     for i in 0..1000 {
         csv.push_str(&format!(
-            "X{i:07},FR,passport,stolen,ncb.fr,2026-03-01,Seize the document\n"
+            "X{i:07},FR,passport,stolen,gs,2026-03-01,Seize the document\n"
         ));
     }
     let csv_path = dir.join("sltd.csv");

@@ -48,6 +48,9 @@ pub enum RecordStoreError {
     Corrupt { database: Database, problem: String },
 }
 
+/// A storage key filed under an index key, with its index value.
+pub type IndexHit = ([u8; HASH_LEN], Vec<u8>);
+
 /// What a change writes besides the record: its secondary index entries.
 pub type Indexed = Vec<IndexEntry>;
 
@@ -136,7 +139,7 @@ impl RecordStore {
         database: Database,
         index_key: &[u8],
         limit: usize,
-    ) -> Result<Vec<([u8; HASH_LEN], Vec<u8>)>, RecordStoreError> {
+    ) -> Result<Vec<IndexHit>, RecordStoreError> {
         let tree = &self.db(database).tree;
         let prefix = index_prefix(index_key);
         let mut out = Vec::new();

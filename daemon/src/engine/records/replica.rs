@@ -16,7 +16,7 @@ pub enum Apply {
     /// Store (or replace) the record under its storage key.
     Put {
         storage_key: [u8; HASH_LEN],
-        change: RecordChange,
+        change: Box<RecordChange>,
         signed: SignedRecordChange,
     },
     /// Remove the record with this storage key, if held.
@@ -98,7 +98,7 @@ pub fn plan(
                 } else {
                     Apply::Put {
                         storage_key,
-                        change,
+                        change: Box::new(change),
                         signed,
                     }
                 });

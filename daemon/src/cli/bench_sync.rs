@@ -1,0 +1,181 @@
+//! `bluehelm bench --scenario sync|check-local` (issue 13): gs and a mission post as two
+//! `bluehelm run` processes on loopback. `sync`: gs holds N SLTD records (default 1,000,000,
+//! imported and signed at gs before the clock starts); a fresh replica at the post syncs them
+//! all (`records_per_s`), then, after an outage during which gs sequenced 10,000 more changes,
+//! catches up (`catchup_ms`, from the post's process start). The post's resident memory is
+//! read from /proc when it is level. `check-local`: `sltd.check` answered from the post's
+//! replica through its local API, one at a time (`p50_ms`, `p99_ms`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bluehelm::api::pb;
+use bluehelm::localnet::{LocalNet, NodeSpec};
+
+use super::bench::Proc;
+use super::out::outln;
+
+/// Changes gs sequences while the post is away, for the catch-up.
+const CATCH_UP: usize = 10_000;
+/// Checks timed in `check-local`.
+const CHECKS: usize = 2_000;
+
+pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> anyhow::Result<()> {
+    let local = scenario == "check-local";
+    let n = records.unwrap_or(if local { 100_000 } else { 1_000_000 });
+    let mut net = LocalNet::create(dir)?;
+    let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
+    let mut post = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+    post.replicate = vec!["sltd".into()];
+    hub.peers = vec![(post.id.clone(), None)];
+    hub.services = vec![("sltd.check".into(), hub.id.clone())];
+    hub.reference_services = vec!["sltd".into()];
+    for spec in [&hub, &post] {
+        net.add(spec)?;
+    }
+    let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
+    let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
+    hub_proc.wait_line(&mut hub_out, "listening on")?;
+    let started = Instant::now();
+    import(dir, &config("gs"), 0..n)?;
+    let import_s = started.elapsed().as_secs_f64();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let post_config = bluehelm::NodeConfig::load(Path::new(&config("mission.unmiss")))?;
+    let socket = post_config.api_socket.clone();
+
+    let started = Instant::now();
+    let (post_proc, _post_out, _post_in) =
+        Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
+    runtime.block_on(level(&socket, n as u64))?;
+    let sync_s = started.elapsed().as_secs_f64();
+    let rss_mib = rss_mib(post_proc.pid());
+
+    if local {
+        let (p50, p99) = runtime.block_on(checks(&socket, n))?;
+        let result = serde_json::json!({
+            "scenario": "check-local", "records": n, "checks": CHECKS,
+            "p50_ms": p50, "p99_ms": p99,
+        });
+        return print(json, &result, &format!(
+            "check-local: {CHECKS} sltd.check from the replica of {n} records: p50 {p50:.3} ms, p99 {p99:.3} ms"
+        ));
+    }
+
+    drop(post_proc);
+    import(dir, &config("gs"), n..n + CATCH_UP)?;
+    let started = Instant::now();
+    let (_post_proc, _post_out, _post_in) =
+        Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
+    runtime.block_on(level(&socket, (n + CATCH_UP) as u64))?;
+    let catchup_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let records_per_s = n as f64 / sync_s;
+    let result = serde_json::json!({
+        "scenario": "sync", "records": n, "records_per_s": records_per_s.round(),
+        "sync_s": sync_s, "import_s": import_s, "catchup_changes": CATCH_UP,
+        "catchup_ms": catchup_ms.round(), "replica_rss_mib": rss_mib,
+    });
+    drop(hub_proc);
+    print(json, &result, &format!(
+        "sync: {n} records to a fresh replica in {sync_s:.1} s ({records_per_s:.0} records/s; replica RSS {rss_mib} MiB); catch-up of {CATCH_UP} changes in {catchup_ms:.0} ms (import at gs took {import_s:.1} s)"
+    ))
+}
+
+fn print(json: bool, result: &serde_json::Value, text: &str) -> anyhow::Result<()> {
+    if json {
+        outln!("{result}")?;
+    } else {
+        outln!("{text}")?;
+    }
+    Ok(())
+}
+
+/// Imports gs-owned stolen passports numbered `range` at gs, through the real CLI.
+fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+    let mut csv = String::with_capacity(range.len() * 80);
+    csv.push_str("document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n");
+    for i in range {
+        csv.push_str(&format!(
+            "B{i:09},FR,passport,stolen,gs,2026-03-01,Seize the document\n"
+        ));
+    }
+    let path = dir.join("import.csv");
+    std::fs::write(&path, csv)?;
+    let exe = std::env::current_exe().context("cannot find the bluehelm binary")?;
+    let out = Command::new(exe)
+        .args(["db", "import", "sltd"])
+        .arg(&path)
+        .args(["--config", config])
+        .output()?;
+    if !out.status.success() {
+        bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Waits until the post's replica has applied change `seq`.
+async fn level(socket: &Path, seq: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        if let Ok(mut api) = bluehelm::api::client::connect(socket).await {
+            if let Ok(status) = api.database_status(pb::DatabaseStatusRequest {}).await {
+                let at = status
+                    .into_inner()
+                    .databases
+                    .iter()
+                    .find(|d| d.database == "sltd")
+                    .map_or(0, |d| d.seq);
+                if at >= seq {
+                    return Ok(());
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the replica did not reach change {seq} in 30 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Times `CHECKS` local-only checks of random held passports; (p50, p99) in ms.
+async fn checks(socket: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
+    let mut api = bluehelm::api::client::connect(socket).await?;
+    let mut ms = Vec::with_capacity(CHECKS);
+    for i in 0..CHECKS {
+        let number = format!("B{:09}", (i * 7919) % n);
+        let call = pb::ServiceCall {
+            service: "sltd.check".into(),
+            params: [
+                ("document_number".to_owned(), number),
+                ("issuing_country".to_owned(), "FR".to_owned()),
+            ]
+            .into(),
+            timeout_seconds: 5,
+            local_only: true,
+            ..Default::default()
+        };
+        let sent = Instant::now();
+        let answer = api.request(call).await?.into_inner();
+        ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let hit = answer.response.map(|r| r.status) == Some(pb::ResponseStatus::Hit as i32);
+        anyhow::ensure!(hit, "check {i} found no record it should have");
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((ms[ms.len() / 2], ms[ms.len() * 99 / 100]))
+}
+
+/// Resident memory of a process, MiB, from /proc (0 where unreadable).
+fn rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
