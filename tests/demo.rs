@@ -31,6 +31,18 @@ fn demo_once_checks_every_step_and_exits_zero() {
         stdout.contains("release-marking: the destination mission.unmiss"),
         "{stdout}"
     );
+    // Issue 13: the record imported at its owner's node reaches the post's replica, which
+    // answers while the link is down; the owner hears of that hit later; a withdrawal ends it.
+    for step in [
+        "its digest matches the one gs signed",
+        "answered by hub (gs): HIT owner=ncb.fr",
+        "answered by the replica in",
+        "hit-notification from mission.unmiss sltd.check hit on sltd/FR/X1234567",
+        "learned of the offline hit when the link returned",
+        "its replica says no hit; gs says no hit",
+    ] {
+        assert!(stdout.contains(step), "{step:?} missing from: {stdout}");
+    }
 }
 
 /// `bluehelm bench` end to end at a small size: every scenario's messages arrive at the

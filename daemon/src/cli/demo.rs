@@ -1,7 +1,9 @@
 //! `bluehelm demo [--once]`: a throwaway local network on loopback (hub `gs`, `ncb.fr`,
 //! `ncb.ke`, mission post `mission.unmiss`), real QUIC links and real sled stores, and a
 //! story that shows custody, fan-out, reports, an offline mission post that receives its
-//! queue FLASH first when it joins, notices, checks, and policy with release markings.
+//! queue FLASH first when it joins, notices, checks, policy with release markings, and the
+//! field databases (issue 13): a record imported at its owner's node, the post's replica
+//! answering while its link is down, and a withdrawal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ use super::out::outln;
 use super::run::{runtime, wait_for_stop_signal};
 
 mod policy;
+mod replica;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -301,8 +304,10 @@ async fn story(dir: PathBuf, kept: bool, once: bool) -> anyhow::Result<ExitCode>
     drain(&fr).await?;
 
     red_notice(&net, &fr, &ke, &mission).await?;
-    check_passport(&net, &fr).await?;
+    replica::import_and_check_online(&net, &fr).await?;
     policy::policy_and_release(&fr, &ke, &mission).await?;
+    let gs = replica::offline_check(&net, gs, &fr, &mission).await?;
+    replica::withdrawal(&net).await?;
 
     if once {
         outln!("\ndemo: every step checked: OK")?;
@@ -350,86 +355,6 @@ fn check(ok: bool, what: &str) -> anyhow::Result<()> {
     } else {
         bail!("check failed: {what}")
     }
-}
-
-/// Step 7: a mission post checks a passport against the stolen and lost travel documents
-/// database at gs, gets a hit, and the bureau that owns the record learns who checked it.
-async fn check_passport(net: &LocalNet, fr: &Node) -> anyhow::Result<()> {
-    use bluehelm::api::{client::connect, pb};
-    outln!("\n7. mission.unmiss checks a passport at gs (sltd.check); ncb.fr owns the record:")?;
-    let mut gs_api = connect(&net.config("gs")?.api_socket).await?;
-    let csv = "document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n\
-               X1234567,FR,passport,stolen,ncb.fr,2026-03-01,\"Seize the document, detain the holder, call NCB Paris\"\n";
-    let chunk = pb::ImportChunk {
-        database: "sltd".into(),
-        data: csv.as_bytes().to_vec(),
-    };
-    let report = gs_api
-        .import_records(tokio_stream::iter(vec![chunk]))
-        .await?
-        .into_inner();
-    check(
-        report.imported == 1,
-        "gs imported the stolen passport record",
-    )?;
-
-    let mut mission_api = connect(&net.config("mission.unmiss")?.api_socket).await?;
-    let call = pb::ServiceCall {
-        service: "sltd.check".into(),
-        params: [("document_number", "X 1234567"), ("issuing_country", "FR")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        timeout_seconds: 20,
-        ttl_seconds: 0,
-        precedence: pb::Precedence::Immediate as i32,
-        purpose: "demo: border check".into(),
-        local_only: false,
-        attachment: None,
-    };
-    let answer = mission_api.request(call).await?.into_inner();
-    let response = answer.response.context("gs sent no response")?;
-    let owner = response
-        .fields
-        .get("owner_bureau")
-        .cloned()
-        .unwrap_or_default();
-    outln!(
-        "   mission.unmiss got from {}: {} owner={owner} instructions={:?}",
-        answer.responder,
-        if response.status == pb::ResponseStatus::Hit as i32 {
-            "HIT"
-        } else {
-            "no hit"
-        },
-        response
-            .fields
-            .get("instructions")
-            .cloned()
-            .unwrap_or_default()
-    )?;
-    check(
-        response.status == pb::ResponseStatus::Hit as i32 && owner == "ncb.fr",
-        "the check hit the record of ncb.fr",
-    )?;
-    let told = wait_inbox(fr, 1).await?;
-    for m in &told {
-        outln!("   ncb.fr inbox: {}", describe(m))?;
-    }
-    // Issue 12, item 4: a hit notification, as fields.
-    let mentions_mission = told.iter().any(|m| match &m.envelope.body {
-        Body::HitNotification(h) => {
-            m.envelope.origin == id("gs")
-                && h.requester == id("mission.unmiss")
-                && h.purpose == "demo: border check"
-        }
-        _ => false,
-    });
-    check(
-        mentions_mission,
-        "ncb.fr learned that mission.unmiss checked its record",
-    )?;
-    drain(fr).await
 }
 
 /// Step 6: ncb.fr requests a red notice, a reviewer at gs approves it, and it reaches every
