@@ -168,10 +168,12 @@ async fn records_are_imported_only_at_their_owners_node() {
             "{report:?}"
         );
     }
-    // gs imports its own.
+    // gs imports its own, and a replica verifies them with gs's certificate.
     let report = import_sltd(&gs, &[sltd_row("G1", "gs", "")]).await;
     assert_eq!((report.imported, report.uploads), (1, 0), "{report:?}");
     assert_eq!(db_state(&gs, "sltd").await.records, 1);
+    let post = net.start("mission.unmiss").await;
+    assert_eq!(replica_level(&post, "sltd", 1).await.records, 1);
 }
 
 /// What a hub (here: a raw link holding gs's credentials) sends a replica on its sync stream,

@@ -85,6 +85,14 @@ pub async fn import(
         uploads: 0,
     };
     if node.identity().role == Role::Hub {
+        // Replicas verify the hub's own records with its certificate, sent with them.
+        let store = node.records().clone();
+        let der = node.record_signer().certificate_der().to_vec();
+        let fingerprint = node.record_signer().certificate_fingerprint();
+        tokio::task::spawn_blocking(move || store.keep_certificate(&fingerprint, &der))
+            .await
+            .map_err(|e| ImportFailure::Storage(format!("import worker failed: {e}")))?
+            .map_err(|e| ImportFailure::Storage(e.to_string()))?;
         let mut signed = signed.into_iter().peekable();
         while signed.peek().is_some() {
             let chunk: Vec<Checked> = signed

@@ -100,7 +100,15 @@ pub async fn serve(
         };
         let moved = batch.through_seq > cursor;
         cursor = batch.through_seq;
-        write_frames(&mut send, &[LinkFrame::SyncBatch(batch)]).await?;
+        match write_frames(&mut send, &[LinkFrame::SyncBatch(batch)]).await {
+            Ok(()) => {}
+            // The replica refused a batch or went away: its stream ends, the link stays.
+            Err(LinkError::PeerStopped(_) | LinkError::PeerReset(_)) => {
+                tracing::info!(%peer, %database, "replica sync stream ended by the replica");
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        }
         if moved && !level {
             continue;
         }
