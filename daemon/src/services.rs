@@ -1,11 +1,12 @@
-//! The reference databases a node answers itself (issue 4, section 4): stolen and lost
-//! travel documents (`sltd.check`) and stolen motor vehicles (`smv.check`), hosted at `gs`.
+//! The checks a node answers itself from its field databases (issues 4 and 13): stolen and
+//! lost travel documents (`sltd.check`), stolen motor vehicles (`smv.check`), persons and
+//! notice subjects (`nominal.check`) and DNA profiles (`dna.check`).
 //!
-//! Records live in the node's store (`Write::Reference`, key `r` + the keys in
-//! [`record`]), loaded by the `ImportRecords` API call (`bluehelm service import`). A request
-//! for an enabled database is answered by the API dispatcher as it passes through the inbox
-//! (no application on `ServeRequests` is needed): the lookup is one read on the store
-//! thread. A hit tells the requester which bureau owns the record and what to do, and sends
+//! Records live in the field-database storage (`crate::records`), imported and signed at
+//! their owners' nodes and sequenced by the hub. At the hub, a request for an enabled
+//! database (`[reference_services]`) is answered by the API dispatcher as it passes through
+//! the inbox (no application on `ServeRequests` is needed); at a replica, the API answers its
+//! own users from the copy (`local.rs`). A hit tells the requester which bureau owns the record and what to do, and sends
 //! that bureau a signed [`HitNotification`]: who asked (node and terminal), when, which
 //! record, what matched, and the stated purpose (issue 12, item 4).
 

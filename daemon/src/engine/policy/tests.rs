@@ -250,3 +250,20 @@ fn hit_notifications_go_to_one_node_from_any_node_that_answers_checks() {
         Some(Rule::HitNotificationsToOwner)
     );
 }
+
+#[test]
+fn record_uploads_go_to_the_hub_only() {
+    let upload = || {
+        Body::RecordUpload(bluehelm_proto::RecordUpload {
+            changes: Vec::new(),
+        })
+    };
+    assert_eq!(
+        verdict(("ncb.fr", Role::Ncb), &to_node("gs", upload())),
+        None
+    );
+    assert_eq!(
+        verdict(("ncb.fr", Role::Ncb), &to_node("ncb.ke", upload())),
+        Some(Rule::RecordUploadsGoToHub)
+    );
+}

@@ -80,25 +80,26 @@ pub async fn serve(
         sent_certificates.extend(certificates);
         let mut batch = batch;
         let level = batch.through_seq == batch.head_seq;
+        let moved = batch.through_seq > cursor;
         let due = level && last_digest.is_none_or(|(seq, _)| seq != batch.through_seq);
-        let wait = last_digest.map_or(Duration::ZERO, |(_, at)| {
+        let gap = last_digest.map_or(Duration::ZERO, |(_, at)| {
             DIGEST_GAP.saturating_sub(at.elapsed())
         });
-        if due && wait.is_zero() {
+        // The batch that makes the replica level goes first; the digest (a walk over the
+        // whole copy) follows in the next, empty batch.
+        if due && !moved && gap.is_zero() {
             if let Some(signed) =
                 signed_digest(core, &store, database, peer, &member, batch.through_seq).await
             {
                 batch.digest = Some(signed);
                 last_digest = Some((batch.through_seq, tokio::time::Instant::now()));
+            } else {
+                // Not computed (a change came in, or the walk failed): try again after the gap.
+                last_digest = Some((u64::MAX, tokio::time::Instant::now()));
             }
         }
-        // A digest still owed is sent with the batch after the gap.
-        let pause = if due && !wait.is_zero() {
-            wait
-        } else {
-            HEARTBEAT
-        };
-        let moved = batch.through_seq > cursor;
+        let owed = due && batch.digest.is_none();
+        let pause = if owed { gap } else { HEARTBEAT };
         cursor = batch.through_seq;
         match write_frames(&mut send, &[LinkFrame::SyncBatch(batch)]).await {
             Ok(()) => {}
