@@ -16,8 +16,8 @@ use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// throughput, latency, flash-under-backlog, check, all; or sync or check-local (field
-    /// databases: --messages is then the number of records).
+    /// throughput, latency, flash-under-backlog, check, all; or sync, check-local or nominal
+    /// (field databases: --messages is then the number of records).
     #[arg(long)]
     pub scenario: String,
     /// Print one JSON object per scenario instead of text.
@@ -32,10 +32,13 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if matches!(args.scenario.as_str(), "sync" | "check-local") {
+    if matches!(args.scenario.as_str(), "sync" | "check-local" | "nominal") {
         let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
         let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
-        super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?;
+        match args.scenario.as_str() {
+            "nominal" => super::bench_nominal::run(&dir, args.messages, args.json)?,
+            _ => super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?,
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let scenarios = match args.scenario.as_str() {

@@ -51,7 +51,7 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     let started = Instant::now();
     let (post_proc, _post_out, _post_in) =
         Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
-    runtime.block_on(level(&socket, n as u64))?;
+    runtime.block_on(level(&socket, "sltd", n as u64))?;
     let sync_s = started.elapsed().as_secs_f64();
     let rss_mib = rss_mib(post_proc.pid());
 
@@ -71,7 +71,7 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     let started = Instant::now();
     let (_post_proc, _post_out, _post_in) =
         Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
-    runtime.block_on(level(&socket, (n + CATCH_UP) as u64))?;
+    runtime.block_on(level(&socket, "sltd", (n + CATCH_UP) as u64))?;
     let catchup_ms = started.elapsed().as_secs_f64() * 1000.0;
     let records_per_s = n as f64 / sync_s;
     let result = serde_json::json!({
@@ -85,7 +85,7 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     ))
 }
 
-fn print(json: bool, result: &serde_json::Value, text: &str) -> anyhow::Result<()> {
+pub(super) fn print(json: bool, result: &serde_json::Value, text: &str) -> anyhow::Result<()> {
     if json {
         outln!("{result}")?;
     } else {
@@ -117,8 +117,8 @@ fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Re
     Ok(())
 }
 
-/// Waits until the post's replica has applied change `seq`.
-async fn level(socket: &Path, seq: u64) -> anyhow::Result<()> {
+/// Waits until the post's replica of `database` has applied change `seq`.
+pub(super) async fn level(socket: &Path, database: &str, seq: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         if let Ok(mut api) = bluehelm::api::client::connect(socket).await {
@@ -127,7 +127,7 @@ async fn level(socket: &Path, seq: u64) -> anyhow::Result<()> {
                     .into_inner()
                     .databases
                     .iter()
-                    .find(|d| d.database == "sltd")
+                    .find(|d| d.database == database)
                     .map_or(0, |d| d.seq);
                 if at >= seq {
                     return Ok(());
@@ -169,7 +169,7 @@ async fn checks(socket: &Path, n: usize) -> anyhow::Result<(f64, f64)> {
 }
 
 /// Resident memory of a process, MiB, from /proc (0 where unreadable).
-fn rss_mib(pid: u32) -> u64 {
+pub(super) fn rss_mib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

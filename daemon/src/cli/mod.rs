@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_node;
+mod bench_nominal;
 mod bench_sync;
 mod bureau;
 mod db;
