@@ -38,18 +38,7 @@ pub fn run(dir: &Path, records: Option<usize>, json: bool) -> anyhow::Result<()>
 
     let path = dir.join("persons.csv");
     let mut csv = csv::Writer::from_path(&path)?;
-    csv.write_record([
-        "id",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationalities",
-        "place_of_birth",
-        "owner_bureau",
-        "reported_at",
-        "instructions",
-    ])?;
+    csv.write_record(bluehelm::services::person::PERSON_COLUMNS)?;
     for (i, p) in synthetic::population(SEED, n).enumerate() {
         csv.write_record([
             &format!("P{i}"),

@@ -116,8 +116,7 @@ async fn session(
             Ok(next) => {
                 let level = next.applied_seq == next.head_seq;
                 if level && !was_level {
-                    let records = store.count(database).unwrap_or(0);
-                    tracing::info!(%hub, %database, change = next.applied_seq, records,
+                    tracing::info!(%hub, %database, change = next.applied_seq,
                         "replica level with the hub");
                 }
                 was_level = level;
