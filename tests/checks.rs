@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bluehelm::api::pb;
 use bluehelm::Node;
 use bluehelm_proto::{Body, HitNotification};
-use bluehelm_tests::records::{hub_at_least, replica_level};
+use bluehelm_tests::records::{hub_at_least, import, replica_level};
 use bluehelm_tests::{api_client, eventually, id, linked, specs_with_reference_services, TestNet};
 
 /// gs answers every check; the post keeps replicas of persons and DNA profiles.
@@ -37,19 +37,6 @@ const PERSONS: &str = "id,family_name,given_names,date_of_birth,sex,nationalitie
 const STORED: &str = "D3S1358=15,16; vWA=17,18; D8S1179=13,14; D21S11=29,30; D18S51=12,15; \
     TH01=6,9.3; FGA=21,24; D1S1656=12,16; D2S441=10,14; D10S1248=13,15; D12S391=18,20; \
     D22S1045=15,16; AMEL=X,Y";
-
-async fn import(node: &Node, database: &str, data: String) -> pb::ImportReport {
-    let chunk = pb::ImportChunk {
-        database: database.into(),
-        data: data.into_bytes(),
-    };
-    api_client(node)
-        .await
-        .import_records(tokio_stream::iter(vec![chunk]))
-        .await
-        .expect("import")
-        .into_inner()
-}
 
 async fn ask(
     node: &Node,

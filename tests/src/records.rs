@@ -29,8 +29,13 @@ pub async fn import_sltd(node: &Node, rows: &[String]) -> pb::ImportReport {
         data.push_str(row);
     }
     data.push('\n');
+    import(node, "sltd", data).await
+}
+
+/// Imports a file's contents into `database` through `node`'s API.
+pub async fn import(node: &Node, database: &str, data: String) -> pb::ImportReport {
     let chunk = pb::ImportChunk {
-        database: "sltd".into(),
+        database: database.into(),
         data: data.into_bytes(),
     };
     api_client(node)

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{Database, NodeId, ReleaseList};
 
 use super::dna_record::{DnaRecord, DNA_COLUMNS};
+use super::owned;
 use super::person::{PersonRecord, PERSON_COLUMNS};
 use super::record::{Row, SltdRecord, SmvRecord, OPTIONAL_COLUMNS, SLTD_COLUMNS, SMV_COLUMNS};
 use crate::records::kinds;
@@ -17,8 +18,8 @@ use crate::records::kinds;
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 
 /// Columns every database takes besides its own: `action` (`upsert`, the default, or
-/// `withdraw`).
-const ACTION: &str = "action";
+/// `withdraw`; read by `owned::withdraws`).
+const ACTION: &str = owned::ACTION_COLUMN;
 
 /// A row that was not imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,12 +240,7 @@ fn parse_csv(
 
 /// One row: its action, its key and (unless withdrawn) its record.
 fn prepare(database: Database, row: &Row, me: &NodeId) -> Result<Prepared, String> {
-    let withdraw = match row.get(ACTION).map(|a| a.trim().to_ascii_lowercase()) {
-        None => false,
-        Some(a) if a.is_empty() || a == "upsert" => false,
-        Some(a) if a == "withdraw" => true,
-        Some(a) => return Err(format!("action {a:?} is not upsert or withdraw")),
-    };
+    let withdraw = owned::withdraws(row)?;
     let owner = row.get("owner_bureau").map(|o| o.trim()).unwrap_or("");
     if owner != me.as_str() {
         return Err(format!(

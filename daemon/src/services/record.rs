@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{NodeId, ReleaseList};
 use serde::{Deserialize, Serialize};
 
-use super::owned::{self, Action};
 use crate::engine::policy::Party;
 use crate::engine::release;
 
@@ -128,18 +127,6 @@ pub fn country(value: &str) -> Option<String> {
         .then(|| value.to_ascii_uppercase())
 }
 
-pub fn sltd_key(country: &str, document: &str) -> Vec<u8> {
-    format!("sltd/{country}/{document}").into_bytes()
-}
-
-pub fn vin_key(vin: &str) -> Vec<u8> {
-    format!("smv/vin/{vin}").into_bytes()
-}
-
-pub fn plate_key(country: &str, plate: &str) -> Vec<u8> {
-    format!("smv/plate/{country}/{plate}").into_bytes()
-}
-
 /// One CSV row by column name.
 pub type Row<'a> = BTreeMap<&'static str, &'a str>;
 
@@ -210,10 +197,6 @@ impl SltdRecord {
             instructions: text(row, "instructions", true, MAX_INSTRUCTIONS_LEN)?,
             release_to: release_column(row)?,
         })
-    }
-
-    pub fn key(&self) -> Vec<u8> {
-        sltd_key(&self.issuing_country, &self.document_number)
     }
 
     /// The fields of a hit, as the requester sees them.
@@ -287,18 +270,6 @@ impl SmvRecord {
         })
     }
 
-    /// The keys this record is found under: its VIN and its plate, those it has.
-    pub fn keys(&self) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
-        if !self.vin.is_empty() {
-            keys.push(vin_key(&self.vin));
-        }
-        if !self.plate.is_empty() {
-            keys.push(plate_key(&self.plate_country, &self.plate));
-        }
-        keys
-    }
-
     pub fn fields(&self) -> BTreeMap<String, String> {
         [
             ("vin", &self.vin),
@@ -336,84 +307,6 @@ impl SmvRecord {
             parts.push(format!("plate {} {}", self.plate_country, self.plate));
         }
         parts.join(", ")
-    }
-}
-
-/// Import actions for `sltd` and `smv` (issue 13 item 1: withdrawals included), beside
-/// `from_row`, which is unchanged and ignores the `action` column. A withdrawal reads only
-/// the columns of the key it names.
-impl SltdRecord {
-    /// A CSV row as a new record or a withdrawal (key: [`sltd_key`]).
-    pub fn action_from_row(row: &Row) -> Result<Action<Self>, String> {
-        if !owned::withdraws(row)? {
-            return Self::from_row(row).map(Action::Upsert);
-        }
-        let raw = text(row, "document_number", true, MAX_FIELD_LEN)?;
-        let number = normalise(&raw).ok_or_else(|| {
-            format!(
-                "document_number {:?} must be letters and digits",
-                owned::clip(&raw)
-            )
-        })?;
-        let raw = text(row, "issuing_country", true, MAX_FIELD_LEN)?;
-        let country = country(&raw).ok_or_else(|| {
-            format!(
-                "issuing_country {:?} is not an ISO 3166-1 alpha-2 code (e.g. FR)",
-                owned::clip(&raw)
-            )
-        })?;
-        let key = sltd_key(&country, &number);
-        Ok(Action::Withdraw {
-            key: String::from_utf8_lossy(&key).into_owned(),
-        })
-    }
-
-    /// A JSON line (see `json_lines`) as a new record or a withdrawal.
-    pub fn action_from_json_line(line: &str) -> Result<Action<Self>, String> {
-        super::json_lines::with_row(line, SLTD_COLUMNS, Self::action_from_row)
-    }
-}
-
-impl SmvRecord {
-    /// A CSV row as a new record or a withdrawal. A withdrawal names the vehicle by its VIN
-    /// or, without one, by its plate and plate country; the key is [`vin_key`] or
-    /// [`plate_key`], and the importer removes the record found there under all its keys.
-    pub fn action_from_row(row: &Row) -> Result<Action<Self>, String> {
-        if !owned::withdraws(row)? {
-            return Self::from_row(row).map(Action::Upsert);
-        }
-        let bad = |column: &str, raw: &str| {
-            format!("{column} {:?} must be letters and digits", owned::clip(raw))
-        };
-        let raw_vin = text(row, "vin", false, MAX_FIELD_LEN)?;
-        let key = if !raw_vin.is_empty() {
-            vin_key(&normalise(&raw_vin).ok_or_else(|| bad("vin", &raw_vin))?)
-        } else {
-            let raw_plate = text(row, "plate", false, MAX_FIELD_LEN)?;
-            if raw_plate.is_empty() {
-                return Err(
-                    "a withdrawal names the vehicle by its vin, or its plate and plate_country"
-                        .into(),
-                );
-            }
-            let plate = normalise(&raw_plate).ok_or_else(|| bad("plate", &raw_plate))?;
-            let raw = text(row, "plate_country", false, MAX_FIELD_LEN)?;
-            let country = country(&raw).ok_or_else(|| {
-                format!(
-                    "plate_country {:?} is not an ISO 3166-1 alpha-2 code (e.g. FR)",
-                    owned::clip(&raw)
-                )
-            })?;
-            plate_key(&country, &plate)
-        };
-        Ok(Action::Withdraw {
-            key: String::from_utf8_lossy(&key).into_owned(),
-        })
-    }
-
-    /// A JSON line (see `json_lines`) as a new record or a withdrawal.
-    pub fn action_from_json_line(line: &str) -> Result<Action<Self>, String> {
-        super::json_lines::with_row(line, SMV_COLUMNS, Self::action_from_row)
     }
 }
 
