@@ -1,6 +1,7 @@
 //! A record as the field-database storage keeps it: the owner's signed change, exactly as
-//! received, with where it sits in the hub's sequence and the index entries it wrote (so
-//! that a replacement or an erasure removes them without re-deriving them).
+//! received, with where it sits in the hub's sequence and the keys of the index entries it
+//! wrote (so that a replacement or an erasure removes them without re-deriving them; their
+//! values live in the index alone, since a person's would double what it costs to store).
 
 use bluehelm_proto::records::{RecordChange, HASH_LEN};
 use bluehelm_proto::{DecodeError, SignedRecordChange};
@@ -26,7 +27,8 @@ pub struct Stored {
     pub withdrawn: bool,
     /// The encoded [`SignedRecordChange`].
     pub signed: Vec<u8>,
-    pub index: Vec<IndexEntry>,
+    /// The keys of its index entries.
+    pub index_keys: Vec<Vec<u8>>,
 }
 
 impl Stored {
@@ -41,22 +43,18 @@ impl Stored {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let index_len: usize = self
-            .index
-            .iter()
-            .map(|e| 6 + e.key.len() + e.value.len())
-            .sum();
+        let index_len: usize = self.index_keys.iter().map(|key| 6 + key.len()).sum();
         let mut out = Vec::with_capacity(44 + index_len + self.signed.len());
         out.push(FORMAT);
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.push(u8::from(self.withdrawn));
         out.extend_from_slice(&self.storage_key);
-        out.extend_from_slice(&(self.index.len() as u16).to_be_bytes());
-        for entry in &self.index {
-            out.extend_from_slice(&(entry.key.len() as u16).to_be_bytes());
-            out.extend_from_slice(&entry.key);
-            out.extend_from_slice(&(entry.value.len() as u32).to_be_bytes());
-            out.extend_from_slice(&entry.value);
+        out.extend_from_slice(&(self.index_keys.len() as u16).to_be_bytes());
+        for key in &self.index_keys {
+            out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+            out.extend_from_slice(key);
+            // An entry's value, kept empty: the format once held a copy of it.
+            out.extend_from_slice(&0u32.to_be_bytes());
         }
         out.extend_from_slice(&self.signed);
         out
@@ -71,20 +69,19 @@ impl Stored {
         let withdrawn = r.take(1)?[0] != 0;
         let storage_key = r.array()?;
         let entries = u16::from_be_bytes(r.array()?);
-        let mut index = Vec::with_capacity(usize::from(entries).min(64));
+        let mut index_keys = Vec::with_capacity(usize::from(entries).min(64));
         for _ in 0..entries {
             let key_len = u16::from_be_bytes(r.array()?);
-            let key = r.take(usize::from(key_len))?.to_vec();
+            index_keys.push(r.take(usize::from(key_len))?.to_vec());
             let value_len = u32::from_be_bytes(r.array()?);
-            let value = r.take(value_len as usize)?.to_vec();
-            index.push(IndexEntry { key, value });
+            r.take(value_len as usize)?;
         }
         Ok(Stored {
             storage_key,
             seq,
             withdrawn,
             signed: r.0.to_vec(),
-            index,
+            index_keys,
         })
     }
 }
@@ -120,10 +117,7 @@ mod tests {
             seq: 77,
             withdrawn: false,
             signed: vec![1, 2, 3],
-            index: vec![IndexEntry {
-                key: b"PLATE/FR/AB123".to_vec(),
-                value: vec![9],
-            }],
+            index_keys: vec![b"PLATE/FR/AB123".to_vec()],
         };
         let bytes = stored.encode();
         assert_eq!(Stored::decode(&bytes).unwrap(), stored);

@@ -58,7 +58,7 @@ pub fn sequence(
                     seq: 0,
                     withdrawn: c.change.withdrawn,
                     signed: c.signed.encode_to_vec(),
-                    index: Vec::new(),
+                    index_keys: Vec::new(),
                 };
                 (stored, kinds::index_entries(&c.change))
             })

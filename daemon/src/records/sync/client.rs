@@ -5,7 +5,7 @@
 //! replica asks again later from where it stands.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bluehelm_proto::records::{
     ReplicaDigest, SyncBatch, SyncChanges, SyncItem, SyncRequest, HASH_LEN, MAX_SYNC_BATCH_BYTES,
@@ -20,8 +20,8 @@ use crate::engine::records::freshness::Freshness;
 use crate::engine::records::replica::{self, Apply};
 use crate::net::frames::{frame_name, read_frame, write_frames, LinkError, Violation};
 use crate::records::kinds;
-use crate::records::status::DigestCheck;
-use crate::records::store::{RecordStore, ReplicaWrite};
+use crate::records::status::{CatchUp, DigestCheck};
+use crate::records::store::{Note, RecordStore, ReplicaWrite};
 use crate::records::stored::Stored;
 
 /// Wait before asking again after refusing a batch.
@@ -75,6 +75,9 @@ async fn session(
 ) -> Result<(), SyncError> {
     let store = core.records().clone();
     let mut position = blocking(&store, move |s| s.position(database)).await?;
+    // A catch-up is timed from here, the link's return, to level: what a post waits for.
+    let asked_at = Instant::now();
+    let asked_after = position.applied_seq;
     let (mut send, mut recv) = conn.open_bi().await.map_err(LinkError::from)?;
     let _ = send.set_priority(SYNC_PRIORITY);
     let request = SyncRequest {
@@ -86,6 +89,8 @@ async fn session(
     let mut certificates: HashMap<[u8; HASH_LEN], Vec<u8>> = HashMap::new();
     let mut buf = Vec::new();
     let mut was_level = false;
+    // Only the first time level in a session is a catch-up; later ones follow live changes.
+    let mut timed = false;
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut recv, core.max_frame(), &mut buf) => frame?,
@@ -116,8 +121,19 @@ async fn session(
             Ok(next) => {
                 let level = next.applied_seq == next.head_seq;
                 if level && !was_level {
+                    let catch_up = CatchUp {
+                        changes: next.applied_seq.saturating_sub(asked_after),
+                        ms: asked_at.elapsed().as_millis() as u64,
+                        at_ms: now_ms(),
+                    };
                     tracing::info!(%hub, %database, change = next.applied_seq,
+                        changes = catch_up.changes, ms = catch_up.ms,
                         "replica level with the hub");
+                    if !std::mem::replace(&mut timed, true) {
+                        let value = serde_json::to_vec(&catch_up).unwrap_or_default();
+                        blocking(&store, move |s| s.set_note(database, Note::CatchUp, value))
+                            .await?;
+                    }
                 }
                 was_level = level;
                 position = next;
@@ -197,7 +213,7 @@ async fn apply(
                         seq: 0,
                         withdrawn: false,
                         signed: signed.encode_to_vec(),
-                        index: Vec::new(),
+                        index_keys: Vec::new(),
                     };
                     ReplicaWrite::Put(stored, index)
                 }
@@ -296,7 +312,10 @@ async fn compare(
             "replica digest DIFFERS from the hub's: remove records/ under the storage directory to sync afresh");
     }
     let value = serde_json::to_vec(&check).unwrap_or_default();
-    blocking(store, move |s| s.set_checked(database, value)).await
+    blocking(store, move |s| {
+        s.set_note(database, Note::DigestCheck, value)
+    })
+    .await
 }
 
 async fn blocking<T: Send + 'static>(
