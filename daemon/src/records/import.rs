@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bluehelm_pki::Role;
 use bluehelm_proto::records::{RecordChange, RecordUpload, MAX_UPLOAD_CHANGES};
-use bluehelm_proto::{Body, Database, Destination, Precedence, SignedRecordChange};
+use bluehelm_proto::{Body, Database, Destination, Precedence};
 
 use super::upload::{self, Checked};
 use crate::custody::{now_ms, BureauHandle, Outgoing, SubmitError};
-use crate::services::import::{self, ImportError, Parsed, RowError, MAX_REPORTED_ERRORS};
+use crate::services::import::{self, ImportError, Parsed, Prepared, RowError, MAX_REPORTED_ERRORS};
 
 /// An upload envelope's share of record bytes: well below the envelope limit.
 const UPLOAD_BYTES: usize = 512 * 1024;
@@ -44,72 +44,47 @@ pub enum ImportFailure {
     Submit(#[from] SubmitError),
 }
 
-/// Imports a file of this node's own records into `database`.
+/// Imports a file of this node's own records into `database`. The rows are signed, and
+/// sequenced or sent, a chunk at a time, so that only the parsed rows are held whole.
 pub async fn import(
     node: &BureauHandle,
     database: Database,
     bytes: Vec<u8>,
 ) -> Result<Imported, ImportFailure> {
     let me = node.me().clone();
-    let signer_node = node.clone();
-    // Parsing and signing are CPU work: off the async workers.
-    let (parsed, signed) = tokio::task::spawn_blocking(move || {
-        let parsed: Parsed = import::parse(database, &bytes, &me)?;
-        let at = now_ms();
-        let signer = signer_node.record_signer();
-        let signed: Vec<(u64, RecordChange, SignedRecordChange)> = parsed
-            .items
-            .iter()
-            .map(|item| {
-                let change = RecordChange {
-                    database,
-                    key: item.key.clone(),
-                    owner: item.owner.clone(),
-                    version: u64::try_from(at).unwrap_or(0),
-                    withdrawn: item.record.is_none(),
-                    record: item.record.clone().unwrap_or_default(),
-                    release_to: item.release_to.clone(),
-                    changed_at_ms: at,
-                };
-                let signed = signer.sign_record_change(&change);
-                (item.line, change, signed)
-            })
-            .collect();
-        Ok::<_, ImportError>((parsed, signed))
-    })
-    .await
-    .map_err(|e| ImportFailure::Storage(format!("import worker failed: {e}")))??;
-
+    let parsed: Parsed = blocking(move || import::parse(database, &bytes, &me)).await??;
     let mut imported = Imported {
-        imported: signed.len() as u64,
+        imported: parsed.items.len() as u64,
         rejected: parsed.bad_rows,
         errors: parsed.errors,
         uploads: 0,
     };
-    if node.identity().role == Role::Hub {
+    // One version for the whole import: its time.
+    let at = now_ms();
+    let mut items = parsed.items.into_iter().peekable();
+    let hub_sequences = node.identity().role == Role::Hub;
+    if hub_sequences {
         // Replicas verify the hub's own records with its certificate, sent with them.
         let store = node.records().clone();
         let der = node.record_signer().certificate_der().to_vec();
         let fingerprint = node.record_signer().certificate_fingerprint();
-        tokio::task::spawn_blocking(move || store.keep_certificate(&fingerprint, &der))
-            .await
-            .map_err(|e| ImportFailure::Storage(format!("import worker failed: {e}")))?
+        blocking(move || store.keep_certificate(&fingerprint, &der))
+            .await?
             .map_err(|e| ImportFailure::Storage(e.to_string()))?;
-        let mut signed = signed.into_iter().peekable();
-        while signed.peek().is_some() {
-            let chunk: Vec<Checked> = signed
-                .by_ref()
-                .take(SEQUENCE_CHUNK)
-                .map(|(line, change, signed)| Checked {
-                    change,
-                    signed,
-                    line,
-                })
-                .collect();
+    }
+    let hub = node.config().databases.hub.clone();
+    while items.peek().is_some() {
+        let chunk: Vec<Prepared> = if hub_sequences {
+            items.by_ref().take(SEQUENCE_CHUNK).collect()
+        } else {
+            take_upload(&mut items)
+        };
+        let signer = node.clone();
+        let signed = blocking(move || sign(&signer, database, at, chunk)).await?;
+        if hub_sequences {
             let store = node.records().clone();
-            let (_, refused) = tokio::task::spawn_blocking(move || upload::sequence(&store, chunk))
-                .await
-                .map_err(|e| ImportFailure::Storage(format!("import worker failed: {e}")))?
+            let (_, refused) = blocking(move || upload::sequence(&store, signed))
+                .await?
                 .map_err(|e| ImportFailure::Storage(e.to_string()))?;
             for (line, message) in refused {
                 imported.imported -= 1;
@@ -118,38 +93,69 @@ pub async fn import(
                     imported.errors.push(RowError { line, message });
                 }
             }
-        }
-        imported.errors.sort_by_key(|e| e.line);
-        return Ok(imported);
-    }
-
-    let hub = node.config().databases.hub.clone();
-    let mut batch: Vec<SignedRecordChange> = Vec::new();
-    let mut bytes = 0;
-    let mut uploads = Vec::new();
-    for (_, _, signed) in signed {
-        bytes += signed.change.len() + 128;
-        batch.push(signed);
-        if batch.len() >= MAX_UPLOAD_CHANGES || bytes >= UPLOAD_BYTES {
-            uploads.push(std::mem::take(&mut batch));
-            bytes = 0;
+        } else {
+            let changes = signed.into_iter().map(|c| c.signed).collect();
+            node.submit(vec![Outgoing {
+                destination: Destination::Node(hub.clone()),
+                precedence: Precedence::Routine,
+                body: Body::RecordUpload(RecordUpload { changes }),
+                ttl: UPLOAD_TTL,
+                want_delivery_report: true,
+                correlation_id: None,
+                release_to: None,
+            }])
+            .await?;
+            imported.uploads += 1;
         }
     }
-    if !batch.is_empty() {
-        uploads.push(batch);
-    }
-    for changes in uploads {
-        node.submit(vec![Outgoing {
-            destination: Destination::Node(hub.clone()),
-            precedence: Precedence::Routine,
-            body: Body::RecordUpload(RecordUpload { changes }),
-            ttl: UPLOAD_TTL,
-            want_delivery_report: true,
-            correlation_id: None,
-            release_to: None,
-        }])
-        .await?;
-        imported.uploads += 1;
-    }
+    imported.errors.sort_by_key(|e| e.line);
     Ok(imported)
+}
+
+/// The next rows for one upload message: at most [`MAX_UPLOAD_CHANGES`], about
+/// [`UPLOAD_BYTES`].
+fn take_upload(items: &mut std::iter::Peekable<std::vec::IntoIter<Prepared>>) -> Vec<Prepared> {
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    while chunk.len() < MAX_UPLOAD_CHANGES && bytes < UPLOAD_BYTES {
+        let Some(item) = items.next() else { break };
+        bytes += item.key.len() + item.record.as_ref().map_or(0, Vec::len) + 256;
+        chunk.push(item);
+    }
+    chunk
+}
+
+/// Signs rows as record changes of this node, all with version `at`.
+fn sign(node: &BureauHandle, database: Database, at: i64, items: Vec<Prepared>) -> Vec<Checked> {
+    let signer = node.record_signer();
+    items
+        .into_iter()
+        .map(|item| {
+            let change = RecordChange {
+                database,
+                withdrawn: item.record.is_none(),
+                key: item.key,
+                owner: item.owner,
+                version: u64::try_from(at).unwrap_or(0),
+                record: item.record.unwrap_or_default(),
+                release_to: item.release_to,
+                changed_at_ms: at,
+            };
+            let signed = signer.sign_record_change(&change);
+            Checked {
+                change,
+                signed,
+                line: item.line,
+            }
+        })
+        .collect()
+}
+
+/// Runs CPU or disk work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ImportFailure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ImportFailure::Storage(format!("import worker failed: {e}")))
 }
