@@ -51,6 +51,11 @@ pub async fn database_status(node: &BureauHandle) -> Result<pb::DatabaseStatusRe
                         checked_at_ms: d.checked_at_ms,
                         records: d.records,
                     }),
+                    last_catch_up: s.catch_up.filter(|_| replica).map(|c| pb::CatchUp {
+                        changes: c.changes,
+                        ms: c.ms,
+                        at_ms: c.at_ms,
+                    }),
                 }
             })
             .collect(),

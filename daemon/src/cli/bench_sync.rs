@@ -2,8 +2,9 @@
 //! `bluehelm run` processes on loopback. `sync`: gs holds N SLTD records (default 1,000,000,
 //! imported and signed at gs before the clock starts); a fresh replica at the post syncs them
 //! all (`records_per_s`), then, after an outage during which gs sequenced 10,000 more changes,
-//! catches up (`catchup_ms`, from the post's process start). The post's resident memory is
-//! read from /proc when it is level. `check-local`: `sltd.check` answered from the post's
+//! catches up: `catchup_ms` from the link's return to level, as the replica timed it (its
+//! `db status` "last caught up"), and `catchup_from_start_ms` from the post's process start,
+//! store opening included. The post's resident memory is read from /proc when it is level. `check-local`: `sltd.check` answered from the post's
 //! replica through its local API, one at a time (`p50_ms`, `p99_ms`).
 
 use std::path::Path;
@@ -72,16 +73,27 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     let (_post_proc, _post_out, _post_in) =
         Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
     runtime.block_on(level(&socket, "sltd", (n + CATCH_UP) as u64))?;
-    let catchup_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let catchup_from_start_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let catch_up = runtime
+        .block_on(state(&socket, "sltd"))?
+        .and_then(|s| s.last_catch_up)
+        .context("the replica noted no catch-up")?;
+    anyhow::ensure!(
+        catch_up.changes >= CATCH_UP as u64,
+        "the replica's last catch-up applied {} changes, not the {CATCH_UP} of the outage",
+        catch_up.changes
+    );
+    let catchup_ms = catch_up.ms as f64;
     let records_per_s = n as f64 / sync_s;
     let result = serde_json::json!({
         "scenario": "sync", "records": n, "records_per_s": records_per_s.round(),
         "sync_s": sync_s, "import_s": import_s, "catchup_changes": CATCH_UP,
-        "catchup_ms": catchup_ms.round(), "replica_rss_mib": rss_mib,
+        "catchup_ms": catchup_ms.round(), "catchup_from_start_ms": catchup_from_start_ms.round(),
+        "replica_rss_mib": rss_mib,
     });
     drop(hub_proc);
     print(json, &result, &format!(
-        "sync: {n} records to a fresh replica in {sync_s:.1} s ({records_per_s:.0} records/s; replica RSS {rss_mib} MiB); catch-up of {CATCH_UP} changes in {catchup_ms:.0} ms (import at gs took {import_s:.1} s)"
+        "sync: {n} records to a fresh replica in {sync_s:.1} s ({records_per_s:.0} records/s; replica RSS {rss_mib} MiB); catch-up of {CATCH_UP} changes in {catchup_ms:.0} ms from the link's return ({catchup_from_start_ms:.0} ms from the post's start; import at gs took {import_s:.1} s)"
     ))
 }
 
@@ -117,22 +129,27 @@ fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Re
     Ok(())
 }
 
+/// The post's state of `database`; none while its API is not up.
+async fn state(socket: &Path, database: &str) -> anyhow::Result<Option<pb::DatabaseState>> {
+    let Ok(mut api) = bluehelm::api::client::connect(socket).await else {
+        return Ok(None);
+    };
+    let Ok(status) = api.database_status(pb::DatabaseStatusRequest {}).await else {
+        return Ok(None);
+    };
+    Ok(status
+        .into_inner()
+        .databases
+        .into_iter()
+        .find(|d| d.database == database))
+}
+
 /// Waits until the post's replica of `database` has applied change `seq`.
 pub(super) async fn level(socket: &Path, database: &str, seq: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
-        if let Ok(mut api) = bluehelm::api::client::connect(socket).await {
-            if let Ok(status) = api.database_status(pb::DatabaseStatusRequest {}).await {
-                let at = status
-                    .into_inner()
-                    .databases
-                    .iter()
-                    .find(|d| d.database == database)
-                    .map_or(0, |d| d.seq);
-                if at >= seq {
-                    return Ok(());
-                }
-            }
+        if state(socket, database).await?.is_some_and(|d| d.seq >= seq) {
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("the replica did not reach change {seq} in 30 minutes");

@@ -234,6 +234,14 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                             local_from_ms(d.checked_at_ms)
                         )?;
                     }
+                    if let Some(c) = &db.last_catch_up {
+                        outln!(
+                            "         last caught up {} change(s) in {} ms, level at {}",
+                            c.changes,
+                            c.ms,
+                            local_from_ms(c.at_ms)
+                        )?;
+                    }
                 }
                 _ => outln!("{:<8} -        not replicated here", db.database)?,
             }

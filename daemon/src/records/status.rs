@@ -5,7 +5,7 @@ use bluehelm_pki::Role;
 use bluehelm_proto::Database;
 use serde::{Deserialize, Serialize};
 
-use super::store::{RecordStore, RecordStoreError};
+use super::store::{Note, RecordStore, RecordStoreError};
 use crate::config::NodeConfig;
 use crate::engine::records::freshness::Freshness;
 
@@ -51,6 +51,17 @@ pub struct DigestCheck {
     pub checked_at_ms: i64,
 }
 
+/// The last sync session that made a replica level with the hub (stored as JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatchUp {
+    /// Changes applied, from the replica's position when it asked to the hub's head.
+    pub changes: u64,
+    /// From asking (the link's return) to level.
+    pub ms: u64,
+    /// When it was level, Unix milliseconds.
+    pub at_ms: i64,
+}
+
 /// A database's state at this node.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -60,6 +71,7 @@ pub struct State {
     pub seq: u64,
     pub freshness: Option<Freshness>,
     pub digest: Option<DigestCheck>,
+    pub catch_up: Option<CatchUp>,
 }
 
 /// Reads the state of `database` (blocking).
@@ -69,14 +81,16 @@ pub fn state(
     part: Part,
 ) -> Result<State, RecordStoreError> {
     let records = store.count(database)?;
-    let (seq, freshness, digest) = match part {
-        Part::Hub => (store.head(database), None, None),
+    let (seq, freshness, digest, catch_up) = match part {
+        Part::Hub => (store.head(database), None, None, None),
         Part::Replica | Part::None => {
             let position = store.position(database)?;
-            let digest = store
-                .checked(database)?
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-            (position.applied_seq, Some(position), digest)
+            (
+                position.applied_seq,
+                Some(position),
+                note(store, database, Note::DigestCheck)?,
+                note(store, database, Note::CatchUp)?,
+            )
         }
     };
     Ok(State {
@@ -86,7 +100,19 @@ pub fn state(
         seq,
         freshness,
         digest,
+        catch_up,
     })
+}
+
+/// A replica's note, decoded; none if absent or unreadable (it only informs `db status`).
+fn note<T: serde::de::DeserializeOwned>(
+    store: &RecordStore,
+    database: Database,
+    note: Note,
+) -> Result<Option<T>, RecordStoreError> {
+    Ok(store
+        .note(database, note)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
 /// One exported record: the change as its owner signed it, in readable form.
