@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{Database, NodeId, ReleaseList};
 
 use super::dna_record::{DnaRecord, DNA_COLUMNS};
-use super::owned;
 use super::person::{PersonRecord, PERSON_COLUMNS};
 use super::record::{Row, SltdRecord, SmvRecord, OPTIONAL_COLUMNS, SLTD_COLUMNS, SMV_COLUMNS};
+use super::{json_lines, owned};
 use crate::records::kinds;
 
 /// Most bad rows reported one by one; past this, they are only counted.
@@ -100,7 +100,9 @@ pub fn parse(database: Database, bytes: &[u8], me: &NodeId) -> Result<Parsed, Im
     }
 }
 
-fn known(columns: &'static [&'static str], name: &str) -> Option<&'static str> {
+/// The column a header or field `name` stands for: one of `columns`, an optional column, or
+/// the action.
+pub(super) fn known_column(columns: &'static [&'static str], name: &str) -> Option<&'static str> {
     columns
         .iter()
         .chain(OPTIONAL_COLUMNS)
@@ -116,9 +118,9 @@ fn parse_json_lines(
     me: &NodeId,
 ) -> Parsed {
     let mut parsed = Parsed::default();
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = i as u64 + 1;
+    for (line_no, line) in (1u64..).zip(bytes.split(|b| *b == b'\n')) {
         let text = match std::str::from_utf8(line) {
+            // A byte-order mark is what some editors start a file with.
             Ok(text) => text.trim().trim_start_matches('\u{feff}'),
             Err(_) => {
                 parsed.bad(line_no, "not UTF-8".into());
@@ -128,35 +130,8 @@ fn parse_json_lines(
         if text.is_empty() {
             continue;
         }
-        let object: BTreeMap<String, serde_json::Value> = match serde_json::from_str(text) {
-            Ok(object) => object,
-            Err(err) => {
-                parsed.bad(line_no, format!("not a JSON object: {err}"));
-                continue;
-            }
-        };
-        let mut values = Vec::new();
-        let mut result = Ok(());
-        for (name, value) in &object {
-            let Some(column) = known(columns, name) else {
-                result = Err(format!(
-                    "unknown field {name:?}; the fields are {} (and optionally {}, action)",
-                    columns.join(","),
-                    OPTIONAL_COLUMNS.join(",")
-                ));
-                break;
-            };
-            match value {
-                serde_json::Value::String(s) => values.push((column, s.as_str())),
-                serde_json::Value::Null => {}
-                _ => {
-                    result = Err(format!("field {name:?} must be a string"));
-                    break;
-                }
-            }
-        }
-        let row: Row = values.into_iter().collect();
-        parsed.row(line_no, result.and_then(|()| prepare(database, &row, me)));
+        let result = json_lines::with_row(text, columns, |row| prepare(database, row, me));
+        parsed.row(line_no, result);
     }
     parsed
 }
@@ -178,7 +153,7 @@ fn parse_csv(
     let mut index: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().trim_start_matches('\u{feff}');
-        let Some(column) = known(columns, name) else {
+        let Some(column) = known_column(columns, name) else {
             return Err(ImportError::Header(format!(
                 "unknown column {name:?}; the columns are {} (and optionally {}, action)",
                 columns.join(","),

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::import::{RowError, MAX_REPORTED_ERRORS};
+use super::import::{known_column, RowError, MAX_REPORTED_ERRORS};
 use super::owned::{Action, ACTION_COLUMN};
 use super::record::{Row, OPTIONAL_COLUMNS};
 
@@ -20,7 +20,7 @@ pub const MAX_LINE_LEN: usize = 64 * 1024;
 /// hands it to `parse`.
 pub fn with_row<T>(
     line: &str,
-    columns: &[&'static str],
+    columns: &'static [&'static str],
     parse: impl FnOnce(&Row) -> Result<T, String>,
 ) -> Result<T, String> {
     if line.len() > MAX_LINE_LEN {
@@ -28,15 +28,9 @@ pub fn with_row<T>(
     }
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
-    let known = || {
-        columns
-            .iter()
-            .chain(OPTIONAL_COLUMNS)
-            .chain(std::iter::once(&ACTION_COLUMN))
-    };
     let mut values: Vec<(&'static str, Cow<'_, str>)> = Vec::with_capacity(object.len());
     for (name, value) in &object {
-        let Some(column) = known().copied().find(|c| c == name) else {
+        let Some(column) = known_column(columns, name) else {
             return Err(format!(
                 "unknown field {:?}; the fields are {} (and optionally {}, {ACTION_COLUMN})",
                 super::owned::clip(name),
