@@ -8,8 +8,8 @@
 
 use std::borrow::Cow;
 
-use super::import::{known_column, RowError, MAX_REPORTED_ERRORS};
-use super::owned::{Action, ACTION_COLUMN};
+use super::import::known_column;
+use super::owned::ACTION_COLUMN;
 use super::record::{Row, OPTIONAL_COLUMNS};
 
 /// Longest line read: a record's columns are bounded one by one (at most a few KiB in all);
@@ -48,45 +48,4 @@ pub fn with_row<T>(
     }
     let row: Row = values.iter().map(|(c, v)| (*c, v.as_ref())).collect();
     parse(&row)
-}
-
-/// What a JSON-lines file holds: the actions of its good lines, and its bad lines by number.
-#[derive(Debug)]
-pub struct Parsed<R> {
-    /// Each good line's action, with its line number (the first line is 1).
-    pub actions: Vec<(u64, Action<R>)>,
-    /// Bad lines, at most [`MAX_REPORTED_ERRORS`] of them.
-    pub errors: Vec<RowError>,
-    /// All bad lines.
-    pub bad_lines: u64,
-}
-
-/// Parses a whole JSON-lines file with `parse_line` (a record type's
-/// `action_from_json_line`). Blank lines are skipped; a bad line is reported with its number
-/// and does not stop the lines after it, as with CSV.
-pub fn parse<R>(bytes: &[u8], parse_line: impl Fn(&str) -> Result<Action<R>, String>) -> Parsed<R> {
-    let mut parsed = Parsed {
-        actions: Vec::new(),
-        errors: Vec::new(),
-        bad_lines: 0,
-    };
-    for (line, raw) in (1u64..).zip(bytes.split(|b| *b == b'\n')) {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let result = match std::str::from_utf8(raw) {
-            Ok(text) if text.trim().is_empty() => continue,
-            // A byte-order mark is what some editors start a file with.
-            Ok(text) => parse_line(text.trim_start_matches('\u{feff}')),
-            Err(_) => Err("the line is not UTF-8".to_owned()),
-        };
-        match result {
-            Ok(action) => parsed.actions.push((line, action)),
-            Err(message) => {
-                parsed.bad_lines += 1;
-                if parsed.errors.len() < MAX_REPORTED_ERRORS {
-                    parsed.errors.push(RowError { line, message });
-                }
-            }
-        }
-    }
-    parsed
 }

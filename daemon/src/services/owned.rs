@@ -2,8 +2,9 @@
 //! 13 items 1, 4 and 5): the `id` column, the store key `<owner>/<id>`, and the `action`
 //! column that says whether a row adds or replaces a record or withdraws one.
 //!
-//! A withdrawal needs only the columns that make the key: the owner withdraws what it
-//! recorded, and nothing else on the row is read (issue 13 item 1: "withdrawals included").
+//! The importer (`import::prepare`) reads the action with [`withdraws`] and names the
+//! withdrawn record by its key columns (`records::kinds::key_of_row`), which on this version
+//! knows only SLTD and SMV keys: a person or DNA withdrawal is refused there.
 
 #[cfg(test)]
 mod tests;
@@ -16,15 +17,6 @@ pub const ACTION_COLUMN: &str = "action";
 
 /// Longest owner's reference (`id`): a bureau's file number, not a text.
 pub const MAX_ID_LEN: usize = 64;
-
-/// What one row or line of an import asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action<R> {
-    /// Add the record, or replace the one under the same key.
-    Upsert(R),
-    /// Remove the record under `key` (the form the record type's `key()` gives).
-    Withdraw { key: String },
-}
 
 /// Whether the row is a withdrawal (`action` = `withdraw`, in any case); an empty or
 /// missing `action`, or `upsert`, is not.
@@ -62,25 +54,6 @@ pub(super) fn id(row: &Row) -> Result<String, String> {
 /// `/`: a node id never does.
 pub fn key(owner: &str, id: &str) -> String {
     format!("{owner}/{id}")
-}
-
-/// The key a row names: its owner bureau and its reference, both checked.
-pub(super) fn key_of(row: &Row) -> Result<String, String> {
-    let id = id(row)?;
-    Ok(key(&record::owner(row)?, &id))
-}
-
-/// A row as an [`Action`]: a withdrawal reads only the key (see the module doc); anything
-/// else is a record that `parse` reads in full.
-pub(super) fn action_of<R>(
-    row: &Row,
-    parse: impl FnOnce(&Row) -> Result<R, String>,
-) -> Result<Action<R>, String> {
-    if withdraws(row)? {
-        Ok(Action::Withdraw { key: key_of(row)? })
-    } else {
-        parse(row).map(Action::Upsert)
-    }
 }
 
 /// A value quoted in an error, cut short: an error message must not carry a whole column.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use bluehelm_proto::limits::MAX_LIST_LEN;
 use serde::{Deserialize, Serialize};
 
-use super::owned::{self, clip, Action};
+use super::owned::{self, clip};
 use super::record::{self, Row, MAX_FIELD_LEN, MAX_INSTRUCTIONS_LEN};
 use crate::engine::nominal;
 
@@ -91,21 +91,6 @@ impl PersonRecord {
             instructions: record::text(row, "instructions", true, MAX_INSTRUCTIONS_LEN)?,
             release_to: record::release_column(row)?,
         })
-    }
-
-    /// One line of a JSON-lines file (see `json_lines`), validated as a CSV row is.
-    pub fn from_json_line(line: &str) -> Result<Self, String> {
-        super::json_lines::with_row(line, PERSON_COLUMNS, Self::from_row)
-    }
-
-    /// A CSV row as a new record or a withdrawal (`action` column).
-    pub fn action_from_row(row: &Row) -> Result<Action<Self>, String> {
-        owned::action_of(row, Self::from_row)
-    }
-
-    /// A JSON line as a new record or a withdrawal.
-    pub fn action_from_json_line(line: &str) -> Result<Action<Self>, String> {
-        super::json_lines::with_row(line, PERSON_COLUMNS, Self::action_from_row)
     }
 
     /// `<owner>/<id>`.

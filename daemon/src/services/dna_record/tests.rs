@@ -1,4 +1,7 @@
+use bluehelm_proto::{Database, NodeId};
+
 use super::*;
+use crate::services::import;
 
 /// Twelve ESS loci and Amelogenin.
 pub(crate) const PROFILE: &str = "D3S1358=15,16; vWA=17,18; D8S1179=13,14; D21S11=29,30; \
@@ -67,30 +70,43 @@ fn a_profile_that_does_not_parse_is_refused_with_the_reason() {
     assert_eq!(err, "profile is longer than 1024 bytes");
 }
 
+/// Through the importer, the one path a file takes. A withdrawal is refused because
+/// `records::kinds::key_of_row` knows only SLTD and SMV keys (docs/bureau-guide.md says a
+/// DNA withdrawal names the `id`): this pins what the importer does today.
 #[test]
-fn json_lines_and_withdrawals_read_as_rows_do() {
-    let line = serde_json::json!({
+fn a_json_line_is_read_as_a_row_and_a_withdrawal_is_refused_on_this_version() {
+    let good = serde_json::json!({
         "id": "FR-DNA-1",
         "profile": PROFILE,
         "case_reference": "2026/17",
         "owner_bureau": "ncb.fr",
         "reported_at": "2026-03-01T10:00:00Z",
         "instructions": "contact NCB Paris, unit DNA",
-    })
-    .to_string();
+    });
+    let file = [
+        good.to_string().as_str(),
+        r#"{"action":"withdraw","id":"FR-DNA-1","owner_bureau":"ncb.fr"}"#,
+        r#"{"id":"FR-DNA-1","family_name":"X"}"#,
+    ]
+    .join("\n");
+    let me: NodeId = "ncb.fr".parse().unwrap();
+    let parsed = import::parse(Database::Dna, file.as_bytes(), &me).unwrap();
+    assert_eq!(parsed.items.len(), 1, "{:?}", parsed.errors);
+    let item = &parsed.items[0];
+    assert_eq!((item.line, item.key.as_str()), (1, "ncb.fr/FR-DNA-1"));
+    let record: DnaRecord = serde_json::from_slice(item.record.as_deref().unwrap()).unwrap();
     assert_eq!(
-        DnaRecord::from_json_line(&line),
-        DnaRecord::from_row(&row("FR-DNA-1", PROFILE))
+        record,
+        DnaRecord::from_row(&row("FR-DNA-1", PROFILE)).unwrap(),
+        "a JSON line is validated as a CSV row"
     );
+    assert_eq!(parsed.errors.len(), 2, "{:?}", parsed.errors);
+    assert_eq!(parsed.errors[0].line, 2);
     assert_eq!(
-        DnaRecord::action_from_json_line(
-            r#"{"action":"withdraw","id":"FR-DNA-1","owner_bureau":"ncb.fr"}"#
-        ),
-        Ok(Action::Withdraw {
-            key: "ncb.fr/FR-DNA-1".into()
-        })
+        parsed.errors[0].message,
+        "dna records cannot be withdrawn on this version"
     );
-    let err =
-        DnaRecord::action_from_json_line(r#"{"id":"FR-DNA-1","family_name":"X"}"#).unwrap_err();
+    assert_eq!(parsed.errors[1].line, 3);
+    let err = &parsed.errors[1].message;
     assert!(err.starts_with("unknown field \"family_name\""), "{err}");
 }
