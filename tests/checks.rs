@@ -149,6 +149,22 @@ async fn nominal_checks_find_people_across_scripts_swaps_and_typos_with_their_ra
     )
     .await;
     assert_eq!(first(&at_gs).0, "ncb.fr/P5", "{at_gs:?}");
+
+    // The owner withdraws a person by id: the replica drops it and stops finding it.
+    let withdrawal = "id,family_name,given_names,date_of_birth,sex,nationalities,place_of_birth,owner_bureau,reported_at,instructions,action\n\
+                      P4,,,,,,,ncb.fr,,,withdraw\n";
+    let report = import(&fr, "persons", withdrawal.into()).await;
+    assert_eq!((report.imported, report.rejected), (1, 0), "{report:?}");
+    let level = replica_level(&post, "persons", 6).await;
+    assert_eq!(level.records, 3, "P4 is gone from the replica");
+    let after = ask(
+        &post,
+        nominal,
+        &[("family_name", "Dupont"), ("given_names", "Jean-Pierre")],
+        true,
+    )
+    .await;
+    assert_ne!(first(&after).0, "ncb.fr/P4", "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

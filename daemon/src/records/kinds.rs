@@ -7,6 +7,7 @@ use bluehelm_proto::Database;
 
 use super::stored::IndexEntry;
 use crate::engine::nominal;
+use crate::services::owned;
 use crate::services::person::PersonRecord;
 use crate::services::record::{self, Row, SltdRecord, SmvRecord};
 
@@ -60,9 +61,8 @@ pub fn key_of_row(database: Database, row: &Row) -> Result<String, String> {
         )),
         Database::Smv if !get("vin").is_empty() => Ok(vin_key(&number("vin")?)),
         Database::Smv => Ok(plate_key(&country("plate_country")?, &number("plate")?)),
-        other => Err(format!(
-            "{other} records cannot be withdrawn on this version"
-        )),
+        // The owner was checked to be the importing node; the id as the record had it.
+        Database::Persons | Database::Dna => Ok(owned::key(get("owner_bureau"), &owned::id(row)?)),
     }
 }
 

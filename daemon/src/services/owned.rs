@@ -36,7 +36,7 @@ pub fn withdraws(row: &Row) -> Result<bool, String> {
 
 /// The owner's reference: ASCII letters, digits, `-`, `.` and `/`, at most [`MAX_ID_LEN`]
 /// bytes, as written (references are case-sensitive at their owner).
-pub(super) fn id(row: &Row) -> Result<String, String> {
+pub(crate) fn id(row: &Row) -> Result<String, String> {
     let value = record::text(row, "id", true, MAX_ID_LEN)?;
     match value
         .chars()

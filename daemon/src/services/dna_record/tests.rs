@@ -70,11 +70,9 @@ fn a_profile_that_does_not_parse_is_refused_with_the_reason() {
     assert_eq!(err, "profile is longer than 1024 bytes");
 }
 
-/// Through the importer, the one path a file takes. A withdrawal is refused because
-/// `records::kinds::key_of_row` knows only SLTD and SMV keys (docs/bureau-guide.md says a
-/// DNA withdrawal names the `id`): this pins what the importer does today.
+/// Through the importer, the one path a file takes.
 #[test]
-fn a_json_line_is_read_as_a_row_and_a_withdrawal_is_refused_on_this_version() {
+fn a_json_line_is_read_as_a_row_and_a_withdrawal_names_owner_and_id() {
     let good = serde_json::json!({
         "id": "FR-DNA-1",
         "profile": PROFILE,
@@ -91,7 +89,7 @@ fn a_json_line_is_read_as_a_row_and_a_withdrawal_is_refused_on_this_version() {
     .join("\n");
     let me: NodeId = "ncb.fr".parse().unwrap();
     let parsed = import::parse(Database::Dna, file.as_bytes(), &me).unwrap();
-    assert_eq!(parsed.items.len(), 1, "{:?}", parsed.errors);
+    assert_eq!(parsed.items.len(), 2, "{:?}", parsed.errors);
     let item = &parsed.items[0];
     assert_eq!((item.line, item.key.as_str()), (1, "ncb.fr/FR-DNA-1"));
     let record: DnaRecord = serde_json::from_slice(item.record.as_deref().unwrap()).unwrap();
@@ -100,13 +98,17 @@ fn a_json_line_is_read_as_a_row_and_a_withdrawal_is_refused_on_this_version() {
         DnaRecord::from_row(&row("FR-DNA-1", PROFILE)).unwrap(),
         "a JSON line is validated as a CSV row"
     );
-    assert_eq!(parsed.errors.len(), 2, "{:?}", parsed.errors);
-    assert_eq!(parsed.errors[0].line, 2);
+    let withdrawal = &parsed.items[1];
     assert_eq!(
-        parsed.errors[0].message,
-        "dna records cannot be withdrawn on this version"
+        (
+            withdrawal.line,
+            withdrawal.key.as_str(),
+            withdrawal.record.is_none()
+        ),
+        (2, "ncb.fr/FR-DNA-1", true)
     );
-    assert_eq!(parsed.errors[1].line, 3);
-    let err = &parsed.errors[1].message;
+    assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
+    assert_eq!(parsed.errors[0].line, 3);
+    let err = &parsed.errors[0].message;
     assert!(err.starts_with("unknown field \"family_name\""), "{err}");
 }

@@ -190,9 +190,15 @@ fn a_json_line_is_read_as_a_row_and_bad_lines_are_reported_by_number() {
     let lines: Vec<u64> = parsed.items.iter().map(|i| i.line).collect();
     assert_eq!(
         lines,
-        [1, 2],
+        [1, 2, 8],
         "the blank line 3 is skipped: {:?}",
         parsed.errors
+    );
+    let withdrawal = &parsed.items[2];
+    assert_eq!(
+        (withdrawal.key.as_str(), withdrawal.record.is_none()),
+        ("ncb.ru/RU-7", true),
+        "a withdrawal line names the record by its owner and id"
     );
     let release_to = "RU,UNMISS";
     assert_eq!(
@@ -225,7 +231,7 @@ fn a_json_line_is_read_as_a_row_and_bad_lines_are_reported_by_number() {
     assert_eq!(second.id, "1234", "a number as written");
     assert_eq!(second.place_of_birth, "", "null as an empty column");
     let errors = errors(&parsed);
-    assert_eq!(parsed.bad_rows, 5, "{errors:?}");
+    assert_eq!(parsed.bad_rows, 4, "{errors:?}");
     assert_eq!(errors[0].0, 4);
     assert!(
         errors[0].1.starts_with("unknown field \"familyname\""),
@@ -236,19 +242,11 @@ fn a_json_line_is_read_as_a_row_and_bad_lines_are_reported_by_number() {
     assert!(errors[2].1.starts_with("not a JSON object"), "{errors:?}");
     assert_eq!(errors[3].0, 7);
     assert!(errors[3].1.starts_with("sex \"W\""), "{errors:?}");
-    // See `a_person_withdrawal_is_refused_on_this_version_whatever_else_the_row_holds`.
-    assert_eq!(
-        errors[4],
-        (8, "persons records cannot be withdrawn on this version")
-    );
 }
 
-/// The importer names a withdrawn record with `records::kinds::key_of_row`, which knows only
-/// SLTD and SMV keys, so a person withdrawal is refused although docs/bureau-guide.md says a
-/// withdrawal names the `id`. This pins what the importer does today; when it learns the
-/// `<owner>/<id>` key, line 2 becomes a withdrawal of `ncb.ru/RU-2020/114`.
+/// A withdrawal names the record by `owner_bureau` and `id`; the other columns are not read.
 #[test]
-fn a_person_withdrawal_is_refused_on_this_version_whatever_else_the_row_holds() {
+fn a_person_withdrawal_needs_only_its_key_columns() {
     let good_with = |action| csv_line(&[&GOOD[..], &[action]].concat());
     let file = [
         format!("{},action", PERSON_COLUMNS.join(",")),
@@ -260,26 +258,31 @@ fn a_person_withdrawal_is_refused_on_this_version_whatever_else_the_row_holds() 
     .join("\n");
     let parsed = import(&file);
     let errors = errors(&parsed);
-    assert_eq!(errors.len(), 3, "{errors:?}");
-    assert_eq!(
-        errors[0],
-        (2, "persons records cannot be withdrawn on this version"),
-        "not a complaint about the empty or unread columns"
-    );
-    assert_eq!(errors[1].0, 3);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].0, 3);
     assert!(
-        errors[1]
+        errors[0]
             .1
             .starts_with("owner_bureau \"\": a node imports only its own records"),
         "a withdrawal without an owner: {errors:?}"
     );
-    assert_eq!(errors[2].0, 4);
+    assert_eq!(errors[1].0, 4);
     assert!(
-        errors[2].1.starts_with("action \"delete\" is not"),
+        errors[1].1.starts_with("action \"delete\" is not"),
         "{errors:?}"
     );
-    assert_eq!(parsed.items.len(), 1);
-    let upsert = &parsed.items[0];
+    assert_eq!(parsed.items.len(), 2);
+    let withdrawal = &parsed.items[0];
+    assert_eq!(
+        (
+            withdrawal.line,
+            withdrawal.key.as_str(),
+            withdrawal.record.is_none()
+        ),
+        (2, "ncb.ru/RU-2020/114", true),
+        "not a complaint about the empty or unread columns"
+    );
+    let upsert = &parsed.items[1];
     assert_eq!(upsert.line, 5);
     assert_eq!(
         upsert.key,
