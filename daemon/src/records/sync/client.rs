@@ -120,7 +120,11 @@ async fn session(
         match outcome {
             Ok(next) => {
                 let level = next.applied_seq == next.head_seq;
-                if level && !was_level {
+                if level && !was_level && timed {
+                    tracing::info!(%hub, %database, change = next.applied_seq,
+                        "replica level with the hub");
+                } else if level && !timed {
+                    timed = true;
                     let catch_up = CatchUp {
                         changes: next.applied_seq.saturating_sub(asked_after),
                         ms: asked_at.elapsed().as_millis() as u64,
@@ -129,11 +133,8 @@ async fn session(
                     tracing::info!(%hub, %database, change = next.applied_seq,
                         changes = catch_up.changes, ms = catch_up.ms,
                         "replica level with the hub");
-                    if !std::mem::replace(&mut timed, true) {
-                        let value = serde_json::to_vec(&catch_up).unwrap_or_default();
-                        blocking(&store, move |s| s.set_note(database, Note::CatchUp, value))
-                            .await?;
-                    }
+                    let value = serde_json::to_vec(&catch_up).unwrap_or_default();
+                    blocking(&store, move |s| s.set_note(database, Note::CatchUp, value)).await?;
                 }
                 was_level = level;
                 position = next;
