@@ -5,13 +5,6 @@ use clap::Parser;
 
 mod cli;
 
-/// mimalloc rather than the system allocator: sled copies a tree node on every write, and
-/// with the field databases' indexes that churn cost glibc's malloc dearly (nominal bench at
-/// 200,000 persons, two pairs: sync 1.4x faster, import 1.6x, query p99 about half;
-/// docs/performance.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
