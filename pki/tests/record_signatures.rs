@@ -1,22 +1,12 @@
 //! Record changes (issue 13): signed by their owner, verified with the owner's certificate,
 //! every tampering refused; the hub's digest verified with the hub's certificate.
 
-use bluehelm_pki::{
-    CertificateAuthority, EnvelopeVerifier, IssueRequest, NodeCredentials, RecordVerifyError, Role,
-};
-use bluehelm_proto::records::{Database, RecordChange, ReplicaDigest};
+mod common;
 
-fn ncb(ca: &CertificateAuthority, cc: &str) -> NodeCredentials {
-    let req = IssueRequest {
-        node: format!("ncb.{}", cc.to_ascii_lowercase()).parse().unwrap(),
-        role: Role::Ncb,
-        country: Some(cc.to_owned()),
-        mission: None,
-        home: None,
-        days: 30,
-    };
-    ca.issue(&req).unwrap().credentials().unwrap()
-}
+use common::ncb;
+
+use bluehelm_pki::{CertificateAuthority, EnvelopeVerifier, RecordVerifyError};
+use bluehelm_proto::records::{Database, RecordChange, ReplicaDigest};
 
 fn change(owner: &str) -> RecordChange {
     RecordChange {

@@ -1,9 +1,12 @@
 //! Envelope signatures: signing, verifying, tampering, origin binding, batches, caching.
 
 use bluehelm_pki::ca::now_unix;
+mod common;
+
+use common::ncb;
+
 use bluehelm_pki::{
-    CertificateAuthority, EnvelopeVerifier, IssueRequest, NodeCredentials, Role, TrustError,
-    VerifyError,
+    CertificateAuthority, EnvelopeVerifier, NodeCredentials, TrustError, VerifyError,
 };
 use bluehelm_proto::testing::{node, sample_notice_envelope};
 use bluehelm_proto::{Destination, Envelope, Precedence, SignedEnvelope};
@@ -19,18 +22,6 @@ fn net() -> Net {
     let ca = CertificateAuthority::generate(3650).unwrap();
     let verifier = EnvelopeVerifier::new(ca.trust_store().unwrap());
     Net { ca, verifier }
-}
-
-fn ncb(ca: &CertificateAuthority, cc: &str) -> NodeCredentials {
-    let req = IssueRequest {
-        node: format!("ncb.{}", cc.to_ascii_lowercase()).parse().unwrap(),
-        role: Role::Ncb,
-        country: Some(cc.to_owned()),
-        mission: None,
-        home: None,
-        days: 30,
-    };
-    ca.issue(&req).unwrap().credentials().unwrap()
 }
 
 fn notice(origin: &str, size: usize) -> Envelope {
