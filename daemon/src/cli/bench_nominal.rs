@@ -11,30 +11,18 @@ use std::time::Instant;
 use anyhow::Context;
 use bluehelm::api::pb;
 use bluehelm::engine::nominal::synthetic::{self, SyntheticPerson, VARIANT_KINDS};
-use bluehelm::localnet::{LocalNet, NodeSpec};
 use rand::{Rng, SeedableRng};
 
 use super::bench::Proc;
-use super::bench_sync::{level, print, rss_mib};
+use super::bench_sync::{level, print, rss_mib, start_hub_and_post};
 
 const SEED: u64 = 13;
 const QUERIES_PER_KIND: usize = 100;
 
 pub fn run(dir: &Path, records: Option<usize>, json: bool) -> anyhow::Result<()> {
     let n = records.unwrap_or(1_000_000);
-    let mut net = LocalNet::create(dir)?;
-    let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
-    let mut post = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
-    post.replicate = vec!["persons".into()];
-    hub.peers = vec![(post.id.clone(), None)];
-    hub.services = vec![("nominal.check".into(), hub.id.clone())];
-    hub.reference_services = vec!["persons".into()];
-    for spec in [&hub, &post] {
-        net.add(spec)?;
-    }
+    let hub_proc = start_hub_and_post(dir, "persons", "nominal.check")?;
     let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
-    let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
-    hub_proc.wait_line(&mut hub_out, "listening on")?;
 
     let path = dir.join("persons.csv");
     let mut csv = csv::Writer::from_path(&path)?;

@@ -26,19 +26,8 @@ const CHECKS: usize = 2_000;
 pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> anyhow::Result<()> {
     let local = scenario == "check-local";
     let n = records.unwrap_or(if local { 100_000 } else { 1_000_000 });
-    let mut net = LocalNet::create(dir)?;
-    let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
-    let mut post = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
-    post.replicate = vec!["sltd".into()];
-    hub.peers = vec![(post.id.clone(), None)];
-    hub.services = vec![("sltd.check".into(), hub.id.clone())];
-    hub.reference_services = vec!["sltd".into()];
-    for spec in [&hub, &post] {
-        net.add(spec)?;
-    }
+    let hub_proc = start_hub_and_post(dir, "sltd", "sltd.check")?;
     let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
-    let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
-    hub_proc.wait_line(&mut hub_out, "listening on")?;
     let started = Instant::now();
     import(dir, &config("gs"), 0..n)?;
     let import_s = started.elapsed().as_secs_f64();
@@ -95,6 +84,36 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     print(json, &result, &format!(
         "sync: {n} records to a fresh replica in {sync_s:.1} s ({records_per_s:.0} records/s; replica RSS {rss_mib} MiB); catch-up of {CATCH_UP} changes in {catchup_ms:.0} ms from the link's return ({catchup_from_start_ms:.0} ms from the post's start; import at gs took {import_s:.1} s)"
     ))
+}
+
+/// A running hub process, with the pipes it was started with.
+pub(super) type Running = (
+    Proc,
+    std::io::BufReader<std::process::ChildStdout>,
+    std::process::ChildStdin,
+);
+
+/// Writes gs (hosting `service` from `database`) and mission.unmiss (replicating it) into
+/// `dir`, and starts gs.
+pub(super) fn start_hub_and_post(
+    dir: &Path,
+    database: &str,
+    service: &str,
+) -> anyhow::Result<Running> {
+    let mut net = LocalNet::create(dir)?;
+    let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
+    let mut post = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+    post.replicate = vec![database.into()];
+    hub.peers = vec![(post.id.clone(), None)];
+    hub.services = vec![(service.into(), hub.id.clone())];
+    hub.reference_services = vec![database.into()];
+    for spec in [&hub, &post] {
+        net.add(spec)?;
+    }
+    let config = dir.join("gs.toml").display().to_string();
+    let (hub_proc, mut hub_out, hub_in) = Proc::spawn("hub", &["run", "--config", &config])?;
+    hub_proc.wait_line(&mut hub_out, "listening on")?;
+    Ok((hub_proc, hub_out, hub_in))
 }
 
 pub(super) fn print(json: bool, result: &serde_json::Value, text: &str) -> anyhow::Result<()> {
