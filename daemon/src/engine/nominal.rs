@@ -78,69 +78,135 @@ pub fn fold(name: &str) -> String {
 
 /// Scores `candidate` against `query`; `None` when a filter rules it out.
 pub fn score(query: &Person<'_>, candidate: &Person<'_>) -> Option<Match> {
-    if contradicts(query.sex, candidate.sex) {
-        return None;
-    }
-    if !query.nationalities.is_empty()
-        && !candidate.nationalities.is_empty()
-        && !query.nationalities.iter().any(|n| {
-            candidate
-                .nationalities
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(n))
-        })
-    {
-        return None;
-    }
-    let date = dates_of_birth(query.date_of_birth, candidate.date_of_birth)?;
+    Query::new(*query).score(candidate)
+}
 
-    let (q_family, q_given) = (fold(query.family_name), fold(&query.given_names.join(" ")));
-    let (c_family, c_given) = (
-        fold(candidate.family_name),
-        fold(&candidate.given_names.join(" ")),
-    );
-    let mut straight = names(&q_family, &q_given, &c_family, &c_given);
-    let mut swapped = names(&q_family, &q_given, &c_given, &c_family) - SWAP_PENALTY;
-    // Transliteration is lossy: Arabic script leaves short vowels out ("محمد" comes back from
-    // deunicode as `mhmd`, which no spelling comparison brings near "Mohamed"), and a Cyrillic
-    // "Джохн" comes back as `dzhokhn`. Names in another script are compared on their consonant
-    // codes as well (issue 13: names in any script).
-    if [query.family_name, candidate.family_name]
-        .into_iter()
-        .chain(query.given_names.iter().map(String::as_str))
-        .chain(candidate.given_names.iter().map(String::as_str))
-        .any(phonetic::transliterated)
-    {
-        let (q_family, q_given) = (phonetic::code(&q_family), phonetic::code(&q_given));
-        let (c_family, c_given) = (phonetic::code(&c_family), phonetic::code(&c_given));
-        let penalty = UNVOCALISED_PENALTY;
-        straight = straight.max(names(&q_family, &q_given, &c_family, &c_given) - penalty);
-        swapped =
-            swapped.max(names(&q_family, &q_given, &c_given, &c_family) - penalty - SWAP_PENALTY);
+/// A query folded and coded once, to score many candidates: folding (a transliteration)
+/// costs more than the comparison itself, and an index scan scores thousands of entries.
+pub struct Query<'q> {
+    asked: Person<'q>,
+    names: Names,
+    transliterated: bool,
+}
+
+/// A side's names, folded, and their consonant codes when a script change calls for them.
+struct Names {
+    family: String,
+    given: String,
+}
+
+impl Names {
+    fn of(person: &Person<'_>) -> Self {
+        Self {
+            family: fold(person.family_name),
+            given: fold(&person.given_names.join(" ")),
+        }
     }
-    let mut reasons = Vec::new();
-    let score = if swapped > straight {
-        reasons.push(Reason::Swapped);
-        swapped
-    } else if q_family == c_family && q_given == c_given {
-        let as_written = query.family_name == candidate.family_name
-            && query.given_names == candidate.given_names;
-        reasons.push(match as_written {
-            true => Reason::SameName,
-            false => Reason::SameFoldedName,
-        });
-        straight
-    } else {
-        straight
-    };
-    if score < 1.0 && !reasons.contains(&Reason::SameFoldedName) {
-        reasons.push(Reason::SimilarName);
+
+    fn codes(&self) -> (String, String) {
+        (phonetic::code(&self.family), phonetic::code(&self.given))
     }
-    reasons.extend(date);
-    Some(Match {
-        score: score.clamp(0.0, 1.0),
-        reasons,
-    })
+}
+
+impl<'q> Query<'q> {
+    pub fn new(asked: Person<'q>) -> Self {
+        let transliterated = names_written(&asked).any(phonetic::transliterated);
+        Self {
+            names: Names::of(&asked),
+            asked,
+            transliterated,
+        }
+    }
+
+    /// Scores a candidate as recorded (names in any script).
+    pub fn score(&self, candidate: &Person<'_>) -> Option<Match> {
+        let date = self.filters(candidate)?;
+        let transliterated = names_written(candidate).any(phonetic::transliterated);
+        Some(self.score_names(candidate, &Names::of(candidate), transliterated, date))
+    }
+
+    /// Scores a candidate whose names are already folded (an index entry): the same score as
+    /// [`Self::score`] on those names, without folding them again.
+    pub fn score_folded(&self, candidate: &Person<'_>) -> Option<Match> {
+        let date = self.filters(candidate)?;
+        let names = Names {
+            family: candidate.family_name.to_owned(),
+            given: candidate.given_names.join(" "),
+        };
+        Some(self.score_names(candidate, &names, false, date))
+    }
+
+    /// `None` when sex, nationality or date of birth rule the candidate out; else what the
+    /// dates say.
+    fn filters(&self, candidate: &Person<'_>) -> Option<Option<Reason>> {
+        let query = &self.asked;
+        if contradicts(query.sex, candidate.sex) {
+            return None;
+        }
+        if !query.nationalities.is_empty()
+            && !candidate.nationalities.is_empty()
+            && !query.nationalities.iter().any(|n| {
+                candidate
+                    .nationalities
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(n))
+            })
+        {
+            return None;
+        }
+        dates_of_birth(query.date_of_birth, candidate.date_of_birth)
+    }
+
+    fn score_names(
+        &self,
+        candidate: &Person<'_>,
+        c: &Names,
+        candidate_transliterated: bool,
+        date: Option<Reason>,
+    ) -> Match {
+        let (query, q) = (&self.asked, &self.names);
+        let mut straight = names(&q.family, &q.given, &c.family, &c.given);
+        let mut swapped = names(&q.family, &q.given, &c.given, &c.family) - SWAP_PENALTY;
+        // Transliteration is lossy: Arabic script leaves short vowels out ("محمد" comes back
+        // from deunicode as `mhmd`, which no spelling comparison brings near "Mohamed"), and a
+        // Cyrillic "Джохн" comes back as `dzhokhn`. Names in another script are compared on
+        // their consonant codes as well (issue 13: names in any script).
+        if self.transliterated || candidate_transliterated {
+            let ((q_family, q_given), (c_family, c_given)) = (q.codes(), c.codes());
+            let penalty = UNVOCALISED_PENALTY;
+            straight = straight.max(names(&q_family, &q_given, &c_family, &c_given) - penalty);
+            swapped = swapped
+                .max(names(&q_family, &q_given, &c_given, &c_family) - penalty - SWAP_PENALTY);
+        }
+        let mut reasons = Vec::new();
+        let score = if swapped > straight {
+            reasons.push(Reason::Swapped);
+            swapped
+        } else if q.family == c.family && q.given == c.given {
+            let as_written = query.family_name == candidate.family_name
+                && query.given_names == candidate.given_names;
+            reasons.push(match as_written {
+                true => Reason::SameName,
+                false => Reason::SameFoldedName,
+            });
+            straight
+        } else {
+            straight
+        };
+        if score < 1.0 && !reasons.contains(&Reason::SameFoldedName) {
+            reasons.push(Reason::SimilarName);
+        }
+        reasons.extend(date);
+        Match {
+            score: score.clamp(0.0, 1.0),
+            reasons,
+        }
+    }
+}
+
+/// A person's names as written.
+fn names_written<'a>(person: &'a Person<'_>) -> impl Iterator<Item = &'a str> {
+    std::iter::once(person.family_name).chain(person.given_names.iter().map(String::as_str))
 }
 
 /// The candidates that are possible matches, best first, each with its index in
@@ -149,10 +215,11 @@ pub fn rank<'a>(
     query: &Person<'_>,
     candidates: impl IntoIterator<Item = Person<'a>>,
 ) -> Vec<(usize, Match)> {
+    let query = Query::new(*query);
     let mut found: Vec<(usize, Match)> = candidates
         .into_iter()
         .enumerate()
-        .filter_map(|(n, c)| score(query, &c).map(|m| (n, m)))
+        .filter_map(|(n, c)| query.score(&c).map(|m| (n, m)))
         .filter(|(_, m)| m.score >= POSSIBLE_MATCH)
         .collect();
     found.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));

@@ -13,6 +13,8 @@
 //!   entry per record (an older change's entry goes when a newer one comes);
 //! - `i` + index key + storage key -> index value: secondary keys (a plate, a name's
 //!   blocking keys), written by the caller's [`Indexed`] list;
+//! - `c` + index key -> how many entries that index key holds (`u64`, big-endian), written
+//!   in the same batch as the entries, so a search can plan its scans before reading any;
 //! - `m` + name: the database's counters and the replica's position.
 //!
 //! Calls block: async callers run them on `spawn_blocking`.
@@ -25,6 +27,9 @@ use tokio::sync::watch;
 
 use super::stored::{IndexEntry, Stored};
 use crate::engine::records::freshness::Freshness;
+
+#[cfg(test)]
+mod tests;
 
 /// sled's page cache for the field databases: what bounds the replica's resident memory
 /// however large its databases grow.
@@ -40,6 +45,11 @@ const COUNT: &[u8] = b"mcount";
 const APPLIED: &[u8] = b"mapplied";
 const HEAD_KNOWN: &[u8] = b"mhead-known";
 const LEVEL_AT: &[u8] = b"mlevel-at";
+/// Present once the index's count rows are complete (stores written before they existed
+/// get them on open).
+const INDEX_COUNTED: &[u8] = b"mindex-counted";
+/// Count rows written per batch while counting an older store's index on open.
+const COUNT_BATCH: usize = 10_000;
 
 /// What a replica notes about its syncs, for `db status`: kept as given, read back as is.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +118,7 @@ impl RecordStore {
         let mut dbs = Vec::new();
         for database in Database::ALL {
             let tree = db.open_tree(format!("db:{database}"))?;
+            count_index_once(&tree)?;
             let head = read_u64(&tree, HEAD)?.unwrap_or(0);
             dbs.push((
                 database,
@@ -162,17 +173,41 @@ impl RecordStore {
         index_key: &[u8],
         limit: usize,
     ) -> Result<Vec<IndexHit>, RecordStoreError> {
+        let mut out = Vec::new();
+        self.index_each(database, index_key, limit, |storage_key, value| {
+            out.push((*storage_key, value.to_vec()))
+        })?;
+        Ok(out)
+    }
+
+    /// Gives `each` the storage keys filed under an index key with their index values, at
+    /// most `limit`, without copying them.
+    pub fn index_each(
+        &self,
+        database: Database,
+        index_key: &[u8],
+        limit: usize,
+        mut each: impl FnMut(&[u8; HASH_LEN], &[u8]),
+    ) -> Result<(), RecordStoreError> {
         let tree = &self.db(database).tree;
         let prefix = index_prefix(index_key);
-        let mut out = Vec::new();
         for entry in tree.scan_prefix(&prefix).take(limit) {
             let (key, value) = entry?;
             let storage_key = key[prefix.len()..]
                 .try_into()
                 .map_err(|_| corrupt(database, "index entry without a storage key".into()))?;
-            out.push((storage_key, value.to_vec()));
+            each(storage_key, &value);
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// How many entries an index key holds.
+    pub fn index_count(
+        &self,
+        database: Database,
+        index_key: &[u8],
+    ) -> Result<u64, RecordStoreError> {
+        Ok(read_u64(&self.db(database).tree, &count_key(index_key))?.unwrap_or(0))
     }
 
     /// Hub: sequences changes in order, each after `admit` said yes given what is held.
@@ -191,6 +226,7 @@ impl RecordStore {
         let mut batch = sled::Batch::default();
         // Within one call a key may change twice: what this batch wrote counts as held.
         let mut pending: std::collections::HashMap<[u8; HASH_LEN], Stored> = Default::default();
+        let mut counts = CountChanges::default();
         for (mut stored, indexed) in changes {
             let held = match pending.get(&stored.storage_key) {
                 Some(p) => Some(p.clone()),
@@ -204,14 +240,12 @@ impl RecordStore {
             stored.seq = head;
             if let Some(old) = &held {
                 batch.remove(seq_key(old.seq).to_vec());
-                for key in &old.index_keys {
-                    batch.remove(index_entry_key(key, &old.storage_key));
-                }
+                remove_index(&mut batch, &mut counts, old);
                 if !old.withdrawn {
                     count -= 1;
                 }
             }
-            stored.index_keys = write_index(&mut batch, &stored.storage_key, indexed);
+            stored.index_keys = write_index(&mut batch, &mut counts, &stored.storage_key, indexed);
             if !stored.withdrawn {
                 count += 1;
             }
@@ -222,6 +256,7 @@ impl RecordStore {
         }
         batch.insert(HEAD, head.to_be_bytes().to_vec());
         batch.insert(COUNT, count.to_be_bytes().to_vec());
+        counts.write(&db.tree, &mut batch)?;
         db.tree.apply_batch(batch)?;
         self.db.flush()?;
         reclaim_garbage();
@@ -280,6 +315,7 @@ impl RecordStore {
         let mut batch = sled::Batch::default();
         let mut pending: std::collections::HashMap<[u8; HASH_LEN], Option<Stored>> =
             Default::default();
+        let mut counts = CountChanges::default();
         for write in writes {
             let storage_key = match &write {
                 ReplicaWrite::Put(stored, _) => stored.storage_key,
@@ -290,14 +326,12 @@ impl RecordStore {
                 None => self.get(database, &storage_key)?,
             };
             if let Some(old) = &held {
-                for key in &old.index_keys {
-                    batch.remove(index_entry_key(key, &old.storage_key));
-                }
+                remove_index(&mut batch, &mut counts, old);
                 count -= 1;
             }
             match write {
                 ReplicaWrite::Put(mut stored, indexed) => {
-                    stored.index_keys = write_index(&mut batch, &storage_key, indexed);
+                    stored.index_keys = write_index(&mut batch, &mut counts, &storage_key, indexed);
                     batch.insert(record_key(&storage_key), stored.encode());
                     count += 1;
                     pending.insert(storage_key, Some(stored));
@@ -314,6 +348,7 @@ impl RecordStore {
         if let Some(at) = position.level_at_ms {
             batch.insert(LEVEL_AT, at.to_be_bytes().to_vec());
         }
+        counts.write(&db.tree, &mut batch)?;
         db.tree.apply_batch(batch)?;
         reclaim_garbage();
         Ok(())
@@ -422,6 +457,7 @@ pub enum ReplicaWrite {
 /// Files a record's index entries in `batch`; their keys, for the record to keep.
 fn write_index(
     batch: &mut sled::Batch,
+    counts: &mut CountChanges,
     storage_key: &[u8; HASH_LEN],
     indexed: Indexed,
 ) -> Vec<Vec<u8>> {
@@ -429,9 +465,86 @@ fn write_index(
         .into_iter()
         .map(|entry| {
             batch.insert(index_entry_key(&entry.key, storage_key), entry.value);
+            counts.add(&entry.key, 1);
             entry.key
         })
         .collect()
+}
+
+/// Removes a record's index entries in `batch`.
+fn remove_index(batch: &mut sled::Batch, counts: &mut CountChanges, old: &Stored) {
+    for key in &old.index_keys {
+        batch.remove(index_entry_key(key, &old.storage_key));
+        counts.add(key, -1);
+    }
+}
+
+/// How one batch changes the index's count rows: summed per index key, so a key written
+/// many times in the batch is read and written once.
+#[derive(Default)]
+struct CountChanges(std::collections::HashMap<Vec<u8>, i64>);
+
+impl CountChanges {
+    fn add(&mut self, index_key: &[u8], by: i64) {
+        match self.0.get_mut(index_key) {
+            Some(sum) => *sum += by,
+            None => {
+                self.0.insert(index_key.to_vec(), by);
+            }
+        }
+    }
+
+    /// Adds the changes to the counts held, in `batch`; a count that reaches zero goes.
+    fn write(self, tree: &sled::Tree, batch: &mut sled::Batch) -> Result<(), sled::Error> {
+        for (index_key, by) in self.0 {
+            if by == 0 {
+                continue;
+            }
+            let key = count_key(&index_key);
+            let held = read_u64(tree, &key)?.unwrap_or(0);
+            match held.saturating_add_signed(by) {
+                0 => batch.remove(key),
+                count => batch.insert(key, count.to_be_bytes().to_vec()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the count rows of a store whose index was written before they existed: one pass
+/// over the index, in key order, so each index key's entries come together.
+fn count_index_once(tree: &sled::Tree) -> Result<(), sled::Error> {
+    if tree.get(INDEX_COUNTED)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let mut current: Option<(Vec<u8>, u64)> = None;
+    for entry in tree.scan_prefix(b"i") {
+        let (key, _) = entry?;
+        let Some(index_key) = index_key_of(&key) else {
+            continue;
+        };
+        match &mut current {
+            Some((held, count)) if held.as_slice() == index_key => *count += 1,
+            _ => {
+                if let Some((done, count)) = current.replace((index_key.to_vec(), 1)) {
+                    batch.insert(count_key(&done), count.to_be_bytes().to_vec());
+                    in_batch += 1;
+                    if in_batch == COUNT_BATCH {
+                        tree.apply_batch(std::mem::take(&mut batch))?;
+                        in_batch = 0;
+                    }
+                }
+            }
+        }
+    }
+    if let Some((done, count)) = current {
+        batch.insert(count_key(&done), count.to_be_bytes().to_vec());
+    }
+    batch.insert(INDEX_COUNTED, vec![1]);
+    tree.apply_batch(batch)?;
+    Ok(())
 }
 
 /// Frees what sled's writes left for later. sled frees a replaced tree node only once no
@@ -475,6 +588,19 @@ fn index_prefix(index_key: &[u8]) -> Vec<u8> {
     prefix.extend_from_slice(&len.to_be_bytes());
     prefix.extend_from_slice(&index_key[..usize::from(len)]);
     prefix
+}
+
+/// The index key of an entry key written by [`index_entry_key`].
+fn index_key_of(entry_key: &[u8]) -> Option<&[u8]> {
+    let len = usize::from(u16::from_be_bytes(entry_key.get(1..3)?.try_into().ok()?));
+    entry_key.get(3..3 + len)
+}
+
+/// `c` + the index key as [`index_prefix`] writes it.
+fn count_key(index_key: &[u8]) -> Vec<u8> {
+    let mut key = index_prefix(index_key);
+    key[0] = b'c';
+    key
 }
 
 fn index_entry_key(index_key: &[u8], storage_key: &[u8; HASH_LEN]) -> Vec<u8> {

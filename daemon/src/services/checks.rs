@@ -25,44 +25,50 @@ fn failed(err: impl std::fmt::Display) -> StoreError {
     StoreError::Failed(Failure::Records(err.to_string()))
 }
 
-/// The persons the index files under the query's blocking keys: pair keys first (the most
-/// specific), then name-and-year keys, then names alone, within the scan budget.
-fn nominal_candidates(
-    store: &RecordStore,
-    query: &NominalQuery,
-) -> Result<Vec<PersonRecord>, StoreError> {
+/// What the index gave a nominal check: the best candidates' records, and how many of the
+/// query's blocking keys were too common to scan.
+struct Candidates {
+    records: Vec<PersonRecord>,
+    skipped_keys: usize,
+}
+
+/// The persons the index files under the query's blocking keys, rarest key first within
+/// the scan budget ([`index::plan`]), scored off their entries; the best read in full.
+fn nominal_candidates(store: &RecordStore, query: &NominalQuery) -> Result<Candidates, StoreError> {
     let asked = query.as_person();
-    let mut keys = index::query_keys(&asked);
-    keys.sort_by_key(|k| match k.as_bytes().first() {
-        Some(b'p') => 0,
-        Some(b'y') => 1,
-        _ => 2,
-    });
+    let scoring = nominal::Query::new(asked);
+    let mut counted = Vec::new();
+    for key in index::query_keys(&asked) {
+        let count = store
+            .index_count(Database::Persons, key.as_bytes())
+            .map_err(failed)?;
+        counted.push((key, count));
+    }
+    let plan = index::plan(counted);
     let mut seen = std::collections::HashSet::new();
     let mut scored = Vec::new();
-    let mut scanned = 0u64;
-    for key in keys {
-        if scanned >= index::SCAN_BUDGET {
-            break;
-        }
-        let limit = index::KEY_CAP.min(index::SCAN_BUDGET - scanned) as usize;
-        let found = store
-            .index(Database::Persons, key.as_bytes(), limit)
+    for scan in &plan.scans {
+        let limit = usize::try_from(scan.limit).unwrap_or(usize::MAX);
+        store
+            .index_each(
+                Database::Persons,
+                scan.key.as_bytes(),
+                limit,
+                |key, value| {
+                    if !seen.insert(*key) {
+                        return;
+                    }
+                    let Ok(entry) = index::Entry::decode(value) else {
+                        return;
+                    };
+                    if let Some(m) = scoring.score_folded(&entry.person()) {
+                        if m.score >= nominal::POSSIBLE_MATCH - 0.05 {
+                            scored.push((m.score, *key));
+                        }
+                    }
+                },
+            )
             .map_err(failed)?;
-        scanned += found.len() as u64;
-        for (storage_key, value) in found {
-            if !seen.insert(storage_key) {
-                continue;
-            }
-            let Ok(entry) = index::Entry::decode(&value) else {
-                continue;
-            };
-            if let Some(m) = nominal::score(&asked, &entry.person()) {
-                if m.score >= nominal::POSSIBLE_MATCH - 0.05 {
-                    scored.push((m.score, storage_key));
-                }
-            }
-        }
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut records = Vec::new();
@@ -79,7 +85,10 @@ fn nominal_candidates(
             }
         }
     }
-    Ok(records)
+    Ok(Candidates {
+        records,
+        skipped_keys: plan.skipped.len(),
+    })
 }
 
 /// The subjects of the notices in force in this node's register, as person records owned
@@ -131,13 +140,19 @@ pub(super) async fn nominal(
     };
     let store = node.records().clone();
     let query2 = query.clone();
-    let mut candidates = tokio::task::spawn_blocking(move || nominal_candidates(&store, &query2))
+    let Candidates {
+        mut records,
+        skipped_keys,
+    } = tokio::task::spawn_blocking(move || nominal_candidates(&store, &query2))
         .await
         .map_err(|_| StoreError::Closed)??;
-    candidates.extend(notice_subjects(node));
+    records.extend(notice_subjects(node));
+    // Most queries skip the key of a common name alone, so this is for the operator
+    // tuning the index, not for the officer.
+    tracing::debug!(skipped_keys, "nominal check planned");
     // A possible match is a lead for the officer, not a hit on a record: no owner is told.
     Ok(Finding::Ranked(
-        nominal_check::answer(&query, &candidates, requester),
+        nominal_check::answer(&query, &records, requester),
         None,
     ))
 }

@@ -116,7 +116,7 @@ pub fn answer<'r>(
     candidates: impl IntoIterator<Item = &'r PersonRecord>,
     requester: Party<'_>,
 ) -> Answer {
-    let asked = query.as_person();
+    let asked = nominal::Query::new(query.as_person());
     let mut best: Best<(Match, String, &PersonRecord)> = Best::new(MAX_CANDIDATES);
     for candidate in candidates {
         // A record its owner did not release to the requester is not there, for the
@@ -124,7 +124,7 @@ pub fn answer<'r>(
         if !record::released_to(&candidate.release_to, requester) {
             continue;
         }
-        let Some(found) = nominal::score(&asked, &candidate.as_person()) else {
+        let Some(found) = asked.score(&candidate.as_person()) else {
             continue;
         };
         if found.score < nominal::POSSIBLE_MATCH {

@@ -308,36 +308,45 @@ fn scan_counts_at_a_million() {
         counts.len(),
         counts.values().sum::<u64>()
     );
-    let mut rng = StdRng::seed_from_u64(5);
-    for kind in VARIANT_KINDS {
-        let mut reads: Vec<u64> = Vec::new();
-        let mut reached = 0;
-        for recorded in sample.iter().take(1_000) {
-            let query = synthetic::variant(recorded, kind, &mut rng);
-            let counted = query_keys(&query.person())
-                .into_iter()
-                .map(|k| {
-                    let n = counts.get(&k).copied().unwrap_or(0);
-                    (k, n)
-                })
-                .collect();
-            let p = plan(counted);
-            let own: HashSet<String> = blocking_keys(&recorded.person()).into_iter().collect();
-            reached += usize::from(
-                p.scans
-                    .iter()
-                    .any(|s| own.contains(&s.key) && s.limit == counts[&s.key]),
-            );
-            reads.push(p.entries());
-        }
-        reads.sort_unstable();
-        let mean = reads.iter().sum::<u64>() as f64 / reads.len() as f64;
-        let p99 = reads[reads.len() * 99 / 100];
-        println!(
+    for (budget, cap) in [
+        (6_000, 3_000),
+        (4_000, 2_000),
+        (3_000, 1_500),
+        (2_000, 1_000),
+        (1_500, 600),
+    ] {
+        println!("budget {budget}, key cap {cap}");
+        let mut rng = StdRng::seed_from_u64(5);
+        for kind in VARIANT_KINDS {
+            let mut reads: Vec<u64> = Vec::new();
+            let mut reached = 0;
+            for recorded in sample.iter().take(1_000) {
+                let query = synthetic::variant(recorded, kind, &mut rng);
+                let counted = query_keys(&query.person())
+                    .into_iter()
+                    .map(|k| {
+                        let n = counts.get(&k).copied().unwrap_or(0);
+                        (k, n)
+                    })
+                    .collect();
+                let p = plan_within(counted, budget, cap);
+                let own: HashSet<String> = blocking_keys(&recorded.person()).into_iter().collect();
+                reached += usize::from(
+                    p.scans
+                        .iter()
+                        .any(|s| own.contains(&s.key) && s.limit == counts[&s.key]),
+                );
+                reads.push(p.entries());
+            }
+            reads.sort_unstable();
+            let mean = reads.iter().sum::<u64>() as f64 / reads.len() as f64;
+            let p99 = reads[reads.len() * 99 / 100];
+            println!(
             "{kind:?}: keys reached {reached}/{}, entries read mean {mean:.0} p50 {} p99 {p99} max {}",
             reads.len(),
             reads[reads.len() / 2],
             reads[reads.len() - 1]
         );
+        }
     }
 }
