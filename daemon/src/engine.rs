@@ -4,6 +4,7 @@
 //! every rule without sockets or disks.
 
 pub mod answers;
+pub mod audit;
 pub mod backoff;
 pub mod custody;
 pub mod dna;

@@ -1,0 +1,300 @@
+//! The audit log's hash chain (issue 14, item 5): what a line says, how each line is bound
+//! to every line before it, and how a reader finds where a log was tampered with. Pure: the
+//! node's writer and `bluehelm audit verify` are shells around [`Chain`] and [`Verifier`].
+//!
+//! # Lines
+//! One line per entry: the entry's chain hash in lower-case hex, a space, then the entry as
+//! one line of JSON. The hash is SHA-256 over a domain tag, the previous line's hash and the
+//! JSON exactly as written, so a verifier never re-serialises anything: a changed byte
+//! anywhere in an entry changes its hash, and a changed hash breaks the next line's. The
+//! first line's previous hash is the node's genesis ([`genesis`]), so one node's log cannot
+//! be passed off as another's.
+//!
+//! Entries are numbered from 1 without gaps: a removed, inserted or reordered entry shows as
+//! a number out of place even where the hashes were recomputed after the edit. What a
+//! recomputed chain hides (the last entries rewritten or cut off) a signed checkpoint
+//! catches: the node signs `(seq, hash)` from time to time and sends it to gs, and
+//! [`Verifier::finish`] checks the log still holds that entry with that hash.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(test)]
+mod tests;
+
+/// A chain hash: SHA-256.
+pub type Digest = [u8; 32];
+
+const GENESIS_DOMAIN: &[u8] = b"bluehelm/v1/audit-genesis\0";
+const LINK_DOMAIN: &[u8] = b"bluehelm/v1/audit-entry\0";
+const CHECKPOINT_DOMAIN: &[u8] = b"bluehelm/v1/audit-checkpoint\0";
+/// Longest line a verifier reads: entries hold ids and names, never bodies.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// What happened, in the words `bluehelm audit trace` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// Taken into custody from a peer or an application.
+    Accepted,
+    /// Handed to the next hop, which took custody.
+    Relayed,
+    /// Put in an application's inbox at this node.
+    Delivered,
+    /// Acknowledged by the application that read it.
+    Read,
+    /// Refused (policy, signature, release marking); `rule` says which.
+    Refused,
+    /// Its time to live ran out here.
+    Expired,
+    /// Held back because its origin is compromised.
+    Quarantined,
+    /// Released from quarantine by an operator.
+    Released,
+    /// Dropped from quarantine by an operator.
+    Dropped,
+    /// A query of a database this node holds.
+    Queried,
+}
+
+/// One audited event: ids and names, never a body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Numbered from 1, without gaps.
+    pub seq: u64,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    pub event: Event,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub destination: String,
+    /// The message's kind, or the service queried.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub decision: String,
+    /// The policy rule that decided, where one did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule: String,
+    /// The terminal (or local application) that asked, where one did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub terminal: String,
+    /// For a query: the bureau that owns the records that answered.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
+}
+
+impl Entry {
+    /// An entry of `event` at `at_ms`, every other field empty; `seq` is set by [`Chain`].
+    pub fn new(event: Event, at_ms: i64) -> Self {
+        Self {
+            seq: 0,
+            at_ms,
+            event,
+            message_id: String::new(),
+            origin: String::new(),
+            destination: String::new(),
+            kind: String::new(),
+            decision: String::new(),
+            rule: String::new(),
+            terminal: String::new(),
+            owner: String::new(),
+        }
+    }
+}
+
+/// The hash a node's first entry chains from.
+pub fn genesis(node: &str) -> Digest {
+    sha256(&[GENESIS_DOMAIN, node.as_bytes()])
+}
+
+/// The hash of an entry written as `json` after an entry whose hash is `previous`.
+pub fn link(previous: &Digest, json: &[u8]) -> Digest {
+    sha256(&[LINK_DOMAIN, previous, json])
+}
+
+/// The bytes a node signs for a checkpoint: which node, how far, and the hash there.
+pub fn checkpoint_message(node: &str, checkpoint: &Checkpoint) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CHECKPOINT_DOMAIN.len() + node.len() + 49);
+    out.extend_from_slice(CHECKPOINT_DOMAIN);
+    out.push(u8::try_from(node.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(&node.as_bytes()[..node.len().min(255)]);
+    out.extend_from_slice(&checkpoint.seq.to_be_bytes());
+    out.extend_from_slice(&checkpoint.at_ms.to_be_bytes());
+    out.extend_from_slice(&checkpoint.hash);
+    out
+}
+
+/// Where a log stood when its node signed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: Digest,
+    pub at_ms: i64,
+}
+
+/// The writer's side: numbers entries and chains them.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    last_seq: u64,
+    head: Digest,
+}
+
+impl Chain {
+    /// A log with no entries yet.
+    pub fn new(node: &str) -> Self {
+        Self {
+            last_seq: 0,
+            head: genesis(node),
+        }
+    }
+
+    /// A log that ends at `last_seq` with hash `head` (as a [`Verifier`] found it).
+    pub fn resume(last_seq: u64, head: Digest) -> Self {
+        Self { last_seq, head }
+    }
+
+    /// The line for `entry`, numbered next, with its newline; the chain moves on.
+    pub fn append(&mut self, mut entry: Entry) -> String {
+        entry.seq = self.last_seq + 1;
+        // A struct of strings, integers and a unit enum always serialises.
+        let json = serde_json::to_string(&entry).expect("an audit entry serialises");
+        let hash = link(&self.head, json.as_bytes());
+        self.last_seq = entry.seq;
+        self.head = hash;
+        format!("{} {json}\n", hex(&hash))
+    }
+
+    /// Where the log stands now, to sign as a checkpoint.
+    pub fn checkpoint(&self, at_ms: i64) -> Checkpoint {
+        Checkpoint {
+            seq: self.last_seq,
+            hash: self.head,
+            at_ms,
+        }
+    }
+}
+
+/// What is wrong with a log, and where: the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Tamper {
+    #[error("line {line}: not an audit entry ({problem})")]
+    Malformed { line: u64, problem: String },
+    #[error("line {line}: entry {seq} was changed after it was written (its hash does not match its contents and the entries before it)")]
+    Edited { line: u64, seq: u64 },
+    #[error("line {line}: entry {found} where entry {expected} should be (an entry was removed, inserted or moved)")]
+    OutOfSequence {
+        line: u64,
+        expected: u64,
+        found: u64,
+    },
+    #[error("entry {seq} differs from the checkpoint the node signed at {at_ms} (the log was rewritten after it)")]
+    CheckpointMismatch { seq: u64, at_ms: i64 },
+    #[error("the log ends at entry {last}, before entry {seq} of the checkpoint the node signed at {at_ms} (the log was cut)")]
+    Truncated { last: u64, seq: u64, at_ms: i64 },
+}
+
+/// The reader's side: fed the lines in order, says where the chain breaks.
+#[derive(Debug)]
+pub struct Verifier {
+    chain: Chain,
+    line: u64,
+    /// The checkpoints still ahead, latest first.
+    checkpoints: Vec<Checkpoint>,
+}
+
+impl Verifier {
+    /// Verifies `node`'s log against the checkpoints it signed (their signatures checked by
+    /// the caller).
+    pub fn new(node: &str, mut checkpoints: Vec<Checkpoint>) -> Self {
+        checkpoints.sort_by(|a, b| b.seq.cmp(&a.seq));
+        Self {
+            chain: Chain::new(node),
+            line: 0,
+            checkpoints,
+        }
+    }
+
+    /// The next line, without its newline.
+    pub fn line(&mut self, text: &str) -> Result<(), Tamper> {
+        self.line += 1;
+        let line = self.line;
+        let malformed = |problem: &str| Tamper::Malformed {
+            line,
+            problem: problem.to_owned(),
+        };
+        if text.len() > MAX_LINE {
+            return Err(malformed("longer than an entry can be"));
+        }
+        let (stated, json) = text
+            .split_once(' ')
+            .ok_or_else(|| malformed("no hash before the entry"))?;
+        let entry: Entry =
+            serde_json::from_str(json).map_err(|e| malformed(&format!("bad JSON: {e}")))?;
+        let expected = self.chain.last_seq + 1;
+        if entry.seq != expected {
+            return Err(Tamper::OutOfSequence {
+                line,
+                expected,
+                found: entry.seq,
+            });
+        }
+        let hash = link(&self.chain.head, json.as_bytes());
+        if hex(&hash) != stated {
+            return Err(Tamper::Edited {
+                line,
+                seq: entry.seq,
+            });
+        }
+        self.chain = Chain::resume(entry.seq, hash);
+        while let Some(checkpoint) = self.checkpoints.last() {
+            if checkpoint.seq > entry.seq {
+                break;
+            }
+            if checkpoint.seq == entry.seq && checkpoint.hash != hash {
+                return Err(Tamper::CheckpointMismatch {
+                    seq: checkpoint.seq,
+                    at_ms: checkpoint.at_ms,
+                });
+            }
+            self.checkpoints.pop();
+        }
+        Ok(())
+    }
+
+    /// After the last line: the log's end, if no checkpoint lies past it.
+    pub fn finish(self) -> Result<Chain, Tamper> {
+        // Every checkpoint left lies past the last entry; the earliest says where the cut is.
+        match self.checkpoints.last() {
+            Some(checkpoint) if checkpoint.seq > self.chain.last_seq => Err(Tamper::Truncated {
+                last: self.chain.last_seq,
+                seq: checkpoint.seq,
+                at_ms: checkpoint.at_ms,
+            }),
+            // A checkpoint of entry 0 (an empty log) matches the genesis or nothing.
+            _ => Ok(self.chain),
+        }
+    }
+
+    /// Entries verified so far.
+    pub fn entries(&self) -> u64 {
+        self.chain.last_seq
+    }
+}
+
+fn sha256(parts: &[&[u8]]) -> Digest {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        ctx.update(part);
+    }
+    let mut out = [0; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    crate::records::sync::hex(bytes)
+}
