@@ -210,7 +210,7 @@ impl Verifier {
     /// Verifies `node`'s log against the checkpoints it signed (their signatures checked by
     /// the caller).
     pub fn new(node: &str, mut checkpoints: Vec<Checkpoint>) -> Self {
-        checkpoints.sort_by(|a, b| b.seq.cmp(&a.seq));
+        checkpoints.sort_by_key(|c| std::cmp::Reverse(c.seq));
         Self {
             chain: Chain::new(node),
             line: 0,
