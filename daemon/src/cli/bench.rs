@@ -29,14 +29,21 @@ pub struct BenchArgs {
     /// Keep the network's files here instead of a temporary folder.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// nominal only, with --dir: run the queries again on the replica an earlier run left in
+    /// --dir (same --messages), without building, importing or syncing anew.
+    #[arg(long, requires = "dir")]
+    pub reuse: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.reuse && args.scenario != "nominal" {
+        anyhow::bail!("--reuse works with --scenario nominal only");
+    }
     if matches!(args.scenario.as_str(), "sync" | "check-local" | "nominal") {
         let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
         let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
         match args.scenario.as_str() {
-            "nominal" => super::bench_nominal::run(&dir, args.messages, args.json)?,
+            "nominal" => super::bench_nominal::run(&dir, args.messages, args.reuse, args.json)?,
             _ => super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?,
         }
         return Ok(ExitCode::SUCCESS);
