@@ -154,7 +154,7 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 request.mission.as_deref(),
             )?;
             bluehelm_pki::check_home_rule(request.role, &request.node, request.home.as_ref())?;
-            let authority = CertificateAuthority::load(&ca)?;
+            let mut authority = CertificateAuthority::load(&ca)?;
             let issued = authority.issue(&request)?;
             let (cert_path, key_path) = issued.write_to(&out, force)?;
             let bound = issued
