@@ -441,3 +441,272 @@ fn init_ca_and_issue_create_their_directories_0700() {
     assert_eq!(mode(&ca.join("ca.key")), "600");
     assert_eq!(mode(&nodes.join("ncb.fr.key")), "600");
 }
+
+fn list_json(ca: &Path) -> Vec<serde_json::Value> {
+    let out = ok(&["list", "--ca", s(ca), "--json"]);
+    match serde_json::from_str(&out) {
+        Ok(serde_json::Value::Array(entries)) => entries,
+        other => panic!("not a JSON array: {other:?}: {out}"),
+    }
+}
+
+/// Issue 14, item 2: the CA keeps a register, so a node reissued with --force can still have
+/// its old certificate revoked, by serial or with every other one of the node.
+#[test]
+fn the_register_lists_a_reissued_node_twice_and_revokes_by_serial_and_by_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let nodes = tmp.path().join("nodes");
+    let issue_fr = |extra: &[&str]| {
+        let mut args = vec![
+            "issue",
+            "--ca",
+            s(&ca),
+            "--node",
+            "ncb.fr",
+            "--role",
+            "ncb",
+            "--country",
+            "FR",
+            "--out",
+            s(&nodes),
+        ];
+        args.extend_from_slice(extra);
+        bluehelm(&args)
+    };
+    ok(&["init-ca", "--out", s(&ca)]);
+    assert!(issue_fr(&[]).status.success());
+    // Refused without --force before anything is issued: the register keeps one entry.
+    let refused = issue_fr(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert_eq!(list_json(&ca).len(), 1);
+    // The reissue overwrites nodes/ncb.fr.pem; the register keeps both.
+    assert!(issue_fr(&["--force"]).status.success());
+    ok(&[
+        "issue",
+        "--ca",
+        s(&ca),
+        "--node",
+        "gs",
+        "--role",
+        "hub",
+        "--out",
+        s(&nodes),
+    ]);
+
+    let entries = list_json(&ca);
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    for entry in &entries {
+        let mut keys: Vec<&str> = entry
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "fingerprint",
+                "node",
+                "not_after",
+                "not_before",
+                "reason",
+                "revoked_at",
+                "role",
+                "serial",
+                "status"
+            ]
+        );
+        assert_eq!(entry["status"], "valid", "{entry}");
+        assert!(entry["revoked_at"].is_null() && entry["reason"].is_null());
+    }
+    let nodes_listed: Vec<&str> = entries
+        .iter()
+        .map(|e| e["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes_listed, ["ncb.fr", "ncb.fr", "gs"]);
+    assert_eq!(entries[0]["role"], "ncb");
+    let serial = |i: usize| entries[i]["serial"].as_str().unwrap().to_owned();
+    let (first, second, gs) = (serial(0), serial(1), serial(2));
+    assert_ne!(first, second);
+
+    let text = ok(&["list", "--ca", s(&ca)]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and one line each: {text}");
+    assert!(lines[0].starts_with("serial"), "{text}");
+    for (line, serial) in lines[1..].iter().zip([&first, &second, &gs]) {
+        assert!(
+            line.starts_with(serial.as_str()) && line.ends_with(" valid"),
+            "{text}"
+        );
+    }
+    assert!(
+        !text.contains("note:"),
+        "a register made by init-ca is complete: {text}"
+    );
+
+    // By serial, as an operator might type it.
+    let typed = format!("0x{}", first.to_uppercase());
+    let said = ok(&[
+        "revoke",
+        "--ca",
+        s(&ca),
+        "--serial",
+        &typed,
+        "--reason",
+        "key-compromise",
+    ]);
+    assert!(
+        said.starts_with(&format!("revoked ncb.fr (serial {first})")),
+        "{said}"
+    );
+    let err = fails(&["revoke", "--ca", s(&ca), "--serial", &first]);
+    assert!(err.contains("already revoked"), "{err}");
+    let err = fails(&["revoke", "--ca", s(&ca), "--serial", &"7".repeat(32)]);
+    assert!(err.contains("not in this CA's register"), "{err}");
+
+    // By node: the one certificate of ncb.fr still live.
+    let said = ok(&["revoke", "--ca", s(&ca), "--node", "ncb.fr"]);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains(&format!("(serial {second})")), "{said}");
+    let err = fails(&["revoke", "--ca", s(&ca), "--node", "ncb.fr"]);
+    assert!(err.contains("already revoked or expired"), "{err}");
+    let err = fails(&["revoke", "--ca", s(&ca), "--node", "ncb.it"]);
+    assert!(err.contains("no certificate of ncb.it"), "{err}");
+
+    // By file, as before the register.
+    let gs_pem = nodes.join("gs.pem");
+    let said = ok(&["revoke", "--ca", s(&ca), "--cert", s(&gs_pem)]);
+    assert!(
+        said.contains(&format!("revoked gs (serial {gs})")),
+        "{said}"
+    );
+
+    // Exactly one of --cert, --node, --serial: clap's usage errors exit 2.
+    for args in [
+        &["revoke", "--ca", s(&ca)][..],
+        &[
+            "revoke",
+            "--ca",
+            s(&ca),
+            "--node",
+            "ncb.fr",
+            "--serial",
+            first.as_str(),
+        ][..],
+        &[
+            "revoke",
+            "--ca",
+            s(&ca),
+            "--cert",
+            s(&gs_pem),
+            "--node",
+            "gs",
+        ][..],
+    ] {
+        let out = bluehelm(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+
+    let entries = list_json(&ca);
+    let statuses: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e["status"].as_str().unwrap(), e["reason"].as_str()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("revoked", Some("key-compromise")),
+            ("revoked", None),
+            ("revoked", None)
+        ]
+    );
+    assert!(entries.iter().all(|e| e["revoked_at"].is_string()));
+    let text = ok(&["list", "--ca", s(&ca)]);
+    assert!(text.contains("revoked (key-compromise, at "), "{text}");
+
+    // The next CRL lists all three.
+    let crl = tmp.path().join("crl.pem");
+    ok(&["crl", "--ca", s(&ca), "--out", s(&crl)]);
+    let shown: serde_json::Value = serde_json::from_str(&ok(&["show", s(&crl), "--json"])).unwrap();
+    let mut in_crl: Vec<&str> = shown["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["serial"].as_str().unwrap())
+        .collect();
+    in_crl.sort_unstable();
+    let mut want = [first.as_str(), second.as_str(), gs.as_str()];
+    want.sort_unstable();
+    assert_eq!(in_crl, want);
+}
+
+#[test]
+fn list_shows_expired_certificates_and_says_when_the_register_is_partial() {
+    use bluehelm_pki::{ca::now_unix, CertificateAuthority, IssueRequest, Role};
+    const DAY: i64 = 86_400;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let mut authority = CertificateAuthority::init(&ca, 365, false).unwrap();
+    let now = now_unix();
+    let hub = IssueRequest {
+        node: "gs".parse().unwrap(),
+        role: Role::Hub,
+        country: None,
+        mission: None,
+        home: None,
+        days: 30,
+    };
+    authority
+        .issue_with_validity(&hub, now - 10 * DAY, now - DAY)
+        .unwrap();
+    authority.issue(&hub).unwrap();
+
+    let entries = list_json(&ca);
+    let statuses: Vec<&str> = entries
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["expired", "valid"]);
+    let text = ok(&["list", "--ca", s(&ca)]);
+    assert!(text.lines().nth(1).unwrap().ends_with(" expired"), "{text}");
+    // revoke --node leaves the expired one alone.
+    let said = ok(&["revoke", "--ca", s(&ca), "--node", "gs"]);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains(entries[1]["serial"].as_str().unwrap()),
+        "{said}"
+    );
+
+    // A CA directory from before the register: empty, and the listing says why.
+    let register = ca.join(bluehelm_pki::ca::REGISTER_FILE);
+    std::fs::remove_file(&register).unwrap();
+    let text = ok(&["list", "--ca", s(&ca)]);
+    assert!(
+        text.starts_with("no certificates in the register"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note:") && text.contains("--cert FILE"),
+        "{text}"
+    );
+    let out = bluehelm(&["list", "--ca", s(&ca), "--json"]);
+    assert!(out.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("--cert FILE"),
+        "the note goes to stderr: {note}"
+    );
+
+    // A corrupt register is one clear error line.
+    std::fs::write(&register, "{ not json").unwrap();
+    let err = fails(&["list", "--ca", s(&ca)]);
+    assert!(
+        err.contains("issued.json") && err.contains("restore it from backup"),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@ use bluehelm_proto::{Destination, Precedence};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 fn envelope_benches(c: &mut Criterion) {
-    let ca = CertificateAuthority::generate(365).expect("CA");
+    let mut ca = CertificateAuthority::generate(365).expect("CA");
     let request = IssueRequest {
         node: node("ncb.fr"),
         role: Role::Ncb,

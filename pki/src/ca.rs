@@ -4,11 +4,18 @@
 //! A CA directory (created with mode 0700) holds:
 //! - `ca.pem`: the root certificate (mode 0644);
 //! - `ca.key`: its PKCS#8 v1 Ed25519 key (mode 0600, refused if group/world readable);
+//! - `issued.json`: the register of every certificate issued, see [`IssuedRecord`];
 //! - `revoked.json` and `crl_number`: see [`RevocationRecord`] for their format.
+//!
+//! The three bookkeeping files are mode 0644 like `ca.pem`: they hold serials, node ids and
+//! fingerprints, nothing secret, and the directory itself is 0700. Each is replaced whole
+//! (temporary file, sync, rename), so a crash leaves the old or the new version.
 //!
 //! Two operators must not run commands against one CA directory at the same time.
 
+mod register;
 mod revocations;
+mod revoke;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +28,8 @@ use rcgen::{
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
+use register::RegisterFile;
+pub use register::{normalize_serial, status_at, CertStatus, IssuedRecord};
 pub(crate) use revocations::parse_hex;
 use revocations::RevocationFile;
 pub use revocations::RevocationRecord;
@@ -34,15 +43,17 @@ use crate::files::{
     create_key_dir, ensure_absent, read_file, read_key_file, write_file, ReadError, WriteError,
     KEY_FILE_MODE, PUBLIC_FILE_MODE,
 };
-use crate::identity::{hex, identity_of, parse_x509};
+use crate::identity::hex;
 use crate::role::{check_home_rule, check_role_rules, IdentityExtension, RoleRuleError};
 use crate::trust::{parse_ca_certificate, TrustStore, TrustStoreError};
-use crate::{CertError, NodeId, NodeIdentity, Role, TrustError};
+use crate::{CertError, NodeId, NodeIdentity, Role};
 
 /// File name of the CA certificate in a CA directory.
 pub const CA_CERT_FILE: &str = "ca.pem";
 /// File name of the CA key in a CA directory.
 pub const CA_KEY_FILE: &str = "ca.key";
+/// File name of the register of issued certificates in a CA directory.
+pub const REGISTER_FILE: &str = "issued.json";
 /// File name of the revocation records in a CA directory.
 pub const REVOKED_FILE: &str = "revoked.json";
 /// File name of the last CRL number in a CA directory.
@@ -65,7 +76,7 @@ pub enum CaError {
     /// The CA key is not an Ed25519 PKCS#8 key or does not match the certificate.
     #[error("CA key {0}: check that ca.key belongs to ca.pem")]
     BadCaKey(String),
-    /// A bookkeeping file (`revoked.json`, `crl_number`) is corrupt.
+    /// A bookkeeping file (`issued.json`, `revoked.json`, `crl_number`) is corrupt.
     #[error("{} is corrupt ({reason}): restore it from backup", path.display())]
     CorruptState {
         /// The file.
@@ -96,6 +107,18 @@ pub enum CaError {
         /// When, unix seconds.
         revoked_at: i64,
     },
+    /// `revoke --serial` was given something that is not a hex serial number.
+    #[error("`{0}` is not a serial number: give it in hex as `bluehelm pki list` shows it")]
+    BadSerial(String),
+    /// `revoke --serial`: the register has no certificate with this serial.
+    #[error("serial {0} is not in this CA's register: check it with `bluehelm pki list`; a certificate issued before the register existed can be revoked with --cert FILE")]
+    UnknownSerial(String),
+    /// `revoke --node`: the register has no certificate of this node.
+    #[error("no certificate of {0} is in this CA's register: check the id with `bluehelm pki list`; a certificate issued before the register existed can be revoked with --cert FILE")]
+    UnknownNode(NodeId),
+    /// `revoke --node`: every certificate of this node is already revoked or expired.
+    #[error("every certificate of {0} in this CA's register is already revoked or expired: see `bluehelm pki list`")]
+    NothingToRevoke(NodeId),
     /// rcgen refused to build a certificate or CRL (a bug or an impossible request).
     #[error("cannot build certificate or CRL: {0}")]
     Build(String),
@@ -143,9 +166,7 @@ impl IssuedNode {
     /// Writes `DIR/<node>.pem` (0644) and `DIR/<node>.key` (0600), refusing to overwrite
     /// either unless `force`, and creating `DIR` (mode 0700) if needed. Returns the two paths.
     pub fn write_to(&self, dir: &Path, force: bool) -> Result<(PathBuf, PathBuf), WriteError> {
-        let cert_path = dir.join(format!("{}.pem", self.identity.node));
-        let key_path = dir.join(format!("{}.key", self.identity.node));
-        ensure_absent(&[&cert_path, &key_path], force)?;
+        let (cert_path, key_path) = Self::check_target(dir, &self.identity.node, force)?;
         create_key_dir(dir)?;
         write_file(&key_path, self.key_pem.as_bytes(), KEY_FILE_MODE, force)?;
         write_file(
@@ -154,6 +175,21 @@ impl IssuedNode {
             PUBLIC_FILE_MODE,
             force,
         )?;
+        Ok((cert_path, key_path))
+    }
+
+    /// The paths [`write_to`](Self::write_to) would write for `node`, or
+    /// [`WriteError::Exists`] if one exists and not `force`. `pki issue` asks before issuing,
+    /// so that a refusal does not leave an entry in the register for a certificate nobody
+    /// received.
+    pub fn check_target(
+        dir: &Path,
+        node: &NodeId,
+        force: bool,
+    ) -> Result<(PathBuf, PathBuf), WriteError> {
+        let cert_path = dir.join(format!("{node}.pem"));
+        let key_path = dir.join(format!("{node}.key"));
+        ensure_absent(&[&cert_path, &key_path], force)?;
         Ok((cert_path, key_path))
     }
 
@@ -168,6 +204,7 @@ pub struct CertificateAuthority {
     key: KeyPair,
     cert_der: Vec<u8>,
     dir: Option<PathBuf>,
+    register: RegisterFile,
     revocations: RevocationFile,
     crl_number: u64,
 }
@@ -176,6 +213,7 @@ impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CertificateAuthority")
             .field("dir", &self.dir)
+            .field("issued", &self.register.issued.len())
             .field("revoked", &self.revocations.revoked.len())
             .field("crl_number", &self.crl_number)
             .finish_non_exhaustive()
@@ -234,8 +272,8 @@ fn new_ed25519_key() -> Result<KeyPair, CaError> {
 }
 
 impl CertificateAuthority {
-    /// Creates a CA in memory with a validity of `days` from now. Revocations and CRL
-    /// numbers are then kept in memory only.
+    /// Creates a CA in memory with a validity of `days` from now. Its register, revocations
+    /// and CRL numbers are then kept in memory only.
     pub fn generate(days: u32) -> Result<Self, CaError> {
         let (not_before, not_after) = validity_from_days(days)?;
         Self::generate_with_validity(not_before, not_after)
@@ -265,6 +303,7 @@ impl CertificateAuthority {
             key,
             cert_der: cert.der().to_vec(),
             dir: None,
+            register: RegisterFile::new(true, now_unix()),
             revocations: RevocationFile::new(),
             crl_number: 0,
         })
@@ -272,8 +311,8 @@ impl CertificateAuthority {
 
     /// Creates a CA valid for `days` and writes `DIR/ca.pem` and `DIR/ca.key` (0600),
     /// creating `DIR` (mode 0700: it holds the network's root key) if needed. Refuses to
-    /// overwrite an existing CA unless `force`; with
-    /// `force` the old revocation records and CRL number are discarded as well.
+    /// overwrite an existing CA unless `force`; with `force` the old register, revocation
+    /// records and CRL number are discarded as well.
     pub fn init(dir: &Path, days: u32, force: bool) -> Result<Self, CaError> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
@@ -293,7 +332,8 @@ impl CertificateAuthority {
             force,
         )?;
         ca.dir = Some(dir.to_owned());
-        ca.save_revocations(true)?;
+        ca.save_register()?;
+        ca.save_revocations()?;
         ca.save_crl_number()?;
         Ok(ca)
     }
@@ -315,40 +355,24 @@ impl CertificateAuthority {
                 "does not match the CA certificate".into(),
             ));
         }
-        let revoked_path = dir.join(REVOKED_FILE);
-        let revocations = match std::fs::read(&revoked_path) {
-            Ok(bytes) => RevocationFile::parse(&bytes).map_err(|reason| CaError::CorruptState {
-                path: revoked_path.clone(),
-                reason,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RevocationFile::new(),
-            Err(source) => {
-                return Err(ReadError::Io {
-                    path: revoked_path,
-                    source,
-                }
-                .into())
-            }
-        };
-        let number_path = dir.join(CRL_NUMBER_FILE);
-        let crl_number = match std::fs::read_to_string(&number_path) {
-            Ok(text) => text.trim().parse().map_err(|_| CaError::CorruptState {
-                path: number_path.clone(),
-                reason: "not a decimal number".into(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(source) => {
-                return Err(ReadError::Io {
-                    path: number_path,
-                    source,
-                }
-                .into())
-            }
-        };
+        // A CA created before the register existed (issue 14) has no issued.json: it starts
+        // an incomplete one, written at its next issue or revocation by file.
+        let register = read_state(&dir.join(REGISTER_FILE), RegisterFile::parse)?
+            .unwrap_or_else(|| RegisterFile::new(false, now_unix()));
+        let revocations = read_state(&dir.join(REVOKED_FILE), RevocationFile::parse)?
+            .unwrap_or_else(RevocationFile::new);
+        let crl_number = read_state(&dir.join(CRL_NUMBER_FILE), |bytes| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .ok_or_else(|| "not a decimal number".to_owned())
+        })?
+        .unwrap_or(0);
         Ok(Self {
             key,
             cert_der,
             dir: Some(dir.to_owned()),
+            register,
             revocations,
             crl_number,
         })
@@ -381,12 +405,31 @@ impl CertificateAuthority {
         &self.revocations.revoked
     }
 
+    /// The register: every certificate issued, oldest first (for an incomplete register,
+    /// since [`register_started_at`](Self::register_started_at)).
+    pub fn issued(&self) -> &[IssuedRecord] {
+        &self.register.issued
+    }
+
+    /// Whether the register lists every certificate this CA issued: false for a CA created
+    /// before the register existed (issue 14), whose older certificates are not in it.
+    pub fn register_is_complete(&self) -> bool {
+        self.register.complete
+    }
+
+    /// When the register started, unix seconds.
+    pub fn register_started_at(&self) -> i64 {
+        self.register.started_at
+    }
+
     fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, CaError> {
         Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key).map_err(build_err)
     }
 
-    /// Issues a node certificate valid from five minutes ago for `request.days` days.
-    pub fn issue(&self, request: &IssueRequest) -> Result<IssuedNode, CaError> {
+    /// Issues a node certificate valid from five minutes ago for `request.days` days and
+    /// records it in the register (`issued.json`) before returning it: a certificate whose
+    /// recording failed is not handed out.
+    pub fn issue(&mut self, request: &IssueRequest) -> Result<IssuedNode, CaError> {
         let (not_before, not_after) = validity_from_days(request.days)?;
         self.issue_with_validity(request, not_before, not_after)
     }
@@ -398,7 +441,7 @@ impl CertificateAuthority {
     /// node in the identity extension, and extended key usage clientAuth only: it can never
     /// serve TLS, so no dialler takes it for a node.
     pub fn issue_with_validity(
-        &self,
+        &mut self,
         request: &IssueRequest,
         not_before: i64,
         not_after: i64,
@@ -453,47 +496,18 @@ impl CertificateAuthority {
         let cert = params.signed_by(&key, &self.issuer()?).map_err(build_err)?;
         let cert_der = cert.der().to_vec();
         let identity = crate::parse_certificate(&cert_der)?;
+        self.register.issued.push(IssuedRecord::of(&identity));
+        if let Err(e) = self.save_register() {
+            // Keep memory as on disk; the certificate and its key are dropped unseen.
+            self.register.issued.pop();
+            return Err(e);
+        }
         Ok(IssuedNode {
             identity,
             cert_pem: format!("{}{}", cert.pem(), self.cert_pem()),
             key_pem: key.serialize_pem(),
             cert_der,
         })
-    }
-
-    /// Records the revocation of a certificate this CA issued (PEM or DER; for PEM the first
-    /// certificate is taken) and saves `revoked.json`. The next [`crl`](Self::crl) lists it.
-    pub fn revoke(
-        &mut self,
-        cert: &[u8],
-        reason: Option<RevocationReason>,
-    ) -> Result<RevocationRecord, CaError> {
-        let der = pem_or_der(cert, PEM_CERTIFICATE)?.remove(0);
-        let parsed = parse_x509(&der)?;
-        let identity = identity_of(&parsed, &der)?;
-        let store = TrustStore::new(&self.cert_der, None)?;
-        match store.check_issued_by_ca(&parsed) {
-            Ok(()) => {}
-            Err(TrustError::UnknownIssuer) => return Err(CaError::NotOurs(identity.node)),
-            Err(other) => return Err(CaError::Build(other.to_string())),
-        }
-        let serial = identity.serial_hex();
-        if let Some(old) = self.revocations.revoked.iter().find(|r| r.serial == serial) {
-            return Err(CaError::AlreadyRevoked {
-                serial,
-                revoked_at: old.revoked_at,
-            });
-        }
-        let record = RevocationRecord {
-            serial,
-            node: identity.node.to_string(),
-            revoked_at: now_unix(),
-            reason: reason.map(|r| r as u8),
-            fingerprint: identity.fingerprint_hex(),
-        };
-        self.revocations.revoked.push(record.clone());
-        self.save_revocations(true)?;
-        Ok(record)
     }
 
     /// Signs a CRL listing every revocation, valid from now for `next_update_days`, with
@@ -538,29 +552,45 @@ impl CertificateAuthority {
         Ok(crl.der().to_vec())
     }
 
-    fn save_revocations(&self, force: bool) -> Result<(), CaError> {
-        if let Some(dir) = &self.dir {
-            write_file(
-                &dir.join(REVOKED_FILE),
-                &self.revocations.to_json(),
-                PUBLIC_FILE_MODE,
-                force,
-            )?;
-        }
-        Ok(())
+    fn save_register(&self) -> Result<(), CaError> {
+        self.save_state(REGISTER_FILE, &self.register.to_json())
+    }
+
+    fn save_revocations(&self) -> Result<(), CaError> {
+        self.save_state(REVOKED_FILE, &self.revocations.to_json())
     }
 
     fn save_crl_number(&self) -> Result<(), CaError> {
+        self.save_state(CRL_NUMBER_FILE, format!("{}\n", self.crl_number).as_bytes())
+    }
+
+    /// Replaces bookkeeping file `name` of the CA directory, if the CA has one.
+    fn save_state(&self, name: &str, contents: &[u8]) -> Result<(), CaError> {
         if let Some(dir) = &self.dir {
-            let text = format!("{}\n", self.crl_number);
-            write_file(
-                &dir.join(CRL_NUMBER_FILE),
-                text.as_bytes(),
-                PUBLIC_FILE_MODE,
-                true,
-            )?;
+            write_file(&dir.join(name), contents, PUBLIC_FILE_MODE, true)?;
         }
         Ok(())
+    }
+}
+
+/// Reads and parses a bookkeeping file of the CA directory; `None` if it does not exist.
+fn read_state<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<Option<T>, CaError> {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(&bytes)
+            .map(Some)
+            .map_err(|reason| CaError::CorruptState {
+                path: path.to_owned(),
+                reason,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReadError::Io {
+            path: path.to_owned(),
+            source,
+        }
+        .into()),
     }
 }
 

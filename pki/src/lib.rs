@@ -70,7 +70,10 @@ mod verify;
 
 pub use applied_crl::{AppliedCrl, AppliedCrlError, CrlNumber, CrlRollbackError};
 pub use bluehelm_proto::NodeId;
-pub use ca::{CaError, CertificateAuthority, IssueRequest, IssuedNode, RevocationRecord};
+pub use ca::{
+    CaError, CertStatus, CertificateAuthority, IssueRequest, IssuedNode, IssuedRecord,
+    RevocationRecord,
+};
 pub use credentials::{CredentialsError, NodeCredentials};
 pub use crl::{parse_crl, reason_name, CrlInfo, CrlParseError, RevokedEntry};
 pub use defaults::*;

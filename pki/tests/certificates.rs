@@ -39,7 +39,7 @@ fn ca() -> CertificateAuthority {
 
 #[test]
 fn a_valid_certificate_of_each_role_verifies() {
-    let ca = ca();
+    let mut ca = ca();
     let trust = ca.trust_store().unwrap();
     for req in [hub(), ncb_fr(), unmiss()] {
         let issued = ca.issue(&req).unwrap();
@@ -59,7 +59,7 @@ fn a_valid_certificate_of_each_role_verifies() {
 
 #[test]
 fn serials_are_random_and_positive() {
-    let ca = ca();
+    let mut ca = ca();
     let a = ca.issue(&hub()).unwrap().identity.serial;
     let b = ca.issue(&hub()).unwrap().identity.serial;
     assert_ne!(a, b);
@@ -69,7 +69,7 @@ fn serials_are_random_and_positive() {
 #[test]
 fn certificate_from_another_ca_is_unknown_issuer() {
     let ours = ca();
-    let theirs = ca();
+    let mut theirs = ca();
     let foreign = theirs.issue(&ncb_fr()).unwrap();
     let err = ours
         .trust_store()
@@ -80,7 +80,7 @@ fn certificate_from_another_ca_is_unknown_issuer() {
 
 #[test]
 fn certificate_with_a_tampered_signature_is_unknown_issuer() {
-    let ca = ca();
+    let mut ca = ca();
     let mut der = ca.issue(&ncb_fr()).unwrap().cert_der;
     let last = der.len() - 1;
     der[last] ^= 1;
@@ -90,7 +90,7 @@ fn certificate_with_a_tampered_signature_is_unknown_issuer() {
 
 #[test]
 fn expired_and_not_yet_valid_certificates_are_refused_distinctly() {
-    let ca = ca();
+    let mut ca = ca();
     let trust = ca.trust_store().unwrap();
     let now = now_unix();
     let cert = ca
@@ -229,7 +229,7 @@ fn ca_certificate_is_not_a_node_certificate() {
 
 #[test]
 fn issuing_enforces_role_rules() {
-    let ca = ca();
+    let mut ca = ca();
     for bad in [
         request("ncb.fr", Role::Ncb, None, None),
         request("ncb.fr", Role::Ncb, Some("fra"), None),
@@ -435,14 +435,16 @@ fn init_ca_writes_a_0600_key_and_refuses_to_overwrite_without_force() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names.len(), 4, "{names:?}");
+    // ca.pem, ca.key, issued.json, revoked.json, crl_number.
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(mode("issued.json"), 0o644);
 }
 
 #[test]
 fn issued_files_are_0600_keys_and_load_as_credentials() {
     let ca_dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let ca = CertificateAuthority::init(ca_dir.path(), 365, false).unwrap();
+    let mut ca = CertificateAuthority::init(ca_dir.path(), 365, false).unwrap();
     let issued = ca.issue(&ncb_fr()).unwrap();
     let (cert_path, key_path) = issued.write_to(out.path(), false).unwrap();
     assert_eq!(cert_path, out.path().join("ncb.fr.pem"));
@@ -479,7 +481,7 @@ fn issued_files_are_0600_keys_and_load_as_credentials() {
 
 #[test]
 fn key_of_another_node_does_not_load_with_this_certificate() {
-    let ca = ca();
+    let mut ca = ca();
     let fr = ca.issue(&ncb_fr()).unwrap();
     let gs = ca.issue(&hub()).unwrap();
     assert!(matches!(

@@ -16,7 +16,7 @@ const V1_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
-fn issued(ca: &CertificateAuthority) -> IssuedNode {
+fn issued(ca: &mut CertificateAuthority) -> IssuedNode {
     ca.issue(&IssueRequest {
         node: "ncb.fr".parse().unwrap(),
         role: Role::Ncb,
@@ -71,17 +71,17 @@ fn s(p: &Path) -> &str {
 #[test]
 fn issued_and_ca_keys_are_pkcs8_v1_without_a_public_key() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = CertificateAuthority::init(dir.path(), 30, false).unwrap();
+    let mut ca = CertificateAuthority::init(dir.path(), 30, false).unwrap();
     let ca_key = std::fs::read_to_string(dir.path().join(CA_KEY_FILE)).unwrap();
     assert_v1(&ca_key, "ca.key");
-    assert_v1(&issued(&ca).key_pem, "node key");
+    assert_v1(&issued(&mut ca).key_pem, "node key");
 }
 
 #[test]
 fn openssl_and_python_cryptography_load_issued_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = CertificateAuthority::init(&dir.path().join("ca"), 30, false).unwrap();
-    let (_, key_path) = issued(&ca)
+    let mut ca = CertificateAuthority::init(&dir.path().join("ca"), 30, false).unwrap();
+    let (_, key_path) = issued(&mut ca)
         .write_to(&dir.path().join("out"), false)
         .unwrap();
     for key in [key_path, dir.path().join("ca").join(CA_KEY_FILE)] {
@@ -100,8 +100,8 @@ fn openssl_and_python_cryptography_load_issued_keys() {
 
 #[test]
 fn v1_and_v2_keys_both_load_and_sign_for_tls() {
-    let ca = CertificateAuthority::generate(30).unwrap();
-    let node = issued(&ca);
+    let mut ca = CertificateAuthority::generate(30).unwrap();
+    let node = issued(&mut ca);
     let v2 = as_v2(&node.key_pem);
     for key in [node.key_pem.as_str(), v2.as_str()] {
         let creds = NodeCredentials::from_pem(node.cert_pem.as_bytes(), key.as_bytes()).unwrap();
@@ -122,7 +122,7 @@ fn v1_and_v2_keys_both_load_and_sign_for_tls() {
     .open(&key_path)
     .and_then(|mut f| std::io::Write::write_all(&mut f, v2.as_bytes()))
     .unwrap();
-    let reloaded = CertificateAuthority::load(dir.path()).unwrap();
+    let mut reloaded = CertificateAuthority::load(dir.path()).unwrap();
     assert_eq!(reloaded.cert_der(), ca.cert_der());
-    issued(&reloaded);
+    issued(&mut reloaded);
 }

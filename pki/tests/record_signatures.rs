@@ -23,10 +23,10 @@ fn change(owner: &str) -> RecordChange {
 
 #[test]
 fn an_owners_change_verifies_and_any_tampering_or_other_signer_is_refused() {
-    let ca = CertificateAuthority::generate(3650).unwrap();
+    let mut ca = CertificateAuthority::generate(3650).unwrap();
     let verifier = EnvelopeVerifier::new(ca.trust_store().unwrap());
-    let fr = ncb(&ca, "FR");
-    let ke = ncb(&ca, "KE");
+    let fr = ncb(&mut ca, "FR");
+    let ke = ncb(&mut ca, "KE");
     let certs = [fr.node_cert_der().to_vec(), ke.node_cert_der().to_vec()];
     let lookup = |fp: &[u8; 32]| {
         certs
@@ -65,10 +65,10 @@ fn an_owners_change_verifies_and_any_tampering_or_other_signer_is_refused() {
 
 #[test]
 fn the_hubs_digest_verifies_only_with_the_hubs_certificate() {
-    let ca = CertificateAuthority::generate(3650).unwrap();
+    let mut ca = CertificateAuthority::generate(3650).unwrap();
     let verifier = EnvelopeVerifier::new(ca.trust_store().unwrap());
-    let fr = ncb(&ca, "FR");
-    let ke = ncb(&ca, "KE");
+    let fr = ncb(&mut ca, "FR");
+    let ke = ncb(&mut ca, "KE");
     let digest = ReplicaDigest {
         database: Database::Sltd,
         replica: "ncb.ke".parse().unwrap(),

@@ -40,8 +40,8 @@ fn with_bytes(s: &SignedEnvelope, bytes: Vec<u8>) -> SignedEnvelope {
 
 #[test]
 fn signed_envelope_verifies_and_decodes_the_signed_bytes() {
-    let net = net();
-    let fr = ncb(&net.ca, "FR");
+    let mut net = net();
+    let fr = ncb(&mut net.ca, "FR");
     let envelope = notice("ncb.fr", 1024);
     let signed = fr.signer().sign(&envelope).unwrap();
     assert_eq!(signed.envelope_bytes(), envelope.encode_to_vec().as_slice());
@@ -54,8 +54,8 @@ fn signed_envelope_verifies_and_decodes_the_signed_bytes() {
 
 #[test]
 fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
-    let net = net();
-    let fr = ncb(&net.ca, "FR");
+    let mut net = net();
+    let fr = ncb(&mut net.ca, "FR");
     let signed = fr.signer().sign(&notice("ncb.fr", 1024)).unwrap();
     let now = now_unix();
     let bytes = signed.envelope_bytes().to_vec();
@@ -101,8 +101,8 @@ fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
 
 #[test]
 fn envelope_signed_by_ncb_de_claiming_ncb_fr_is_origin_mismatch() {
-    let net = net();
-    let de = ncb(&net.ca, "DE");
+    let mut net = net();
+    let de = ncb(&mut net.ca, "DE");
     let forged = de.signer().sign(&notice("ncb.fr", 1024)).unwrap();
     assert_eq!(
         net.verifier.verify(&forged, now_unix()).unwrap_err(),
@@ -120,11 +120,11 @@ fn envelope_signed_by_ncb_de_claiming_ncb_fr_is_origin_mismatch() {
 
 #[test]
 fn batch_of_64_with_one_bad_signature_flags_exactly_that_one() {
-    let net = net();
+    let mut net = net();
     let nodes: Vec<(NodeCredentials, &str)> =
         [("FR", "ncb.fr"), ("DE", "ncb.de"), ("IT", "ncb.it")]
             .into_iter()
-            .map(|(cc, id)| (ncb(&net.ca, cc), id))
+            .map(|(cc, id)| (ncb(&mut net.ca, cc), id))
             .collect();
     let mut batch: Vec<SignedEnvelope> = (0..64)
         .map(|i| {
@@ -160,10 +160,10 @@ fn batch_of_64_with_one_bad_signature_flags_exactly_that_one() {
 
 #[test]
 fn batch_reports_untrusted_signers_in_place() {
-    let net = net();
-    let stranger_ca = CertificateAuthority::generate(365).unwrap();
-    let fr = ncb(&net.ca, "FR");
-    let stranger = ncb(&stranger_ca, "FR");
+    let mut net = net();
+    let mut stranger_ca = CertificateAuthority::generate(365).unwrap();
+    let fr = ncb(&mut net.ca, "FR");
+    let stranger = ncb(&mut stranger_ca, "FR");
     let batch = vec![
         fr.signer().sign(&notice("ncb.fr", 600)).unwrap(),
         stranger.signer().sign(&notice("ncb.fr", 600)).unwrap(),
@@ -181,7 +181,7 @@ fn batch_reports_untrusted_signers_in_place() {
 #[test]
 fn cached_signer_is_rechecked_for_expiry_and_dropped_on_a_new_crl() {
     let mut net = net();
-    let fr = ncb(&net.ca, "FR");
+    let fr = ncb(&mut net.ca, "FR");
     let signed = fr.signer().sign(&notice("ncb.fr", 600)).unwrap();
     let now = now_unix();
     assert!(net.verifier.verify(&signed, now).is_ok());
@@ -210,8 +210,8 @@ fn cached_signer_is_rechecked_for_expiry_and_dropped_on_a_new_crl() {
 
 #[test]
 fn validly_signed_garbage_is_a_decode_error() {
-    let net = net();
-    let fr = ncb(&net.ca, "FR");
+    let mut net = net();
+    let fr = ncb(&mut net.ca, "FR");
     let signed = fr
         .signer()
         .sign_bytes(b"\xff\xff not an envelope".to_vec())
@@ -225,8 +225,8 @@ fn validly_signed_garbage_is_a_decode_error() {
 
 #[test]
 fn credentials_expose_rustls_material() {
-    let net = net();
-    let fr = ncb(&net.ca, "FR");
+    let mut net = net();
+    let fr = ncb(&mut net.ca, "FR");
     assert!(matches!(
         fr.private_key_der(),
         rustls_pki_types::PrivateKeyDer::Pkcs8(_)

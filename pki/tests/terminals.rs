@@ -32,7 +32,7 @@ fn terminal_request(node: &str, home: Option<&str>) -> IssueRequest {
     }
 }
 
-fn mission(ca: &CertificateAuthority) -> IssuedNode {
+fn mission(ca: &mut CertificateAuthority) -> IssuedNode {
     ca.issue(&IssueRequest {
         node: id("mission.unmiss"),
         role: Role::Mission,
@@ -50,7 +50,7 @@ fn ca() -> CertificateAuthority {
 
 #[test]
 fn terminal_certificate_names_its_node_and_verifies_only_for_it() {
-    let ca = ca();
+    let mut ca = ca();
     let trust = ca.trust_store().unwrap();
     let term = ca
         .issue(&terminal_request("term1.unmiss", Some("mission.unmiss")))
@@ -77,7 +77,7 @@ fn terminal_certificate_names_its_node_and_verifies_only_for_it() {
 
 #[test]
 fn terminal_certificate_is_never_a_node_certificate() {
-    let ca = ca();
+    let mut ca = ca();
     let trust = ca.trust_store().unwrap();
     let term = ca
         .issue(&terminal_request("term1.unmiss", Some("mission.unmiss")))
@@ -90,7 +90,7 @@ fn terminal_certificate_is_never_a_node_certificate() {
         })
     );
     // And a node certificate is not a terminal's.
-    let node = mission(&ca);
+    let node = mission(&mut ca);
     assert_eq!(
         trust.verify_terminal(&node.cert_der, now_unix(), &id("mission.unmiss")),
         Err(TrustError::NotATerminal {
@@ -102,7 +102,7 @@ fn terminal_certificate_is_never_a_node_certificate() {
 
 #[test]
 fn envelopes_signed_with_a_terminal_key_are_refused() {
-    let ca = ca();
+    let mut ca = ca();
     let term = ca
         .issue(&terminal_request("term1.unmiss", Some("mission.unmiss")))
         .unwrap();
@@ -122,8 +122,8 @@ fn envelopes_signed_with_a_terminal_key_are_refused() {
 
 #[test]
 fn issuing_enforces_the_home_rule() {
-    let ca = ca();
-    let rule = |r: &IssueRequest| match ca.issue(r) {
+    let mut ca = ca();
+    let mut rule = |r: &IssueRequest| match ca.issue(r) {
         Err(CaError::RoleRules(rule)) => rule,
         other => panic!("expected a role rule error, got {other:?}"),
     };
@@ -143,7 +143,7 @@ fn issuing_enforces_the_home_rule() {
 
 #[test]
 fn the_home_node_cannot_be_changed_without_the_ca() {
-    let ca = ca();
+    let mut ca = ca();
     let trust = ca.trust_store().unwrap();
     let term = ca
         .issue(&terminal_request("term1.unmiss", Some("mission.unmiss")))
@@ -183,7 +183,7 @@ fn revoked_terminal_is_refused() {
 
 #[test]
 fn webpki_takes_a_terminal_as_client_but_never_as_server() {
-    let ca = ca();
+    let mut ca = ca();
     let term = ca
         .issue(&terminal_request("term1.unmiss", Some("mission.unmiss")))
         .unwrap();

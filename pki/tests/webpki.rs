@@ -9,7 +9,7 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 
-fn issue(ca: &CertificateAuthority, node: &str, role: Role, country: Option<&str>) -> Vec<u8> {
+fn issue(ca: &mut CertificateAuthority, node: &str, role: Role, country: Option<&str>) -> Vec<u8> {
     let req = IssueRequest {
         node: node.parse().unwrap(),
         role,
@@ -24,8 +24,8 @@ fn issue(ca: &CertificateAuthority, node: &str, role: Role, country: Option<&str
 #[test]
 fn webpki_accepts_node_certificates_and_honours_the_crl() {
     let mut ca = CertificateAuthority::generate(365).unwrap();
-    let good = issue(&ca, "ncb.fr", Role::Ncb, Some("FR"));
-    let bad = issue(&ca, "gs", Role::Hub, None);
+    let good = issue(&mut ca, "ncb.fr", Role::Ncb, Some("FR"));
+    let bad = issue(&mut ca, "gs", Role::Hub, None);
     ca.revoke(&bad, None).unwrap();
     let crl_pem = ca.crl(7).unwrap();
     let trust = bluehelm_pki::TrustStore::new(ca.cert_der(), Some(crl_pem.as_bytes())).unwrap();

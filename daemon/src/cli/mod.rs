@@ -39,7 +39,7 @@ pub enum Command {
     /// Manage the network's PKI: CA, node certificates, revocations and CRLs.
     #[command(subcommand)]
     #[command(
-        after_help = "Examples:\n  bluehelm pki init-ca --out ca/\n  bluehelm pki issue --ca ca/ --node ncb.fr --role ncb --country FR --out certs/\n  bluehelm pki show certs/ncb.fr.pem"
+        after_help = "Examples:\n  bluehelm pki init-ca --out ca/\n  bluehelm pki issue --ca ca/ --node ncb.fr --role ncb --country FR --out certs/\n  bluehelm pki list --ca ca/\n  bluehelm pki show certs/ncb.fr.pem"
     )]
     Pki(pki::PkiCommand),
     /// Run a node from its config file.

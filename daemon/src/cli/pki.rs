@@ -1,6 +1,8 @@
 //! `bluehelm pki …`: the operator's front end to `bluehelm_pki`. Every failure becomes one
 //! error line (printed by `main`) and a non-zero exit.
 
+mod list;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,10 +12,10 @@ use bluehelm::human_time::{local_from_secs, utc_from_secs};
 use bluehelm_pki::{
     ca::{self, CertificateAuthority},
     parse_ca_certificate, parse_certificate, parse_crl, pem_kind, pem_or_der, reason_name, CaInfo,
-    CertError, CrlInfo, IssueRequest, NodeId, NodeIdentity, PemKind, Role,
-    DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CRL_VALIDITY_DAYS, DEFAULT_NODE_VALIDITY_DAYS,
+    CertError, CrlInfo, IssueRequest, IssuedNode, NodeId, NodeIdentity, PemKind, RevocationRecord,
+    Role, DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CRL_VALIDITY_DAYS, DEFAULT_NODE_VALIDITY_DAYS,
 };
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 /// PKI operations. They run on the CA operator's machine; nodes never hold the CA key.
@@ -67,20 +69,32 @@ pub enum PkiCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Record the revocation of a certificate; it appears in the next CRL.
+    /// Record the revocation of certificates; they appear in the next CRL.
     #[command(
-        after_help = "Example:\n  bluehelm pki revoke --ca ca/ --cert certs/ncb.fr.pem --reason key-compromise"
+        after_help = "Examples:\n  bluehelm pki revoke --ca ca/ --node ncb.fr --reason key-compromise\n  bluehelm pki revoke --ca ca/ --serial 3b9e1f0c5a7d42e8b1c6f0a9d2e47c15\n  bluehelm pki revoke --ca ca/ --cert certs/ncb.fr.pem"
     )]
     Revoke {
         /// The CA directory.
         #[arg(long, value_name = "DIR")]
         ca: PathBuf,
-        /// The certificate to revoke (PEM or DER).
-        #[arg(long, value_name = "FILE")]
-        cert: PathBuf,
+        // Which certificates: exactly one of --cert, --node, --serial.
+        #[command(flatten)]
+        target: RevokeTarget,
         /// RFC 5280 reason, e.g. key-compromise, superseded, cessation-of-operation.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// List the certificates this CA issued (its register) and their status.
+    #[command(
+        after_help = "Examples:\n  bluehelm pki list --ca ca/\n  bluehelm pki list --ca ca/ --json"
+    )]
+    List {
+        /// The CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a signed CRL listing every revocation (PEM).
     #[command(after_help = "Example:\n  bluehelm pki crl --ca ca/ --out crl.pem")]
@@ -106,6 +120,22 @@ pub enum PkiCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `pki revoke` revokes: exactly one of the three.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RevokeTarget {
+    /// The certificate to revoke (PEM or DER).
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// Every certificate of this node in the register that is not revoked or expired (also
+    /// those an earlier `pki issue --force` replaced).
+    #[arg(long, value_name = "ID")]
+    node: Option<String>,
+    /// The certificate with this serial (hex, as `bluehelm pki list` shows it).
+    #[arg(long, value_name = "N")]
+    serial: Option<String>,
 }
 
 /// Runs one `bluehelm pki` subcommand.
@@ -154,7 +184,9 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 request.mission.as_deref(),
             )?;
             bluehelm_pki::check_home_rule(request.role, &request.node, request.home.as_ref())?;
-            let authority = CertificateAuthority::load(&ca)?;
+            // Refuse before issuing: a certificate issued is in the register for good.
+            IssuedNode::check_target(&out, &request.node, force)?;
+            let mut authority = CertificateAuthority::load(&ca)?;
             let issued = authority.issue(&request)?;
             let (cert_path, key_path) = issued.write_to(&out, force)?;
             let bound = issued
@@ -173,7 +205,7 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 local_from_secs(issued.identity.not_after)
             )?;
         }
-        PkiCommand::Revoke { ca, cert, reason } => {
+        PkiCommand::Revoke { ca, target, reason } => {
             let reason = reason
                 .map(|r| {
                     ca::parse_reason(&r).ok_or_else(|| {
@@ -181,15 +213,19 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .transpose()?;
-            let bytes = read(&cert)?;
-            let mut authority = CertificateAuthority::load(&ca)?;
-            let record = authority.revoke(&bytes, reason)?;
-            outln!(
-                "revoked {} (serial {}); run `bluehelm pki crl` and distribute the new CRL",
-                record.node,
-                record.serial
-            )?;
+            let records = revoke(&ca, target, reason)?;
+            // One line per certificate; the last keeps the hint (and a single revocation
+            // the line it always printed).
+            for (i, record) in records.iter().enumerate() {
+                let hint = if i + 1 == records.len() {
+                    "; run `bluehelm pki crl` and distribute the new CRL"
+                } else {
+                    ""
+                };
+                outln!("revoked {} (serial {}){hint}", record.node, record.serial)?;
+            }
         }
+        PkiCommand::List { ca, json } => list::run(&ca, json)?,
         PkiCommand::Crl { ca, out, days } => {
             let mut authority = CertificateAuthority::load(&ca)?;
             let pem = authority.crl(days)?;
@@ -207,6 +243,36 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
         PkiCommand::Show { file, json } => show(&file, json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Revokes what `target` names: the three ways end in the library's one revocation path.
+fn revoke(
+    ca: &Path,
+    target: RevokeTarget,
+    reason: Option<bluehelm_pki::RevocationReason>,
+) -> anyhow::Result<Vec<RevocationRecord>> {
+    match target {
+        RevokeTarget {
+            cert: Some(cert), ..
+        } => {
+            let bytes = read(&cert)?;
+            Ok(vec![CertificateAuthority::load(ca)?.revoke(&bytes, reason)?])
+        }
+        RevokeTarget {
+            node: Some(node), ..
+        } => {
+            let node: NodeId = node.parse().map_err(|e| anyhow!("invalid --node: {e}"))?;
+            Ok(CertificateAuthority::load(ca)?.revoke_node(&node, reason)?)
+        }
+        RevokeTarget {
+            serial: Some(serial),
+            ..
+        } => Ok(vec![
+            CertificateAuthority::load(ca)?.revoke_serial(&serial, reason)?
+        ]),
+        // The clap group requires one of the three.
+        RevokeTarget { .. } => bail!("give one of --cert, --node or --serial"),
+    }
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -391,4 +457,61 @@ fn crl_json(crl: &CrlInfo) -> String {
 fn crl_number(crl: &CrlInfo) -> String {
     crl.crl_number()
         .map_or_else(|| "-".into(), |n| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{PkiCommand, RevokeTarget};
+    use crate::cli::{Cli, Command};
+
+    fn revoke_target(args: &[&str]) -> Result<RevokeTarget, clap::Error> {
+        let cli = Cli::try_parse_from(
+            ["bluehelm", "pki", "revoke", "--ca", "ca/"]
+                .iter()
+                .chain(args)
+                .copied(),
+        )?;
+        match cli.command {
+            Command::Pki(PkiCommand::Revoke { target, .. }) => Ok(target),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn revoke_takes_exactly_one_of_cert_node_and_serial() {
+        let t = revoke_target(&["--cert", "certs/ncb.fr.pem", "--reason", "superseded"]).unwrap();
+        assert!(t.cert.is_some() && t.node.is_none() && t.serial.is_none());
+        let t = revoke_target(&["--node", "ncb.fr"]).unwrap();
+        assert_eq!(t.node.as_deref(), Some("ncb.fr"));
+        let t = revoke_target(&["--serial", "0x4F1C"]).unwrap();
+        assert_eq!(t.serial.as_deref(), Some("0x4F1C"));
+
+        let none = revoke_target(&[]).unwrap_err();
+        assert_eq!(none.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        for two in [
+            &["--node", "ncb.fr", "--serial", "4f1c"][..],
+            &["--cert", "x.pem", "--node", "ncb.fr"][..],
+            &["--cert", "x.pem", "--serial", "4f1c"][..],
+        ] {
+            let err = revoke_target(two).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{two:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn list_takes_the_ca_and_json() {
+        let cli =
+            Cli::try_parse_from(["bluehelm", "pki", "list", "--ca", "ca/", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Pki(PkiCommand::List { json: true, .. })
+        ));
+        assert!(Cli::try_parse_from(["bluehelm", "pki", "list"]).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 use bluehelm_pki::{CertificateAuthority, IssueRequest, NodeCredentials, Role};
 
 /// Credentials of the NCB of country `cc` (`ncb.fr` for `FR`), issued by `ca`.
-pub fn ncb(ca: &CertificateAuthority, cc: &str) -> NodeCredentials {
+pub fn ncb(ca: &mut CertificateAuthority, cc: &str) -> NodeCredentials {
     let req = IssueRequest {
         node: format!("ncb.{}", cc.to_ascii_lowercase()).parse().unwrap(),
         role: Role::Ncb,
