@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::records::{hex, sha256_parts as sha256};
+
 #[cfg(test)]
 mod tests;
 
@@ -283,18 +285,4 @@ impl Verifier {
     pub fn entries(&self) -> u64 {
         self.chain.last_seq
     }
-}
-
-fn sha256(parts: &[&[u8]]) -> Digest {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in parts {
-        ctx.update(part);
-    }
-    let mut out = [0; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    crate::records::sync::hex(bytes)
 }

@@ -28,6 +28,20 @@ pub fn sha256(bytes: &[u8]) -> [u8; HASH_LEN] {
     hash_bytes(ring::digest::digest(&ring::digest::SHA256, bytes))
 }
 
+/// SHA-256 of `parts` one after another, without joining them first.
+pub fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        ctx.update(part);
+    }
+    hash_bytes(ctx.finish())
+}
+
+/// Lower-case hex, for digests shown to people and written in text files.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn hash_bytes(digest: ring::digest::Digest) -> [u8; HASH_LEN] {
     let mut out = [0; HASH_LEN];
     out.copy_from_slice(digest.as_ref());

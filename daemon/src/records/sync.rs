@@ -39,7 +39,4 @@ pub fn digest(
     Ok((at, digest.leaves(), digest.root()))
 }
 
-/// Lower-case hex, for digests shown to people.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::engine::records::hex;
