@@ -13,8 +13,11 @@ use serde::Deserialize;
 use crate::engine::policy::Policy;
 use crate::engine::routing::{Route, RoutePattern, RoutingTable};
 
+mod audit;
 mod databases;
 mod policy;
+
+pub use audit::AuditConfig;
 
 pub use databases::Databases;
 
@@ -80,6 +83,9 @@ struct FileConfig {
     /// The field databases' hub and this node's replicas (issue 13).
     #[serde(default)]
     databases: databases::DatabasesFile,
+    /// The audit log (issue 14); absent: on, a checkpoint a minute.
+    #[serde(default)]
+    audit: audit::AuditFile,
 }
 
 /// The built-in reference databases a node answers itself, without an application on
@@ -207,6 +213,8 @@ pub struct NodeConfig {
     pub policy: Policy,
     /// The field databases' hub and this node's replicas (`[databases]`, issue 13).
     pub databases: Databases,
+    /// The audit log (`[audit]`, issue 14).
+    pub audit: AuditConfig,
 }
 
 impl NodeConfig {
@@ -378,11 +386,19 @@ impl FileConfig {
         }
 
         let policy = policy::validate(self.policy)?;
+        // Signed audit checkpoints go to the hub (issue 14): no config names that service.
+        if let Ok(service) = crate::engine::audit::CHECKPOINT_SERVICE.parse::<ServiceName>() {
+            services
+                .entry(service)
+                .or_insert_with(|| policy.hub_node.clone());
+        }
         let databases = databases::validate(self.databases, &me, &neighbours)?;
+        let audit = audit::validate(self.audit)?;
 
         Ok(NodeConfig {
             policy,
             databases,
+            audit,
             routing: RoutingTable {
                 me: Some(me.clone()),
                 neighbours,

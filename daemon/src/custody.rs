@@ -9,6 +9,7 @@
 //! queue depths, counters) and [`LinkedPeers`] (the links that are up, which `net` owns).
 //! Only `node`, the assembly, holds the [`Core`] itself.
 
+mod audited;
 mod bulk;
 mod bureau;
 mod handles;

@@ -53,6 +53,9 @@ pub struct NodeSpec {
     /// benchmarks keep the default; the integration tests ask for the least, so that a node
     /// start zero-fills 32 MiB of custody log instead of 64.
     pub custody_log_file_mib: Option<u64>,
+    /// The `[audit]` table's keys, as TOML (issue 14); none: the defaults (on, a checkpoint
+    /// a minute).
+    pub audit: Option<String>,
 }
 
 impl NodeSpec {
@@ -74,6 +77,7 @@ impl NodeSpec {
             limits: None,
             policy: None,
             custody_log_file_mib: None,
+            audit: None,
         }
     }
 
@@ -241,6 +245,9 @@ pub fn config_text(spec: &NodeSpec) -> String {
         if let Some(limits) = &spec.limits {
             let _ = writeln!(t, "{limits}");
         }
+    }
+    if let Some(audit) = &spec.audit {
+        let _ = writeln!(t, "\n[audit]\n{audit}");
     }
     if let Some(policy) = &spec.policy {
         let _ = writeln!(t, "\n{policy}");

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, TrustStore};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::AuditLog;
 use crate::config::NodeConfig;
 use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
+use crate::engine::audit::SignedCheckpoint;
 use crate::engine::register::Register;
 use crate::engine::release::Directory;
 use crate::net::links::Links;
@@ -53,6 +56,8 @@ pub enum StartError {
     AppliedCrl(#[source] bluehelm_pki::AppliedCrlError),
     #[error("storage")]
     Store(#[from] crate::store::StoreError),
+    #[error("audit log")]
+    Audit(#[from] crate::audit::AuditError),
     #[error("field databases")]
     Records(#[from] crate::records::store::RecordStoreError),
     #[error("TLS")]
@@ -66,6 +71,16 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Signed audit checkpoints waiting to be sent to gs; past this, one is skipped (the next
+/// covers its entries).
+const CHECKPOINTS_WAITING: usize = 16;
+
+/// Writes the audit log's last entries and its last checkpoint (a blocking join).
+async fn close_audit(core: &Arc<Core>) {
+    let audit = core.audit().clone();
+    let _ = tokio::task::spawn_blocking(move || audit.close()).await;
 }
 
 /// A running node.
@@ -128,19 +143,21 @@ impl Node {
             let records = tokio::task::spawn_blocking(move || RecordStore::open(&storage))
                 .await
                 .map_err(|_| crate::store::StoreError::Closed)??;
-            Self::open_endpoint(&config, &creds, &trust)
-                .map(|opened| (opened, (register, directory, Arc::new(records))))
+            let opened = Self::open_endpoint(&config, &creds, &trust)?;
+            let audit = Self::open_audit(&config, &creds)?;
+            Ok((opened, (register, directory, Arc::new(records)), audit))
         }
         .await;
-        let ((client, endpoint, bulk), (register, directory, records)) = match prepared {
-            Ok(prepared) => prepared,
-            Err(err) => {
-                if let Err(close) = store.shutdown().await {
-                    tracing::error!(error = %close, "the store did not close cleanly");
+        let ((client, endpoint, bulk), (register, directory, records), (audit, checkpoints)) =
+            match prepared {
+                Ok(prepared) => prepared,
+                Err(err) => {
+                    if let Err(close) = store.shutdown().await {
+                        tracing::error!(error = %close, "the store did not close cleanly");
+                    }
+                    return Err(err);
                 }
-                return Err(err);
-            }
-        };
+            };
         let crl_number = trust::crl_number_in_force(&trust);
 
         let core = Arc::new(Core::new(CoreParts {
@@ -153,6 +170,7 @@ impl Node {
             register,
             directory,
             records,
+            audit,
         }));
         let links = Arc::new(Links::new(client));
         let link_handle = LinkHandle::new(core.clone());
@@ -184,6 +202,7 @@ impl Node {
             crl_guard,
         ));
         let bureau = BureauHandle::new(core.clone());
+        tasks.spawn(crate::audit::send_to_hub(bureau.clone(), checkpoints));
         let api = match crate::api::start(&bureau, links.clone(), &tasks) {
             Ok(api) => api,
             Err(err) => {
@@ -191,6 +210,7 @@ impl Node {
                 endpoint.close(crate::net::link::CLOSE_NORMAL, b"node failed to start");
                 tasks.close();
                 tasks.wait().await;
+                close_audit(&core).await;
                 let _ = core.store().shutdown().await; // the API's error is the one to report
                 return Err(err.into());
             }
@@ -244,6 +264,25 @@ impl Node {
         Ok((client, endpoint, bulk))
     }
 
+    /// Opens the audit log (unless `[audit] enabled = false`); its signed checkpoints come
+    /// out of the receiver, for gs.
+    fn open_audit(
+        config: &NodeConfig,
+        creds: &NodeCredentials,
+    ) -> Result<(AuditLog, mpsc::Receiver<SignedCheckpoint>), StartError> {
+        let (sender, receiver) = mpsc::channel(CHECKPOINTS_WAITING);
+        if !config.audit.enabled {
+            return Ok((AuditLog::disabled(), receiver));
+        }
+        let log = AuditLog::open(
+            &config.storage,
+            creds.signer(),
+            config.audit.checkpoint_every,
+            sender,
+        )?;
+        Ok((log, receiver))
+    }
+
     /// What the node's local applications may do: submit, read the inbox, look at queues
     /// and counters (`custody::BureauHandle`).
     pub fn bureau(&self) -> &BureauHandle {
@@ -291,6 +330,7 @@ impl Node {
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.api.remove_socket();
+        close_audit(&self.core).await;
         let closed = self.core.store().shutdown().await;
         tracing::info!(node = %self.core.me(), "node stopped");
         closed

@@ -11,6 +11,7 @@
 //! record, what matched, and the stated purpose (issue 12, item 4).
 
 pub mod answer;
+mod audited;
 mod checks;
 pub mod dna_check;
 pub mod dna_record;
@@ -343,6 +344,14 @@ pub async fn answer(
     };
     let requester = Party::of(&requester);
     let answer = Answer::of(find(node, database, request, requester).await?);
+    node.audit().record(audited::queried(
+        node.me(),
+        Some(envelope),
+        request,
+        answer.status,
+        answer.hit.as_ref(),
+        now_ms(),
+    ));
     tracing::info!(request = %envelope.message_id, origin = %envelope.origin,
         service = database.service(), status = answer.status.as_str(), "answered a reference check");
     let response = Outgoing {

@@ -55,6 +55,7 @@
 
 mod applied_crl;
 pub mod ca;
+mod checkpoint;
 mod credentials;
 mod crl;
 mod defaults;
@@ -74,6 +75,7 @@ pub use ca::{
     CaError, CertStatus, CertificateAuthority, IssueRequest, IssuedNode, IssuedRecord,
     RevocationRecord,
 };
+pub use checkpoint::CHECKPOINT_SIGNATURE_LEN;
 pub use credentials::{CredentialsError, NodeCredentials};
 pub use crl::{parse_crl, reason_name, CrlInfo, CrlParseError, RevokedEntry};
 pub use defaults::*;

@@ -271,6 +271,13 @@ impl Dispatcher {
         // 4): answered here, then removed with this page's commit. If the node stops in
         // between, it is answered again and the requester drops the second answer as late.
         if let Body::Request(request) = &envelope.body {
+            // A node's signed audit checkpoint (issue 14, item 5): gs keeps it.
+            if request.service.as_str() == crate::audit::CHECKPOINT_SERVICE
+                && *self.node.me() == crate::custody::hub()
+            {
+                crate::audit::keep_received(&self.node, message).await?;
+                return Ok(Verdict::Remove);
+            }
             if let Some(database) = services::serves(self.node.config(), &request.service) {
                 services::answer(&self.node, database, message).await?;
                 return Ok(Verdict::Remove);

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod bench;
 mod bench_node;
 mod bench_nominal;
@@ -90,6 +91,13 @@ pub enum Command {
     /// The older name of `bluehelm db` (import only).
     #[command(subcommand, hide = true)]
     Service(db::ServiceCommand),
+    /// The node's tamper-evident audit log: verify it, trace a message, list who queried a
+    /// bureau's records.
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  bluehelm audit verify --config ncb.fr.toml\n  bluehelm audit trace MESSAGE_ID --config gs.toml\n  bluehelm audit queries --owner ncb.fr --config gs.toml"
+    )]
+    Audit(audit::AuditCommand),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -112,6 +120,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Notices(_)
             | Command::Service(_)
             | Command::Db(_)
+            | Command::Audit(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -142,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Review(args) => review::run(args),
         Command::Notices(args) => notices::run(args),
         Command::Db(cmd) => db::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Service(cmd) => db::run_service(cmd),
     }
 }

@@ -93,6 +93,11 @@ impl BureauHandle {
         self.core.cancel()
     }
 
+    /// The node's audit log (issue 14, item 5).
+    pub fn audit(&self) -> &crate::audit::AuditLog {
+        self.core.audit()
+    }
+
     /// Verifies envelopes and certificates against the trust store in force.
     pub fn verifier(&self) -> &EnvelopeVerifier {
         self.core.verifier()

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity};
-use bluehelm_proto::{NodeId, NonDeliveryReason, Precedence};
+use bluehelm_proto::{MessageRef, NodeId, NonDeliveryReason, Precedence};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -112,6 +112,14 @@ impl LinkHandle {
             .map(|seq| Write::Forget(QueueKey::new(peer, class, seq)))
             .collect();
         self.core.store().commit(writes)
+    }
+
+    /// `peer` took custody of these messages from this node: the audit log says so.
+    pub fn relayed(&self, peer: &NodeId, messages: &[MessageRef]) {
+        if self.core.audit().is_enabled() && !messages.is_empty() {
+            let entries = super::audited::relayed(messages, peer, super::now_ms());
+            self.core.audit().record_all(entries);
+        }
     }
 
     /// The node's counters.

@@ -7,6 +7,7 @@ use bluehelm_proto::{
     Body, Destination, Envelope, MessageId, Precedence, Refusal, ReleaseList, SignedEnvelope,
 };
 
+use super::audited;
 use super::bulk::Bulk;
 use super::shell::own_custody_signed;
 use super::state::{hub, now_ms, Core, Stats};
@@ -90,9 +91,19 @@ impl Core {
         }
         let mut writes = Vec::with_capacity(envelopes.len() + extra.len());
         let mut publications = Vec::new();
+        let mut audit = Vec::new();
         for (envelope, signed) in self.sign_all(envelopes).await? {
-            let custody =
-                own_custody_signed(self, &envelope, signed, now).map_err(SubmitError::Refused)?;
+            let custody = match own_custody_signed(self, &envelope, signed, now) {
+                Ok(custody) => custody,
+                Err(refusal) => {
+                    self.audit().record(audited::refused(&refusal, None, now));
+                    return Err(SubmitError::Refused(refusal));
+                }
+            };
+            if self.audit().is_enabled() {
+                audit.extend(audited::taken(&envelope, &custody, now));
+                audited::report_taken(&custody, now, &mut audit);
+            }
             // Checked by the custody shell (it carries its verified request): this node's
             // register keeps what it publishes, in the same commit (issue 12, item 3).
             if matches!(&envelope.body, Body::Notice(n) if register::is_publication(n)) {
@@ -110,6 +121,7 @@ impl Core {
         writes.extend(notices);
         self.store().commit(writes).await?;
         self.remember(entries);
+        self.audit().record_all(audit);
         Stats::add(&self.stats().accepted, count);
         Ok(ids)
     }
@@ -207,11 +219,54 @@ impl Core {
     /// The application has these messages: remove them from the inbox (one commit).
     /// Returns how many were there; acknowledging twice removes nothing the second time.
     pub(super) async fn ack_inbox(&self, seqs: &[u64]) -> Result<usize, StoreError> {
+        // Read before they go, for the audit log's "read" entries.
+        let read = if self.audit().is_enabled() {
+            self.inbox_entries(seqs).await?
+        } else {
+            Vec::new()
+        };
         let writes = seqs.iter().map(|s| Write::AckInbox(*s)).collect();
         let outcomes = self.store().commit(writes).await?;
+        let now = now_ms();
+        for (seq, outcome) in seqs.iter().zip(&outcomes) {
+            if *outcome != WriteOutcome::Removed {
+                continue;
+            }
+            if let Some(delivered) = read.iter().find(|d| d.seq == *seq) {
+                self.audit().record(audited::read(&delivered.envelope, now));
+            }
+        }
         Ok(outcomes
             .iter()
             .filter(|o| **o == WriteOutcome::Removed)
             .count())
+    }
+
+    /// The inbox messages numbered `seqs` that are still there: one read per run of
+    /// consecutive numbers (an application acknowledges what it read, in order).
+    async fn inbox_entries(&self, seqs: &[u64]) -> Result<Vec<Delivered>, StoreError> {
+        let mut sorted = seqs.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut out = Vec::with_capacity(sorted.len());
+        let mut runs = sorted.chunk_by(|a, b| b.checked_sub(*a) == Some(1));
+        for run in &mut runs {
+            let (mut after, last) = (run[0].checked_sub(1), run[run.len() - 1]);
+            // A read may stop short (it is capped in bytes): read on until the run is covered.
+            loop {
+                let left = usize::try_from(last - after.map_or(0, |a| a + 1) + 1).unwrap_or(1);
+                let page = self.inbox(after, left).await?;
+                let Some(end) = page.last().map(|d| d.seq) else {
+                    break;
+                };
+                out.extend(page);
+                if end >= last {
+                    break;
+                }
+                after = Some(end);
+            }
+        }
+        out.retain(|d| sorted.binary_search(&d.seq).is_ok());
+        Ok(out)
     }
 }

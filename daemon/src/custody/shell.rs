@@ -11,9 +11,11 @@ use bluehelm_proto::{
     RefusalReason, SignedEnvelope,
 };
 
+use super::audited;
 use super::bulk::Bulk;
 use super::notices;
 use super::state::{now_ms, Core, Stats};
+use crate::engine::audit::Entry;
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::policy::Party;
 use crate::engine::release::{Directory, WithheldBecause};
@@ -49,6 +51,8 @@ enum PendingWrite {
         /// The write carries a delivery report this node originates (stored only if the
         /// message is new).
         reports: bool,
+        /// What the audit log records if the message is new here (not if a duplicate).
+        audit: Vec<Entry>,
     },
     /// Refused, unless the ledger finds the message held (then acknowledged).
     Refused(Refusal),
@@ -64,6 +68,8 @@ type CommitFuture = std::pin::Pin<
 /// Offers decided on, with their writes queued at the store but perhaps not yet durable.
 pub struct Decided {
     answers: Vec<Option<Answer>>,
+    /// Who offered each, for the audit log's refusals (in `answers`' order).
+    from: Vec<NodeId>,
     /// Each queued write, in write order.
     pending: Vec<Pending>,
     commit: Option<CommitFuture>,
@@ -97,6 +103,7 @@ pub async fn decide_offers(
         None => {
             return Decided {
                 answers: offers.iter().map(|o| Some(Err(unverifiable(o)))).collect(),
+                from: offers.into_iter().map(|o| o.from).collect(),
                 pending: Vec::new(),
                 commit: None,
             }
@@ -104,6 +111,12 @@ pub async fn decide_offers(
     };
 
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(offers.len());
+    let audit = core.audit().is_enabled();
+    let from: Vec<NodeId> = if audit {
+        offers.iter().map(|o| o.from.clone()).collect()
+    } else {
+        Vec::new()
+    };
     let mut writes = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
     for (offer, result) in offers.into_iter().zip(verified) {
@@ -131,11 +144,19 @@ pub async fn decide_offers(
         };
         match custody_of(core, envelope, signed, arrival, now) {
             Ok(custody) => {
+                let audit = if audit {
+                    let mut entries = audited::taken(envelope, &custody, now);
+                    audited::report_taken(&custody, now, &mut entries);
+                    entries
+                } else {
+                    Vec::new()
+                };
                 pending.push(Pending {
                     index: answers.len(),
                     what: PendingWrite::Accept {
                         message: custody.message.message.clone(),
                         reports: custody.report.is_some(),
+                        audit,
                     },
                 });
                 answers.push(None);
@@ -167,6 +188,7 @@ pub async fn decide_offers(
     };
     Decided {
         answers,
+        from,
         pending,
         commit,
     }
@@ -196,11 +218,19 @@ impl Decided {
                         Stats::add(&core.stats().duplicates, 1);
                         Ok(message)
                     }
-                    (PendingWrite::Accept { message, reports }, Ok(_)) => {
+                    (
+                        PendingWrite::Accept {
+                            message,
+                            reports,
+                            audit,
+                        },
+                        Ok(_),
+                    ) => {
                         Stats::add(&core.stats().accepted, 1);
                         if reports {
                             Stats::add(&core.stats().delivery_reports_sent, 1);
                         }
+                        core.audit().record_all(audit);
                         Ok(message)
                     }
                     (PendingWrite::Accept { message, .. }, Err(err)) => Err(Refusal {
@@ -215,8 +245,15 @@ impl Decided {
             }
         }
         let answers: Vec<Answer> = self.answers.into_iter().flatten().collect();
-        for refusal in answers.iter().filter_map(|a| a.as_ref().err()) {
-            core.stats().refusal(refusal.reason);
+        let now = now_ms();
+        for (n, answer) in answers.iter().enumerate() {
+            if let Err(refusal) = answer {
+                core.stats().refusal(refusal.reason);
+                if let Some(from) = self.from.get(n) {
+                    core.audit()
+                        .record(audited::refused(refusal, Some(from), now));
+                }
+            }
         }
         answers
     }
@@ -439,14 +476,15 @@ pub async fn give_up(
     detail: String,
 ) -> Result<(), crate::store::StoreError> {
     let now = now_ms();
+    let detail_for_audit = detail.clone();
     let mut report = None;
     let envelope = SignedEnvelope::decode(&queued.message.signed)
         .ok()
         .and_then(|s| s.decode_envelope().ok());
-    if let Some(envelope) = envelope {
+    if let Some(envelope) = &envelope {
         let id = MessageId::generate(now as u64);
         if let Some(ndr) =
-            reports::non_delivery_report(core.me(), &envelope, reason, detail, id, now)
+            reports::non_delivery_report(core.me(), envelope, reason, detail, id, now)
         {
             match own_custody(core, &ndr, now) {
                 Ok(custody) => report = Some(Box::new(custody)),
@@ -459,6 +497,10 @@ pub async fn give_up(
         }
     }
     let reports = u64::from(report.is_some());
+    let audit = envelope.as_ref().map(|envelope| {
+        let hop = queued.key.next_hop();
+        audited::given_up(envelope, &hop, reason, &detail_for_audit, now)
+    });
     let outcomes = core
         .store()
         .commit(vec![Write::GiveUp {
@@ -468,6 +510,9 @@ pub async fn give_up(
         .await?;
     if outcomes.first() == Some(&WriteOutcome::Removed) {
         Stats::add(&core.stats().non_delivery_reports_sent, reports);
+        if let Some(entry) = audit {
+            core.audit().record(entry);
+        }
     }
     Ok(())
 }

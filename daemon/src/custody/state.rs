@@ -8,6 +8,7 @@ use bluehelm_proto::{NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
 
 use super::bulk::Bulk;
+use crate::audit::AuditLog;
 use crate::config::NodeConfig;
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
@@ -102,6 +103,8 @@ pub struct Core {
     register: RwLock<Register>,
     /// The field databases (issue 13): the hub's sequenced records, a replica's copy.
     records: Arc<RecordStore>,
+    /// What this node did with each message and query (issue 14, item 5).
+    audit: AuditLog,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -118,6 +121,8 @@ pub struct CoreParts {
     pub directory: Directory,
     /// The field databases, opened.
     pub records: Arc<RecordStore>,
+    /// The audit log, opened (or disabled).
+    pub audit: AuditLog,
 }
 
 impl Core {
@@ -134,6 +139,7 @@ impl Core {
             register,
             directory,
             records,
+            audit,
         } = parts;
         Self {
             me: config.node_id.clone(),
@@ -148,7 +154,13 @@ impl Core {
             directory: RwLock::new(directory),
             register: RwLock::new(register),
             records,
+            audit,
         }
+    }
+
+    /// The node's audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// The field databases.

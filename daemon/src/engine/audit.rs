@@ -18,10 +18,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use bluehelm_proto::{Envelope, MessageRef};
+
 use super::records::{hex, sha256_parts as sha256};
 
+mod signed;
 #[cfg(test)]
 mod tests;
+
+pub use signed::{unhex, CheckpointLineError, SignedCheckpoint, SignedParts};
 
 /// A chain hash: SHA-256.
 pub type Digest = [u8; 32];
@@ -29,6 +34,9 @@ pub type Digest = [u8; 32];
 const GENESIS_DOMAIN: &[u8] = b"bluehelm/v1/audit-genesis\0";
 const LINK_DOMAIN: &[u8] = b"bluehelm/v1/audit-entry\0";
 const CHECKPOINT_DOMAIN: &[u8] = b"bluehelm/v1/audit-checkpoint\0";
+/// The service of gs that keeps the checkpoints other nodes sign. Every node routes it to
+/// the hub without configuration (`config.rs`).
+pub const CHECKPOINT_SERVICE: &str = "audit.checkpoint";
 /// Longest line a verifier reads: entries hold ids and names, never bodies.
 pub const MAX_LINE: usize = 16 * 1024;
 
@@ -106,6 +114,53 @@ impl Entry {
             owner: String::new(),
         }
     }
+
+    /// An entry about `envelope`: its id, origin, destination and kind.
+    pub fn about(event: Event, envelope: &Envelope, at_ms: i64) -> Self {
+        Self {
+            message_id: envelope.message_id.to_string(),
+            origin: envelope.origin.to_string(),
+            destination: envelope.destination.to_string(),
+            kind: envelope.kind().to_string(),
+            ..Self::new(event, at_ms)
+        }
+    }
+
+    /// An entry about a message known only by its reference (it did not verify, or only
+    /// its reference is at hand).
+    pub fn about_ref(event: Event, message: &MessageRef, at_ms: i64) -> Self {
+        Self {
+            message_id: message.id.to_string(),
+            origin: message.origin.to_string(),
+            ..Self::new(event, at_ms)
+        }
+    }
+
+    /// With `decision` said (e.g. a refusal reason, or where a copy went).
+    pub fn decided(mut self, decision: impl Into<String>) -> Self {
+        self.decision = clip(decision.into());
+        self
+    }
+
+    /// With the rule that decided.
+    pub fn by_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = clip(rule.into());
+        self
+    }
+}
+
+/// Longest field: a line stays far below [`MAX_LINE`] however long a peer's detail was.
+const MAX_FIELD: usize = 512;
+
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_FIELD {
+        let mut end = MAX_FIELD;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 /// The hash a node's first entry chains from.

@@ -260,14 +260,16 @@ impl<C: QueuedCopy> Sender<C> {
     }
 
     /// The peer took custody of these messages (refs it was not offered are ignored).
-    pub fn handle_accepted(&mut self, class: Precedence, refs: &[MessageRef]) {
+    /// Returns the ones it was offered: custody has moved on to the peer.
+    pub fn handle_accepted(&mut self, class: Precedence, refs: &[MessageRef]) -> Vec<MessageRef> {
         let state = &mut self.classes[index(class)];
         state.refusals = 0;
         state.wake = true;
-        let seqs = state.offered.accepted(refs);
+        let (seqs, matched) = state.offered.accepted(refs);
         if !seqs.is_empty() {
             self.actions.push_back(Action::Forget { class, seqs });
         }
+        matched
     }
 
     /// The peer refused a message. `jitter` in [0, 1) spreads the retries of many nodes

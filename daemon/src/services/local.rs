@@ -56,6 +56,14 @@ pub async fn answer(
         detail,
         hit,
     } = Answer::of(find(node, database, request, Party::of(&identity)).await?);
+    node.audit().record(super::audited::queried(
+        node.me(),
+        None,
+        request,
+        status,
+        hit.as_ref(),
+        now_ms(),
+    ));
     let store = node.records().clone();
     let position = tokio::task::spawn_blocking(move || store.position(database))
         .await

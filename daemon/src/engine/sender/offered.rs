@@ -130,11 +130,17 @@ impl Offered {
         offers
     }
 
-    /// The peer took custody of these: the sequence numbers of the copies to forget.
-    pub fn accepted(&mut self, refs: &[MessageRef]) -> Vec<u64> {
+    /// The peer took custody of these: the sequence numbers of the copies to forget, and
+    /// which of `refs` they are (the others were not in flight).
+    pub fn accepted(&mut self, refs: &[MessageRef]) -> (Vec<u64>, Vec<MessageRef>) {
+        let mut matched = Vec::with_capacity(refs.len());
         let seqs: Vec<u64> = refs
             .iter()
-            .filter_map(|r| self.in_flight.remove(r))
+            .filter_map(|r| {
+                let seq = self.in_flight.remove(r)?;
+                matched.push(r.clone());
+                Some(seq)
+            })
             .collect();
         if !seqs.is_empty() {
             let reach = self.reach();
@@ -144,7 +150,7 @@ impl Offered {
                 }
             }
         }
-        seqs
+        (seqs, matched)
     }
 
     /// The peer refused this copy. If it is to be offered again later, the next read starts
@@ -228,7 +234,7 @@ mod tests {
     fn caught_up() -> Offered {
         let mut offered = Offered::default();
         let read = offered.read(vec![copy(1), copy(2)], false);
-        assert_eq!(offered.accepted(&refs(&read)).len(), 2);
+        assert_eq!(offered.accepted(&refs(&read)).0.len(), 2);
         offered
     }
 
@@ -237,7 +243,7 @@ mod tests {
         let mut offered = caught_up();
         let fresh = offered.handed_off(vec![copy(3), copy(4)], 100);
         assert_eq!(seqs(&fresh), vec![3, 4]);
-        assert_eq!(offered.accepted(&refs(&fresh[..1])).len(), 1);
+        assert_eq!(offered.accepted(&refs(&fresh[..1])).0.len(), 1);
         // The read runs before copy 3's `Forget` reached the store.
         let read = offered.read(vec![copy(3), copy(4)], false);
         assert!(read.is_empty(), "3 was answered, 4 is in flight: {read:?}");

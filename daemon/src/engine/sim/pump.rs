@@ -81,7 +81,9 @@ impl Shell<'_> {
             let rank = usize::from(class.rank());
             while let Some(answer) = link.answers[rank].pop_front() {
                 match answer {
-                    Payload::Accepted(refs) => link.sender.handle_accepted(class, &refs),
+                    Payload::Accepted(refs) => {
+                        link.sender.handle_accepted(class, &refs);
+                    }
                     Payload::Refused(refusal) => {
                         link.sender.handle_refused(now, class, &refusal, rng.unit());
                     }

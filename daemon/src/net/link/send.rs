@@ -102,10 +102,10 @@ async fn pump(
                 Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
                 Err(_) => {}
             },
-            Some(event) = flash.recv() => answer(&mut machine, peer, Precedence::Flash, event)?,
-            Some(event) = immediate.recv() => answer(&mut machine, peer, Precedence::Immediate, event)?,
-            Some(event) = priority.recv() => answer(&mut machine, peer, Precedence::Priority, event)?,
-            Some(event) = routine.recv() => answer(&mut machine, peer, Precedence::Routine, event)?,
+            Some(event) = flash.recv() => answer(core, &mut machine, peer, Precedence::Flash, event)?,
+            Some(event) = immediate.recv() => answer(core, &mut machine, peer, Precedence::Immediate, event)?,
+            Some(event) = priority.recv() => answer(core, &mut machine, peer, Precedence::Priority, event)?,
+            Some(event) = routine.recv() => answer(core, &mut machine, peer, Precedence::Routine, event)?,
             // A relayed copy arrives before the change below, which waits for its fsync.
             _ = hand_offs[0].arrived() => machine.handle_hand_off_arrived(class(0)),
             _ = hand_offs[1].arrived() => machine.handle_hand_off_arrived(class(1)),
@@ -142,13 +142,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Tells the machine what the peer answered.
 fn answer(
+    core: &LinkHandle,
     machine: &mut Sender<Queued>,
     peer: &NodeId,
     class: Precedence,
     event: AnswerEvent,
 ) -> Result<(), LinkError> {
     match event {
-        AnswerEvent::Accepted(refs) => machine.handle_accepted(class, &refs),
+        AnswerEvent::Accepted(refs) => {
+            let relayed = machine.handle_accepted(class, &refs);
+            core.relayed(peer, &relayed);
+        }
         AnswerEvent::Refused(refusal) => {
             let now = Instant::now();
             if machine

@@ -1,0 +1,92 @@
+//! What the custody shell tells the audit log (issue 14, item 5): one entry per message
+//! taken into custody, delivered to the inbox, handed to the next hop, read by an
+//! application, refused, expired or given up. Ids, origin, destination, kind and decision,
+//! never a body. The entries are made here, from values the shell has anyway, so the
+//! custody code says only "this happened".
+
+use bluehelm_proto::{Envelope, MessageRef, NodeId, NonDeliveryReason, Refusal};
+
+use crate::engine::audit::{Entry, Event};
+use crate::engine::Hop;
+use crate::store::{Custody, Provenance};
+
+/// The entries for a message newly in custody: accepted, and delivered if a copy went to
+/// this node's inbox; likewise for the delivery report it carries.
+pub(super) fn taken(envelope: &Envelope, custody: &Custody, now: i64) -> Vec<Entry> {
+    let mut entries = Vec::with_capacity(2);
+    push_taken(&mut entries, envelope, custody, now);
+    entries
+}
+
+/// The report a custody carries, as entries of its own (it is decoded from its bytes).
+pub(super) fn report_taken(custody: &Custody, now: i64, entries: &mut Vec<Entry>) {
+    let Some(report) = &custody.report else {
+        return;
+    };
+    let envelope = bluehelm_proto::SignedEnvelope::decode(&report.message.signed)
+        .ok()
+        .and_then(|s| s.decode_envelope().ok());
+    if let Some(envelope) = envelope {
+        push_taken(entries, &envelope, report, now);
+    }
+}
+
+fn push_taken(entries: &mut Vec<Entry>, envelope: &Envelope, custody: &Custody, now: i64) {
+    let from = match &custody.provenance {
+        Provenance::Originated => "originated here".to_owned(),
+        Provenance::Relayed { from } => format!("from {from}"),
+    };
+    let hops: Vec<String> = custody
+        .copies
+        .keys()
+        .map(|hop| match hop {
+            Hop::Local => "inbox".to_owned(),
+            Hop::Next(node) => node.to_string(),
+        })
+        .collect();
+    entries.push(
+        Entry::about(Event::Accepted, envelope, now)
+            .decided(format!("{from}; copies for {}", hops.join(", "))),
+    );
+    if custody.copies.contains_key(&Hop::Local) {
+        entries.push(Entry::about(Event::Delivered, envelope, now).decided("in the inbox"));
+    }
+}
+
+/// A refused offer or submission: `from` is the neighbour that offered it (none: local).
+pub(super) fn refused(refusal: &Refusal, from: Option<&NodeId>, now: i64) -> Entry {
+    let from = from.map_or_else(|| "a local application".to_owned(), ToString::to_string);
+    Entry::about_ref(Event::Refused, &refusal.message, now)
+        .decided(format!("refused {} from {from}", refusal.reason))
+        .by_rule(refusal.detail.clone())
+}
+
+/// The next hop took custody of these.
+pub(super) fn relayed(messages: &[MessageRef], peer: &NodeId, now: i64) -> Vec<Entry> {
+    messages
+        .iter()
+        .map(|m| Entry::about_ref(Event::Relayed, m, now).decided(format!("to {peer}")))
+        .collect()
+}
+
+/// A queued copy given up: expired, or refused for good by the next hop.
+pub(super) fn given_up(
+    envelope: &Envelope,
+    hop: &NodeId,
+    reason: NonDeliveryReason,
+    detail: &str,
+    now: i64,
+) -> Entry {
+    let event = match reason {
+        NonDeliveryReason::Expired => Event::Expired,
+        _ => Event::Refused,
+    };
+    Entry::about(event, envelope, now)
+        .decided(format!("given up for {hop}: {reason}"))
+        .by_rule(detail.to_owned())
+}
+
+/// The application acknowledged (read) an inbox message.
+pub(super) fn read(envelope: &Envelope, now: i64) -> Entry {
+    Entry::about(Event::Read, envelope, now).decided("acknowledged by the application")
+}
