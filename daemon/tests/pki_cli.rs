@@ -508,6 +508,7 @@ fn the_register_lists_a_reissued_node_twice_and_revokes_by_serial_and_by_node() 
         assert_eq!(
             keys,
             [
+                "compromised_at",
                 "fingerprint",
                 "node",
                 "not_after",

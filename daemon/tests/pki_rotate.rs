@@ -1,0 +1,235 @@
+//! `bluehelm pki rotate` and `pki revoke --compromised-at` end to end (issue 14, items 2 and
+//! 6): the real binary on a CA in a temporary directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bluehelm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bluehelm"))
+        .arg("pki")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run bluehelm")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = bluehelm(args);
+    assert!(
+        out.status.success(),
+        "bluehelm pki {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail and returns its single error line.
+fn fails(args: &[&str]) -> String {
+    let out = bluehelm(args);
+    assert!(!out.status.success(), "bluehelm pki {args:?} succeeded");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    lines[0].to_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn list_json(ca: &Path) -> Vec<serde_json::Value> {
+    match serde_json::from_str(&ok(&["list", "--ca", s(ca), "--json"])) {
+        Ok(serde_json::Value::Array(entries)) => entries,
+        other => panic!("not a JSON array: {other:?}"),
+    }
+}
+
+/// A CA with ncb.fr issued; returns (tmp, ca dir, node files dir).
+fn ca_with_fr() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let nodes = tmp.path().join("nodes");
+    ok(&["init-ca", "--out", s(&ca)]);
+    ok(&[
+        "issue",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--role",
+        "ncb",
+        "--country",
+        "FR",
+        "--out",
+        s(&nodes),
+    ]);
+    (tmp, ca, nodes)
+}
+
+#[test]
+fn revoke_by_node_after_a_rotation_takes_both_certificates_with_the_compromise_time() {
+    let (tmp, ca, _) = ca_with_fr();
+    let rotated = tmp.path().join("rotated");
+    let said = ok(&[
+        "rotate",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--out",
+        s(&rotated),
+    ]);
+    assert!(said.contains("stays valid until"), "{said}");
+    let key = rotated.join("ncb.fr.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let shown = ok(&["show", s(&rotated.join("ncb.fr.pem")), "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        (shown["role"].as_str(), shown["country"].as_str()),
+        (Some("ncb"), Some("FR"))
+    );
+
+    // Refused without --force: the files are there.
+    let err = fails(&[
+        "rotate",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--out",
+        s(&rotated),
+    ]);
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(list_json(&ca).len(), 2, "a refused rotation issued nothing");
+
+    // The register shows both, valid.
+    let before = list_json(&ca);
+    assert!(before
+        .iter()
+        .all(|r| r["node"] == "ncb.fr" && r["status"] == "valid"));
+
+    // A compromise time in the future, or with a benign reason, is refused.
+    let err = fails(&[
+        "revoke",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--reason",
+        "key-compromise",
+        "--compromised-at",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert!(err.contains("future"), "{err}");
+    let err = fails(&[
+        "revoke",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--reason",
+        "superseded",
+        "--compromised-at",
+        "2020-01-01T00:00:00Z",
+    ]);
+    assert!(err.contains("key-compromise"), "{err}");
+    let err = fails(&[
+        "revoke",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--reason",
+        "key-compromise",
+        "--compromised-at",
+        "2020-01-01 00:00",
+    ]);
+    assert!(err.contains("RFC 3339"), "{err}");
+
+    let said = ok(&[
+        "revoke",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--reason",
+        "key-compromise",
+        "--compromised-at",
+        "2026-01-02T03:04:05+01:00",
+    ]);
+    assert_eq!(said.lines().count(), 2, "{said}");
+    assert!(
+        said.lines().all(|l| l.contains("compromised since")),
+        "{said}"
+    );
+
+    let after = list_json(&ca);
+    assert_eq!(after.len(), 2);
+    for row in &after {
+        assert_eq!(row["status"], "revoked", "{row}");
+        assert_eq!(row["reason"], "key-compromise", "{row}");
+        assert_eq!(row["compromised_at"], "2026-01-02T02:04:05Z", "{row}");
+    }
+    let text = ok(&["list", "--ca", s(&ca)]);
+    assert_eq!(text.matches("compromised since").count(), 2, "{text}");
+
+    // The CRL carries the invalidity date; `pki show` says it.
+    let crl = tmp.path().join("crl.pem");
+    ok(&["crl", "--ca", s(&ca), "--out", s(&crl)]);
+    let shown: serde_json::Value = serde_json::from_str(&ok(&["show", s(&crl), "--json"])).unwrap();
+    let entries = shown["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        assert_eq!(e["invalidity_date"], "2026-01-02T02:04:05Z", "{e}");
+        assert_eq!(e["reason"], "key-compromise", "{e}");
+    }
+    let text = ok(&["show", s(&crl)]);
+    assert_eq!(text.matches("invalid since").count(), 2, "{text}");
+}
+
+#[test]
+fn rotate_with_revoke_old_supersedes_and_revoke_by_node_then_takes_the_new_one_only() {
+    let (tmp, ca, _) = ca_with_fr();
+    let rotated = tmp.path().join("rotated");
+    let said = ok(&[
+        "rotate",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.fr",
+        "--out",
+        s(&rotated),
+        "--revoke-old",
+        "--days",
+        "90",
+    ]);
+    assert!(said.contains("as superseded"), "{said}");
+    assert!(said.contains("pki crl"), "{said}");
+    let rows = list_json(&ca);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["status"].as_str(), rows[0]["reason"].as_str()),
+        (Some("revoked"), Some("superseded"))
+    );
+    assert!(rows[0]["compromised_at"].is_null());
+    assert_eq!(rows[1]["status"], "valid");
+
+    let said = ok(&["revoke", "--ca", s(&ca), "--node", "ncb.fr"]);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains(rows[1]["serial"].as_str().unwrap()), "{said}");
+
+    let err = fails(&[
+        "rotate",
+        "--ca",
+        s(&ca),
+        "--node",
+        "ncb.xx",
+        "--out",
+        s(&rotated),
+    ]);
+    assert!(err.contains("ncb.xx"), "{err}");
+}
