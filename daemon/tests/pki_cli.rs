@@ -1,40 +1,12 @@
 //! `bluehelm pki …` end to end: the real binary in a temporary directory, checked against
 //! OpenSSL when it is installed.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn bluehelm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bluehelm"))
-        .arg("pki")
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run bluehelm")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = bluehelm(args);
-    assert!(
-        out.status.success(),
-        "bluehelm pki {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs a command that must fail and returns its single error line.
-fn fails(args: &[&str]) -> String {
-    let out = bluehelm(args);
-    assert!(
-        !out.status.success(),
-        "bluehelm pki {args:?} unexpectedly succeeded"
-    );
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
-    lines[0].to_owned()
-}
+use common::{bluehelm, fails, list_json, ok, s};
 
 fn openssl_available() -> bool {
     Command::new("openssl")
@@ -48,10 +20,6 @@ fn openssl(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run openssl")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
@@ -440,14 +408,6 @@ fn init_ca_and_issue_create_their_directories_0700() {
     }
     assert_eq!(mode(&ca.join("ca.key")), "600");
     assert_eq!(mode(&nodes.join("ncb.fr.key")), "600");
-}
-
-fn list_json(ca: &Path) -> Vec<serde_json::Value> {
-    let out = ok(&["list", "--ca", s(ca), "--json"]);
-    match serde_json::from_str(&out) {
-        Ok(serde_json::Value::Array(entries)) => entries,
-        other => panic!("not a JSON array: {other:?}: {out}"),
-    }
 }
 
 /// Issue 14, item 2: the CA keeps a register, so a node reissued with --force can still have

@@ -628,3 +628,17 @@ fn reason_from_code(code: u8) -> Option<RevocationReason> {
 pub fn to_hex(bytes: &[u8]) -> String {
     hex(bytes)
 }
+
+/// An NCB certificate for `node` (country FR, 30 days), for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn issue_test_ncb(ca: &mut CertificateAuthority, node: &str) -> IssuedNode {
+    ca.issue(&IssueRequest {
+        node: node.parse().expect("a test node id"),
+        role: Role::Ncb,
+        country: Some("FR".into()),
+        mission: None,
+        home: None,
+        days: 30,
+    })
+    .expect("issued")
+}

@@ -102,20 +102,8 @@ pub fn reason_name(code: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::{now_unix, Revocation, Revokee};
-    use crate::{CertificateAuthority, IssueRequest, RevocationReason, Role};
-
-    fn issue(ca: &mut CertificateAuthority, node: &str) -> crate::IssuedNode {
-        ca.issue(&IssueRequest {
-            node: node.parse().unwrap(),
-            role: Role::Ncb,
-            country: Some("FR".into()),
-            mission: None,
-            home: None,
-            days: 30,
-        })
-        .unwrap()
-    }
+    use crate::ca::{issue_test_ncb as issue, now_unix, Revocation, Revokee};
+    use crate::{CertificateAuthority, RevocationReason};
 
     fn entries(ca: &mut CertificateAuthority) -> Vec<RevokedEntry> {
         let pem = ca.crl(7).unwrap();

@@ -99,15 +99,7 @@ mod tests {
 
     fn ca_with_fr() -> CertificateAuthority {
         let mut ca = CertificateAuthority::generate(365).unwrap();
-        ca.issue(&IssueRequest {
-            node: "ncb.fr".parse().unwrap(),
-            role: Role::Ncb,
-            country: Some("FR".into()),
-            mission: None,
-            home: None,
-            days: 30,
-        })
-        .unwrap();
+        crate::ca::issue_test_ncb(&mut ca, "ncb.fr");
         ca
     }
 
