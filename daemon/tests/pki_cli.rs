@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{bluehelm, fails, list_json, ok, s};
+use common::{bluehelm, ca_with_fr, fails, issue_fr_args, list_json, ok, s};
 
 fn openssl_available() -> bool {
     Command::new("openssl")
@@ -385,20 +385,7 @@ fn init_ca_and_issue_create_their_directories_0700() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("secure").join("ca");
     let nodes = tmp.path().join("deploy").join("ncb.fr");
-    ok(&["init-ca", "--out", s(&ca)]);
-    ok(&[
-        "issue",
-        "--ca",
-        s(&ca),
-        "--node",
-        "ncb.fr",
-        "--role",
-        "ncb",
-        "--country",
-        "FR",
-        "--out",
-        s(&nodes),
-    ]);
+    ca_with_fr(&ca, &nodes);
     let mode = |p: &Path| {
         let mode = std::fs::metadata(p).unwrap().permissions().mode();
         format!("{:o}", mode & 0o777)
@@ -417,23 +404,7 @@ fn the_register_lists_a_reissued_node_twice_and_revokes_by_serial_and_by_node() 
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca");
     let nodes = tmp.path().join("nodes");
-    let issue_fr = |extra: &[&str]| {
-        let mut args = vec![
-            "issue",
-            "--ca",
-            s(&ca),
-            "--node",
-            "ncb.fr",
-            "--role",
-            "ncb",
-            "--country",
-            "FR",
-            "--out",
-            s(&nodes),
-        ];
-        args.extend_from_slice(extra);
-        bluehelm(&args)
-    };
+    let issue_fr = |extra: &[&str]| bluehelm(&issue_fr_args(&ca, &nodes, extra));
     ok(&["init-ca", "--out", s(&ca)]);
     assert!(issue_fr(&[]).status.success());
     // Refused without --force before anything is issued: the register keeps one entry.

@@ -4,44 +4,43 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use common::{fails, list_json, ok, s};
 
-/// A CA with ncb.fr issued; returns (tmp, ca dir, node files dir).
-fn ca_with_fr() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+/// A CA with ncb.fr issued; returns (tmp, ca dir).
+fn ca_with_fr() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca");
-    let nodes = tmp.path().join("nodes");
-    ok(&["init-ca", "--out", s(&ca)]);
-    ok(&[
-        "issue",
-        "--ca",
-        s(&ca),
+    common::ca_with_fr(&ca, &tmp.path().join("nodes"));
+    (tmp, ca)
+}
+
+/// The arguments of `pki rotate --ca CA --node ncb.fr --out OUT EXTRA…`.
+fn rotate_fr<'a>(ca: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["rotate", "--ca", s(ca), "--node", "ncb.fr", "--out", s(out)];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The arguments of `pki revoke --ca CA --node ncb.fr --reason R --compromised-at T`.
+fn revoke_fr<'a>(ca: &'a Path, reason: &'a str, at: &'a str) -> Vec<&'a str> {
+    let node = [
         "--node",
         "ncb.fr",
-        "--role",
-        "ncb",
-        "--country",
-        "FR",
-        "--out",
-        s(&nodes),
-    ]);
-    (tmp, ca, nodes)
+        "--reason",
+        reason,
+        "--compromised-at",
+        at,
+    ];
+    [&["revoke", "--ca", s(ca)][..], &node[..]].concat()
 }
 
 #[test]
 fn revoke_by_node_after_a_rotation_takes_both_certificates_with_the_compromise_time() {
-    let (tmp, ca, _) = ca_with_fr();
+    let (tmp, ca) = ca_with_fr();
     let rotated = tmp.path().join("rotated");
-    let said = ok(&[
-        "rotate",
-        "--ca",
-        s(&ca),
-        "--node",
-        "ncb.fr",
-        "--out",
-        s(&rotated),
-    ]);
+    let said = ok(&rotate_fr(&ca, &rotated, &[]));
     assert!(said.contains("stays valid until"), "{said}");
     let key = rotated.join("ncb.fr.key");
     assert_eq!(
@@ -56,15 +55,7 @@ fn revoke_by_node_after_a_rotation_takes_both_certificates_with_the_compromise_t
     );
 
     // Refused without --force: the files are there.
-    let err = fails(&[
-        "rotate",
-        "--ca",
-        s(&ca),
-        "--node",
-        "ncb.fr",
-        "--out",
-        s(&rotated),
-    ]);
+    let err = fails(&rotate_fr(&ca, &rotated, &[]));
     assert!(err.contains("exists"), "{err}");
     assert_eq!(list_json(&ca).len(), 2, "a refused rotation issued nothing");
 
@@ -81,30 +72,15 @@ fn revoke_by_node_after_a_rotation_takes_both_certificates_with_the_compromise_t
         ("superseded", "2020-01-01T00:00:00Z", "key-compromise"),
         ("key-compromise", "2020-01-01 00:00", "RFC 3339"),
     ] {
-        let revoke = [
-            "revoke",
-            "--ca",
-            s(&ca),
-            "--node",
-            "ncb.fr",
-            "--reason",
-            reason,
-        ];
-        let err = fails(&[&revoke[..], &["--compromised-at", at]].concat());
+        let err = fails(&revoke_fr(&ca, reason, at));
         assert!(err.contains(why), "{reason} {at}: {err}");
     }
 
-    let said = ok(&[
-        "revoke",
-        "--ca",
-        s(&ca),
-        "--node",
-        "ncb.fr",
-        "--reason",
+    let said = ok(&revoke_fr(
+        &ca,
         "key-compromise",
-        "--compromised-at",
         "2026-01-02T03:04:05+01:00",
-    ]);
+    ));
     assert_eq!(said.lines().count(), 2, "{said}");
     assert!(
         said.lines().all(|l| l.contains("compromised since")),
@@ -137,20 +113,9 @@ fn revoke_by_node_after_a_rotation_takes_both_certificates_with_the_compromise_t
 
 #[test]
 fn rotate_with_revoke_old_supersedes_and_revoke_by_node_then_takes_the_new_one_only() {
-    let (tmp, ca, _) = ca_with_fr();
+    let (tmp, ca) = ca_with_fr();
     let rotated = tmp.path().join("rotated");
-    let said = ok(&[
-        "rotate",
-        "--ca",
-        s(&ca),
-        "--node",
-        "ncb.fr",
-        "--out",
-        s(&rotated),
-        "--revoke-old",
-        "--days",
-        "90",
-    ]);
+    let said = ok(&rotate_fr(&ca, &rotated, &["--revoke-old", "--days", "90"]));
     assert!(said.contains("as superseded"), "{said}");
     assert!(said.contains("pki crl"), "{said}");
     let rows = list_json(&ca);

@@ -47,3 +47,29 @@ pub fn list_json(ca: &Path) -> Vec<serde_json::Value> {
         other => panic!("not a JSON array: {other:?}: {out}"),
     }
 }
+
+/// The arguments of `pki issue --ca CA` for ncb.fr (role ncb, country FR) into `nodes`, then
+/// `extra`.
+pub fn issue_fr_args<'a>(ca: &'a Path, nodes: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "issue",
+        "--ca",
+        s(ca),
+        "--node",
+        "ncb.fr",
+        "--role",
+        "ncb",
+        "--country",
+        "FR",
+        "--out",
+        s(nodes),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `pki init-ca --out CA`, then ncb.fr issued into `nodes`.
+pub fn ca_with_fr(ca: &Path, nodes: &Path) {
+    ok(&["init-ca", "--out", s(ca)]);
+    ok(&issue_fr_args(ca, nodes, &[]));
+}
