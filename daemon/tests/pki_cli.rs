@@ -1,40 +1,12 @@
 //! `bluehelm pki …` end to end: the real binary in a temporary directory, checked against
 //! OpenSSL when it is installed.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn bluehelm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bluehelm"))
-        .arg("pki")
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run bluehelm")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = bluehelm(args);
-    assert!(
-        out.status.success(),
-        "bluehelm pki {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs a command that must fail and returns its single error line.
-fn fails(args: &[&str]) -> String {
-    let out = bluehelm(args);
-    assert!(
-        !out.status.success(),
-        "bluehelm pki {args:?} unexpectedly succeeded"
-    );
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
-    lines[0].to_owned()
-}
+use common::{bluehelm, ca_with_fr, fails, issue_fr_args, list_json, ok, s};
 
 fn openssl_available() -> bool {
     Command::new("openssl")
@@ -48,10 +20,6 @@ fn openssl(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run openssl")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
@@ -417,20 +385,7 @@ fn init_ca_and_issue_create_their_directories_0700() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("secure").join("ca");
     let nodes = tmp.path().join("deploy").join("ncb.fr");
-    ok(&["init-ca", "--out", s(&ca)]);
-    ok(&[
-        "issue",
-        "--ca",
-        s(&ca),
-        "--node",
-        "ncb.fr",
-        "--role",
-        "ncb",
-        "--country",
-        "FR",
-        "--out",
-        s(&nodes),
-    ]);
+    ca_with_fr(&ca, &nodes);
     let mode = |p: &Path| {
         let mode = std::fs::metadata(p).unwrap().permissions().mode();
         format!("{:o}", mode & 0o777)
@@ -442,14 +397,6 @@ fn init_ca_and_issue_create_their_directories_0700() {
     assert_eq!(mode(&nodes.join("ncb.fr.key")), "600");
 }
 
-fn list_json(ca: &Path) -> Vec<serde_json::Value> {
-    let out = ok(&["list", "--ca", s(ca), "--json"]);
-    match serde_json::from_str(&out) {
-        Ok(serde_json::Value::Array(entries)) => entries,
-        other => panic!("not a JSON array: {other:?}: {out}"),
-    }
-}
-
 /// Issue 14, item 2: the CA keeps a register, so a node reissued with --force can still have
 /// its old certificate revoked, by serial or with every other one of the node.
 #[test]
@@ -457,23 +404,7 @@ fn the_register_lists_a_reissued_node_twice_and_revokes_by_serial_and_by_node() 
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca");
     let nodes = tmp.path().join("nodes");
-    let issue_fr = |extra: &[&str]| {
-        let mut args = vec![
-            "issue",
-            "--ca",
-            s(&ca),
-            "--node",
-            "ncb.fr",
-            "--role",
-            "ncb",
-            "--country",
-            "FR",
-            "--out",
-            s(&nodes),
-        ];
-        args.extend_from_slice(extra);
-        bluehelm(&args)
-    };
+    let issue_fr = |extra: &[&str]| bluehelm(&issue_fr_args(&ca, &nodes, extra));
     ok(&["init-ca", "--out", s(&ca)]);
     assert!(issue_fr(&[]).status.success());
     // Refused without --force before anything is issued: the register keeps one entry.
@@ -508,6 +439,7 @@ fn the_register_lists_a_reissued_node_twice_and_revokes_by_serial_and_by_node() 
         assert_eq!(
             keys,
             [
+                "compromised_at",
                 "fingerprint",
                 "node",
                 "not_after",

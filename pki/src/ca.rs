@@ -16,6 +16,7 @@
 mod register;
 mod revocations;
 mod revoke;
+mod rotate;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,8 @@ pub use register::{normalize_serial, status_at, CertStatus, IssuedRecord};
 pub(crate) use revocations::parse_hex;
 use revocations::RevocationFile;
 pub use revocations::RevocationRecord;
+pub use revoke::{Revocation, Revokee};
+pub use rotate::Rotated;
 
 use crate::defaults::{
     BACKDATE_SECS, CA_COMMON_NAME, IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX,
@@ -116,6 +119,9 @@ pub enum CaError {
     /// `revoke --node`: the register has no certificate of this node.
     #[error("no certificate of {0} is in this CA's register: check the id with `bluehelm pki list`; a certificate issued before the register existed can be revoked with --cert FILE")]
     UnknownNode(NodeId),
+    /// A compromise time that does not fit the revocation.
+    #[error("invalid compromise time: {0}")]
+    CompromiseTime(String),
     /// `revoke --node`: every certificate of this node is already revoked or expired.
     #[error("every certificate of {0} in this CA's register is already revoked or expired: see `bluehelm pki list`")]
     NothingToRevoke(NodeId),
@@ -536,7 +542,7 @@ impl CertificateAuthority {
                     ),
                     revocation_time: datetime(r.revoked_at)?,
                     reason_code: r.reason.and_then(reason_from_code),
-                    invalidity_date: None,
+                    invalidity_date: r.invalidity_date.map(datetime).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, CaError>>()?;
@@ -621,4 +627,18 @@ fn reason_from_code(code: u8) -> Option<RevocationReason> {
 /// Lower-case hex (re-exported for the CLI's output).
 pub fn to_hex(bytes: &[u8]) -> String {
     hex(bytes)
+}
+
+/// An NCB certificate for `node` (country FR, 30 days), for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn issue_test_ncb(ca: &mut CertificateAuthority, node: &str) -> IssuedNode {
+    ca.issue(&IssueRequest {
+        node: node.parse().expect("a test node id"),
+        role: Role::Ncb,
+        country: Some("FR".into()),
+        mission: None,
+        home: None,
+        days: 30,
+    })
+    .expect("issued")
 }

@@ -1,4 +1,9 @@
-//! Reading certificate revocation lists.
+//! Reading certificate revocation lists, and what a revocation means for what the revoked key
+//! signed ([`cutoff`]).
+
+mod cutoff;
+
+pub use cutoff::{signing_cutoff, SigningCutoff};
 
 use x509_parser::revocation_list::CertificateRevocationList;
 
@@ -29,6 +34,9 @@ pub struct RevokedEntry {
     pub revoked_at: i64,
     /// RFC 5280 reason code, if the CRL gives one.
     pub reason: Option<u8>,
+    /// The invalidity date (RFC 5280 5.3.2: when the key is known or suspected to have been
+    /// compromised), unix seconds, if the CRL gives one.
+    pub invalidity_date: Option<i64>,
 }
 
 impl CrlInfo {
@@ -68,6 +76,7 @@ pub(crate) fn info_of(crl: &CertificateRevocationList<'_>) -> CrlInfo {
                 serial: strip_leading_zeros(r.raw_serial()).to_vec(),
                 revoked_at: r.revocation_date.timestamp(),
                 reason: r.reason_code().map(|(_, code)| code.0),
+                invalidity_date: r.invalidity_date().map(|(_, date)| date.timestamp()),
             })
             .collect(),
     }
@@ -87,5 +96,67 @@ pub fn reason_name(code: u8) -> &'static str {
         9 => "privilege-withdrawn",
         10 => "aa-compromise",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::{issue_test_ncb as issue, now_unix, Revocation, Revokee};
+    use crate::{CertificateAuthority, RevocationReason};
+
+    fn entries(ca: &mut CertificateAuthority) -> Vec<RevokedEntry> {
+        let pem = ca.crl(7).unwrap();
+        let der = crate::pem_or_der(pem.as_bytes(), "X509 CRL")
+            .unwrap()
+            .remove(0);
+        parse_crl(&der).unwrap().entries
+    }
+
+    #[test]
+    fn the_invalidity_date_goes_into_the_crl_and_comes_back_out() {
+        let mut ca = CertificateAuthority::generate(365).unwrap();
+        let stolen = issue(&mut ca, "ncb.fr");
+        let superseded = issue(&mut ca, "ncb.ke");
+        let plain = issue(&mut ca, "ncb.de");
+        let compromised_at = now_unix() - 3_600;
+        ca.revoke_with(
+            Revokee::Cert(&stolen.cert_der),
+            &Revocation::key_compromise(Some(compromised_at)),
+        )
+        .unwrap();
+        ca.revoke_with(
+            Revokee::Cert(&superseded.cert_der),
+            &Revocation::reason(RevocationReason::Superseded),
+        )
+        .unwrap();
+        ca.revoke(&plain.cert_der, None).unwrap();
+
+        let entries = entries(&mut ca);
+        let of = |issued: &crate::IssuedNode| {
+            entries
+                .iter()
+                .find(|e| e.serial == issued.identity.serial)
+                .cloned()
+                .unwrap()
+        };
+        let stolen = of(&stolen);
+        assert_eq!(stolen.reason, Some(1));
+        assert_eq!(stolen.invalidity_date, Some(compromised_at));
+        let superseded = of(&superseded);
+        assert_eq!(superseded.reason, Some(4));
+        assert_eq!(superseded.invalidity_date, None);
+        let plain = of(&plain);
+        assert_eq!((plain.reason, plain.invalidity_date), (None, None));
+    }
+
+    #[test]
+    fn key_compromise_without_a_time_is_dated_at_the_revocation() {
+        let mut ca = CertificateAuthority::generate(365).unwrap();
+        let node = issue(&mut ca, "ncb.fr");
+        ca.revoke(&node.cert_der, Some(RevocationReason::KeyCompromise))
+            .unwrap();
+        let entry = entries(&mut ca).remove(0);
+        assert_eq!(entry.invalidity_date, Some(entry.revoked_at));
     }
 }

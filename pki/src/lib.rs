@@ -72,12 +72,14 @@ mod verify;
 pub use applied_crl::{AppliedCrl, AppliedCrlError, CrlNumber, CrlRollbackError};
 pub use bluehelm_proto::NodeId;
 pub use ca::{
-    CaError, CertStatus, CertificateAuthority, IssueRequest, IssuedNode, IssuedRecord,
-    RevocationRecord,
+    CaError, CertStatus, CertificateAuthority, IssueRequest, IssuedNode, IssuedRecord, Revocation,
+    RevocationRecord, Revokee, Rotated,
 };
 pub use checkpoint::CHECKPOINT_SIGNATURE_LEN;
 pub use credentials::{CredentialsError, NodeCredentials};
-pub use crl::{parse_crl, reason_name, CrlInfo, CrlParseError, RevokedEntry};
+pub use crl::{
+    parse_crl, reason_name, signing_cutoff, CrlInfo, CrlParseError, RevokedEntry, SigningCutoff,
+};
 pub use defaults::*;
 pub use encoding::{pem_kind, pem_or_der, EncodingError, PemKind};
 pub use files::{ReadError, WriteError};

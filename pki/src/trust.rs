@@ -1,7 +1,7 @@
 //! The trust store: this network's root CA and its current CRL, [`TrustStore::verify_node`]
 //! and [`TrustStore::verify_terminal`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ring::signature::{UnparsedPublicKey, ED25519};
@@ -9,7 +9,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::OID_SIG_ED25519;
 use x509_parser::x509::X509Version;
 
-use crate::crl::{info_of, parse_x509_crl, CrlInfo};
+use crate::crl::{info_of, parse_x509_crl, reason_name, CrlInfo, RevokedEntry};
 use crate::encoding::{pem_or_der, EncodingError, PEM_CERTIFICATE, PEM_CRL};
 use crate::identity::{fingerprint, hex, identity_of, parse_x509, strip_leading_zeros};
 use crate::{CertError, NodeId, NodeIdentity, Role};
@@ -84,6 +84,14 @@ fn utc(unix: &i64) -> String {
     }
 }
 
+/// Why a revoked signer signs nothing validly, for people.
+fn refused_outright(reason: u8) -> String {
+    match reason {
+        1 | 2 => format!("{}, no invalidity date", reason_name(reason)),
+        _ => reason_name(reason).to_owned(),
+    }
+}
+
 /// A node certificate is not trusted. Each refusal has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
@@ -114,6 +122,29 @@ pub enum TrustError {
     Revoked {
         /// The serial, lower-case hex.
         serial: String,
+    },
+    /// An envelope signer's certificate is on the CRL with a reason under which it signs
+    /// nothing validly (see [`signing_cutoff`](crate::signing_cutoff)).
+    #[error("certificate serial {serial} is revoked ({}): nothing it signed is accepted", refused_outright(*.reason))]
+    RevokedSigner {
+        /// The serial, lower-case hex.
+        serial: String,
+        /// The CRL's RFC 5280 reason code (without one, the refusal is [`Revoked`](Self::Revoked)).
+        reason: u8,
+    },
+    /// An envelope signer's certificate is on the CRL, and the envelope was created at or
+    /// after the cutoff its revocation sets (see [`signing_cutoff`](crate::signing_cutoff)).
+    // Short: a refusal's detail on the wire is cut at 200 characters.
+    #[error("serial {serial} revoked ({}): accepted only if created before {}, created {}", reason_name(*.reason), utc(.cutoff), utc(&.created_at_ms.div_euclid(1000)))]
+    SignedAfterRevocation {
+        /// The serial, lower-case hex.
+        serial: String,
+        /// The CRL's RFC 5280 reason code.
+        reason: u8,
+        /// Envelopes created before this time (unix seconds) are accepted.
+        cutoff: i64,
+        /// The envelope's signed creation time, unix milliseconds.
+        created_at_ms: i64,
     },
     /// A terminal certificate was presented where a node's is needed (a link, an envelope
     /// signer): terminals only use their node's terminal listener.
@@ -181,7 +212,8 @@ pub(crate) fn check_validity(identity: &NodeIdentity, now: i64) -> Result<(), Tr
 struct LoadedCrl {
     der: Vec<u8>,
     info: CrlInfo,
-    revoked: HashSet<Vec<u8>>,
+    /// Serial -> index of its entry in `info.entries`.
+    revoked: HashMap<Vec<u8>, usize>,
 }
 
 /// This network's root CA and, optionally, its CRL. Immutable: build a new one to change
@@ -246,7 +278,12 @@ impl TrustStore {
             )
             .map_err(|_| TrustStoreError::CrlNotFromCa)?;
         let info = info_of(&parsed);
-        let revoked = info.entries.iter().map(|e| e.serial.clone()).collect();
+        let revoked = info
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.serial.clone(), i))
+            .collect();
         drop(parsed);
         Ok(Self {
             ca_der: self.ca_der.clone(),
@@ -260,6 +297,32 @@ impl TrustStore {
     /// Returns what it certifies.
     pub fn verify_node(&self, cert_der: &[u8], now_unix: i64) -> Result<NodeIdentity, TrustError> {
         let identity = self.verify_certificate(cert_der, now_unix)?;
+        Self::check_node_role(identity)
+    }
+
+    /// Checks an envelope signer's certificate as [`verify_node`](Self::verify_node) does,
+    /// except that a revoked certificate is returned with its CRL entry instead of refused:
+    /// whether it still signs validly depends on the envelope (see
+    /// [`signing_cutoff`](crate::signing_cutoff)). Links never use this.
+    pub fn verify_signer(
+        &self,
+        cert_der: &[u8],
+        now_unix: i64,
+    ) -> Result<(NodeIdentity, Option<RevokedEntry>), TrustError> {
+        let identity = self.verify_unrevoked_parts(cert_der, now_unix)?;
+        let revocation = self.revocation_of(&identity.serial).cloned();
+        Ok((Self::check_node_role(identity)?, revocation))
+    }
+
+    /// The CRL entry of the certificate with this serial (big-endian magnitude), if the CRL
+    /// in force revokes it.
+    pub fn revocation_of(&self, serial: &[u8]) -> Option<&RevokedEntry> {
+        let crl = self.crl.as_ref()?;
+        crl.revoked.get(serial).map(|&i| &crl.info.entries[i])
+    }
+
+    /// Refuses a terminal's certificate where a node's is needed.
+    fn check_node_role(identity: NodeIdentity) -> Result<NodeIdentity, TrustError> {
         if identity.role == Role::Terminal {
             return Err(TrustError::TerminalNotANode {
                 home: identity
@@ -305,6 +368,17 @@ impl TrustStore {
         cert_der: &[u8],
         now_unix: i64,
     ) -> Result<NodeIdentity, TrustError> {
+        let identity = self.verify_unrevoked_parts(cert_der, now_unix)?;
+        self.check_not_revoked(&identity.serial)?;
+        Ok(identity)
+    }
+
+    /// Shape, issuer and validity: everything but revocation.
+    fn verify_unrevoked_parts(
+        &self,
+        cert_der: &[u8],
+        now_unix: i64,
+    ) -> Result<NodeIdentity, TrustError> {
         let cert = parse_x509(cert_der)?;
         let identity = identity_of(&cert, cert_der)?;
         self.check_issued_by_ca(&cert)?;
@@ -312,7 +386,6 @@ impl TrustStore {
             return Err(TrustError::CaNotValid { now: now_unix });
         }
         check_validity(&identity, now_unix)?;
-        self.check_not_revoked(&identity.serial)?;
         Ok(identity)
     }
 
@@ -333,11 +406,11 @@ impl TrustStore {
     }
 
     pub(crate) fn check_not_revoked(&self, serial: &[u8]) -> Result<(), TrustError> {
-        match &self.crl {
-            Some(crl) if crl.revoked.contains(serial) => Err(TrustError::Revoked {
+        match self.revocation_of(serial) {
+            Some(_) => Err(TrustError::Revoked {
                 serial: hex(serial),
             }),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 

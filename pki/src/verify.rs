@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bluehelm_proto::{signing_input, DecodeError, Envelope, SignedEnvelope};
 use ed25519_dalek::{Signature, VerifyingKey};
 
+use crate::crl::{signing_cutoff, SigningCutoff};
 use crate::defaults::VERIFIER_CACHE_CAPACITY;
-use crate::identity::fingerprint;
+use crate::identity::{fingerprint, hex};
 use crate::trust::check_validity;
 use crate::{CertError, NodeId, NodeIdentity, TrustError, TrustStore, TrustStoreError};
 
@@ -76,6 +77,61 @@ impl From<TrustError> for VerifyError {
 struct CachedSigner {
     identity: Arc<NodeIdentity>,
     key: VerifyingKey,
+    /// Set when the CRL revokes the certificate: whether an envelope it signed is accepted
+    /// then depends on the envelope's creation time, so the cache keeps the facts, not the
+    /// verdict.
+    revoked: Option<RevokedSigner>,
+}
+
+#[derive(Clone, Copy)]
+struct RevokedSigner {
+    reason: Option<u8>,
+    cutoff: SigningCutoff,
+}
+
+impl CachedSigner {
+    /// This signer, unless its revocation leaves it nothing to sign validly: then the
+    /// refusal, before any signature is checked.
+    fn may_sign_something(self) -> Result<Self, TrustError> {
+        match self.revoked {
+            Some(RevokedSigner {
+                cutoff: SigningCutoff::Nothing,
+                reason,
+            }) => Err(self.refusal(reason)),
+            _ => Ok(self),
+        }
+    }
+
+    fn refusal(&self, reason: Option<u8>) -> TrustError {
+        let serial = hex(&self.identity.serial);
+        match reason {
+            Some(reason) => TrustError::RevokedSigner { serial, reason },
+            None => TrustError::Revoked { serial },
+        }
+    }
+
+    /// Whether this signer's revocation, if any, still admits an envelope created at
+    /// `created_at_ms`.
+    fn admits(&self, created_at_ms: i64) -> Result<(), TrustError> {
+        let Some(RevokedSigner { reason, cutoff }) = self.revoked else {
+            return Ok(());
+        };
+        if cutoff.admits(created_at_ms) {
+            return Ok(());
+        }
+        match (cutoff, reason) {
+            (SigningCutoff::Before(cutoff), Some(reason)) => {
+                Err(TrustError::SignedAfterRevocation {
+                    serial: hex(&self.identity.serial),
+                    reason,
+                    cutoff,
+                    created_at_ms,
+                })
+            }
+            // `signing_cutoff` sets a time only for a reason; refused outright otherwise.
+            _ => Err(self.refusal(reason)),
+        }
+    }
 }
 
 struct State {
@@ -92,6 +148,11 @@ struct State {
 /// [`VERIFIER_CACHE_CAPACITY`](crate::VERIFIER_CACHE_CAPACITY)); every hit re-checks the
 /// certificate's validity period against `now`, and replacing the trust store (a new CRL)
 /// empties the cache. Safe to share between threads.
+///
+/// A signer the CRL revokes is cached with its revocation: an envelope it signed is accepted
+/// only if its signed `created_at_ms` is before the cutoff the revocation's reason and dates
+/// set ([`signing_cutoff`](crate::signing_cutoff)); with no cutoff it is refused before its
+/// signature is checked.
 pub struct EnvelopeVerifier {
     state: Mutex<State>,
 }
@@ -157,7 +218,7 @@ impl EnvelopeVerifier {
             (state.trust.clone(), state.generation)
         };
         // Chain check outside the lock: it costs a signature verification.
-        let identity = trust.verify_node(cert_der, now)?;
+        let (identity, revocation) = trust.verify_signer(cert_der, now)?;
         let key = VerifyingKey::from_bytes(&identity.signing_key)
             .ok()
             .filter(|k| !k.is_weak())
@@ -165,6 +226,10 @@ impl EnvelopeVerifier {
         let entry = CachedSigner {
             identity: Arc::new(identity),
             key,
+            revoked: revocation.map(|entry| RevokedSigner {
+                reason: entry.reason,
+                cutoff: signing_cutoff(&entry),
+            }),
         };
         let mut state = self.lock();
         if state.generation == generation {
@@ -179,30 +244,39 @@ impl EnvelopeVerifier {
         Ok(entry)
     }
 
-    /// The identity and key of a trusted signer certificate at `now`.
+    /// The identity and key of a trusted signer certificate at `now`. Record changes carry
+    /// no time of their own a revocation could be compared with: any revocation refuses.
     pub(crate) fn signer_key(
         &self,
         cert_der: &[u8],
         now: i64,
     ) -> Result<(Arc<NodeIdentity>, VerifyingKey), TrustError> {
         let signer = self.signer_for(cert_der, now)?;
+        if signer.revoked.is_some() {
+            return Err(TrustError::Revoked {
+                serial: hex(&signer.identity.serial),
+            });
+        }
         Ok((signer.identity, signer.key))
     }
 
     /// Verifies one signed envelope at `now_unix`: signer certificate, then signature, then
-    /// decoding of the signed bytes, then `origin == certified node`.
+    /// decoding of the signed bytes, then `origin == certified node`, then, for a revoked
+    /// signer, that the envelope was created before its revocation's cutoff.
     pub fn verify(
         &self,
         signed: &SignedEnvelope,
         now_unix: i64,
     ) -> Result<VerifiedEnvelope, VerifyError> {
-        let signer = self.signer_for(signed.signer_certificate(), now_unix)?;
+        let signer = self
+            .signer_for(signed.signer_certificate(), now_unix)?
+            .may_sign_something()?;
         let signature = Signature::from_bytes(signed.signature());
         signer
             .key
             .verify_strict(&signing_input(signed.envelope_bytes()), &signature)
             .map_err(|_| VerifyError::BadSignature)?;
-        finish(signed, signer.identity)
+        finish(signed, signer)
     }
 
     /// Verifies envelopes that arrived together; result `i` belongs to `signed[i]`.
@@ -219,7 +293,10 @@ impl EnvelopeVerifier {
     ) -> Vec<Result<VerifiedEnvelope, VerifyError>> {
         let signers: Vec<Result<CachedSigner, TrustError>> = signed
             .iter()
-            .map(|s| self.signer_for(s.signer_certificate(), now_unix))
+            .map(|s| {
+                self.signer_for(s.signer_certificate(), now_unix)
+                    .and_then(CachedSigner::may_sign_something)
+            })
             .collect();
         let mut inputs = Vec::new();
         let mut signatures = Vec::new();
@@ -249,27 +326,26 @@ impl EnvelopeVerifier {
                         .verify_strict(messages[i], &signatures[i])
                         .map_err(|_| VerifyError::BadSignature)?;
                 }
-                finish(s, signer.identity)
+                finish(s, signer)
             })
             .collect()
     }
 }
 
-/// Decodes the signed bytes (never re-encoding them) and checks the origin.
-fn finish(
-    signed: &SignedEnvelope,
-    signer: Arc<NodeIdentity>,
-) -> Result<VerifiedEnvelope, VerifyError> {
+/// Decodes the signed bytes (never re-encoding them), checks the origin, and for a revoked
+/// signer the envelope's signed creation time against the cutoff.
+fn finish(signed: &SignedEnvelope, signer: CachedSigner) -> Result<VerifiedEnvelope, VerifyError> {
     let envelope = Envelope::decode(signed.envelope_bytes()).map_err(VerifyError::Decode)?;
-    if envelope.origin != signer.node {
+    if envelope.origin != signer.identity.node {
         return Err(VerifyError::OriginMismatch {
             claimed: envelope.origin.clone(),
-            certified: signer.node.clone(),
+            certified: signer.identity.node.clone(),
         });
     }
+    signer.admits(envelope.created_at_ms)?;
     Ok(VerifiedEnvelope {
         envelope,
-        signer,
+        signer: signer.identity,
         signed: signed.clone(),
     })
 }

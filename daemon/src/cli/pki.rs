@@ -2,6 +2,8 @@
 //! error line (printed by `main`) and a non-zero exit.
 
 mod list;
+mod revoke;
+mod rotate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,8 +14,8 @@ use bluehelm::human_time::{local_from_secs, utc_from_secs};
 use bluehelm_pki::{
     ca::{self, CertificateAuthority},
     parse_ca_certificate, parse_certificate, parse_crl, pem_kind, pem_or_der, reason_name, CaInfo,
-    CertError, CrlInfo, IssueRequest, IssuedNode, NodeId, NodeIdentity, PemKind, RevocationRecord,
-    Role, DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CRL_VALIDITY_DAYS, DEFAULT_NODE_VALIDITY_DAYS,
+    CertError, CrlInfo, IssueRequest, IssuedNode, NodeId, NodeIdentity, PemKind, Role,
+    DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CRL_VALIDITY_DAYS, DEFAULT_NODE_VALIDITY_DAYS,
 };
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -71,7 +73,7 @@ pub enum PkiCommand {
     },
     /// Record the revocation of certificates; they appear in the next CRL.
     #[command(
-        after_help = "Examples:\n  bluehelm pki revoke --ca ca/ --node ncb.fr --reason key-compromise\n  bluehelm pki revoke --ca ca/ --serial 3b9e1f0c5a7d42e8b1c6f0a9d2e47c15\n  bluehelm pki revoke --ca ca/ --cert certs/ncb.fr.pem"
+        after_help = "Examples:\n  bluehelm pki revoke --ca ca/ --node ncb.fr --reason key-compromise --compromised-at 2026-11-28T14:00:00Z\n  bluehelm pki revoke --ca ca/ --serial 3b9e1f0c5a7d42e8b1c6f0a9d2e47c15 --reason superseded\n  bluehelm pki revoke --ca ca/ --cert certs/ncb.fr.pem"
     )]
     Revoke {
         /// The CA directory.
@@ -83,6 +85,38 @@ pub enum PkiCommand {
         /// RFC 5280 reason, e.g. key-compromise, superseded, cessation-of-operation.
         #[arg(long)]
         reason: Option<String>,
+        /// With key-compromise or ca-compromise: when the key may first have been copied
+        /// (RFC 3339 with an offset, e.g. 2026-11-28T14:00:00Z). Messages it signed before
+        /// then stay acceptable, later ones are refused. Default: now.
+        #[arg(long, value_name = "T")]
+        compromised_at: Option<String>,
+    },
+    /// Give a node a new key and certificate like its current one (same role, country,
+    /// mission): writes DIR2/ID.pem and DIR2/ID.key. The old certificate stays revocable.
+    #[command(
+        after_help = "Examples:\n  bluehelm pki rotate --ca ca/ --node ncb.fr --out certs/new/\n  bluehelm pki rotate --ca ca/ --node ncb.fr --out certs/new/ --revoke-old"
+    )]
+    Rotate {
+        /// The CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The node, as in the register (`bluehelm pki list`).
+        #[arg(long, value_name = "ID")]
+        node: String,
+        /// Directory for the node's new files.
+        #[arg(long, value_name = "DIR2")]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = DEFAULT_NODE_VALIDITY_DAYS)]
+        days: u32,
+        /// Also revoke the node's earlier certificates, reason superseded: messages they
+        /// signed before now stay deliverable. Publish the next CRL only once the node runs
+        /// with its new files.
+        #[arg(long)]
+        revoke_old: bool,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
     },
     /// List the certificates this CA issued (its register) and their status.
     #[command(
@@ -205,26 +239,20 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 local_from_secs(issued.identity.not_after)
             )?;
         }
-        PkiCommand::Revoke { ca, target, reason } => {
-            let reason = reason
-                .map(|r| {
-                    ca::parse_reason(&r).ok_or_else(|| {
-                        anyhow!("unknown revocation reason `{r}`: use e.g. key-compromise, superseded or cessation-of-operation")
-                    })
-                })
-                .transpose()?;
-            let records = revoke(&ca, target, reason)?;
-            // One line per certificate; the last keeps the hint (and a single revocation
-            // the line it always printed).
-            for (i, record) in records.iter().enumerate() {
-                let hint = if i + 1 == records.len() {
-                    "; run `bluehelm pki crl` and distribute the new CRL"
-                } else {
-                    ""
-                };
-                outln!("revoked {} (serial {}){hint}", record.node, record.serial)?;
-            }
-        }
+        PkiCommand::Revoke {
+            ca,
+            target,
+            reason,
+            compromised_at,
+        } => revoke::run(&ca, target, reason.as_deref(), compromised_at.as_deref())?,
+        PkiCommand::Rotate {
+            ca,
+            node,
+            out,
+            days,
+            revoke_old,
+            force,
+        } => rotate::run(&ca, &node, &out, days, revoke_old, force)?,
         PkiCommand::List { ca, json } => list::run(&ca, json)?,
         PkiCommand::Crl { ca, out, days } => {
             let mut authority = CertificateAuthority::load(&ca)?;
@@ -243,36 +271,6 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
         PkiCommand::Show { file, json } => show(&file, json)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Revokes what `target` names: the three ways end in the library's one revocation path.
-fn revoke(
-    ca: &Path,
-    target: RevokeTarget,
-    reason: Option<bluehelm_pki::RevocationReason>,
-) -> anyhow::Result<Vec<RevocationRecord>> {
-    match target {
-        RevokeTarget {
-            cert: Some(cert), ..
-        } => {
-            let bytes = read(&cert)?;
-            Ok(vec![CertificateAuthority::load(ca)?.revoke(&bytes, reason)?])
-        }
-        RevokeTarget {
-            node: Some(node), ..
-        } => {
-            let node: NodeId = node.parse().map_err(|e| anyhow!("invalid --node: {e}"))?;
-            Ok(CertificateAuthority::load(ca)?.revoke_node(&node, reason)?)
-        }
-        RevokeTarget {
-            serial: Some(serial),
-            ..
-        } => Ok(vec![
-            CertificateAuthority::load(ca)?.revoke_serial(&serial, reason)?
-        ]),
-        // The clap group requires one of the three.
-        RevokeTarget { .. } => bail!("give one of --cert, --node or --serial"),
-    }
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -419,11 +417,14 @@ fn crl_text(crl: &CrlInfo) -> String {
     );
     for e in &crl.entries {
         s += &format!(
-            "\n    serial {}  revoked {}{}",
+            "\n    serial {}  revoked {}{}{}",
             ca::to_hex(&e.serial),
             local_from_secs(e.revoked_at),
             e.reason
                 .map(|r| format!("  ({})", reason_name(r)))
+                .unwrap_or_default(),
+            e.invalidity_date
+                .map(|t| format!("  invalid since {}", local_from_secs(t)))
                 .unwrap_or_default()
         );
     }
@@ -439,6 +440,7 @@ fn crl_json(crl: &CrlInfo) -> String {
                 "serial": ca::to_hex(&e.serial),
                 "revoked_at": utc_from_secs(e.revoked_at),
                 "reason": e.reason.map(reason_name),
+                "invalidity_date": e.invalidity_date.map(utc_from_secs),
             })
         })
         .collect();

@@ -69,12 +69,18 @@ impl IssuedRecord {
     }
 
     /// The revocation of this certificate at `now`.
-    pub(crate) fn revocation(&self, now: i64, reason: Option<u8>) -> RevocationRecord {
+    pub(crate) fn revocation(
+        &self,
+        now: i64,
+        reason: Option<u8>,
+        invalidity_date: Option<i64>,
+    ) -> RevocationRecord {
         RevocationRecord {
             serial: self.serial.clone(),
             node: self.node.clone(),
             revoked_at: now,
             reason,
+            invalidity_date,
             fingerprint: self.fingerprint.clone(),
         }
     }
@@ -264,6 +270,7 @@ mod tests {
             node: "ncb.fr".into(),
             revoked_at: at,
             reason: Some(1),
+            invalidity_date: None,
             fingerprint: "00".repeat(32),
         }
     }

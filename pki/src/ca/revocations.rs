@@ -5,10 +5,12 @@
 //! ```json
 //! { "version": 1,
 //!   "revoked": [ { "serial": "4f1c…", "node": "ncb.fr", "revoked_at": 1764340000,
-//!                  "reason": 1, "fingerprint": "9a0b…" } ] }
+//!                  "reason": 1, "invalidity_date": 1764336400, "fingerprint": "9a0b…" } ] }
 //! ```
 //! `serial` and `fingerprint` are lower-case hex, `revoked_at` unix seconds, `reason` the
-//! RFC 5280 reason code or absent. `crl_number` holds one decimal integer and a newline.
+//! RFC 5280 reason code or absent, `invalidity_date` (unix seconds: when the key may have been
+//! compromised, RFC 5280 5.3.2) present only for key-compromise and ca-compromise (files
+//! written before it existed have none: their CRL entries carry none either). `crl_number` holds one decimal integer and a newline.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,10 @@ pub struct RevocationRecord {
     /// RFC 5280 reason code, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<u8>,
+    /// When the key is known or suspected to have been compromised, unix seconds (the CRL
+    /// entry's invalidity date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidity_date: Option<i64>,
     /// SHA-256 of the certificate, lower-case hex.
     pub fingerprint: String,
 }

@@ -53,6 +53,8 @@ pub fn run(ca_dir: &Path, json: bool) -> anyhow::Result<()> {
 struct Row<'a> {
     record: &'a IssuedRecord,
     status: CertStatus,
+    /// For a compromised key: since when (the CRL's invalidity date), unix seconds.
+    compromised_at: Option<i64>,
 }
 
 fn rows<'a>(issued: &'a [IssuedRecord], revoked: &[RevocationRecord], now: i64) -> Vec<Row<'a>> {
@@ -61,24 +63,32 @@ fn rows<'a>(issued: &'a [IssuedRecord], revoked: &[RevocationRecord], now: i64) 
         .map(|record| Row {
             record,
             status: status_at(record, revoked, now),
+            compromised_at: revoked
+                .iter()
+                .find(|r| r.serial == record.serial)
+                .and_then(|r| r.invalidity_date),
         })
         .collect()
 }
 
-fn status_text(status: CertStatus) -> String {
-    match status {
+fn status_text(row: &Row<'_>) -> String {
+    let since = row
+        .compromised_at
+        .map(|t| format!(", compromised since {}", local_from_secs(t)))
+        .unwrap_or_default();
+    match row.status {
         CertStatus::Revoked {
             revoked_at,
             reason: Some(reason),
         } => format!(
-            "revoked ({}, at {})",
+            "revoked ({}, at {}{since})",
             reason_name(reason),
             local_from_secs(revoked_at)
         ),
         CertStatus::Revoked {
             revoked_at,
             reason: None,
-        } => format!("revoked (at {})", local_from_secs(revoked_at)),
+        } => format!("revoked (at {}{since})", local_from_secs(revoked_at)),
         other => other.as_str().to_owned(),
     }
 }
@@ -104,7 +114,7 @@ fn as_text(rows: &[Row<'_>]) -> String {
             r.role.clone(),
             local_from_secs(r.not_before),
             local_from_secs(r.not_after),
-            status_text(row.status),
+            status_text(row),
         ]
     }));
     // Every column but the last (the status) is padded to its widest cell.
@@ -146,6 +156,7 @@ fn as_json(rows: &[Row<'_>]) -> serde_json::Value {
                 "status": row.status.as_str(),
                 "revoked_at": revoked_at,
                 "reason": reason,
+                "compromised_at": row.compromised_at.map(utc_from_secs),
                 "fingerprint": r.fingerprint,
             })
         })
@@ -182,6 +193,7 @@ mod tests {
             node: "ncb.fr".into(),
             revoked_at: 5_000,
             reason: Some(1),
+            invalidity_date: Some(4_000),
             fingerprint: "ab".repeat(32),
         }];
         let rows = rows(&issued, &revoked, 10_000);
@@ -192,8 +204,9 @@ mod tests {
         assert!(
             lines[1].starts_with("0a      ncb.fr          ncb   ")
                 && lines[1].ends_with(&format!(
-                    "revoked (key-compromise, at {})",
-                    local_from_secs(5_000)
+                    "revoked (key-compromise, at {}, compromised since {})",
+                    local_from_secs(5_000),
+                    local_from_secs(4_000)
                 )),
             "{text}"
         );
@@ -206,8 +219,10 @@ mod tests {
         assert_eq!(array[0]["status"], "revoked");
         assert_eq!(array[0]["reason"], "key-compromise");
         assert_eq!(array[0]["revoked_at"], utc_from_secs(5_000));
+        assert_eq!(array[0]["compromised_at"], utc_from_secs(4_000));
         assert_eq!(array[1]["status"], "valid");
         assert!(array[1]["revoked_at"].is_null() && array[1]["reason"].is_null());
+        assert!(array[1]["compromised_at"].is_null());
         assert_eq!(array[2]["status"], "expired");
     }
 
