@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// --dir (same --messages), without building, importing or syncing anew.
     #[arg(long, requires = "dir")]
     pub reuse: bool,
+    /// The nodes' audit log (issue 14): `on` (the default, as in production) or `off`, to
+    /// measure what it costs.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub audit: String,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -59,7 +63,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     for scenario in scenarios {
         let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
         let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
-        let result = run_scenario(scenario, &dir, args.messages)?;
+        let result = run_scenario(scenario, &dir, args.messages, args.audit == "on")?;
         if args.json {
             outln!("{}", serde_json::to_string(&result)?)?;
         } else {
@@ -132,16 +136,20 @@ fn run_scenario(
     scenario: Scenario,
     dir: &Path,
     messages: Option<usize>,
+    audit: bool,
 ) -> anyhow::Result<BenchResult> {
     if scenario == Scenario::Check {
         return run_check(dir, messages.unwrap_or(scenario.default_messages()));
     }
     let mut net = LocalNet::create(dir)?;
     let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
-    let origin = NodeSpec::ncb("ncb.fr", "FR", &hub);
-    let destination = NodeSpec::ncb("ncb.ke", "KE", &hub);
+    let mut origin = NodeSpec::ncb("ncb.fr", "FR", &hub);
+    let mut destination = NodeSpec::ncb("ncb.ke", "KE", &hub);
     hub.peers = vec![(origin.id.clone(), None), (destination.id.clone(), None)];
-    for spec in [&hub, &origin, &destination] {
+    for spec in [&mut hub, &mut origin, &mut destination] {
+        if !audit {
+            spec.audit = Some("enabled = false".into());
+        }
         net.add(spec)?;
     }
     let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();

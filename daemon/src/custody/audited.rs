@@ -90,3 +90,39 @@ pub(super) fn given_up(
 pub(super) fn read(envelope: &Envelope, now: i64) -> Entry {
     Entry::about(Event::Read, envelope, now).decided("acknowledged by the application")
 }
+
+/// Most inbox messages whose "read" entry is kept ready between the read and the
+/// acknowledgement; past this the oldest are forgotten, and their acknowledgement reads the
+/// message back from the store instead.
+const HANDED_OUT_MAX: usize = 65_536;
+
+/// The inbox messages handed to applications and not yet acknowledged, by inbox number: an
+/// acknowledgement names numbers only, and reading each message back from the store for its
+/// audit entry would double the inbox's reads.
+#[derive(Default)]
+pub(super) struct HandedOut(std::sync::Mutex<std::collections::BTreeMap<u64, Entry>>);
+
+impl HandedOut {
+    /// `envelope` was handed out as inbox message `seq`.
+    pub(super) fn note(&self, seq: u64, envelope: &Envelope) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.contains_key(&seq) {
+            return;
+        }
+        if map.len() >= HANDED_OUT_MAX {
+            map.pop_first();
+        }
+        map.insert(seq, read(envelope, 0));
+    }
+
+    /// The read entry of inbox message `seq`, if it is still kept.
+    pub(super) fn take(&self, seq: u64) -> Option<Entry> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&seq)
+    }
+}

@@ -1,6 +1,7 @@
 //! What a local application does with its node: submit messages, read and acknowledge the
 //! inbox. Issue 4 puts the gRPC API and the CLI on top of these calls.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bluehelm_proto::{
@@ -11,6 +12,7 @@ use super::audited;
 use super::bulk::Bulk;
 use super::shell::own_custody_signed;
 use super::state::{hub, now_ms, Core, Stats};
+use crate::engine::audit::Entry as AuditEntry;
 use crate::engine::register;
 use crate::store::{Corruption, Entry, StoreError, Write, WriteOutcome};
 
@@ -207,6 +209,9 @@ impl Core {
             };
             let signed = SignedEnvelope::decode(&entry.message.signed).map_err(corrupt)?;
             let envelope = signed.decode_envelope().map_err(corrupt)?;
+            if self.audit().is_enabled() {
+                self.handed_out().note(entry.seq, &envelope);
+            }
             out.push(Delivered {
                 seq: entry.seq,
                 envelope,
@@ -219,12 +224,24 @@ impl Core {
     /// The application has these messages: remove them from the inbox (one commit).
     /// Returns how many were there; acknowledging twice removes nothing the second time.
     pub(super) async fn ack_inbox(&self, seqs: &[u64]) -> Result<usize, StoreError> {
-        // Read before they go, for the audit log's "read" entries.
-        let read = if self.audit().is_enabled() {
-            self.inbox_entries(seqs).await?
-        } else {
-            Vec::new()
-        };
+        // The audit log's "read" entries: ready since the messages were read, or read back.
+        let mut read: HashMap<u64, AuditEntry> = HashMap::new();
+        if self.audit().is_enabled() {
+            let mut unknown = Vec::new();
+            for &seq in seqs {
+                match self.handed_out().take(seq) {
+                    Some(entry) => {
+                        read.insert(seq, entry);
+                    }
+                    None => unknown.push(seq),
+                }
+            }
+            if !unknown.is_empty() {
+                for delivered in self.inbox_entries(&unknown).await? {
+                    read.insert(delivered.seq, audited::read(&delivered.envelope, 0));
+                }
+            }
+        }
         let writes = seqs.iter().map(|s| Write::AckInbox(*s)).collect();
         let outcomes = self.store().commit(writes).await?;
         let now = now_ms();
@@ -232,8 +249,9 @@ impl Core {
             if *outcome != WriteOutcome::Removed {
                 continue;
             }
-            if let Some(delivered) = read.iter().find(|d| d.seq == *seq) {
-                self.audit().record(audited::read(&delivered.envelope, now));
+            if let Some(mut entry) = read.remove(seq) {
+                entry.at_ms = now;
+                self.audit().record(entry);
             }
         }
         Ok(outcomes

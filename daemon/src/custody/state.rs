@@ -7,6 +7,7 @@ use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
 
+use super::audited::HandedOut;
 use super::bulk::Bulk;
 use crate::audit::AuditLog;
 use crate::config::NodeConfig;
@@ -105,6 +106,8 @@ pub struct Core {
     records: Arc<RecordStore>,
     /// What this node did with each message and query (issue 14, item 5).
     audit: AuditLog,
+    /// Inbox messages read and not yet acknowledged, with their audit entries ready.
+    handed_out: HandedOut,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -155,12 +158,17 @@ impl Core {
             register: RwLock::new(register),
             records,
             audit,
+            handed_out: HandedOut::default(),
         }
     }
 
     /// The node's audit log.
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    pub(super) fn handed_out(&self) -> &HandedOut {
+        &self.handed_out
     }
 
     /// The field databases.
