@@ -16,6 +16,7 @@ use crate::config::NodeConfig;
 use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
 use crate::engine::register::Register;
 use crate::engine::release::Directory;
+use crate::net::crl::CrlExchange;
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
 use crate::records::store::RecordStore;
@@ -154,7 +155,9 @@ impl Node {
             directory,
             records,
         }));
-        let links = Arc::new(Links::new(client));
+        let (crl_exchange, crl_received) =
+            CrlExchange::new(core.verifier().trust_store().crl_der());
+        let links = Arc::new(Links::new(client, crl_exchange));
         let link_handle = LinkHandle::new(core.clone());
         let tasks = TaskTracker::new();
         if core.config().listen.is_some() {
@@ -176,13 +179,14 @@ impl Node {
             }
         }
         tasks.spawn(crate::custody::sweep(core.clone()));
-        tasks.spawn(crl::watch_crl(
-            core.clone(),
-            links.clone(),
-            endpoint.clone(),
+        let crl_task = crl::CrlTask {
+            core: core.clone(),
+            links: links.clone(),
+            endpoint: endpoint.clone(),
             creds,
-            crl_guard,
-        ));
+            guard: crl_guard,
+        };
+        tasks.spawn(crl::watch_crl(crl_task, crl_received));
         let bureau = BureauHandle::new(core.clone());
         let api = match crate::api::start(&bureau, links.clone(), &tasks) {
             Ok(api) => api,

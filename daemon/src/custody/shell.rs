@@ -17,7 +17,7 @@ use super::state::{now_ms, Core, Stats};
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::policy::Party;
 use crate::engine::release::{Directory, WithheldBecause};
-use crate::engine::{custody, reports, CustodyDecision, Hop};
+use crate::engine::{custody, reports, revocation, CustodyDecision, Hop};
 use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
 
 /// A message a neighbour offers.
@@ -318,6 +318,13 @@ pub(super) fn custody_of(
         origin: envelope.origin.clone(),
         id: envelope.message_id,
     };
+    if let Err((reason, detail)) = revocation::may_take_custody(&core.standing()) {
+        return Err(Refusal {
+            message,
+            reason,
+            detail,
+        });
+    }
     let ctx = custody::Context {
         now_ms: now,
         hops,

@@ -11,6 +11,7 @@ use super::bulk::Bulk;
 use crate::config::NodeConfig;
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
+use crate::engine::revocation::Standing;
 use crate::records::store::RecordStore;
 use crate::store::Store;
 
@@ -102,6 +103,9 @@ pub struct Core {
     register: RwLock<Register>,
     /// The field databases (issue 13): the hub's sequenced records, a replica's copy.
     records: Arc<RecordStore>,
+    /// Whether the CRL in force revokes this node's own certificate (issue 14): then it
+    /// takes no custody (`engine::revocation`). Set by the node's CRL task.
+    standing: RwLock<Standing>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -148,7 +152,25 @@ impl Core {
             directory: RwLock::new(directory),
             register: RwLock::new(register),
             records,
+            standing: RwLock::default(),
         }
+    }
+
+    /// This node's own certificate as the CRL in force judges it.
+    pub fn standing(&self) -> Standing {
+        // A writer that panicked left a whole value: one assignment.
+        self.standing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A new CRL came into force (`node/crl.rs`): whether it revokes this node.
+    pub fn set_standing(&self, standing: Standing) {
+        *self
+            .standing
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = standing;
     }
 
     /// The field databases.
