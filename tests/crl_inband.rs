@@ -1,6 +1,7 @@
 //! Revocation that reaches every node in-band (issue 14, item 1), with real nodes on
 //! loopback: each node has a CRL file of its own, as on separate machines, and only gs's is
-//! written by hand. A revoked node is cut off everywhere within 5 s; an offline post gets the
+//! written by hand. A revoked node is cut off everywhere within 5 s, also at a node that is not
+//! linked to gs (the CRL is passed on); an offline post gets the
 //! CRL first when it comes back; a CRL that is older, of another CA or garbage is refused
 //! and costs the link nothing; a node whose own certificate is revoked takes no custody and
 //! says so.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bluehelm::custody::{now_ms, SubmitError};
-use bluehelm::localnet::LocalNet;
+use bluehelm::localnet::{standard_specs, LocalNet, NodeSpec, STANDARD_POLICY};
 use bluehelm::Node;
 use bluehelm_pki::{pem_or_der, CrlInfo, TrustError, TrustStore, VerifyError};
 use bluehelm_proto::{
@@ -61,41 +62,24 @@ fn in_force(node: &Node) -> String {
         .map_or_else(|| "none".into(), |n| n.to_string())
 }
 
-/// `bluehelm pki crl --ca pki --out FILE`: the CA's next CRL.
-async fn publish(net: &TestNet, out: &Path) {
-    let pki = net.net.pki_dir();
-    let (code, stdout, stderr) = run_cli(
-        bluehelm_bin!(),
-        [
-            "pki",
-            "crl",
-            "--ca",
-            pki.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .await;
+/// Runs `bluehelm pki SUBCOMMAND --ca <the network's CA folder> ARGS`, which must succeed.
+async fn pki(net: &TestNet, subcommand: &str, args: &[&str]) {
+    let ca = net.net.pki_dir();
+    let mut argv = vec!["pki", subcommand, "--ca", ca.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let (code, stdout, stderr) = run_cli(bluehelm_bin!(), argv).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
-/// `bluehelm pki revoke --ca pki --node NODE`, then the new CRL written to gs's CRL file
-/// only: the publication.
+/// `bluehelm pki crl --out FILE`: the CA's next CRL.
+async fn publish(net: &TestNet, out: &Path) {
+    pki(net, "crl", &["--out", out.to_str().unwrap()]).await;
+}
+
+/// `bluehelm pki revoke --node NODE`, then the new CRL written to gs's CRL file only: the
+/// publication.
 async fn revoke_and_publish_at_gs(net: &TestNet, node: &str) {
-    let pki = net.net.pki_dir();
-    let (code, stdout, stderr) = run_cli(
-        bluehelm_bin!(),
-        [
-            "pki",
-            "revoke",
-            "--ca",
-            pki.to_str().unwrap(),
-            "--node",
-            node,
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    pki(net, "revoke", &["--node", node]).await;
     publish(net, &crl_file(net, "gs")).await;
 }
 
@@ -115,24 +99,46 @@ fn der_of(pem: &[u8]) -> Vec<u8> {
     pem_or_der(pem, "X509 CRL").unwrap().remove(0)
 }
 
+/// The standard network and ncb.de, linked to ncb.ke only: a CRL reaches it through ncb.ke.
+fn net_with_a_node_behind_ke() -> TestNet {
+    let mut specs = standard_specs();
+    let ke = specs
+        .iter_mut()
+        .find(|s| s.id.as_str() == "ncb.ke")
+        .unwrap();
+    ke.peers.push((id("ncb.de"), None));
+    let mut de = NodeSpec::ncb("ncb.de", "DE", ke);
+    de.listen = None;
+    de.policy = Some(STANDARD_POLICY.to_owned());
+    specs.push(de);
+    TestNet::with_specs(specs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_node_is_cut_off_at_every_node_within_5_s_of_publication_at_gs_only() {
-    let net = TestNet::standard();
+    let net = net_with_a_node_behind_ke();
     own_crl_files(&net);
     let gs = net.start("gs").await;
     let fr = net.start("ncb.fr").await;
     let ke = net.start("ncb.ke").await;
     let post = net.start("mission.unmiss").await;
+    let de = net.start("ncb.de").await;
     for peer in ["ncb.fr", "ncb.ke", "mission.unmiss"] {
         linked(&gs, peer).await;
     }
+    linked(&ke, "ncb.de").await;
     let fr_creds = net.credentials("ncb.fr");
     let fr_cert = fr_creds.node_cert_der().to_vec();
     let envelope = signed_by_fr(&net, "ncb.ke");
 
     revoke_and_publish_at_gs(&net, "ncb.fr").await;
     let published = Instant::now();
-    let others = [("gs", &gs), ("ncb.ke", &ke), ("mission.unmiss", &post)];
+    let others = [
+        ("gs", &gs),
+        ("ncb.ke", &ke),
+        ("mission.unmiss", &post),
+        ("ncb.de", &de),
+    ];
     eventually("every other node to revoke ncb.fr", || async {
         let now = now_ms() / 1000;
         let revoked = others.iter().all(|(_, node)| {
@@ -178,7 +184,7 @@ async fn a_revoked_node_is_cut_off_at_every_node_within_5_s_of_publication_at_gs
         assert!(outcome.is_err(), "{node} took a link from revoked ncb.fr");
     }
     // Nobody copied a file: the nodes wrote the CRL that reached them to their own file.
-    for node in ["ncb.ke", "mission.unmiss"] {
+    for node in ["ncb.ke", "mission.unmiss", "ncb.de"] {
         assert_eq!(number_in(&net, &crl_file(&net, node)), "2", "{node}");
     }
     assert_eq!(number_in(&net, &crl_file(&net, "ncb.fr")), "1");
@@ -187,7 +193,8 @@ async fn a_revoked_node_is_cut_off_at_every_node_within_5_s_of_publication_at_gs
         "the revoked node linked again"
     );
     assert!(gs.is_linked(&id("ncb.ke")) && gs.is_linked(&id("mission.unmiss")));
-    for node in [fr, ke, post, gs] {
+    assert!(ke.is_linked(&id("ncb.de")));
+    for node in [de, fr, ke, post, gs] {
         node.shutdown().await;
     }
 }
@@ -319,20 +326,7 @@ async fn a_node_whose_own_certificate_is_revoked_takes_no_custody_and_says_so() 
         .await
         .unwrap();
     link.ping().await.unwrap();
-    let pki = net.net.pki_dir();
-    let (code, _, stderr) = run_cli(
-        bluehelm_bin!(),
-        [
-            "pki",
-            "revoke",
-            "--ca",
-            pki.to_str().unwrap(),
-            "--node",
-            "ncb.ke",
-        ],
-    )
-    .await;
-    assert_eq!(code, 0, "{stderr}");
+    pki(&net, "revoke", &["--node", "ncb.ke"]).await;
     let revoking = net.dir().join("revoking.pem");
     publish(&net, &revoking).await;
     link.send_crl(der_of(&std::fs::read(&revoking).unwrap()))
