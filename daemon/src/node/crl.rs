@@ -4,7 +4,7 @@
 //! - the CRL file: the task looks at it every 2 s (the first CRL, and isolated networks);
 //! - a peer: a CRL sent in-band (`net/crl.rs`), verified with the CA, taken only if newer.
 //!
-//! Both go through [`CrlTask::put_in_force`] (`crl/put.rs`): the number is on disk before
+//! Both go through `put_in_force` (`crl/put.rs`): the number is on disk before
 //! the CRL is used (`trust.rs`), the CRL is used for new handshakes and envelope signers,
 //! the links of peers it revokes are closed (TLS only checks certificates at the
 //! handshake), and a newer CRL goes on to every peer linked then. A CRL that revokes this
