@@ -239,7 +239,15 @@ async fn json_output_has_stable_snake_case_keys() {
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         keys(&status),
-        ["counters", "inbox_size", "links", "node_id", "queues"]
+        [
+            "certificate_revoked",
+            "counters",
+            "crl_number",
+            "inbox_size",
+            "links",
+            "node_id",
+            "queues"
+        ]
     );
     let link = &status["links"][0];
     assert_eq!(keys(link), ["configured", "connected", "peer"]);

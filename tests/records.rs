@@ -220,7 +220,8 @@ mod refusals {
         let link = RawLink::connect(&net.credentials("gs"), &net.trust(), addr, &id("ncb.ke"))
             .await
             .expect("link as gs");
-        // The node may open offer streams too; its sync stream starts with SyncRequest.
+        // The node may open offer streams and a CRL stream too (it sends its CRL first on
+        // every link); its sync stream starts with SyncRequest.
         let mut buf = Vec::new();
         let (mut send, _recv) = loop {
             let (send, mut recv) =
@@ -233,7 +234,7 @@ mod refusals {
                     assert_eq!(r.after_seq, 0);
                     break (send, recv);
                 }
-                Ok(Some(LinkFrame::Open { .. })) => continue,
+                Ok(Some(LinkFrame::Open { .. } | LinkFrame::Crl(_))) => continue,
                 other => panic!("unexpected first frame {other:?}"),
             }
         };

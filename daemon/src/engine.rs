@@ -16,6 +16,7 @@ pub mod records;
 pub mod register;
 pub mod release;
 pub mod reports;
+pub mod revocation;
 pub mod routing;
 pub mod sender;
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
 use crate::engine::audit::SignedCheckpoint;
 use crate::engine::register::Register;
 use crate::engine::release::Directory;
+use crate::net::crl::CrlExchange;
 use crate::net::links::Links;
 use crate::net::{endpoint, tls};
 use crate::records::store::RecordStore;
@@ -172,7 +173,9 @@ impl Node {
             records,
             audit,
         }));
-        let links = Arc::new(Links::new(client));
+        let (crl_exchange, crl_received) =
+            CrlExchange::new(core.verifier().trust_store().crl_der());
+        let links = Arc::new(Links::new(client, crl_exchange));
         let link_handle = LinkHandle::new(core.clone());
         let tasks = TaskTracker::new();
         if core.config().listen.is_some() {
@@ -194,13 +197,14 @@ impl Node {
             }
         }
         tasks.spawn(crate::custody::sweep(core.clone()));
-        tasks.spawn(crl::watch_crl(
-            core.clone(),
-            links.clone(),
-            endpoint.clone(),
+        let crl_task = crl::CrlTask {
+            core: core.clone(),
+            links: links.clone(),
+            endpoint: endpoint.clone(),
             creds,
-            crl_guard,
-        ));
+            guard: crl_guard,
+        };
+        tasks.spawn(crl::watch_crl(crl_task, crl_received));
         let bureau = BureauHandle::new(core.clone());
         tasks.spawn(crate::audit::send_to_hub(bureau.clone(), checkpoints));
         let api = match crate::api::start(&bureau, links.clone(), &tasks) {

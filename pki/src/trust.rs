@@ -10,7 +10,8 @@ use x509_parser::oid_registry::OID_SIG_ED25519;
 use x509_parser::x509::X509Version;
 
 use crate::crl::{info_of, parse_x509_crl, reason_name, CrlInfo, RevokedEntry};
-use crate::encoding::{pem_or_der, EncodingError, PEM_CERTIFICATE, PEM_CRL};
+use crate::encoding::{pem_or_der, to_pem, EncodingError, PEM_CERTIFICATE, PEM_CRL};
+use crate::files::{write_file, WriteError, PUBLIC_FILE_MODE};
 use crate::identity::{fingerprint, hex, identity_of, parse_x509, strip_leading_zeros};
 use crate::{CertError, NodeId, NodeIdentity, Role};
 
@@ -427,6 +428,23 @@ impl TrustStore {
     /// The CRL's DER, if one is loaded (for rustls' `with_crls`).
     pub fn crl_der(&self) -> Option<&[u8]> {
         self.crl.as_ref().map(|c| c.der.as_slice())
+    }
+
+    /// Writes the loaded CRL to `path` as PEM, readable by all (a CRL is public), atomically
+    /// and durably: a temporary file, synced, renamed over `path`, and the directory synced,
+    /// so that a reader or a restart sees the old CRL or the new one, whole. For a CRL that
+    /// came in-band (issue 14): the node starts from it after a restart. Nothing to write
+    /// without a CRL.
+    pub fn save_crl(&self, path: &Path) -> Result<(), WriteError> {
+        match &self.crl {
+            Some(crl) => write_file(
+                path,
+                to_pem(PEM_CRL, &crl.der).as_bytes(),
+                PUBLIC_FILE_MODE,
+                true,
+            ),
+            None => Ok(()),
+        }
     }
 
     /// What the loaded CRL says.

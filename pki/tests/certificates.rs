@@ -200,6 +200,30 @@ fn crl_carries_entries_times_and_increasing_numbers() {
     assert!(first.issuer.contains("Bluehelm Network Root CA"));
 }
 
+/// A CRL that came in-band is written to the node's CRL file (issue 14): PEM, public, whole,
+/// and the same CRL when read back; the file it replaces goes.
+#[test]
+fn a_crl_saved_to_a_file_reads_back_the_same_and_is_public() {
+    let mut ca = ca();
+    let crl = ca.crl(7).unwrap();
+    let trust = TrustStore::new(ca.cert_der(), Some(crl.as_bytes())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crl.pem");
+    std::fs::write(&path, b"the old CRL").unwrap();
+    trust.save_crl(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("-----BEGIN X509 CRL-----"), "{text}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let back = TrustStore::new(ca.cert_der(), Some(text.as_bytes())).unwrap();
+    assert_eq!(back.crl_der(), trust.crl_der());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "a temporary file was left"
+    );
+}
+
 #[test]
 fn crl_from_another_ca_is_refused() {
     let ours = ca();

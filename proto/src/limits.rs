@@ -70,3 +70,9 @@ pub const MAX_REQUEST_ATTACHMENT_LEN: usize = 3 * 1024 * 1024;
 /// twice [`MAX_ENVELOPE_LEN`] plus a certificate; 8 MiB covers that. gRPC's usual default
 /// (4 MiB) would refuse a text message with a few MiB of attachments.
 pub const MAX_API_MESSAGE_LEN: usize = 8 * 1024 * 1024;
+
+/// Longest CRL carried in a link frame (`LinkFrame::Crl`), in DER bytes. An entry of an
+/// Ed25519 CRL (serial, date, reason) takes about 40 bytes: 1 MiB holds over 25,000
+/// revocations, far more than a network of a few hundred nodes will ever make, and keeps a
+/// CRL far below the smallest frame cap (4 MiB), so that every node can take it.
+pub const MAX_CRL_LEN: usize = 1024 * 1024;

@@ -3,6 +3,7 @@
 //! A stream starts with [`LinkFrame::Open`], which says the precedence it carries; the
 //! sender then offers messages with [`LinkFrame::Transfer`] and the receiver answers with
 //! [`LinkFrame::Accepted`] (it now holds them durably) or [`LinkFrame::Refused`].
+//! [`LinkFrame::Crl`] carries a CRL on a stream of its own (revocation in-band, issue 14).
 
 use std::fmt;
 
@@ -12,7 +13,9 @@ use crate::check;
 use crate::envelope::Precedence;
 use crate::error::{DecodeError, ValidationError};
 use crate::ids::{MessageId, NodeId};
-use crate::limits::{MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_DETAIL_LEN, MAX_HOP_LIMIT};
+use crate::limits::{
+    MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_CRL_LEN, MAX_DETAIL_LEN, MAX_HOP_LIMIT,
+};
 use crate::pb;
 use crate::records::{SyncBatch, SyncRequest};
 use crate::signed::SignedEnvelope;
@@ -133,6 +136,9 @@ pub enum LinkFrame {
     SyncRequest(SyncRequest),
     /// The hub's next batch on a sync stream.
     SyncBatch(SyncBatch),
+    /// The DER of a CRL, unverified: the receiver checks it with its CA (issue 14). Not
+    /// empty, at most [`MAX_CRL_LEN`] bytes.
+    Crl(Vec<u8>),
 }
 
 impl LinkFrame {
@@ -175,6 +181,7 @@ impl LinkFrame {
             LinkFrame::Pong(nonce) => Frame::Pong(pb::Pong { nonce: *nonce }),
             LinkFrame::SyncRequest(r) => Frame::SyncRequest(r.to_pb()),
             LinkFrame::SyncBatch(b) => Frame::SyncBatch(b.to_pb()),
+            LinkFrame::Crl(der) => Frame::Crl(pb::CrlUpdate { der: der.clone() }),
         };
         pb::LinkFrame { frame: Some(frame) }
     }
@@ -229,6 +236,13 @@ impl LinkFrame {
             Frame::Pong(p) => LinkFrame::Pong(p.nonce),
             Frame::SyncRequest(r) => LinkFrame::SyncRequest(SyncRequest::from_pb(r)?),
             Frame::SyncBatch(b) => LinkFrame::SyncBatch(SyncBatch::from_pb(b)?),
+            Frame::Crl(c) => {
+                if c.der.is_empty() {
+                    return Err(ValidationError::Missing { field: "crl.der" });
+                }
+                check::max_len("crl.der", c.der.len(), MAX_CRL_LEN)?;
+                LinkFrame::Crl(c.der)
+            }
         })
     }
 }

@@ -412,3 +412,22 @@ fn acceptances_need_valid_refs_and_at_least_one() {
         }
     ));
 }
+
+#[test]
+fn crl_frame_round_trips_and_an_empty_or_oversized_crl_is_refused() {
+    let frame = LinkFrame::Crl(vec![0x30, 0x03, 1, 2, 3]);
+    assert_eq!(LinkFrame::decode(&frame.encode_to_vec()).unwrap(), frame);
+    let crl = |der: Vec<u8>| pb::LinkFrame {
+        frame: Some(pb::link_frame::Frame::Crl(pb::CrlUpdate { der })),
+    };
+    assert!(matches!(
+        frame_err(crl(Vec::new())),
+        ValidationError::Missing { field: "crl.der" }
+    ));
+    let max = crate::limits::MAX_CRL_LEN;
+    assert!(matches!(
+        frame_err(crl(vec![0; max + 1])),
+        ValidationError::TooLong { field: "crl.der", len, .. } if len == max + 1
+    ));
+    LinkFrame::decode(&crl(vec![0; max]).encode_to_vec()).unwrap();
+}

@@ -142,6 +142,7 @@ fn link_frame() -> impl Strategy<Value = LinkFrame> {
             })),
         any::<u64>().prop_map(LinkFrame::Ping),
         any::<u64>().prop_map(LinkFrame::Pong),
+        prop::collection::vec(any::<u8>(), 1..300).prop_map(LinkFrame::Crl),
     ]
 }
 

@@ -125,20 +125,41 @@ pub struct NodeOffers {
 }
 
 impl RawLink {
-    /// Accepts the next stream the node opens towards this client; it must start with
-    /// `StreamOpen`.
+    /// Accepts the next offer stream the node opens towards this client; it must start with
+    /// `StreamOpen`. CRL streams (the node sends its CRL first on every link) are answered
+    /// as a node would, by ending this side, and passed over.
     pub async fn accept_offer_stream(&self) -> anyhow::Result<NodeOffers> {
-        let (answers, mut offers) =
-            tokio::time::timeout(Duration::from_secs(10), self.conn.accept_bi()).await??;
+        loop {
+            let (mut answers, mut offers) =
+                tokio::time::timeout(Duration::from_secs(10), self.conn.accept_bi()).await??;
+            let mut buf = Vec::new();
+            match read_within(&mut offers, &mut buf, Duration::from_secs(10)).await? {
+                Some(LinkFrame::Open { precedence }) => {
+                    return Ok(NodeOffers {
+                        precedence,
+                        answers,
+                        offers,
+                        buf,
+                    })
+                }
+                Some(LinkFrame::Crl(_)) => {
+                    answers.finish()?;
+                }
+                other => anyhow::bail!("the node's stream did not start with open: {other:?}"),
+            }
+        }
+    }
+
+    /// Sends `der` as a CRL on a stream of its own, as a node does, and waits for the node to
+    /// deal with it (it ends its side of the stream, with no frame).
+    pub async fn send_crl(&self, der: Vec<u8>) -> anyhow::Result<()> {
+        let (mut send, mut recv) = self.conn.open_bi().await?;
+        write_frames(&mut send, &[LinkFrame::Crl(der)]).await?;
+        send.finish()?;
         let mut buf = Vec::new();
-        match read_within(&mut offers, &mut buf, Duration::from_secs(10)).await? {
-            Some(LinkFrame::Open { precedence }) => Ok(NodeOffers {
-                precedence,
-                answers,
-                offers,
-                buf,
-            }),
-            other => anyhow::bail!("the node's stream did not start with open: {other:?}"),
+        match read_within(&mut recv, &mut buf, Duration::from_secs(10)).await? {
+            None => Ok(()),
+            Some(other) => anyhow::bail!("the node answered a CRL with a frame: {other:?}"),
         }
     }
 }

@@ -49,6 +49,9 @@ pub(super) fn submit_error(err: SubmitError) -> Status {
         SubmitError::Refused(refusal) => {
             Status::failed_precondition(format!("refused: {}: {}", refusal.reason, refusal.detail))
         }
+        revoked @ SubmitError::CertificateRevoked(_) => {
+            Status::failed_precondition(revoked.to_string())
+        }
         SubmitError::Store(err) => Status::internal(err.to_string()),
         internal @ SubmitError::Internal(_) => Status::internal(internal.to_string()),
     }

@@ -82,12 +82,20 @@ pub async fn status(
     // that a dashboard finds each name from the start.
     counters.extend(s.refusals().map(|(reason, n)| (refused_counter(reason), n)));
 
+    let crl_number = node
+        .verifier()
+        .trust_store()
+        .crl_info()
+        .and_then(bluehelm_pki::CrlInfo::crl_number)
+        .map_or_else(|| "none".to_owned(), |n| n.to_string());
     Ok(pb::StatusResponse {
         node_id: node.me().to_string(),
         links,
         queues,
         inbox_size,
         counters: counters.into_iter().collect(),
+        certificate_revoked: node.standing().revoked_because().unwrap_or_default(),
+        crl_number,
     })
 }
 

@@ -1,4 +1,5 @@
-//! `bluehelm status [--json]`: links, queues per next hop, inbox size and counters.
+//! `bluehelm status [--json]`: whether the node's certificate is revoked, the CRL in force,
+//! links, queues per next hop, inbox size and counters.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             return Ok(());
         }
         outln!("node {}", status.node_id)?;
+        if !status.certificate_revoked.is_empty() {
+            outln!("CERTIFICATE REVOKED: {}", status.certificate_revoked)?;
+        }
+        outln!("crl: number {}", status.crl_number)?;
         outln!("links:")?;
         for link in &status.links {
             outln!(

@@ -118,6 +118,11 @@ impl BureauHandle {
         self.core.record_signer()
     }
 
+    /// This node's own certificate as the CRL in force judges it (`bluehelm status`).
+    pub fn standing(&self) -> crate::engine::revocation::Standing {
+        self.core.standing()
+    }
+
     /// Signs and takes custody of messages from a local application; returns their ids once
     /// they are durable here. All or none: one refusal refuses the whole batch.
     pub async fn submit(&self, batch: Vec<Outgoing>) -> Result<Vec<MessageId>, SubmitError> {

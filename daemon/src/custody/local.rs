@@ -50,6 +50,9 @@ pub enum SubmitError {
     Refused(Refusal),
     #[error("message is invalid: {0}")]
     Invalid(String),
+    /// The CRL in force revokes this node's own certificate (issue 14): it sends nothing.
+    #[error("not sent: {0}")]
+    CertificateRevoked(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug stopped the work (it is in the node's log): nothing was taken into custody.
@@ -78,6 +81,9 @@ impl Core {
         batch: Vec<Outgoing>,
         extra: Vec<Write>,
     ) -> Result<Vec<MessageId>, SubmitError> {
+        if let Some(why) = self.standing().revoked_because() {
+            return Err(SubmitError::CertificateRevoked(why));
+        }
         let now = now_ms();
         let mut envelopes = Vec::with_capacity(batch.len());
         let mut ids = Vec::with_capacity(batch.len());

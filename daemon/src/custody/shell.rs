@@ -19,7 +19,7 @@ use crate::engine::audit::Entry;
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::policy::Party;
 use crate::engine::release::{Directory, WithheldBecause};
-use crate::engine::{custody, reports, CustodyDecision, Hop};
+use crate::engine::{custody, reports, revocation, CustodyDecision, Hop};
 use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
 
 /// A message a neighbour offers.
@@ -355,6 +355,13 @@ pub(super) fn custody_of(
         origin: envelope.origin.clone(),
         id: envelope.message_id,
     };
+    if let Err((reason, detail)) = revocation::may_take_custody(&core.standing()) {
+        return Err(Refusal {
+            message,
+            reason,
+            detail,
+        });
+    }
     let ctx = custody::Context {
         now_ms: now,
         hops,

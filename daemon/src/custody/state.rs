@@ -13,6 +13,7 @@ use crate::audit::AuditLog;
 use crate::config::NodeConfig;
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
+use crate::engine::revocation::Standing;
 use crate::records::store::RecordStore;
 use crate::store::Store;
 
@@ -108,6 +109,9 @@ pub struct Core {
     audit: AuditLog,
     /// Inbox messages read and not yet acknowledged, with their audit entries ready.
     handed_out: HandedOut,
+    /// Whether the CRL in force revokes this node's own certificate (issue 14): then it
+    /// takes no custody (`engine::revocation`). Set by the node's CRL task.
+    standing: RwLock<Standing>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -159,6 +163,7 @@ impl Core {
             records,
             audit,
             handed_out: HandedOut::default(),
+            standing: RwLock::default(),
         }
     }
 
@@ -169,6 +174,23 @@ impl Core {
 
     pub(super) fn handed_out(&self) -> &HandedOut {
         &self.handed_out
+    }
+
+    /// This node's own certificate as the CRL in force judges it.
+    pub fn standing(&self) -> Standing {
+        // A writer that panicked left a whole value: one assignment.
+        self.standing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A new CRL came into force (`node/crl.rs`): whether it revokes this node.
+    pub fn set_standing(&self, standing: Standing) {
+        *self
+            .standing
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = standing;
     }
 
     /// The field databases.

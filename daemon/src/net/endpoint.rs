@@ -131,7 +131,7 @@ async fn serve(core: LinkHandle, links: &Links, conn: Connection, identity: &Nod
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }
-    run_link(core, conn.clone(), peer.clone()).await;
+    run_link(core, conn.clone(), peer.clone(), links.crl().clone()).await;
     links.remove(&peer, &conn);
 }
 

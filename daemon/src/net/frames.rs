@@ -122,8 +122,9 @@ pub enum Violation {
         frame: &'static str,
         stream: &'static str,
     },
-    /// A peer-opened stream must start with `StreamOpen`, `Ping` or `SyncRequest` (7.1).
-    #[error("stream must start with open, ping or sync-request, not {0}")]
+    /// A peer-opened stream must start with `StreamOpen`, `Ping`, `SyncRequest` or `Crl`
+    /// (7.1).
+    #[error("stream must start with open, ping, sync-request or crl, not {0}")]
     BadFirstFrame(&'static str),
     /// FIN inside a frame's length prefix (5).
     #[error("stream ended inside a frame header")]
@@ -208,5 +209,6 @@ pub fn frame_name(frame: &LinkFrame) -> &'static str {
         LinkFrame::Pong(_) => "pong",
         LinkFrame::SyncRequest(_) => "sync-request",
         LinkFrame::SyncBatch(_) => "sync-batch",
+        LinkFrame::Crl(_) => "crl",
     }
 }

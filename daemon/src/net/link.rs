@@ -17,6 +17,7 @@ use quinn::{Connection, RecvStream, SendStream, VarInt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::crl::CrlExchange;
 use super::frames::{frame_name, read_frame, write_frames, Blame, LinkError, Violation};
 use crate::custody::{Decided, Offer};
 use crate::custody::{LinkHandle, Stats};
@@ -37,13 +38,20 @@ pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(1);
 pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(2);
 
 /// Runs a link until the connection ends or the node stops.
-pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId) {
+pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId, crl: Arc<CrlExchange>) {
     let cancel = core.cancel().child_token();
     let mut tasks = tokio::task::JoinSet::new();
     {
         let (core, conn, peer, cancel) = (core.clone(), conn.clone(), peer.clone(), cancel.clone());
+        let crl = crl.clone();
         tasks.spawn(async move {
-            if let Err(err) = send::run(&core, &conn, &peer, cancel).await {
+            // The CRL in force first: the peer deals with it before it is offered anything
+            // (issue 14: an offline post gets the CRL first when it reconnects).
+            let sent = super::crl::send_first(&conn, &peer, &crl).await;
+            if let Err(err) = match sent {
+                Ok(()) => send::run(&core, &conn, &peer, cancel).await,
+                Err(err) => Err(err),
+            } {
                 close_on_error(&core, &conn, &peer, &err);
             }
         });
@@ -63,8 +71,9 @@ pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId) {
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let (core, conn, peer) = (core.clone(), conn.clone(), peer.clone());
+                    let crl = crl.clone();
                     tasks.spawn(async move {
-                        if let Err(err) = serve_stream(&core, &peer, send, recv).await {
+                        if let Err(err) = serve_stream(&core, &peer, &crl, send, recv).await {
                             close_on_error(&core, &conn, &peer, &err);
                         }
                     });
@@ -98,14 +107,16 @@ fn close_on_error(core: &LinkHandle, conn: &Connection, peer: &NodeId, err: &Lin
 }
 
 /// QUIC stream priority of a precedence class (higher is sent first).
-fn priority(precedence: Precedence) -> i32 {
+pub(super) fn priority(precedence: Precedence) -> i32 {
     3 - i32::from(precedence.rank())
 }
 
-/// Serves a stream the peer opened: a control stream (pings) or an offer stream.
+/// Serves a stream the peer opened: a control stream (pings), an offer stream, a sync
+/// stream or a CRL stream.
 async fn serve_stream(
     core: &LinkHandle,
     peer: &NodeId,
+    crl: &CrlExchange,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), LinkError> {
@@ -136,6 +147,7 @@ async fn serve_stream(
         Some(LinkFrame::SyncRequest(request)) => {
             crate::records::sync::serve::serve(core, peer, request, send, recv).await
         }
+        Some(LinkFrame::Crl(der)) => super::crl::serve(crl, peer, der, send, recv).await,
         Some(other) => Err(Violation::BadFirstFrame(frame_name(&other)).into()),
         None => Ok(()),
     }

@@ -3,11 +3,12 @@
 //! the API's status reach it through [`Links`]'s methods and [`LinkedPeers`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bluehelm_proto::NodeId;
 use quinn::{ClientConfig, Connection};
 
+use super::crl::CrlExchange;
 use crate::custody::LinkedPeers;
 
 /// A live link: its connection, so that a newer one can replace it.
@@ -22,15 +23,23 @@ pub struct Links {
     table: Mutex<HashMap<NodeId, LinkSlot>>,
     /// TLS settings for dialling; replaced when a new CRL comes into force.
     client_config: Mutex<ClientConfig>,
+    /// The CRL in force, sent first on every link, and the way to the node's CRL task.
+    crl: Arc<CrlExchange>,
 }
 
 impl Links {
     /// No links yet; dials use `client_config` until [`Links::set_client_config`].
-    pub fn new(client_config: ClientConfig) -> Self {
+    pub fn new(client_config: ClientConfig, crl: CrlExchange) -> Self {
         Self {
             table: Mutex::default(),
             client_config: Mutex::new(client_config),
+            crl: Arc::new(crl),
         }
+    }
+
+    /// The CRL in force, as links send it, and the way CRLs from peers go to the node.
+    pub fn crl(&self) -> &Arc<CrlExchange> {
+        &self.crl
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, LinkSlot>> {

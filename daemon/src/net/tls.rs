@@ -16,7 +16,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 /// ALPN protocol id: names the link protocol version (docs/protocol.md).
-pub const ALPN: &[u8] = b"bluehelm/4";
+pub const ALPN: &[u8] = b"bluehelm/5";
 
 /// The DNS name a node's certificate carries for dialling: webpki matches only DNS and IP
 /// names, so node ids live in a reserved domain that never resolves.
@@ -78,8 +78,10 @@ pub fn transport(max_frame: usize) -> Arc<TransportConfig> {
     t.stream_receive_window(VarInt::from_u32(stream_window));
     t.receive_window(VarInt::from_u32(stream_window.saturating_mul(4)));
     t.send_window(u64::from(stream_window) * 4);
-    // Four precedence streams each way plus a control stream, with room for a reconnect race.
-    t.max_concurrent_bidi_streams(VarInt::from_u32(8));
+    // Streams one side opens at once: four precedence streams, a sync stream per replicated
+    // database (four at most), a CRL stream (issue 14) and the dialler's control stream, with
+    // room for a reconnect race.
+    t.max_concurrent_bidi_streams(VarInt::from_u32(12));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.keep_alive_interval(Some(KEEP_ALIVE));
     t.max_idle_timeout(Some(
