@@ -64,6 +64,7 @@ mod files;
 mod identity;
 mod records;
 mod role;
+pub mod seal;
 mod signer;
 mod trust;
 mod verify;

@@ -70,3 +70,8 @@ pub const MAX_REQUEST_ATTACHMENT_LEN: usize = 3 * 1024 * 1024;
 /// twice [`MAX_ENVELOPE_LEN`] plus a certificate; 8 MiB covers that. gRPC's usual default
 /// (4 MiB) would refuse a text message with a few MiB of attachments.
 pub const MAX_API_MESSAGE_LEN: usize = 8 * 1024 * 1024;
+
+/// Most recipients of one sealed body (issue 14, item 4): the same bound as a diffusion's
+/// addressees, every bureau and regional node. Each costs 112 bytes of key material plus the
+/// node id, so the largest key list stays under 40 KiB.
+pub const MAX_SEALED_RECIPIENTS: usize = 256;
