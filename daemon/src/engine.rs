@@ -17,6 +17,7 @@ pub mod register;
 pub mod release;
 pub mod reports;
 pub mod routing;
+pub mod seal;
 pub mod sender;
 #[cfg(test)]
 mod sim;

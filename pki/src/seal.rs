@@ -199,6 +199,17 @@ pub fn open(
     me: &NodeId,
     key: &DecryptionKey,
 ) -> Result<Body, OpenError> {
+    open_plaintext(sealed, at, me, key).map(|(body, _)| body)
+}
+
+/// [`open`], also returning the plaintext: the inner body's protobuf encoding, checked to
+/// decode to a valid body of the sealed kind (the API hands it on as it is).
+pub fn open_plaintext(
+    sealed: &SealedBody,
+    at: &SealBinding,
+    me: &NodeId,
+    key: &DecryptionKey,
+) -> Result<(Body, Vec<u8>), OpenError> {
     let entry = sealed.key_for(me).ok_or_else(|| OpenError::NotARecipient {
         me: me.clone(),
         recipients: sealed
@@ -232,10 +243,15 @@ pub fn open(
     let plaintext = content_cipher(&content_key)
         .open_in_place(zero_nonce(), Aad::from(&bound[..]), &mut buffer)
         .map_err(|_| OpenError::Tampered)?;
-    Body::from_sealed_plaintext(sealed.kind, plaintext).map_err(|source| OpenError::BadPlaintext {
-        kind: sealed.kind,
-        source,
-    })
+    let body = Body::from_sealed_plaintext(sealed.kind, plaintext).map_err(|source| {
+        OpenError::BadPlaintext {
+            kind: sealed.kind,
+            source,
+        }
+    })?;
+    let len = plaintext.len();
+    buffer.truncate(len);
+    Ok((body, buffer))
 }
 
 fn content_cipher(key: &[u8; 32]) -> LessSafeKey {

@@ -14,6 +14,7 @@ use super::dispatch::{Dispatcher, Outcome};
 use super::edge;
 use super::pb::bureau_server::Bureau;
 use super::replica_check;
+use super::seal;
 use super::serve::{self, Serving};
 use super::terminal::TerminalInfo;
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
@@ -94,6 +95,25 @@ impl Bureau for BureauService {
         }))
     }
 
+    async fn submit_sealed(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let terminal = terminal_of(&request);
+        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
+        let outgoing = convert::outgoing(self.node.me(), draft)?;
+        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
+        let recipients = seal::recipients(&self.node, &outgoing)?;
+        let id = self
+            .node
+            .submit_sealed(outgoing, &recipients)
+            .await
+            .map_err(submit_error)?;
+        Ok(Response::new(pb::SubmitResponse {
+            message_id: id.to_string(),
+        }))
+    }
+
     type FollowInboxStream = ReceiverStream<Result<pb::InboxMessage, Status>>;
 
     async fn follow_inbox(
@@ -106,6 +126,7 @@ impl Bureau for BureauService {
         let node = self.node.clone();
         let dispatcher = self.dispatcher.clone();
         let mut dispatched = self.dispatcher.subscribe();
+        let opener = seal::Opener::load(&self.node);
         self.tasks.spawn(async move {
             if let Err(err) = dispatcher.catch_up().await {
                 let _ = tx.send(Err(Status::internal(err.to_string()))).await;
@@ -131,7 +152,7 @@ impl Bureau for BureauService {
                         if !for_followers(&node, message) {
                             continue;
                         }
-                        let item = convert::inbox_message(message);
+                        let item = convert::inbox_message(message, &opener);
                         let failed = item.is_err();
                         if tx.send(item).await.is_err() || failed {
                             return;

@@ -103,7 +103,7 @@ fn describe(m: &pb::InboxMessage) -> String {
             };
             (
                 "diffusion",
-                format!("{} to {to}: {}", d.reference, d.subject_line),
+                format!("{} to {to}: {}\n{}", d.reference, d.subject_line, d.body),
             )
         }
         Some(Body::Text(t)) => ("message", format!("{}: {}", t.subject_line, t.body)),
@@ -133,7 +133,17 @@ fn describe(m: &pb::InboxMessage) -> String {
             ),
         ),
         Some(Body::HitNotification(h)) => ("hit-notification", hit(h)),
+        // Issue 14, item 4: a sealed body this node could not open, and why.
+        None if m.sealed => (
+            "sealed message",
+            format!("cannot be read: {}", m.seal_error),
+        ),
         None => ("?", String::new()),
+    };
+    // Sealed end to end by its origin: only its recipients could read it on the way.
+    let kind = match (m.sealed, m.body.is_some()) {
+        (true, true) => format!("sealed {kind}"),
+        _ => kind.to_owned(),
     };
     let release = m
         .release_to
