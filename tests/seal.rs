@@ -257,7 +257,8 @@ async fn an_altered_moved_or_misaddressed_sealed_body_is_reported_to_the_applica
             message_id: envelope.message_id,
             origin: envelope.origin.clone(),
         };
-        envelope.body = Body::Sealed(seal(&envelope.body, &at, &[to_ke.clone()]).expect("seal"));
+        envelope.body =
+            Body::Sealed(seal(&envelope.body, &at, std::slice::from_ref(&to_ke)).expect("seal"));
         envelope
     };
     let genuine = sealed_envelope("ncb.ke", None);

@@ -178,3 +178,98 @@ impl Body {
         Ok(body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, sample_envelope, sample_text};
+    use crate::{Destination, Envelope, Precedence};
+
+    fn key(recipient: &str) -> SealedKey {
+        SealedKey {
+            recipient: node(recipient),
+            key_id: [1; SEALED_KEY_ID_LEN],
+            enc: [2; SEALED_ENC_LEN],
+            sealed_key: [3; SEALED_CONTENT_KEY_LEN],
+        }
+    }
+
+    fn sealed_envelope(body: SealedBody) -> Envelope {
+        sample_envelope(
+            node("ncb.fr"),
+            Destination::Node(node("ncb.ke")),
+            Precedence::Routine,
+            1_780_000_000_000,
+            Body::Sealed(body),
+        )
+    }
+
+    #[test]
+    fn a_sealed_body_round_trips_and_keeps_its_inner_kind() {
+        let body = SealedBody {
+            kind: SealedKind::Text,
+            keys: vec![key("ncb.ke"), key("ncb.de")],
+            ciphertext: vec![9; 40],
+        };
+        let envelope = sealed_envelope(body.clone());
+        let decoded = Envelope::decode(&envelope.encode_to_vec()).unwrap();
+        assert_eq!(decoded.body, Body::Sealed(body));
+        assert_eq!(decoded.kind(), Kind::Text);
+    }
+
+    #[test]
+    fn a_malformed_sealed_body_is_refused_with_its_field() {
+        let good = SealedBody {
+            kind: SealedKind::Diffusion,
+            keys: vec![key("ncb.ke")],
+            ciphertext: vec![9; 40],
+        };
+        let twice = SealedBody {
+            keys: vec![key("ncb.ke"), key("ncb.ke")],
+            ..good.clone()
+        };
+        assert!(matches!(
+            twice.validate(),
+            Err(ValidationError::DuplicateRecipient(_))
+        ));
+        let none = SealedBody {
+            keys: vec![],
+            ..good.clone()
+        };
+        assert!(matches!(
+            none.validate(),
+            Err(ValidationError::NoEntries { .. })
+        ));
+        let short = SealedBody {
+            ciphertext: vec![0; 3],
+            ..good.clone()
+        };
+        assert!(matches!(
+            short.validate(),
+            Err(ValidationError::TooShort { .. })
+        ));
+        // A key of the wrong length never becomes a domain value.
+        let mut wire = good.to_pb();
+        wire.keys[0].enc.pop();
+        assert!(matches!(
+            SealedBody::from_pb(wire),
+            Err(ValidationError::BadLength {
+                field: "sealed.keys.enc",
+                ..
+            })
+        ));
+        let mut wire = good.to_pb();
+        wire.kind = 0;
+        assert!(SealedBody::from_pb(wire).is_err());
+    }
+
+    #[test]
+    fn only_diffusions_and_texts_have_a_sealing_plaintext_and_it_decodes_back() {
+        let text = Body::Text(sample_text());
+        let (kind, plaintext) = text.sealing_plaintext().unwrap();
+        assert_eq!(Body::from_sealed_plaintext(kind, &plaintext).unwrap(), text);
+        let notice = Body::Notice(crate::testing::sample_red_notice());
+        assert!(notice.sealing_plaintext().is_none());
+        assert!(Body::from_sealed_plaintext(SealedKind::Diffusion, &[0xff, 0xff]).is_err());
+    }
+}
