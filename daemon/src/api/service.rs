@@ -72,16 +72,28 @@ fn for_followers(node: &BureauHandle, message: &Delivered) -> bool {
     }
 }
 
+impl BureauService {
+    /// A `Submit` or `SubmitSealed` request as a message to send, checked with the wire
+    /// rules and this node's edge checks.
+    fn checked_outgoing(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<crate::custody::Outgoing, Status> {
+        let terminal = terminal_of(&request);
+        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
+        let outgoing = convert::outgoing(self.node.me(), draft)?;
+        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
+        Ok(outgoing)
+    }
+}
+
 #[tonic::async_trait]
 impl Bureau for BureauService {
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let terminal = terminal_of(&request);
-        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
-        let outgoing = convert::outgoing(self.node.me(), draft)?;
-        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
+        let outgoing = self.checked_outgoing(request)?;
         let ids = self
             .node
             .submit(vec![outgoing])
@@ -99,10 +111,7 @@ impl Bureau for BureauService {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let terminal = terminal_of(&request);
-        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
-        let outgoing = convert::outgoing(self.node.me(), draft)?;
-        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
+        let outgoing = self.checked_outgoing(request)?;
         let recipients = seal::recipients(&self.node, &outgoing)?;
         let id = self
             .node
