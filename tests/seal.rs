@@ -100,6 +100,22 @@ async fn a_sealed_diffusion_is_read_by_its_addressee_and_appears_nowhere_at_gs()
     })
     .await;
     assert!(shown.contains("sealed diffusion"), "{shown}");
+    let (_, json, _) = run_cli(bin, ["inbox", "--config", &ke_config, "--json"]).await;
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let sealed_line = lines
+        .iter()
+        .find(|l| l["body"]["diffusion"]["body"] == SEALED_MARKER)
+        .expect("the sealed diffusion as JSON");
+    assert_eq!(sealed_line["sealed"], true);
+    assert!(sealed_line.get("seal_error").is_none(), "{sealed_line}");
+    let clear_line = lines
+        .iter()
+        .find(|l| l["body"]["diffusion"]["body"] == CLEAR_MARKER)
+        .expect("the clear diffusion as JSON");
+    assert!(clear_line.get("sealed").is_none(), "{clear_line}");
     let inbox = api_inbox_now(&mut api_client(&ke).await).await;
     let sealed = inbox
         .iter()

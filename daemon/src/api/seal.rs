@@ -59,7 +59,20 @@ impl Opener {
                 node.me()
             )),
             Some(path) => DecryptionKey::load(path)
-                .map_err(|e| format!("this node's encryption key is unusable: {e}")),
+                .map_err(|e| format!("this node's encryption key is unusable: {e}"))
+                .and_then(|key| match node.identity().encryption_key {
+                    Some(certified) if certified == key.public_key() => Ok(key),
+                    Some(_) => Err(format!(
+                        "this node's encryption key {} does not belong to its certificate: \
+                         pair the .enc.key issued with the certificate",
+                        path.display()
+                    )),
+                    None => Err(
+                        "this node's certificate carries no encryption key, so nobody can seal \
+                         to it: reissue it with `bluehelm pki issue`"
+                            .into(),
+                    ),
+                }),
         };
         Self {
             me: node.me().clone(),

@@ -48,7 +48,7 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
                 return Ok(());
             };
             let line = match args.json {
-                true => bureau::to_json(&message).to_string(),
+                true => json(&message).to_string(),
                 false => describe(&message),
             };
             // A reader that went away (`| head`) stops the command before the message is
@@ -64,6 +64,21 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The JSON form: a message sent in clear has exactly the keys it had before sealing existed;
+/// a sealed one adds `"sealed": true`, and `seal_error` when it could not be opened.
+fn json(message: &pb::InboxMessage) -> serde_json::Value {
+    let mut value = bureau::to_json(message);
+    if let Some(map) = value.as_object_mut() {
+        if !message.sealed {
+            map.remove("sealed");
+        }
+        if message.seal_error.is_empty() {
+            map.remove("seal_error");
+        }
+    }
+    value
 }
 
 fn destination(d: &Option<pb::Destination>) -> String {
