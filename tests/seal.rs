@@ -420,3 +420,67 @@ async fn sealing_a_notice_is_refused_with_the_reason() {
     assert_eq!(fr.bureau().queue_depth(&id("gs")), 0);
     fr.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_configured_without_its_encryption_key_says_it_cannot_read_sealed_messages() {
+    let net = TestNet::standard();
+    // An operator's config from before sealing: no `encryption_key` under [tls].
+    let ke_config = net.config_path("ncb.ke");
+    let text = std::fs::read_to_string(&ke_config).expect("ke config");
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with("encryption_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, text);
+    std::fs::write(&ke_config, old).expect("ke config rewritten");
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+    let id = api_client(&fr)
+        .await
+        .submit_sealed(pb::SubmitRequest {
+            destination: Some(pb::Destination {
+                target: Some(pb::destination::Target::Node("ncb.ke".into())),
+            }),
+            precedence: pb::Precedence::Routine as i32,
+            ttl_seconds: 600,
+            want_delivery_report: false,
+            release_to: None,
+            correlation_id: String::new(),
+            body: Some(pb::submit_request::Body::Text(pb::TextMessage {
+                subject_line: "liaison".into(),
+                body: SEALED_MARKER.into(),
+                attachments: vec![],
+            })),
+        })
+        .await
+        .expect("sealed: ncb.ke's certificate has a key")
+        .into_inner()
+        .message_id;
+    let client = api_client(&ke).await;
+    let message = eventually("ncb.ke shows the sealed message", || {
+        let mut client = client.clone();
+        let id = id.clone();
+        async move {
+            api_inbox_now(&mut client)
+                .await
+                .into_iter()
+                .find(|m| m.message_id == id)
+        }
+    })
+    .await;
+    assert!(message.sealed && message.body.is_none());
+    assert!(
+        message
+            .seal_error
+            .contains("has no encryption key configured"),
+        "{}",
+        message.seal_error
+    );
+    for node in [gs, fr, ke] {
+        node.stop().await.expect("stops");
+    }
+}
