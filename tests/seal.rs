@@ -49,6 +49,43 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// A text message carrying [`SEALED_MARKER`], for `SubmitSealed`.
+fn sealed_text(target: pb::destination::Target) -> pb::SubmitRequest {
+    pb::SubmitRequest {
+        destination: Some(pb::Destination {
+            target: Some(target),
+        }),
+        precedence: pb::Precedence::Priority as i32,
+        ttl_seconds: 600,
+        want_delivery_report: false,
+        release_to: None,
+        correlation_id: String::new(),
+        body: Some(pb::submit_request::Body::Text(pb::TextMessage {
+            subject_line: "liaison".into(),
+            body: SEALED_MARKER.into(),
+            attachments: vec![],
+        })),
+    }
+}
+
+/// Waits until `node`'s inbox, as the API shows it, holds the message `id`; returns it.
+async fn inbox_message(node: &bluehelm::Node, id: &str) -> pb::InboxMessage {
+    let client = api_client(node).await;
+    eventually(
+        &format!("{} shows message {id}", node.bureau().me()),
+        || {
+            let mut client = client.clone();
+            async move {
+                api_inbox_now(&mut client)
+                    .await
+                    .into_iter()
+                    .find(|m| m.message_id == id)
+            }
+        },
+    )
+    .await
+}
+
 fn diffusion_args(config: &Path, reference: &str, body: &str, seal: bool) -> Vec<String> {
     let mut args: Vec<String> = [
         "send",
@@ -171,21 +208,7 @@ async fn a_sealed_message_to_a_group_is_encrypted_once_and_read_by_every_member(
     for node in ["ncb.fr", "ncb.ke", "mission.unmiss"] {
         linked(&gs, node).await;
     }
-    let request = pb::SubmitRequest {
-        destination: Some(pb::Destination {
-            target: Some(pb::destination::Target::Group("liaison".into())),
-        }),
-        precedence: pb::Precedence::Priority as i32,
-        ttl_seconds: 600,
-        want_delivery_report: false,
-        release_to: None,
-        correlation_id: String::new(),
-        body: Some(pb::submit_request::Body::Text(pb::TextMessage {
-            subject_line: "liaison".into(),
-            body: SEALED_MARKER.into(),
-            attachments: vec![],
-        })),
-    };
+    let request = sealed_text(pb::destination::Target::Group("liaison".into()));
     let id = api_client(&fr)
         .await
         .submit_sealed(request)
@@ -196,18 +219,7 @@ async fn a_sealed_message_to_a_group_is_encrypted_once_and_read_by_every_member(
 
     let mut envelopes = Vec::new();
     for member in [&ke, &mission] {
-        let client = api_client(member).await;
-        let message = eventually("the member reads the sealed message", || {
-            let mut client = client.clone();
-            let id = id.clone();
-            async move {
-                api_inbox_now(&mut client)
-                    .await
-                    .into_iter()
-                    .find(|m| m.message_id == id)
-            }
-        })
-        .await;
+        let message = inbox_message(member, &id).await;
         assert!(
             message.sealed && message.seal_error.is_empty(),
             "{message:?}"
@@ -441,37 +453,12 @@ async fn a_node_configured_without_its_encryption_key_says_it_cannot_read_sealed
     linked(&gs, "ncb.ke").await;
     let id = api_client(&fr)
         .await
-        .submit_sealed(pb::SubmitRequest {
-            destination: Some(pb::Destination {
-                target: Some(pb::destination::Target::Node("ncb.ke".into())),
-            }),
-            precedence: pb::Precedence::Routine as i32,
-            ttl_seconds: 600,
-            want_delivery_report: false,
-            release_to: None,
-            correlation_id: String::new(),
-            body: Some(pb::submit_request::Body::Text(pb::TextMessage {
-                subject_line: "liaison".into(),
-                body: SEALED_MARKER.into(),
-                attachments: vec![],
-            })),
-        })
+        .submit_sealed(sealed_text(pb::destination::Target::Node("ncb.ke".into())))
         .await
         .expect("sealed: ncb.ke's certificate has a key")
         .into_inner()
         .message_id;
-    let client = api_client(&ke).await;
-    let message = eventually("ncb.ke shows the sealed message", || {
-        let mut client = client.clone();
-        let id = id.clone();
-        async move {
-            api_inbox_now(&mut client)
-                .await
-                .into_iter()
-                .find(|m| m.message_id == id)
-        }
-    })
-    .await;
+    let message = inbox_message(&ke, &id).await;
     assert!(message.sealed && message.body.is_none());
     assert!(
         message
