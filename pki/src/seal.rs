@@ -115,7 +115,7 @@ pub fn binding(binding: &SealBinding, kind: SealedKind) -> Vec<u8> {
     let mut out = Vec::with_capacity(BINDING_DOMAIN.len() + 16 + 2 + origin.len());
     out.extend_from_slice(BINDING_DOMAIN);
     out.extend_from_slice(binding.message_id.as_bytes());
-    // Node ids are at most 64 bytes (bluehelm_proto::ids), so the length fits one byte.
+    // Node ids are at most 63 bytes (bluehelm_proto::ids::MAX_NAME_ID_LEN): one byte holds it.
     out.push(origin.len() as u8);
     out.extend_from_slice(origin);
     out.push(kind.number() as u8);
@@ -164,6 +164,9 @@ pub fn seal(
         let public = <Kem as hpke::Kem>::PublicKey::from_bytes(&recipient.public_key)
             .map_err(|_| SealError::BadPublicKey(recipient.node.clone()))?;
         let key_id = key_id(&recipient.public_key);
+        // UnwrapErr: hpke takes an infallible generator. The OS generator failing is a broken
+        // machine (ring's, which signs every envelope, would fail too); it panics here rather
+        // than seal with a weak ephemeral key.
         let (enc, sealed) = hpke::single_shot_seal::<Aead, Kdf, Kem, _>(
             &hpke::OpModeS::Base,
             &public,

@@ -51,7 +51,8 @@ impl std::fmt::Debug for DecryptionKey {
 }
 
 impl DecryptionKey {
-    /// A new random key.
+    /// A new random key. Panics only if the OS random generator fails (see `seal`): the
+    /// CA would then fail to make serial numbers and node keys as well.
     pub fn generate() -> Self {
         let (private, public) = Kem::gen_keypair(&mut UnwrapErr(OsRng));
         let mut public_bytes = [0u8; 32];
