@@ -23,6 +23,7 @@ mod notices;
 mod records;
 mod replica_check;
 pub mod review;
+mod seal;
 mod serve;
 mod service;
 mod status;

@@ -112,6 +112,11 @@ struct TlsFile {
     key: PathBuf,
     ca: PathBuf,
     crl: PathBuf,
+    /// The X25519 key that opens sealed messages (issue 14, item 4), written by `pki issue`
+    /// as `<node>.enc.key`; absent: this node cannot read sealed messages (and says so).
+    encryption_key: Option<PathBuf>,
+    /// The sealing directory (`bluehelm pki directory`); absent: this node cannot seal.
+    directory: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +157,10 @@ pub struct TlsFiles {
     pub key: PathBuf,
     pub ca: PathBuf,
     pub crl: PathBuf,
+    /// The decryption key of sealed messages; `None`: none configured.
+    pub encryption_key: Option<PathBuf>,
+    /// The sealing directory; `None`: none configured.
+    pub directory: Option<PathBuf>,
 }
 
 /// A configured neighbour.
@@ -420,6 +429,8 @@ impl FileConfig {
                 key: resolve(self.tls.key),
                 ca: resolve(self.tls.ca),
                 crl: resolve(self.tls.crl),
+                encryption_key: self.tls.encryption_key.map(resolve),
+                directory: self.tls.directory.map(resolve),
             },
             peers,
             accept_unknown_peers: self.accept_unknown_peers,

@@ -18,6 +18,7 @@ pub mod release;
 pub mod reports;
 pub mod revocation;
 pub mod routing;
+pub mod seal;
 pub mod sender;
 #[cfg(test)]
 mod sim;

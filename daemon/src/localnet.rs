@@ -159,10 +159,19 @@ impl LocalNet {
             days: 30,
         })?;
         issued.write_to(&self.pki_dir(), true)?;
+        self.write_directory()?;
         let path = self.dir.join(format!("{}.toml", spec.id));
         std::fs::write(&path, config_text(spec))?;
         NodeConfig::load(&path)?;
         Ok(path)
+    }
+
+    /// Rewrites `pki/directory.pem`, the sealing directory, from the CA's register: every
+    /// node added so far (issue 14, item 4).
+    pub fn write_directory(&mut self) -> Result<(), LocalNetError> {
+        let contents = self.ca.sealing_directory(bluehelm_pki::ca::now_unix())?;
+        bluehelm_pki::ca::write_directory(&self.pki_dir().join("directory.pem"), &contents)?;
+        Ok(())
     }
 
     /// Issues a certificate for terminal `terminal` bound to node `home` and writes
@@ -206,7 +215,7 @@ pub fn config_text(spec: &NodeSpec) -> String {
     }
     let _ = writeln!(
         t,
-        "\n[tls]\ncertificate = \"pki/{id}.pem\"\nkey = \"pki/{id}.key\"\nca = \"pki/ca.pem\"\ncrl = \"pki/crl.pem\""
+        "\n[tls]\ncertificate = \"pki/{id}.pem\"\nkey = \"pki/{id}.key\"\nca = \"pki/ca.pem\"\ncrl = \"pki/crl.pem\"\nencryption_key = \"pki/{id}.enc.key\"\ndirectory = \"pki/directory.pem\""
     );
     for (peer, address) in &spec.peers {
         let _ = writeln!(t, "\n[[peers]]\nnode = \"{peer}\"");

@@ -13,6 +13,7 @@
 //!
 //! Two operators must not run commands against one CA directory at the same time.
 
+mod directory;
 mod register;
 mod revocations;
 mod revoke;
@@ -29,6 +30,7 @@ use rcgen::{
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
+pub use directory::{write_directory, DirectoryContents};
 use register::RegisterFile;
 pub use register::{normalize_serial, status_at, CertStatus, IssuedRecord};
 pub(crate) use revocations::parse_hex;
@@ -38,15 +40,15 @@ pub use revoke::{Revocation, Revokee};
 pub use rotate::Rotated;
 
 use crate::defaults::{
-    BACKDATE_SECS, CA_COMMON_NAME, IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX,
-    SERIAL_LEN,
+    BACKDATE_SECS, CA_COMMON_NAME, ENCRYPTION_EXTENSION_OID, IDENTITY_EXTENSION_OID,
+    NODE_DNS_SUFFIX, NODE_URI_PREFIX, SERIAL_LEN,
 };
 use crate::encoding::{pem_or_der, to_pem, EncodingError, PEM_CERTIFICATE, PEM_CRL};
 use crate::files::{
     create_key_dir, ensure_absent, read_file, read_key_file, write_file, ReadError, WriteError,
     KEY_FILE_MODE, PUBLIC_FILE_MODE,
 };
-use crate::identity::hex;
+use crate::identity::{encode_encryption_extension, hex};
 use crate::role::{check_home_rule, check_role_rules, IdentityExtension, RoleRuleError};
 use crate::trust::{parse_ca_certificate, TrustStore, TrustStoreError};
 use crate::{CertError, NodeId, NodeIdentity, Role};
@@ -61,6 +63,9 @@ pub const REGISTER_FILE: &str = "issued.json";
 pub const REVOKED_FILE: &str = "revoked.json";
 /// File name of the last CRL number in a CA directory.
 pub const CRL_NUMBER_FILE: &str = "crl_number";
+/// Folder of a CA directory holding a copy of each certificate issued, `<serial>.pem`, from
+/// which `pki directory` builds the sealing directory (issue 14, item 4).
+pub const ISSUED_CERTS_DIR: &str = "certs";
 
 const SECS_PER_DAY: i64 = 86_400;
 
@@ -166,15 +171,23 @@ pub struct IssuedNode {
     pub cert_pem: String,
     /// PEM of the node's PKCS#8 Ed25519 key.
     pub key_pem: String,
+    /// PEM of the node's X25519 decryption key, whose public half the certificate carries
+    /// (issue 14, item 4); `None` for a terminal, which reads through its node's inbox.
+    pub encryption_key_pem: Option<String>,
 }
 
 impl IssuedNode {
-    /// Writes `DIR/<node>.pem` (0644) and `DIR/<node>.key` (0600), refusing to overwrite
-    /// either unless `force`, and creating `DIR` (mode 0700) if needed. Returns the two paths.
+    /// Writes `DIR/<node>.pem` (0644), `DIR/<node>.key` (0600) and, with an encryption key,
+    /// `DIR/<node>.enc.key` (0600), refusing to overwrite any unless `force`, and creating
+    /// `DIR` (mode 0700) if needed. Returns the certificate's and the node key's paths.
     pub fn write_to(&self, dir: &Path, force: bool) -> Result<(PathBuf, PathBuf), WriteError> {
         let (cert_path, key_path) = Self::check_target(dir, &self.identity.node, force)?;
         create_key_dir(dir)?;
         write_file(&key_path, self.key_pem.as_bytes(), KEY_FILE_MODE, force)?;
+        if let Some(pem) = &self.encryption_key_pem {
+            let path = Self::encryption_key_path(dir, &self.identity.node);
+            write_file(&path, pem.as_bytes(), KEY_FILE_MODE, force)?;
+        }
         write_file(
             &cert_path,
             self.cert_pem.as_bytes(),
@@ -195,8 +208,14 @@ impl IssuedNode {
     ) -> Result<(PathBuf, PathBuf), WriteError> {
         let cert_path = dir.join(format!("{node}.pem"));
         let key_path = dir.join(format!("{node}.key"));
-        ensure_absent(&[&cert_path, &key_path], force)?;
+        let encryption_path = Self::encryption_key_path(dir, node);
+        ensure_absent(&[&cert_path, &key_path, &encryption_path], force)?;
         Ok((cert_path, key_path))
+    }
+
+    /// Where [`write_to`](Self::write_to) puts the decryption key: `DIR/<node>.enc.key`.
+    pub fn encryption_key_path(dir: &Path, node: &NodeId) -> PathBuf {
+        dir.join(format!("{node}{}", crate::seal::ENCRYPTION_KEY_FILE_SUFFIX))
     }
 
     /// Loads these as credentials without touching the disk (tests, tools).
@@ -496,12 +515,28 @@ impl CertificateAuthority {
             IDENTITY_EXTENSION_OID,
             extension.to_der(),
         )];
+        // Issue 14, item 4: every node gets an X25519 key that sealed bodies are encrypted
+        // to, certified here beside its identity (revoked with it by the same CRL entry). A
+        // terminal reads through its node's inbox, so it needs none.
+        let encryption_key =
+            (request.role != Role::Terminal).then(crate::seal::DecryptionKey::generate);
+        if let Some(key) = &encryption_key {
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    ENCRYPTION_EXTENSION_OID,
+                    encode_encryption_extension(&key.public_key()),
+                ));
+        }
         params.use_authority_key_identifier_extension = true;
 
         let key = new_ed25519_key()?;
         let cert = params.signed_by(&key, &self.issuer()?).map_err(build_err)?;
         let cert_der = cert.der().to_vec();
         let identity = crate::parse_certificate(&cert_der)?;
+        // The copy the sealing directory is made from; written before the register so that
+        // every registered certificate has one.
+        self.save_issued_copy(&identity, &cert.pem())?;
         self.register.issued.push(IssuedRecord::of(&identity));
         if let Err(e) = self.save_register() {
             // Keep memory as on disk; the certificate and its key are dropped unseen.
@@ -512,6 +547,7 @@ impl CertificateAuthority {
             identity,
             cert_pem: format!("{}{}", cert.pem(), self.cert_pem()),
             key_pem: key.serialize_pem(),
+            encryption_key_pem: encryption_key.as_ref().map(|k| k.to_pem()),
             cert_der,
         })
     }

@@ -33,6 +33,16 @@ pub const NODE_DNS_SUFFIX: &str = ".bluehelm.invalid";
 /// so other software ignores it.
 pub const IDENTITY_EXTENSION_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 59541, 1, 1];
 
+/// OID of the encryption key extension (issue 14, item 4): `1.3.6.1.4.1.59541.1.2`, under
+/// the same placeholder arc as [`IDENTITY_EXTENSION_OID`]. Non-critical: a node or tool that
+/// does not know it still accepts the certificate. Its DER:
+/// `SEQUENCE { scheme UTF8String, key OCTET STRING (32) }`.
+pub const ENCRYPTION_EXTENSION_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 59541, 1, 2];
+
+/// The encryption extension's `scheme`: what the key is for, so that a later scheme gets
+/// a new name rather than a silent reinterpretation.
+pub const ENCRYPTION_SCHEME: &str = "hpke-base-x25519-hkdf-sha256-chacha20poly1305";
+
 /// Value of the extension's `signing` field: envelopes are signed with the certificate's own
 /// Ed25519 subject key.
 pub const SIGNING_SCHEME: &str = "ed25519-subject-key";

@@ -8,7 +8,11 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::OID_SIG_ED25519;
 use x509_parser::x509::X509Version;
 
-use crate::defaults::{IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX, NODE_URI_PREFIX};
+use crate::defaults::{
+    ENCRYPTION_EXTENSION_OID, ENCRYPTION_SCHEME, IDENTITY_EXTENSION_OID, NODE_DNS_SUFFIX,
+    NODE_URI_PREFIX,
+};
+use crate::der::{write_tlv, Reader};
 use crate::role::{check_home_rule, IdentityExtension, Role};
 use crate::NodeId;
 
@@ -35,6 +39,10 @@ pub struct NodeIdentity {
     pub fingerprint: [u8; 32],
     /// The Ed25519 subject key: the node's TLS key and the key that signs its envelopes.
     pub signing_key: [u8; 32],
+    /// The X25519 key that sealed bodies are encrypted to (issue 14, item 4), from the
+    /// encryption extension; `None` for a certificate issued before sealing existed (or a
+    /// terminal's): that node cannot receive sealed messages.
+    pub encryption_key: Option<[u8; 32]>,
 }
 
 impl NodeIdentity {
@@ -100,6 +108,9 @@ pub enum CertError {
     /// The Bluehelm identity extension appears twice.
     #[error("certificate carries the Bluehelm identity extension twice")]
     DuplicateExtension,
+    /// The encryption key extension is malformed or appears twice.
+    #[error("certificate encryption key extension is invalid: {0}")]
+    BadEncryptionExtension(String),
     /// The Bluehelm identity extension is malformed or breaks the role rules.
     #[error("certificate identity extension is invalid: {0}")]
     BadIdentityExtension(String),
@@ -169,6 +180,7 @@ pub(crate) fn identity_of(
         not_after: cert.validity().not_after.timestamp(),
         fingerprint: fingerprint(der),
         signing_key,
+        encryption_key: encryption_extension(cert)?,
     })
 }
 
@@ -219,17 +231,70 @@ fn node_from_names(cert: &X509Certificate<'_>) -> Result<NodeId, CertError> {
 }
 
 fn identity_extension(cert: &X509Certificate<'_>) -> Result<IdentityExtension, CertError> {
-    let mut found = cert.iter_extensions().filter(|ext| {
-        ext.oid
-            .iter()
-            .is_some_and(|arcs| arcs.eq(IDENTITY_EXTENSION_OID.iter().copied()))
-    });
+    let mut found = find_extension(cert, IDENTITY_EXTENSION_OID);
     let ext = found.next().ok_or(CertError::MissingExtension)?;
     if found.next().is_some() {
         return Err(CertError::DuplicateExtension);
     }
     IdentityExtension::from_der(ext.value).map_err(CertError::BadIdentityExtension)
 }
+
+fn find_extension<'a>(
+    cert: &'a X509Certificate<'_>,
+    oid: &'static [u64],
+) -> impl Iterator<Item = &'a x509_parser::extensions::X509Extension<'a>> {
+    cert.iter_extensions().filter(move |ext| {
+        ext.oid
+            .iter()
+            .is_some_and(|arcs| arcs.eq(oid.iter().copied()))
+    })
+}
+
+/// The encryption key extension's key, if the certificate has one (see
+/// [`ENCRYPTION_EXTENSION_OID`]).
+fn encryption_extension(cert: &X509Certificate<'_>) -> Result<Option<[u8; 32]>, CertError> {
+    let mut found = find_extension(cert, ENCRYPTION_EXTENSION_OID);
+    let Some(ext) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() {
+        return Err(CertError::BadEncryptionExtension("it appears twice".into()));
+    }
+    decode_encryption_extension(ext.value)
+        .map(Some)
+        .map_err(|e| CertError::BadEncryptionExtension(e.into()))
+}
+
+/// The DER of the encryption key extension for `key`.
+pub(crate) fn encode_encryption_extension(key: &[u8; 32]) -> Vec<u8> {
+    let mut inner = Vec::new();
+    write_tlv(&mut inner, TAG_UTF8_STRING, ENCRYPTION_SCHEME.as_bytes());
+    write_tlv(&mut inner, TAG_OCTET_STRING, key);
+    let mut out = Vec::new();
+    write_tlv(&mut out, TAG_SEQUENCE, &inner);
+    out
+}
+
+fn decode_encryption_extension(der: &[u8]) -> Result<[u8; 32], &'static str> {
+    let mut outer = Reader::new(der);
+    let mut seq = Reader::new(outer.read(TAG_SEQUENCE).map_err(|e| e.0)?);
+    if !outer.is_empty() {
+        return Err("trailing bytes");
+    }
+    let scheme = seq.read(TAG_UTF8_STRING).map_err(|e| e.0)?;
+    if scheme != ENCRYPTION_SCHEME.as_bytes() {
+        return Err("unknown scheme");
+    }
+    let key = seq.read(TAG_OCTET_STRING).map_err(|e| e.0)?;
+    if !seq.is_empty() {
+        return Err("trailing fields");
+    }
+    key.try_into().map_err(|_| "the key is not 32 bytes")
+}
+
+const TAG_SEQUENCE: u8 = 0x30;
+const TAG_UTF8_STRING: u8 = 0x0c;
+const TAG_OCTET_STRING: u8 = 0x04;
 
 /// SHA-256 of a certificate's DER.
 pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {

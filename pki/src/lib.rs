@@ -36,6 +36,12 @@
 //!   terminal's own id, the `home` field, and EKU clientAuth only (never a TLS server).
 //!   [`TrustStore::verify_node`] refuses them, so a terminal cannot link or sign envelopes;
 //!   [`TrustStore::verify_terminal`] accepts only a terminal bound to the given node.
+//! - **Encryption keys** (issue 14, item 4): every node certificate but a terminal's also
+//!   carries an X25519 key in a second non-critical extension (`1.3.6.1.4.1.59541.1.2`,
+//!   [`ENCRYPTION_EXTENSION_OID`]), so that the one CRL entry revokes identity and encryption
+//!   key together and no second certificate chain is needed; its private half is written
+//!   beside the node key as `<node>.enc.key`. [`seal`] seals and opens bodies with HPKE and
+//!   reads the sealing directory the CA makes from its register.
 //! - **Root CA**: self-signed Ed25519, CN "Bluehelm Network Root CA", CA:true pathlen 0,
 //!   key usage keyCertSign + cRLSign, ten years by default. CRLs are signed by the root
 //!   itself (webpki and OpenSSL both accept this), numbered from 1 upwards.
@@ -65,6 +71,7 @@ mod files;
 mod identity;
 mod records;
 mod role;
+pub mod seal;
 mod signer;
 mod trust;
 mod verify;

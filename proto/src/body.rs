@@ -7,6 +7,7 @@
 mod hit;
 mod notice;
 mod report;
+mod sealed;
 mod service;
 mod subject;
 mod text;
@@ -14,6 +15,10 @@ mod text;
 pub use hit::HitNotification;
 pub use notice::{Diffusion, Notice, NoticeLifecycle, NoticeType};
 pub use report::{DeliveryReport, NonDeliveryReason, NonDeliveryReport};
+pub use sealed::{
+    SealedBody, SealedKey, SealedKind, SEALED_CONTENT_KEY_LEN, SEALED_ENC_LEN, SEALED_KEY_ID_LEN,
+    SEALED_TAG_LEN,
+};
 pub use service::{ResponseStatus, ServiceRequest, ServiceResponse};
 pub use subject::{IdentityDocument, Subject};
 pub use text::{Attachment, TextMessage};
@@ -45,9 +50,17 @@ pub enum Body {
     HitNotification(HitNotification),
     /// An owner's signed record changes on their way to the hub (issue 13).
     RecordUpload(RecordUpload),
+    /// A diffusion or text message encrypted to its recipients (issue 14, item 4). Its kind
+    /// is the kind of the body inside.
+    Sealed(SealedBody),
 }
 
 impl Body {
+    /// Whether the body is sealed: only its recipients can read it.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, Body::Sealed(_))
+    }
+
     /// The kind of message this body makes.
     pub fn kind(&self) -> Kind {
         match self {
@@ -60,6 +73,7 @@ impl Body {
             Body::NonDeliveryReport(_) => Kind::NonDeliveryReport,
             Body::HitNotification(_) => Kind::HitNotification,
             Body::RecordUpload(_) => Kind::RecordUpload,
+            Body::Sealed(s) => s.kind.kind(),
         }
     }
 
@@ -75,6 +89,7 @@ impl Body {
             Body::NonDeliveryReport(b) => b.validate(),
             Body::HitNotification(b) => b.validate(),
             Body::RecordUpload(b) => b.validate(),
+            Body::Sealed(b) => b.validate(),
         }
     }
 
@@ -90,6 +105,7 @@ impl Body {
             Body::NonDeliveryReport(b) => P::NonDeliveryReport(b.to_pb()),
             Body::HitNotification(b) => P::HitNotification(b.to_pb()),
             Body::RecordUpload(b) => P::RecordUpload(b.to_pb()),
+            Body::Sealed(b) => P::Sealed(b.to_pb()),
         }
     }
 
@@ -105,6 +121,7 @@ impl Body {
             P::NonDeliveryReport(b) => Body::NonDeliveryReport(NonDeliveryReport::from_pb(b)?),
             P::HitNotification(b) => Body::HitNotification(HitNotification::from_pb(b)?),
             P::RecordUpload(b) => Body::RecordUpload(RecordUpload::from_pb(b)?),
+            P::Sealed(b) => Body::Sealed(SealedBody::from_pb(b)?),
         })
     }
 }

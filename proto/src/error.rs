@@ -176,6 +176,19 @@ pub enum ValidationError {
     /// messages carry their owner's marking).
     #[error("a {0} carries no release list: only notices, diffusions and text messages do")]
     ReleaseNotAllowed(Kind),
+    /// A sealed body names one recipient twice (issue 14, item 4).
+    #[error("sealed.keys names recipient {0} twice")]
+    DuplicateRecipient(crate::ids::NodeId),
+    /// A bytes field is shorter than its least length.
+    #[error("{field} is {len} bytes long, less than the least {min}")]
+    TooShort {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The least length allowed.
+        min: usize,
+    },
     /// A notice that is requested or published carries no subject.
     #[error("a {0} notice needs a subject")]
     NoticeWithoutSubject(crate::body::NoticeLifecycle),

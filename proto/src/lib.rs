@@ -53,7 +53,8 @@ mod wire_tests;
 pub use body::{
     Attachment, Body, DeliveryReport, Diffusion, HitNotification, IdentityDocument,
     NonDeliveryReason, NonDeliveryReport, Notice, NoticeLifecycle, NoticeType, ResponseStatus,
-    ServiceRequest, ServiceResponse, Subject, TextMessage,
+    SealedBody, SealedKey, SealedKind, ServiceRequest, ServiceResponse, Subject, TextMessage,
+    SEALED_CONTENT_KEY_LEN, SEALED_ENC_LEN, SEALED_KEY_ID_LEN, SEALED_TAG_LEN,
 };
 pub use check::calendar_date;
 pub use envelope::{Destination, Envelope, Kind, Precedence};

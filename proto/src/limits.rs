@@ -76,3 +76,8 @@ pub const MAX_API_MESSAGE_LEN: usize = 8 * 1024 * 1024;
 /// revocations, far more than a network of a few hundred nodes will ever make, and keeps a
 /// CRL far below the smallest frame cap (4 MiB), so that every node can take it.
 pub const MAX_CRL_LEN: usize = 1024 * 1024;
+
+/// Most recipients of one sealed body (issue 14, item 4): the same bound as a diffusion's
+/// addressees, every bureau and regional node. Each costs 112 bytes of key material plus the
+/// node id, so the largest key list stays under 40 KiB.
+pub const MAX_SEALED_RECIPIENTS: usize = 256;

@@ -363,6 +363,11 @@ impl LogLines {
         });
     }
 
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Waits up to [`PATIENCE`] for a line containing `needle`; returns it. Woken by each
     /// new line, not by polling.
     pub fn wait_for(&self, needle: &str) -> String {

@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
-use bluehelm_proto::{Envelope, MessageId, NodeId};
+use bluehelm_proto::{Body, Envelope, MessageId, NodeId, SealedKind};
 use prost::Message as _;
 use tonic::Status;
 
+use super::seal::Opener;
 use super::{pb, DEFAULT_TTL, MAX_SECONDS};
 use crate::custody::now_ms;
 use crate::custody::DEFAULT_HOP_LIMIT;
@@ -150,25 +151,21 @@ pub fn wire_envelope(message: &Delivered) -> Result<pb::Envelope, Status> {
     })
 }
 
-/// An inbox message as the API streams it.
-pub fn inbox_message(message: &Delivered) -> Result<pb::InboxMessage, Status> {
+/// An inbox message as the API streams it; a sealed body is opened with `opener`.
+pub fn inbox_message(message: &Delivered, opener: &Opener) -> Result<pb::InboxMessage, Status> {
     use pb::envelope::Body as W;
-    use pb::inbox_message::Body as I;
     let wire = wire_envelope(message)?;
-    let body = wire.body.map(|body| match body {
-        W::Notice(b) => I::Notice(b),
-        W::Diffusion(b) => I::Diffusion(b),
-        W::Text(b) => I::Text(b),
-        W::Request(b) => I::Request(b),
-        W::Response(b) => I::Response(b),
-        W::DeliveryReport(b) => I::DeliveryReport(b),
-        W::NonDeliveryReport(b) => I::NonDeliveryReport(b),
-        W::HitNotification(b) => I::HitNotification(b),
-        // Sequenced by the hub's dispatcher, never left in an inbox; shown as its count.
-        W::RecordUpload(b) => I::Text(pb::TextMessage {
-            subject_line: format!("record upload of {} changes", b.changes.len()),
-            ..Default::default()
-        }),
+    let mut seal_error = String::new();
+    let sealed = matches!(wire.body, Some(W::Sealed(_)));
+    let body = wire.body.and_then(|body| match body {
+        W::Sealed(_) => match unseal(message, opener) {
+            Ok(body) => Some(body),
+            Err(why) => {
+                seal_error = why;
+                None
+            }
+        },
+        body => Some(clear_body(body)),
     });
     let envelope = &message.envelope;
     let (envelope_bytes, signature, signer_certificate) = message.signed.clone().into_parts();
@@ -192,6 +189,49 @@ pub fn inbox_message(message: &Delivered) -> Result<pb::InboxMessage, Status> {
             signature: signature.to_vec(),
             signer_certificate,
         }),
+        sealed,
+        seal_error,
+    })
+}
+
+/// A body in clear, as the API shows it.
+fn clear_body(body: pb::envelope::Body) -> pb::inbox_message::Body {
+    use pb::envelope::Body as W;
+    use pb::inbox_message::Body as I;
+    match body {
+        W::Notice(b) => I::Notice(b),
+        W::Diffusion(b) => I::Diffusion(b),
+        W::Text(b) => I::Text(b),
+        W::Request(b) => I::Request(b),
+        W::Response(b) => I::Response(b),
+        W::DeliveryReport(b) => I::DeliveryReport(b),
+        W::NonDeliveryReport(b) => I::NonDeliveryReport(b),
+        W::HitNotification(b) => I::HitNotification(b),
+        // Sequenced by the hub's dispatcher, never left in an inbox; shown as its count.
+        W::RecordUpload(b) => I::Text(pb::TextMessage {
+            subject_line: format!("record upload of {} changes", b.changes.len()),
+            ..Default::default()
+        }),
+        // Opened by the caller; never reaches here.
+        W::Sealed(_) => I::Text(pb::TextMessage {
+            subject_line: "sealed message".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The plaintext of a sealed inbox message in the API's form, or why it cannot be read.
+fn unseal(message: &Delivered, opener: &Opener) -> Result<pb::inbox_message::Body, String> {
+    use pb::inbox_message::Body as I;
+    let Body::Sealed(sealed) = &message.envelope.body else {
+        return Err("the message's body is not sealed".into());
+    };
+    let plaintext = opener.open(&message.envelope, sealed)?;
+    // Checked by the opener to decode to a valid body of this kind.
+    let bad = |e: prost::DecodeError| format!("the sealed body decrypted to an invalid body: {e}");
+    Ok(match sealed.kind {
+        SealedKind::Diffusion => I::Diffusion(pb::Diffusion::decode(&plaintext[..]).map_err(bad)?),
+        SealedKind::Text => I::Text(pb::TextMessage::decode(&plaintext[..]).map_err(bad)?),
     })
 }
 

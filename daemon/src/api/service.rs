@@ -14,6 +14,7 @@ use super::dispatch::{Dispatcher, Outcome};
 use super::edge;
 use super::pb::bureau_server::Bureau;
 use super::replica_check;
+use super::seal;
 use super::serve::{self, Serving};
 use super::terminal::TerminalInfo;
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
@@ -74,16 +75,28 @@ fn for_followers(node: &BureauHandle, message: &Delivered) -> bool {
     }
 }
 
+impl BureauService {
+    /// A `Submit` or `SubmitSealed` request as a message to send, checked with the wire
+    /// rules and this node's edge checks.
+    fn checked_outgoing(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<crate::custody::Outgoing, Status> {
+        let terminal = terminal_of(&request);
+        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
+        let outgoing = convert::outgoing(self.node.me(), draft)?;
+        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
+        Ok(outgoing)
+    }
+}
+
 #[tonic::async_trait]
 impl Bureau for BureauService {
     async fn submit(
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let terminal = terminal_of(&request);
-        let draft = convert::submit_draft(self.node.me(), terminal.as_ref(), request.into_inner())?;
-        let outgoing = convert::outgoing(self.node.me(), draft)?;
-        edge::check(&self.node.config().routing, now_ms(), &outgoing)?;
+        let outgoing = self.checked_outgoing(request)?;
         let ids = self
             .node
             .submit(vec![outgoing])
@@ -92,6 +105,22 @@ impl Bureau for BureauService {
         let id = ids
             .first()
             .ok_or_else(|| Status::internal("submit returned no id"))?;
+        Ok(Response::new(pb::SubmitResponse {
+            message_id: id.to_string(),
+        }))
+    }
+
+    async fn submit_sealed(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let outgoing = self.checked_outgoing(request)?;
+        let recipients = seal::recipients(&self.node, &outgoing)?;
+        let id = self
+            .node
+            .submit_sealed(outgoing, &recipients)
+            .await
+            .map_err(submit_error)?;
         Ok(Response::new(pb::SubmitResponse {
             message_id: id.to_string(),
         }))
@@ -109,6 +138,7 @@ impl Bureau for BureauService {
         let node = self.node.clone();
         let dispatcher = self.dispatcher.clone();
         let mut dispatched = self.dispatcher.subscribe();
+        let opener = seal::Opener::load(&self.node);
         self.tasks.spawn(async move {
             if let Err(err) = dispatcher.catch_up().await {
                 let _ = tx.send(Err(Status::internal(err.to_string()))).await;
@@ -134,7 +164,7 @@ impl Bureau for BureauService {
                         if !for_followers(&node, message) {
                             continue;
                         }
-                        let item = convert::inbox_message(message);
+                        let item = convert::inbox_message(message, &opener);
                         let failed = item.is_err();
                         if tx.send(item).await.is_err() || failed {
                             return;

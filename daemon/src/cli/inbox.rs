@@ -48,7 +48,7 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
                 return Ok(());
             };
             let line = match args.json {
-                true => bureau::to_json(&message).to_string(),
+                true => json(&message).to_string(),
                 false => describe(&message),
             };
             // A reader that went away (`| head`) stops the command before the message is
@@ -64,6 +64,21 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The JSON form: a message sent in clear has exactly the keys it had before sealing existed;
+/// a sealed one adds `"sealed": true`, and `seal_error` when it could not be opened.
+fn json(message: &pb::InboxMessage) -> serde_json::Value {
+    let mut value = bureau::to_json(message);
+    if let Some(map) = value.as_object_mut() {
+        if !message.sealed {
+            map.remove("sealed");
+        }
+        if message.seal_error.is_empty() {
+            map.remove("seal_error");
+        }
+    }
+    value
 }
 
 fn destination(d: &Option<pb::Destination>) -> String {
@@ -103,7 +118,7 @@ fn describe(m: &pb::InboxMessage) -> String {
             };
             (
                 "diffusion",
-                format!("{} to {to}: {}", d.reference, d.subject_line),
+                format!("{} to {to}: {}\n{}", d.reference, d.subject_line, d.body),
             )
         }
         Some(Body::Text(t)) => ("message", format!("{}: {}", t.subject_line, t.body)),
@@ -133,7 +148,17 @@ fn describe(m: &pb::InboxMessage) -> String {
             ),
         ),
         Some(Body::HitNotification(h)) => ("hit-notification", hit(h)),
+        // Issue 14, item 4: a sealed body this node could not open, and why.
+        None if m.sealed => (
+            "sealed message",
+            format!("cannot be read: {}", m.seal_error),
+        ),
         None => ("?", String::new()),
+    };
+    // Sealed end to end by its origin: only its recipients could read it on the way.
+    let kind = match (m.sealed, m.body.is_some()) {
+        (true, true) => format!("sealed {kind}"),
+        _ => kind.to_owned(),
     };
     let release = m
         .release_to

@@ -130,6 +130,19 @@ pub enum PkiCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the sealing directory (issue 14, item 4): the valid certificates with an
+    /// encryption key, from the register, as one PEM file to distribute like ca.pem. Nodes
+    /// name it with `directory` under [tls] and check every entry against the CA and the CRL
+    /// before sealing to it.
+    #[command(after_help = "Example:\n  bluehelm pki directory --ca ca/ --out directory.pem")]
+    Directory {
+        /// The CA directory.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Where to write the directory (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Write a signed CRL listing every revocation (PEM).
     #[command(after_help = "Example:\n  bluehelm pki crl --ca ca/ --out crl.pem")]
     Crl {
@@ -238,6 +251,13 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
                 issued.identity.serial_hex(),
                 local_from_secs(issued.identity.not_after)
             )?;
+            if issued.encryption_key_pem.is_some() {
+                let path = IssuedNode::encryption_key_path(&out, &issued.identity.node);
+                outln!(
+                    "wrote {} (its key for sealed messages: set `encryption_key` under [tls])",
+                    path.display()
+                )?;
+            }
         }
         PkiCommand::Revoke {
             ca,
@@ -254,6 +274,19 @@ pub fn run(cmd: PkiCommand) -> anyhow::Result<ExitCode> {
             force,
         } => rotate::run(&ca, &node, &out, days, revoke_old, force)?,
         PkiCommand::List { ca, json } => list::run(&ca, json)?,
+        PkiCommand::Directory { ca, out } => {
+            let authority = CertificateAuthority::load(&ca)?;
+            let contents = authority.sealing_directory(ca::now_unix())?;
+            ca::write_directory(&out, &contents)?;
+            outln!(
+                "wrote {} ({} certificates with an encryption key)",
+                out.display(),
+                contents.listed.len()
+            )?;
+            for (node, serial, why) in &contents.skipped {
+                outln!("left out {node} (serial {serial}): {why}; reissue it to let it receive sealed messages")?;
+            }
+        }
         PkiCommand::Crl { ca, out, days } => {
             let mut authority = CertificateAuthority::load(&ca)?;
             let pem = authority.crl(days)?;

@@ -69,6 +69,12 @@ pub struct Common {
     /// Print the result as JSON, for scripts (like every command's `--json`).
     #[arg(long)]
     pub json: bool,
+    /// Seal the body end to end: encrypt it to its recipients (the destination node, or the
+    /// members of the destination group as this node knows them), so that relays, gs
+    /// included, route it without reading it. Diffusions and messages only; notices stay
+    /// readable by gs, which reviews them.
+    #[arg(long)]
+    pub seal: bool,
 }
 
 /// The person concerned.
@@ -246,11 +252,12 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     bureau::block_on(async move {
         let (common, request) = build(args)?;
         let mut client = common.node.connect().await?;
-        let response = client
-            .submit(request)
-            .await
-            .map_err(bureau::from_status)?
-            .into_inner();
+        let response = match common.seal {
+            true => client.submit_sealed(request).await,
+            false => client.submit(request).await,
+        }
+        .map_err(bureau::from_status)?
+        .into_inner();
         if common.json {
             outln!(
                 "{}",

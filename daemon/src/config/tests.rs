@@ -44,6 +44,29 @@ fn relative_paths_resolve_against_the_config_folder() {
 }
 
 #[test]
+fn sealing_files_are_optional_and_resolve_like_the_other_pki_files() {
+    // A config written before issue 14: no sealing, but it loads.
+    let config = NodeConfig::parse(&minimal(""), Path::new("/etc/bh")).unwrap();
+    assert_eq!(config.tls.encryption_key, None);
+    assert_eq!(config.tls.directory, None);
+    let text = minimal("").replace(
+        "crl = \"crl.pem\"",
+        "crl = \"crl.pem\"\nencryption_key = \"a.enc.key\"\ndirectory = \"/srv/directory.pem\"",
+    );
+    let config = NodeConfig::parse(&text, Path::new("/etc/bh")).unwrap();
+    assert_eq!(
+        config.tls.encryption_key.as_deref(),
+        Some(Path::new("/etc/bh/a.enc.key"))
+    );
+    assert_eq!(
+        config.tls.directory.as_deref(),
+        Some(Path::new("/srv/directory.pem"))
+    );
+    let ncb = NodeConfig::load(&Path::new(EXAMPLES).join("ncb.toml")).unwrap();
+    assert!(ncb.tls.encryption_key.is_some() && ncb.tls.directory.is_some());
+}
+
+#[test]
 fn unknown_key_is_named() {
     let err = NodeConfig::parse(&minimal("colour = \"blue\""), Path::new(".")).unwrap_err();
     let text = err.to_string();

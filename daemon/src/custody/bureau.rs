@@ -129,6 +129,17 @@ impl BureauHandle {
         self.core.submit_with(batch, Vec::new()).await
     }
 
+    /// Seals the message's body to `recipients`, then signs and takes custody of it like
+    /// [`BureauHandle::submit`] (issue 14, item 4). The caller found the recipients' keys in
+    /// the sealing directory and verified them against the trust store in force.
+    pub async fn submit_sealed(
+        &self,
+        message: Outgoing,
+        recipients: &[bluehelm_pki::seal::SealRecipient],
+    ) -> Result<MessageId, SubmitError> {
+        self.core.submit_sealed(message, recipients).await
+    }
+
     /// [`BureauHandle::submit`], with `records` in the same atomic commit (the review
     /// queue's `Unreview` goes with the publication it caused).
     pub async fn submit_with(

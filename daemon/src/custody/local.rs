@@ -97,6 +97,44 @@ impl Core {
                 envelopes.push(self.envelope(copy, Some(id), now)?);
             }
         }
+        self.take_custody(envelopes, extra, now).await?;
+        Ok(ids)
+    }
+
+    /// Seals the body of `out` to `recipients` (issue 14, item 4), signs the envelope (so the
+    /// signature covers the ciphertext) and takes custody of it; returns its id once durable.
+    ///
+    /// A sealed diffusion sends the hub no copy: the hub could not read it, and it sees the
+    /// envelope's headers anyway where it relays the message.
+    pub(super) async fn submit_sealed(
+        &self,
+        out: Outgoing,
+        recipients: &[bluehelm_pki::seal::SealRecipient],
+    ) -> Result<MessageId, SubmitError> {
+        let now = now_ms();
+        let mut envelope = self.envelope(out, None, now)?;
+        let at = bluehelm_pki::seal::SealBinding {
+            message_id: envelope.message_id,
+            origin: envelope.origin.clone(),
+        };
+        let sealed = bluehelm_pki::seal::seal(&envelope.body, &at, recipients)
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        envelope.body = Body::Sealed(sealed);
+        envelope
+            .validate()
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let id = envelope.message_id;
+        self.take_custody(vec![envelope], Vec::new(), now).await?;
+        Ok(id)
+    }
+
+    /// Signs `envelopes` and commits them into custody with `extra`, in one commit.
+    async fn take_custody(
+        &self,
+        envelopes: Vec<Envelope>,
+        extra: Vec<Write>,
+        now: i64,
+    ) -> Result<(), SubmitError> {
         let mut writes = Vec::with_capacity(envelopes.len() + extra.len());
         let mut publications = Vec::new();
         let mut audit = Vec::new();
@@ -131,7 +169,7 @@ impl Core {
         self.remember(entries);
         self.audit().record_all(audit);
         Stats::add(&self.stats().accepted, count);
-        Ok(ids)
+        Ok(())
     }
 
     /// Signs envelopes: a large batch of ROUTINE and PRIORITY messages on a bulk thread, so

@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use bluehelm_pki::Role;
-use bluehelm_proto::{Body, Destination, Envelope, NodeId, NoticeLifecycle};
+use bluehelm_proto::{
+    Body, Destination, Envelope, NodeId, NoticeLifecycle, SealedBody, SealedKind,
+};
 
 #[cfg(test)]
 mod tests;
@@ -341,12 +343,25 @@ pub fn check(policy: &Policy, signer: Party<'_>, envelope: &Envelope) -> Result<
             }
             Ok(())
         }
-        Body::Diffusion(_) if !allowed.diffusions => refuse(
+        // A sealed body's kind is visible (issue 14, item 4): the same rules as in clear.
+        Body::Diffusion(_)
+        | Body::Sealed(SealedBody {
+            kind: SealedKind::Diffusion,
+            ..
+        }) if !allowed.diffusions => refuse(
             Rule::DiffusionsFromNcbOrHub,
             format!("{} ({role}) may not send diffusions", signer.node),
         ),
-        Body::Diffusion(_) => Ok(()),
-        Body::Text(_) => scope(
+        Body::Diffusion(_)
+        | Body::Sealed(SealedBody {
+            kind: SealedKind::Diffusion,
+            ..
+        }) => Ok(()),
+        Body::Text(_)
+        | Body::Sealed(SealedBody {
+            kind: SealedKind::Text,
+            ..
+        }) => scope(
             policy,
             signer,
             &envelope.destination,
