@@ -24,9 +24,10 @@ pub use read::{
     LOG_FILE,
 };
 
-/// Entries waiting for the writer. A full queue makes the recording task wait (it never
-/// drops an entry): at 16 KiB per line at most, this bounds the queue's memory.
-const QUEUE: usize = 16 * 1024;
+/// Batches of entries waiting for the writer (a batch is what one custody step decided: at
+/// most a few hundred entries). A full queue makes the recording task wait (it never drops
+/// an entry): this bounds the queue's memory.
+const QUEUE: usize = 1024;
 
 /// Why the audit log cannot be opened. The node does not start without it: an audit trail
 /// with a hole is what it must not have.
@@ -86,13 +87,14 @@ impl AuditLog {
 
     /// Records one entry.
     pub fn record(&self, entry: Entry) {
-        self.send(Some(entry));
+        self.send(Some(vec![entry]));
     }
 
-    /// Records entries in order.
+    /// Records entries in order, as one batch.
     pub fn record_all(&self, entries: impl IntoIterator<Item = Entry>) {
-        for entry in entries {
-            self.record(entry);
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if !entries.is_empty() {
+            self.send(Some(entries));
         }
     }
 

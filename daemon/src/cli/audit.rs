@@ -21,6 +21,7 @@ pub enum AuditCommand {
         after_help = "Examples:\n  bluehelm audit verify --config ncb.fr.toml\n  bluehelm audit verify --config ncb.fr.toml --checkpoints gs-copy/audit-checkpoints-ncb.fr.log"
     )]
     Verify {
+        /// The node's config file (its storage directory holds the log).
         #[arg(long)]
         config: PathBuf,
         /// More signed checkpoints of this node to hold the log to, e.g. the copies gs kept
@@ -33,11 +34,12 @@ pub enum AuditCommand {
     },
     /// What this node did with a message: every entry with its id.
     #[command(
-        after_help = "Example:\n  bluehelm audit trace 0190a3c5e1f2d3c4b5a69788 --config gs.toml"
+        after_help = "Example:\n  bluehelm audit trace 01a238fd890d575ac054607735b134af --config gs.toml"
     )]
     Trace {
         /// The message id (hex, as `send` and `inbox` print it).
         message_id: String,
+        /// The node's config file (its storage directory holds the log).
         #[arg(long)]
         config: PathBuf,
         /// Print as JSON lines.
@@ -50,6 +52,7 @@ pub enum AuditCommand {
         /// The bureau whose records matched.
         #[arg(long)]
         owner: String,
+        /// The node's config file (its storage directory holds the log).
         #[arg(long)]
         config: PathBuf,
         /// Print as JSON lines.

@@ -289,15 +289,17 @@ impl Core {
         let writes = seqs.iter().map(|s| Write::AckInbox(*s)).collect();
         let outcomes = self.store().commit(writes).await?;
         let now = now_ms();
+        let mut entries = Vec::with_capacity(read.len());
         for (seq, outcome) in seqs.iter().zip(&outcomes) {
             if *outcome != WriteOutcome::Removed {
                 continue;
             }
             if let Some(mut entry) = read.remove(seq) {
                 entry.at_ms = now;
-                self.audit().record(entry);
+                entries.push(entry);
             }
         }
+        self.audit().record_all(entries);
         Ok(outcomes
             .iter()
             .filter(|o| **o == WriteOutcome::Removed)

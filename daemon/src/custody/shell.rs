@@ -197,6 +197,7 @@ pub async fn decide_offers(
 impl Decided {
     /// Waits until the writes are durable; returns one answer per offer, in order.
     pub async fn finish(mut self, core: &Core) -> Vec<Answer> {
+        let mut entries: Vec<Entry> = Vec::new();
         if let Some(commit) = self.commit.take() {
             let outcomes = commit.await;
             let held = match &outcomes {
@@ -230,7 +231,7 @@ impl Decided {
                         if reports {
                             Stats::add(&core.stats().delivery_reports_sent, 1);
                         }
-                        core.audit().record_all(audit);
+                        entries.extend(audit);
                         Ok(message)
                     }
                     (PendingWrite::Accept { message, .. }, Err(err)) => Err(Refusal {
@@ -250,11 +251,11 @@ impl Decided {
             if let Err(refusal) = answer {
                 core.stats().refusal(refusal.reason);
                 if let Some(from) = self.from.get(n) {
-                    core.audit()
-                        .record(audited::refused(refusal, Some(from), now));
+                    entries.push(audited::refused(refusal, Some(from), now));
                 }
             }
         }
+        core.audit().record_all(entries);
         answers
     }
 }

@@ -39,7 +39,13 @@ pub fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN] {
 
 /// Lower-case hex, for digests shown to people and written in text files.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 fn hash_bytes(digest: ring::digest::Digest) -> [u8; HASH_LEN] {
