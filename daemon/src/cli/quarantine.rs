@@ -211,3 +211,22 @@ pub fn run(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_needs_an_offset() {
+        assert_eq!(
+            parse_since("2026-11-28T15:00:00+01:00").ok(),
+            Some(1_795_874_400_000)
+        );
+        assert_eq!(
+            parse_since("2026-11-28T14:00:00Z").ok(),
+            Some(1_795_874_400_000)
+        );
+        assert!(parse_since("2026-11-28T14:00:00").is_err());
+        assert!(parse_since("yesterday").is_err());
+    }
+}

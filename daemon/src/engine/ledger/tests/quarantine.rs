@@ -4,8 +4,8 @@
 use super::*;
 use crate::engine::quarantine::HeldFor;
 
-#[test]
-fn a_queued_copy_moves_into_quarantine_and_back_on_release() {
+/// gs with message 1 from mission.x queued for ncb.ke.
+fn gs_with_a_copy_for_ke() -> (SimNode, Vec<Queued>) {
     let mut gs = SimNode::new("gs");
     let m = record("mission.x", 1, Precedence::Routine, FAR);
     gs.commit(vec![relayed(
@@ -16,6 +16,12 @@ fn a_queued_copy_moves_into_quarantine_and_back_on_release() {
     )])
     .unwrap();
     let queued = gs.store.queued(&id("ncb.ke"));
+    (gs, queued)
+}
+
+#[test]
+fn a_queued_copy_moves_into_quarantine_and_back_on_release() {
+    let (mut gs, queued) = gs_with_a_copy_for_ke();
     let quarantine = Write::Quarantine {
         from: Place::Queued(queued[0].key.clone()),
         message: queued[0].message.clone(),
@@ -47,16 +53,7 @@ fn a_queued_copy_moves_into_quarantine_and_back_on_release() {
 
 #[test]
 fn a_copy_forgotten_before_the_move_is_not_held() {
-    let mut gs = SimNode::new("gs");
-    let m = record("mission.x", 1, Precedence::Routine, FAR);
-    gs.commit(vec![relayed(
-        &m,
-        Hop::Next(id("ncb.ke")),
-        "mission.x",
-        None,
-    )])
-    .unwrap();
-    let queued = gs.store.queued(&id("ncb.ke"));
+    let (mut gs, queued) = gs_with_a_copy_for_ke();
     gs.commit(vec![Write::Forget(queued[0].key.clone())])
         .unwrap();
     let quarantine = Write::Quarantine {
