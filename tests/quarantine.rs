@@ -11,8 +11,8 @@ use bluehelm::custody::now_ms;
 use bluehelm::human_time::utc_from_ms;
 use bluehelm::Node;
 use bluehelm_proto::Precedence;
-use bluehelm_tests::TestNet;
 use bluehelm_tests::{bluehelm_bin, eventually, inbox_at_least, linked, number_of, run_cli, text};
+use bluehelm_tests::{NodeProcess, TestNet};
 use serde_json::Value;
 
 const POST: &str = "mission.unmiss";
@@ -236,4 +236,43 @@ async fn a_post_quarantined_at_gs_is_held_everywhere_then_released_once_or_dropp
     for node in [post, ke, gs] {
         node.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_copies_and_the_rule_survive_kill_9_of_a_real_gs_process() {
+    let net = TestNet::standard();
+    let since = utc_from_ms(now_ms());
+    let gs = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
+    let post = net.start(POST).await;
+    linked(&post, "gs").await;
+    // ncb.ke is down: both wait at gs.
+    let m1 = send(&post, 1).await;
+    let m2 = send(&post, 2).await;
+    let added = eventually("both queued at gs, then held", || async {
+        let added = cli(
+            &net,
+            "gs",
+            &["add", "--node", POST, "--since", since.as_str()],
+        )
+        .await;
+        (held_ids(&list(&net, "gs").await).len() == 2).then_some(added)
+    })
+    .await;
+    assert!(added["held"].as_u64().is_some(), "{added}");
+    gs.kill9();
+
+    let gs = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
+    let at_gs = list(&net, "gs").await;
+    assert_eq!(at_gs["rules"][0]["node"], POST, "{at_gs}");
+    let mut ids = held_ids(&at_gs);
+    ids.sort();
+    let mut sent = vec![m1, m2];
+    sent.sort();
+    assert_eq!(ids, sent, "held across kill -9");
+    // The rule is in force again: a new arrival is held, not queued for ncb.ke.
+    linked(&post, "gs").await;
+    let m3 = send(&post, 3).await;
+    until_held(&net, "gs", &m3).await;
+    post.shutdown().await;
+    gs.stop();
 }
