@@ -276,3 +276,48 @@ async fn held_copies_and_the_rule_survive_kill_9_of_a_real_gs_process() {
     post.shutdown().await;
     gs.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_may_not_quarantine_release_or_list() {
+    use bluehelm::api::pb;
+    let (net, address) = bluehelm_tests::net_with_terminal(bluehelm::localnet::standard_specs());
+    let post = net.start(POST).await;
+    let pki = net.net.pki_dir();
+    let creds = bluehelm_pki::NodeCredentials::load(
+        &pki.join("term1.unmiss.pem"),
+        &pki.join("term1.unmiss.key"),
+    )
+    .expect("the terminal's credentials");
+    let mut terminal =
+        bluehelm::api::client::connect_terminal(&address.to_string(), &creds, &net.trust())
+            .await
+            .expect("the terminal connects");
+    // The terminal is served otherwise.
+    terminal
+        .status(pb::StatusRequest {})
+        .await
+        .expect("status is served");
+    let add = terminal
+        .quarantine_add(pb::QuarantineRule {
+            node: "ncb.ke".into(),
+            since_ms: 0,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(add.code(), tonic::Code::PermissionDenied, "{add}");
+    let list = terminal
+        .quarantine_list(pb::QuarantineListRequest {})
+        .await
+        .expect_err("refused");
+    assert_eq!(list.code(), tonic::Code::PermissionDenied, "{list}");
+    let release = terminal
+        .quarantine_release(pb::QuarantineId { id: 1 })
+        .await
+        .expect_err("refused");
+    assert_eq!(release.code(), tonic::Code::PermissionDenied, "{release}");
+    assert!(
+        post.bureau().quarantine_rules().is_empty(),
+        "no rule was kept"
+    );
+    post.shutdown().await;
+}
