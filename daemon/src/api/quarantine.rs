@@ -15,9 +15,7 @@ use crate::store::HeldEntry;
 fn error(err: QuarantineError) -> Status {
     match err {
         QuarantineError::NotHeld(_) => Status::not_found(err.to_string()),
-        QuarantineError::Store(_) | QuarantineError::Warning(_) => {
-            Status::internal(err.to_string())
-        }
+        QuarantineError::Store(_) => Status::internal(err.to_string()),
     }
 }
 

@@ -131,11 +131,7 @@ impl BureauHandle {
     /// moves copies in custody, and only into quarantine and back (the ledger decides).
     pub async fn quarantine_add(&self, rule: Rule) -> Result<Added, QuarantineError> {
         let held = self.core.quarantine(rule.clone()).await?;
-        let warned = self
-            .core
-            .warn_neighbours(&rule)
-            .await
-            .map_err(QuarantineError::Warning)?;
+        let warned = self.core.warn_neighbours(&rule).await;
         Ok(Added { held, warned })
     }
 

@@ -10,7 +10,7 @@ use bluehelm_proto::{
     Body, Destination, Envelope, NodeId, Precedence, SignedEnvelope, TextMessage,
 };
 
-use super::local::{Outgoing, SubmitError};
+use super::local::Outgoing;
 use super::state::{hub, now_ms, Core};
 use crate::engine::audit::{Entry, Event};
 use crate::engine::quarantine::{warning_body, warning_rule, Rule, WarningError, WARNING_SUBJECT};
@@ -30,8 +30,6 @@ pub enum QuarantineError {
     Store(#[from] StoreError),
     #[error("no copy {0} is held in quarantine")]
     NotHeld(u64),
-    #[error("the rule is kept, but the warning to the neighbours was not sent: {0}")]
-    Warning(SubmitError),
 }
 
 /// What adding a rule did.
@@ -144,21 +142,18 @@ impl Core {
 
     /// At the hub: a signed warning carrying `rule` to every neighbour but the node itself,
     /// at FLASH, through custody (a neighbour offline now gets it when its link returns).
-    pub(super) async fn warn_neighbours(&self, rule: &Rule) -> Result<Vec<NodeId>, SubmitError> {
+    pub(super) async fn warn_neighbours(&self, rule: &Rule) -> Vec<NodeId> {
         if *self.me() != hub() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let to: Vec<NodeId> = self
-            .config()
-            .routing
-            .neighbours
-            .iter()
-            .filter(|n| **n != rule.node)
-            .cloned()
-            .collect();
-        let batch = to
-            .iter()
-            .map(|node| Outgoing {
+        let mut warned = Vec::new();
+        // One submission each: a neighbour that cannot be warned (its route or the role
+        // policy refuses) must not keep the others from it.
+        for node in self.config().routing.neighbours.iter() {
+            if *node == rule.node {
+                continue;
+            }
+            let warning = Outgoing {
                 destination: Destination::Node(node.clone()),
                 precedence: Precedence::Flash,
                 body: Body::Text(TextMessage {
@@ -170,12 +165,14 @@ impl Core {
                 want_delivery_report: false,
                 correlation_id: None,
                 release_to: None,
-            })
-            .collect();
-        if !to.is_empty() {
-            self.submit_with(batch, Vec::new()).await?;
+            };
+            match self.submit_with(vec![warning], Vec::new()).await {
+                Ok(_) => warned.push(node.clone()),
+                Err(err) => tracing::error!(neighbour = %node, error = %err,
+                    "cannot send the quarantine warning"),
+            }
         }
-        Ok(to)
+        warned
     }
 
     /// A warning delivered here: acted on only if its signer's certificate is of the hub
