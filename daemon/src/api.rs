@@ -20,6 +20,7 @@ mod import;
 mod listener;
 mod notes;
 mod notices;
+mod quarantine;
 mod records;
 mod replica_check;
 pub mod review;

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod nominal;
 pub mod policy;
 pub mod publication;
+pub mod quarantine;
 pub mod records;
 pub mod register;
 pub mod release;

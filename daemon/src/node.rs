@@ -140,25 +140,33 @@ impl Node {
             crate::api::clear_stale(&config.api_socket)?;
             let register = Register::from_entries(store.notices().await?);
             let directory = Directory::from_entries(store.identities().await?);
+            let quarantine = store.rules().await?;
             let storage = config.storage.clone();
             let records = tokio::task::spawn_blocking(move || RecordStore::open(&storage))
                 .await
                 .map_err(|_| crate::store::StoreError::Closed)??;
             let opened = Self::open_endpoint(&config, &creds, &trust)?;
             let audit = Self::open_audit(&config, &creds)?;
-            Ok((opened, (register, directory, Arc::new(records)), audit))
+            Ok((
+                opened,
+                (register, directory, Arc::new(records), quarantine),
+                audit,
+            ))
         }
         .await;
-        let ((client, endpoint, bulk), (register, directory, records), (audit, checkpoints)) =
-            match prepared {
-                Ok(prepared) => prepared,
-                Err(err) => {
-                    if let Err(close) = store.shutdown().await {
-                        tracing::error!(error = %close, "the store did not close cleanly");
-                    }
-                    return Err(err);
+        let (
+            (client, endpoint, bulk),
+            (register, directory, records, quarantine),
+            (audit, checkpoints),
+        ) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                if let Err(close) = store.shutdown().await {
+                    tracing::error!(error = %close, "the store did not close cleanly");
                 }
-            };
+                return Err(err);
+            }
+        };
         let crl_number = trust::crl_number_in_force(&trust);
 
         let core = Arc::new(Core::new(CoreParts {
@@ -172,6 +180,7 @@ impl Node {
             directory,
             records,
             audit,
+            quarantine,
         }));
         let (crl_exchange, crl_received) =
             CrlExchange::new(core.verifier().trust_store().crl_der());

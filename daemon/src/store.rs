@@ -35,8 +35,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::engine::ledger::{
-    Custody, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
+    Custody, Place, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
 };
+use crate::engine::quarantine::{HeldFor, Rules};
 pub use error::{Corruption, Entry, Failure, NotTaken, StoreError, Table};
 pub use keeper::HandOff;
 /// Custody log file sizes (`[limits] custody_log_file_mib`): the default and the least.
@@ -54,6 +55,15 @@ pub type ReviewEntry = (MessageId, Vec<u8>);
 #[derive(Debug, Clone)]
 pub struct InboxEntry {
     pub seq: u64,
+    pub message: StoredMessage,
+}
+
+/// A copy held in quarantine (issue 14, item 3): its number there, where it was going, and
+/// the copy.
+#[derive(Debug, Clone)]
+pub struct HeldEntry {
+    pub id: u64,
+    pub to: HeldFor,
     pub message: StoredMessage,
 }
 
@@ -104,6 +114,20 @@ enum Command {
     },
     Identities {
         reply: oneshot::Sender<Result<Vec<(NodeId, Member)>, StoreError>>,
+    },
+    Held {
+        reply: oneshot::Sender<Result<Vec<HeldEntry>, StoreError>>,
+    },
+    HeldOne {
+        id: u64,
+        reply: oneshot::Sender<Result<Option<HeldEntry>, StoreError>>,
+    },
+    Rules {
+        reply: oneshot::Sender<Result<Rules, StoreError>>,
+    },
+    Caught {
+        rules: Rules,
+        reply: oneshot::Sender<Result<Vec<(Place, StoredMessage)>, StoreError>>,
     },
     Shutdown(oneshot::Sender<Result<(), StoreError>>),
 }
@@ -294,6 +318,27 @@ impl Store {
     /// start.
     pub async fn identities(&self) -> Result<Vec<(NodeId, Member)>, StoreError> {
         self.ask(|reply| Command::Identities { reply }).await
+    }
+
+    /// The copies held in quarantine, oldest first.
+    pub async fn held(&self) -> Result<Vec<HeldEntry>, StoreError> {
+        self.ask(|reply| Command::Held { reply }).await
+    }
+
+    /// Held copy `id`, if it is still held.
+    pub async fn held_one(&self, id: u64) -> Result<Option<HeldEntry>, StoreError> {
+        self.ask(|reply| Command::HeldOne { id, reply }).await
+    }
+
+    /// The quarantine rules kept (see `Write::QuarantineRule`), read at start.
+    pub async fn rules(&self) -> Result<Rules, StoreError> {
+        self.ask(|reply| Command::Rules { reply }).await
+    }
+
+    /// The queued copies and inbox messages that `rules` catch, each for a
+    /// `Write::Quarantine`.
+    pub async fn caught(&self, rules: Rules) -> Result<Vec<(Place, StoredMessage)>, StoreError> {
+        self.ask(|reply| Command::Caught { rules, reply }).await
     }
 
     /// Drops dedup entries of messages that expired before `now_ms`; returns how many.

@@ -283,6 +283,12 @@ impl Dispatcher {
                 return Ok(Verdict::Remove);
             }
         }
+        // The hub's quarantine warning (issue 14, item 3): acted on if the hub role signed
+        // it, and never shown to the applications.
+        if crate::custody::is_warning(envelope) {
+            self.node.take_warning(message).await?;
+            return Ok(Verdict::Remove);
+        }
         // An owner's record changes (issue 13): sequenced here, durably, then removed.
         if let Body::RecordUpload(upload) = &envelope.body {
             crate::records::upload::accept(&self.node, message, upload).await?;

@@ -469,4 +469,65 @@ impl Bureau for BureauService {
             &notice_ref,
         )?))
     }
+
+    async fn quarantine_add(
+        &self,
+        request: Request<pb::QuarantineRule>,
+    ) -> Result<Response<pb::QuarantineAddResponse>, Status> {
+        operator_only(&request)?;
+        let answer = super::quarantine::add(&self.node, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn quarantine_list(
+        &self,
+        request: Request<pb::QuarantineListRequest>,
+    ) -> Result<Response<pb::QuarantineListResponse>, Status> {
+        operator_only(&request)?;
+        Ok(Response::new(super::quarantine::list(&self.node).await?))
+    }
+
+    async fn quarantine_show(
+        &self,
+        request: Request<pb::QuarantineId>,
+    ) -> Result<Response<pb::QuarantinedCopy>, Status> {
+        operator_only(&request)?;
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            super::quarantine::show(&self.node, id).await?,
+        ))
+    }
+
+    async fn quarantine_release(
+        &self,
+        request: Request<pb::QuarantineId>,
+    ) -> Result<Response<pb::QuarantinedCopy>, Status> {
+        operator_only(&request)?;
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            super::quarantine::release(&self.node, id).await?,
+        ))
+    }
+
+    async fn quarantine_drop(
+        &self,
+        request: Request<pb::QuarantineId>,
+    ) -> Result<Response<pb::QuarantinedCopy>, Status> {
+        operator_only(&request)?;
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            super::quarantine::drop_held(&self.node, id).await?,
+        ))
+    }
+}
+
+/// Quarantine is the operator's, on the node's own Unix socket: a terminal may not hold or
+/// release a bureau's traffic.
+fn operator_only<T>(request: &Request<T>) -> Result<(), Status> {
+    match terminal_of(request) {
+        Some(terminal) => Err(Status::permission_denied(format!(
+            "quarantine is for the node's operator, not terminal {terminal}"
+        ))),
+        None => Ok(()),
+    }
 }

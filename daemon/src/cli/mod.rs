@@ -18,6 +18,7 @@ mod inbox;
 mod notices;
 pub mod out;
 mod pki;
+mod quarantine;
 mod request;
 mod review;
 mod run;
@@ -98,6 +99,12 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm audit verify --config ncb.fr.toml\n  bluehelm audit trace MESSAGE_ID --config gs.toml\n  bluehelm audit queries --owner ncb.fr --config gs.toml"
     )]
     Audit(audit::AuditCommand),
+    /// Quarantine for an overrun post: hold a compromised node's messages, then release or
+    /// drop them.
+    #[command(
+        after_help = "Examples:\n  bluehelm quarantine add --config gs.toml --node mission.unmiss --since 2026-11-28T14:00:00Z\n  bluehelm quarantine list --config ncb.fr.toml\n  bluehelm quarantine release 42 --config ncb.fr.toml"
+    )]
+    Quarantine(quarantine::QuarantineArgs),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -121,6 +128,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Service(_)
             | Command::Db(_)
             | Command::Audit(_)
+            | Command::Quarantine(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -152,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notices(args) => notices::run(args),
         Command::Db(cmd) => db::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Quarantine(args) => quarantine::run(args),
         Command::Service(cmd) => db::run_service(cmd),
     }
 }

@@ -53,6 +53,17 @@ fn push_taken(entries: &mut Vec<Entry>, envelope: &Envelope, custody: &Custody, 
     }
 }
 
+/// A new message a quarantine rule caught: custody taken, every copy held (issue 14, item 3).
+pub(super) fn held_on_arrival(envelope: &Envelope, custody: &Custody, now: i64) -> Entry {
+    let from = match &custody.provenance {
+        Provenance::Originated => "originated here".to_owned(),
+        Provenance::Relayed { from } => format!("from {from}"),
+    };
+    Entry::about(Event::Quarantined, envelope, now)
+        .decided(format!("{from}; held on arrival"))
+        .by_rule("quarantine: origin compromised")
+}
+
 /// A refused offer or submission: `from` is the neighbour that offered it (none: local).
 pub(super) fn refused(refusal: &Refusal, from: Option<&NodeId>, now: i64) -> Entry {
     let from = from.map_or_else(|| "a local application".to_owned(), ToString::to_string);

@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::local::{Delivered, Outgoing, SubmitError};
+use super::quarantine::{Added, QuarantineError};
 use super::state::{Core, Stats};
 use crate::config::NodeConfig;
+use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::Entry;
 use crate::records::store::RecordStore;
-use crate::store::{Queued, ReviewEntry, StoreError, Write};
+use crate::store::{HeldEntry, Queued, ReviewEntry, StoreError, Write};
 
 /// What the bureau side keeps in the store beside custody. Custody itself changes only
 /// through [`BureauHandle::submit`] and the links: a bureau cannot queue, forget or give up
@@ -121,6 +123,49 @@ impl BureauHandle {
     /// This node's own certificate as the CRL in force judges it (`bluehelm status`).
     pub fn standing(&self) -> crate::engine::revocation::Standing {
         self.core.standing()
+    }
+
+    /// Quarantine (issue 14, item 3), an operator's call: keeps `rule` durably, holds every
+    /// copy it catches (queued or in the inbox) and every later arrival it catches; at the
+    /// hub, also sends each neighbour a signed warning. This is the one way bureau-side code
+    /// moves copies in custody, and only into quarantine and back (the ledger decides).
+    pub async fn quarantine_add(&self, rule: Rule) -> Result<Added, QuarantineError> {
+        let held = self.core.quarantine(rule.clone()).await?;
+        let warned = self.core.warn_neighbours(&rule).await;
+        Ok(Added { held, warned })
+    }
+
+    /// The quarantine rules in force.
+    pub fn quarantine_rules(&self) -> Rules {
+        self.core.quarantine_rules()
+    }
+
+    /// The copies held in quarantine, oldest first.
+    pub async fn quarantined(&self) -> Result<Vec<HeldEntry>, StoreError> {
+        self.core.store().held().await
+    }
+
+    /// Held copy `id`, if it is still held.
+    pub async fn quarantined_one(&self, id: u64) -> Result<Option<HeldEntry>, StoreError> {
+        self.core.store().held_one(id).await
+    }
+
+    /// Puts held copy `id` back where it was going (its queue or the inbox).
+    pub async fn release_held(&self, id: u64) -> Result<HeldEntry, QuarantineError> {
+        self.core.release_held(id).await
+    }
+
+    /// Deletes held copy `id`.
+    pub async fn drop_held(&self, id: u64) -> Result<HeldEntry, QuarantineError> {
+        self.core.drop_held(id).await
+    }
+
+    /// A quarantine warning delivered here ([`super::is_warning`]): acted on if the hub
+    /// role signed it.
+    pub async fn take_warning(&self, message: &Delivered) -> Result<(), StoreError> {
+        self.core
+            .take_warning(&message.envelope, &message.signed)
+            .await
     }
 
     /// Signs and takes custody of messages from a local application; returns their ids once

@@ -143,13 +143,21 @@ pub async fn decide_offers(
             signer: verified.signer(),
         };
         match custody_of(core, envelope, signed, arrival, now) {
-            Ok(custody) => {
-                let audit = if audit {
+            Ok(mut custody) => {
+                // From a quarantined node since its rule's time (issue 14, item 3): custody
+                // is taken, but every copy is held, and no delivery report goes out.
+                let held = core.quarantine_catches(&envelope.origin, &envelope.message_id);
+                if held {
+                    custody.report = None;
+                }
+                let audit = if !audit {
+                    Vec::new()
+                } else if held {
+                    vec![audited::held_on_arrival(envelope, &custody, now)]
+                } else {
                     let mut entries = audited::taken(envelope, &custody, now);
                     audited::report_taken(&custody, now, &mut entries);
                     entries
-                } else {
-                    Vec::new()
                 };
                 pending.push(Pending {
                     index: answers.len(),
@@ -160,7 +168,11 @@ pub async fn decide_offers(
                     },
                 });
                 answers.push(None);
-                writes.push(Write::Accept(custody));
+                writes.push(if held {
+                    Write::Hold(custody)
+                } else {
+                    Write::Accept(custody)
+                });
             }
             // Acknowledged instead if the message is held: the ledger says, in the round
             // that commits this batch.

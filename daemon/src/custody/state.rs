@@ -4,13 +4,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
-use bluehelm_proto::{NodeId, RefusalReason};
+use bluehelm_proto::{MessageId, NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
 
 use super::audited::HandedOut;
 use super::bulk::Bulk;
 use crate::audit::AuditLog;
 use crate::config::NodeConfig;
+use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
 use crate::engine::revocation::Standing;
@@ -112,6 +113,10 @@ pub struct Core {
     /// Whether the CRL in force revokes this node's own certificate (issue 14): then it
     /// takes no custody (`engine::revocation`). Set by the node's CRL task.
     standing: RwLock<Standing>,
+    /// The quarantine rules in force (issue 14, item 3): the store holds them, this answers
+    /// the custody shell for every arrival. Changed only after the store made a rule
+    /// durable.
+    quarantine: RwLock<Rules>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -130,6 +135,8 @@ pub struct CoreParts {
     pub records: Arc<RecordStore>,
     /// The audit log, opened (or disabled).
     pub audit: AuditLog,
+    /// The quarantine rules as the store holds them at start.
+    pub quarantine: Rules,
 }
 
 impl Core {
@@ -147,6 +154,7 @@ impl Core {
             directory,
             records,
             audit,
+            quarantine,
         } = parts;
         Self {
             me: config.node_id.clone(),
@@ -164,7 +172,33 @@ impl Core {
             audit,
             handed_out: HandedOut::default(),
             standing: RwLock::default(),
+            quarantine: RwLock::new(quarantine),
         }
+    }
+
+    /// Whether a quarantine rule holds the message `id` from `origin`.
+    pub(super) fn quarantine_catches(&self, origin: &NodeId, id: &MessageId) -> bool {
+        let rules = self
+            .quarantine
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        !rules.is_empty() && rules.catches(origin, id)
+    }
+
+    /// The quarantine rules in force.
+    pub(super) fn quarantine_rules(&self) -> Rules {
+        self.quarantine
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A rule the store has made durable: in force from now on.
+    pub(super) fn enforce(&self, rule: Rule) -> bool {
+        self.quarantine
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(rule)
     }
 
     /// The node's audit log.

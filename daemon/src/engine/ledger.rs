@@ -18,6 +18,11 @@
 //! - urgency within a round ([`goes_first`]);
 //! - the expiry sweep ([`Ledger::sweep`]) and giving up on a copy ([`Write::GiveUp`]: one
 //!   non-delivery report per copy, however many times it is given up).
+//! - quarantine's moves (issue 14, item 3): a copy held ([`Write::Hold`] on arrival,
+//!   [`Write::Quarantine`] out of a queue or the inbox) leaves the queue index and gets a
+//!   sequence number in a keyspace of its own; [`Write::Release`] moves it back as a new
+//!   copy, durable before it leaves; a second move of the same copy is `Missing`. Which
+//!   messages are held is `engine::quarantine`'s to say, not the ledger's.
 //!
 //! Inputs: [`Ledger::stage`] (one caller's writes; the staging asks the executor, through
 //! [`Lookup`], whether a dedup, inbox or review entry exists), [`Ledger::close_round`],
@@ -50,7 +55,9 @@ use crate::engine::Hop;
 use index::QueueIndex;
 pub use queue_key::{QueueKey, QUEUE};
 pub use round::{Change, NotCommitted, RoundDone, RoundPlan, RoundWrites};
-pub use write::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
+pub use write::{Custody, Place, Provenance, Queued, StoredMessage, Write, WriteOutcome};
+
+use crate::engine::quarantine::HeldFor;
 
 /// What staging asks of the store: whether an entry exists in what earlier rounds committed.
 pub trait Lookup {
@@ -61,6 +68,8 @@ pub trait Lookup {
     fn in_inbox(&self, seq: u64) -> Result<bool, Self::Error>;
     /// Whether the review queue holds this request.
     fn in_review(&self, id: &MessageId) -> Result<bool, Self::Error>;
+    /// Whether quarantine holds a copy under this sequence number.
+    fn in_quarantine(&self, id: u64) -> Result<bool, Self::Error>;
 }
 
 /// A message refused for a permanent reason (expired, hop limit, no route, ...) that this
@@ -234,7 +243,57 @@ impl Ledger {
     fn stage_one<L: Lookup>(&mut self, lookup: &L, write: Write) -> Result<WriteOutcome, L::Error> {
         let round = &mut self.open;
         Ok(match write {
-            Write::Accept(custody) => return self.stage_accept(lookup, custody),
+            Write::Accept(custody) => return self.stage_accept(lookup, custody, false),
+            Write::Hold(custody) => return self.stage_accept(lookup, custody, true),
+            Write::Quarantine { from, message } => {
+                let (moved, to) = match from {
+                    Place::Queued(key) => {
+                        let hop = key.next_hop();
+                        (
+                            self.dequeue(key) == WriteOutcome::Removed,
+                            HeldFor::Hop(hop),
+                        )
+                    }
+                    Place::Inbox(seq) => {
+                        let round = &mut self.open;
+                        let there = round.acked.insert(seq) && lookup.in_inbox(seq)?;
+                        if there {
+                            round.changes.push(Change::AckInbox(seq));
+                        }
+                        (there, HeldFor::Inbox)
+                    }
+                };
+                if !moved {
+                    return Ok(WriteOutcome::Missing);
+                }
+                self.hold(to, message);
+                WriteOutcome::Stored
+            }
+            Write::Release { id, to, message } => {
+                if !self.unhold(lookup, id)? {
+                    return Ok(WriteOutcome::Missing);
+                }
+                // Back where it was going, as a new copy: durable before it leaves (it is
+                // treated as originated here, so it is never passed on before the fsync).
+                let hop = match to {
+                    HeldFor::Inbox => Hop::Local,
+                    HeldFor::Hop(hop) => Hop::Next(hop),
+                };
+                let recipients = message.recipients.clone();
+                self.stage_copy(hop, recipients, message, true);
+                WriteOutcome::Removed
+            }
+            Write::DropHeld(id) => {
+                if self.unhold(lookup, id)? {
+                    WriteOutcome::Removed
+                } else {
+                    WriteOutcome::Missing
+                }
+            }
+            Write::QuarantineRule(rule) => {
+                round.changes.push(Change::Rule(rule));
+                WriteOutcome::Stored
+            }
             Write::Refused { message, reason } => {
                 let held = refusal_excused_if_held(reason)
                     && (round.seen.contains_key(&message) || lookup.seen(&message)?);
@@ -248,7 +307,7 @@ impl Ledger {
             Write::GiveUp { key, report } => {
                 let outcome = self.dequeue(key);
                 if let (WriteOutcome::Removed, Some(report)) = (outcome, report) {
-                    self.stage_accept(lookup, *report)?;
+                    self.stage_accept(lookup, *report, false)?;
                 }
                 outcome
             }
@@ -302,10 +361,28 @@ impl Ledger {
         }
     }
 
+    /// Puts `message` in quarantine under a new sequence number.
+    fn hold(&mut self, to: HeldFor, message: StoredMessage) {
+        let id = self.next_seq;
+        self.next_seq += 1;
+        self.open.changes.push(Change::Hold { id, to, message });
+    }
+
+    /// Removes held copy `id`; whether it was held.
+    fn unhold<L: Lookup>(&mut self, lookup: &L, id: u64) -> Result<bool, L::Error> {
+        if !self.open.unheld.insert(id) || !lookup.in_quarantine(id)? {
+            return Ok(false);
+        }
+        self.open.changes.push(Change::Unhold(id));
+        Ok(true)
+    }
+
+    /// Takes custody of a new message (`Accept`), or holds every copy of it (`Hold`).
     fn stage_accept<L: Lookup>(
         &mut self,
         lookup: &L,
         custody: Custody,
+        held: bool,
     ) -> Result<WriteOutcome, L::Error> {
         let Custody {
             message: record,
@@ -319,6 +396,20 @@ impl Ledger {
         self.open
             .seen
             .insert(record.message.clone(), record.expires_at_ms);
+        if held {
+            for (hop, recipients) in copies {
+                let to = match hop {
+                    Hop::Local => HeldFor::Inbox,
+                    Hop::Next(next) => HeldFor::Hop(next),
+                };
+                let message = StoredMessage {
+                    recipients,
+                    ..record.clone()
+                };
+                self.hold(to, message);
+            }
+            return Ok(WriteOutcome::Stored);
+        }
         let originated = provenance == Provenance::Originated;
         // Most messages have one copy: the last copy takes the record itself, the others a
         // clone. Copies are numbered in hop order.
@@ -330,7 +421,7 @@ impl Ledger {
             self.stage_copy(hop, recipients, record, originated);
         }
         if let Some(report) = report {
-            self.stage_accept(lookup, *report)?;
+            self.stage_accept(lookup, *report, false)?;
         }
         Ok(WriteOutcome::Stored)
     }

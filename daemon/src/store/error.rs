@@ -73,6 +73,10 @@ pub enum Table {
     Notice,
     /// The directory of certified identities (`d`).
     Identity,
+    /// Copies held in quarantine (`x`).
+    Held,
+    /// Quarantine rules (`u`).
+    Rule,
     /// The store's own counters (`mseq`, `mlog`).
     Meta,
     /// A record of the custody log.
@@ -111,6 +115,8 @@ impl std::fmt::Display for Entry {
             Table::Review => "review entry",
             Table::Notice => "notice register entry",
             Table::Identity => "directory entry",
+            Table::Held => "quarantined copy",
+            Table::Rule => "quarantine rule",
             Table::Meta => "counter",
             Table::Log => "custody log record",
         };
@@ -164,6 +170,9 @@ pub enum Corruption {
     /// A directory entry is not a role, a country and a mission the CA's rules allow.
     #[error("it is not a certified identity (role, country, mission)")]
     BadIdentity,
+    /// A quarantined copy does not say where it was going.
+    #[error("it does not say where the copy was going")]
+    BadHeldFor,
 }
 
 /// Why the store failed and takes no more custody.

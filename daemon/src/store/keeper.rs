@@ -254,6 +254,18 @@ impl Keeper {
             Command::Seen { messages, reply } => {
                 let _ = reply.send(storage.seen_all(&messages));
             }
+            Command::Held { reply } => {
+                let _ = reply.send(storage.held());
+            }
+            Command::HeldOne { id, reply } => {
+                let _ = reply.send(storage.held_one(id));
+            }
+            Command::Rules { reply } => {
+                let _ = reply.send(storage.rules());
+            }
+            Command::Caught { rules, reply } => {
+                let _ = reply.send(storage.caught(&rules));
+            }
         }
     }
 }

@@ -16,6 +16,10 @@
 //! - `n` notice_ref: the notice register's entry (value: the publication applied, protobuf
 //!   `SignedEnvelope`; see `engine/register.rs`)
 //!
+//! - `x` seq: a copy held in quarantine (value: where it was going, `HeldFor::encode`, then
+//!   the record; see `engine/quarantine.rs`)
+//! - `u` node_id: a quarantine rule (value: since, Unix ms, i64)
+//!
 //! Integers are big-endian so that sled's byte order is numeric order; within one next hop,
 //! queue keys sort by precedence rank, then arrival sequence.
 
@@ -35,6 +39,26 @@ pub const IDENTITY: u8 = b'd';
 /// Table tag of the local API's notes (`Write::Note`): `a` + message id.
 pub const NOTE: u8 = b'a';
 pub const META_NEXT_SEQ: &[u8] = b"mseq";
+/// Copies held in quarantine (`Write::Quarantine`, `Write::Hold`): `x` + sequence number.
+pub const HELD: u8 = b'x';
+/// Quarantine rules (`Write::QuarantineRule`): `u` + node id.
+pub const RULE: u8 = b'u';
+
+pub fn held_key(id: u64) -> [u8; 9] {
+    seq_key(HELD, id)
+}
+
+pub fn held_id(key: &[u8]) -> Option<u64> {
+    seq_of(HELD, key)
+}
+
+/// Key of a quarantine rule: `u` + node id.
+pub fn rule_key(node: &NodeId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(node.as_str().len() + 1);
+    out.push(RULE);
+    out.extend_from_slice(node.as_str().as_bytes());
+    out
+}
 
 /// Prefix of all queue keys of one next hop, or of one precedence class of it.
 pub fn queue_prefix(next_hop: &NodeId, precedence: Option<Precedence>) -> Vec<u8> {
@@ -42,14 +66,23 @@ pub fn queue_prefix(next_hop: &NodeId, precedence: Option<Precedence>) -> Vec<u8
 }
 
 pub fn inbox_key(seq: u64) -> [u8; 9] {
-    let mut key = [INBOX; 9];
+    seq_key(INBOX, seq)
+}
+
+pub fn inbox_seq(key: &[u8]) -> Option<u64> {
+    seq_of(INBOX, key)
+}
+
+/// `tag` + a sequence number: the keys of the inbox and of quarantine.
+fn seq_key(tag: u8, seq: u64) -> [u8; 9] {
+    let mut key = [tag; 9];
     key[1..].copy_from_slice(&seq.to_be_bytes());
     key
 }
 
-pub fn inbox_seq(key: &[u8]) -> Option<u64> {
-    match key {
-        [INBOX, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+fn seq_of(tag: u8, key: &[u8]) -> Option<u64> {
+    match key.split_first() {
+        Some((t, rest)) if *t == tag => Some(u64::from_be_bytes(rest.try_into().ok()?)),
         _ => None,
     }
 }

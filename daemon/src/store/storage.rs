@@ -11,8 +11,9 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 use super::error::{Corruption, Entry, StoreError, Table};
 use super::keys::{self, QueueKey};
 use super::overlay::{Kv, Op};
-use super::{InboxEntry, Queued, ReviewEntry, StoredMessage};
+use super::{HeldEntry, InboxEntry, Place, Queued, ReviewEntry, StoredMessage};
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
+use crate::engine::quarantine::{HeldFor, Rule, Rules};
 use crate::engine::register::Entry as NoticeEntry;
 use crate::engine::release::Member;
 
@@ -113,6 +114,22 @@ impl Storage {
                 Change::Identity { node, value } => Op::Put {
                     key: keys::identity_key(&node),
                     value,
+                    fresh: false,
+                },
+                Change::Hold { id, to, message } => {
+                    let mut value = Vec::with_capacity(message.signed.len() + 128);
+                    to.encode(&mut value);
+                    value.extend_from_slice(&message.encode());
+                    Op::Put {
+                        key: keys::held_key(id).to_vec(),
+                        value,
+                        fresh: true,
+                    }
+                }
+                Change::Unhold(id) => Op::Remove(keys::held_key(id).to_vec()),
+                Change::Rule(rule) => Op::Put {
+                    key: keys::rule_key(&rule.node),
+                    value: rule.since_ms.to_be_bytes().to_vec(),
                     fresh: false,
                 },
             });
@@ -241,12 +258,64 @@ impl Storage {
         for entry in self.kv.scan_prefix(&[keys::IDENTITY]) {
             let (key, value) = entry?;
             let corrupt = |problem| StoreError::corrupt(Entry::new(Table::Identity, &key), problem);
-            let node = std::str::from_utf8(&key[1..])
-                .ok()
-                .and_then(|id| id.parse::<NodeId>().ok())
-                .ok_or_else(|| corrupt(Corruption::BadKey))?;
+            let node = node_of(&key).ok_or_else(|| corrupt(Corruption::BadKey))?;
             let member = Member::decode(&value).ok_or_else(|| corrupt(Corruption::BadIdentity))?;
             out.push((node, member));
+        }
+        Ok(out)
+    }
+
+    /// The copies held in quarantine, in the order they were held.
+    pub(super) fn held(&self) -> Result<Vec<HeldEntry>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::HELD]) {
+            let (key, value) = entry?;
+            out.push(held_entry(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    /// The held copy `id`, if it is still held.
+    pub(super) fn held_one(&self, id: u64) -> Result<Option<HeldEntry>, StoreError> {
+        let key = keys::held_key(id);
+        match self.kv.get(&key)? {
+            Some(value) => Ok(Some(held_entry(&key, &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The quarantine rules kept.
+    pub(super) fn rules(&self) -> Result<Rules, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.kv.scan_prefix(&[keys::RULE]) {
+            let (key, value) = entry?;
+            let corrupt = |problem| StoreError::corrupt(Entry::new(Table::Rule, &key), problem);
+            let node = node_of(&key).ok_or_else(|| corrupt(Corruption::BadKey))?;
+            let since_ms = keys::decode_time(&value)
+                .ok_or_else(|| corrupt(Corruption::BadCounter(value.len())))?;
+            out.push(Rule { node, since_ms });
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The copies this node holds (queued or in the inbox) that `rules` catch (the rules
+    /// decide: `engine::quarantine`).
+    pub(super) fn caught(&self, rules: &Rules) -> Result<Vec<(Place, StoredMessage)>, StoreError> {
+        let mut out = Vec::new();
+        if rules.is_empty() {
+            return Ok(out);
+        }
+        for entry in self.kv.scan_prefix(&[keys::QUEUE]) {
+            let (key, value) = entry?;
+            let copy = queued_entry(&key, &value)?;
+            if rules.catches(&copy.message.message.origin, &copy.message.message.id) {
+                out.push((Place::Queued(copy.key), copy.message));
+            }
+        }
+        for entry in self.inbox(None, usize::MAX)? {
+            if rules.catches(&entry.message.message.origin, &entry.message.message.id) {
+                out.push((Place::Inbox(entry.seq), entry.message));
+            }
         }
         Ok(out)
     }
@@ -320,6 +389,28 @@ impl Lookup for Storage {
     fn in_review(&self, id: &MessageId) -> Result<bool, StoreError> {
         self.kv.contains_key(&keys::review_key(id))
     }
+
+    fn in_quarantine(&self, id: u64) -> Result<bool, StoreError> {
+        self.kv.contains_key(&keys::held_key(id))
+    }
+}
+
+/// The node id after a key's table tag (`d`, `u`).
+fn node_of(key: &[u8]) -> Option<NodeId> {
+    std::str::from_utf8(key.get(1..)?).ok()?.parse().ok()
+}
+
+fn held_entry(key: &[u8], value: &[u8]) -> Result<HeldEntry, StoreError> {
+    let entry = || Entry::new(Table::Held, key);
+    let id = keys::held_id(key).ok_or_else(|| StoreError::corrupt(entry(), Corruption::BadKey))?;
+    let (to, record) = HeldFor::decode(value)
+        .ok_or_else(|| StoreError::corrupt(entry(), Corruption::BadHeldFor))?;
+    Ok(HeldEntry {
+        id,
+        to,
+        message: StoredMessage::decode(record)
+            .map_err(|problem| StoreError::corrupt(entry(), problem))?,
+    })
 }
 
 fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {

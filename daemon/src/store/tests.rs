@@ -7,6 +7,8 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 use super::*;
 use crate::engine::Hop;
 
+mod quarantine;
+
 fn id(s: &str) -> NodeId {
     s.parse().unwrap()
 }

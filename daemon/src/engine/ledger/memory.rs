@@ -23,6 +23,8 @@ pub enum Key {
     Review(MessageId),
     Notice(String),
     Identity(NodeId),
+    Held(u64),
+    Rule(NodeId),
     NextSeq,
 }
 
@@ -32,6 +34,7 @@ pub enum Value {
     Copy(StoredMessage),
     Bytes(Vec<u8>),
     Seq(u64),
+    Held(crate::engine::quarantine::HeldFor, StoredMessage),
 }
 
 /// One operation of a round: put a value, or remove the key.
@@ -79,6 +82,11 @@ impl MemoryStore {
                 }
                 Change::Identity { node, value } => {
                     (Key::Identity(node), Some(Value::Bytes(value)))
+                }
+                Change::Hold { id, to, message } => (Key::Held(id), Some(Value::Held(to, message))),
+                Change::Unhold(id) => (Key::Held(id), None),
+                Change::Rule(rule) => {
+                    (Key::Rule(rule.node), Some(Value::Seq(rule.since_ms as u64)))
                 }
             });
         }
@@ -198,6 +206,17 @@ impl MemoryStore {
             .collect()
     }
 
+    /// The copies held in quarantine, by number.
+    pub fn held(&self) -> Vec<(u64, crate::engine::quarantine::HeldFor, StoredMessage)> {
+        self.visible
+            .iter()
+            .filter_map(|(key, value)| match (key, value) {
+                (Key::Held(id), Value::Held(to, copy)) => Some((*id, to.clone(), copy.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The inbox in arrival order.
     pub fn inbox(&self) -> Vec<(u64, StoredMessage)> {
         self.visible
@@ -223,6 +242,10 @@ impl Lookup for MemoryStore {
 
     fn in_review(&self, id: &MessageId) -> Result<bool, Self::Error> {
         Ok(self.visible.contains_key(&Key::Review(*id)))
+    }
+
+    fn in_quarantine(&self, id: u64) -> Result<bool, Self::Error> {
+        Ok(self.visible.contains_key(&Key::Held(id)))
     }
 }
 

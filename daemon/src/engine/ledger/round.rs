@@ -8,6 +8,7 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 
 use super::index::QueueIndex;
 use super::{QueueKey, Queued, StoredMessage, WriteOutcome};
+use crate::engine::quarantine::{HeldFor, Rule};
 
 /// A change to persist other than taking custody of copies and dropping them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,16 @@ pub enum Change {
         node: NodeId,
         value: Vec<u8>,
     },
+    /// Put a copy in quarantine under `id` (a sequence number), with where it was going.
+    Hold {
+        id: u64,
+        to: HeldFor,
+        message: StoredMessage,
+    },
+    /// Remove held copy `id` (released or dropped).
+    Unhold(u64),
+    /// Keep a quarantine rule.
+    Rule(Rule),
 }
 
 /// The round was not made durable: nothing in it was taken.
@@ -67,6 +78,8 @@ pub struct RoundPlan {
     /// Inbox entries and review entries this round removes (a second removal is `Missing`).
     pub(super) acked: HashSet<u64>,
     pub(super) unreviewed: HashSet<MessageId>,
+    /// Held copies this round releases or drops (a second removal is `Missing`).
+    pub(super) unheld: HashSet<u64>,
     pub(super) needs_fsync: bool,
     /// A lookup failed while staging: the round is never persisted.
     pub(super) aborted: bool,

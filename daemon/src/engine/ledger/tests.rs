@@ -8,6 +8,8 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, NonDeliveryReason, Precedenc
 use super::memory::{record, SimNode, Staged};
 use super::*;
 
+mod quarantine;
+
 const FAR: i64 = i64::MAX;
 
 fn id(s: &str) -> NodeId {

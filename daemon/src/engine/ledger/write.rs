@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use bluehelm_proto::{Envelope, MessageId, MessageRef, NodeId, Precedence, RefusalReason};
 
 use super::QueueKey;
+use crate::engine::quarantine::{HeldFor, Rule};
 use crate::engine::Hop;
 
 /// Where this node got a message from: it decides whether a copy may leave before this node's
@@ -114,13 +115,44 @@ pub enum Write {
     /// node id: release markings judge nodes by it (`engine/release.rs`). The value is
     /// `release::Member::encode`; writing it again replaces it.
     Identity { node: NodeId, value: Vec<u8> },
+    /// Take custody of a message a quarantine rule catches (issue 14, item 3): like
+    /// `Accept` (dedup entry, `Duplicate` if seen), but every copy goes into quarantine
+    /// (`x` + a new sequence number) with where it was going, and nothing is handed to a
+    /// link or the inbox. Its `report` is not taken: it was not delivered.
+    Hold(Custody),
+    /// Move a copy this node holds into quarantine: a queued copy (`Missing` if no longer
+    /// queued: its next hop took it) or an inbox message (`Missing` if acknowledged).
+    /// `message` is the copy as read from the store.
+    Quarantine { from: Place, message: StoredMessage },
+    /// Move held copy `id` back where it was going (a new sequence number there), or
+    /// `Missing` if it is no longer held.
+    Release {
+        id: u64,
+        to: HeldFor,
+        message: StoredMessage,
+    },
+    /// Delete held copy `id` (`Missing` if it is no longer held).
+    DropHeld(u64),
+    /// Keep a quarantine rule (key `u` + node id; writing it again replaces it).
+    QuarantineRule(Rule),
+}
+
+/// A copy in custody, by where it is: what [`Write::Quarantine`] moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Queued(QueueKey),
+    Inbox(u64),
 }
 
 impl Write {
     /// About how many bytes it writes (for bounding a commit round).
     pub fn approx_bytes(&self) -> usize {
         match self {
-            Write::Accept(custody) => custody_bytes(custody),
+            Write::Accept(custody) | Write::Hold(custody) => custody_bytes(custody),
+            Write::Quarantine { message, .. } | Write::Release { message, .. } => {
+                message.signed.len() + 128
+            }
+            Write::QuarantineRule(_) | Write::DropHeld(_) => 96,
             Write::GiveUp { report, .. } => 48 + report.as_deref().map_or(0, custody_bytes),
             Write::Note { value, .. }
             | Write::Reference { value, .. }
