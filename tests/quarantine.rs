@@ -177,6 +177,32 @@ async fn a_post_quarantined_at_gs_is_held_everywhere_then_released_once_or_dropp
         .filter_map(|r| r["message_id"].as_str())
         .collect();
     assert_eq!(read, vec![m1.as_str()], "1 was read already: {at_ke}");
+    // The applications at ke see the same: 1, read before anyone knew, is suspect.
+    let config = net.config_path("ncb.ke");
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        [
+            "inbox",
+            "--suspect",
+            "--json",
+            "--config",
+            config.to_str().expect("UTF-8"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "inbox --suspect: {out}{err}");
+    let suspect: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(suspect["rules"][0]["node"], POST, "{suspect}");
+    assert_eq!(
+        suspect["already_read"][0]["message_id"],
+        m1.as_str(),
+        "{suspect}"
+    );
+    assert_eq!(
+        suspect["already_read"].as_array().map(Vec::len),
+        Some(1),
+        "{suspect}"
+    );
     audited(&net, "ncb.ke", "quarantined", &m2).await;
     audited(&net, "ncb.ke", "quarantined", &m3).await;
 
@@ -278,7 +304,7 @@ async fn held_copies_and_the_rule_survive_kill_9_of_a_real_gs_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_terminal_may_not_quarantine_release_or_list() {
+async fn a_terminal_may_not_quarantine_release_or_list_but_sees_what_is_suspect() {
     use bluehelm::api::pb;
     let (net, address) = bluehelm_tests::net_with_terminal(bluehelm::localnet::standard_specs());
     let post = net.start(POST).await;
@@ -319,5 +345,12 @@ async fn a_terminal_may_not_quarantine_release_or_list() {
         post.bureau().quarantine_rules().is_empty(),
         "no rule was kept"
     );
+    // What an application must know is open to it: which messages read are suspect.
+    let suspect = terminal
+        .list_suspect(pb::ListSuspectRequest {})
+        .await
+        .expect("ListSuspect is served to a terminal")
+        .into_inner();
+    assert!(suspect.rules.is_empty() && suspect.already_read.is_empty());
     post.shutdown().await;
 }

@@ -3,6 +3,7 @@
 //! `engine::quarantine`'s to say, here too for the messages read already.
 
 use bluehelm_proto::{MessageId, NodeId, SignedEnvelope};
+use tokio::sync::Semaphore;
 use tonic::Status;
 
 use super::pb;
@@ -38,17 +39,39 @@ pub(super) async fn add(
 }
 
 pub(super) async fn list(node: &BureauHandle) -> Result<pb::QuarantineListResponse, Status> {
-    let rules = node.quarantine_rules();
     let held = node
         .quarantined()
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
-    let storage = node.config().storage.clone();
-    let read_rules = rules.clone();
-    let already_read = tokio::task::spawn_blocking(move || already_read(&storage, &read_rules))
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+    let suspect = suspect(node).await?;
     Ok(pb::QuarantineListResponse {
+        rules: suspect.rules,
+        held: held.iter().map(copy).collect(),
+        already_read: suspect.already_read,
+        truncated: suspect.truncated,
+    })
+}
+
+/// The rules in force and the messages read already that they catch: the applications'
+/// view (terminals included), without the held copies, which are the operator's.
+pub(super) async fn suspect(node: &BureauHandle) -> Result<pb::ListSuspectResponse, Status> {
+    let rules = node.quarantine_rules();
+    let (already_read, truncated) = if rules.is_empty() {
+        (Vec::new(), false)
+    } else {
+        // One scan of the audit log at a time, whoever asks: a terminal repeating the call
+        // costs the node one reader, not one per call.
+        let _scan = SCANS
+            .acquire()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let storage = node.config().storage.clone();
+        let read_rules = rules.clone();
+        tokio::task::spawn_blocking(move || already_read(&storage, &read_rules))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+    };
+    Ok(pb::ListSuspectResponse {
         rules: rules
             .iter()
             .map(|r| pb::QuarantineRule {
@@ -56,10 +79,16 @@ pub(super) async fn list(node: &BureauHandle) -> Result<pb::QuarantineListRespon
                 since_ms: r.since_ms,
             })
             .collect(),
-        held: held.iter().map(copy).collect(),
         already_read,
+        truncated,
     })
 }
+
+/// The most messages read already that one answer lists: a rule with an early `since` on a
+/// busy node must not build an answer larger than a client takes (4 MiB).
+const MAX_ALREADY_READ: usize = 10_000;
+
+static SCANS: Semaphore = Semaphore::const_new(1);
 
 pub(super) async fn show(node: &BureauHandle, id: u64) -> Result<pb::QuarantinedCopy, Status> {
     match node.quarantined_one(id).await {
@@ -105,12 +134,9 @@ fn copy(held: &HeldEntry) -> pb::QuarantinedCopy {
 
 /// The messages an application read (acknowledged) that `rules` catch, from the audit log's
 /// `read` entries. Without a log (audit off) there is nothing to say.
-fn already_read(storage: &std::path::Path, rules: &Rules) -> Vec<pb::AlreadyRead> {
-    if rules.is_empty() {
-        return Vec::new();
-    }
+fn already_read(storage: &std::path::Path, rules: &Rules) -> (Vec<pb::AlreadyRead>, bool) {
     let Ok(lines) = entries(storage) else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let mut out = Vec::new();
     for entry in lines.flatten() {
@@ -124,6 +150,9 @@ fn already_read(storage: &std::path::Path, rules: &Rules) -> Vec<pb::AlreadyRead
             continue;
         };
         if rules.catches(&origin, &id) {
+            if out.len() == MAX_ALREADY_READ {
+                return (out, true);
+            }
             out.push(pb::AlreadyRead {
                 message_id: entry.message_id,
                 origin: entry.origin,
@@ -133,5 +162,5 @@ fn already_read(storage: &std::path::Path, rules: &Rules) -> Vec<pb::AlreadyRead
             });
         }
     }
-    out
+    (out, false)
 }

@@ -519,6 +519,13 @@ impl Bureau for BureauService {
             super::quarantine::drop_held(&self.node, id).await?,
         ))
     }
+
+    async fn list_suspect(
+        &self,
+        _request: Request<pb::ListSuspectRequest>,
+    ) -> Result<Response<pb::ListSuspectResponse>, Status> {
+        Ok(Response::new(super::quarantine::suspect(&self.node).await?))
+    }
 }
 
 /// Quarantine is the operator's, on the node's own Unix socket: a terminal may not hold or

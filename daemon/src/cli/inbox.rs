@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use bluehelm::api::pb;
+use bluehelm::api::pb::bureau_client::BureauClient;
 use bluehelm::human_time::local_from_ms;
+use tonic::transport::Channel;
 
 use super::bureau::{self, enum_name, NodeArgs};
 use super::out::outln;
@@ -26,11 +28,18 @@ pub struct InboxArgs {
     /// Start after this sequence number (default: the oldest message).
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
     pub after: u64,
+    /// Instead of the inbox: the messages already read here that a quarantine rule now
+    /// marks as suspect (from a compromised node, created after it was lost).
+    #[arg(long, conflicts_with_all = ["follow", "ack", "after"])]
+    pub suspect: bool,
 }
 
 pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
     bureau::block_on(async move {
         let mut client = args.node.connect().await?;
+        if args.suspect {
+            return suspect(&mut client, args.json).await;
+        }
         let mut stream = client
             .follow_inbox(pb::FollowInboxRequest {
                 after_seq: args.after,
@@ -64,6 +73,47 @@ pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// `--suspect`: one JSON object with `rules`, `already_read` and `truncated`, or lines for
+/// people.
+async fn suspect(client: &mut BureauClient<Channel>, json: bool) -> Result<(), bureau::Failure> {
+    let answer = client
+        .list_suspect(pb::ListSuspectRequest {})
+        .await
+        .map_err(bureau::from_status)?
+        .into_inner();
+    if json {
+        outln!("{}", bureau::to_json(&answer))?;
+        return Ok(());
+    }
+    if answer.rules.is_empty() {
+        outln!("no quarantine rule: nothing read here is suspect")?;
+    }
+    for rule in &answer.rules {
+        outln!(
+            "{} is compromised since {}",
+            rule.node,
+            local_from_ms(rule.since_ms)
+        )?;
+    }
+    if !answer.rules.is_empty() && answer.already_read.is_empty() {
+        outln!("nothing read here came from it since then")?;
+    }
+    for read in &answer.already_read {
+        outln!(
+            "suspect: {} {} from {}, created {}, read {}",
+            read.kind,
+            read.message_id,
+            read.origin,
+            local_from_ms(read.created_at_ms),
+            local_from_ms(read.read_at_ms)
+        )?;
+    }
+    if answer.truncated {
+        outln!("(more were read than listed: ask the operator for the audit trail)")?;
+    }
+    Ok(())
 }
 
 /// The JSON form: a message sent in clear has exactly the keys it had before sealing existed;

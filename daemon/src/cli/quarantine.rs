@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use bluehelm::api::pb;
-use bluehelm::human_time::utc_from_ms;
+use bluehelm::human_time::local_from_ms;
 
 use super::bureau::{self, input, NodeArgs};
 use super::out::outln;
@@ -19,7 +19,7 @@ pub struct QuarantineArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum QuarantineCommand {
     /// Node X is compromised since T: hold its messages created since then (at gs, also
-    /// warn every neighbour).
+    /// warn every node it knows).
     #[command(
         after_help = "Example:\n  bluehelm quarantine add --config gs.toml --node mission.unmiss --since 2026-11-28T14:00:00Z"
     )]
@@ -97,7 +97,7 @@ fn line(copy: &pb::QuarantinedCopy) -> String {
         copy.message_id,
         copy.origin,
         copy.destination,
-        utc_from_ms(copy.created_at_ms),
+        local_from_ms(copy.created_at_ms),
         held_for
     )
 }
@@ -131,7 +131,7 @@ pub fn run(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
                     outln!(
                         "quarantine: messages from {} created since {} are held; {} held now",
                         a.compromised,
-                        utc_from_ms(since_ms),
+                        local_from_ms(since_ms),
                         answer.held
                     )?;
                     if !answer.warned.is_empty() {
@@ -157,7 +157,7 @@ pub fn run(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
                     outln!(
                         "rule: {} compromised since {}",
                         rule.node,
-                        utc_from_ms(rule.since_ms)
+                        local_from_ms(rule.since_ms)
                     )?;
                 }
                 if list.held.is_empty() && !list.rules.is_empty() {
@@ -172,8 +172,8 @@ pub fn run(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
                         read.kind,
                         read.message_id,
                         read.origin,
-                        utc_from_ms(read.created_at_ms),
-                        utc_from_ms(read.read_at_ms)
+                        local_from_ms(read.created_at_ms),
+                        local_from_ms(read.read_at_ms)
                     )?;
                 }
             }
@@ -186,7 +186,7 @@ pub fn run(args: QuarantineArgs) -> anyhow::Result<ExitCode> {
                     .into_inner();
                 print_copy(&copy, a.json, "")?;
                 if !a.json {
-                    outln!("  expires {}", utc_from_ms(copy.expires_at_ms))?;
+                    outln!("  expires {}", local_from_ms(copy.expires_at_ms))?;
                 }
             }
             QuarantineCommand::Release(a) => {

@@ -127,11 +127,11 @@ impl BureauHandle {
 
     /// Quarantine (issue 14, item 3), an operator's call: keeps `rule` durably, holds every
     /// copy it catches (queued or in the inbox) and every later arrival it catches; at the
-    /// hub, also sends each neighbour a signed warning. This is the one way bureau-side code
+    /// hub, also sends every node it knows a signed warning. This is the one way bureau-side code
     /// moves copies in custody, and only into quarantine and back (the ledger decides).
     pub async fn quarantine_add(&self, rule: Rule) -> Result<Added, QuarantineError> {
         let held = self.core.quarantine(rule.clone()).await?;
-        let warned = self.core.warn_neighbours(&rule).await;
+        let warned = self.core.warn_nodes(&rule).await;
         Ok(Added { held, warned })
     }
 

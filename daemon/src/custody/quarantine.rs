@@ -1,6 +1,6 @@
 //! Quarantine's custody shell (issue 14, item 3): keeping a rule, moving the copies it
 //! catches out of the queues and the inbox, releasing or dropping a held copy, and the hub's
-//! warning to its neighbours. What a rule catches is `engine::quarantine`'s to say; what a
+//! warning to every node it knows. What a rule catches is `engine::quarantine`'s to say; what a
 //! move does to custody is the ledger's (`Write::QuarantineRule`, `Quarantine`, `Release`,
 //! `DropHeld`). Every copy held, released or dropped gets its audit entry here.
 
@@ -13,10 +13,12 @@ use bluehelm_proto::{
 use super::local::Outgoing;
 use super::state::{hub, now_ms, Core};
 use crate::engine::audit::{Entry, Event};
-use crate::engine::quarantine::{warning_body, warning_rule, Rule, WarningError, WARNING_SUBJECT};
+use crate::engine::quarantine::{
+    warning_body, warning_rule, warning_targets, Rule, WarningError, WARNING_SUBJECT,
+};
 use crate::store::{HeldEntry, Place, StoreError, StoredMessage, Write, WriteOutcome};
 
-/// How long the hub's warning may wait for a link to a neighbour: as long as a post may be
+/// How long the hub's warning may wait for a link to a node: as long as a post may be
 /// cut off (a post offline when the rule is made must still learn it).
 const WARNING_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Copies moved into quarantine per commit: a post's backlog may be large, and one commit
@@ -37,7 +39,7 @@ pub enum QuarantineError {
 pub struct Added {
     /// Copies moved into quarantine now.
     pub held: usize,
-    /// The neighbours warned (at the hub only).
+    /// The nodes warned (at the hub only).
     pub warned: Vec<NodeId>,
 }
 
@@ -140,19 +142,17 @@ impl Core {
         Ok(held)
     }
 
-    /// At the hub: a signed warning carrying `rule` to every neighbour but the node itself,
-    /// at FLASH, through custody (a neighbour offline now gets it when its link returns).
-    pub(super) async fn warn_neighbours(&self, rule: &Rule) -> Vec<NodeId> {
+    /// At the hub: a signed warning carrying `rule` to every node it knows by name but the
+    /// node itself (`warning_targets`), at FLASH, through custody (a node offline now gets it
+    /// when its link returns; one behind a relay through the relay).
+    pub(super) async fn warn_nodes(&self, rule: &Rule) -> Vec<NodeId> {
         if *self.me() != hub() {
             return Vec::new();
         }
         let mut warned = Vec::new();
-        // One submission each: a neighbour that cannot be warned (its route or the role
-        // policy refuses) must not keep the others from it.
-        for node in self.config().routing.neighbours.iter() {
-            if *node == rule.node {
-                continue;
-            }
+        // One submission each: a node that cannot be warned (its route or the role policy
+        // refuses) must not keep the others from it.
+        for node in warning_targets(&self.config().routing, &rule.node) {
             let warning = Outgoing {
                 destination: Destination::Node(node.clone()),
                 precedence: Precedence::Flash,
@@ -167,8 +167,8 @@ impl Core {
                 release_to: None,
             };
             match self.submit_with(vec![warning], Vec::new()).await {
-                Ok(_) => warned.push(node.clone()),
-                Err(err) => tracing::error!(neighbour = %node, error = %err,
+                Ok(_) => warned.push(node),
+                Err(err) => tracing::error!(node = %node, error = %err,
                     "cannot send the quarantine warning"),
             }
         }

@@ -8,9 +8,11 @@
 //! so an overrun post can lie about it, but only backwards, and a rule's `since` is chosen
 //! by the operator with that in mind (the time the post was lost, or earlier).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bluehelm_proto::{MessageId, NodeId};
+
+use crate::engine::routing::{RoutePattern, RoutingTable};
 
 #[cfg(test)]
 mod tests;
@@ -131,6 +133,24 @@ pub const WARNING_SUBJECT: &str = "bluehelm quarantine warning";
 /// The body of a warning for `rule`: two lines, `node X` and `since T` (Unix ms).
 pub fn warning_body(rule: &Rule) -> String {
     format!("node {}\nsince {}\n", rule.node, rule.since_ms)
+}
+
+/// The nodes the hub warns of `compromised`: every node its routing knows by name (its
+/// neighbours, the members of its groups and the nodes with a route of their own), so that a
+/// post behind a relay is warned through it; never itself or the compromised node.
+pub fn warning_targets(routing: &RoutingTable, compromised: &NodeId) -> BTreeSet<NodeId> {
+    let named_routes = routing.routes.iter().filter_map(|r| match &r.pattern {
+        RoutePattern::Exact(node) => Some(node),
+        RoutePattern::Prefix(_) => None,
+    });
+    routing
+        .neighbours
+        .iter()
+        .chain(routing.groups.values().flatten())
+        .chain(named_routes)
+        .filter(|node| *node != compromised && Some(*node) != routing.me.as_ref())
+        .cloned()
+        .collect()
 }
 
 /// Why a warning is not acted on.

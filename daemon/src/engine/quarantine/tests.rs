@@ -80,3 +80,51 @@ fn only_a_hub_warning_is_acted_on() {
         Err(WarningError::Malformed)
     );
 }
+
+#[test]
+fn the_hub_warns_every_node_it_knows_by_name_but_itself_and_the_compromised_one() {
+    use crate::engine::routing::{Route, RoutePattern, RoutingTable};
+    let routing = RoutingTable {
+        me: Some(id("gs")),
+        neighbours: [id("ncb.fr"), id("mission.x"), id("relay.east")]
+            .into_iter()
+            .collect(),
+        routes: vec![
+            Route {
+                pattern: RoutePattern::Exact(id("mission.behind")),
+                via: id("relay.east"),
+            },
+            Route {
+                pattern: RoutePattern::parse("mission.*").unwrap(),
+                via: id("relay.east"),
+            },
+        ],
+        groups: [
+            (
+                "all-ncb".parse().unwrap(),
+                vec![id("ncb.fr"), id("ncb.ke"), id("gs")],
+            ),
+            (
+                "all-missions".parse().unwrap(),
+                vec![id("mission.x"), id("mission.far")],
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        ..RoutingTable::default()
+    };
+    let targets: Vec<String> = warning_targets(&routing, &id("mission.x"))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "mission.behind",
+            "mission.far",
+            "ncb.fr",
+            "ncb.ke",
+            "relay.east"
+        ]
+    );
+}
