@@ -11,13 +11,15 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use bluehelm::localnet::{LocalNet, NodeSpec};
 
-use super::bench_node::{BenchResult, Scenario};
+use bluehelm_faultproxy::{FaultProxy, Impairments};
+
+use super::bench_node::{BenchResult, Scenario, SATELLITE_BPS};
 use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// throughput, latency, flash-under-backlog, check, all; or sync, check-local or nominal
-    /// (field databases: --messages is then the number of records).
+    /// throughput, latency, flash-under-backlog, check, satellite, all; or sync, check-local
+    /// or nominal (field databases: --messages is then the number of records).
     #[arg(long)]
     pub scenario: String,
     /// Print one JSON object per scenario instead of text.
@@ -144,7 +146,17 @@ fn run_scenario(
     let mut net = LocalNet::create(dir)?;
     let mut hub = NodeSpec::hub("gs", bluehelm::localnet::free_loopback_addr());
     let mut origin = NodeSpec::ncb("ncb.fr", "FR", &hub);
-    let mut destination = NodeSpec::ncb("ncb.ke", "KE", &hub);
+    let satellite = scenario == Scenario::Satellite;
+    // On the satellite scenario the destination is a mission post whose link to the hub
+    // goes through the fault proxy; the proxy's runtime lives as long as the scenario.
+    let (mut destination, _proxy) = if satellite {
+        let (proxy, runtime) = satellite_proxy(hub.listen.context("the hub listens")?)?;
+        let mut post = NodeSpec::mission("mission.unmiss", "UNMISS", &hub);
+        post.peers = vec![(hub.id.clone(), Some(proxy.address()))];
+        (post, Some((proxy, runtime)))
+    } else {
+        (NodeSpec::ncb("ncb.ke", "KE", &hub), None)
+    };
     hub.peers = vec![(origin.id.clone(), None), (destination.id.clone(), None)];
     for spec in [&mut hub, &mut origin, &mut destination] {
         if !audit {
@@ -152,6 +164,7 @@ fn run_scenario(
         }
         net.add(spec)?;
     }
+    let to = destination.id.to_string();
     let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
     let count = messages.unwrap_or(scenario.default_messages()).to_string();
     let result_path = dir.join("result.json");
@@ -163,7 +176,7 @@ fn run_scenario(
     let sink_args = [
         "bench-node",
         "--config",
-        &config("ncb.ke"),
+        &config(&to),
         "--scenario",
         &scenario_name,
         "--messages",
@@ -182,12 +195,12 @@ fn run_scenario(
         &count,
         "source",
         "--to",
-        "ncb.ke",
+        &to,
     ];
     let started = Instant::now();
     let (sink, mut sink_out, _sink_in);
     let (source, mut source_out, mut source_in);
-    if scenario == Scenario::FlashUnderBacklog {
+    if matches!(scenario, Scenario::FlashUnderBacklog | Scenario::Satellite) {
         // The backlog builds at the hub while the destination is offline; FLASH traffic
         // starts as soon as the destination is back and draining it.
         (source, source_out, source_in) = Proc::spawn("origin", &source_args)?;
@@ -208,6 +221,22 @@ fn run_scenario(
     let result: BenchResult = serde_json::from_str(&text)?;
     tracing::info!(elapsed = ?started.elapsed(), "scenario finished");
     Ok(result)
+}
+
+/// The fault proxy with the satellite link's settings in front of the hub, on a runtime of
+/// its own (this process runs no other).
+fn satellite_proxy(
+    hub: std::net::SocketAddr,
+) -> anyhow::Result<(FaultProxy, tokio::runtime::Runtime)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the proxy's runtime")?;
+    let mut link = Impairments::satellite();
+    link.bandwidth_bps = Some(SATELLITE_BPS);
+    let proxy = runtime.block_on(FaultProxy::start(hub, link))?;
+    Ok((proxy, runtime))
 }
 
 /// `check`: a mission post sends `sltd.check` requests, one at a time, through its API; gs

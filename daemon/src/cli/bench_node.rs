@@ -20,6 +20,12 @@ use super::run::{runtime, wait_for_stop_signal};
 /// FLASH messages sent during the flash-under-backlog drain, and their rate.
 const FLASH_MESSAGES: usize = 200;
 const FLASH_INTERVAL: Duration = Duration::from_millis(10);
+/// The satellite scenario's FLASH messages, sent while the ROUTINE drain fills the link: one
+/// every 200 ms for 10 s, well inside a drain of the default backlog (about 25 s at 2 Mbit/s).
+const SATELLITE_FLASH_MESSAGES: usize = 50;
+const SATELLITE_FLASH_INTERVAL: Duration = Duration::from_millis(200);
+/// The satellite link's rate (bench.rs puts the proxy on the hub's link to the post).
+pub const SATELLITE_BPS: u64 = 2_000_000;
 /// Notices of about 1 KiB encoded, as the targets assume.
 const PAYLOAD_BYTES: usize = 1024;
 /// Origin submissions: batch size and how many batches may be in custody at once.
@@ -35,6 +41,9 @@ pub enum Scenario {
     FlashUnderBacklog,
     /// `sltd.check` requests from a mission post, answered by gs: one at a time.
     Check,
+    /// A ROUTINE backlog drained to a post behind a GEO satellite link (600 ms round trip,
+    /// 1 % loss, 2 Mbit/s, through the fault proxy), with FLASH messages sent meanwhile.
+    Satellite,
 }
 
 impl Scenario {
@@ -46,6 +55,8 @@ impl Scenario {
             // The ROUTINE backlog.
             Self::FlashUnderBacklog => 100_000,
             Self::Check => 1_000,
+            // About 25 s of drain at 2 Mbit/s.
+            Self::Satellite => 5_000,
         }
     }
 }
@@ -58,8 +69,9 @@ impl std::str::FromStr for Scenario {
             "latency" => Self::Latency,
             "flash-under-backlog" => Self::FlashUnderBacklog,
             "check" => Self::Check,
+            "satellite" => Self::Satellite,
             other => bail!(
-                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog, check or all"
+                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog, check, satellite or all"
             ),
         })
     }
@@ -72,6 +84,7 @@ impl std::fmt::Display for Scenario {
             Self::Latency => "latency",
             Self::FlashUnderBacklog => "flash-under-backlog",
             Self::Check => "check",
+            Self::Satellite => "satellite",
         })
     }
 }
@@ -89,6 +102,13 @@ pub struct BenchResult {
     /// flash-under-backlog: ROUTINE messages drained around the FLASH ones.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub backlog_messages: Option<usize>,
+    /// satellite: the ROUTINE drain's signed envelopes, in bits per second over the drain,
+    /// as a share of the link's 2 Mbit/s (0 to 1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub goodput_ratio: Option<f64>,
+    /// satellite: FLASH latency p99 while the drain saturates the link (as `p99_ms`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flash_p99_ms: Option<f64>,
     pub cores: usize,
 }
 
@@ -102,6 +122,9 @@ impl BenchResult {
             s.push_str(&format!(
                 "  (FLASH only; {backlog} ROUTINE drained alongside)"
             ));
+        }
+        if let Some(goodput) = self.goodput_ratio {
+            s.push_str(&format!("  goodput {:.0} % of the link", goodput * 100.0));
         }
         s
     }
@@ -245,15 +268,16 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
                 done??;
             }
         }
-        Scenario::FlashUnderBacklog => {
+        Scenario::FlashUnderBacklog | Scenario::Satellite => {
             burst(node, &to, args.messages, Precedence::Routine).await?;
             while node.bureau().queue_depth(&hub) > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             outln!("backlog-ready")?;
             wait_for_go().await?;
-            let mut tick = tokio::time::interval(FLASH_INTERVAL);
-            for _ in 0..FLASH_MESSAGES {
+            let (count, interval) = flash_traffic(args.scenario);
+            let mut tick = tokio::time::interval(interval);
+            for _ in 0..count {
                 tick.tick().await;
                 let message = outgoing(&to, Precedence::Flash);
                 node.bureau().submit(vec![message]).await?;
@@ -263,6 +287,37 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
     // Keep serving until the parent stops us: our queue may still be draining.
     wait_for_stop_signal().await;
     Ok(())
+}
+
+/// The FLASH messages a scenario sends during its drain, and how far apart.
+fn flash_traffic(scenario: Scenario) -> (usize, Duration) {
+    match scenario {
+        Scenario::Satellite => (SATELLITE_FLASH_MESSAGES, SATELLITE_FLASH_INTERVAL),
+        Scenario::FlashUnderBacklog => (FLASH_MESSAGES, FLASH_INTERVAL),
+        _ => (0, Duration::ZERO),
+    }
+}
+
+/// The ROUTINE bytes a drain delivered and when its first and last message arrived.
+#[derive(Default)]
+struct Drain {
+    bytes: u64,
+    first_us: Option<i64>,
+    last_us: i64,
+}
+
+impl Drain {
+    fn add(&mut self, bytes: usize, now_us: i64) {
+        self.bytes += bytes as u64;
+        self.first_us.get_or_insert(now_us);
+        self.last_us = now_us;
+    }
+
+    /// Bits per second over the drain, as a share of `link_bps`.
+    fn ratio(&self, link_bps: u64) -> Option<f64> {
+        let span_us = self.last_us - self.first_us?;
+        (span_us > 0).then(|| self.bytes as f64 * 8.0 / (span_us as f64 / 1e6) / link_bps as f64)
+    }
 }
 
 async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Result<()> {
@@ -275,8 +330,12 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     outln!("sink ready")?;
-    let flash_only = args.scenario == Scenario::FlashUnderBacklog;
-    let expected = args.messages + if flash_only { FLASH_MESSAGES } else { 0 };
+    let flash_only = matches!(
+        args.scenario,
+        Scenario::FlashUnderBacklog | Scenario::Satellite
+    );
+    let expected = args.messages + flash_traffic(args.scenario).0;
+    let mut drain = Drain::default();
     let mut changes = node.bureau().inbox_changes();
     let mut cursor = None;
     let mut received = 0;
@@ -309,6 +368,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
                 continue;
             };
             if flash_only && message.envelope.precedence != Precedence::Flash {
+                drain.add(message.signed.encode_to_vec().len(), now);
                 continue;
             }
             first_sent_us = first_sent_us.min(sent);
@@ -329,6 +389,10 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     let span_s = (last_received_us - first_sent_us).max(1) as f64 / 1e6;
     let mut result = summarise(args.scenario, &mut latencies_ms, span_s);
     result.backlog_messages = flash_only.then_some(args.messages);
+    if args.scenario == Scenario::Satellite {
+        result.goodput_ratio = drain.ratio(SATELLITE_BPS);
+        result.flash_p99_ms = Some(result.p99_ms);
+    }
     std::fs::write(out, serde_json::to_string(&result)?)?;
     outln!("sink done")?;
     Ok(())
@@ -351,6 +415,8 @@ fn summarise(scenario: Scenario, latencies_ms: &mut [f64], span_s: f64) -> Bench
         p99_ms: pct(0.99),
         max_ms: latencies_ms.last().copied().unwrap_or(f64::NAN),
         backlog_messages: None,
+        goodput_ratio: None,
+        flash_p99_ms: None,
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),

@@ -84,6 +84,8 @@ pub fn transport(max_frame: usize) -> Arc<TransportConfig> {
     t.max_concurrent_bidi_streams(VarInt::from_u32(12));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.keep_alive_interval(Some(KEEP_ALIVE));
+    // Cubic on short paths, BBR on long-haul ones (satellites): see `congestion.rs`.
+    t.congestion_controller_factory(Arc::new(super::congestion::PathAwareConfig::default()));
     t.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(Duration::from_secs(10)).expect("10 s is a valid timeout"),
     ));

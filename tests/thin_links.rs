@@ -1,0 +1,143 @@
+//! Links that drop, delay, duplicate and reorder (issue 15): real nodes on loopback, the
+//! mission post's link to gs through the fault proxy (tests/faultproxy). Each test counts
+//! what was acknowledged (taken into custody by the origin), delivered, lost and duplicated,
+//! and requires lost = 0 and duplicated = 0.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bluehelm::localnet::standard_specs;
+use bluehelm::Node;
+use bluehelm_faultproxy::{FaultProxy, Impairments};
+use bluehelm_proto::Precedence;
+use bluehelm_tests::{eventually, linked, number_of, queues_empty, text, TestNet};
+
+const POST: &str = "mission.unmiss";
+
+/// The standard network with the post's link to gs through a proxy with `link`.
+async fn net_behind_proxy(link: Impairments) -> (TestNet, FaultProxy) {
+    let mut specs = standard_specs();
+    let hub = specs[0].listen.expect("gs listens");
+    let proxy = FaultProxy::start(hub, link)
+        .await
+        .expect("the proxy starts");
+    let post = specs
+        .iter_mut()
+        .find(|s| s.id.as_str() == POST)
+        .expect("the post");
+    post.peers = vec![("gs".parse().expect("id"), Some(proxy.address()))];
+    (TestNet::with_specs(specs), proxy)
+}
+
+/// How many times each numbered message reached `node`'s inbox.
+async fn delivered(node: &Node) -> BTreeMap<usize, usize> {
+    let inbox = node.bureau().inbox(None, 1_000_000).await.expect("inbox");
+    let mut counts = BTreeMap::new();
+    for message in &inbox {
+        if let Some(n) = number_of(message) {
+            *counts.entry(n).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Sends messages `range` from `from` to the post, a mix of precedences; returns how many
+/// the origin acknowledged (took into custody).
+async fn send(from: &Node, range: std::ops::Range<usize>) -> usize {
+    let mut acknowledged = 0;
+    for n in range {
+        let precedence = match n % 4 {
+            0 => Precedence::Flash,
+            1 => Precedence::Immediate,
+            2 => Precedence::Priority,
+            _ => Precedence::Routine,
+        };
+        let ids = from
+            .bureau()
+            .submit(vec![text(n, POST, precedence)])
+            .await
+            .expect("taken into custody");
+        acknowledged += ids.len();
+    }
+    acknowledged
+}
+
+/// Waits until the post has `total` distinct messages, then checks and prints the counts.
+async fn every_one_once(post: &Node, acknowledged: usize, what: &str) {
+    let counts = eventually(&format!("{acknowledged} messages at the post"), || async {
+        let counts = delivered(post).await;
+        (counts.len() >= acknowledged).then_some(counts)
+    })
+    .await;
+    let delivered: usize = counts.values().sum();
+    let lost = (0..acknowledged)
+        .filter(|n| !counts.contains_key(n))
+        .count();
+    let duplicated = delivered - counts.len();
+    println!("{what}: acknowledged {acknowledged}, delivered {delivered}, lost {lost}, duplicated {duplicated}");
+    assert_eq!((lost, duplicated), (0, 0), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_behind_a_lossy_duplicating_reordering_link_gets_every_message_once() {
+    let (net, proxy) = net_behind_proxy(Impairments {
+        delay: Duration::from_millis(40),
+        jitter: Duration::from_millis(10),
+        loss: 0.05,
+        duplicate: 0.02,
+        reorder: 0.02,
+        reorder_delay: Duration::from_millis(30),
+        ..Impairments::none()
+    })
+    .await;
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    let post = net.start(POST).await;
+    linked(&ke, "gs").await;
+    linked(&post, "gs").await;
+    let acknowledged = send(&ke, 0..400).await;
+    every_one_once(&post, acknowledged, "lossy link").await;
+    queues_empty(&[&gs, &ke]).await;
+    assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    let stats = proxy.stats();
+    assert!(
+        stats.lost.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && stats.duplicated.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the proxy did lose and duplicate datagrams"
+    );
+    for node in [post, ke, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_cut_past_its_idle_timeout_heals_and_what_waited_arrives_once() {
+    let (net, proxy) = net_behind_proxy(Impairments {
+        delay: Duration::from_millis(20),
+        ..Impairments::none()
+    })
+    .await;
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    let post = net.start(POST).await;
+    linked(&ke, "gs").await;
+    linked(&post, "gs").await;
+    let mut acknowledged = send(&ke, 0..50).await;
+    // Cut while traffic flows, long enough for both ends to give the link up (10 s idle
+    // timeout), and keep sending meanwhile: it waits at gs.
+    proxy.cut(true);
+    acknowledged += send(&ke, 50..150).await;
+    eventually("gs gives the post's link up", || async {
+        (!gs.is_linked(&POST.parse().expect("id"))).then_some(())
+    })
+    .await;
+    acknowledged += send(&ke, 150..200).await;
+    proxy.cut(false);
+    linked(&post, "gs").await;
+    every_one_once(&post, acknowledged, "cut and healed").await;
+    queues_empty(&[&gs, &ke]).await;
+    assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    for node in [post, ke, gs] {
+        node.shutdown().await;
+    }
+}
