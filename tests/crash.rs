@@ -89,6 +89,46 @@ async fn hub_killed_mid_flow_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_restarted_ten_times_in_a_row_under_load_loses_and_duplicates_nothing() {
+    let net = TestNet::standard();
+    let mut hub = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&fr, "gs").await;
+    let mut acknowledged = 0;
+    for restart in 0..10 {
+        // About a second of traffic, then the hub goes: stopped cleanly and killed in turn.
+        for _ in 0..10 {
+            let messages = (0..20)
+                .map(|i| text(acknowledged + i, "ncb.ke", Precedence::Routine))
+                .collect();
+            fr.bureau().submit(messages).await.unwrap();
+            acknowledged += 20;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if restart % 2 == 0 {
+            hub.kill9();
+        } else {
+            hub.stop();
+        }
+        hub = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
+    }
+    bluehelm_tests::tally::every_one_once(&ke, acknowledged, "hub restarted ten times").await;
+    let hub_api = api_client_of(&net.net.config("gs").unwrap()).await;
+    eventually("the origin's and the hub's queues to drain", || async {
+        let origin = fr.bureau().queue_depth(&id("gs"));
+        let hub = api_queue_depth(&mut hub_api.clone(), "ncb.ke").await;
+        (origin == 0 && hub == 0).then_some(())
+    })
+    .await;
+    let counts = bluehelm_tests::tally::delivered(&ke).await;
+    assert_eq!(counts.values().sum::<usize>(), acknowledged, "none twice");
+    fr.shutdown().await;
+    ke.shutdown().await;
+    hub.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destination_killed_mid_flow_loses_and_duplicates_nothing() {
     let started = std::time::Instant::now();
     let net = TestNet::standard();

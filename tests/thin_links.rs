@@ -3,14 +3,14 @@
 //! what was acknowledged (taken into custody by the origin), delivered, lost and duplicated,
 //! and requires lost = 0 and duplicated = 0.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bluehelm::localnet::standard_specs;
 use bluehelm::Node;
 use bluehelm_faultproxy::{FaultProxy, Impairments};
 use bluehelm_proto::Precedence;
-use bluehelm_tests::{eventually, linked, number_of, queues_empty, text, TestNet};
+use bluehelm_tests::tally::{delivered, every_one_once};
+use bluehelm_tests::{eventually, linked, queues_empty, text, TestNet};
 
 const POST: &str = "mission.unmiss";
 
@@ -27,18 +27,6 @@ async fn net_behind_proxy(link: Impairments) -> (TestNet, FaultProxy) {
         .expect("the post");
     post.peers = vec![("gs".parse().expect("id"), Some(proxy.address()))];
     (TestNet::with_specs(specs), proxy)
-}
-
-/// How many times each numbered message reached `node`'s inbox.
-async fn delivered(node: &Node) -> BTreeMap<usize, usize> {
-    let inbox = node.bureau().inbox(None, 1_000_000).await.expect("inbox");
-    let mut counts = BTreeMap::new();
-    for message in &inbox {
-        if let Some(n) = number_of(message) {
-            *counts.entry(n).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 /// Sends messages `range` from `from` to the post, a mix of precedences; returns how many
@@ -60,22 +48,6 @@ async fn send(from: &Node, range: std::ops::Range<usize>) -> usize {
         acknowledged += ids.len();
     }
     acknowledged
-}
-
-/// Waits until the post has `total` distinct messages, then checks and prints the counts.
-async fn every_one_once(post: &Node, acknowledged: usize, what: &str) {
-    let counts = eventually(&format!("{acknowledged} messages at the post"), || async {
-        let counts = delivered(post).await;
-        (counts.len() >= acknowledged).then_some(counts)
-    })
-    .await;
-    let delivered: usize = counts.values().sum();
-    let lost = (0..acknowledged)
-        .filter(|n| !counts.contains_key(n))
-        .count();
-    let duplicated = delivered - counts.len();
-    println!("{what}: acknowledged {acknowledged}, delivered {delivered}, lost {lost}, duplicated {duplicated}");
-    assert_eq!((lost, duplicated), (0, 0), "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,6 +109,50 @@ async fn a_link_cut_past_its_idle_timeout_heals_and_what_waited_arrives_once() {
     every_one_once(&post, acknowledged, "cut and healed").await;
     queues_empty(&[&gs, &ke]).await;
     assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    for node in [post, ke, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_flapping_every_two_seconds_under_load_loses_and_duplicates_nothing() {
+    let (net, proxy) = net_behind_proxy(Impairments {
+        delay: Duration::from_millis(20),
+        ..Impairments::none()
+    })
+    .await;
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    let post = net.start(POST).await;
+    linked(&ke, "gs").await;
+    linked(&post, "gs").await;
+    // Load: ncb.ke sends without pause while the post's link goes down for 2 s and up for
+    // 2 s, four times.
+    let flapping = async {
+        for _ in 0..4 {
+            proxy.cut(true);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            proxy.cut(false);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    };
+    let load = async {
+        let mut acknowledged = 0;
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(16) {
+            acknowledged += send(&ke, acknowledged..acknowledged + 10).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        acknowledged
+    };
+    let ((), acknowledged) = tokio::join!(flapping, load);
+    every_one_once(&post, acknowledged, "flapping link").await;
+    queues_empty(&[&gs, &ke]).await;
+    assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    assert!(
+        proxy.stats().cut.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the cuts did drop traffic"
+    );
     for node in [post, ke, gs] {
         node.shutdown().await;
     }

@@ -24,6 +24,7 @@ pub mod notices;
 pub mod raw;
 pub mod records;
 pub mod release;
+pub mod tally;
 
 /// How long any one expectation may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);

@@ -18,9 +18,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quinn::congestion::{
-    BbrConfig, Controller, ControllerFactory, ControllerMetrics, CubicConfig,
-};
+use quinn::congestion::{BbrConfig, Controller, ControllerFactory, ControllerMetrics, CubicConfig};
 use quinn_proto::RttEstimator;
 
 /// A path whose minimum round trip is at least this is long-haul: satellites (GEO about
