@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use bluehelm::localnet::standard_specs;
+use bluehelm::localnet::{standard_specs, NodeSpec};
 use bluehelm::Node;
 use bluehelm_faultproxy::{FaultProxy, Impairments};
-use bluehelm_proto::Precedence;
+use bluehelm_proto::{Precedence, RefusalReason};
 use bluehelm_tests::tally::{delivered, every_one_once};
 use bluehelm_tests::{eventually, linked, queues_empty, text, TestNet};
 
@@ -16,16 +16,24 @@ const POST: &str = "mission.unmiss";
 
 /// The standard network with the post's link to gs through a proxy with `link`.
 async fn net_behind_proxy(link: Impairments) -> (TestNet, FaultProxy) {
-    let mut specs = standard_specs();
+    net_with(standard_specs(), POST, link).await
+}
+
+/// `specs` with `node`'s link to gs through a proxy with `link`.
+async fn net_with(
+    mut specs: Vec<NodeSpec>,
+    node: &str,
+    link: Impairments,
+) -> (TestNet, FaultProxy) {
     let hub = specs[0].listen.expect("gs listens");
     let proxy = FaultProxy::start(hub, link)
         .await
         .expect("the proxy starts");
-    let post = specs
+    let behind = specs
         .iter_mut()
-        .find(|s| s.id.as_str() == POST)
-        .expect("the post");
-    post.peers = vec![("gs".parse().expect("id"), Some(proxy.address()))];
+        .find(|s| s.id.as_str() == node)
+        .expect("the node in the network");
+    behind.peers = vec![("gs".parse().expect("id"), Some(proxy.address()))];
     (TestNet::with_specs(specs), proxy)
 }
 
@@ -154,6 +162,76 @@ async fn a_link_flapping_every_two_seconds_under_load_loses_and_duplicates_nothi
         "the cuts did drop traffic"
     );
     for node in [post, ke, gs] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_bounds_the_hubs_queue_and_pushes_back_to_the_sender() {
+    const QUOTA: usize = 200;
+    // A quota is checked against what the store holds plus the batch being decided; up to
+    // four receive batches of 128 per link may be decided before the earlier ones commit
+    // (net/link.rs), so a queue can pass its quota by at most that much.
+    const IN_FLIGHT: usize = 4 * 128;
+    const MESSAGES: usize = 2_000;
+    let mut specs = standard_specs();
+    specs[0].limits = Some(format!("queue_quota = {QUOTA}"));
+    // ncb.ke reads through a 1 Mbit/s link: about 90 messages a second.
+    let (net, _proxy) = net_with(
+        specs,
+        "ncb.ke",
+        Impairments {
+            bandwidth_bps: Some(1_000_000),
+            buffer_bytes: 100_000,
+            ..Impairments::none()
+        },
+    )
+    .await;
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&fr, "gs").await;
+    linked(&ke, "gs").await;
+    let messages = (0..MESSAGES)
+        .map(|n| text(n, "ncb.ke", Precedence::Routine))
+        .collect();
+    fr.bureau()
+        .submit(messages)
+        .await
+        .expect("taken into custody");
+    // While ncb.ke drains slowly, gs holds about its quota for it and the rest waits at the
+    // sender, which gs told to retry later.
+    let ke_id = "ncb.ke".parse().expect("id");
+    let gs_id = "gs".parse().expect("id");
+    let (mut most_at_gs, mut most_at_fr) = (0, 0);
+    loop {
+        most_at_gs = most_at_gs.max(gs.bureau().queue_depth(&ke_id));
+        most_at_fr = most_at_fr.max(fr.bureau().queue_depth(&gs_id));
+        if delivered(&ke).await.len() >= MESSAGES {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = gs
+        .bureau()
+        .stats()
+        .refusals()
+        .find(|(reason, _)| *reason == RefusalReason::QuotaExceeded)
+        .map_or(0, |(_, n)| n);
+    println!("slow consumer: most queued at gs {most_at_gs}, at the sender {most_at_fr}, offers refused for the quota {refused}");
+    assert!(
+        most_at_gs <= QUOTA + IN_FLIGHT,
+        "gs held {most_at_gs} for ncb.ke"
+    );
+    assert!(
+        most_at_fr >= MESSAGES / 2,
+        "the sender kept custody of what gs could not take"
+    );
+    assert!(refused > 0, "gs told the sender to retry later");
+    every_one_once(&ke, MESSAGES, "slow consumer").await;
+    queues_empty(&[&gs, &fr]).await;
+    assert_eq!(delivered(&ke).await.values().sum::<usize>(), MESSAGES);
+    for node in [ke, fr, gs] {
         node.shutdown().await;
     }
 }

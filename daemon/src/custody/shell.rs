@@ -3,6 +3,7 @@
 //! duplicate (of a message held, or of one accepted earlier in the same round) is the
 //! ledger's to say (`engine/ledger.rs`), in the round that commits the batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bluehelm_pki::{NodeIdentity, VerifyError};
@@ -119,6 +120,7 @@ pub async fn decide_offers(
     };
     let mut writes = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
+    let mut staged: HashMap<NodeId, usize> = HashMap::new();
     for (offer, result) in offers.into_iter().zip(verified) {
         let verified = match result {
             Ok(v) => v,
@@ -142,8 +144,18 @@ pub async fn decide_offers(
             provenance: Provenance::Relayed { from: offer.from },
             signer: verified.signer(),
         };
-        match custody_of(core, envelope, signed, arrival, now) {
+        match custody_of(core, envelope, signed, arrival, now, &staged) {
             Ok(mut custody) => {
+                for hop in custody.copies.keys() {
+                    if let Hop::Next(next) = hop {
+                        match staged.get_mut(next) {
+                            Some(count) => *count += 1,
+                            None => {
+                                staged.insert(next.clone(), 1);
+                            }
+                        }
+                    }
+                }
                 // From a quarantined node since its rule's time (issue 14, item 3): custody
                 // is taken, but every copy is held, and no delivery report goes out.
                 let held = core.quarantine_catches(&envelope.origin, &envelope.message_id);
@@ -350,12 +362,16 @@ pub(super) struct Arrival<'a> {
 }
 
 /// Decides on an envelope whose signature is known good (verified, or signed here).
+///
+/// `staged`: copies per next hop that this caller's batch took already, not yet in the
+/// store's depths, so that one batch cannot take a queue past its quota.
 pub(super) fn custody_of(
     core: &Core,
     envelope: &Envelope,
     signed: Vec<u8>,
     arrival: Arrival<'_>,
     now: i64,
+    staged: &HashMap<NodeId, usize>,
 ) -> Result<Custody, Refusal> {
     let Arrival {
         hops,
@@ -392,7 +408,7 @@ pub(super) fn custody_of(
         ..ctx
     };
     let decision = custody::decide(envelope, recipients, ctx, &core.config().routing, |hop| {
-        core.store().depth(hop)
+        core.store().depth(hop) + staged.get(hop).copied().unwrap_or(0)
     });
     let copies = match decision {
         CustodyDecision::Accept { copies, withheld } => {
@@ -479,7 +495,14 @@ pub(super) fn own_custody_signed(
         provenance: Provenance::Originated,
         signer: core.identity(),
     };
-    let mut custody = custody_of(core, envelope, signed.encode_to_vec(), arrival, now)?;
+    let mut custody = custody_of(
+        core,
+        envelope,
+        signed.encode_to_vec(),
+        arrival,
+        now,
+        &HashMap::new(),
+    )?;
     // Originated here: the first link is hop zero.
     custody.message.hops = 0;
     Ok(custody)

@@ -19,8 +19,9 @@
 //! - A short read means the queue is empty, unless it stopped at a bound (the pump says).
 //! - Each copy is offered once while it is in flight or answered ([`offered`]).
 //! - A temporary refusal pauses the class with exponential backoff ([`REFUSAL_BACKOFF`]) and
-//!   rewinds its reads to the refused copy, which is offered again in its turn; an acceptance
-//!   resets the backoff. A permanent refusal gives the copy up ([`Action::GiveUp`]) once.
+//!   rewinds its reads to the refused copy, which is offered again in its turn; refusals
+//!   answered while the class is paused are the same round's and take no further step (each
+//!   still waits that step's delay from its own refusal); an acceptance resets the backoff. A permanent refusal gives the copy up ([`Action::GiveUp`]) once.
 //! - The peer may end the answer side of an idle offer stream; with offers unanswered on it
 //!   that is a protocol violation ([`SendError`]) (docs/protocol.md 7.2).
 
@@ -288,10 +289,21 @@ impl<C: QueuedCopy> Sender<C> {
         let retry = matches!(action, RefusalAction::RetryLater);
         let seq = state.offered.refused(&refusal.message, retry)?;
         match action {
+            // The refusals of one round of offers are one signal (a peer whose queue is
+            // full refuses the whole batch): the first raises the exponent; the rest,
+            // answered while its pause runs, wait as long from their own refusal at the
+            // same step. One step per copy made a refused batch of 128 a 60 s stall.
             RefusalAction::RetryLater => {
-                let delay = REFUSAL_BACKOFF.delay(state.refusals, jitter);
-                state.refusals = state.refusals.saturating_add(1);
-                state.paused_until = Some(now + delay);
+                let paused = state.paused_until.filter(|until| now < *until);
+                let step = match paused {
+                    Some(_) => state.refusals.saturating_sub(1),
+                    None => {
+                        state.refusals = state.refusals.saturating_add(1);
+                        state.refusals - 1
+                    }
+                };
+                let until = now + REFUSAL_BACKOFF.delay(step, jitter);
+                state.paused_until = Some(paused.map_or(until, |p| p.max(until)));
             }
             RefusalAction::GiveUp(reason) => self.actions.push_back(Action::GiveUp {
                 class,

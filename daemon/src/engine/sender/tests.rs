@@ -254,6 +254,27 @@ fn temporary_refusals_back_off_exponentially_and_an_acceptance_resets_the_backof
 }
 
 #[test]
+fn a_round_of_refused_offers_is_one_backoff_step_not_one_per_copy() {
+    // Twenty copies offered together are each refused once (the peer's queue is full),
+    // then accepted.
+    let mut sim = Sim::new(5).with_verdict(Box::new(|_, times| {
+        (times <= 1).then_some(RefusalReason::QuotaExceeded)
+    }));
+    sim.queue(Routine, 20);
+    sim.run_until_idle(A_MINUTE);
+    assert_clean(&sim);
+    assert_eq!(sim.peer.accepted.len(), 20);
+    let longest = sim.pauses.iter().map(|(_, _, pause)| *pause).max();
+    println!("pauses: {:?}", sim.pauses);
+    // One step per copy would have paused 100 ms * 2^19, capped at a minute.
+    assert!(
+        longest.is_some_and(|p| p <= Duration::from_millis(200)),
+        "{:?}",
+        sim.pauses
+    );
+}
+
+#[test]
 fn an_answer_stream_ended_idle_is_closed_and_one_with_offers_unanswered_is_an_error() {
     let mut sim = Sim::new(11);
     sim.run_until_idle(A_MINUTE);
