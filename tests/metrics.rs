@@ -29,6 +29,7 @@ fn net_with_metrics_at_gs() -> (TestNet, SocketAddr) {
 /// status code and the body.
 async fn curl(address: SocketAddr, path: &str) -> (u16, String) {
     let url = format!("http://{address}{path}");
+    let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("curl")
             .args(["-s", "-i", "--max-time", "10", &url])
@@ -38,7 +39,10 @@ async fn curl(address: SocketAddr, path: &str) -> (u16, String) {
     .expect("curl ran")
     .expect("curl is installed");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    println!("$ curl -s -i http://{address}{path}\n{text}");
+    println!(
+        "$ curl -s -i http://{address}{path}   # {} ms with curl's start\n{text}",
+        started.elapsed().as_millis()
+    );
     let code = text
         .split_whitespace()
         .nth(1)
