@@ -139,7 +139,13 @@ fn print(status: &pb::StatusResponse) -> Result<(), Failure> {
         }
     }
     outln!("inbox: {} message(s)", status.inbox_size)?;
-    outln!("traffic:            in        out    refused")?;
+    outln!(
+        "{:<12} {:>10} {:>10} {:>10}",
+        "traffic:",
+        "in",
+        "out",
+        "refused"
+    )?;
     for t in &status.traffic {
         outln!(
             "  {:<10} {:>10} {:>10} {:>10}",
