@@ -242,11 +242,21 @@ async fn json_output_has_stable_snake_case_keys() {
         [
             "certificate_revoked",
             "counters",
+            "crl_next_update",
             "crl_number",
+            "custody_latency",
+            "fsync_latency",
+            "handshake_failures",
             "inbox_size",
             "links",
             "node_id",
-            "queues"
+            "not_ready",
+            "queues",
+            "ready",
+            "replicas",
+            "review_queue",
+            "store_bytes",
+            "traffic"
         ]
     );
     let link = &status["links"][0];

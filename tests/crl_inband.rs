@@ -370,7 +370,12 @@ async fn a_node_whose_own_certificate_is_revoked_takes_no_custody_and_says_so() 
         ["status", "--config", config.to_str().unwrap()],
     )
     .await;
-    assert_eq!(code, 0, "{stderr}");
+    // Not ready while revoked (issue 15): `status` exits 8 and says why.
+    assert_eq!(code, 8, "{stderr}");
+    assert!(
+        stderr.contains("not ready: this node's certificate"),
+        "{stderr}"
+    );
     assert!(stdout.contains("CERTIFICATE REVOKED"), "{stdout}");
     assert!(stdout.contains("crl: number 2"), "{stdout}");
     ke.shutdown().await;

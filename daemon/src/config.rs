@@ -55,6 +55,9 @@ struct FileConfig {
     /// TCP address on which the same API is offered to terminals with mutual TLS (issue 4);
     /// absent (the default): no TCP listener.
     terminal_listen: Option<SocketAddr>,
+    /// TCP address of the metrics and health listener (`/metrics`, `/healthz`, issue 15);
+    /// absent (the default): no listener.
+    metrics_listen: Option<SocketAddr>,
     tls: TlsFile,
     #[serde(default)]
     peers: Vec<PeerFile>,
@@ -211,6 +214,9 @@ pub struct NodeConfig {
     /// TCP address of the API for terminals (mutual TLS 1.3, certificates of role `terminal`
     /// issued for this node); `None`: terminals have no way in.
     pub terminal_listen: Option<SocketAddr>,
+    /// TCP address serving Prometheus text on `/metrics` and readiness on `/healthz`
+    /// (plain HTTP: bind it to loopback or a management network); `None`: off.
+    pub metrics_listen: Option<SocketAddr>,
     pub tls: TlsFiles,
     pub peers: Vec<PeerConfig>,
     pub accept_unknown_peers: bool,
@@ -423,6 +429,7 @@ impl FileConfig {
                 None => resolve(self.storage.clone()).join("api.sock"),
             },
             terminal_listen: self.terminal_listen,
+            metrics_listen: self.metrics_listen,
             storage: resolve(self.storage),
             tls: TlsFiles {
                 certificate: resolve(self.tls.certificate),

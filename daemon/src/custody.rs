@@ -19,6 +19,7 @@ mod quarantine;
 mod shell;
 mod state;
 mod sweep;
+mod traffic;
 
 pub use self::bulk::{threads_for, Bulk};
 pub use self::bureau::{BureauHandle, Record};
@@ -28,3 +29,4 @@ pub use self::quarantine::{is_warning, Added, QuarantineError};
 pub use self::shell::{Answer, Decided, Offer};
 pub use self::state::{hub, now_ms, Core, CoreParts, Stats, HUB};
 pub use self::sweep::run as sweep;
+pub use self::traffic::{HandshakeFailure, Traffic};

@@ -10,6 +10,7 @@ pub mod custody;
 pub mod engine;
 pub mod human_time;
 pub mod localnet;
+pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod records;

@@ -34,6 +34,8 @@ pub struct NodeSpec {
     pub listen: Option<SocketAddr>,
     /// TCP address of the terminal listener (`terminal_listen`); none: no terminals.
     pub terminal_listen: Option<SocketAddr>,
+    /// TCP address of `/metrics` and `/healthz` (`metrics_listen`); none: off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Neighbours, with the address to dial (none: they dial in).
     pub peers: Vec<(NodeId, Option<SocketAddr>)>,
     pub accept_unknown_peers: bool,
@@ -67,6 +69,7 @@ impl NodeSpec {
             mission: None,
             listen: None,
             terminal_listen: None,
+            metrics_listen: None,
             peers: Vec::new(),
             accept_unknown_peers: false,
             default_route: None,
@@ -207,6 +210,9 @@ pub fn config_text(spec: &NodeSpec) -> String {
     }
     if let Some(terminal_listen) = spec.terminal_listen {
         let _ = writeln!(t, "terminal_listen = \"{terminal_listen}\"");
+    }
+    if let Some(metrics_listen) = spec.metrics_listen {
+        let _ = writeln!(t, "metrics_listen = \"{metrics_listen}\"");
     }
     let _ = writeln!(t, "storage = \"data/{id}\"");
     let _ = writeln!(t, "accept_unknown_peers = {}", spec.accept_unknown_peers);

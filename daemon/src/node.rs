@@ -67,6 +67,8 @@ pub enum StartError {
     Api(#[from] crate::api::ApiError),
     #[error("cannot start the bulk worker thread (check the process's thread limit)")]
     Thread(#[source] std::io::Error),
+    #[error("metrics")]
+    Metrics(#[from] crate::metrics::MetricsBindError),
     #[error("cannot bind {address}")]
     Bind {
         address: SocketAddr,
@@ -146,16 +148,20 @@ impl Node {
                 .await
                 .map_err(|_| crate::store::StoreError::Closed)??;
             let opened = Self::open_endpoint(&config, &creds, &trust)?;
+            let metrics = config
+                .metrics_listen
+                .map(crate::metrics::bind)
+                .transpose()?;
             let audit = Self::open_audit(&config, &creds)?;
             Ok((
-                opened,
+                (opened, metrics),
                 (register, directory, Arc::new(records), quarantine),
                 audit,
             ))
         }
         .await;
         let (
-            (client, endpoint, bulk),
+            ((client, endpoint, bulk), metrics),
             (register, directory, records, quarantine),
             (audit, checkpoints),
         ) = match prepared {
@@ -216,6 +222,15 @@ impl Node {
         tasks.spawn(crl::watch_crl(crl_task, crl_received));
         let bureau = BureauHandle::new(core.clone());
         tasks.spawn(crate::audit::send_to_hub(bureau.clone(), checkpoints));
+        if let Some(listener) = metrics {
+            tracing::info!(address = ?listener.local_addr().ok(), "serving /metrics and /healthz");
+            tasks.spawn(crate::metrics::serve(
+                listener,
+                bureau.clone(),
+                links.clone(),
+                core.cancel().clone(),
+            ));
+        }
         let api = match crate::api::start(&bureau, links.clone(), &tasks) {
             Ok(api) => api,
             Err(err) => {

@@ -25,17 +25,19 @@ mod storage;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bluehelm_proto::{MessageId, NodeId, NonDeliveryReason, Precedence};
 
 use crate::engine::release::Member;
+use crate::metrics::histogram::{HistogramReading, LatencyHistogram};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::engine::ledger::{
-    Custody, Place, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
+    ClassDepths, Custody, Place, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
 };
 use crate::engine::quarantine::{HeldFor, Rules};
 pub use error::{Corruption, Entry, Failure, NotTaken, StoreError, Table};
@@ -134,7 +136,12 @@ enum Command {
 
 /// Counters and wake-ups the worker publishes for the async side.
 struct Shared {
-    depths: Mutex<HashMap<NodeId, usize>>,
+    /// Copies queued per next hop, per class by rank.
+    depths: Mutex<HashMap<NodeId, ClassDepths>>,
+    /// Set by the store thread once a failure stops it from taking custody (`/healthz`).
+    failed: AtomicBool,
+    /// How long each round's fsync took (`bluehelm_fsync_latency_seconds`).
+    fsync_latency: LatencyHistogram,
     hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
     inbox_changes: watch::Sender<u64>,
     /// New copies for the links that are running (see [`Store::hand_off`]).
@@ -172,6 +179,8 @@ impl Store {
         let (inbox_changes, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             depths: Mutex::new(HashMap::new()),
+            failed: AtomicBool::new(false),
+            fsync_latency: LatencyHistogram::default(),
             hop_changes: Mutex::new(HashMap::new()),
             inbox_changes,
             hand_offs: Arc::default(),
@@ -354,13 +363,32 @@ impl Store {
     /// Messages queued for `hop` right now.
     pub fn depth(&self, hop: &NodeId) -> usize {
         let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
-        depths.get(hop).copied().unwrap_or(0)
+        depths.get(hop).map_or(0, |d| d.iter().sum())
     }
 
     /// Queue depth per next hop.
     pub fn depths(&self) -> BTreeMap<NodeId, usize> {
+        self.class_depths()
+            .into_iter()
+            .map(|(hop, d)| (hop, d.iter().sum()))
+            .collect()
+    }
+
+    /// Queue depth per next hop and class (by rank, `Precedence::ALL`'s order).
+    pub fn class_depths(&self) -> BTreeMap<NodeId, ClassDepths> {
         let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
         depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Whether a failure has stopped the store from taking custody (it says why to each
+    /// writer; this is for health checks).
+    pub fn has_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// How long the store's fsyncs took.
+    pub fn fsync_latency(&self) -> HistogramReading {
+        self.shared.fsync_latency.read()
     }
 
     /// Registers a send loop for the copies queued for `hop` in one precedence class: from

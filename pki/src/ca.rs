@@ -555,8 +555,18 @@ impl CertificateAuthority {
     /// Signs a CRL listing every revocation, valid from now for `next_update_days`, with
     /// the next CRL number (saved to `crl_number` first, so numbers never repeat). PEM.
     pub fn crl(&mut self, next_update_days: u32) -> Result<String, CaError> {
+        self.crl_issued_at(now_unix(), next_update_days)
+    }
+
+    /// [`crl`](Self::crl) as if signed at `this_update` (Unix seconds): with a time in the
+    /// past, a CRL that has already expired, for drills and tests of the expiry alarms.
+    pub fn crl_issued_at(
+        &mut self,
+        this_update: i64,
+        next_update_days: u32,
+    ) -> Result<String, CaError> {
         let number = self.crl_number + 1;
-        let der = self.crl_der_at(now_unix(), next_update_days, number)?;
+        let der = self.crl_der_at(this_update, next_update_days, number)?;
         self.crl_number = number;
         self.save_crl_number()?;
         Ok(to_pem(PEM_CRL, &der))

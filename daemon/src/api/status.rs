@@ -1,7 +1,7 @@
 //! `Status` and `DeliveryState`: what the node can tell about itself and about a message it
 //! sent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bluehelm_proto::{MessageId, MessageRef, NonDeliveryReason, Precedence, RefusalReason};
 use tonic::Status;
@@ -9,7 +9,9 @@ use tonic::Status;
 use super::notes;
 use super::pb;
 use super::PAGE;
-use crate::custody::{now_ms, BureauHandle, LinkedPeers, Stats};
+use crate::custody::{BureauHandle, LinkedPeers, Stats};
+use crate::metrics::histogram::HistogramReading;
+use crate::metrics::snapshot;
 use crate::store::StoreError;
 
 /// Clock slack when looking for a message's queued copy: copies that arrived this much
@@ -24,39 +26,38 @@ pub async fn status(
     node: &BureauHandle,
     links: &dyn LinkedPeers,
 ) -> Result<pb::StatusResponse, Status> {
-    let configured: BTreeSet<_> = node.config().peers.iter().map(|p| p.node.clone()).collect();
-    let linked: BTreeSet<_> = links.linked_peers().into_iter().collect();
-    let links = configured
-        .union(&linked)
-        .map(|peer| pb::LinkStatus {
-            peer: peer.to_string(),
-            connected: linked.contains(peer),
-            configured: configured.contains(peer),
+    // The same figures as `/metrics` (issue 15): one gathering for both.
+    let figures = snapshot::gather(node, links).await.map_err(store_error)?;
+    let link_status = figures
+        .links
+        .iter()
+        .map(|l| pb::LinkStatus {
+            peer: l.peer.to_string(),
+            connected: l.up,
+            configured: l.configured,
         })
         .collect();
 
-    let now = now_ms();
-    let mut queues = Vec::new();
-    for (hop, depth) in node.queue_depths() {
-        if depth == 0 {
-            continue;
-        }
-        let mut oldest: Option<i64> = None;
-        for precedence in Precedence::ALL {
-            let first = node
-                .queued(&hop, *precedence, None, 1)
-                .await
-                .map_err(store_error)?;
-            if let Some(q) = first.first() {
-                let at = q.message.accepted_at_ms;
-                oldest = Some(oldest.map_or(at, |o| o.min(at)));
+    let mut queues: Vec<pb::QueueStatus> = Vec::new();
+    for q in figures.queues.iter().filter(|q| q.depth > 0) {
+        let class = pb::QueueClassStatus {
+            precedence: q.precedence.as_str().to_owned(),
+            depth: q.depth,
+            oldest_age_ms: q.oldest_age_ms,
+        };
+        match queues.last_mut() {
+            Some(hop) if hop.next_hop == q.next_hop.as_str() => {
+                hop.depth += q.depth;
+                hop.oldest_age_ms = hop.oldest_age_ms.max(q.oldest_age_ms);
+                hop.classes.push(class);
             }
+            _ => queues.push(pb::QueueStatus {
+                next_hop: q.next_hop.to_string(),
+                depth: q.depth,
+                oldest_age_ms: q.oldest_age_ms,
+                classes: vec![class],
+            }),
         }
-        queues.push(pb::QueueStatus {
-            next_hop: hop.to_string(),
-            depth: depth as u64,
-            oldest_age_ms: oldest.map_or(0, |at| u64::try_from(now - at).unwrap_or(0)),
-        });
     }
 
     let inbox_size = node.inbox_len().await.map_err(store_error)?;
@@ -82,21 +83,62 @@ pub async fn status(
     // that a dashboard finds each name from the start.
     counters.extend(s.refusals().map(|(reason, n)| (refused_counter(reason), n)));
 
-    let crl_number = node
-        .verifier()
-        .trust_store()
-        .crl_info()
-        .and_then(bluehelm_pki::CrlInfo::crl_number)
-        .map_or_else(|| "none".to_owned(), |n| n.to_string());
+    let traffic = Precedence::ALL
+        .iter()
+        .map(|p| pb::PrecedenceTraffic {
+            precedence: p.as_str().to_owned(),
+            messages_in: count_of(&figures.messages_in, *p),
+            messages_out: count_of(&figures.messages_out, *p),
+            refused: figures
+                .messages_refused
+                .iter()
+                .filter(|(_, class, _)| *class == Some(*p))
+                .map(|(_, _, n)| n)
+                .sum(),
+        })
+        .collect();
+    let latency = |h: &HistogramReading| pb::LatencySummary {
+        count: h.count,
+        sum_seconds: h.sum_seconds,
+    };
     Ok(pb::StatusResponse {
         node_id: node.me().to_string(),
-        links,
+        links: link_status,
         queues,
         inbox_size,
         counters: counters.into_iter().collect(),
         certificate_revoked: node.standing().revoked_because().unwrap_or_default(),
-        crl_number,
+        crl_number: figures.crl.number_text.clone(),
+        crl_next_update: figures.crl.next_update_s.unwrap_or(0),
+        ready: figures.health.is_ready(),
+        not_ready: figures.health.reasons.clone(),
+        handshake_failures: figures
+            .handshake_failures
+            .iter()
+            .map(|(why, n)| (why.as_str().to_owned(), *n))
+            .collect(),
+        traffic,
+        store_bytes: figures.store_bytes,
+        replicas: figures
+            .replicas
+            .iter()
+            .map(|r| pb::ReplicaLag {
+                database: r.database.to_owned(),
+                lag_changes: r.lag_changes,
+                lag_ms: r.lag_ms.unwrap_or(-1),
+            })
+            .collect(),
+        review_queue: figures.review_queue,
+        custody_latency: Some(latency(&figures.custody_latency)),
+        fsync_latency: Some(latency(&figures.fsync_latency)),
     })
+}
+
+fn count_of(counts: &[(Precedence, u64)], class: Precedence) -> u64 {
+    counts
+        .iter()
+        .find(|(p, _)| *p == class)
+        .map_or(0, |(_, n)| *n)
 }
 
 /// The state of a message this node sent: a report that came back wins; otherwise the

@@ -26,6 +26,9 @@ pub enum Exit {
     Refused = 5,
     NotDelivered = 6,
     NodeFailure = 7,
+    /// `status`: a configured peer is down, a queue waits too long, or the node is not
+    /// ready (issue 15).
+    Unhealthy = 8,
 }
 
 impl From<Exit> for ExitCode {

@@ -283,6 +283,21 @@ impl BureauHandle {
         self.core.store().depths()
     }
 
+    /// Copies queued per next hop and class (by rank, `Precedence::ALL`'s order).
+    pub fn queue_class_depths(&self) -> BTreeMap<NodeId, crate::store::ClassDepths> {
+        self.core.store().class_depths()
+    }
+
+    /// Whether the store has failed and takes no more custody.
+    pub fn store_failed(&self) -> bool {
+        self.core.store().has_failed()
+    }
+
+    /// How long the store's fsyncs took.
+    pub fn fsync_latency(&self) -> crate::metrics::histogram::HistogramReading {
+        self.core.store().fsync_latency()
+    }
+
     /// Copies queued for `hop` in one class, in arrival order, after `after_seq`: for
     /// looking, not for sending (only a link offers them).
     pub async fn queued(

@@ -158,6 +158,12 @@ impl Core {
             writes.push(Write::Accept(custody));
         }
         let count = writes.len() as u64;
+        let mut by_class = [0u64; 4];
+        for write in &writes {
+            if let Write::Accept(custody) = write {
+                by_class[usize::from(custody.message.precedence.rank())] += 1;
+            }
+        }
         let (notices, entries) = self.register_writes(
             publications
                 .iter()
@@ -169,6 +175,9 @@ impl Core {
         self.remember(entries);
         self.audit().record_all(audit);
         Stats::add(&self.stats().accepted, count);
+        for (class, n) in Precedence::ALL.iter().zip(by_class) {
+            self.stats().traffic.taken(*class, n);
+        }
         Ok(())
     }
 

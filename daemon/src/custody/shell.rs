@@ -54,6 +54,8 @@ enum PendingWrite {
         reports: bool,
         /// What the audit log records if the message is new here (not if a duplicate).
         audit: Vec<Entry>,
+        /// Its precedence, for the counters by class.
+        class: Precedence,
     },
     /// Refused, unless the ledger finds the message held (then acknowledged).
     Refused(Refusal),
@@ -74,6 +76,11 @@ pub struct Decided {
     /// Each queued write, in write order.
     pending: Vec<Pending>,
     commit: Option<CommitFuture>,
+    /// The class of the stream the offers came on (none: a local caller), for the refusal
+    /// counters.
+    stream: Option<Precedence>,
+    /// When the batch reached the shell, for the custody latency histogram.
+    arrived: std::time::Instant,
 }
 
 /// Verifies and decides on offers and queues their writes at the store. Callers that
@@ -84,6 +91,7 @@ pub async fn decide_offers(
     offers: Vec<Offer>,
     stream: Option<Precedence>,
 ) -> Decided {
+    let arrived = std::time::Instant::now();
     let now = now_ms();
     let signed: Vec<SignedEnvelope> = offers.iter().map(|o| o.signed.clone()).collect();
     let verified = if signed.len() <= INLINE_VERIFY_MAX {
@@ -107,6 +115,8 @@ pub async fn decide_offers(
                 from: offers.into_iter().map(|o| o.from).collect(),
                 pending: Vec::new(),
                 commit: None,
+                stream,
+                arrived,
             }
         }
     };
@@ -177,6 +187,7 @@ pub async fn decide_offers(
                         message: custody.message.message.clone(),
                         reports: custody.report.is_some(),
                         audit,
+                        class: envelope.precedence,
                     },
                 });
                 answers.push(None);
@@ -215,6 +226,8 @@ pub async fn decide_offers(
         from,
         pending,
         commit,
+        stream,
+        arrived,
     }
 }
 
@@ -248,10 +261,12 @@ impl Decided {
                             message,
                             reports,
                             audit,
+                            class,
                         },
                         Ok(_),
                     ) => {
                         Stats::add(&core.stats().accepted, 1);
+                        core.stats().traffic.taken(class, 1);
                         if reports {
                             Stats::add(&core.stats().delivery_reports_sent, 1);
                         }
@@ -274,12 +289,15 @@ impl Decided {
         for (n, answer) in answers.iter().enumerate() {
             if let Err(refusal) = answer {
                 core.stats().refusal(refusal.reason);
+                core.stats().traffic.refused(refusal.reason, self.stream);
                 if let Some(from) = self.from.get(n) {
                     entries.push(audited::refused(refusal, Some(from), now));
                 }
             }
         }
         core.audit().record_all(entries);
+        let n = answers.len() as u64;
+        core.stats().traffic.custody_took(self.arrived.elapsed(), n);
         answers
     }
 }

@@ -49,6 +49,8 @@ pub struct Stats {
     /// Service responses that would have ended a waiting `Request` but whose signer is not
     /// the service's host as this node knows it (`engine::answers`): dropped.
     pub responses_refused: AtomicU64,
+    /// The same traffic by precedence, handshake failures and custody latency (issue 15).
+    pub traffic: super::Traffic,
 }
 
 /// How many refusal reasons there are.

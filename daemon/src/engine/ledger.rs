@@ -52,6 +52,7 @@ mod tests;
 use bluehelm_proto::{MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, RefusalReason};
 
 use crate::engine::Hop;
+pub use index::ClassDepths;
 use index::QueueIndex;
 pub use queue_key::{QueueKey, QUEUE};
 pub use round::{Change, NotCommitted, RoundDone, RoundPlan, RoundWrites};
@@ -230,8 +231,8 @@ impl Ledger {
         self.index.depth(hop)
     }
 
-    /// Copies queued per next hop.
-    pub fn depths(&self) -> impl Iterator<Item = (&NodeId, usize)> {
+    /// Copies queued per next hop and class (by rank).
+    pub fn depths(&self) -> impl Iterator<Item = (&NodeId, index::ClassDepths)> {
         self.index.depths()
     }
 

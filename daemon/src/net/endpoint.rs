@@ -16,7 +16,7 @@ use super::frames::{read_frame, write_frames, IdentityError, LinkError, Violatio
 use super::link::{run_link, CLOSE_REFUSED};
 use super::links::Links;
 use super::tls;
-use crate::custody::{now_ms, LinkHandle};
+use crate::custody::{now_ms, HandshakeFailure, LinkHandle};
 use crate::engine::backoff::Backoff;
 
 /// Redial timing: fast first retries, then at most a minute apart (a satellite link may be
@@ -95,10 +95,14 @@ async fn handle_incoming(
         Ok(Ok(conn)) => conn,
         Ok(Err(err)) => {
             tracing::info!(%remote, error = %err, "handshake refused");
+            core.stats().traffic.handshake_failed(HandshakeFailure::Tls);
             return;
         }
         Err(_) => {
             tracing::info!(%remote, "handshake timed out");
+            core.stats()
+                .traffic
+                .handshake_failed(HandshakeFailure::Timeout);
             return;
         }
     };
@@ -106,6 +110,9 @@ async fn handle_incoming(
         Ok(identity) => identity,
         Err(err) => {
             tracing::warn!(%remote, error = %err, "refusing a link");
+            core.stats()
+                .traffic
+                .handshake_failed(HandshakeFailure::Identity);
             conn.close(CLOSE_REFUSED, b"certificate not acceptable");
             return;
         }
@@ -114,6 +121,9 @@ async fn handle_incoming(
     let configured = core.config().peers.iter().any(|p| p.node == peer);
     if peer == *core.me() || !(configured || core.config().accept_unknown_peers) {
         tracing::warn!(%remote, %peer, "refusing a link from a node that is not a configured peer");
+        core.stats()
+            .traffic
+            .handshake_failed(HandshakeFailure::NotConfigured);
         conn.close(CLOSE_REFUSED, b"not a configured peer");
         return;
     }
@@ -157,6 +167,7 @@ pub async fn dial_loop(
                 }
                 Err(err) => {
                     tracing::info!(%peer, %address, error = %err, "dial failed");
+                    core.stats().traffic.handshake_failed(dial_failure(&err));
                 }
             }
         }
@@ -166,6 +177,16 @@ pub async fn dial_loop(
             _ = core.cancel().cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// The counter a failed dial goes to.
+fn dial_failure(err: &LinkError) -> HandshakeFailure {
+    match err {
+        LinkError::Timeout(_) => HandshakeFailure::Timeout,
+        LinkError::Identity(_) => HandshakeFailure::Identity,
+        LinkError::Connection(_) => HandshakeFailure::Tls,
+        _ => HandshakeFailure::Protocol,
     }
 }
 

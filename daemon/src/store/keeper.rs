@@ -147,13 +147,20 @@ impl Keeper {
                 if let Some(early) = early {
                     self.shared.hand_offs.put(early, plan.forgotten());
                 }
-                self.storage
-                    .persist(ops, plan.needs_fsync())
-                    .map_err(|err| NotTaken::Commit(Arc::new(err)))
+                let fsync = plan.needs_fsync();
+                let started = std::time::Instant::now();
+                let persisted = self.storage.persist(ops, fsync);
+                if fsync {
+                    self.shared.fsync_latency.observe(started.elapsed());
+                }
+                persisted.map_err(|err| NotTaken::Commit(Arc::new(err)))
             }
         };
         if self.storage.has_failed() {
             self.ledger.handle_store_failed();
+            self.shared
+                .failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let result = durable.as_ref().map(|_| ()).map_err(|_| NotCommitted);
         let done = self.ledger.handle_round_committed(plan, result);

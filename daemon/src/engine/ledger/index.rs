@@ -9,13 +9,17 @@ use bluehelm_proto::NodeId;
 
 use super::QueueKey;
 
+/// Copies queued for one next hop, per precedence class by rank.
+pub type ClassDepths = [usize; 4];
+
 #[derive(Debug, Default)]
 pub struct QueueIndex {
     by_time: BTreeSet<(i64, QueueKey)>,
     expires: HashMap<QueueKey, i64>,
-    /// Copies queued per next hop. A node has few neighbours: a short list found by the key's
-    /// bytes costs no allocation per copy, which a map keyed by `NodeId` would.
-    depths: Vec<(NodeId, usize)>,
+    /// Copies queued per next hop, per class by rank (the metrics show both, issue 15). A
+    /// node has few neighbours: a short list found by the key's bytes costs no allocation per
+    /// copy, which a map keyed by `NodeId` would.
+    depths: Vec<(NodeId, ClassDepths)>,
 }
 
 impl QueueIndex {
@@ -52,15 +56,17 @@ impl QueueIndex {
         self.depths
             .iter()
             .find(|(h, _)| h == hop)
-            .map_or(0, |(_, d)| *d)
+            .map_or(0, |(_, d)| d.iter().sum())
     }
 
-    /// Copies queued per next hop (hops that had copies once may show zero).
-    pub fn depths(&self) -> impl Iterator<Item = (&NodeId, usize)> {
+    /// Copies queued per next hop and class (hops that had copies once may show zero).
+    pub fn depths(&self) -> impl Iterator<Item = (&NodeId, ClassDepths)> {
         self.depths.iter().map(|(hop, depth)| (hop, *depth))
     }
 
     fn depth_of(&mut self, key: &QueueKey) -> &mut usize {
+        // A key always carries a valid rank (`QueueKey::new` takes a `Precedence`).
+        let class = key.precedence().map_or(3, |p| usize::from(p.rank()));
         let hop = key.hop_bytes();
         let at = match self
             .depths
@@ -69,11 +75,11 @@ impl QueueIndex {
         {
             Some(at) => at,
             None => {
-                self.depths.push((key.next_hop(), 0));
+                self.depths.push((key.next_hop(), [0; 4]));
                 self.depths.len() - 1
             }
         };
-        &mut self.depths[at].1
+        &mut self.depths[at].1[class]
     }
 }
 
@@ -91,6 +97,7 @@ mod tests {
         index.insert(a.clone(), 500);
         index.insert(b.clone(), 100);
         assert_eq!(index.depth(&hop), 2);
+        assert_eq!(index.depths().next(), Some((&hop, [1, 0, 0, 1])));
         assert_eq!(index.expired(99, 10), Vec::<QueueKey>::new());
         assert_eq!(index.expired(500, 10), vec![b.clone(), a.clone()]);
         assert_eq!(index.remove(&b), Some(100));

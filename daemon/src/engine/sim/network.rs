@@ -196,7 +196,7 @@ impl Network {
                 && net
                     .nodes
                     .iter()
-                    .all(|n| n.keeper.ledger.depths().all(|(_, d)| d == 0))
+                    .all(|n| n.keeper.ledger.depths().all(|(_, d)| d == [0; 4]))
         });
     }
 }

@@ -207,6 +207,10 @@ impl<'a> Pump<'a> {
             }
             Action::Forget { class, seqs } => {
                 Stats::add(&self.core.stats().forwarded, seqs.len() as u64);
+                self.core
+                    .stats()
+                    .traffic
+                    .forwarded(class, seqs.len() as u64);
                 // Queued at the store now, in answer order; not awaited here. If the node
                 // stops first, the copies are offered again on the next link and the peer
                 // acknowledges them as duplicates.

@@ -17,6 +17,8 @@ fn id(s: &str) -> NodeId {
 fn worker(dir: &Path) -> Keeper {
     let shared = Arc::new(Shared {
         depths: Default::default(),
+        failed: Default::default(),
+        fsync_latency: Default::default(),
         hop_changes: Default::default(),
         inbox_changes: watch::channel(0).0,
         hand_offs: Arc::default(),
