@@ -5,13 +5,14 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bluehelm_tests::{bluehelm_bin, eventually, TestNet};
+use bluehelm_tests::{bluehelm_bin, eventually, run_cli, TestNet};
 
 /// Starts `bluehelm run` for `config` with stderr to `log` and the default log level; waits
 /// for its ready line; returns the child.
-fn start(config: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+fn start(config: &std::path::Path, log: &std::path::Path, verbose: bool) -> std::process::Child {
     use std::io::BufRead;
     let mut child = Command::new(bluehelm_bin!())
+        .args(if verbose { &["-v"][..] } else { &[] })
         .args(["run", "--config"])
         .arg(config)
         .env_remove("RUST_LOG")
@@ -48,7 +49,7 @@ async fn log_file_has_no_colour_codes_and_json_lines_parse() {
 
     // Text: no escape codes in a file.
     let text_log = net.dir().join("text.log");
-    let node = start(&config, &text_log);
+    let node = start(&config, &text_log, false);
     eventually("the link to come up", || async {
         let log = std::fs::read_to_string(&text_log).ok()?;
         log.contains("link up").then_some(())
@@ -59,14 +60,38 @@ async fn log_file_has_no_colour_codes_and_json_lines_parse() {
     assert!(!log.contains('\x1b'), "escape codes in a log file:\n{log}");
     assert!(log.contains("INFO"), "{log}");
 
-    // JSON: every line an object; the link's loss at WARN with its reason.
+    // JSON with -v: every line an object; one debug line per message decision; the link's
+    // loss at WARN with its reason; no debug line of a dependency.
     let original = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("log_format = \"json\"\n{original}")).unwrap();
     let json_log = net.dir().join("json.log");
-    let node = start(&config, &json_log);
+    let node = start(&config, &json_log, true);
     eventually("the link to come up", || async {
         let log = std::fs::read_to_string(&json_log).ok()?;
         log.contains("link up").then_some(())
+    })
+    .await;
+    let config_arg = config.to_str().unwrap();
+    let (code, _, stderr) = run_cli(
+        bluehelm_bin!(),
+        [
+            "send",
+            "message",
+            "--config",
+            config_arg,
+            "--to",
+            "ncb.ke",
+            "--subject-line",
+            "logged",
+            "--body",
+            "x",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    eventually("the decision to be logged", || async {
+        let log = std::fs::read_to_string(&json_log).ok()?;
+        log.contains("message decision").then_some(())
     })
     .await;
     gs.shutdown().await;
@@ -101,4 +126,27 @@ async fn log_file_has_no_colour_codes_and_json_lines_parse() {
         "{down}"
     );
     assert!(down["since"].is_string(), "{down}");
+    let decision = lines
+        .iter()
+        .find(|l| l["message"] == "message decision")
+        .unwrap_or_else(|| panic!("no decision line:\n{log}"));
+    assert_eq!(decision["level"], "DEBUG", "{decision}");
+    assert_eq!(decision["origin"], "ncb.fr", "{decision}");
+    assert_eq!(decision["destination"], "node:ncb.ke", "{decision}");
+    assert_eq!(decision["decision"], "relay to gs", "{decision}");
+    assert_eq!(
+        decision["id"].as_str().map(str::len),
+        Some(32),
+        "{decision}"
+    );
+    let foreign = lines.iter().find(|l| {
+        l["level"] == "DEBUG"
+            && !l["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("bluehelm"))
+    });
+    assert!(
+        foreign.is_none(),
+        "-v turned on a dependency's debug: {foreign:?}"
+    );
 }

@@ -349,8 +349,21 @@ pub(super) struct Arrival<'a> {
     signer: &'a NodeIdentity,
 }
 
-/// Decides on an envelope whose signature is known good (verified, or signed here).
+/// Decides on an envelope whose signature is known good (verified, or signed here); one
+/// debug line says what was decided.
 pub(super) fn custody_of(
+    core: &Core,
+    envelope: &Envelope,
+    signed: Vec<u8>,
+    arrival: Arrival<'_>,
+    now: i64,
+) -> Result<Custody, Refusal> {
+    let outcome = decide_custody(core, envelope, signed, arrival, now);
+    super::decision_log::custody(envelope, &outcome);
+    outcome
+}
+
+fn decide_custody(
     core: &Core,
     envelope: &Envelope,
     signed: Vec<u8>,
@@ -519,6 +532,7 @@ pub async fn give_up(
     let reports = u64::from(report.is_some());
     let audit = envelope.as_ref().map(|envelope| {
         let hop = queued.key.next_hop();
+        super::decision_log::given_up(envelope, &hop, reason);
         audited::given_up(envelope, &hop, reason, &detail_for_audit, now)
     });
     let outcomes = core

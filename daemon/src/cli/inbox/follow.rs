@@ -131,7 +131,10 @@ pub async fn run(args: &InboxArgs) -> Result<(), Failure> {
                 Exit::Unreachable,
                 "lost the node: it ended the inbox stream (stopping)",
             ),
-            Err(failure) if waited_out(failure.exit) => failure,
+            Err(failure) if waited_out(failure.exit) => match failure.message {
+                m if m.starts_with("lost the node") => fail(failure.exit, m),
+                m => fail(failure.exit, format!("lost the node: {m}")),
+            },
             Err(failure) => return Err(failure),
         };
         // A session that did something was a recovery: the next loss starts from fast
