@@ -89,6 +89,20 @@ struct FileConfig {
     /// The audit log (issue 14); absent: on, a checkpoint a minute.
     #[serde(default)]
     audit: audit::AuditFile,
+    /// How `bluehelm run` writes its log lines (issue 15): `"text"` (the default) or `"json"`.
+    #[serde(default)]
+    log_format: LogFormat,
+}
+
+/// How a node writes its log on stderr (issue 15, item 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event for people; colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// The built-in reference databases a node answers itself, without an application on
@@ -230,6 +244,8 @@ pub struct NodeConfig {
     pub databases: Databases,
     /// The audit log (`[audit]`, issue 14).
     pub audit: AuditConfig,
+    /// The log's format (`log_format`, issue 15).
+    pub log_format: LogFormat,
 }
 
 impl NodeConfig {
@@ -414,6 +430,7 @@ impl FileConfig {
             policy,
             databases,
             audit,
+            log_format: self.log_format,
             routing: RoutingTable {
                 me: Some(me.clone()),
                 neighbours,

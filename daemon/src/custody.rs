@@ -12,6 +12,7 @@
 mod audited;
 mod bulk;
 mod bureau;
+mod decision_log;
 mod handles;
 mod local;
 mod notices;

@@ -10,6 +10,7 @@ pub mod custody;
 pub mod dna;
 pub mod ledger;
 pub mod nominal;
+pub mod outage;
 pub mod policy;
 pub mod publication;
 pub mod quarantine;

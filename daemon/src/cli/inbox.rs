@@ -12,13 +12,21 @@ use tonic::transport::Channel;
 use super::bureau::{self, enum_name, NodeArgs};
 use super::out::outln;
 
+mod follow;
+
 #[derive(Debug, clap::Args)]
 pub struct InboxArgs {
     #[command(flatten)]
     pub node: NodeArgs,
-    /// Keep running and print new messages as they arrive (Ctrl-C stops).
+    /// Keep running and print new messages as they arrive (Ctrl-C stops). When the node
+    /// goes away (a restart), reconnect with backoff and resume after the last message
+    /// printed.
     #[arg(long)]
     pub follow: bool,
+    /// With --follow: give up (exit 3) once the node has been unreachable this long.
+    /// Default: keep trying.
+    #[arg(long, value_name = "SECONDS", requires = "follow")]
+    pub give_up_after: Option<u64>,
     /// One JSON object per line, for scripts.
     #[arg(long)]
     pub json: bool,
@@ -30,49 +38,33 @@ pub struct InboxArgs {
     pub after: u64,
     /// Instead of the inbox: the messages already read here that a quarantine rule now
     /// marks as suspect (from a compromised node, created after it was lost).
-    #[arg(long, conflicts_with_all = ["follow", "ack", "after"])]
+    #[arg(long, conflicts_with_all = ["follow", "ack", "after", "give_up_after"])]
     pub suspect: bool,
 }
 
 pub fn run(args: InboxArgs) -> anyhow::Result<ExitCode> {
     bureau::block_on(async move {
-        let mut client = args.node.connect().await?;
         if args.suspect {
+            let mut client = args.node.connect().await?;
             return suspect(&mut client, args.json).await;
         }
-        let mut stream = client
-            .follow_inbox(pb::FollowInboxRequest {
-                after_seq: args.after,
-                follow: args.follow,
-            })
-            .await
-            .map_err(bureau::from_status)?
-            .into_inner();
-        loop {
-            let message = tokio::select! {
-                m = stream.message() => m.map_err(bureau::from_status)?,
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            let Some(message) = message else {
-                return Ok(());
-            };
-            let line = match args.json {
-                true => json(&message).to_string(),
-                false => describe(&message),
-            };
-            // A reader that went away (`| head`) stops the command before the message is
-            // acknowledged: it stays in the inbox.
-            outln!("{line}")?;
-            if args.ack {
-                client
-                    .ack(pb::AckRequest {
-                        seqs: vec![message.seq],
-                    })
-                    .await
-                    .map_err(bureau::from_status)?;
-            }
+        if args.follow {
+            return follow::run(&args).await;
         }
+        // Without --follow: what is there now, then exit 0; a node that cannot be reached,
+        // or goes away meanwhile, is exit 3.
+        let mut client = args.node.connect().await?;
+        let mut cursor = follow::Cursor::after(args.after);
+        cursor.read(&mut client, &args, false).await.map(|_| ())
     })
+}
+
+/// One message as the command prints it: a JSON line or a few lines for people.
+fn render(message: &pb::InboxMessage, as_json: bool) -> String {
+    match as_json {
+        true => json(message).to_string(),
+        false => describe(message),
+    }
 }
 
 /// `--suspect`: one JSON object with `rules`, `already_read` and `truncated`, or lines for

@@ -15,6 +15,7 @@ mod demo;
 #[cfg(test)]
 mod help_tests;
 mod inbox;
+mod logging;
 mod notices;
 pub mod out;
 mod pki;
@@ -111,37 +112,18 @@ pub enum Command {
 }
 
 /// Logs go to stderr. Commands that tell a story on stdout (demo, bench) log warnings only
-/// unless asked for more; a node logs at info.
+/// unless asked for more; a node logs at info, in its config's `log_format`.
 pub fn init_logging(command: &Command, verbose: u8) {
-    let quiet = matches!(
-        command,
-        Command::Demo(_)
-            | Command::Bench(_)
-            | Command::BenchNode(_)
-            | Command::Pki(_)
-            | Command::Send(_)
-            | Command::Inbox(_)
-            | Command::Request(_)
-            | Command::Status(_)
-            | Command::Review(_)
-            | Command::Notices(_)
-            | Command::Service(_)
-            | Command::Db(_)
-            | Command::Audit(_)
-            | Command::Quarantine(_)
-    );
-    let default = match (verbose, quiet) {
-        (0, true) => "warn",
-        (0, false) => "info",
-        (1, _) => "debug",
-        _ => "trace",
+    let quiet = !matches!(command, Command::Run(_));
+    // Read here, before anything is logged; a config that does not load is reported by
+    // `run` itself, in text.
+    let format = match command {
+        Command::Run(args) => bluehelm::NodeConfig::load(&args.config)
+            .map(|config| config.log_format)
+            .unwrap_or_default(),
+        _ => bluehelm::config::LogFormat::Text,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(format, verbose, quiet);
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

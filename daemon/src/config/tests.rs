@@ -260,3 +260,17 @@ fn policy_refuses_unknown_roles_keys_and_scopes_naming_the_key() {
         assert!(!line.contains('\n'), "{line}");
     }
 }
+
+#[test]
+fn log_format_is_text_unless_json_is_asked_for() {
+    let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
+    assert_eq!(config.log_format, LogFormat::Text);
+    let config = NodeConfig::parse(&minimal("log_format = \"json\""), Path::new(".")).unwrap();
+    assert_eq!(config.log_format, LogFormat::Json);
+    let err = NodeConfig::parse(&minimal("log_format = \"xml\""), Path::new(".")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("log_format") && text.contains("`json`"),
+        "{text}"
+    );
+}

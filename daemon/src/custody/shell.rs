@@ -379,11 +379,25 @@ pub(super) struct Arrival<'a> {
     signer: &'a NodeIdentity,
 }
 
-/// Decides on an envelope whose signature is known good (verified, or signed here).
+/// Decides on an envelope whose signature is known good (verified, or signed here); one
+/// debug line says what was decided.
 ///
 /// `staged`: copies per next hop that this caller's batch took already, not yet in the
 /// store's depths, so that one batch cannot take a queue past its quota.
 pub(super) fn custody_of(
+    core: &Core,
+    envelope: &Envelope,
+    signed: Vec<u8>,
+    arrival: Arrival<'_>,
+    now: i64,
+    staged: &HashMap<NodeId, usize>,
+) -> Result<Custody, Refusal> {
+    let outcome = decide_custody(core, envelope, signed, arrival, now, staged);
+    super::decision_log::custody(envelope, &outcome);
+    outcome
+}
+
+fn decide_custody(
     core: &Core,
     envelope: &Envelope,
     signed: Vec<u8>,
@@ -560,6 +574,7 @@ pub async fn give_up(
     let reports = u64::from(report.is_some());
     let audit = envelope.as_ref().map(|envelope| {
         let hop = queued.key.next_hop();
+        super::decision_log::given_up(envelope, &hop, reason);
         audited::given_up(envelope, &hop, reason, &detail_for_audit, now)
     });
     let outcomes = core

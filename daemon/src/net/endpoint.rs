@@ -18,6 +18,7 @@ use super::links::Links;
 use super::tls;
 use crate::custody::{now_ms, HandshakeFailure, LinkHandle};
 use crate::engine::backoff::Backoff;
+use crate::human_time::local_from_ms;
 
 /// Redial timing: fast first retries, then at most a minute apart (a satellite link may be
 /// down for days; a minute is a fair price for noticing it is back).
@@ -128,21 +129,44 @@ async fn handle_incoming(
         return;
     }
     drop(handshake);
-    tracing::info!(%peer, %remote, "link up (accepted)");
-    serve(core, &links, conn, &identity).await;
+    serve(core, &links, conn, &identity, "accepted").await;
 }
 
-/// Registers the link (replacing an older one with the same peer) and runs it.
-async fn serve(core: LinkHandle, links: &Links, conn: Connection, identity: &NodeIdentity) {
+/// Registers the link (replacing an older one with the same peer), runs it, and reports
+/// it going down: at WARN with the reason, unless the node is stopping or a newer link
+/// replaced it.
+async fn serve(
+    core: LinkHandle,
+    links: &Links,
+    conn: Connection,
+    identity: &NodeIdentity,
+    how: &'static str,
+) {
     let peer = identity.node.clone();
+    let remote = conn.remote_address();
     // Before any message moves, so that marked messages decided from now on are judged on
     // who this peer is (copies already queued were judged when they were taken).
     core.learn(identity).await;
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }
-    run_link(core, conn.clone(), peer.clone(), links.crl().clone()).await;
-    links.remove(&peer, &conn);
+    match links.recovered(&peer) {
+        Some(outage) => {
+            let now = now_ms();
+            tracing::info!(%peer, %remote, down_for_secs = outage.down_for_secs(now),
+                since = %local_from_ms(outage.since_ms()),
+                failed_redials = outage.failed_redials(), "link up ({how}) after an outage");
+        }
+        None => tracing::info!(%peer, %remote, "link up ({how})"),
+    }
+    let reason = run_link(core, conn.clone(), peer.clone(), links.crl().clone()).await;
+    if links.remove(&peer, &conn) {
+        if let Some(reason) = reason {
+            let outage = links.lost(&peer, now_ms());
+            tracing::warn!(%peer, %remote, %reason, since = %local_from_ms(outage.since_ms()),
+                "link down");
+        }
+    }
 }
 
 /// Keeps a link to `peer` at `address` up: dials, and redials with backoff and jitter.
@@ -162,12 +186,11 @@ pub async fn dial_loop(
             match dial(&core, &links, &endpoint, &peer, address).await {
                 Ok((conn, identity)) => {
                     attempt = 0;
-                    tracing::info!(%peer, %address, "link up (dialled)");
-                    serve(core.clone(), &links, conn, &identity).await;
+                    serve(core.clone(), &links, conn, &identity, "dialled").await;
                 }
                 Err(err) => {
-                    tracing::info!(%peer, %address, error = %err, "dial failed");
                     core.stats().traffic.handshake_failed(dial_failure(&err));
+                    dial_failed(&links, &peer, address, &err);
                 }
             }
         }
@@ -187,6 +210,22 @@ fn dial_failure(err: &LinkError) -> HandshakeFailure {
         LinkError::Identity(_) => HandshakeFailure::Identity,
         LinkError::Connection(_) => HandshakeFailure::Tls,
         _ => HandshakeFailure::Protocol,
+    }
+}
+
+/// Reports a failed dial: at WARN for the first failure and then at growing intervals
+/// (`engine::outage`), at DEBUG in between, so that a peer down for days does not flood
+/// the log.
+fn dial_failed(links: &Links, peer: &NodeId, address: SocketAddr, err: &LinkError) {
+    let now = now_ms();
+    let (outage, warn) = links.redial_failed(peer, now);
+    let (down_for_secs, failed_redials) = (outage.down_for_secs(now), outage.failed_redials());
+    if warn {
+        tracing::warn!(%peer, %address, reason = %err, down_for_secs,
+            since = %local_from_ms(outage.since_ms()), failed_redials, "link down: dial failed");
+    } else {
+        tracing::debug!(%peer, %address, reason = %err, down_for_secs, failed_redials,
+            "dial failed");
     }
 }
 

@@ -13,7 +13,7 @@ mod send;
 use std::sync::Arc;
 
 use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence};
-use quinn::{Connection, RecvStream, SendStream, VarInt};
+use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
 
@@ -37,8 +37,14 @@ pub const CLOSE_NORMAL: VarInt = VarInt::from_u32(0);
 pub const CLOSE_PROTOCOL: VarInt = VarInt::from_u32(1);
 pub const CLOSE_REFUSED: VarInt = VarInt::from_u32(2);
 
-/// Runs a link until the connection ends or the node stops.
-pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId, crl: Arc<CrlExchange>) {
+/// Runs a link until the connection ends or the node stops: why the connection ended, or
+/// `None` when the node is stopping.
+pub async fn run_link(
+    core: LinkHandle,
+    conn: Connection,
+    peer: NodeId,
+    crl: Arc<CrlExchange>,
+) -> Option<ConnectionError> {
     let cancel = core.cancel().child_token();
     let mut tasks = tokio::task::JoinSet::new();
     {
@@ -65,9 +71,9 @@ pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId, crl: Arc
             ));
         }
     }
-    loop {
+    let reason = loop {
         tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => break None,
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let (core, conn, peer) = (core.clone(), conn.clone(), peer.clone());
@@ -78,16 +84,18 @@ pub async fn run_link(core: LinkHandle, conn: Connection, peer: NodeId, crl: Arc
                         }
                     });
                 }
+                // Reported at WARN by the caller, which knows whether it was the live link.
                 Err(err) => {
-                    tracing::info!(%peer, reason = %err, "link closed");
-                    break;
+                    tracing::debug!(%peer, reason = %err, "link closed");
+                    break Some(err);
                 }
             },
         }
-    }
+    };
     cancel.cancel();
     conn.close(CLOSE_NORMAL, b"link closed");
     while tasks.join_next().await.is_some() {}
+    reason
 }
 
 /// Closes the link after an error: with `CLOSE_PROTOCOL` (and counted) if the peer broke
