@@ -35,7 +35,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::engine::ledger::{
-    Custody, Place, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
+    ClassDepths, Custody, Place, Provenance, QueueKey, Queued, StoredMessage, Write, WriteOutcome,
 };
 use crate::engine::quarantine::{HeldFor, Rules};
 pub use error::{Corruption, Entry, Failure, NotTaken, StoreError, Table};
@@ -134,7 +134,7 @@ enum Command {
 
 /// Counters and wake-ups the worker publishes for the async side.
 struct Shared {
-    depths: Mutex<HashMap<NodeId, usize>>,
+    depths: Mutex<HashMap<NodeId, ClassDepths>>,
     hop_changes: Mutex<HashMap<NodeId, watch::Sender<u64>>>,
     inbox_changes: watch::Sender<u64>,
     /// New copies for the links that are running (see [`Store::hand_off`]).
@@ -354,13 +354,22 @@ impl Store {
     /// Messages queued for `hop` right now.
     pub fn depth(&self, hop: &NodeId) -> usize {
         let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
-        depths.get(hop).copied().unwrap_or(0)
+        depths.get(hop).map_or(0, |d| d.iter().sum())
+    }
+
+    /// Messages queued for `hop` right now, per precedence (by `Precedence::rank`).
+    pub fn class_depths(&self, hop: &NodeId) -> ClassDepths {
+        let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
+        depths.get(hop).copied().unwrap_or_default()
     }
 
     /// Queue depth per next hop.
     pub fn depths(&self) -> BTreeMap<NodeId, usize> {
         let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
-        depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        depths
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().sum()))
+            .collect()
     }
 
     /// Registers a send loop for the copies queued for `hop` in one precedence class: from

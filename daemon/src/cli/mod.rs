@@ -19,6 +19,7 @@ mod notices;
 pub mod out;
 mod pki;
 mod quarantine;
+mod queue;
 mod request;
 mod review;
 mod run;
@@ -105,6 +106,11 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm quarantine add --config gs.toml --node mission.unmiss --since 2026-11-28T14:00:00Z\n  bluehelm quarantine list --config ncb.fr.toml\n  bluehelm quarantine release 42 --config ncb.fr.toml"
     )]
     Quarantine(quarantine::QuarantineArgs),
+    /// The queues for each next hop: list them in sending order, show one message, purge.
+    #[command(
+        after_help = "Examples:\n  bluehelm queue list --config gs.toml --hop mission.unmiss\n  bluehelm queue show --config gs.toml --hop mission.unmiss MESSAGE_ID\n  bluehelm queue purge --config gs.toml --hop mission.unmiss --precedence routine"
+    )]
+    Queue(queue::QueueArgs),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -129,6 +135,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Db(_)
             | Command::Audit(_)
             | Command::Quarantine(_)
+            | Command::Queue(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -161,6 +168,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(cmd) => db::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Quarantine(args) => quarantine::run(args),
+        Command::Queue(args) => queue::run(args),
         Command::Service(cmd) => db::run_service(cmd),
     }
 }

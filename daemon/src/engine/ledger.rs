@@ -52,6 +52,7 @@ mod tests;
 use bluehelm_proto::{MessageId, MessageRef, NodeId, NonDeliveryReason, Precedence, RefusalReason};
 
 use crate::engine::Hop;
+pub use index::ClassDepths;
 use index::QueueIndex;
 pub use queue_key::{QueueKey, QUEUE};
 pub use round::{Change, NotCommitted, RoundDone, RoundPlan, RoundWrites};
@@ -233,6 +234,11 @@ impl Ledger {
     /// Copies queued per next hop.
     pub fn depths(&self) -> impl Iterator<Item = (&NodeId, usize)> {
         self.index.depths()
+    }
+
+    /// Copies queued per next hop and precedence.
+    pub fn class_depths(&self) -> impl Iterator<Item = (&NodeId, ClassDepths)> {
+        self.index.class_depths()
     }
 
     /// The next sequence number to give.

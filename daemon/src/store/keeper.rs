@@ -178,7 +178,7 @@ impl Keeper {
 
     fn publish_depths(&self) {
         let mut depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
-        for (hop, depth) in self.ledger.depths() {
+        for (hop, depth) in self.ledger.class_depths() {
             match depths.get_mut(hop) {
                 Some(published) => *published = depth,
                 None => {

@@ -9,19 +9,26 @@ use bluehelm_proto::NodeId;
 
 use super::QueueKey;
 
+/// Copies queued for one next hop, per precedence, indexed by `Precedence::rank` (FLASH
+/// first): what an operator's `queue list` shows without reading the queue.
+pub type ClassDepths = [usize; 4];
+
 #[derive(Debug, Default)]
 pub struct QueueIndex {
     by_time: BTreeSet<(i64, QueueKey)>,
     expires: HashMap<QueueKey, i64>,
-    /// Copies queued per next hop. A node has few neighbours: a short list found by the key's
-    /// bytes costs no allocation per copy, which a map keyed by `NodeId` would.
-    depths: Vec<(NodeId, usize)>,
+    /// Copies queued per next hop and precedence (by rank). A node has few neighbours: a
+    /// short list found by the key's bytes costs no allocation per copy, which a map keyed by
+    /// `NodeId` would.
+    depths: Vec<(NodeId, ClassDepths)>,
 }
 
 impl QueueIndex {
     pub fn insert(&mut self, key: QueueKey, expires_at_ms: i64) {
         if self.expires.insert(key.clone(), expires_at_ms).is_none() {
-            *self.depth_of(&key) += 1;
+            if let Some(depth) = self.depth_of(&key) {
+                *depth += 1;
+            }
         }
         self.by_time.insert((expires_at_ms, key));
     }
@@ -32,8 +39,9 @@ impl QueueIndex {
         // Borrowed keys cannot be looked up in a set of tuples: take the entry out by value.
         let entry = (expires_at_ms, key.clone());
         self.by_time.remove(&entry);
-        let depth = self.depth_of(key);
-        *depth = depth.saturating_sub(1);
+        if let Some(depth) = self.depth_of(key) {
+            *depth = depth.saturating_sub(1);
+        }
         Some(expires_at_ms)
     }
 
@@ -52,15 +60,25 @@ impl QueueIndex {
         self.depths
             .iter()
             .find(|(h, _)| h == hop)
-            .map_or(0, |(_, d)| *d)
+            .map_or(0, |(_, d)| d.iter().sum())
     }
 
     /// Copies queued per next hop (hops that had copies once may show zero).
     pub fn depths(&self) -> impl Iterator<Item = (&NodeId, usize)> {
+        self.depths
+            .iter()
+            .map(|(hop, depth)| (hop, depth.iter().sum()))
+    }
+
+    /// Copies queued per next hop and precedence (hops that had copies once may show zeros).
+    pub fn class_depths(&self) -> impl Iterator<Item = (&NodeId, ClassDepths)> {
         self.depths.iter().map(|(hop, depth)| (hop, *depth))
     }
 
-    fn depth_of(&mut self, key: &QueueKey) -> &mut usize {
+    /// The counter of `key`'s hop and class; `None` for a key without a valid precedence,
+    /// which the store never writes.
+    fn depth_of(&mut self, key: &QueueKey) -> Option<&mut usize> {
+        let rank = usize::from(key.precedence()?.rank());
         let hop = key.hop_bytes();
         let at = match self
             .depths
@@ -69,11 +87,11 @@ impl QueueIndex {
         {
             Some(at) => at,
             None => {
-                self.depths.push((key.next_hop(), 0));
+                self.depths.push((key.next_hop(), [0; 4]));
                 self.depths.len() - 1
             }
         };
-        &mut self.depths[at].1
+        self.depths[at].1.get_mut(rank)
     }
 }
 
@@ -91,6 +109,10 @@ mod tests {
         index.insert(a.clone(), 500);
         index.insert(b.clone(), 100);
         assert_eq!(index.depth(&hop), 2);
+        assert_eq!(
+            index.class_depths().collect::<Vec<_>>(),
+            vec![(&hop, [1, 0, 0, 1])]
+        );
         assert_eq!(index.expired(99, 10), Vec::<QueueKey>::new());
         assert_eq!(index.expired(500, 10), vec![b.clone(), a.clone()]);
         assert_eq!(index.remove(&b), Some(100));
