@@ -10,6 +10,7 @@ mod bench_node;
 mod bench_nominal;
 mod bench_sync;
 mod bureau;
+mod config;
 mod db;
 mod demo;
 #[cfg(test)]
@@ -45,6 +46,10 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm pki init-ca --out ca/\n  bluehelm pki issue --ca ca/ --node ncb.fr --role ncb --country FR --out certs/\n  bluehelm pki list --ca ca/\n  bluehelm pki show certs/ncb.fr.pem"
     )]
     Pki(pki::PkiCommand),
+    /// Check a node's config file without starting the node.
+    #[command(subcommand)]
+    #[command(after_help = "Example:\n  bluehelm config check /etc/bluehelm/ncb.fr.toml")]
+    Config(config::ConfigCommand),
     /// Run a node from its config file.
     #[command(after_help = "Example:\n  bluehelm run --config /etc/bluehelm/ncb.fr.toml")]
     Run(run::RunArgs),
@@ -136,6 +141,7 @@ pub fn init_logging(command: &Command, verbose: u8) {
             | Command::Audit(_)
             | Command::Quarantine(_)
             | Command::Queue(_)
+            | Command::Config(_)
     );
     let default = match (verbose, quiet) {
         (0, true) => "warn",
@@ -156,6 +162,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Run(args) => run::run(args),
+        Command::Config(cmd) => config::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchNode(args) => bench_node::run(args),
