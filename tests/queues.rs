@@ -212,3 +212,55 @@ async fn an_operator_lists_a_hops_queue_in_order_and_purges_one_precedence() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_may_not_list_show_or_purge_queues() {
+    let (net, address) = bluehelm_tests::net_with_terminal(bluehelm::localnet::standard_specs());
+    let post = net.start("mission.unmiss").await;
+    let pki = net.net.pki_dir();
+    let creds = bluehelm_pki::NodeCredentials::load(
+        &pki.join("term1.unmiss.pem"),
+        &pki.join("term1.unmiss.key"),
+    )
+    .expect("the terminal's credentials");
+    let mut terminal =
+        bluehelm::api::client::connect_terminal(&address.to_string(), &creds, &net.trust())
+            .await
+            .expect("the terminal connects");
+    let list = terminal
+        .queue_list(pb::QueueListRequest {
+            hop: "gs".into(),
+            precedence: 0,
+            limit: 0,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(list.code(), tonic::Code::PermissionDenied, "{list}");
+    let show = terminal
+        .queue_show(pb::QueueShowRequest {
+            hop: "gs".into(),
+            message_id: String::new(),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(show.code(), tonic::Code::PermissionDenied, "{show}");
+    // Something queued for gs (down), which the terminal must not purge.
+    post.bureau()
+        .submit(vec![bluehelm_tests::text(
+            1,
+            "ncb.ke",
+            bluehelm_proto::Precedence::Routine,
+        )])
+        .await
+        .expect("submitted");
+    let purge = terminal
+        .queue_purge(pb::QueuePurgeRequest {
+            hop: "gs".into(),
+            precedence: 0,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(purge.code(), tonic::Code::PermissionDenied, "{purge}");
+    assert_eq!(post.bureau().queue_depth(&id("gs")), 1, "nothing purged");
+    post.shutdown().await;
+}
