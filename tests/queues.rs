@@ -264,3 +264,109 @@ async fn a_terminal_may_not_list_show_or_purge_queues() {
     assert_eq!(post.bureau().queue_depth(&id("gs")), 1, "nothing purged");
     post.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_larger_than_one_batch_gives_every_copy_up_once() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
+    // ncb.ke never comes up: 600 copies (more than two purge batches) wait at gs.
+    const N: usize = 600;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(100) {
+        let batch = chunk
+            .iter()
+            .map(|n| bluehelm_tests::text(*n, "ncb.ke", bluehelm_proto::Precedence::Routine))
+            .collect();
+        fr.bureau().submit(batch).await.expect("submitted");
+    }
+    eventually("all queued at gs for ncb.ke", || async {
+        (gs.bureau().queue_depth(&id("ncb.ke")) == N).then_some(())
+    })
+    .await;
+    let purged = queue_json(&net, "gs", &["purge", "--hop", "ncb.ke", "--yes"]).await;
+    assert_eq!(purged["purged"].as_u64(), Some(N as u64), "{purged}");
+    assert_eq!(purged["reports"].as_u64(), Some(N as u64), "{purged}");
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.ke")), 0);
+    // A second purge finds nothing: each copy was given up once.
+    let again = queue_json(&net, "gs", &["purge", "--hop", "ncb.ke", "--yes"]).await;
+    assert_eq!(again["purged"].as_u64(), Some(0), "{again}");
+    // Every report reaches the origin.
+    inbox_at_least(&fr, N).await;
+    for node in [fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+/// Runs `bluehelm ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`;
+/// (exit code, what the terminal showed).
+async fn on_a_terminal(args: &[&str], answer: &str) -> (i32, String) {
+    use tokio::io::AsyncWriteExt;
+    let command = std::iter::once(bluehelm_bin!().to_str().expect("a UTF-8 path"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // After the question is up: typed earlier, the terminal would echo it before it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stdin
+        .write_all(format!("{answer}\n").as_bytes())
+        .await
+        .expect("typed");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("script ends");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_a_terminal_asks_for_the_hop_id() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
+    let batch = (0..3)
+        .map(|n| bluehelm_tests::text(n, "ncb.ke", bluehelm_proto::Precedence::Routine))
+        .collect();
+    fr.bureau().submit(batch).await.expect("submitted");
+    eventually("3 queued at gs for ncb.ke", || async {
+        (gs.bureau().queue_depth(&id("ncb.ke")) == 3).then_some(())
+    })
+    .await;
+    let config = net.config_path("gs");
+    let config = config.to_str().expect("a UTF-8 path");
+    let purge = ["queue", "purge", "--hop", "ncb.ke", "--config", config];
+
+    let (code, shown) = on_a_terminal(&purge, "ncb.fr").await;
+    assert!(
+        shown.contains("purge 3 messages queued for ncb.ke? type the hop id to confirm"),
+        "{shown}"
+    );
+    assert_eq!(code, 1, "{shown}");
+    assert_eq!(
+        gs.bureau().queue_depth(&id("ncb.ke")),
+        3,
+        "a wrong answer purges nothing"
+    );
+
+    let (code, shown) = on_a_terminal(&purge, "ncb.ke").await;
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("purged 3 message(s) queued for ncb.ke"),
+        "{shown}"
+    );
+    assert_eq!(gs.bureau().queue_depth(&id("ncb.ke")), 0);
+    for node in [fr, gs] {
+        node.shutdown().await;
+    }
+}
