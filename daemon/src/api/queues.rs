@@ -2,12 +2,13 @@
 //! operator on the node's Unix socket only. What a purge does to custody is the ledger's
 //! (`Write::GiveUp`, as for an expiry); see `custody/queues.rs`.
 
-use bluehelm_proto::{Body, MessageId, NodeId, Precedence, SignedEnvelope};
+use bluehelm_proto::{Body, Envelope, MessageId, NodeId, Precedence, SignedEnvelope};
 use tonic::Status;
 
 use super::pb;
+use super::serve::wire_precedence;
 use crate::custody::BureauHandle;
-use crate::store::{ClassDepths, Queued, StoreError};
+use crate::store::{ClassDepths, Queued, StoreError, StoredMessage};
 
 /// Copies one `QueueList` answer lists unless asked otherwise.
 const DEFAULT_LIST_LIMIT: usize = 100;
@@ -35,15 +36,6 @@ fn precedence(wire: i32) -> Result<Option<Precedence>, Status> {
         Err(_) => Err(Status::invalid_argument(format!(
             "precedence: unknown value {wire}"
         ))),
-    }
-}
-
-fn wire_precedence(p: Precedence) -> i32 {
-    match p {
-        Precedence::Flash => pb::Precedence::Flash as i32,
-        Precedence::Immediate => pb::Precedence::Immediate as i32,
-        Precedence::Priority => pb::Precedence::Priority as i32,
-        Precedence::Routine => pb::Precedence::Routine as i32,
     }
 }
 
@@ -139,28 +131,35 @@ pub(super) async fn purge(
     })
 }
 
+/// A stored copy's envelope, if its bytes still decode.
+pub(super) fn envelope_of(message: &StoredMessage) -> Option<Envelope> {
+    SignedEnvelope::decode(&message.signed)
+        .ok()
+        .and_then(|s| s.decode_envelope().ok())
+}
+
+/// An envelope's destination and kind in words; empty for bytes that no longer decode.
+pub(super) fn destination_and_kind(envelope: Option<&Envelope>) -> (String, String) {
+    envelope.map_or_else(Default::default, |e| {
+        (e.destination.to_string(), e.kind().to_string())
+    })
+}
+
 /// A queued copy's headers, from its envelope (its reference alone if the bytes no longer
 /// decode); never the body.
 fn copy(queued: &Queued) -> pb::QueuedCopy {
     let message = &queued.message;
-    let envelope = SignedEnvelope::decode(&message.signed)
-        .ok()
-        .and_then(|s| s.decode_envelope().ok());
+    let envelope = envelope_of(message);
     let subject_line = match envelope.as_ref().map(|e| &e.body) {
         Some(Body::Text(text)) => text.subject_line.clone(),
         _ => String::new(),
     };
+    let (destination, kind) = destination_and_kind(envelope.as_ref());
     pb::QueuedCopy {
         message_id: message.message.id.to_string(),
         origin: message.message.origin.to_string(),
-        destination: envelope
-            .as_ref()
-            .map(|e| e.destination.to_string())
-            .unwrap_or_default(),
-        kind: envelope
-            .as_ref()
-            .map(|e| e.kind().to_string())
-            .unwrap_or_default(),
+        destination,
+        kind,
         precedence: wire_precedence(message.precedence),
         queued_at_ms: message.accepted_at_ms,
         created_at_ms: i64::try_from(message.message.id.timestamp_ms()).unwrap_or(i64::MAX),
