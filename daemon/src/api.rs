@@ -21,6 +21,7 @@ mod listener;
 mod notes;
 mod notices;
 mod quarantine;
+mod queues;
 mod records;
 mod replica_check;
 pub mod review;

@@ -15,11 +15,13 @@ use crate::engine::routing::{Route, RoutePattern, RoutingTable};
 
 mod audit;
 mod databases;
+mod peer_address;
 mod policy;
 
 pub use audit::AuditConfig;
 
 pub use databases::Databases;
+pub use peer_address::PeerAddress;
 
 /// Why a config file cannot be used. Each message names the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -140,8 +142,9 @@ struct TlsFile {
 #[serde(deny_unknown_fields)]
 struct PeerFile {
     node: String,
-    /// Dial this address; without it, wait for the peer to dial in.
-    address: Option<SocketAddr>,
+    /// Dial this address (`ip:port` or `name:port`); without it, wait for the peer to dial
+    /// in.
+    address: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,7 +187,7 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     pub node: NodeId,
-    pub address: Option<SocketAddr>,
+    pub address: Option<PeerAddress>,
 }
 
 /// Resource limits of a node.
@@ -301,10 +304,12 @@ impl FileConfig {
                     format!("{node} is listed twice"),
                 ));
             }
-            peers.push(PeerConfig {
-                node,
-                address: peer.address,
-            });
+            let address = peer
+                .address
+                .map(|a| PeerAddress::parse(&a))
+                .transpose()
+                .map_err(|m| invalid(format!("peers[{i}].address"), m))?;
+            peers.push(PeerConfig { node, address });
         }
 
         let mut routes = Vec::new();

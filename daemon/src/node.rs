@@ -3,6 +3,7 @@
 //! them, and stops them in order. Nothing imports `node` but `lib.rs` and the CLI.
 
 mod crl;
+mod preflight;
 mod trust;
 
 use std::net::SocketAddr;
@@ -26,6 +27,13 @@ use crate::records::store::RecordStore;
 use crate::store::Store;
 
 pub use self::trust::APPLIED_CRL_FILE;
+
+/// Checks a node's config as `Node::start` does before it opens its store or binds a
+/// socket (`bluehelm config check`): the certificate, key, CA and CRL files, and the CRL
+/// against the newest one this node put in force. Opens nothing and writes nothing.
+pub fn check_config(config: &NodeConfig) -> Result<(), StartError> {
+    preflight::preflight(config, now_ms() / 1000).map(drop)
+}
 
 /// Why a node could not start. Each says which file or setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -99,32 +107,12 @@ pub struct Node {
 impl Node {
     /// Starts a node; it listens, dials its peers and serves until [`Node::shutdown`].
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let creds = NodeCredentials::load(&config.tls.certificate, &config.tls.key)?;
-        if creds.identity().node.as_str() != config.node_id.as_str() {
-            return Err(StartError::WrongIdentity {
-                certified: creds.identity().node.to_string(),
-                configured: config.node_id.to_string(),
-            });
-        }
-        if creds.identity().role == bluehelm_pki::Role::Terminal {
-            return Err(StartError::TerminalCertificate(config.node_id.to_string()));
-        }
-        let rs = &config.reference_services;
-        let answers_checks = rs.sltd || rs.smv || rs.persons || rs.dna;
-        if answers_checks && creds.identity().role != bluehelm_pki::Role::Hub {
-            return Err(StartError::ReferenceServicesNeedHub(
-                config.node_id.to_string(),
-                creds.identity().role,
-            ));
-        }
-        let trust = TrustStore::load(&config.tls.ca, Some(&config.tls.crl))?;
-        trust::check_own_certificate(&creds, &trust, &config.tls, now_ms() / 1000)
-            .map_err(StartError::OwnCertificate)?;
-        let mut crl_guard =
-            trust::CrlGuard::load(&config.storage).map_err(StartError::AppliedCrl)?;
-        let admitted = crl_guard
-            .check(&trust, &config.tls.crl)
-            .map_err(StartError::Crl)?;
+        let preflight::Preflight {
+            creds,
+            trust,
+            mut crl_guard,
+            admitted,
+        } = preflight::preflight(&config, now_ms() / 1000)?;
         // The store first: a second node on the same storage directory is told that the
         // directory is in use, and by which process, rather than that the API socket is.
         let storage = config.storage.clone();
@@ -201,7 +189,7 @@ impl Node {
             ));
         }
         for peer in &core.config().peers {
-            if let Some(address) = peer.address {
+            if let Some(address) = peer.address.clone() {
                 tasks.spawn(endpoint::dial_loop(
                     link_handle.clone(),
                     links.clone(),

@@ -380,6 +380,12 @@ impl Store {
         depths.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
+    /// Queue depth for `hop` per class (by rank).
+    pub fn hop_class_depths(&self, hop: &NodeId) -> ClassDepths {
+        let depths = self.shared.depths.lock().unwrap_or_else(|p| p.into_inner());
+        depths.get(hop).copied().unwrap_or_default()
+    }
+
     /// Whether a failure has stopped the store from taking custody (it says why to each
     /// writer; this is for health checks).
     pub fn has_failed(&self) -> bool {

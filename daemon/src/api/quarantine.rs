@@ -2,11 +2,12 @@
 //! for the operator on the node's Unix socket only. Which messages a rule catches is
 //! `engine::quarantine`'s to say, here too for the messages read already.
 
-use bluehelm_proto::{MessageId, NodeId, SignedEnvelope};
+use bluehelm_proto::{MessageId, NodeId};
 use tokio::sync::Semaphore;
 use tonic::Status;
 
 use super::pb;
+use super::queues::{destination_and_kind, envelope_of};
 use crate::audit::entries;
 use crate::custody::{BureauHandle, QuarantineError};
 use crate::engine::audit::Event;
@@ -108,21 +109,13 @@ pub(super) async fn drop_held(node: &BureauHandle, id: u64) -> Result<pb::Quaran
 
 fn copy(held: &HeldEntry) -> pb::QuarantinedCopy {
     let message = &held.message;
-    let envelope = SignedEnvelope::decode(&message.signed)
-        .ok()
-        .and_then(|s| s.decode_envelope().ok());
+    let (destination, kind) = destination_and_kind(envelope_of(message).as_ref());
     pb::QuarantinedCopy {
         id: held.id,
         message_id: message.message.id.to_string(),
         origin: message.message.origin.to_string(),
-        destination: envelope
-            .as_ref()
-            .map(|e| e.destination.to_string())
-            .unwrap_or_default(),
-        kind: envelope
-            .as_ref()
-            .map(|e| e.kind().to_string())
-            .unwrap_or_default(),
+        destination,
+        kind,
         created_at_ms: i64::try_from(message.message.id.timestamp_ms()).unwrap_or(i64::MAX),
         expires_at_ms: message.expires_at_ms,
         held_for: match &held.to {

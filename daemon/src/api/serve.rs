@@ -267,7 +267,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-fn wire_precedence(p: Precedence) -> i32 {
+pub(super) fn wire_precedence(p: Precedence) -> i32 {
     match p {
         Precedence::Flash => pb::Precedence::Flash as i32,
         Precedence::Immediate => pb::Precedence::Immediate as i32,

@@ -520,6 +520,33 @@ impl Bureau for BureauService {
         ))
     }
 
+    async fn queue_list(
+        &self,
+        request: Request<pb::QueueListRequest>,
+    ) -> Result<Response<pb::QueueListResponse>, Status> {
+        operator_only(&request)?;
+        let answer = super::queues::list(&self.node, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn queue_show(
+        &self,
+        request: Request<pb::QueueShowRequest>,
+    ) -> Result<Response<pb::QueuedCopy>, Status> {
+        operator_only(&request)?;
+        let answer = super::queues::show(&self.node, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn queue_purge(
+        &self,
+        request: Request<pb::QueuePurgeRequest>,
+    ) -> Result<Response<pb::QueuePurgeResponse>, Status> {
+        operator_only(&request)?;
+        let answer = super::queues::purge(&self.node, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
     async fn list_suspect(
         &self,
         _request: Request<pb::ListSuspectRequest>,
@@ -528,12 +555,12 @@ impl Bureau for BureauService {
     }
 }
 
-/// Quarantine is the operator's, on the node's own Unix socket: a terminal may not hold or
-/// release a bureau's traffic.
+/// Quarantine and the queues are the operator's, on the node's own Unix socket: a terminal
+/// may not hold, release or purge a bureau's traffic.
 fn operator_only<T>(request: &Request<T>) -> Result<(), Status> {
     match terminal_of(request) {
         Some(terminal) => Err(Status::permission_denied(format!(
-            "quarantine is for the node's operator, not terminal {terminal}"
+            "quarantine and queues are for the node's operator, not terminal {terminal}"
         ))),
         None => Ok(()),
     }

@@ -10,6 +10,7 @@ mod bench_node;
 mod bench_nominal;
 mod bench_sync;
 mod bureau;
+mod config;
 mod db;
 mod demo;
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod notices;
 pub mod out;
 mod pki;
 mod quarantine;
+mod queue;
 mod request;
 mod review;
 mod run;
@@ -45,6 +47,10 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm pki init-ca --out ca/\n  bluehelm pki issue --ca ca/ --node ncb.fr --role ncb --country FR --out certs/\n  bluehelm pki list --ca ca/\n  bluehelm pki show certs/ncb.fr.pem"
     )]
     Pki(pki::PkiCommand),
+    /// Check a node's config file without starting the node.
+    #[command(subcommand)]
+    #[command(after_help = "Example:\n  bluehelm config check /etc/bluehelm/ncb.fr.toml")]
+    Config(config::ConfigCommand),
     /// Run a node from its config file.
     #[command(after_help = "Example:\n  bluehelm run --config /etc/bluehelm/ncb.fr.toml")]
     Run(run::RunArgs),
@@ -106,6 +112,11 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm quarantine add --config gs.toml --node mission.unmiss --since 2026-11-28T14:00:00Z\n  bluehelm quarantine list --config ncb.fr.toml\n  bluehelm quarantine release 42 --config ncb.fr.toml"
     )]
     Quarantine(quarantine::QuarantineArgs),
+    /// The queues for each next hop: list them in sending order, show one message, purge.
+    #[command(
+        after_help = "Examples:\n  bluehelm queue list --config gs.toml --hop mission.unmiss\n  bluehelm queue show --config gs.toml --hop mission.unmiss MESSAGE_ID\n  bluehelm queue purge --config gs.toml --hop mission.unmiss --precedence routine"
+    )]
+    Queue(queue::QueueArgs),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -131,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Run(args) => run::run(args),
+        Command::Config(cmd) => config::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchNode(args) => bench_node::run(args),
@@ -143,6 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(cmd) => db::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Quarantine(args) => quarantine::run(args),
+        Command::Queue(args) => queue::run(args),
         Command::Service(cmd) => db::run_service(cmd),
     }
 }

@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::local::{Delivered, Outgoing, SubmitError};
 use super::quarantine::{Added, QuarantineError};
+use super::queues::Purged;
 use super::state::{Core, Stats};
 use crate::config::NodeConfig;
 use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::Entry;
 use crate::records::store::RecordStore;
-use crate::store::{HeldEntry, Queued, ReviewEntry, StoreError, Write};
+use crate::store::{ClassDepths, HeldEntry, Queued, ReviewEntry, StoreError, Write};
 
 /// What the bureau side keeps in the store beside custody. Custody itself changes only
 /// through [`BureauHandle::submit`] and the links: a bureau cannot queue, forget or give up
@@ -308,5 +309,41 @@ impl BureauHandle {
         limit: usize,
     ) -> Result<Vec<Queued>, StoreError> {
         self.core.store().queued(hop, class, after_seq, limit).await
+    }
+
+    /// Messages queued for `hop` right now, per precedence (by `Precedence::rank`).
+    pub fn hop_class_depths(&self, hop: &NodeId) -> ClassDepths {
+        self.core.store().hop_class_depths(hop)
+    }
+
+    /// The operator's look at a queue: the first `limit` copies queued for `hop` (of
+    /// `precedence`, or of all) in the order they will be sent.
+    pub async fn queue_page(
+        &self,
+        hop: &NodeId,
+        precedence: Option<Precedence>,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        self.core.queue_page(hop, precedence, limit).await
+    }
+
+    /// The copy of message `id` queued for `hop`, if any.
+    pub async fn queued_copy(
+        &self,
+        hop: &NodeId,
+        id: &MessageId,
+    ) -> Result<Option<Queued>, StoreError> {
+        self.core.queued_copy(hop, id).await
+    }
+
+    /// The operator's purge (issue 15, item 4), the second exception to "custody changes
+    /// only through `submit`": gives up every copy queued for `hop` (of `precedence`, or of
+    /// all) as an expiry would, each with a non-delivery report to its origin.
+    pub async fn purge_queue(
+        &self,
+        hop: &NodeId,
+        precedence: Option<Precedence>,
+    ) -> Result<Purged, StoreError> {
+        self.core.purge_queue(hop, precedence).await
     }
 }

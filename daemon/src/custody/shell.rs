@@ -551,7 +551,41 @@ pub async fn give_up(
     detail: String,
 ) -> Result<(), crate::store::StoreError> {
     let now = now_ms();
-    let detail_for_audit = detail.clone();
+    let plan = plan_give_up(core, queued, reason, detail, now);
+    let audit = plan.envelope.as_ref().map(|envelope| {
+        let hop = queued.key.next_hop();
+        audited::given_up(envelope, &hop, reason, &plan.detail, now)
+    });
+    let outcomes = core.store().commit(vec![plan.write]).await?;
+    if outcomes.first() == Some(&WriteOutcome::Removed) {
+        Stats::add(&core.stats().non_delivery_reports_sent, plan.reports);
+        if let Some(entry) = audit {
+            core.audit().record(entry);
+        }
+    }
+    Ok(())
+}
+
+/// What giving up one queued copy writes: the `Write::GiveUp` with its non-delivery report,
+/// and what the caller needs for its audit entry and counters once the write is committed.
+pub(super) struct GiveUpPlan {
+    pub write: Write,
+    /// The copy's envelope, if its bytes still decode.
+    pub envelope: Option<Envelope>,
+    /// Reports the write carries (0 or 1).
+    pub reports: u64,
+    pub detail: String,
+}
+
+/// Plans giving up `queued` with `reason` and `detail` (the report's text): the same for a
+/// link's give-up, an expiry and an operator's purge.
+pub(super) fn plan_give_up(
+    core: &Core,
+    queued: &Queued,
+    reason: NonDeliveryReason,
+    detail: String,
+    now: i64,
+) -> GiveUpPlan {
     let mut report = None;
     let envelope = SignedEnvelope::decode(&queued.message.signed)
         .ok()
@@ -559,7 +593,7 @@ pub async fn give_up(
     if let Some(envelope) = &envelope {
         let id = MessageId::generate(now as u64);
         if let Some(ndr) =
-            reports::non_delivery_report(core.me(), envelope, reason, detail, id, now)
+            reports::non_delivery_report(core.me(), envelope, reason, detail.clone(), id, now)
         {
             match own_custody(core, &ndr, now) {
                 Ok(custody) => report = Some(Box::new(custody)),
@@ -571,24 +605,16 @@ pub async fn give_up(
             }
         }
     }
-    let reports = u64::from(report.is_some());
-    let audit = envelope.as_ref().map(|envelope| {
-        let hop = queued.key.next_hop();
-        super::decision_log::given_up(envelope, &hop, reason);
-        audited::given_up(envelope, &hop, reason, &detail_for_audit, now)
-    });
-    let outcomes = core
-        .store()
-        .commit(vec![Write::GiveUp {
+    if let Some(envelope) = &envelope {
+        super::decision_log::given_up(envelope, &queued.key.next_hop(), reason);
+    }
+    GiveUpPlan {
+        reports: u64::from(report.is_some()),
+        write: Write::GiveUp {
             key: queued.key.clone(),
             report,
-        }])
-        .await?;
-    if outcomes.first() == Some(&WriteOutcome::Removed) {
-        Stats::add(&core.stats().non_delivery_reports_sent, reports);
-        if let Some(entry) = audit {
-            core.audit().record(entry);
-        }
+        },
+        envelope,
+        detail,
     }
-    Ok(())
 }

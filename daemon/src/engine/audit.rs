@@ -62,6 +62,8 @@ pub enum Event {
     Released,
     /// Dropped from quarantine by an operator.
     Dropped,
+    /// Given up by an operator's queue purge (issue 15, item 4).
+    Purged,
     /// A query of a database this node holds.
     Queried,
 }

@@ -16,6 +16,7 @@ use super::frames::{read_frame, write_frames, IdentityError, LinkError, Violatio
 use super::link::{run_link, CLOSE_REFUSED};
 use super::links::Links;
 use super::tls;
+use crate::config::PeerAddress;
 use crate::custody::{now_ms, HandshakeFailure, LinkHandle};
 use crate::engine::backoff::Backoff;
 use crate::human_time::local_from_ms;
@@ -169,13 +170,15 @@ async fn serve(
     }
 }
 
-/// Keeps a link to `peer` at `address` up: dials, and redials with backoff and jitter.
+/// Keeps a link to `peer` at `address` up: dials, and redials with backoff and jitter. A
+/// DNS name is resolved again before each dial (issue 15, item 3), so a peer that moved, or
+/// whose name did not resolve at first, is found on a later redial.
 pub async fn dial_loop(
     core: LinkHandle,
     links: Arc<Links>,
     endpoint: Endpoint,
     peer: NodeId,
-    address: SocketAddr,
+    configured: PeerAddress,
 ) {
     let mut attempt = 0;
     loop {
@@ -183,15 +186,21 @@ pub async fn dial_loop(
             return;
         }
         if !links.is_linked(&peer) {
-            match dial(&core, &links, &endpoint, &peer, address).await {
-                Ok((conn, identity)) => {
-                    attempt = 0;
-                    serve(core.clone(), &links, conn, &identity, "dialled").await;
-                }
+            match resolve(&endpoint, &configured).await {
                 Err(err) => {
-                    core.stats().traffic.handshake_failed(dial_failure(&err));
-                    dial_failed(&links, &peer, address, &err);
+                    tracing::info!(%peer, address = %configured, error = %err,
+                        "dial failed: the name does not resolve");
                 }
+                Ok(address) => match dial(&core, &links, &endpoint, &peer, address).await {
+                    Ok((conn, identity)) => {
+                        attempt = 0;
+                        serve(core.clone(), &links, conn, &identity, "dialled").await;
+                    }
+                    Err(err) => {
+                        core.stats().traffic.handshake_failed(dial_failure(&err));
+                        dial_failed(&links, &peer, address, &err);
+                    }
+                },
             }
         }
         let delay = REDIAL.delay(attempt, rand::random());
@@ -227,6 +236,29 @@ fn dial_failed(links: &Links, peer: &NodeId, address: SocketAddr, err: &LinkErro
         tracing::debug!(%peer, %address, reason = %err, down_for_secs, failed_redials,
             "dial failed");
     }
+}
+
+/// The socket address to dial for `address`: itself, or the first address its name
+/// resolves to now in the endpoint's address family (an IPv4 socket cannot reach `::1`,
+/// which `localhost` often resolves to first).
+async fn resolve(endpoint: &Endpoint, address: &PeerAddress) -> std::io::Result<SocketAddr> {
+    let (host, port) = match address {
+        PeerAddress::Socket(socket) => return Ok(*socket),
+        PeerAddress::Name { host, port } => (host.as_str(), *port),
+    };
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let ipv6 = endpoint.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+    resolved
+        .iter()
+        .find(|a| a.is_ipv6() == ipv6)
+        .or_else(|| resolved.first())
+        .copied()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host} resolves to no address"),
+            )
+        })
 }
 
 /// Dials and proves the link: the handshake alone does not tell the dialler that the
