@@ -37,6 +37,24 @@ async fn net_with(
     (TestNet::with_specs(specs), proxy)
 }
 
+/// gs, ncb.ke and the post, started and linked.
+async fn start_linked(net: &TestNet) -> [Node; 3] {
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    let post = net.start(POST).await;
+    linked(&ke, "gs").await;
+    linked(&post, "gs").await;
+    [gs, ke, post]
+}
+
+/// Every one of the `acknowledged` messages reached the post once, counted again once
+/// `path`'s queues are empty and no copy can still arrive.
+async fn all_once_at_the_post(path: &[&Node], post: &Node, acknowledged: usize, what: &str) {
+    every_one_once(post, acknowledged, what).await;
+    queues_empty(path).await;
+    assert_eq!(delivered(post).await.values().sum::<usize>(), acknowledged);
+}
+
 /// Sends messages `range` from `from` to the post, a mix of precedences; returns how many
 /// the origin acknowledged (took into custody).
 async fn send(from: &Node, range: std::ops::Range<usize>) -> usize {
@@ -70,15 +88,9 @@ async fn a_post_behind_a_lossy_duplicating_reordering_link_gets_every_message_on
         ..Impairments::none()
     })
     .await;
-    let gs = net.start("gs").await;
-    let ke = net.start("ncb.ke").await;
-    let post = net.start(POST).await;
-    linked(&ke, "gs").await;
-    linked(&post, "gs").await;
+    let [gs, ke, post] = start_linked(&net).await;
     let acknowledged = send(&ke, 0..400).await;
-    every_one_once(&post, acknowledged, "lossy link").await;
-    queues_empty(&[&gs, &ke]).await;
-    assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    all_once_at_the_post(&[&gs, &ke], &post, acknowledged, "lossy link").await;
     let stats = proxy.stats();
     assert!(
         stats.lost.load(std::sync::atomic::Ordering::Relaxed) > 0
@@ -97,11 +109,7 @@ async fn a_link_cut_past_its_idle_timeout_heals_and_what_waited_arrives_once() {
         ..Impairments::none()
     })
     .await;
-    let gs = net.start("gs").await;
-    let ke = net.start("ncb.ke").await;
-    let post = net.start(POST).await;
-    linked(&ke, "gs").await;
-    linked(&post, "gs").await;
+    let [gs, ke, post] = start_linked(&net).await;
     let mut acknowledged = send(&ke, 0..50).await;
     // Cut while traffic flows, long enough for both ends to give the link up (10 s idle
     // timeout), and keep sending meanwhile: it waits at gs.
@@ -114,9 +122,7 @@ async fn a_link_cut_past_its_idle_timeout_heals_and_what_waited_arrives_once() {
     acknowledged += send(&ke, 150..200).await;
     proxy.cut(false);
     linked(&post, "gs").await;
-    every_one_once(&post, acknowledged, "cut and healed").await;
-    queues_empty(&[&gs, &ke]).await;
-    assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    all_once_at_the_post(&[&gs, &ke], &post, acknowledged, "cut and healed").await;
     for node in [post, ke, gs] {
         node.shutdown().await;
     }
@@ -129,11 +135,7 @@ async fn a_link_flapping_every_two_seconds_under_load_loses_and_duplicates_nothi
         ..Impairments::none()
     })
     .await;
-    let gs = net.start("gs").await;
-    let ke = net.start("ncb.ke").await;
-    let post = net.start(POST).await;
-    linked(&ke, "gs").await;
-    linked(&post, "gs").await;
+    let [gs, ke, post] = start_linked(&net).await;
     // Load: ncb.ke sends without pause while the post's link goes down for 2 s and up for
     // 2 s, four times.
     let flapping = async {
@@ -154,9 +156,7 @@ async fn a_link_flapping_every_two_seconds_under_load_loses_and_duplicates_nothi
         acknowledged
     };
     let ((), acknowledged) = tokio::join!(flapping, load);
-    every_one_once(&post, acknowledged, "flapping link").await;
-    queues_empty(&[&gs, &ke]).await;
-    assert_eq!(delivered(&post).await.values().sum::<usize>(), acknowledged);
+    all_once_at_the_post(&[&gs, &ke], &post, acknowledged, "flapping link").await;
     assert!(
         proxy.stats().cut.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "the cuts did drop traffic"
