@@ -13,7 +13,7 @@
 //! cheap handle, over a bounded channel.
 
 mod error;
-mod in_use;
+pub(crate) mod in_use;
 mod keeper;
 mod keys;
 mod log;

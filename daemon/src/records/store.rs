@@ -78,6 +78,10 @@ pub enum RecordStoreError {
     /// An entry does not decode: the files were changed outside the node.
     #[error("field database {database} holds a corrupt entry ({problem}); restore the storage directory from a backup or remove records/ and let the replica sync again")]
     Corrupt { database: Database, problem: String },
+    /// The directory cannot be prepared, or another open of it holds sled's lock (another
+    /// process, or this one's previous open still closing).
+    #[error(transparent)]
+    Storage(#[from] crate::store::StoreError),
 }
 
 /// A storage key filed under an index key, with its index value.
@@ -110,8 +114,13 @@ pub struct RecordStore {
 impl RecordStore {
     /// Opens (or creates) `records/` under the node's storage directory.
     pub fn open(storage: &Path) -> Result<Self, RecordStoreError> {
+        let dir = storage.join("records");
+        crate::store::private::prepare(&dir)?;
+        // sled's lock, waited for as the custody store does: a previous open in this
+        // process may still be closing, and another process holding it is named.
+        crate::store::in_use::check(&dir, &dir.join("db"))?;
         let db = sled::Config::new()
-            .path(storage.join("records"))
+            .path(&dir)
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(1000))
             .open()?;
