@@ -154,6 +154,7 @@ struct LimitsFile {
     queue_quota: usize,
     max_peers: usize,
     custody_log_file_mib: u64,
+    min_free_disk_mib: u64,
 }
 
 impl Default for LimitsFile {
@@ -164,6 +165,7 @@ impl Default for LimitsFile {
             queue_quota: limits.queue_quota,
             max_peers: limits.max_peers,
             custody_log_file_mib: limits.custody_log_file_bytes / MIB,
+            min_free_disk_mib: limits.min_free_disk_bytes / MIB,
         }
     }
 }
@@ -206,6 +208,10 @@ pub struct Limits {
     /// [`crate::store::MIN_LOG_FILE_BYTES`] and twice `max_frame_bytes`, so that the round
     /// which starts a checkpoint still fits in the file.
     pub custody_log_file_bytes: u64,
+    /// Free space the file system holding the storage directory must keep (bytes, whole
+    /// MiB): below it the node takes no new custody and says "retry later", so that sled
+    /// never meets a full disk in the middle of a write. Zero: no reserve.
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for Limits {
@@ -216,6 +222,9 @@ impl Default for Limits {
             queue_quota: 1_000_000,
             max_peers: 256,
             custody_log_file_bytes: crate::store::DEFAULT_LOG_FILE_BYTES,
+            // As RabbitMQ's disk_free_limit: enough for sled's next segments and a few
+            // rounds of the largest frames.
+            min_free_disk_bytes: 64 * MIB,
         }
     }
 }
@@ -468,6 +477,7 @@ impl FileConfig {
                 queue_quota: limits.queue_quota,
                 max_peers: limits.max_peers,
                 custody_log_file_bytes: log_file_bytes,
+                min_free_disk_bytes: limits.min_free_disk_mib.saturating_mul(MIB),
             },
             reference_services,
         })

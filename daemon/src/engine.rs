@@ -7,6 +7,7 @@ pub mod answers;
 pub mod audit;
 pub mod backoff;
 pub mod custody;
+pub mod disk;
 pub mod dna;
 pub mod ledger;
 pub mod nominal;

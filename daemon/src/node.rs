@@ -3,6 +3,7 @@
 //! them, and stops them in order. Nothing imports `node` but `lib.rs` and the CLI.
 
 mod crl;
+mod disk;
 mod preflight;
 mod trust;
 
@@ -200,6 +201,7 @@ impl Node {
             }
         }
         tasks.spawn(crate::custody::sweep(core.clone()));
+        tasks.spawn(disk::watch(core.clone()));
         let crl_task = crl::CrlTask {
             core: core.clone(),
             links: links.clone(),

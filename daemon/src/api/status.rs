@@ -119,6 +119,7 @@ pub async fn status(
             .collect(),
         traffic,
         store_bytes: figures.store_bytes,
+        disk_free_bytes: figures.disk_free_bytes,
         replicas: figures
             .replicas
             .iter()

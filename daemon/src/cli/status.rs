@@ -167,8 +167,12 @@ fn print(status: &pb::StatusResponse) -> Result<(), Failure> {
             )?;
         }
     }
+    let free = status
+        .disk_free_bytes
+        .map(|free| format!(", {:.0} MiB free on its disk", free as f64 / 1048576.0))
+        .unwrap_or_default();
     outln!(
-        "store: {:.1} MiB on disk",
+        "store: {:.1} MiB on disk{free}",
         status.store_bytes as f64 / 1048576.0
     )?;
     for r in &status.replicas {

@@ -274,3 +274,14 @@ fn log_format_is_text_unless_json_is_asked_for() {
         "{text}"
     );
 }
+
+#[test]
+fn the_disk_reserve_defaults_to_64_mib_and_zero_turns_it_off() {
+    let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
+    assert_eq!(config.limits.min_free_disk_bytes, 64 * 1024 * 1024);
+    let text = minimal("") + "\n[limits]\nmin_free_disk_mib = 0\n";
+    let config = NodeConfig::parse(&text, Path::new(".")).unwrap();
+    assert_eq!(config.limits.min_free_disk_bytes, 0);
+    let text = minimal("") + "\n[limits]\nmin_free_disk_mib = -1\n";
+    assert!(NodeConfig::parse(&text, Path::new(".")).is_err());
+}

@@ -294,6 +294,11 @@ impl BureauHandle {
         self.core.store().has_failed()
     }
 
+    /// The disk under the store as the node's watcher last read it.
+    pub fn disk(&self) -> super::Disk {
+        self.core.disk()
+    }
+
     /// How long the store's fsyncs took.
     pub fn fsync_latency(&self) -> crate::metrics::histogram::HistogramReading {
         self.core.store().fsync_latency()

@@ -20,7 +20,7 @@ use crate::engine::audit::Entry;
 use crate::engine::ledger::refusal_excused_if_held;
 use crate::engine::policy::Party;
 use crate::engine::release::{Directory, WithheldBecause};
-use crate::engine::{custody, reports, revocation, CustodyDecision, Hop};
+use crate::engine::{custody, disk, reports, revocation, CustodyDecision, Hop};
 use crate::store::{Custody, Provenance, Queued, StoredMessage, Write, WriteOutcome};
 
 /// A message a neighbour offers.
@@ -416,7 +416,9 @@ fn decide_custody(
         origin: envelope.origin.clone(),
         id: envelope.message_id,
     };
-    if let Err((reason, detail)) = revocation::may_take_custody(&core.standing()) {
+    let may = revocation::may_take_custody(&core.standing())
+        .and_then(|()| disk::may_take_custody(core.disk_shortage().as_deref()));
+    if let Err((reason, detail)) = may {
         return Err(Refusal {
             message,
             reason,

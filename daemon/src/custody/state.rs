@@ -119,6 +119,18 @@ pub struct Core {
     /// the custody shell for every arrival. Changed only after the store made a rule
     /// durable.
     quarantine: RwLock<Rules>,
+    /// Free space on the storage directory's file system, and why that is too little for
+    /// custody (`engine::disk`); set by the node's disk watcher.
+    disk: RwLock<Disk>,
+}
+
+/// The disk under the store, as the node's watcher last read it.
+#[derive(Debug, Clone, Default)]
+pub struct Disk {
+    /// Free bytes for an unprivileged writer; `None` until first read, or when it cannot be.
+    pub free_bytes: Option<u64>,
+    /// Why the node takes no custody now (`engine::disk::shortage`).
+    pub shortage: Option<String>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -175,6 +187,7 @@ impl Core {
             handed_out: HandedOut::default(),
             standing: RwLock::default(),
             quarantine: RwLock::new(quarantine),
+            disk: RwLock::default(),
         }
     }
 
@@ -227,6 +240,27 @@ impl Core {
             .standing
             .write()
             .unwrap_or_else(PoisonError::into_inner) = standing;
+    }
+
+    /// The disk under the store as last read.
+    pub fn disk(&self) -> Disk {
+        // A writer that panicked left a whole value: one assignment.
+        self.disk
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Why the disk stops custody now, if it does: read for every arrival, so it clones
+    /// nothing while the disk has room.
+    pub(super) fn disk_shortage(&self) -> Option<String> {
+        let disk = self.disk.read().unwrap_or_else(PoisonError::into_inner);
+        disk.shortage.clone()
+    }
+
+    /// The node's disk watcher read the free space again.
+    pub fn set_disk(&self, disk: Disk) {
+        *self.disk.write().unwrap_or_else(PoisonError::into_inner) = disk;
     }
 
     /// The field databases.

@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub custody_latency: HistogramReading,
     pub fsync_latency: HistogramReading,
     pub store_bytes: u64,
+    /// Free bytes on the storage directory's file system, as the disk watcher last read.
+    pub disk_free_bytes: Option<u64>,
     pub crl: CrlFigure,
     pub replicas: Vec<ReplicaFigure>,
     /// Notice requests awaiting review; only the hub (gs) reviews.
@@ -157,6 +159,7 @@ pub async fn gather(node: &BureauHandle, links: &dyn LinkedPeers) -> Result<Snap
         custody_latency: stats.traffic.custody_latency.read(),
         fsync_latency: node.fsync_latency(),
         store_bytes,
+        disk_free_bytes: node.disk().free_bytes,
         crl,
         replicas,
         review_queue,
@@ -175,6 +178,7 @@ pub fn health(node: &BureauHandle) -> Health {
         node.store_failed(),
         next_update,
         node.standing().revoked_because(),
+        node.disk().shortage,
         now_ms() / 1000,
     )
 }

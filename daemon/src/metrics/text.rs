@@ -175,6 +175,14 @@ pub fn encode(s: &Snapshot) -> String {
         "Bytes on disk under the storage folder",
         s.store_bytes as f64,
     );
+    if let Some(free) = s.disk_free_bytes {
+        gauge(
+            &mut r,
+            "bluehelm_disk_free_bytes",
+            "Bytes free for the node on the storage folder's file system",
+            free as f64,
+        );
+    }
     if let Some(number) = s.crl.number {
         gauge(
             &mut r,
