@@ -471,3 +471,84 @@ async fn a_node_configured_without_its_encryption_key_says_it_cannot_read_sealed
         node.stop().await.expect("stops");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sealed_before_a_rotation_is_read_with_the_previous_key_listed() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+    let id = api_client(&fr)
+        .await
+        .submit_sealed(sealed_text(pb::destination::Target::Node("ncb.ke".into())))
+        .await
+        .expect("sealed to ncb.ke")
+        .into_inner()
+        .message_id;
+    let before = inbox_message(&ke, &id).await;
+    assert!(before.seal_error.is_empty(), "{}", before.seal_error);
+    ke.stop().await.expect("stops");
+
+    // ncb.ke gets a new key pair; the old encryption key is kept beside the new files.
+    let pki_dir = net.net.pki_dir();
+    let kept = pki_dir.join("ncb.ke.previous.enc.key");
+    std::fs::copy(pki_dir.join("ncb.ke.enc.key"), &kept).expect("keep the old key");
+    let out = tempfile::tempdir().expect("temp");
+    let out = out.path().join("ncb.ke");
+    let (code, said, err) = run_cli(
+        bluehelm_bin!(),
+        &[
+            "pki",
+            "rotate",
+            "--ca",
+            pki_dir.to_str().expect("utf-8"),
+            "--node",
+            "ncb.ke",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        said.contains("ncb.ke.enc.key"),
+        "rotate names the new key: {said}"
+    );
+    assert!(said.contains("install the three files"), "{said}");
+    for file in ["ncb.ke.pem", "ncb.ke.key", "ncb.ke.enc.key"] {
+        std::fs::copy(out.join(file), pki_dir.join(file)).expect("install");
+    }
+
+    // Without the old key the message cannot be read, and the node says why.
+    let ke = net.start("ncb.ke").await;
+    let unread = inbox_message(&ke, &id).await;
+    assert!(unread.body.is_none());
+    assert!(
+        unread.seal_error.contains("another encryption key"),
+        "{}",
+        unread.seal_error
+    );
+    ke.stop().await.expect("stops");
+
+    // Listed under previous_encryption_keys, it opens what was sealed to it.
+    let config = net.config_path("ncb.ke");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replacen(
+        "[tls]\n",
+        &format!("[tls]\nprevious_encryption_keys = [{:?}]\n", kept),
+        1,
+    );
+    std::fs::write(&config, text).expect("config rewritten");
+    let ke = net.start("ncb.ke").await;
+    let read = inbox_message(&ke, &id).await;
+    assert!(read.seal_error.is_empty(), "{}", read.seal_error);
+    match &read.body {
+        Some(pb::inbox_message::Body::Text(t)) => assert_eq!(t.body, SEALED_MARKER),
+        other => panic!("expected the text in clear, got {other:?}"),
+    }
+    for node in [gs, fr, ke] {
+        node.stop().await.expect("stops");
+    }
+}

@@ -134,6 +134,10 @@ struct TlsFile {
     /// The X25519 key that opens sealed messages (issue 14, item 4), written by `pki issue`
     /// as `<node>.enc.key`; absent: this node cannot read sealed messages (and says so).
     encryption_key: Option<PathBuf>,
+    /// Encryption keys of this node's earlier certificates (`pki rotate`), kept to read what
+    /// was sealed to them before the switch.
+    #[serde(default)]
+    previous_encryption_keys: Vec<PathBuf>,
     /// The sealing directory (`bluehelm pki directory`); absent: this node cannot seal.
     directory: Option<PathBuf>,
 }
@@ -181,6 +185,8 @@ pub struct TlsFiles {
     pub crl: PathBuf,
     /// The decryption key of sealed messages; `None`: none configured.
     pub encryption_key: Option<PathBuf>,
+    /// Decryption keys of earlier certificates, tried when a message was sealed to one.
+    pub previous_encryption_keys: Vec<PathBuf>,
     /// The sealing directory; `None`: none configured.
     pub directory: Option<PathBuf>,
 }
@@ -468,6 +474,12 @@ impl FileConfig {
                 ca: resolve(self.tls.ca),
                 crl: resolve(self.tls.crl),
                 encryption_key: self.tls.encryption_key.map(resolve),
+                previous_encryption_keys: self
+                    .tls
+                    .previous_encryption_keys
+                    .into_iter()
+                    .map(resolve)
+                    .collect(),
                 directory: self.tls.directory.map(resolve),
             },
             peers,

@@ -47,6 +47,9 @@ pub fn recipients(node: &BureauHandle, outgoing: &Outgoing) -> Result<Vec<SealRe
 pub struct Opener {
     me: NodeId,
     key: Result<DecryptionKey, String>,
+    /// Keys of earlier certificates (`previous_encryption_keys`): what was sealed to the
+    /// node before a `pki rotate` stays readable.
+    previous: Vec<DecryptionKey>,
 }
 
 impl Opener {
@@ -74,22 +77,46 @@ impl Opener {
                     ),
                 }),
         };
+        let previous = node
+            .config()
+            .tls
+            .previous_encryption_keys
+            .iter()
+            .filter_map(|path| match DecryptionKey::load(path) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e,
+                        "a previous encryption key is unusable: what was sealed to it stays unreadable");
+                    None
+                }
+            })
+            .collect();
         Self {
             me: node.me().clone(),
             key,
+            previous,
         }
     }
 
     /// The plaintext (inner body encoding) of a sealed body received in `envelope`, or why
     /// it cannot be read.
     pub fn open(&self, envelope: &Envelope, sealed: &SealedBody) -> Result<Vec<u8>, String> {
-        let key = self.key.as_ref().map_err(Clone::clone)?;
         let at = SealBinding {
             message_id: envelope.message_id,
             origin: envelope.origin.clone(),
         };
-        open_plaintext(sealed, &at, &self.me, key)
+        let current = match &self.key {
+            Ok(key) => open_plaintext(sealed, &at, &self.me, key).map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        };
+        // The current key's error is the one to show when no earlier key opens it either.
+        current
+            .or_else(|why| {
+                self.previous
+                    .iter()
+                    .find_map(|key| open_plaintext(sealed, &at, &self.me, key).ok())
+                    .ok_or(why)
+            })
             .map(|(_, plaintext)| plaintext)
-            .map_err(|e| e.to_string())
     }
 }

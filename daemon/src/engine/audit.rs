@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use bluehelm_proto::{Envelope, MessageRef};
 
 use super::records::{hex, sha256_parts as sha256};
+use crate::human_time::local_from_ms;
 
 mod signed;
 #[cfg(test)]
@@ -250,9 +251,9 @@ pub enum Tamper {
         expected: u64,
         found: u64,
     },
-    #[error("entry {seq} differs from the checkpoint the node signed at {at_ms} (the log was rewritten after it)")]
+    #[error("entry {seq} differs from the checkpoint the node signed at {} (the log was rewritten after it)", local_from_ms(*at_ms))]
     CheckpointMismatch { seq: u64, at_ms: i64 },
-    #[error("the log ends at entry {last}, before entry {seq} of the checkpoint the node signed at {at_ms} (the log was cut)")]
+    #[error("the log ends at entry {last}, before entry {seq} of the checkpoint the node signed at {} (the log was cut)", local_from_ms(*at_ms))]
     Truncated { last: u64, seq: u64, at_ms: i64 },
 }
 

@@ -34,6 +34,17 @@ pub fn run(
         identity.serial_hex(),
         local_from_secs(identity.not_after)
     )?;
+    let files = if rotated.issued.encryption_key_pem.is_some() {
+        let path = IssuedNode::encryption_key_path(out, &identity.node);
+        outln!(
+            "wrote {} (its new key for sealed messages: list the old one under [tls] \
+             previous_encryption_keys, so that what was sealed to it stays readable)",
+            path.display()
+        )?;
+        "the three files"
+    } else {
+        "both files"
+    };
     for old in &rotated.previous {
         if rotated.revoked.iter().any(|r| r.serial == old.serial) {
             outln!(
@@ -50,9 +61,9 @@ pub fn run(
         }
     }
     let next = if rotated.revoked.is_empty() {
-        "install both files on the node and restart it"
+        format!("install {files} on the node and restart it")
     } else {
-        "install both files on the node and restart it, then run `bluehelm pki crl` and distribute the new CRL"
+        format!("install {files} on the node and restart it, then run `bluehelm pki crl` and distribute the new CRL")
     };
     outln!("next: {next}")?;
     Ok(())
