@@ -160,9 +160,11 @@ async fn serve(
         }
         None => tracing::info!(%peer, %remote, "link up ({how})"),
     }
+    let stopping = core.cancel().clone();
     let reason = run_link(core, conn.clone(), peer.clone(), links.crl().clone()).await;
     if links.remove(&peer, &conn) {
-        if let Some(reason) = reason {
+        // A node that is stopping closes its own links: no outage to report.
+        if let Some(reason) = reason.filter(|_| !stopping.is_cancelled()) {
             let outage = links.lost(&peer, now_ms());
             tracing::warn!(%peer, %remote, %reason, since = %local_from_ms(outage.since_ms()),
                 "link down");
