@@ -66,11 +66,13 @@ struct FileConfig {
     /// Whether nodes certified by the network CA but not listed in `peers` may connect.
     #[serde(default)]
     accept_unknown_peers: bool,
-    /// Where messages for nodes that no route names go.
-    default_route: Option<String>,
-    /// Static routes: node id or wildcard (`ncb.*`) = next hop.
+    /// Where messages for nodes that no route names go: a peer, or an ordered list of a
+    /// primary and its alternates (issue 15, item 7).
+    default_route: Option<NextHops>,
+    /// Static routes: node id or wildcard (`ncb.*`), or `"*"` for the default route = next
+    /// hop, or an ordered list of a primary and its alternates (`"*" = ["gs", "gs-b"]`).
     #[serde(default)]
-    routes: BTreeMap<String, String>,
+    routes: BTreeMap<String, NextHops>,
     /// Groups this node fans out: group name = member node ids.
     #[serde(default)]
     groups: BTreeMap<String, Vec<String>>,
@@ -124,6 +126,20 @@ pub struct ReferenceServices {
     pub dna: bool,
 }
 
+/// A route's value as written: one next hop, or a primary followed by its alternates.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a peer's node id, or an ordered list of peers' node ids"
+)]
+enum NextHops {
+    One(String),
+    Ordered(Vec<String>),
+}
+
+/// The key of `[routes]` that names the default route.
+const ANY_NODE: &str = "*";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TlsFile {
@@ -154,6 +170,7 @@ struct LimitsFile {
     queue_quota: usize,
     max_peers: usize,
     custody_log_file_mib: u64,
+    failover_after_secs: u64,
 }
 
 impl Default for LimitsFile {
@@ -164,6 +181,7 @@ impl Default for LimitsFile {
             queue_quota: limits.queue_quota,
             max_peers: limits.max_peers,
             custody_log_file_mib: limits.custody_log_file_bytes / MIB,
+            failover_after_secs: limits.failover_after_secs,
         }
     }
 }
@@ -206,6 +224,9 @@ pub struct Limits {
     /// [`crate::store::MIN_LOG_FILE_BYTES`] and twice `max_frame_bytes`, so that the round
     /// which starts a checkpoint still fits in the file.
     pub custody_log_file_bytes: u64,
+    /// How long a route's primary next hop may be silent (its link down) before traffic
+    /// goes to the route's alternates (issue 15, item 7); at least 1 s.
+    pub failover_after_secs: u64,
 }
 
 impl Default for Limits {
@@ -216,6 +237,7 @@ impl Default for Limits {
             queue_quota: 1_000_000,
             max_peers: 256,
             custody_log_file_bytes: crate::store::DEFAULT_LOG_FILE_BYTES,
+            failover_after_secs: crate::engine::failover::DEFAULT_FAILOVER_AFTER_SECS,
         }
     }
 }
@@ -313,26 +335,39 @@ impl FileConfig {
         }
 
         let mut routes = Vec::new();
-        for (pattern, via) in self.routes {
+        let mut default_route = self
+            .default_route
+            .map(|hops| next_hops("default_route", hops, &me, &neighbours))
+            .transpose()?;
+        for (pattern, hops) in self.routes {
             let key = format!("routes.\"{pattern}\"");
+            let (via, alternates) = next_hops(&key, hops, &me, &neighbours)?;
+            if pattern == ANY_NODE {
+                if default_route.is_some() {
+                    return Err(invalid(
+                        &key,
+                        "the default route is given twice: keep either `default_route` or \
+                         `\"*\"` under [routes]",
+                    ));
+                }
+                default_route = Some((via, alternates));
+                continue;
+            }
             let pattern = RoutePattern::parse(&pattern).map_err(|m| invalid(&key, m))?;
-            let via = node_id(&key, &via)?;
-            check_next_hop(&key, &via, &me, &neighbours)?;
-            routes.push(Route { pattern, via });
+            routes.push(Route {
+                pattern,
+                via,
+                alternates,
+            });
         }
         // Most specific first: exact ids, then longer wildcard prefixes.
         routes.sort_by_key(|r| match &r.pattern {
             RoutePattern::Exact(_) => 0,
             RoutePattern::Prefix(p) => usize::MAX - p.len(),
         });
-
-        let default_route = match self.default_route {
-            Some(via) => {
-                let via = node_id("default_route", &via)?;
-                check_next_hop("default_route", &via, &me, &neighbours)?;
-                Some(via)
-            }
-            None => None,
+        let (default_route, default_alternates) = match default_route {
+            Some((via, alternates)) => (Some(via), alternates),
+            None => (None, Vec::new()),
         };
 
         let mut groups = BTreeMap::new();
@@ -414,6 +449,13 @@ impl FileConfig {
                 ),
             ));
         }
+        if limits.failover_after_secs == 0 {
+            return Err(invalid(
+                "limits.failover_after_secs",
+                "must be at least 1: a primary given up at its first lost packet would move \
+                 traffic back and forth",
+            ));
+        }
         if limits.queue_quota == 0 || limits.max_peers == 0 {
             return Err(invalid(
                 "limits",
@@ -441,6 +483,7 @@ impl FileConfig {
                 neighbours,
                 routes,
                 default_route,
+                default_alternates,
                 groups,
                 services,
             },
@@ -468,10 +511,42 @@ impl FileConfig {
                 queue_quota: limits.queue_quota,
                 max_peers: limits.max_peers,
                 custody_log_file_bytes: log_file_bytes,
+                failover_after_secs: limits.failover_after_secs,
             },
             reference_services,
         })
     }
+}
+
+/// A route's next hops as written under `key`: the primary and its alternates, each a
+/// configured peer, none twice.
+fn next_hops(
+    key: &str,
+    hops: NextHops,
+    me: &NodeId,
+    neighbours: &BTreeSet<NodeId>,
+) -> Result<(NodeId, Vec<NodeId>), ConfigError> {
+    let written = match hops {
+        NextHops::One(via) => vec![via],
+        NextHops::Ordered(list) => list,
+    };
+    let mut ordered: Vec<NodeId> = Vec::with_capacity(written.len());
+    for via in &written {
+        let via = node_id(key, via)?;
+        check_next_hop(key, &via, me, neighbours)?;
+        if ordered.contains(&via) {
+            return Err(invalid(key, format!("next hop {via} is listed twice")));
+        }
+        ordered.push(via);
+    }
+    if ordered.is_empty() {
+        return Err(invalid(
+            key,
+            "an empty list: name a peer, or a primary followed by its alternates",
+        ));
+    }
+    let primary = ordered.remove(0);
+    Ok((primary, ordered))
 }
 
 fn check_next_hop(

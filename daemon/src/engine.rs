@@ -8,6 +8,7 @@ pub mod audit;
 pub mod backoff;
 pub mod custody;
 pub mod dna;
+pub mod failover;
 pub mod ledger;
 pub mod nominal;
 pub mod outage;

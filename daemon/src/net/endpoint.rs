@@ -151,6 +151,7 @@ async fn serve(
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }
+    core.link_up(&peer);
     match links.recovered(&peer) {
         Some(outage) => {
             let now = now_ms();
@@ -160,8 +161,15 @@ async fn serve(
         }
         None => tracing::info!(%peer, %remote, "link up ({how})"),
     }
-    let reason = run_link(core, conn.clone(), peer.clone(), links.crl().clone()).await;
+    let reason = run_link(
+        core.clone(),
+        conn.clone(),
+        peer.clone(),
+        links.crl().clone(),
+    )
+    .await;
     if links.remove(&peer, &conn) {
+        core.link_down(&peer);
         if let Some(reason) = reason {
             let outage = links.lost(&peer, now_ms());
             tracing::warn!(%peer, %remote, %reason, since = %local_from_ms(outage.since_ms()),
