@@ -66,11 +66,13 @@ struct FileConfig {
     /// Whether nodes certified by the network CA but not listed in `peers` may connect.
     #[serde(default)]
     accept_unknown_peers: bool,
-    /// Where messages for nodes that no route names go.
-    default_route: Option<String>,
-    /// Static routes: node id or wildcard (`ncb.*`) = next hop.
+    /// Where messages for nodes that no route names go: a peer, or an ordered list of a
+    /// primary and its alternates (issue 15, item 7).
+    default_route: Option<NextHops>,
+    /// Static routes: node id or wildcard (`ncb.*`), or `"*"` for the default route = next
+    /// hop, or an ordered list of a primary and its alternates (`"*" = ["gs", "gs-b"]`).
     #[serde(default)]
-    routes: BTreeMap<String, String>,
+    routes: BTreeMap<String, NextHops>,
     /// Groups this node fans out: group name = member node ids.
     #[serde(default)]
     groups: BTreeMap<String, Vec<String>>,
@@ -124,6 +126,20 @@ pub struct ReferenceServices {
     pub dna: bool,
 }
 
+/// A route's value as written: one next hop, or a primary followed by its alternates.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a peer's node id, or an ordered list of peers' node ids"
+)]
+enum NextHops {
+    One(String),
+    Ordered(Vec<String>),
+}
+
+/// The key of `[routes]` that names the default route.
+const ANY_NODE: &str = "*";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TlsFile {
@@ -159,6 +175,7 @@ struct LimitsFile {
     max_peers: usize,
     custody_log_file_mib: u64,
     min_free_disk_mib: u64,
+    failover_after_secs: u64,
 }
 
 impl Default for LimitsFile {
@@ -170,6 +187,7 @@ impl Default for LimitsFile {
             max_peers: limits.max_peers,
             custody_log_file_mib: limits.custody_log_file_bytes / MIB,
             min_free_disk_mib: limits.min_free_disk_bytes / MIB,
+            failover_after_secs: limits.failover_after_secs,
         }
     }
 }
@@ -218,6 +236,9 @@ pub struct Limits {
     /// MiB): below it the node takes no new custody and says "retry later", so that sled
     /// never meets a full disk in the middle of a write. Zero: no reserve.
     pub min_free_disk_bytes: u64,
+    /// How long a route's primary next hop may be silent (its link down) before traffic
+    /// goes to the route's alternates (issue 15, item 7); at least 1 s.
+    pub failover_after_secs: u64,
 }
 
 impl Default for Limits {
@@ -231,6 +252,7 @@ impl Default for Limits {
             // As RabbitMQ's disk_free_limit: enough for sled's next segments and a few
             // rounds of the largest frames.
             min_free_disk_bytes: 64 * MIB,
+            failover_after_secs: crate::engine::failover::DEFAULT_FAILOVER_AFTER_SECS,
         }
     }
 }
@@ -328,26 +350,39 @@ impl FileConfig {
         }
 
         let mut routes = Vec::new();
-        for (pattern, via) in self.routes {
+        let mut default_route = self
+            .default_route
+            .map(|hops| next_hops("default_route", hops, &me, &neighbours))
+            .transpose()?;
+        for (pattern, hops) in self.routes {
             let key = format!("routes.\"{pattern}\"");
+            let (via, alternates) = next_hops(&key, hops, &me, &neighbours)?;
+            if pattern == ANY_NODE {
+                if default_route.is_some() {
+                    return Err(invalid(
+                        &key,
+                        "the default route is given twice: keep either `default_route` or \
+                         `\"*\"` under [routes]",
+                    ));
+                }
+                default_route = Some((via, alternates));
+                continue;
+            }
             let pattern = RoutePattern::parse(&pattern).map_err(|m| invalid(&key, m))?;
-            let via = node_id(&key, &via)?;
-            check_next_hop(&key, &via, &me, &neighbours)?;
-            routes.push(Route { pattern, via });
+            routes.push(Route {
+                pattern,
+                via,
+                alternates,
+            });
         }
         // Most specific first: exact ids, then longer wildcard prefixes.
         routes.sort_by_key(|r| match &r.pattern {
             RoutePattern::Exact(_) => 0,
             RoutePattern::Prefix(p) => usize::MAX - p.len(),
         });
-
-        let default_route = match self.default_route {
-            Some(via) => {
-                let via = node_id("default_route", &via)?;
-                check_next_hop("default_route", &via, &me, &neighbours)?;
-                Some(via)
-            }
-            None => None,
+        let (default_route, default_alternates) = match default_route {
+            Some((via, alternates)) => (Some(via), alternates),
+            None => (None, Vec::new()),
         };
 
         let mut groups = BTreeMap::new();
@@ -429,6 +464,13 @@ impl FileConfig {
                 ),
             ));
         }
+        if limits.failover_after_secs == 0 {
+            return Err(invalid(
+                "limits.failover_after_secs",
+                "must be at least 1: a primary given up at its first lost packet would move \
+                 traffic back and forth",
+            ));
+        }
         if limits.queue_quota == 0 || limits.max_peers == 0 {
             return Err(invalid(
                 "limits",
@@ -456,6 +498,7 @@ impl FileConfig {
                 neighbours,
                 routes,
                 default_route,
+                default_alternates,
                 groups,
                 services,
             },
@@ -490,10 +533,42 @@ impl FileConfig {
                 max_peers: limits.max_peers,
                 custody_log_file_bytes: log_file_bytes,
                 min_free_disk_bytes: limits.min_free_disk_mib.saturating_mul(MIB),
+                failover_after_secs: limits.failover_after_secs,
             },
             reference_services,
         })
     }
+}
+
+/// A route's next hops as written under `key`: the primary and its alternates, each a
+/// configured peer, none twice.
+fn next_hops(
+    key: &str,
+    hops: NextHops,
+    me: &NodeId,
+    neighbours: &BTreeSet<NodeId>,
+) -> Result<(NodeId, Vec<NodeId>), ConfigError> {
+    let written = match hops {
+        NextHops::One(via) => vec![via],
+        NextHops::Ordered(list) => list,
+    };
+    let mut ordered: Vec<NodeId> = Vec::with_capacity(written.len());
+    for via in &written {
+        let via = node_id(key, via)?;
+        check_next_hop(key, &via, me, neighbours)?;
+        if ordered.contains(&via) {
+            return Err(invalid(key, format!("next hop {via} is listed twice")));
+        }
+        ordered.push(via);
+    }
+    if ordered.is_empty() {
+        return Err(invalid(
+            key,
+            "an empty list: name a peer, or a primary followed by its alternates",
+        ));
+    }
+    let primary = ordered.remove(0);
+    Ok((primary, ordered))
 }
 
 fn check_next_hop(

@@ -13,6 +13,7 @@ mod audited;
 mod bulk;
 mod bureau;
 mod decision_log;
+mod failover;
 mod handles;
 mod local;
 mod notices;
@@ -25,6 +26,7 @@ mod traffic;
 
 pub use self::bulk::{threads_for, Bulk};
 pub use self::bureau::{BureauHandle, Record};
+pub use self::failover::run as failover;
 pub use self::handles::{LinkHandle, LinkedPeers};
 pub use self::local::{Delivered, Outgoing, SubmitError, DEFAULT_HOP_LIMIT};
 pub use self::quarantine::{is_warning, Added, QuarantineError};

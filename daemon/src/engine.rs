@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod custody;
 pub mod disk;
 pub mod dna;
+pub mod failover;
 pub mod ledger;
 pub mod nominal;
 pub mod outage;

@@ -40,6 +40,9 @@ pub struct NodeSpec {
     pub peers: Vec<(NodeId, Option<SocketAddr>)>,
     pub accept_unknown_peers: bool,
     pub default_route: Option<NodeId>,
+    /// `[routes]`: a pattern (`"*"` for the default route) = next hops, a primary and its
+    /// alternates in order (issue 15, item 7).
+    pub routes: Vec<(String, Vec<NodeId>)>,
     pub groups: Vec<(String, Vec<NodeId>)>,
     pub services: Vec<(String, NodeId)>,
     /// Reference databases the node answers itself (`sltd`, `smv`): written under
@@ -73,6 +76,7 @@ impl NodeSpec {
             peers: Vec::new(),
             accept_unknown_peers: false,
             default_route: None,
+            routes: Vec::new(),
             groups: Vec::new(),
             services: Vec::new(),
             reference_services: Vec::new(),
@@ -227,6 +231,13 @@ pub fn config_text(spec: &NodeSpec) -> String {
         let _ = writeln!(t, "\n[[peers]]\nnode = \"{peer}\"");
         if let Some(address) = address {
             let _ = writeln!(t, "address = \"{address}\"");
+        }
+    }
+    if !spec.routes.is_empty() {
+        let _ = writeln!(t, "\n[routes]");
+        for (pattern, hops) in &spec.routes {
+            let list: Vec<String> = hops.iter().map(|h| format!("\"{h}\"")).collect();
+            let _ = writeln!(t, "\"{pattern}\" = [{}]", list.join(", "));
         }
     }
     if !spec.groups.is_empty() {

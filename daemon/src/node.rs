@@ -202,6 +202,7 @@ impl Node {
         }
         tasks.spawn(crate::custody::sweep(core.clone()));
         tasks.spawn(disk::watch(core.clone()));
+        tasks.spawn(crate::custody::failover(core.clone()));
         let crl_task = crl::CrlTask {
             core: core.clone(),
             links: links.clone(),

@@ -285,3 +285,62 @@ fn the_disk_reserve_defaults_to_64_mib_and_zero_turns_it_off() {
     let text = minimal("") + "\n[limits]\nmin_free_disk_mib = -1\n";
     assert!(NodeConfig::parse(&text, Path::new(".")).is_err());
 }
+
+/// `minimal` with a second hub, gs-b, as a peer.
+fn with_backup_hub(extra: &str) -> String {
+    minimal(extra) + "\n[[peers]]\nnode = \"gs-b\"\naddress = \"127.0.0.1:7401\"\n"
+}
+
+#[test]
+fn a_route_lists_its_alternates_in_order() {
+    let text = with_backup_hub(
+        "[routes]\n\"*\" = [\"gs\", \"gs-b\"]\n\"mission.*\" = [\"gs-b\", \"gs\"]\n",
+    ) + "\n[limits]\nfailover_after_secs = 3\n";
+    let config = NodeConfig::parse(&text, Path::new(".")).unwrap();
+    let routing = &config.routing;
+    assert_eq!(routing.default_route, Some("gs".parse().unwrap()));
+    assert_eq!(routing.default_alternates, vec!["gs-b".parse().unwrap()]);
+    assert_eq!(routing.routes.len(), 1);
+    assert_eq!(routing.routes[0].via.as_str(), "gs-b");
+    assert_eq!(routing.routes[0].alternates, vec!["gs".parse().unwrap()]);
+    assert_eq!(config.limits.failover_after_secs, 3);
+    let plain = NodeConfig::parse(&minimal("default_route = \"gs\""), Path::new(".")).unwrap();
+    assert!(plain.routing.default_alternates.is_empty());
+    assert_eq!(plain.limits.failover_after_secs, 60);
+    let listed = with_backup_hub("default_route = [\"gs\", \"gs-b\"]");
+    let listed = NodeConfig::parse(&listed, Path::new(".")).unwrap();
+    assert_eq!(listed.routing.default_alternates.len(), 1);
+}
+
+#[test]
+fn an_alternate_that_is_not_a_peer_is_named() {
+    let text = minimal("[routes]\n\"*\" = [\"gs\", \"gs-b\"]\n");
+    let err = NodeConfig::parse(&text, Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("routes.\"*\"") && err.contains("gs-b is not in [[peers]]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_alternate_lists_are_refused_with_the_reason() {
+    for (extra, says) in [
+        ("[routes]\n\"*\" = []\n", "an empty list"),
+        ("[routes]\n\"*\" = [\"gs\", \"gs\"]\n", "listed twice"),
+        ("[routes]\n\"*\" = 7\n", "ordered list of peers"),
+        (
+            "default_route = \"gs\"\n[routes]\n\"*\" = [\"gs\", \"gs-b\"]\n",
+            "given twice",
+        ),
+    ] {
+        let err = NodeConfig::parse(&with_backup_hub(extra), Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{extra}: {err}");
+    }
+    let zero = with_backup_hub("") + "\n[limits]\nfailover_after_secs = 0\n";
+    let err = NodeConfig::parse(&zero, Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("failover_after_secs"), "{err}");
+}

@@ -55,6 +55,16 @@ impl LinkHandle {
         self.core.directory().get(peer).cloned()
     }
 
+    /// `peer`'s link is up: failover sends new traffic back to it (issue 15, item 7).
+    pub fn link_up(&self, peer: &NodeId) {
+        self.core.failover_link_up(peer);
+    }
+
+    /// `peer`'s link went down: after the configured silence, failover gives it up.
+    pub fn link_down(&self, peer: &NodeId) {
+        self.core.failover_link_down(peer);
+    }
+
     /// Largest frame a link reads or writes.
     /// The field databases (issue 13).
     pub fn records(&self) -> &Arc<crate::records::store::RecordStore> {

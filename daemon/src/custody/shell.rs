@@ -425,6 +425,10 @@ fn decide_custody(
             detail,
         });
     }
+    // A copy, not the guard: the decision below may take custody of a report, which
+    // decides again (a second read lock on the same thread can deadlock behind a writer).
+    // Empty, and so free, unless a peer is given up.
+    let silent = core.failover().given_up().clone();
     let ctx = custody::Context {
         now_ms: now,
         hops,
@@ -434,6 +438,7 @@ fn decide_custody(
         policy: &core.config().policy,
         me: Party::of(core.identity()),
         directory: &Directory::default(),
+        silent: &silent,
     };
     // Only a marked message needs the directory: the rest never touch its lock.
     let directory = envelope.release_to.is_some().then(|| core.directory());

@@ -11,6 +11,7 @@ use super::audited::HandedOut;
 use super::bulk::Bulk;
 use crate::audit::AuditLog;
 use crate::config::NodeConfig;
+use crate::engine::failover::Failover;
 use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
@@ -119,6 +120,9 @@ pub struct Core {
     /// the custody shell for every arrival. Changed only after the store made a rule
     /// durable.
     quarantine: RwLock<Rules>,
+    /// Which peers are given up as silent, for routes with alternates (issue 15, item 7):
+    /// read for every custody decision, written on link events and once a second.
+    failover: RwLock<Failover>,
     /// Free space on the storage directory's file system, and why that is too little for
     /// custody (`engine::disk`); set by the node's disk watcher.
     disk: RwLock<Disk>,
@@ -188,7 +192,20 @@ impl Core {
             standing: RwLock::default(),
             quarantine: RwLock::new(quarantine),
             disk: RwLock::default(),
+            failover: RwLock::new(Failover::new(now_ms())),
         }
+    }
+
+    /// The failover state: which peers routing avoids now.
+    pub(super) fn failover(&self) -> RwLockReadGuard<'_, Failover> {
+        self.failover.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The failover state, to change it (link events, the failover task's poll).
+    pub(super) fn failover_mut(&self) -> std::sync::RwLockWriteGuard<'_, Failover> {
+        self.failover
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a quarantine rule holds the message `id` from `origin`.

@@ -65,6 +65,8 @@ pub enum Event {
     Dropped,
     /// Given up by an operator's queue purge (issue 15, item 4).
     Purged,
+    /// Moved from a silent next hop's queue to its route's alternate (issue 15, item 7).
+    Rerouted,
     /// A query of a database this node holds.
     Queried,
 }

@@ -3,7 +3,7 @@
 //! come in as arguments. Whether the message is a duplicate is the ledger's to say
 //! (`ledger.rs`), in the round that would store it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bluehelm_proto::{
     Body, Destination, Envelope, NodeId, NonDeliveryReason, Precedence, RefusalReason,
@@ -38,6 +38,8 @@ pub struct Context<'a> {
     pub me: Party<'a>,
     /// The certified identities of the nodes it has linked with (release markings).
     pub directory: &'a Directory,
+    /// Peers given up as silent (`engine::failover`): routes use their alternates.
+    pub silent: &'a BTreeSet<NodeId>,
 }
 
 /// The decision on one offered message.
@@ -113,7 +115,12 @@ pub fn decide(
             }
         }
     }
-    let mut hops = match table.decide(&envelope.destination, recipients, &envelope.origin) {
+    let mut hops = match table.decide_avoiding(
+        &envelope.destination,
+        recipients,
+        &envelope.origin,
+        ctx.silent,
+    ) {
         RouteDecision::Deliver(hops) => hops,
         RouteDecision::NoRoute(why) => return refuse(RefusalReason::NoRoute, why),
         RouteDecision::UnknownGroup(group) => {
@@ -229,6 +236,7 @@ mod tests {
             policy: &POLICY,
             me: hub(),
             directory: &DIRECTORY,
+            silent: &crate::engine::routing::NONE_SILENT,
         }
     }
 

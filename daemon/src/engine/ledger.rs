@@ -23,6 +23,9 @@
 //!   sequence number in a keyspace of its own; [`Write::Release`] moves it back as a new
 //!   copy, durable before it leaves; a second move of the same copy is `Missing`. Which
 //!   messages are held is `engine::quarantine`'s to say, not the ledger's.
+//! - failover's moves (issue 15, item 7): [`Write::Reroute`] takes a queued copy out of one
+//!   next hop's queue and into another's in one round; which copies move, and where, is
+//!   `engine::failover`'s to say.
 //!
 //! Inputs: [`Ledger::stage`] (one caller's writes; the staging asks the executor, through
 //! [`Lookup`], whether a dedup, inbox or review entry exists), [`Ledger::close_round`],
@@ -282,6 +285,16 @@ impl Ledger {
                 };
                 let recipients = message.recipients.clone();
                 self.stage_copy(hop, recipients, message, true);
+                WriteOutcome::Removed
+            }
+            Write::Reroute { key, to, message } => {
+                if self.dequeue(key) != WriteOutcome::Removed {
+                    return Ok(WriteOutcome::Missing);
+                }
+                // As a release: treated as originated here, so that it never leaves before
+                // the round that moved it is durable.
+                let recipients = message.recipients.clone();
+                self.stage_copy(Hop::Next(to), recipients, message, true);
                 WriteOutcome::Removed
             }
             Write::DropHeld(id) => {

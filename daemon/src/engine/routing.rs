@@ -44,7 +44,27 @@ impl RoutePattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub pattern: RoutePattern,
+    /// The primary next hop.
     pub via: NodeId,
+    /// Next hops to use, in order, while `via` is given up as silent (issue 15, item 7:
+    /// `"*" = ["gs", "gs-b"]`); empty for a route with one next hop.
+    pub alternates: Vec<NodeId>,
+}
+
+/// No peer given up: routing by the primaries alone.
+pub static NONE_SILENT: BTreeSet<NodeId> = BTreeSet::new();
+
+/// The first of `primary` and its `alternates` that is not given up as silent; the primary
+/// when every one of them is (its queue keeps the copies until one is heard again).
+fn pick<'a>(
+    primary: &'a NodeId,
+    alternates: &'a [NodeId],
+    silent: &BTreeSet<NodeId>,
+) -> &'a NodeId {
+    std::iter::once(primary)
+        .chain(alternates)
+        .find(|via| !silent.contains(*via))
+        .unwrap_or(primary)
 }
 
 /// The routing knowledge of one node.
@@ -56,6 +76,8 @@ pub struct RoutingTable {
     /// Static routes, tried in order; exact routes should come before wildcards.
     pub routes: Vec<Route>,
     pub default_route: Option<NodeId>,
+    /// Alternates of `default_route`, in order, as a route's `alternates`.
+    pub default_alternates: Vec<NodeId>,
     /// Groups whose members this node knows; it fans group messages out.
     pub groups: BTreeMap<GroupName, Vec<NodeId>>,
     /// Where each known service is hosted.
@@ -87,8 +109,15 @@ impl RoutingTable {
         self.me.as_ref()
     }
 
-    /// The next hop towards one node.
+    /// The next hop towards one node, by the primaries alone.
     pub fn hop_to(&self, node: &NodeId) -> Option<Hop> {
+        self.hop_avoiding(node, &NONE_SILENT)
+    }
+
+    /// The next hop towards one node while the peers in `silent` are given up: a route
+    /// goes to its first alternate not in `silent` (see [`Route::alternates`]). A neighbour
+    /// is always reached directly: a message for it has nowhere else to go.
+    pub fn hop_avoiding(&self, node: &NodeId, silent: &BTreeSet<NodeId>) -> Option<Hop> {
         if self.me() == Some(node) {
             return Some(Hop::Local);
         }
@@ -98,10 +127,36 @@ impl RoutingTable {
         self.routes
             .iter()
             .find(|route| route.pattern.matches(node))
-            .map(|route| route.via.clone())
-            .or_else(|| self.default_route.clone())
-            .filter(|via| self.me() != Some(via))
-            .map(Hop::Next)
+            .map(|route| pick(&route.via, &route.alternates, silent))
+            .or_else(|| self.default_via(silent))
+            .filter(|via| self.me() != Some(*via))
+            .map(|via| Hop::Next(via.clone()))
+    }
+
+    /// The default route's next hop while the peers in `silent` are given up.
+    fn default_via(&self, silent: &BTreeSet<NodeId>) -> Option<&NodeId> {
+        self.default_route
+            .as_ref()
+            .map(|via| pick(via, &self.default_alternates, silent))
+    }
+
+    /// Every peer some route names as a primary that has alternates, or as an alternate:
+    /// the peers whose silence changes where traffic goes (issue 15, item 7).
+    pub fn failover_peers(&self) -> BTreeSet<NodeId> {
+        let routes = self
+            .routes
+            .iter()
+            .map(|r| (&r.via, r.alternates.as_slice()));
+        let default = self
+            .default_route
+            .iter()
+            .map(|via| (via, self.default_alternates.as_slice()));
+        routes
+            .chain(default)
+            .filter(|(_, alternates)| !alternates.is_empty())
+            .flat_map(|(via, alternates)| std::iter::once(via).chain(alternates))
+            .cloned()
+            .collect()
     }
 
     /// Routes a message. `recipients` are the final recipients carried with the message when
@@ -115,11 +170,22 @@ impl RoutingTable {
         recipients: &[NodeId],
         origin: &NodeId,
     ) -> RouteDecision {
+        self.decide_avoiding(destination, recipients, origin, &NONE_SILENT)
+    }
+
+    /// [`Self::decide`] while the peers in `silent` are given up (see [`Self::hop_avoiding`]).
+    pub fn decide_avoiding(
+        &self,
+        destination: &Destination,
+        recipients: &[NodeId],
+        origin: &NodeId,
+        silent: &BTreeSet<NodeId>,
+    ) -> RouteDecision {
         if !recipients.is_empty() && !matches!(destination, Destination::Node(_)) {
-            return self.split(recipients.iter());
+            return self.split(recipients.iter(), silent);
         }
         match destination {
-            Destination::Node(node) => match self.hop_to(node) {
+            Destination::Node(node) => match self.hop_avoiding(node, silent) {
                 Some(hop) => RouteDecision::Deliver(BTreeMap::from([(hop, Vec::new())])),
                 None => RouteDecision::NoRoute(format!("no route to node {node}")),
             },
@@ -129,11 +195,10 @@ impl RoutingTable {
                     if members.is_empty() {
                         return RouteDecision::Deliver(BTreeMap::new());
                     }
-                    self.split(members.into_iter())
+                    self.split(members.into_iter(), silent)
                 }
                 None => match self
-                    .default_route
-                    .as_ref()
+                    .default_via(silent)
                     .filter(|via| self.me() != Some(*via))
                 {
                     // Not ours to fan out: pass it towards a node that knows the group.
@@ -144,7 +209,7 @@ impl RoutingTable {
                 },
             },
             Destination::Service(service) => match self.services.get(service) {
-                Some(host) => match self.hop_to(host) {
+                Some(host) => match self.hop_avoiding(host, silent) {
                     Some(Hop::Local) => {
                         RouteDecision::Deliver(BTreeMap::from([(Hop::Local, Vec::new())]))
                     }
@@ -156,8 +221,7 @@ impl RoutingTable {
                     }
                 },
                 None => match self
-                    .default_route
-                    .as_ref()
+                    .default_via(silent)
                     .filter(|via| self.me() != Some(*via))
                 {
                     Some(via) => {
@@ -196,10 +260,14 @@ impl RoutingTable {
         Ok(())
     }
 
-    fn split<'a>(&self, recipients: impl Iterator<Item = &'a NodeId>) -> RouteDecision {
+    fn split<'a>(
+        &self,
+        recipients: impl Iterator<Item = &'a NodeId>,
+        silent: &BTreeSet<NodeId>,
+    ) -> RouteDecision {
         let mut hops: BTreeMap<Hop, Vec<NodeId>> = BTreeMap::new();
         for recipient in recipients {
-            match self.hop_to(recipient) {
+            match self.hop_avoiding(recipient, silent) {
                 Some(hop) => hops.entry(hop).or_default().push(recipient.clone()),
                 None => return RouteDecision::NoRoute(format!("no route to node {recipient}")),
             }
@@ -227,8 +295,10 @@ mod tests {
             routes: vec![Route {
                 pattern: RoutePattern::parse("ncb.*").unwrap(),
                 via: id("relay.eu"),
+                alternates: vec![],
             }],
             default_route: None,
+            default_alternates: vec![],
             groups: [(
                 "all-ncb".parse().unwrap(),
                 vec![id("ncb.fr"), id("ncb.ke"), id("ncb.de")],
@@ -368,5 +438,71 @@ mod tests {
             RoutePattern::parse("ncb.*").unwrap(),
             RoutePattern::Prefix("ncb.".into())
         );
+    }
+
+    fn post_with_backup_hub() -> RoutingTable {
+        RoutingTable {
+            me: Some(id("mission.unmiss")),
+            neighbours: [id("gs"), id("gs-b"), id("relay.eu")].into(),
+            routes: vec![Route {
+                pattern: RoutePattern::parse("ncb.*").unwrap(),
+                via: id("relay.eu"),
+                alternates: vec![id("gs"), id("gs-b")],
+            }],
+            default_route: Some(id("gs")),
+            default_alternates: vec![id("gs-b")],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_silent_primary_gives_way_to_the_first_alternate_heard() {
+        let t = post_with_backup_hub();
+        let to = |node: &str, silent: &[&str]| {
+            let silent: BTreeSet<NodeId> = silent.iter().map(|s| id(s)).collect();
+            t.hop_avoiding(&id(node), &silent)
+        };
+        assert_eq!(to("ncb.fr", &[]), Some(Hop::Next(id("relay.eu"))));
+        assert_eq!(to("ncb.fr", &["relay.eu"]), Some(Hop::Next(id("gs"))));
+        assert_eq!(
+            to("ncb.fr", &["relay.eu", "gs"]),
+            Some(Hop::Next(id("gs-b")))
+        );
+        // Every one silent: the primary's queue keeps it until one is heard again.
+        assert_eq!(
+            to("ncb.fr", &["relay.eu", "gs", "gs-b"]),
+            Some(Hop::Next(id("relay.eu")))
+        );
+        assert_eq!(to("mission.x", &["gs"]), Some(Hop::Next(id("gs-b"))));
+        // A neighbour is reached directly, silent or not.
+        assert_eq!(to("gs", &["gs"]), Some(Hop::Next(id("gs"))));
+    }
+
+    #[test]
+    fn groups_and_services_unknown_here_follow_the_default_alternates() {
+        let t = post_with_backup_hub();
+        let silent: BTreeSet<NodeId> = [id("gs")].into();
+        let group = Destination::Group("all-ncb".parse().unwrap());
+        assert_eq!(
+            t.decide_avoiding(&group, &[], &id("mission.unmiss"), &silent),
+            RouteDecision::Deliver([(Hop::Next(id("gs-b")), vec![])].into())
+        );
+        let service = Destination::Service("sltd.check".parse().unwrap());
+        assert_eq!(
+            t.decide_avoiding(&service, &[], &id("mission.unmiss"), &silent),
+            RouteDecision::Deliver([(Hop::Next(id("gs-b")), vec![])].into())
+        );
+        assert_eq!(
+            t.decide(&service, &[], &id("mission.unmiss")),
+            RouteDecision::Deliver([(Hop::Next(id("gs")), vec![])].into())
+        );
+    }
+
+    #[test]
+    fn failover_peers_are_those_of_routes_with_alternates() {
+        let t = post_with_backup_hub();
+        let peers: Vec<String> = t.failover_peers().iter().map(|p| p.to_string()).collect();
+        assert_eq!(peers, ["gs", "gs-b", "relay.eu"]);
+        assert!(hub_table().failover_peers().is_empty());
     }
 }

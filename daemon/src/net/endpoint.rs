@@ -151,6 +151,7 @@ async fn serve(
     if let Some(old) = links.insert(peer.clone(), conn.clone()) {
         old.close(super::link::CLOSE_NORMAL, b"replaced by a newer link");
     }
+    core.link_up(&peer);
     match links.recovered(&peer) {
         Some(outage) => {
             let now = now_ms();
@@ -161,8 +162,15 @@ async fn serve(
         None => tracing::info!(%peer, %remote, "link up ({how})"),
     }
     let stopping = core.cancel().clone();
-    let reason = run_link(core, conn.clone(), peer.clone(), links.crl().clone()).await;
+    let reason = run_link(
+        core.clone(),
+        conn.clone(),
+        peer.clone(),
+        links.crl().clone(),
+    )
+    .await;
     if links.remove(&peer, &conn) {
+        core.link_down(&peer);
         // A node that is stopping closes its own links: no outage to report.
         if let Some(reason) = reason.filter(|_| !stopping.is_cancelled()) {
             let outage = links.lost(&peer, now_ms());

@@ -9,6 +9,7 @@ use super::memory::{record, SimNode, Staged};
 use super::*;
 
 mod quarantine;
+mod reroute;
 
 const FAR: i64 = i64::MAX;
 

@@ -135,6 +135,16 @@ pub enum Write {
     DropHeld(u64),
     /// Keep a quarantine rule (key `u` + node id; writing it again replaces it).
     QuarantineRule(Rule),
+    /// Move a queued copy to the queue of another next hop (issue 15, item 7: its next hop
+    /// is given up as silent, and its route has an alternate): out of one queue and into the
+    /// other in the same round, so that a crash leaves it in one of the two, never both or
+    /// neither. A new sequence number there, durable before it leaves; `Missing` if it is no
+    /// longer queued (the next hop took it meanwhile). `message` is the copy as read.
+    Reroute {
+        key: QueueKey,
+        to: NodeId,
+        message: StoredMessage,
+    },
 }
 
 /// A copy in custody, by where it is: what [`Write::Quarantine`] moves.
@@ -149,9 +159,9 @@ impl Write {
     pub fn approx_bytes(&self) -> usize {
         match self {
             Write::Accept(custody) | Write::Hold(custody) => custody_bytes(custody),
-            Write::Quarantine { message, .. } | Write::Release { message, .. } => {
-                message.signed.len() + 128
-            }
+            Write::Quarantine { message, .. }
+            | Write::Release { message, .. }
+            | Write::Reroute { message, .. } => message.signed.len() + 128,
             Write::QuarantineRule(_) | Write::DropHeld(_) => 96,
             Write::GiveUp { report, .. } => 48 + report.as_deref().map_or(0, custody_bytes),
             Write::Note { value, .. }

@@ -93,10 +93,12 @@ fn the_hub_warns_every_node_it_knows_by_name_but_itself_and_the_compromised_one(
             Route {
                 pattern: RoutePattern::Exact(id("mission.behind")),
                 via: id("relay.east"),
+                alternates: vec![],
             },
             Route {
                 pattern: RoutePattern::parse("mission.*").unwrap(),
                 via: id("relay.east"),
+                alternates: vec![],
             },
         ],
         groups: [

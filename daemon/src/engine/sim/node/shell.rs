@@ -147,6 +147,7 @@ impl Node {
                 mission: None,
             },
             directory: &self.directory,
+            silent: &crate::engine::routing::NONE_SILENT,
         };
         let ledger = &self.keeper.ledger;
         let decision = custody::decide(envelope, &[], ctx, &self.routing, |hop| ledger.depth(hop));
