@@ -84,5 +84,8 @@ fn peers_is_refused_where_it_means_nothing() {
         .expect("bluehelm bench runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--peers works with --scenario fanout or links only"), "{stderr}");
+    assert!(
+        stderr.contains("--peers works with --scenario fanout or links only"),
+        "{stderr}"
+    );
 }

@@ -22,7 +22,7 @@ use bluehelm_proto::{NodeId, Precedence};
 use serde::{Deserialize, Serialize};
 
 use super::bench::Proc;
-use super::bench_figures::{cpu_seconds_of, mib, rate, Memory};
+use super::bench_figures::{cpu_by_thread, cpu_delta, cpu_seconds_of, mib, rate, Memory};
 use super::bench_progress::{follow, Progress, PROGRESS};
 use super::bench_sync::print;
 use super::out::outln;
@@ -67,8 +67,16 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
     let (origin_proc, mut origin_out, _origin_in) = Proc::spawn(
         "origin",
         &[
-            "bench-node", "--config", &config("ncb.fr"), "--scenario", "drain",
-            "--messages", &count, "source", "--to", "mission.unmiss",
+            "bench-node",
+            "--config",
+            &config("ncb.fr"),
+            "--scenario",
+            "drain",
+            "--messages",
+            &count,
+            "source",
+            "--to",
+            "mission.unmiss",
         ],
     )?;
     let filling = Progress::new("held at the hub", n);
@@ -79,16 +87,26 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
     let (post_proc, mut post_out, _post_in) = Proc::spawn(
         "post",
         &[
-            "bench-node", "--config", &config("mission.unmiss"), "--scenario", "drain",
-            "--messages", &count, "sink", "--out", &result_path.display().to_string(),
+            "bench-node",
+            "--config",
+            &config("mission.unmiss"),
+            "--scenario",
+            "drain",
+            "--messages",
+            &count,
+            "sink",
+            "--out",
+            &result_path.display().to_string(),
         ],
     )?;
     post_proc.wait_line(&mut post_out, "sink ready")?;
     let pids = [hub_proc.pid(), post_proc.pid(), origin_proc.pid()];
     let cpu_before = pids.map(cpu_seconds_of);
+    let threads_before = pids.map(cpu_by_thread);
     let draining = Progress::new("drained to the post", n);
     follow("post", &mut post_out, "sink done", &draining)?;
     let cpu_after = pids.map(cpu_seconds_of);
+    let threads_after = pids.map(cpu_by_thread);
     let hub_memory = Memory::of(hub_proc.pid());
     // The hub first, so that it logs no link going down.
     drop((hub_proc, post_proc, origin_proc));
@@ -97,6 +115,7 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
     let sink: DrainSinkResult = serde_json::from_str(&text)?;
     let msg_per_s = rate(sink.messages, sink.seconds);
     let cpu = |i: usize| ((cpu_after[i] - cpu_before[i]) * 100.0).round() / 100.0;
+    let threads = |i: usize| cpu_delta(&threads_before[i], &threads_after[i], cpu(i));
     let result = serde_json::json!({
         "scenario": "drain",
         "messages": sink.messages,
@@ -108,6 +127,7 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
         "fill_seconds": fill_seconds,
         "fill_msg_per_s": rate(n, fill_seconds).round(),
         "drain_cpu_s": { "hub": cpu(0), "post": cpu(1), "origin": cpu(2) },
+        "drain_cpu_s_by_thread": { "hub": threads(0), "post": threads(1) },
         "lost": n - sink.messages.min(n),
         "duplicated": sink.duplicated,
         "cores": std::thread::available_parallelism().map_or(0, |c| c.get()),

@@ -18,9 +18,7 @@ use bluehelm::api::pb;
 use bluehelm::custody::Outgoing;
 use bluehelm::localnet::{free_loopback_addr, LocalNet, NodeSpec};
 use bluehelm::{Node, NodeConfig};
-use bluehelm_proto::{
-    Body, Destination, Notice, NoticeLifecycle, NoticeType, Precedence, Subject,
-};
+use bluehelm_proto::{Body, Destination, Notice, NoticeLifecycle, NoticeType, Precedence, Subject};
 
 use super::bench::Proc;
 use super::bench_figures::{mib, percentile, two_letters, Memory};
@@ -55,7 +53,11 @@ pub fn run(dir: &Path, ncbs: Option<usize>, json: bool) -> anyhow::Result<()> {
     let hub_config = NodeConfig::load(&dir.join("gs.toml"))?;
     let (hub_proc, mut hub_out, _hub_in) = Proc::spawn(
         "hub",
-        &["run", "--config", &dir.join("gs.toml").display().to_string()],
+        &[
+            "run",
+            "--config",
+            &dir.join("gs.toml").display().to_string(),
+        ],
     )?;
     hub_proc.wait_line(&mut hub_out, "listening on")?;
 
@@ -108,15 +110,11 @@ fn ncb_specs(n: usize) -> Option<Vec<NodeSpec>> {
     (0..n)
         .map(|i| {
             let country = two_letters(i)?;
-            let mut spec = NodeSpec::ncb(
-                &format!("ncb.{}", country.to_lowercase()),
-                &country,
-                &hub,
-            );
+            let mut spec =
+                NodeSpec::ncb(&format!("ncb.{}", country.to_lowercase()), &country, &hub);
             // They dial the hub; nothing dials them.
             spec.listen = None;
-            spec.custody_log_file_mib =
-                Some(bluehelm::store::MIN_LOG_FILE_BYTES / (1024 * 1024));
+            spec.custody_log_file_mib = Some(bluehelm::store::MIN_LOG_FILE_BYTES / (1024 * 1024));
             Some(spec)
         })
         .collect()
@@ -163,7 +161,11 @@ async fn publish_and_time(
     let mut gs = bluehelm::api::client::connect(&hub_config.api_socket).await?;
     let deadline = Instant::now() + STEP_TIMEOUT;
     let message_id = loop {
-        let items = gs.list_reviews(pb::ListReviewsRequest {}).await?.into_inner().items;
+        let items = gs
+            .list_reviews(pb::ListReviewsRequest {})
+            .await?
+            .into_inner()
+            .items;
         let awaiting = items
             .into_iter()
             .find(|i| i.notice.as_ref().is_some_and(|n| n.notice_ref == REFERENCE));

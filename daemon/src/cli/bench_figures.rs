@@ -1,6 +1,8 @@
 //! Figures of the scale scenarios (`drain`, `fanout`, `links`, issue 15 item 10) that need no
 //! IO: percentiles, rates, and what /proc says about a process, parsed from its text.
 
+use std::collections::BTreeMap;
+
 /// Linux reports CPU time in /proc/<pid>/stat in clock ticks of `USER_HZ`, which is 100 on
 /// every architecture Linux runs on (it is part of the user-space ABI, whatever the kernel's
 /// own HZ), so no `sysconf` call is needed.
@@ -74,6 +76,51 @@ pub fn cpu_seconds(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / TICKS_PER_SECOND)
 }
 
+/// The command name of a /proc stat line (a thread's name, for a task's stat).
+pub fn stat_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
+}
+
+/// CPU seconds by thread name of a running process so far, from /proc/<pid>/task: what
+/// each kind of thread (store, bulk, async workers) used. Threads that have ended (a
+/// checkpoint's) are not listed; their time is in [`cpu_seconds_of`] only.
+pub fn cpu_by_thread(pid: u32) -> BTreeMap<String, f64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        if let (Some(name), Some(cpu)) = (stat_name(&stat), cpu_seconds(&stat)) {
+            *by_name.entry(name.to_owned()).or_insert(0.0) += cpu;
+        }
+    }
+    by_name
+}
+
+/// What each name used between two [`cpu_by_thread`] readings, with the time of threads
+/// that ended in between (`total` is the process's own delta) as `"ended threads"`, in
+/// seconds rounded to 0.01; names that used nothing are left out.
+pub fn cpu_delta(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    total: f64,
+) -> BTreeMap<String, f64> {
+    let round = |s: f64| (s * 100.0).round() / 100.0;
+    let mut delta: BTreeMap<String, f64> = after
+        .iter()
+        .map(|(name, cpu)| (name.clone(), cpu - before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, cpu)| *cpu > 0.0)
+        .collect();
+    let listed: f64 = delta.values().sum();
+    if total - listed > 0.0 {
+        delta.insert("ended threads".into(), total - listed);
+    }
+    delta.into_iter().map(|(k, v)| (k, round(v))).collect()
+}
+
 /// CPU seconds of a running process so far; 0 when /proc cannot be read.
 pub fn cpu_seconds_of(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -124,7 +171,8 @@ mod tests {
 
     #[test]
     fn memory_is_read_from_proc_status_text() {
-        let status = "Name:\tbluehelm\nVmPeak:\t 900000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
+        let status =
+            "Name:\tbluehelm\nVmPeak:\t 900000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
         let memory = Memory::parse(status).expect("both fields");
         assert_eq!(memory.rss_kib, 102_400);
         assert_eq!(memory.peak_kib, 204_800);
@@ -145,6 +193,25 @@ mod tests {
         assert_eq!(cpu_seconds(stat), Some(3.2));
         assert_eq!(cpu_seconds("4242 (short) S 1"), None);
         assert!(cpu_seconds_of(std::process::id()) >= 0.0);
+    }
+
+    #[test]
+    fn threads_are_named_from_their_stat_line() {
+        let stat = "4243 (bluehelm-store) S 1 4242 4242 0 -1 4194560 500 0 0 0 120 30 0";
+        assert_eq!(stat_name(stat), Some("bluehelm-store"));
+        assert_eq!(stat_name("4243 no name"), None);
+        let mine = cpu_by_thread(std::process::id());
+        assert!(!mine.is_empty(), "this process has threads");
+    }
+
+    #[test]
+    fn cpu_deltas_count_ended_threads_apart() {
+        let before = BTreeMap::from([("store".to_owned(), 1.0), ("bulk".to_owned(), 2.0)]);
+        let after = BTreeMap::from([("store".to_owned(), 1.5), ("bulk".to_owned(), 2.0)]);
+        let delta = cpu_delta(&before, &after, 0.75);
+        assert_eq!(delta.get("store"), Some(&0.5));
+        assert_eq!(delta.get("bulk"), None, "used nothing");
+        assert_eq!(delta.get("ended threads"), Some(&0.25));
     }
 
     #[test]

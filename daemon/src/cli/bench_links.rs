@@ -96,7 +96,10 @@ pub fn run(dir: &Path, peers: Option<usize>, json: bool) -> anyhow::Result<()> {
     let (links, seconds) = runtime.block_on(connect_all(creds, trust, hub_addr, hub_id))?;
     let cpu = cpu_seconds_of(hub_proc.pid()) - cpu_before;
     std::thread::sleep(SETTLE);
-    let open = links.iter().filter(|l| l.conn.close_reason().is_none()).count();
+    let open = links
+        .iter()
+        .filter(|l| l.conn.close_reason().is_none())
+        .count();
     let linked = Memory::of(hub_proc.pid());
     anyhow::ensure!(
         open == n,
@@ -229,7 +232,8 @@ async fn link(
 async fn answer_streams(conn: Connection) {
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
         let mut buf = Vec::new();
-        if let Ok(Some(LinkFrame::Crl(_))) = read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf).await
+        if let Ok(Some(LinkFrame::Crl(_))) =
+            read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf).await
         {
             let _ = send.finish();
         }

@@ -262,7 +262,14 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
         Scenario::Drain => super::bench_drain::fill(node, &to, args.messages).await?,
         Scenario::Throughput => {
             wait_for_go().await?;
-            burst(node, &to, args.messages, Precedence::Routine, &Arc::default()).await?;
+            burst(
+                node,
+                &to,
+                args.messages,
+                Precedence::Routine,
+                &Arc::default(),
+            )
+            .await?;
         }
         Scenario::Latency => {
             wait_for_go().await?;
@@ -283,7 +290,14 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             }
         }
         Scenario::FlashUnderBacklog | Scenario::Satellite => {
-            burst(node, &to, args.messages, Precedence::Routine, &Arc::default()).await?;
+            burst(
+                node,
+                &to,
+                args.messages,
+                Precedence::Routine,
+                &Arc::default(),
+            )
+            .await?;
             while node.bureau().queue_depth(&hub) > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
