@@ -18,8 +18,9 @@ use super::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// throughput, latency, flash-under-backlog, check, satellite, all; or sync, check-local
-    /// or nominal (field databases: --messages is then the number of records).
+    /// throughput, latency, flash-under-backlog, check, satellite, all; sync, check-local
+    /// or nominal (field databases: --messages is then the number of records); drain, fanout
+    /// or links (scale, issue 15: --peers sets fanout's NCBs and links' peers).
     #[arg(long)]
     pub scenario: String,
     /// Print one JSON object per scenario instead of text.
@@ -28,6 +29,10 @@ pub struct BenchArgs {
     /// Messages to send (default: per scenario).
     #[arg(long)]
     pub messages: Option<usize>,
+    /// fanout: NCBs the notice is published to (default 200); links: peers that connect to
+    /// the hub (default 500).
+    #[arg(long)]
+    pub peers: Option<usize>,
     /// Keep the network's files here instead of a temporary folder.
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -45,11 +50,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.reuse && args.scenario != "nominal" {
         anyhow::bail!("--reuse works with --scenario nominal only");
     }
-    if matches!(args.scenario.as_str(), "sync" | "check-local" | "nominal") {
+    if args.peers.is_some() && !matches!(args.scenario.as_str(), "fanout" | "links") {
+        anyhow::bail!("--peers works with --scenario fanout or links only");
+    }
+    if matches!(
+        args.scenario.as_str(),
+        "sync" | "check-local" | "nominal" | "drain" | "fanout" | "links"
+    ) {
         let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
         let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
         match args.scenario.as_str() {
             "nominal" => super::bench_nominal::run(&dir, args.messages, args.reuse, args.json)?,
+            "drain" => super::bench_drain::run(&dir, args.messages, args.json)?,
+            "fanout" => super::bench_fanout::run(&dir, args.peers, args.json)?,
+            "links" => super::bench_links::run(&dir, args.peers, args.json)?,
             _ => super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?,
         }
         return Ok(ExitCode::SUCCESS);

@@ -5,6 +5,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,9 @@ pub enum Scenario {
     /// A ROUTINE backlog drained to a post behind a GEO satellite link (600 ms round trip,
     /// 1 % loss, 2 Mbit/s, through the fault proxy), with FLASH messages sent meanwhile.
     Satellite,
+    /// A backlog queued at the hub for an offline post, drained when it connects (issue 15,
+    /// item 10; `bench_drain.rs`).
+    Drain,
 }
 
 impl Scenario {
@@ -57,6 +61,7 @@ impl Scenario {
             Self::Check => 1_000,
             // About 25 s of drain at 2 Mbit/s.
             Self::Satellite => 5_000,
+            Self::Drain => super::bench_drain::DEFAULT_MESSAGES,
         }
     }
 }
@@ -70,8 +75,9 @@ impl std::str::FromStr for Scenario {
             "flash-under-backlog" => Self::FlashUnderBacklog,
             "check" => Self::Check,
             "satellite" => Self::Satellite,
+            "drain" => Self::Drain,
             other => bail!(
-                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog, check, satellite or all"
+                "unknown scenario {other:?}: use throughput, latency, flash-under-backlog, check, satellite, drain, fanout, links or all"
             ),
         })
     }
@@ -85,6 +91,7 @@ impl std::fmt::Display for Scenario {
             Self::FlashUnderBacklog => "flash-under-backlog",
             Self::Check => "check",
             Self::Satellite => "satellite",
+            Self::Drain => "drain",
         })
     }
 }
@@ -214,12 +221,14 @@ fn outgoing(to: &NodeId, precedence: Precedence) -> Outgoing {
     }
 }
 
-/// Submits `count` messages as fast as custody at the origin allows.
-async fn burst(
+/// Submits `count` messages as fast as custody at the origin allows, counting those in
+/// custody in `submitted`.
+pub(super) async fn burst(
     node: &Node,
     to: &NodeId,
     count: usize,
     precedence: Precedence,
+    submitted: &Arc<AtomicUsize>,
 ) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(SUBMITS_IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
@@ -230,9 +239,13 @@ async fn burst(
         let permit = permits.clone().acquire_owned().await?;
         let core = node.bureau().clone();
         let batch: Vec<Outgoing> = (0..n).map(|_| outgoing(to, precedence)).collect();
+        let submitted = submitted.clone();
         tasks.spawn(async move {
             let result = core.submit(batch).await;
             drop(permit);
+            if result.is_ok() {
+                submitted.fetch_add(n, Ordering::Relaxed);
+            }
             result
         });
     }
@@ -246,9 +259,17 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
     let hub: NodeId = "gs".parse()?;
     match args.scenario {
         Scenario::Check => bail!("the check scenario has no source: use the checker role"),
+        Scenario::Drain => super::bench_drain::fill(node, &to, args.messages).await?,
         Scenario::Throughput => {
             wait_for_go().await?;
-            burst(node, &to, args.messages, Precedence::Routine).await?;
+            burst(
+                node,
+                &to,
+                args.messages,
+                Precedence::Routine,
+                &Arc::default(),
+            )
+            .await?;
         }
         Scenario::Latency => {
             wait_for_go().await?;
@@ -269,7 +290,14 @@ async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result
             }
         }
         Scenario::FlashUnderBacklog | Scenario::Satellite => {
-            burst(node, &to, args.messages, Precedence::Routine).await?;
+            burst(
+                node,
+                &to,
+                args.messages,
+                Precedence::Routine,
+                &Arc::default(),
+            )
+            .await?;
             while node.bureau().queue_depth(&hub) > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -321,6 +349,9 @@ impl Drain {
 }
 
 async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Result<()> {
+    if args.scenario == Scenario::Drain {
+        return super::bench_drain::sink(node, args.messages, out).await;
+    }
     let hub: NodeId = "gs".parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !node.is_linked(&hub) {

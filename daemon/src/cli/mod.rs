@@ -6,8 +6,13 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod bench;
+mod bench_drain;
+mod bench_fanout;
+mod bench_figures;
+mod bench_links;
 mod bench_node;
 mod bench_nominal;
+mod bench_progress;
 mod bench_sync;
 mod bureau;
 mod config;

@@ -73,6 +73,10 @@ pub async fn run_link(
     }
     let reason = loop {
         tokio::select! {
+            // Cancellation first: a node that stops also closes its endpoint, and a link
+            // that saw both must end as stopping (`None`), not as a link down at WARN (200 of
+            // them at once when the fanout bench stops its NCBs).
+            biased;
             _ = cancel.cancelled() => break None,
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
