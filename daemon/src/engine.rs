@@ -11,6 +11,7 @@ pub mod dna;
 pub mod ledger;
 pub mod nominal;
 pub mod outage;
+pub mod partials;
 pub mod policy;
 pub mod publication;
 pub mod quarantine;

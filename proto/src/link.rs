@@ -14,11 +14,11 @@ use prost::Message as _;
 use crate::check;
 use crate::envelope::Precedence;
 use crate::error::{DecodeError, ValidationError};
-use crate::ids::{MessageId, NodeId};
 use crate::framing::HARD_MAX_FRAME;
+use crate::ids::{MessageId, NodeId};
 use crate::limits::{
-    MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_CRL_LEN, MAX_DETAIL_LEN, MAX_HELD_PARTS,
-    MAX_HOP_LIMIT, MAX_PART_LEN, PART_DIGEST_LEN,
+    MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_CRL_LEN, MAX_DETAIL_LEN, MAX_HELD_PARTS, MAX_HOP_LIMIT,
+    MAX_PART_LEN, PART_DIGEST_LEN,
 };
 use crate::pb;
 use crate::records::{SyncBatch, SyncRequest};
@@ -85,7 +85,11 @@ impl Transfer {
         pb::Transfer {
             envelope: Some(self.envelope.to_pb()),
             hops: u32::from(self.hops),
-            recipients: self.recipients.iter().map(|r| r.as_str().to_owned()).collect(),
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
         }
     }
 

@@ -5,9 +5,9 @@ use bluehelm_proto::framing::{write_frame, FrameDecoder, FrameError, HEADER_LEN}
 use bluehelm_proto::testing::{
     node, sample_envelope, sample_red_notice, sample_sltd_request, service,
 };
-use bluehelm_proto::{HeldPart, TransferPart, 
-    Body, Destination, Envelope, LinkFrame, MessageId, MessageRef, Precedence, Refusal,
-    RefusalReason, SignedEnvelope, Transfer,
+use bluehelm_proto::{
+    Body, Destination, Envelope, HeldPart, LinkFrame, MessageId, MessageRef, Precedence, Refusal,
+    RefusalReason, SignedEnvelope, Transfer, TransferPart,
 };
 use proptest::prelude::*;
 
@@ -143,7 +143,12 @@ fn link_frame() -> impl Strategy<Value = LinkFrame> {
         any::<u64>().prop_map(LinkFrame::Ping),
         any::<u64>().prop_map(LinkFrame::Pong),
         prop::collection::vec(any::<u8>(), 1..300).prop_map(LinkFrame::Crl),
-        (message_ref(), any::<[u8; 32]>(), 0u32..100, prop::collection::vec(any::<u8>(), 1..50))
+        (
+            message_ref(),
+            any::<[u8; 32]>(),
+            0u32..100,
+            prop::collection::vec(any::<u8>(), 1..50)
+        )
             .prop_map(|(message, digest, offset, data)| {
                 LinkFrame::TransferPart(TransferPart {
                     message,
@@ -154,8 +159,13 @@ fn link_frame() -> impl Strategy<Value = LinkFrame> {
                 })
             }),
         prop::collection::vec(
-            (message_ref(), any::<[u8; 32]>(), 1u32..u32::MAX)
-                .prop_map(|(message, digest, held_len)| HeldPart { message, digest, held_len }),
+            (message_ref(), any::<[u8; 32]>(), 1u32..u32::MAX).prop_map(
+                |(message, digest, held_len)| HeldPart {
+                    message,
+                    digest,
+                    held_len
+                }
+            ),
             0..4
         )
         .prop_map(LinkFrame::PartsHeld),

@@ -1,7 +1,7 @@
 //! The state one node's tasks share: identity, config, store, keys and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{MessageId, NodeId, RefusalReason};
@@ -11,6 +11,7 @@ use super::audited::HandedOut;
 use super::bulk::Bulk;
 use crate::audit::AuditLog;
 use crate::config::NodeConfig;
+use crate::engine::partials::Partials;
 use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
@@ -119,6 +120,9 @@ pub struct Core {
     /// the custody shell for every arrival. Changed only after the store made a rule
     /// durable.
     quarantine: RwLock<Rules>,
+    /// What this node holds of large copies its peers sent only part of (issue 15, item 6):
+    /// in memory, bounded, dropped at restart. A cache, never custody.
+    partials: Mutex<Partials>,
 }
 
 /// What a [`Core`] is made of; the node assembles it at start.
@@ -175,7 +179,14 @@ impl Core {
             handed_out: HandedOut::default(),
             standing: RwLock::default(),
             quarantine: RwLock::new(quarantine),
+            partials: Mutex::default(),
         }
+    }
+
+    /// The parts of large copies held (issue 15, item 6). Held only for a few map
+    /// operations, never across an await.
+    pub(crate) fn partials(&self) -> std::sync::MutexGuard<'_, Partials> {
+        self.partials.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a quarantine rule holds the message `id` from `origin`.
