@@ -13,6 +13,7 @@ pub mod failover;
 pub mod ledger;
 pub mod nominal;
 pub mod outage;
+pub mod partials;
 pub mod policy;
 pub mod publication;
 pub mod quarantine;

@@ -132,6 +132,16 @@ pub enum ValidationError {
     /// The envelope's hop limit is outside `1..=MAX_HOP_LIMIT`.
     #[error("hop_limit {0} is outside 1..={max}", max = crate::limits::MAX_HOP_LIMIT)]
     HopLimit(u32),
+    /// A transfer part's bytes do not lie within the copy it is a part of.
+    #[error("transfer_part bytes {offset}..{end} lie beyond total_len {total}")]
+    PartOutOfRange {
+        /// Where the part starts.
+        offset: u64,
+        /// Where it ends.
+        end: u64,
+        /// The length of the whole copy.
+        total: u32,
+    },
     /// A transfer says it has taken more hops than any envelope may allow.
     #[error("transfer.hops {0} is more than the maximum hop limit {max}", max = crate::limits::MAX_HOP_LIMIT)]
     HopCount(u32),

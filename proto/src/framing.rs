@@ -77,21 +77,23 @@ pub fn write_transfer_frame(
     recipients: &[NodeId],
     out: &mut Vec<u8>,
 ) {
-    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
-    let field = |len: usize| key_len(1) + encoded_len_varint(len as u64) + len;
-    let mut transfer_len = field(signed_envelope.len());
-    if hops != 0 {
-        transfer_len += key_len(2) + encoded_len_varint(u64::from(hops));
-    }
-    for r in recipients {
-        transfer_len += field(r.as_str().len());
-    }
-    let frame_len = field(transfer_len);
+    use prost::encoding::{encode_key, encode_varint, key_len, WireType};
+    let transfer_len = transfer_len(signed_envelope, hops, recipients);
+    let frame_len =
+        key_len(2) + prost::encoding::encoded_len_varint(transfer_len as u64) + transfer_len;
     out.reserve(HEADER_LEN + frame_len);
     out.extend_from_slice(&u32::try_from(frame_len).unwrap_or(u32::MAX).to_be_bytes());
     // LinkFrame.transfer = 2
     encode_key(2, WireType::LengthDelimited, out);
     encode_varint(transfer_len as u64, out);
+    encode_transfer(signed_envelope, hops, recipients, out);
+}
+
+/// Appends the encoded Transfer message alone, as [`write_transfer_frame`] frames it: the
+/// whole that a large copy's `TransferPart`s carry (issue 15, item 6).
+pub fn encode_transfer(signed_envelope: &[u8], hops: u8, recipients: &[NodeId], out: &mut Vec<u8>) {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    out.reserve(transfer_len(signed_envelope, hops, recipients));
     // Transfer.envelope = 1, hops = 2, recipients = 3
     encode_key(1, WireType::LengthDelimited, out);
     encode_varint(signed_envelope.len() as u64, out);
@@ -105,6 +107,19 @@ pub fn write_transfer_frame(
         encode_varint(r.as_str().len() as u64, out);
         out.extend_from_slice(r.as_str().as_bytes());
     }
+}
+
+fn transfer_len(signed_envelope: &[u8], hops: u8, recipients: &[NodeId]) -> usize {
+    use prost::encoding::{encoded_len_varint, key_len};
+    let field = |len: usize| key_len(1) + encoded_len_varint(len as u64) + len;
+    let mut len = field(signed_envelope.len());
+    if hops != 0 {
+        len += key_len(2) + encoded_len_varint(u64::from(hops));
+    }
+    for r in recipients {
+        len += field(r.as_str().len());
+    }
+    len
 }
 
 /// Like [`write_frame`], but refuses (and leaves `out` unchanged) when the encoded frame is

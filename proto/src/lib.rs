@@ -64,7 +64,9 @@ pub use framing::{
 };
 pub use ids::{GroupName, IdError, MessageId, NodeId, ServiceName};
 pub use limits::MAX_HOP_LIMIT;
-pub use link::{LinkFrame, MessageRef, Refusal, RefusalReason, Transfer};
+pub use link::{
+    HeldPart, LinkFrame, MessageRef, PartDigest, Refusal, RefusalReason, Transfer, TransferPart,
+};
 pub use records::{Database, RecordChange, RecordUpload, SignedRecordChange};
 pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
 pub use signed::{signing_input, SignedEnvelope, SIGNATURE_LEN, SIGNING_DOMAIN};

@@ -81,3 +81,16 @@ pub const MAX_CRL_LEN: usize = 1024 * 1024;
 /// addressees, every bureau and regional node. Each costs 112 bytes of key material plus the
 /// node id, so the largest key list stays under 40 KiB.
 pub const MAX_SEALED_RECIPIENTS: usize = 256;
+
+/// Longest `data` of one `TransferPart` (issue 15, item 6), in bytes. Senders cut large
+/// copies into much smaller parts (64 KiB here) so that a link drop loses at most one part;
+/// 1 MiB bounds what a receiver buffers for one frame of a peer that cuts coarser.
+pub const MAX_PART_LEN: usize = 1024 * 1024;
+
+/// Most entries in one `PartsHeld` frame. A receiver holds at most 32 MiB of parts per peer
+/// and a copy is sent in parts only above 256 KiB, so it never holds more than 128 copies
+/// of one peer; 1,024 leaves room for another implementation's smaller threshold.
+pub const MAX_HELD_PARTS: usize = 1024;
+
+/// Length of the SHA-256 digest that names a copy sent in parts.
+pub const PART_DIGEST_LEN: usize = 32;

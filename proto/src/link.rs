@@ -4,6 +4,8 @@
 //! sender then offers messages with [`LinkFrame::Transfer`] and the receiver answers with
 //! [`LinkFrame::Accepted`] (it now holds them durably) or [`LinkFrame::Refused`].
 //! [`LinkFrame::Crl`] carries a CRL on a stream of its own (revocation in-band, issue 14).
+//! A large Transfer may go as [`LinkFrame::TransferPart`]s instead, and the receiver's
+//! [`LinkFrame::PartsHeld`] says what it kept of copies cut off earlier (issue 15, item 6).
 
 use std::fmt;
 
@@ -12,9 +14,11 @@ use prost::Message as _;
 use crate::check;
 use crate::envelope::Precedence;
 use crate::error::{DecodeError, ValidationError};
+use crate::framing::HARD_MAX_FRAME;
 use crate::ids::{MessageId, NodeId};
 use crate::limits::{
-    MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_CRL_LEN, MAX_DETAIL_LEN, MAX_HOP_LIMIT,
+    MAX_ACCEPTED_REFS, MAX_ADDRESSEES, MAX_CRL_LEN, MAX_DETAIL_LEN, MAX_HELD_PARTS, MAX_HOP_LIMIT,
+    MAX_PART_LEN, PART_DIGEST_LEN,
 };
 use crate::pb;
 use crate::records::{SyncBatch, SyncRequest};
@@ -62,6 +66,81 @@ pub struct Transfer {
     /// Final recipients resolved by a group or service fan-out on the way; empty when the
     /// envelope's own destination says where the message goes. Set by relays, so unsigned.
     pub recipients: Vec<NodeId>,
+}
+
+impl Transfer {
+    /// Encodes the Transfer message alone (no LinkFrame around it): the whole that
+    /// [`TransferPart`]s carry.
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        self.to_pb().encode_to_vec()
+    }
+
+    /// Decodes and validates a Transfer reassembled from [`TransferPart`]s, by the rules of
+    /// a Transfer frame.
+    pub fn decode(bytes: &[u8]) -> Result<Transfer, DecodeError> {
+        Ok(Self::from_pb(pb::Transfer::decode(bytes)?)?)
+    }
+
+    fn to_pb(&self) -> pb::Transfer {
+        pb::Transfer {
+            envelope: Some(self.envelope.to_pb()),
+            hops: u32::from(self.hops),
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+        }
+    }
+
+    fn from_pb(t: pb::Transfer) -> Result<Transfer, ValidationError> {
+        let envelope = t.envelope.ok_or(ValidationError::Missing {
+            field: "transfer.envelope",
+        })?;
+        // No envelope may allow more than MAX_HOP_LIMIT hops, so a larger count is
+        // malformed whatever the envelope says.
+        let hops = u8::try_from(t.hops)
+            .ok()
+            .filter(|&h| h <= MAX_HOP_LIMIT)
+            .ok_or(ValidationError::HopCount(t.hops))?;
+        check::max_count("transfer.recipients", t.recipients.len(), MAX_ADDRESSEES)?;
+        let recipients = check::node_ids("transfer.recipients", t.recipients)?;
+        Ok(Transfer {
+            envelope: SignedEnvelope::from_pb(envelope)?,
+            hops,
+            recipients,
+        })
+    }
+}
+
+/// The SHA-256 digest of a whole encoded Transfer sent in parts.
+pub type PartDigest = [u8; PART_DIGEST_LEN];
+
+/// A byte range of one encoded [`Transfer`] (issue 15, item 6). Its bytes are checked to lie
+/// within `total_len`; whether they fit what the receiver holds is the receiver's to decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferPart {
+    /// The message the whole Transfer carries.
+    pub message: MessageRef,
+    /// SHA-256 of the whole encoded Transfer.
+    pub digest: PartDigest,
+    /// Length of the whole, 1..=[`HARD_MAX_FRAME`].
+    pub total_len: u32,
+    /// Where `data` starts in the whole.
+    pub offset: u32,
+    /// 1..=[`MAX_PART_LEN`] bytes of the whole.
+    pub data: Vec<u8>,
+}
+
+/// What a receiver holds of one copy it got only part of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldPart {
+    /// The message.
+    pub message: MessageRef,
+    /// The copy's digest, as its parts said.
+    pub digest: PartDigest,
+    /// The receiver holds bytes `0..held_len` of the copy (at least 1).
+    pub held_len: u32,
 }
 
 wire_enum! {
@@ -139,6 +218,11 @@ pub enum LinkFrame {
     /// The DER of a CRL, unverified: the receiver checks it with its CA (issue 14). Not
     /// empty, at most [`MAX_CRL_LEN`] bytes.
     Crl(Vec<u8>),
+    /// A part of a large Transfer, on an offer stream (issue 15, item 6).
+    TransferPart(TransferPart),
+    /// The first answer on every offer stream: what the receiver holds of copies this
+    /// sender did not finish sending (at most [`MAX_HELD_PARTS`]).
+    PartsHeld(Vec<HeldPart>),
 }
 
 impl LinkFrame {
@@ -164,11 +248,7 @@ impl LinkFrame {
             LinkFrame::Open { precedence } => Frame::Open(pb::StreamOpen {
                 precedence: precedence.to_pb(),
             }),
-            LinkFrame::Transfer(t) => Frame::Transfer(pb::Transfer {
-                envelope: Some(t.envelope.to_pb()),
-                hops: u32::from(t.hops),
-                recipients: t.recipients.iter().map(|r| r.as_str().to_owned()).collect(),
-            }),
+            LinkFrame::Transfer(t) => Frame::Transfer(t.to_pb()),
             LinkFrame::Accepted(refs) => Frame::Accepted(pb::CustodyAccepted {
                 refs: refs.iter().map(MessageRef::to_pb).collect(),
             }),
@@ -182,6 +262,23 @@ impl LinkFrame {
             LinkFrame::SyncRequest(r) => Frame::SyncRequest(r.to_pb()),
             LinkFrame::SyncBatch(b) => Frame::SyncBatch(b.to_pb()),
             LinkFrame::Crl(der) => Frame::Crl(pb::CrlUpdate { der: der.clone() }),
+            LinkFrame::TransferPart(p) => Frame::TransferPart(pb::TransferPart {
+                r#ref: Some(p.message.to_pb()),
+                digest: p.digest.to_vec(),
+                total_len: p.total_len,
+                offset: p.offset,
+                data: p.data.clone(),
+            }),
+            LinkFrame::PartsHeld(held) => Frame::PartsHeld(pb::PartsHeld {
+                parts: held
+                    .iter()
+                    .map(|h| pb::HeldPart {
+                        r#ref: Some(h.message.to_pb()),
+                        digest: h.digest.to_vec(),
+                        held_len: h.held_len,
+                    })
+                    .collect(),
+            }),
         };
         pb::LinkFrame { frame: Some(frame) }
     }
@@ -193,24 +290,7 @@ impl LinkFrame {
             Frame::Open(o) => LinkFrame::Open {
                 precedence: Precedence::from_pb(o.precedence, "open.precedence")?,
             },
-            Frame::Transfer(t) => {
-                let envelope = t.envelope.ok_or(ValidationError::Missing {
-                    field: "transfer.envelope",
-                })?;
-                // No envelope may allow more than MAX_HOP_LIMIT hops, so a larger count is
-                // malformed whatever the envelope says.
-                let hops = u8::try_from(t.hops)
-                    .ok()
-                    .filter(|&h| h <= MAX_HOP_LIMIT)
-                    .ok_or(ValidationError::HopCount(t.hops))?;
-                check::max_count("transfer.recipients", t.recipients.len(), MAX_ADDRESSEES)?;
-                let recipients = check::node_ids("transfer.recipients", t.recipients)?;
-                LinkFrame::Transfer(Transfer {
-                    envelope: SignedEnvelope::from_pb(envelope)?,
-                    hops,
-                    recipients,
-                })
-            }
+            Frame::Transfer(t) => LinkFrame::Transfer(Transfer::from_pb(t)?),
             Frame::Accepted(a) => {
                 if a.refs.is_empty() {
                     return Err(ValidationError::NoEntries {
@@ -243,6 +323,70 @@ impl LinkFrame {
                 check::max_len("crl.der", c.der.len(), MAX_CRL_LEN)?;
                 LinkFrame::Crl(c.der)
             }
+            Frame::TransferPart(p) => LinkFrame::TransferPart(part_from_pb(p)?),
+            Frame::PartsHeld(h) => {
+                check::max_count("parts_held.parts", h.parts.len(), MAX_HELD_PARTS)?;
+                let held = h.parts.into_iter().map(held_from_pb);
+                LinkFrame::PartsHeld(held.collect::<Result<_, _>>()?)
+            }
         })
     }
+}
+
+fn digest(field: &'static str, bytes: &[u8]) -> Result<PartDigest, ValidationError> {
+    bytes.try_into().map_err(|_| ValidationError::BadLength {
+        field,
+        len: bytes.len(),
+        expected: PART_DIGEST_LEN,
+    })
+}
+
+fn part_from_pb(p: pb::TransferPart) -> Result<TransferPart, ValidationError> {
+    let message = p.r#ref.ok_or(ValidationError::Missing {
+        field: "transfer_part.ref",
+    })?;
+    let total = usize::try_from(p.total_len).unwrap_or(usize::MAX);
+    if total == 0 {
+        return Err(ValidationError::Empty {
+            field: "transfer_part.total_len",
+        });
+    }
+    check::max_len("transfer_part.total_len", total, HARD_MAX_FRAME)?;
+    if p.data.is_empty() {
+        return Err(ValidationError::Empty {
+            field: "transfer_part.data",
+        });
+    }
+    check::max_len("transfer_part.data", p.data.len(), MAX_PART_LEN)?;
+    let end = u64::from(p.offset) + p.data.len() as u64;
+    if end > u64::from(p.total_len) {
+        return Err(ValidationError::PartOutOfRange {
+            offset: u64::from(p.offset),
+            end,
+            total: p.total_len,
+        });
+    }
+    Ok(TransferPart {
+        message: MessageRef::from_pb(message)?,
+        digest: digest("transfer_part.digest", &p.digest)?,
+        total_len: p.total_len,
+        offset: p.offset,
+        data: p.data,
+    })
+}
+
+fn held_from_pb(h: pb::HeldPart) -> Result<HeldPart, ValidationError> {
+    let message = h.r#ref.ok_or(ValidationError::Missing {
+        field: "parts_held.ref",
+    })?;
+    if h.held_len == 0 {
+        return Err(ValidationError::Empty {
+            field: "parts_held.held_len",
+        });
+    }
+    Ok(HeldPart {
+        message: MessageRef::from_pb(message)?,
+        digest: digest("parts_held.digest", &h.digest)?,
+        held_len: h.held_len,
+    })
 }

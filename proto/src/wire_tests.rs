@@ -431,3 +431,93 @@ fn crl_frame_round_trips_and_an_empty_or_oversized_crl_is_refused() {
     ));
     LinkFrame::decode(&crl(vec![0; max]).encode_to_vec()).unwrap();
 }
+
+#[test]
+fn part_frames_round_trip_and_parts_outside_their_copy_are_refused() {
+    use pb::link_frame::Frame;
+    let message = MessageRef {
+        origin: node("ncb.fr"),
+        id: MessageId::from([1; 16]),
+    };
+    let part = LinkFrame::TransferPart(crate::TransferPart {
+        message: message.clone(),
+        digest: [7; 32],
+        total_len: 10,
+        offset: 4,
+        data: vec![1; 6],
+    });
+    assert_eq!(LinkFrame::decode(&part.encode_to_vec()).unwrap(), part);
+    let held = LinkFrame::PartsHeld(vec![crate::HeldPart {
+        message,
+        digest: [7; 32],
+        held_len: 3,
+    }]);
+    assert_eq!(LinkFrame::decode(&held.encode_to_vec()).unwrap(), held);
+    assert_eq!(
+        LinkFrame::decode(&LinkFrame::PartsHeld(Vec::new()).encode_to_vec()).unwrap(),
+        LinkFrame::PartsHeld(Vec::new())
+    );
+
+    let part = |digest: Vec<u8>, total_len: u32, offset: u32, data: Vec<u8>| pb::LinkFrame {
+        frame: Some(Frame::TransferPart(pb::TransferPart {
+            r#ref: Some(sample_ref()),
+            digest,
+            total_len,
+            offset,
+            data,
+        })),
+    };
+    assert!(matches!(
+        frame_err(part(vec![7; 32], 10, 5, vec![1; 6])),
+        ValidationError::PartOutOfRange {
+            offset: 5,
+            end: 11,
+            total: 10
+        }
+    ));
+    assert!(matches!(
+        frame_err(part(vec![7; 32], u32::MAX, u32::MAX, vec![1; 6])),
+        ValidationError::TooLong { .. }
+    ));
+    assert!(matches!(
+        frame_err(part(vec![7; 31], 10, 0, vec![1; 6])),
+        ValidationError::BadLength {
+            field: "transfer_part.digest",
+            len: 31,
+            ..
+        }
+    ));
+    assert!(matches!(
+        frame_err(part(vec![7; 32], 10, 0, Vec::new())),
+        ValidationError::Empty {
+            field: "transfer_part.data"
+        }
+    ));
+    let max = crate::limits::MAX_PART_LEN;
+    assert!(matches!(
+        frame_err(part(vec![7; 32], 4 * max as u32, 0, vec![0; max + 1])),
+        ValidationError::TooLong {
+            field: "transfer_part.data",
+            ..
+        }
+    ));
+    let too_many = pb::LinkFrame {
+        frame: Some(Frame::PartsHeld(pb::PartsHeld {
+            parts: vec![
+                pb::HeldPart {
+                    r#ref: Some(sample_ref()),
+                    digest: vec![7; 32],
+                    held_len: 1,
+                };
+                crate::limits::MAX_HELD_PARTS + 1
+            ],
+        })),
+    };
+    assert!(matches!(
+        frame_err(too_many),
+        ValidationError::TooMany {
+            field: "parts_held.parts",
+            ..
+        }
+    ));
+}

@@ -6,8 +6,8 @@ use bluehelm_proto::testing::{
     node, sample_envelope, sample_red_notice, sample_sltd_request, service,
 };
 use bluehelm_proto::{
-    Body, Destination, Envelope, LinkFrame, MessageId, MessageRef, Precedence, Refusal,
-    RefusalReason, SignedEnvelope, Transfer,
+    Body, Destination, Envelope, HeldPart, LinkFrame, MessageId, MessageRef, Precedence, Refusal,
+    RefusalReason, SignedEnvelope, Transfer, TransferPart,
 };
 use proptest::prelude::*;
 
@@ -143,6 +143,32 @@ fn link_frame() -> impl Strategy<Value = LinkFrame> {
         any::<u64>().prop_map(LinkFrame::Ping),
         any::<u64>().prop_map(LinkFrame::Pong),
         prop::collection::vec(any::<u8>(), 1..300).prop_map(LinkFrame::Crl),
+        (
+            message_ref(),
+            any::<[u8; 32]>(),
+            0u32..100,
+            prop::collection::vec(any::<u8>(), 1..50)
+        )
+            .prop_map(|(message, digest, offset, data)| {
+                LinkFrame::TransferPart(TransferPart {
+                    message,
+                    digest,
+                    total_len: offset + data.len() as u32,
+                    offset,
+                    data,
+                })
+            }),
+        prop::collection::vec(
+            (message_ref(), any::<[u8; 32]>(), 1u32..u32::MAX).prop_map(
+                |(message, digest, held_len)| HeldPart {
+                    message,
+                    digest,
+                    held_len
+                }
+            ),
+            0..4
+        )
+        .prop_map(LinkFrame::PartsHeld),
     ]
 }
 

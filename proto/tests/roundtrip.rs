@@ -187,24 +187,27 @@ fn refusal_reasons_split_into_permanent_and_temporary() {
 
 #[test]
 fn raw_transfer_frames_equal_encoded_transfers() {
-    use bluehelm_proto::framing::{write_frame, write_transfer_frame};
+    use bluehelm_proto::framing::{encode_transfer, write_frame, write_transfer_frame};
     for (hops, recipients) in [
         (0u8, vec![]),
         (1, vec![node("ncb.ke")]),
         (31, vec![node("ncb.ke"), node("mission.unmiss")]),
     ] {
         let envelope = sample_signed();
+        let transfer = Transfer {
+            envelope: envelope.clone(),
+            hops,
+            recipients: recipients.clone(),
+        };
         let mut expected = Vec::new();
-        write_frame(
-            &LinkFrame::Transfer(Transfer {
-                envelope: envelope.clone(),
-                hops,
-                recipients: recipients.clone(),
-            }),
-            &mut expected,
-        );
+        write_frame(&LinkFrame::Transfer(transfer.clone()), &mut expected);
         let mut raw = Vec::new();
         write_transfer_frame(&envelope.encode_to_vec(), hops, &recipients, &mut raw);
         assert_eq!(raw, expected, "hops {hops}");
+        // The whole a large copy's parts carry: the Transfer alone, decoding as itself.
+        let mut whole = Vec::new();
+        encode_transfer(&envelope.encode_to_vec(), hops, &recipients, &mut whole);
+        assert_eq!(whole, transfer.encode_to_vec(), "hops {hops}");
+        assert_eq!(Transfer::decode(&whole).unwrap(), transfer);
     }
 }

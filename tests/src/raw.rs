@@ -104,6 +104,8 @@ impl RawLink {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("stream ended after {answered} answers"))?;
             answered += match &frame {
+                // The node's first answer: what it holds of large copies begun earlier.
+                LinkFrame::PartsHeld(_) => continue,
                 LinkFrame::Accepted(refs) => refs.len(),
                 LinkFrame::Refused(_) => 1,
                 other => anyhow::bail!("unexpected answer {other:?}"),
@@ -135,12 +137,14 @@ impl RawLink {
             let mut buf = Vec::new();
             match read_within(&mut offers, &mut buf, Duration::from_secs(10)).await? {
                 Some(LinkFrame::Open { precedence }) => {
+                    // A node's first answer on an offer stream: it holds no parts.
+                    write_frames(&mut answers, &[LinkFrame::PartsHeld(Vec::new())]).await?;
                     return Ok(NodeOffers {
                         precedence,
                         answers,
                         offers,
                         buf,
-                    })
+                    });
                 }
                 Some(LinkFrame::Crl(_)) => {
                     answers.finish()?;

@@ -142,6 +142,11 @@ impl LinkHandle {
         self.core.cancel()
     }
 
+    /// The parts of large copies this node's peers sent only part of (issue 15, item 6).
+    pub fn partials(&self) -> std::sync::MutexGuard<'_, crate::engine::partials::Partials> {
+        self.core.partials()
+    }
+
     /// Checks peers' certificates against the trust store in force.
     pub fn verifier(&self) -> &EnvelopeVerifier {
         self.core.verifier()

@@ -1,7 +1,7 @@
 //! The state one node's tasks share: identity, config, store, keys and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{MessageId, NodeId, RefusalReason};
@@ -12,6 +12,7 @@ use super::bulk::Bulk;
 use crate::audit::AuditLog;
 use crate::config::NodeConfig;
 use crate::engine::failover::Failover;
+use crate::engine::partials::Partials;
 use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::{Entry, Register};
 use crate::engine::release::{Directory, Member};
@@ -123,6 +124,9 @@ pub struct Core {
     /// Which peers are given up as silent, for routes with alternates (issue 15, item 7):
     /// read for every custody decision, written on link events and once a second.
     failover: RwLock<Failover>,
+    /// What this node holds of large copies its peers sent only part of (issue 15, item 6):
+    /// in memory, bounded, dropped at restart. A cache, never custody.
+    partials: Mutex<Partials>,
     /// Free space on the storage directory's file system, and why that is too little for
     /// custody (`engine::disk`); set by the node's disk watcher.
     disk: RwLock<Disk>,
@@ -193,6 +197,7 @@ impl Core {
             quarantine: RwLock::new(quarantine),
             disk: RwLock::default(),
             failover: RwLock::new(Failover::new(now_ms())),
+            partials: Mutex::default(),
         }
     }
 
@@ -206,6 +211,12 @@ impl Core {
         self.failover
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The parts of large copies held (issue 15, item 6). Held only for a few map
+    /// operations, never across an await.
+    pub(crate) fn partials(&self) -> std::sync::MutexGuard<'_, Partials> {
+        self.partials.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a quarantine rule holds the message `id` from `origin`.

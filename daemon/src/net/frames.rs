@@ -139,6 +139,15 @@ pub enum Violation {
     /// it cannot have read yet.
     #[error("answers to offers not yet sent")]
     AnsweredUnsent,
+    /// A part of a large copy no honest sender sends (7.6).
+    #[error("bad transfer part: {0}")]
+    Part(#[from] crate::engine::partials::PartError),
+    /// A large copy's parts, put together, do not have the digest they claimed (7.6).
+    #[error("the parts of {0} do not match their digest")]
+    PartDigest(bluehelm_proto::MessageRef),
+    /// The answers on an offer stream must start with `PartsHeld` (7.6).
+    #[error("answers must start with parts-held, not {0}")]
+    NoPartsHeld(&'static str),
     /// The dialler's first ping got no matching pong (7.1).
     #[error("first ping not answered")]
     PingNotAnswered,
@@ -210,5 +219,7 @@ pub fn frame_name(frame: &LinkFrame) -> &'static str {
         LinkFrame::SyncRequest(_) => "sync-request",
         LinkFrame::SyncBatch(_) => "sync-batch",
         LinkFrame::Crl(_) => "crl",
+        LinkFrame::TransferPart(_) => "transfer-part",
+        LinkFrame::PartsHeld(_) => "parts-held",
     }
 }

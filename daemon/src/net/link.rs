@@ -8,11 +8,12 @@
 //! half is below: per stream the peer opened, a reader, a decider and an answerer.
 
 mod offer_stream;
+mod parts;
 mod send;
 
 use std::sync::Arc;
 
-use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence};
+use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, Refusal, Transfer};
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
@@ -178,9 +179,10 @@ async fn serve_offers(
 ) -> Result<(), LinkError> {
     tracing::debug!(%peer, %precedence, "offer stream opened");
     let max_frame = core.max_frame();
-    let (offers_tx, mut offers_rx) = mpsc::channel::<(Offer, OwnedSemaphorePermit)>(RECEIVE_QUEUE);
-    let (pending_tx, mut pending_rx) =
-        mpsc::channel::<(Decided, Vec<OwnedSemaphorePermit>)>(BATCHES_IN_FLIGHT);
+    // What is held of copies this peer did not finish: its writer resumes after it (7.6).
+    write_frames(&mut send, &[parts::held_frame(core, peer, precedence)]).await?;
+    let (offers_tx, mut offers_rx) = mpsc::channel::<Incoming>(RECEIVE_QUEUE);
+    let (pending_tx, mut pending_rx) = mpsc::channel::<Pending>(BATCHES_IN_FLIGHT);
     // Offers read but not yet answered hold their size in permits: what one stream can make
     // this node buffer is bounded in bytes, not only in count. QUIC flow control holds the
     // rest back at the sender.
@@ -191,10 +193,22 @@ async fn serve_offers(
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(RECEIVE_BATCH);
             while offers_rx.recv_many(&mut batch, RECEIVE_BATCH).await > 0 {
-                let (offers, permits): (Vec<Offer>, Vec<OwnedSemaphorePermit>) =
-                    std::mem::take(&mut batch).into_iter().unzip();
-                let decided = core.decide_offers(offers, precedence).await;
-                if pending_tx.send((decided, permits)).await.is_err() {
+                let (mut offers, mut permits, mut refusals) = (Vec::new(), Vec::new(), Vec::new());
+                for incoming in batch.drain(..) {
+                    match incoming {
+                        Incoming::Offer(offer, permit) => {
+                            offers.push(offer);
+                            permits.push(permit);
+                        }
+                        Incoming::Refuse(refusal) => refusals.push(refusal),
+                    }
+                }
+                let decided = if offers.is_empty() {
+                    None
+                } else {
+                    Some(core.decide_offers(offers, precedence).await)
+                };
+                if pending_tx.send((decided, permits, refusals)).await.is_err() {
                     return;
                 }
             }
@@ -206,8 +220,13 @@ async fn serve_offers(
     let answerer = {
         let core = core.clone();
         AbortOnDropHandle::new(tokio::spawn(async move {
-            while let Some((decided, permits)) = pending_rx.recv().await {
-                let frames = answer_frames(core.finish(decided).await);
+            while let Some((decided, permits, refusals)) = pending_rx.recv().await {
+                let mut answers = match decided {
+                    Some(decided) => core.finish(decided).await,
+                    None => Vec::new(),
+                };
+                answers.extend(refusals.into_iter().map(Err));
+                let frames = answer_frames(answers);
                 drop(permits);
                 write_frames(&mut send, &frames).await?;
             }
@@ -219,19 +238,31 @@ async fn serve_offers(
     let result = loop {
         match read_frame(&mut recv, max_frame, &mut buf).await {
             Ok(Some(LinkFrame::Transfer(transfer))) => {
-                // The frame's size, capped so that one frame can always get its permits.
-                let size = u32::try_from(buf.len().min(RECEIVE_BYTES)).unwrap_or(u32::MAX);
-                let Ok(permit) = budget.clone().acquire_many_owned(size).await else {
+                let size = buf.len();
+                if offer(&budget, &offers_tx, peer, transfer, size)
+                    .await
+                    .is_err()
+                {
                     break Ok(());
-                };
-                let offer = Offer {
-                    signed: transfer.envelope,
-                    hops: transfer.hops,
-                    recipients: transfer.recipients,
-                    from: peer.clone(),
-                };
-                if offers_tx.send((offer, permit)).await.is_err() {
-                    break Ok(());
+                }
+            }
+            Ok(Some(LinkFrame::TransferPart(part))) => {
+                match parts::take_part(core, peer, precedence, part) {
+                    Ok(parts::Reassembled::Pending) => {}
+                    Ok(parts::Reassembled::Transfer(transfer, size)) => {
+                        if offer(&budget, &offers_tx, peer, transfer, size)
+                            .await
+                            .is_err()
+                        {
+                            break Ok(());
+                        }
+                    }
+                    Ok(parts::Reassembled::Refused(refusal)) => {
+                        if offers_tx.send(Incoming::Refuse(refusal)).await.is_err() {
+                            break Ok(());
+                        }
+                    }
+                    Err(err) => break Err(err),
                 }
             }
             Ok(Some(other)) => {
@@ -259,6 +290,45 @@ async fn serve_offers(
         (Ok(()), Ok(Err(err))) => Err(err),
         (result, _) => result,
     }
+}
+
+/// What the reader hands the decider: an offer with the bytes it holds, or a refusal
+/// decided already (a large copy whose parts were dropped here, 7.6).
+enum Incoming {
+    Offer(Offer, OwnedSemaphorePermit),
+    Refuse(Refusal),
+}
+
+/// A batch on its way to the answerer: the decided offers (none: only refusals), their
+/// permits, and the refusals decided already.
+type Pending = (Option<Decided>, Vec<OwnedSemaphorePermit>, Vec<Refusal>);
+
+/// Passes a Transfer of `size` encoded bytes to the decider, once the stream's byte budget
+/// has room for it. An error: the decider or the budget is gone, the stream is ending.
+async fn offer(
+    budget: &Arc<Semaphore>,
+    offers: &mpsc::Sender<Incoming>,
+    peer: &NodeId,
+    transfer: Transfer,
+    size: usize,
+) -> Result<(), ()> {
+    // The frame's size, capped so that one frame can always get its permits.
+    let size = u32::try_from(size.min(RECEIVE_BYTES)).unwrap_or(u32::MAX);
+    let permit = budget
+        .clone()
+        .acquire_many_owned(size)
+        .await
+        .map_err(|_| ())?;
+    let offer = Offer {
+        signed: transfer.envelope,
+        hops: transfer.hops,
+        recipients: transfer.recipients,
+        from: peer.clone(),
+    };
+    offers
+        .send(Incoming::Offer(offer, permit))
+        .await
+        .map_err(|_| ())
 }
 
 fn answer_frames(answers: Vec<Result<MessageRef, bluehelm_proto::Refusal>>) -> Vec<LinkFrame> {

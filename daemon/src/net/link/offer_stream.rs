@@ -5,11 +5,12 @@
 //! bounded channel and goes on.
 
 use bluehelm_proto::framing::write_transfer_frame;
-use bluehelm_proto::{LinkFrame, MessageRef, Precedence, Refusal};
+use bluehelm_proto::{HeldPart, LinkFrame, MessageRef, Precedence, Refusal};
 use quinn::{Connection, RecvStream, SendStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::parts::{goes_in_parts, write_parts};
 use super::priority;
 use crate::engine::sender::SEND_WINDOW;
 use crate::net::frames::{frame_name, read_frame, write_frames, LinkError, Violation};
@@ -47,7 +48,14 @@ pub(super) enum AnswerEvent {
 /// An open offer stream and the task reading its answers.
 struct OfferStream {
     send: SendStream,
+    /// What the receiver holds of copies begun earlier: coming (its first answer), or come.
+    held: Held,
     _reader: AbortOnDropHandle<()>,
+}
+
+enum Held {
+    Coming(oneshot::Receiver<Vec<HeldPart>>),
+    Known(Vec<HeldPart>),
 }
 
 /// Opens a class's offer streams and writes its offers, until the link's task drops its
@@ -74,6 +82,18 @@ pub(super) async fn write_offers(
             match command {
                 WriterCommand::Offer(copies) => {
                     for queued in &copies {
+                        if goes_in_parts(queued) {
+                            // Sent from where the receiver stands, which its first answer
+                            // says: what is built so far goes first, then we wait for it.
+                            opener.flush(&mut stream, &mut frames).await?;
+                            let held = opener.held(&mut stream).await?;
+                            let skipped = write_parts(queued, held, &mut frames);
+                            if skipped > 0 {
+                                tracing::debug!(msg = %queued.message.message, %class, skipped,
+                                    "resuming a large copy where the peer stands");
+                            }
+                            continue;
+                        }
                         // The stored signed envelope goes out byte for byte as it was
                         // verified on receipt.
                         let message = &queued.message;
@@ -119,11 +139,39 @@ impl Opener<'_> {
         // Owned by the stream and aborted with it (the writer task, which the link's send
         // half awaits). It holds only the stream's receive half and a sender of answers:
         // nothing of the store or the node, so an abort loses nothing the peer cannot resend.
-        let reader = tokio::spawn(read_answers(recv, self.max_frame, self.answers.clone()));
+        let (held_tx, held_rx) = oneshot::channel();
+        let reader = tokio::spawn(read_answers(
+            recv,
+            self.max_frame,
+            held_tx,
+            self.answers.clone(),
+        ));
         Ok(OfferStream {
             send,
+            held: Held::Coming(held_rx),
             _reader: AbortOnDropHandle::new(reader),
         })
+    }
+
+    /// What the receiver holds of copies begun earlier, waiting for its first answer if
+    /// need be; opens a stream if there is none.
+    async fn held<'s>(
+        &self,
+        stream: &'s mut Option<OfferStream>,
+    ) -> Result<&'s mut Vec<HeldPart>, LinkError> {
+        let open = match stream {
+            Some(open) => open,
+            None => stream.insert(self.open().await?),
+        };
+        if let Held::Coming(coming) = &mut open.held {
+            // Gone without an answer: the reader failed and says why to the link's task;
+            // nothing is held as far as this writer knows.
+            open.held = Held::Known(coming.await.unwrap_or_default());
+        }
+        match &mut open.held {
+            Held::Known(held) => Ok(held),
+            Held::Coming(_) => unreachable!("set to known just above"),
+        }
     }
 
     /// Writes the frames built so far, opening a stream if there is none.
@@ -148,9 +196,30 @@ impl Opener<'_> {
     }
 }
 
-/// Passes a stream's answers on, until the stream ends or breaks the protocol.
-async fn read_answers(mut recv: RecvStream, max_frame: usize, answers: mpsc::Sender<AnswerEvent>) {
+/// Passes a stream's answers on, until the stream ends or breaks the protocol. The first
+/// answer, what the receiver holds of copies begun earlier, goes to the writer.
+async fn read_answers(
+    mut recv: RecvStream,
+    max_frame: usize,
+    held: oneshot::Sender<Vec<HeldPart>>,
+    answers: mpsc::Sender<AnswerEvent>,
+) {
     let mut buf = Vec::new();
+    let first = match read_frame(&mut recv, max_frame, &mut buf).await {
+        Ok(Some(LinkFrame::PartsHeld(parts))) => {
+            let _ = held.send(parts);
+            None
+        }
+        Ok(Some(other)) => Some(AnswerEvent::Failed(
+            Violation::NoPartsHeld(frame_name(&other)).into(),
+        )),
+        Ok(None) => Some(AnswerEvent::Ended),
+        Err(err) => Some(AnswerEvent::Failed(err)),
+    };
+    if let Some(event) = first {
+        let _ = answers.send(event).await;
+        return;
+    }
     loop {
         let event = match read_frame(&mut recv, max_frame, &mut buf).await {
             Ok(Some(LinkFrame::Accepted(refs))) => AnswerEvent::Accepted(refs),
