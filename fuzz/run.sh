@@ -69,8 +69,8 @@ summary() {
         echo "Host: $(nproc) cores, shared; one libFuzzer worker per target (fork mode), at most"
         echo "$parallel targets at once, nice 19. Sanitizer: ${FUZZ_SANITIZER:-none}; debug assertions on."
         echo
-        echo "| target | started (UTC) | wall time | executions | exec/s | corpus (new) | findings |"
-        echo "|---|---|---|---|---|---|---|"
+        echo "| target | started (UTC) | wall time | executions | exec/s (mean) | edges | corpus (new) | findings |"
+        echo "|---|---|---|---|---|---|---|---|"
         local t
         for t in "${all[@]}"; do
             local line
@@ -79,16 +79,18 @@ summary() {
             local start end rc
             read -r _ start end rc <<< "$line"
             local wall=$((end - start))
-            # The last status line: `#N: cov: .. exec/s: E ..` (fork mode) or `#N ... exec/s: E`.
+            # Executions: the last status line, `#N: cov: ..` (fork mode) or `#N ..`. The rate
+            # is the mean over the wall time (a status line's exec/s is its job's only).
             local status execs rate
             status=$(grep -aE '^#[0-9]+' "$out/$t.log" | tail -n 1) || true
             execs=$(sed -E 's/^#([0-9]+).*/\1/' <<< "$status")
-            rate=$(grep -oE 'exec/s: [0-9]+' <<< "$status" | grep -oE '[0-9]+' || true)
-            [[ -n "$rate" ]] || rate=$(( ${execs:-0} / (wall > 0 ? wall : 1) ))
+            rate=$(( ${execs:-0} / (wall > 0 ? wall : 1) ))
+            local cov
+            cov=$(grep -oE 'cov: [0-9]+' <<< "$status" | grep -oE '[0-9]+' || true)
             local corpus found
             corpus=$(find "$out/corpus/$t" -type f | wc -l)
             found=$(find "$out/artifacts/$t" -type f | sort | sed "s|^|\`|; s|$|\`|" | paste -sd ' ' -)
-            echo "| $t | $(date -u -d "@$start" +%H:%M) | $((wall / 60)) min $((wall % 60)) s | ${execs:-?} | ${rate:-?} | $corpus | ${found:-none} (exit $rc) |"
+            echo "| $t | $(date -u -d "@$start" +%H:%M) | $((wall / 60)) min $((wall % 60)) s | ${execs:-?} | ${rate:-?} | ${cov:-?} | $corpus | ${found:-none} (exit $rc) |"
         done
         echo
         echo "Findings are the inputs libFuzzer saved (crash-*, oom-*, timeout-*, slow-unit-*);"
