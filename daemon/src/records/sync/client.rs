@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bluehelm_proto::records::{
-    ReplicaDigest, SyncBatch, SyncChanges, SyncItem, SyncRequest, HASH_LEN, MAX_SYNC_BATCH_BYTES,
-};
+use bluehelm_proto::records::{ReplicaDigest, SyncBatch, SyncItem, SyncRequest, HASH_LEN};
 use bluehelm_proto::{Database, LinkFrame, NodeId, RecordChange, SignedRecordChange};
 use quinn::Connection;
 
@@ -163,11 +161,7 @@ async fn apply(
             batch.database
         )));
     }
-    let raw = zstd::bulk::decompress(&batch.compressed, MAX_SYNC_BATCH_BYTES).map_err(|e| {
-        SyncError::Refused(format!("the batch does not decompress within 4 MiB: {e}"))
-    })?;
-    let changes = SyncChanges::decode(&raw)
-        .map_err(|e| SyncError::Refused(format!("the batch does not decode: {e}")))?;
+    let changes = super::unpack(&batch).map_err(|e| SyncError::Refused(e.to_string()))?;
     for der in changes.certificates {
         if certificates.len() >= MAX_CERTIFICATES {
             return Err(SyncError::Refused("too many signer certificates".into()));
