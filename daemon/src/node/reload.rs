@@ -49,7 +49,7 @@ pub(super) async fn serve_reloads(
         match &outcome {
             Ok(done) => log_change(done),
             Err(err) => tracing::error!(
-                error = &*err as &dyn std::error::Error,
+                error = err as &dyn std::error::Error,
                 "config reload refused"
             ),
         }
