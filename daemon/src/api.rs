@@ -23,6 +23,7 @@ mod notices;
 mod quarantine;
 mod queues;
 mod records;
+mod reload;
 mod replica_check;
 pub mod review;
 mod seal;

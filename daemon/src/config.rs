@@ -14,7 +14,9 @@ use crate::engine::policy::Policy;
 use crate::engine::routing::{Route, RoutePattern, RoutingTable};
 
 mod audit;
+pub mod change;
 mod databases;
+pub mod live;
 mod peer_address;
 mod policy;
 
@@ -286,6 +288,9 @@ pub struct NodeConfig {
     pub audit: AuditConfig,
     /// The log's format (`log_format`, issue 15).
     pub log_format: LogFormat,
+    /// The file this config was read from ([`NodeConfig::load`]); `None` for one parsed
+    /// from text. A reload (SIGHUP, `bluehelm reload`) reads it again.
+    pub source: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -296,13 +301,15 @@ impl NodeConfig {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|err| match err {
+        let mut config = Self::parse(&text, base).map_err(|err| match err {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_owned(),
                 message,
             },
             other => other,
-        })
+        })?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Parses config text; relative paths are taken from `base`.
@@ -493,6 +500,7 @@ impl FileConfig {
             databases,
             audit,
             log_format: self.log_format,
+            source: None,
             routing: RoutingTable {
                 me: Some(me.clone()),
                 neighbours,

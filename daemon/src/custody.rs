@@ -32,6 +32,6 @@ pub use self::local::{Delivered, Outgoing, SubmitError, DEFAULT_HOP_LIMIT};
 pub use self::quarantine::{is_warning, Added, QuarantineError};
 pub use self::queues::Purged;
 pub use self::shell::{Answer, Decided, Offer};
-pub use self::state::{hub, now_ms, Core, CoreParts, Disk, Stats, HUB};
+pub use self::state::{hub, now_ms, ConfigGuard, Core, CoreParts, Disk, Stats, HUB};
 pub use self::sweep::run as sweep;
 pub use self::traffic::{HandshakeFailure, Traffic};

@@ -3,8 +3,10 @@
 //! them, and stops them in order. Nothing imports `node` but `lib.rs` and the CLI.
 
 mod crl;
+mod dialers;
 mod disk;
 mod preflight;
+mod reload;
 mod trust;
 
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
+use crate::config::live::{ReloadError, ReloadHandle, Reloaded};
 use crate::config::NodeConfig;
 use crate::custody::{now_ms, Bulk, BureauHandle, Core, CoreParts, LinkHandle};
 use crate::engine::audit::SignedCheckpoint;
@@ -103,6 +106,7 @@ pub struct Node {
     endpoint: quinn::Endpoint,
     tasks: TaskTracker,
     api: crate::api::ApiHandle,
+    reloads: ReloadHandle,
 }
 
 impl Node {
@@ -189,16 +193,14 @@ impl Node {
                 endpoint.clone(),
             ));
         }
+        let mut dialers = dialers::Dialers::new(
+            link_handle.clone(),
+            links.clone(),
+            endpoint.clone(),
+            tasks.clone(),
+        );
         for peer in &core.config().peers {
-            if let Some(address) = peer.address.clone() {
-                tasks.spawn(endpoint::dial_loop(
-                    link_handle.clone(),
-                    links.clone(),
-                    endpoint.clone(),
-                    peer.node.clone(),
-                    address,
-                ));
-            }
+            dialers.start(peer);
         }
         tasks.spawn(crate::custody::sweep(core.clone()));
         tasks.spawn(disk::watch(core.clone()));
@@ -210,7 +212,20 @@ impl Node {
             creds,
             guard: crl_guard,
         };
-        tasks.spawn(crl::watch_crl(crl_task, crl_received));
+        let (tls_reloads, tls_reloaded) = mpsc::channel(1);
+        tasks.spawn(crl::watch_crl(crl_task, crl_received, tls_reloaded));
+        // Unreadable now (moved since the checks read them): then the first reload finds
+        // them changed and puts them in force again, which is harmless.
+        let digests = reload::digest_files(&core.config().tls).unwrap_or_default();
+        let (reloads, reload_requests) = ReloadHandle::channel();
+        let reloader = reload::Reloader {
+            core: core.clone(),
+            links: links.clone(),
+            dialers,
+            digests,
+            tls: tls_reloads,
+        };
+        tasks.spawn(reload::serve_reloads(reloader, reload_requests));
         let bureau = BureauHandle::new(core.clone());
         tasks.spawn(crate::audit::send_to_hub(bureau.clone(), checkpoints));
         if let Some(listener) = metrics {
@@ -222,7 +237,7 @@ impl Node {
                 core.cancel().clone(),
             ));
         }
-        let api = match crate::api::start(&bureau, links.clone(), &tasks) {
+        let api = match crate::api::start(&bureau, links.clone(), &tasks, reloads.clone()) {
             Ok(api) => api,
             Err(err) => {
                 core.cancel().cancel();
@@ -243,6 +258,7 @@ impl Node {
             endpoint,
             tasks,
             api,
+            reloads,
         })
     }
 
@@ -306,6 +322,12 @@ impl Node {
     /// and counters (`custody::BureauHandle`).
     pub fn bureau(&self) -> &BureauHandle {
         &self.bureau
+    }
+
+    /// Reads the config file the node started with again and puts what changed in force
+    /// (SIGHUP; `bluehelm reload` asks the same over the API). See `node/reload.rs`.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        self.reloads.reload().await
     }
 
     /// The node's live links (net's link table).

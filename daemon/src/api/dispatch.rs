@@ -278,7 +278,7 @@ impl Dispatcher {
                 crate::audit::keep_received(&self.node, message).await?;
                 return Ok(Verdict::Remove);
             }
-            if let Some(database) = services::serves(self.node.config(), &request.service) {
+            if let Some(database) = services::serves(&self.node.config(), &request.service) {
                 services::answer(&self.node, database, message).await?;
                 return Ok(Verdict::Remove);
             }

@@ -15,6 +15,7 @@ use super::dispatch::Dispatcher;
 use super::pb::bureau_server::BureauServer;
 use super::service::BureauService;
 use super::terminal::{TerminalListener, TerminalTlsError};
+use crate::config::live::ReloadHandle;
 use crate::custody::{BureauHandle, LinkedPeers};
 
 /// Socket permissions: owner and group (the bureau's applications) may connect.
@@ -85,6 +86,7 @@ pub fn start(
     node: &BureauHandle,
     links: Arc<dyn LinkedPeers>,
     tasks: &TaskTracker,
+    reloads: ReloadHandle,
 ) -> Result<ApiHandle, ApiError> {
     let path = node.config().api_socket.clone();
     let io_error = |source| ApiError::Io {
@@ -114,6 +116,7 @@ pub fn start(
         dispatcher,
         serving: Default::default(),
         tasks: tasks.clone(),
+        reloads,
     };
     let terminal_addr = terminal.as_ref().map(TerminalListener::address);
     if let Some(terminal) = terminal {

@@ -16,13 +16,14 @@ use crate::engine::seal;
 /// cannot be sealed (nothing is sent then).
 pub fn recipients(node: &BureauHandle, outgoing: &Outgoing) -> Result<Vec<SealRecipient>, Status> {
     let refused = |why: String| Status::failed_precondition(format!("cannot seal: {why}"));
+    let config = node.config();
     let nodes = seal::recipients(
         outgoing.body.kind(),
         &outgoing.destination,
-        &node.config().routing.groups,
+        &config.routing.groups,
     )
     .map_err(|e| refused(e.to_string()))?;
-    let path = node.config().tls.directory.as_ref().ok_or_else(|| {
+    let path = config.tls.directory.as_ref().ok_or_else(|| {
         refused(
             "this node has no sealing directory: set `directory` under [tls] in its config to \
              the file made by `bluehelm pki directory`"

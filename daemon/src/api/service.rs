@@ -18,6 +18,7 @@ use super::seal;
 use super::serve::{self, Serving};
 use super::terminal::TerminalInfo;
 use super::{pb, status, DEFAULT_REQUEST_TIMEOUT, PAGE};
+use crate::config::live::ReloadHandle;
 use crate::custody::{now_ms, Delivered, SubmitError};
 use crate::custody::{BureauHandle, LinkedPeers};
 
@@ -35,6 +36,8 @@ pub struct BureauService {
     pub serving: Arc<Serving>,
     /// The node's tasks: streams stop with the node, and it waits for them.
     pub tasks: TaskTracker,
+    /// Asks the node to read its config file again (`Reload`).
+    pub reloads: ReloadHandle,
 }
 
 /// The API's answer to a submission the node did not take (also for review decisions).
@@ -390,7 +393,7 @@ impl Bureau for BureauService {
             if let Some(db) = name
                 .parse()
                 .ok()
-                .and_then(|s| crate::services::serves(self.node.config(), &s))
+                .and_then(|s| crate::services::serves(&self.node.config(), &s))
             {
                 return Err(Status::already_exists(format!(
                     "this node answers {name} itself ([reference_services] {} = true)",
@@ -547,6 +550,14 @@ impl Bureau for BureauService {
         Ok(Response::new(answer))
     }
 
+    async fn reload(
+        &self,
+        request: Request<pb::ReloadRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
+        operator_only(&request)?;
+        Ok(Response::new(super::reload::reload(&self.reloads).await?))
+    }
+
     async fn list_suspect(
         &self,
         _request: Request<pb::ListSuspectRequest>,
@@ -555,12 +566,13 @@ impl Bureau for BureauService {
     }
 }
 
-/// Quarantine and the queues are the operator's, on the node's own Unix socket: a terminal
-/// may not hold, release or purge a bureau's traffic.
+/// Quarantine, the queues and reloading the config are the operator's, on the node's own
+/// Unix socket: a terminal may not hold, release or purge a bureau's traffic, nor change
+/// the node's config.
 fn operator_only<T>(request: &Request<T>) -> Result<(), Status> {
     match terminal_of(request) {
         Some(terminal) => Err(Status::permission_denied(format!(
-            "quarantine and queues are for the node's operator, not terminal {terminal}"
+            "quarantine, queues and reload are for the node's operator, not terminal {terminal}"
         ))),
         None => Ok(()),
     }

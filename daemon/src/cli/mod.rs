@@ -27,6 +27,7 @@ pub mod out;
 mod pki;
 mod quarantine;
 mod queue;
+mod reload;
 mod request;
 mod review;
 mod run;
@@ -122,6 +123,12 @@ pub enum Command {
         after_help = "Examples:\n  bluehelm queue list --config gs.toml --hop mission.unmiss\n  bluehelm queue show --config gs.toml --hop mission.unmiss MESSAGE_ID\n  bluehelm queue purge --config gs.toml --hop mission.unmiss --precedence routine"
     )]
     Queue(queue::QueueArgs),
+    /// Make the running node read its config file again, as SIGHUP does: routes, groups,
+    /// peers, limits, certificate, key and CRL change without dropping the other links.
+    #[command(
+        after_help = "Examples:\n  bluehelm reload --config gs.toml\n  bluehelm reload --config gs.toml --json"
+    )]
+    Reload(reload::ReloadArgs),
     /// One process of `bluehelm bench` (internal).
     #[command(hide = true)]
     BenchNode(bench_node::BenchNodeArgs),
@@ -161,6 +168,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Quarantine(args) => quarantine::run(args),
         Command::Queue(args) => queue::run(args),
+        Command::Reload(args) => reload::run(args),
         Command::Service(cmd) => db::run_service(cmd),
     }
 }

@@ -1,4 +1,5 @@
-//! `bluehelm run --config node.toml`: one node, until Ctrl-C or SIGTERM.
+//! `bluehelm run --config node.toml`: one node, until Ctrl-C or SIGTERM; SIGHUP reloads its
+//! config (issue 15, item 3).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use super::out::outln;
 use anyhow::Context;
 use bluehelm::{Node, NodeConfig};
+use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -25,6 +27,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // disk) ends the start instead of waiting for it.
         let stop = wait_for_stop_signal();
         tokio::pin!(stop);
+        // SIGHUP's default action ends the process: caught from here on, a hangup during the
+        // start waits and reloads once the node runs (issue 15, item 3).
+        let mut hangup = signal(SignalKind::hangup()).ok();
         let node = tokio::select! {
             started = Node::start(config) => started
                 .with_context(|| format!("cannot start the node of {}", args.config.display()))?,
@@ -38,7 +43,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(addr) => outln!("node {} listening on {addr}", node.bureau().me())?,
             None => outln!("node {} running", node.bureau().me())?,
         }
-        (&mut stop).await;
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                () = next_signal(hangup.as_mut()) => {
+                    // The node's reload task logs what changed, or why it refused.
+                    let _ = node.reload().await;
+                }
+            }
+        }
         // A store that had failed, or did not close in time: exit non-zero, so that a
         // supervisor and the operator see it (docs/operations.md, "Stopping").
         node.stop()
@@ -60,7 +73,6 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Ctrl-C or SIGTERM, caught from the call on, not from the first poll.
 pub fn wait_for_stop_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
     // Both handlers are installed now, not when the future is first polled: a signal that
     // arrives in between would otherwise kill the process with its default action.
     let mut term = signal(SignalKind::terminate()).ok();

@@ -13,7 +13,6 @@ use super::local::{Delivered, Outgoing, SubmitError};
 use super::quarantine::{Added, QuarantineError};
 use super::queues::Purged;
 use super::state::{Core, Stats};
-use crate::config::NodeConfig;
 use crate::engine::quarantine::{Rule, Rules};
 use crate::engine::register::Entry;
 use crate::records::store::RecordStore;
@@ -81,8 +80,8 @@ impl BureauHandle {
         self.core.me()
     }
 
-    /// The node's configuration, as loaded at start.
-    pub fn config(&self) -> &NodeConfig {
+    /// The node's configuration in force (see [`Core::config`]).
+    pub fn config(&self) -> super::ConfigGuard {
         self.core.config()
     }
 

@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::shell::{self, Decided, Offer};
 use super::state::{Core, Stats};
-use crate::config::NodeConfig;
 use crate::store::{HandOff, QueueKey, Queued, StoreError, Write, WriteOutcome};
 
 /// What a link (`net/`) may do with the node: decide on offers and give up copies, take
@@ -32,7 +31,7 @@ impl LinkHandle {
     }
 
     /// The node's configuration: peers, limits and TLS files.
-    pub fn config(&self) -> &NodeConfig {
+    pub fn config(&self) -> super::ConfigGuard {
         self.core.config()
     }
 

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
+use arc_swap::ArcSwap;
 use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
 use bluehelm_proto::{MessageId, NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,11 @@ use crate::engine::release::{Directory, Member};
 use crate::engine::revocation::Standing;
 use crate::records::store::RecordStore;
 use crate::store::Store;
+
+/// The config in force, as one load gives it (derefs to [`NodeConfig`]). Hold it for a
+/// decision, not across a long wait: a reload frees the old config only when the last
+/// guard drops.
+pub type ConfigGuard = arc_swap::Guard<Arc<NodeConfig>>;
 
 /// Counters an operator watches (see docs/operations.md).
 #[derive(Debug, Default)]
@@ -93,7 +99,9 @@ pub struct Core {
     /// This node's own certificate identity: the signer of what it originates, checked by
     /// the role policy at submission (issue 12).
     identity: NodeIdentity,
-    config: NodeConfig,
+    /// The config in force: swapped whole by a reload (issue 15, item 3), so that a decision
+    /// that loads it once sees one consistent version, old or new, never a mix.
+    config: ArcSwap<NodeConfig>,
     store: Store,
     signer: Signer,
     verifier: EnvelopeVerifier,
@@ -181,7 +189,7 @@ impl Core {
         Self {
             me: config.node_id.clone(),
             identity,
-            config,
+            config: ArcSwap::from_pointee(config),
             store,
             signer,
             verifier,
@@ -311,9 +319,16 @@ impl Core {
         &self.identity
     }
 
-    /// The node's configuration, as loaded at start.
-    pub fn config(&self) -> &NodeConfig {
-        &self.config
+    /// The node's configuration in force: one lock-free load. Load it once per decision
+    /// (or batch) and read from that, so that one decision sees one version.
+    pub fn config(&self) -> ConfigGuard {
+        self.config.load()
+    }
+
+    /// A reload (`node/reload.rs`) puts `config` in force: decisions from now on read it.
+    /// Its node id is the one the node started with (the reload refuses any other).
+    pub fn replace_config(&self, config: Arc<NodeConfig>) {
+        self.config.store(config);
     }
 
     /// The store (a handle to its thread).

@@ -10,6 +10,7 @@ use bluehelm_pki::NodeIdentity;
 use bluehelm_proto::{LinkFrame, NodeId};
 use quinn::{Connection, Endpoint, Incoming};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::frames::{read_frame, write_frames, IdentityError, LinkError, Violation};
@@ -182,17 +183,20 @@ async fn serve(
 
 /// Keeps a link to `peer` at `address` up: dials, and redials with backoff and jitter. A
 /// DNS name is resolved again before each dial (issue 15, item 3), so a peer that moved, or
-/// whose name did not resolve at first, is found on a later redial.
+/// whose name did not resolve at first, is found on a later redial. Ends when `stop` is
+/// cancelled (the node stops, or a reload removed or readdressed the peer); a link it is
+/// serving then ends when its connection is closed.
 pub async fn dial_loop(
     core: LinkHandle,
     links: Arc<Links>,
     endpoint: Endpoint,
     peer: NodeId,
     configured: PeerAddress,
+    stop: CancellationToken,
 ) {
     let mut attempt = 0;
     loop {
-        if core.cancel().is_cancelled() {
+        if stop.is_cancelled() {
             return;
         }
         if !links.is_linked(&peer) {
@@ -202,6 +206,11 @@ pub async fn dial_loop(
                         "dial failed: the name does not resolve");
                 }
                 Ok(address) => match dial(&core, &links, &endpoint, &peer, address).await {
+                    // A reload removed or moved the peer while this dial was under way.
+                    Ok((conn, _)) if stop.is_cancelled() => {
+                        conn.close(super::link::CLOSE_NORMAL, b"no longer dialled here");
+                        return;
+                    }
                     Ok((conn, identity)) => {
                         attempt = 0;
                         serve(core.clone(), &links, conn, &identity, "dialled").await;
@@ -216,7 +225,7 @@ pub async fn dial_loop(
         let delay = REDIAL.delay(attempt, rand::random());
         attempt = attempt.saturating_add(1).min(16);
         tokio::select! {
-            _ = core.cancel().cancelled() => return,
+            _ = stop.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
     }

@@ -12,11 +12,13 @@
 
 mod put;
 
+pub use put::{PutDone, PutError};
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bluehelm_pki::{CrlInfo, CrlNumber, NodeCredentials, TrustStore};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::trust::{crl_number_in_force, CrlGuard};
@@ -41,9 +43,21 @@ pub struct CrlTask {
     pub guard: CrlGuard,
 }
 
+/// A reload's new certificate, key, CA or CRL (issue 15, item 3), put in force here like a
+/// new CRL file, so that the two never race: the answer says how it went.
+pub struct TlsReload {
+    pub creds: NodeCredentials,
+    pub trust: TrustStore,
+    pub reply: oneshot::Sender<Result<PutDone, PutError>>,
+}
+
 /// Runs the CRL task until the node stops.
-pub async fn watch_crl(task: CrlTask, mut received: mpsc::Receiver<ReceivedCrl>) {
-    let path = task.core.config().tls.crl.clone();
+pub async fn watch_crl(
+    task: CrlTask,
+    mut received: mpsc::Receiver<ReceivedCrl>,
+    mut reloads: mpsc::Receiver<TlsReload>,
+) {
+    let mut path = task.core.config().tls.crl.clone();
     let mut task = Running {
         task,
         sends: JoinSet::new(),
@@ -59,6 +73,12 @@ pub async fn watch_crl(task: CrlTask, mut received: mpsc::Receiver<ReceivedCrl>)
                 task.received(crl.from, &crl.der).await;
                 let _ = crl.handled.send(());
                 // A CRL put in force from a peer rewrote the file: nothing new to load.
+                seen = modified(&path);
+            }
+            Some(reload) = reloads.recv() => {
+                let _ = reload.reply.send(task.reloaded(reload.creds, reload.trust).await);
+                // The reload may have named another CRL file; the one put in force is seen.
+                path = task.task.core.config().tls.crl.clone();
                 seen = modified(&path);
             }
             Some(_) = task.sends.join_next() => {}
@@ -114,6 +134,21 @@ impl Running {
                 "new CRL refused; the previous one stays in force")
             }
         }
+    }
+
+    /// A reload's credentials and trust store: in force for new links (those up keep theirs),
+    /// or, if refused, the previous ones stay.
+    async fn reloaded(
+        &mut self,
+        creds: NodeCredentials,
+        trust: TrustStore,
+    ) -> Result<PutDone, PutError> {
+        let previous = std::mem::replace(&mut self.task.creds, creds);
+        let result = self.put_in_force(trust, None).await;
+        if result.is_err() {
+            self.task.creds = previous;
+        }
+        result
     }
 
     /// A peer sent a CRL: verified with the CA, and put in force if newer. Anything else is

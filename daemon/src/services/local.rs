@@ -40,7 +40,7 @@ impl LocalAnswer {
 /// The database this node keeps a replica of that answers `service`, if any.
 pub fn replicated(node: &BureauHandle, service: &ServiceName) -> Option<Database> {
     let database = super::database_of(service.as_str())?;
-    (Part::of(node.config(), node.identity().role, database) == Part::Replica).then_some(database)
+    (Part::of(&node.config(), node.identity().role, database) == Part::Replica).then_some(database)
 }
 
 /// Answers `request` from the replica of `database`, as this node may see it.

@@ -16,7 +16,7 @@ use crate::node::trust::{
 /// Why a CRL was not put in force: the previous one stays. Each says it as its cause does
 /// (the log line names the CRL file or the peer).
 #[derive(Debug, thiserror::Error)]
-pub(super) enum PutError {
+pub enum PutError {
     /// The CA or CRL file cannot be read or parsed.
     #[error(transparent)]
     Trust(#[from] bluehelm_pki::TrustStoreError),
@@ -29,7 +29,7 @@ pub(super) enum PutError {
 }
 
 /// What putting a CRL in force did.
-pub(super) struct PutDone {
+pub struct PutDone {
     /// Its number, for logs.
     pub number: String,
     /// Links closed because it revokes their peer.
