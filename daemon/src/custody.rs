@@ -15,6 +15,7 @@ mod bureau;
 mod decision_log;
 mod failover;
 mod handles;
+mod in_flight;
 mod local;
 mod notices;
 mod quarantine;

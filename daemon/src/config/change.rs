@@ -146,7 +146,10 @@ fn live_keys_changed(old: &NodeConfig, new: &NodeConfig) -> Vec<&'static str> {
     let (a, b) = (&old.routing, &new.routing);
     let checks = [
         ("routes", a.routes != b.routes),
-        ("default_route", a.default_route != b.default_route),
+        (
+            "default_route",
+            a.default_route != b.default_route || a.default_alternates != b.default_alternates,
+        ),
         ("services", a.services != b.services),
         ("policy", old.policy != new.policy),
         (
@@ -164,6 +167,18 @@ fn live_keys_changed(old: &NodeConfig, new: &NodeConfig) -> Vec<&'static str> {
         (
             "limits.max_peers",
             old.limits.max_peers != new.limits.max_peers,
+        ),
+        (
+            "limits.min_free_disk_mib",
+            old.limits.min_free_disk_bytes != new.limits.min_free_disk_bytes,
+        ),
+        (
+            "limits.failover_after_secs",
+            old.limits.failover_after_secs != new.limits.failover_after_secs,
+        ),
+        (
+            "tls.previous_encryption_keys",
+            old.tls.previous_encryption_keys != new.tls.previous_encryption_keys,
         ),
         (
             "tls.encryption_key",

@@ -81,6 +81,9 @@ pub struct Decided {
     stream: Option<Precedence>,
     /// When the batch reached the shell, for the custody latency histogram.
     arrived: std::time::Instant,
+    /// This batch's copies per next hop, counted against the queue quotas of batches
+    /// decided before its commit ends.
+    _in_flight: Option<super::in_flight::InFlightGuard>,
 }
 
 /// Verifies and decides on offers and queues their writes at the store. Callers that
@@ -117,6 +120,7 @@ pub async fn decide_offers(
                 commit: None,
                 stream,
                 arrived,
+                _in_flight: None,
             }
         }
     };
@@ -213,6 +217,7 @@ pub async fn decide_offers(
             Err(refusal) => answers.push(Some(Err(refusal))),
         }
     }
+    let in_flight = core.in_flight().hold(staged);
     let commit = if writes.is_empty() {
         None
     } else {
@@ -228,6 +233,7 @@ pub async fn decide_offers(
         commit,
         stream,
         arrived,
+        _in_flight: Some(in_flight),
     }
 }
 
@@ -447,7 +453,7 @@ fn decide_custody(
         ..ctx
     };
     let decision = custody::decide(envelope, recipients, ctx, &core.config().routing, |hop| {
-        core.store().depth(hop) + staged.get(hop).copied().unwrap_or(0)
+        core.store().depth(hop) + core.in_flight().get(hop) + staged.get(hop).copied().unwrap_or(0)
     });
     let copies = match decision {
         CustodyDecision::Accept { copies, withheld } => {

@@ -135,6 +135,8 @@ pub struct Core {
     /// What this node holds of large copies its peers sent only part of (issue 15, item 6):
     /// in memory, bounded, dropped at restart. A cache, never custody.
     partials: Mutex<Partials>,
+    /// Copies decided and not yet committed, per next hop, for the queue quotas.
+    in_flight: super::in_flight::InFlight,
     /// Free space on the storage directory's file system, and why that is too little for
     /// custody (`engine::disk`); set by the node's disk watcher.
     disk: RwLock<Disk>,
@@ -206,6 +208,7 @@ impl Core {
             disk: RwLock::default(),
             failover: RwLock::new(Failover::new(now_ms())),
             partials: Mutex::default(),
+            in_flight: Default::default(),
         }
     }
 
@@ -225,6 +228,11 @@ impl Core {
     /// operations, never across an await.
     pub(crate) fn partials(&self) -> std::sync::MutexGuard<'_, Partials> {
         self.partials.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Copies decided and not yet committed, per next hop.
+    pub(super) fn in_flight(&self) -> &super::in_flight::InFlight {
+        &self.in_flight
     }
 
     /// Whether a quarantine rule holds the message `id` from `origin`.

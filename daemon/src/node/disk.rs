@@ -17,7 +17,6 @@ const EVERY: Duration = Duration::from_secs(1);
 /// when it resumes.
 pub async fn watch(core: Arc<Core>) {
     let storage = core.config().storage.clone();
-    let reserve = core.config().limits.min_free_disk_bytes;
     let mut ticks = tokio::time::interval(EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_short = false;
@@ -26,6 +25,8 @@ pub async fn watch(core: Arc<Core>) {
             _ = core.cancel().cancelled() => return,
             _ = ticks.tick() => {}
         }
+        // Read at each tick: a reload may change the reserve.
+        let reserve = core.config().limits.min_free_disk_bytes;
         let disk = read(storage.clone(), reserve).await;
         match (&disk.shortage, was_short) {
             (Some(why), false) => tracing::warn!(reason = %why, "taking no new custody"),
