@@ -245,6 +245,7 @@ async fn json_output_has_stable_snake_case_keys() {
             "crl_next_update",
             "crl_number",
             "custody_latency",
+            "disk_free_bytes",
             "fsync_latency",
             "handshake_failures",
             "inbox_size",
