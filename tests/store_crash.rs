@@ -207,8 +207,18 @@ fn fill(dir: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_store_failed_on_a_full_disk_exits_non_zero_in_bounded_time() {
-    // Log files of the default size, which the sizes below are chosen for.
-    let net = TestNet::standard_with_default_custody_log();
+    // Log files of the default size, which the sizes below are chosen for. No disk reserve
+    // at ncb.ke: with one it refuses custody before its store meets the full disk
+    // (tests/full_disk.rs); this test is of the store failing, as it does when a disk fills
+    // faster than the reserve is read.
+    let mut specs = bluehelm::localnet::standard_specs();
+    for spec in &mut specs {
+        spec.custody_log_file_mib = Some(bluehelm::store::DEFAULT_LOG_FILE_BYTES / (1024 * 1024));
+        if spec.id.as_str() == "ncb.ke" {
+            spec.limits = Some("min_free_disk_mib = 0".into());
+        }
+    }
+    let net = TestNet::with_specs(specs);
     let dir = storage(&net, "ncb.ke");
     // A real full disk: a small tmpfs as ncb.ke's storage (the custody log's two files take
     // 64 MiB from the start), filled up once the node runs. Mounting needs root, which CI has.
