@@ -68,6 +68,23 @@ fn sealed_text(target: pb::destination::Target) -> pb::SubmitRequest {
     }
 }
 
+/// gs, ncb.fr and ncb.ke, linked; ncb.fr has sent ncb.ke a sealed message (its id).
+async fn fr_seals_to_ke(net: &TestNet) -> ([bluehelm::Node; 3], String) {
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+    let id = api_client(&fr)
+        .await
+        .submit_sealed(sealed_text(pb::destination::Target::Node("ncb.ke".into())))
+        .await
+        .expect("sealed: ncb.ke's certificate has a key")
+        .into_inner()
+        .message_id;
+    ([gs, fr, ke], id)
+}
+
 /// Waits until `node`'s inbox, as the API shows it, holds the message `id`; returns it.
 async fn inbox_message(node: &bluehelm::Node, id: &str) -> pb::InboxMessage {
     let client = api_client(node).await;
@@ -446,18 +463,7 @@ async fn a_node_configured_without_its_encryption_key_says_it_cannot_read_sealed
         .collect();
     assert_ne!(old, text);
     std::fs::write(&ke_config, old).expect("ke config rewritten");
-    let gs = net.start("gs").await;
-    let fr = net.start("ncb.fr").await;
-    let ke = net.start("ncb.ke").await;
-    linked(&gs, "ncb.fr").await;
-    linked(&gs, "ncb.ke").await;
-    let id = api_client(&fr)
-        .await
-        .submit_sealed(sealed_text(pb::destination::Target::Node("ncb.ke".into())))
-        .await
-        .expect("sealed: ncb.ke's certificate has a key")
-        .into_inner()
-        .message_id;
+    let ([gs, fr, ke], id) = fr_seals_to_ke(&net).await;
     let message = inbox_message(&ke, &id).await;
     assert!(message.sealed && message.body.is_none());
     assert!(
@@ -475,18 +481,7 @@ async fn a_node_configured_without_its_encryption_key_says_it_cannot_read_sealed
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sealed_before_a_rotation_is_read_with_the_previous_key_listed() {
     let net = TestNet::standard();
-    let gs = net.start("gs").await;
-    let fr = net.start("ncb.fr").await;
-    let ke = net.start("ncb.ke").await;
-    linked(&gs, "ncb.fr").await;
-    linked(&gs, "ncb.ke").await;
-    let id = api_client(&fr)
-        .await
-        .submit_sealed(sealed_text(pb::destination::Target::Node("ncb.ke".into())))
-        .await
-        .expect("sealed to ncb.ke")
-        .into_inner()
-        .message_id;
+    let ([gs, fr, ke], id) = fr_seals_to_ke(&net).await;
     let before = inbox_message(&ke, &id).await;
     assert!(before.seal_error.is_empty(), "{}", before.seal_error);
     ke.stop().await.expect("stops");
