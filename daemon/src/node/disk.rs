@@ -54,7 +54,7 @@ async fn read(storage: PathBuf, reserve: u64) -> Disk {
 }
 
 /// Bytes an unprivileged process may still write on the file system holding `dir`.
-pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     match rustix::fs::statvfs(dir) {
         Ok(stat) => Some(stat.f_bavail.saturating_mul(stat.f_frsize)),
         Err(err) => {
