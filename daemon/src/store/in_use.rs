@@ -22,7 +22,7 @@ pub fn check(dir: &Path, data_file: &Path) -> Result<(), StoreError> {
             .mode(super::private::FILE_MODE)
             .open(data_file)
             .map_err(|e| StoreError::io(format!("cannot open {}", data_file.display()), e))?;
-        match lock_within(&file, LOCK_PATIENCE) {
+        match wait_until_free(&file, LOCK_PATIENCE) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 let holder = file.metadata().ok().and_then(|meta| {
@@ -59,16 +59,22 @@ pub fn check(dir: &Path, data_file: &Path) -> Result<(), StoreError> {
 const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Takes `file`'s exclusive lock, trying again every 20 ms for up to `patience` while it is
-/// held elsewhere.
+/// held elsewhere, and releases it again.
+///
+/// Released explicitly, not by closing: a process that this one forks in the meantime (a test
+/// or a hook spawning a command) shares the open file until it execs, and a lock left on it
+/// would make sled's own non-blocking attempt fail.
 #[cfg(target_os = "linux")]
-fn lock_within(file: &File, patience: std::time::Duration) -> Result<(), rustix::io::Errno> {
+fn wait_until_free(file: &File, patience: std::time::Duration) -> Result<(), rustix::io::Errno> {
+    use rustix::fs::{flock, FlockOperation};
     let deadline = std::time::Instant::now() + patience;
     loop {
-        match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        match flock(file, FlockOperation::NonBlockingLockExclusive) {
             Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            result => return result,
+            Ok(()) => return flock(file, FlockOperation::Unlock),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -109,5 +115,27 @@ mod tests {
         assert_eq!(lock_holder(LOCKS, (0xfe, 1), 88), None, "a shared lock");
         assert_eq!(lock_holder(LOCKS, (0xfe, 1), 78), None);
         assert_eq!(lock_holder("garbage\n\n1: FLOCK", (0, 0), 0), None);
+    }
+
+    /// A forked child keeps a copy of the probe's open file until it execs; the probe must
+    /// not leave its lock on that copy (the CI failure of 2026-12-03: a node's records store
+    /// would not open while a concurrent test spawned a command).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_probe_leaves_no_lock_behind_on_a_shared_copy_of_the_file() {
+        use rustix::fs::{flock, FlockOperation};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let probe = File::create(&path).unwrap();
+        let forked_copy = probe.try_clone().unwrap();
+        wait_until_free(&probe, std::time::Duration::ZERO).unwrap();
+        drop(probe);
+        let sled_like = File::open(&path).unwrap();
+        assert_eq!(
+            flock(&sled_like, FlockOperation::NonBlockingLockExclusive),
+            Ok(()),
+            "the lock stayed with the copy"
+        );
+        drop(forked_copy);
     }
 }
