@@ -176,6 +176,7 @@ struct LimitsFile {
     queue_quota: usize,
     max_peers: usize,
     custody_log_file_mib: u64,
+    store_cache_mib: u64,
     min_free_disk_mib: u64,
     failover_after_secs: u64,
 }
@@ -188,6 +189,7 @@ impl Default for LimitsFile {
             queue_quota: limits.queue_quota,
             max_peers: limits.max_peers,
             custody_log_file_mib: limits.custody_log_file_bytes / MIB,
+            store_cache_mib: limits.store_cache_bytes / MIB,
             min_free_disk_mib: limits.min_free_disk_bytes / MIB,
             failover_after_secs: limits.failover_after_secs,
         }
@@ -234,6 +236,9 @@ pub struct Limits {
     /// [`crate::store::MIN_LOG_FILE_BYTES`] and twice `max_frame_bytes`, so that the round
     /// which starts a checkpoint still fits in the file.
     pub custody_log_file_bytes: u64,
+    /// The store's page cache in sled (bytes, whole MiB): the largest share of a hub's
+    /// memory besides its queue index. At least [`crate::store::MIN_STORE_CACHE_BYTES`].
+    pub store_cache_bytes: u64,
     /// Free space the file system holding the storage directory must keep (bytes, whole
     /// MiB): below it the node takes no new custody and says "retry later", so that sled
     /// never meets a full disk in the middle of a write. Zero: no reserve.
@@ -251,10 +256,21 @@ impl Default for Limits {
             queue_quota: 1_000_000,
             max_peers: 256,
             custody_log_file_bytes: crate::store::DEFAULT_LOG_FILE_BYTES,
+            store_cache_bytes: crate::store::DEFAULT_STORE_CACHE_BYTES,
             // As RabbitMQ's disk_free_limit: enough for sled's next segments and a few
             // rounds of the largest frames.
             min_free_disk_bytes: 64 * MIB,
             failover_after_secs: crate::engine::failover::DEFAULT_FAILOVER_AFTER_SECS,
+        }
+    }
+}
+
+impl Limits {
+    /// The sizes the store opens with.
+    pub fn store_sizes(&self) -> crate::store::StoreSizes {
+        crate::store::StoreSizes {
+            log_file_bytes: self.custody_log_file_bytes,
+            cache_bytes: self.store_cache_bytes,
         }
     }
 }
@@ -471,6 +487,17 @@ impl FileConfig {
                 ),
             ));
         }
+        let store_cache_bytes = limits.store_cache_mib.saturating_mul(MIB);
+        if store_cache_bytes < crate::store::MIN_STORE_CACHE_BYTES {
+            return Err(invalid(
+                "limits.store_cache_mib",
+                format!(
+                    "must be at least {}: a smaller cache evicts the pages the store is still \
+                     writing",
+                    crate::store::MIN_STORE_CACHE_BYTES / MIB
+                ),
+            ));
+        }
         if limits.failover_after_secs == 0 {
             return Err(invalid(
                 "limits.failover_after_secs",
@@ -540,6 +567,7 @@ impl FileConfig {
                 queue_quota: limits.queue_quota,
                 max_peers: limits.max_peers,
                 custody_log_file_bytes: log_file_bytes,
+                store_cache_bytes,
                 min_free_disk_bytes: limits.min_free_disk_mib.saturating_mul(MIB),
                 failover_after_secs: limits.failover_after_secs,
             },

@@ -121,12 +121,10 @@ impl Node {
         // The store first: a second node on the same storage directory is told that the
         // directory is in use, and by which process, rather than that the API socket is.
         let storage = config.storage.clone();
-        let log_file_bytes = config.limits.custody_log_file_bytes;
-        let store = tokio::task::spawn_blocking(move || {
-            Store::open_with_log_size(&storage, log_file_bytes)
-        })
-        .await
-        .map_err(|_| crate::store::StoreError::Closed)??;
+        let sizes = config.limits.store_sizes();
+        let store = tokio::task::spawn_blocking(move || Store::open_sized(&storage, sizes))
+            .await
+            .map_err(|_| crate::store::StoreError::Closed)??;
         // From here on a failed start closes the store before it returns, so that the storage
         // directory is free again at once (a caller may retry in the same process).
         let prepared = async {

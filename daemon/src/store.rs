@@ -20,6 +20,7 @@ mod log;
 mod overlay;
 pub mod private;
 mod record;
+mod sizes;
 mod storage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +45,10 @@ pub use error::{Corruption, Entry, Failure, NotTaken, StoreError, Table};
 pub use keeper::HandOff;
 /// Custody log file sizes (`[limits] custody_log_file_mib`): the default and the least.
 pub use log::{DEFAULT_FILE_BYTES as DEFAULT_LOG_FILE_BYTES, MIN_FILE_BYTES as MIN_LOG_FILE_BYTES};
+pub use sizes::{
+    StoreSizes, DEFAULT_CACHE_BYTES as DEFAULT_STORE_CACHE_BYTES,
+    MIN_CACHE_BYTES as MIN_STORE_CACHE_BYTES,
+};
 
 /// Commands waiting for the store thread, at most: one full round (`keeper::MAX_ROUND`).
 /// A caller that finds the queue full waits for room without blocking its thread.
@@ -171,11 +176,11 @@ impl Store {
 
     /// Opens (or creates) the store in `dir`, with custody log files of the default size.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_log_size(dir, DEFAULT_LOG_FILE_BYTES)
+        Self::open_sized(dir, StoreSizes::default())
     }
 
-    /// [`Store::open`] with custody log files of `log_file_bytes` (see `log.rs`).
-    pub fn open_with_log_size(dir: &Path, log_file_bytes: u64) -> Result<Self, StoreError> {
+    /// [`Store::open`] with custody log files and a sled cache of `sizes`.
+    pub fn open_sized(dir: &Path, sizes: StoreSizes) -> Result<Self, StoreError> {
         let (inbox_changes, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             depths: Mutex::new(HashMap::new()),
@@ -186,7 +191,7 @@ impl Store {
             hand_offs: Arc::default(),
         });
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        keeper::spawn(dir, log_file_bytes, shared.clone(), rx)?;
+        keeper::spawn(dir, sizes, shared.clone(), rx)?;
         Ok(Self { tx, shared })
     }
 

@@ -95,8 +95,7 @@ impl TestNet {
     /// custody log size: the default would fill the test's smaller files up).
     pub fn open_store(&self, node: &str) -> Store {
         let config = self.net.config(node).expect("config");
-        Store::open_with_log_size(&config.storage, config.limits.custody_log_file_bytes)
-            .expect("the store opens")
+        Store::open_sized(&config.storage, config.limits.store_sizes()).expect("the store opens")
     }
 
     /// A node's certificate and key from the network's PKI folder, to act as that node

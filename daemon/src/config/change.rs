@@ -129,6 +129,10 @@ fn fixed_keys_changed(old: &NodeConfig, new: &NodeConfig) -> Vec<&'static str> {
             old.limits.custody_log_file_bytes != new.limits.custody_log_file_bytes,
         ),
         (
+            "limits.store_cache_mib",
+            old.limits.store_cache_bytes != new.limits.store_cache_bytes,
+        ),
+        (
             "reference_services",
             old.reference_services != new.reference_services,
         ),

@@ -21,6 +21,7 @@ pub use handoff::HandOff;
 pub(super) use handoff::HandOffs;
 
 use super::storage::Storage;
+use super::StoreSizes;
 use super::{Command, NotTaken, Queued, Shared, StoreError, Write, WriteOutcome};
 use crate::engine::ledger::{self, Ledger, NotCommitted, Request};
 
@@ -33,11 +34,11 @@ const MAX_ROUND_BYTES: usize = 8 * 1024 * 1024;
 /// Opens the store in `dir` and starts its thread, serving `commands`.
 pub(super) fn spawn(
     dir: &Path,
-    log_file_bytes: u64,
+    sizes: StoreSizes,
     shared: Arc<Shared>,
     commands: Receiver<Command>,
 ) -> Result<(), StoreError> {
-    let keeper = Keeper::open(dir, log_file_bytes, shared)?;
+    let keeper = Keeper::open(dir, sizes, shared)?;
     // Not joined: `Store::shutdown` waits for the thread's answer to `Command::Shutdown`,
     // sent once the log and sled are closed; after it the thread only returns.
     std::thread::Builder::new()
@@ -57,8 +58,8 @@ struct Keeper {
 }
 
 impl Keeper {
-    fn open(dir: &Path, log_file_bytes: u64, shared: Arc<Shared>) -> Result<Self, StoreError> {
-        let storage = Storage::open(dir, log_file_bytes)?;
+    fn open(dir: &Path, sizes: StoreSizes, shared: Arc<Shared>) -> Result<Self, StoreError> {
+        let storage = Storage::open(dir, sizes)?;
         let ledger = storage.ledger()?;
         let keeper = Self {
             storage,

@@ -27,9 +27,9 @@ use std::thread::JoinHandle;
 use sled::{Db, IVec};
 
 use super::error::{Corruption, Entry, Failure, Table};
+use super::log::Log;
 pub use super::log::Op;
-use super::log::{Log, DEFAULT_FILE_BYTES};
-use super::StoreError;
+use super::{StoreError, StoreSizes};
 
 /// sled key of the number of the last log record a checkpoint applied.
 pub const META_LOG_SEQ: &[u8] = b"mlog";
@@ -70,24 +70,25 @@ pub struct Kv {
 
 impl Kv {
     /// Opens sled and the log in `dir` and replays the log records no checkpoint applied;
-    /// log files of the default size ([`DEFAULT_FILE_BYTES`]). The store opens with the
-    /// configured size ([`Kv::open_with_log_size`]); tests open with this.
+    /// log files and cache of the default sizes ([`StoreSizes::default`]). The store opens with the
+    /// configured sizes ([`Kv::open_sized`]); tests open with this.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_log_size(dir, DEFAULT_FILE_BYTES)
+        Self::open_sized(dir, StoreSizes::default())
     }
 
-    /// [`Kv::open`] with log files of `log_file_bytes` (`[limits] custody_log_file_mib`).
+    /// [`Kv::open`] with log files of `sizes.log_file_bytes` (`[limits] custody_log_file_mib`)
+    /// and a sled cache of `sizes.cache_bytes` (`[limits] store_cache_mib`).
     /// A checkpoint starts once half a file is written: it has the other half's worth of
     /// commits' time to finish before commits wait for it, so memory holds at most about two
     /// files' worth of changes.
-    pub fn open_with_log_size(dir: &Path, log_file_bytes: u64) -> Result<Self, StoreError> {
+    pub fn open_sized(dir: &Path, sizes: StoreSizes) -> Result<Self, StoreError> {
         super::private::prepare(dir)?;
         // sled's data file: sled locks it, and says only "WouldBlock" when it cannot.
         super::in_use::check(dir, &dir.join("db"))?;
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(sizes.cache_bytes)
             // Durability is ours: the custody log, and checkpoints that flush and fsync.
             .flush_every_ms(None)
             .open()?;
@@ -95,7 +96,7 @@ impl Kv {
         // written, which on a full or failed disk never ends (see `close`), and the start
         // would hang instead of failing. One handle forgotten keeps that drop from running.
         let keep_open = db.clone();
-        match Self::load(dir, db, log_file_bytes) {
+        match Self::load(dir, db, sizes.log_file_bytes) {
             Ok(kv) => Ok(kv),
             Err(err) => {
                 std::mem::forget(keep_open);

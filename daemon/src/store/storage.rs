@@ -11,6 +11,7 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 use super::error::{Corruption, Entry, StoreError, Table};
 use super::keys::{self, QueueKey};
 use super::overlay::{Kv, Op};
+use super::StoreSizes;
 use super::{HeldEntry, InboxEntry, Place, Queued, ReviewEntry, StoredMessage};
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
 use crate::engine::quarantine::{HeldFor, Rule, Rules};
@@ -32,10 +33,10 @@ pub(super) struct Storage {
 }
 
 impl Storage {
-    /// Opens the store in `dir`, with custody log files of `log_file_bytes`.
-    pub(super) fn open(dir: &Path, log_file_bytes: u64) -> Result<Self, StoreError> {
+    /// Opens the store in `dir`, with custody log files and a cache of `sizes`.
+    pub(super) fn open(dir: &Path, sizes: StoreSizes) -> Result<Self, StoreError> {
         Ok(Self {
-            kv: Kv::open_with_log_size(dir, log_file_bytes)?,
+            kv: Kv::open_sized(dir, sizes)?,
             purge_from: None,
         })
     }

@@ -155,6 +155,13 @@ fn a_new_storage_or_api_socket_needs_a_restart() {
     let mut new = hub("", "");
     new.storage = "/elsewhere".into();
     assert_eq!(change(&old, &new).unwrap_err().keys, ["storage"]);
+    let mut new = hub("", "");
+    new.limits.store_cache_bytes *= 2;
+    assert_eq!(
+        change(&old, &new).unwrap_err().keys,
+        ["limits.store_cache_mib"],
+        "sled's cache is sized when the store opens"
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn worker(dir: &Path) -> Keeper {
         inbox_changes: watch::channel(0).0,
         hand_offs: Arc::default(),
     });
-    Keeper::open(dir, crate::store::DEFAULT_LOG_FILE_BYTES, shared).unwrap()
+    Keeper::open(dir, crate::store::StoreSizes::default(), shared).unwrap()
 }
 
 /// A message relayed from a neighbour (hops 1), for `hop`.
