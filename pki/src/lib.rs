@@ -48,6 +48,9 @@
 //! - **Files**: keys are PKCS#8 v1 PEM (what `openssl genpkey` writes; v2 is read too)
 //!   written with mode 0600 at creation, in directories created 0700; a key file that its
 //!   group or others can read is refused. See [`ca`] for the CA directory layout.
+//! - **Batch signatures** (issue 16): [`batch`] builds the RFC 9162 Merkle tree over the
+//!   envelopes an origin commits in one round and checks inclusion paths; the signature over
+//!   its root is not here yet.
 //! - **No going back to an older CRL**: [`AppliedCrl`] remembers the highest CRL number a
 //!   node has put in force and refuses a lower one.
 //!
@@ -60,6 +63,7 @@
 #![warn(missing_docs)]
 
 mod applied_crl;
+pub mod batch;
 pub mod ca;
 mod checkpoint;
 mod credentials;
