@@ -1,10 +1,11 @@
 //! Merkle trees for batch signatures (issue 16, item 1): the pure tree and proof code.
 //!
-//! An origin will sign, once per round, the root of a Merkle tree over the envelopes it
-//! commits in that round; each envelope then carries the root signature, its leaf index, the
-//! tree size and its inclusion path. This module builds the tree ([`BatchTree`]), reads the
-//! inclusion paths from it, and recomputes a root from a path ([`root_from_path`]). It does
-//! no signing, knows no wire format, and holds no state.
+//! An origin signs, once per round, the root of a Merkle tree over the envelopes it commits
+//! in that round ([`crate::Signer::sign_batch`]); each envelope then carries the root
+//! signature, its leaf index, the tree size and its inclusion path, and the verifier
+//! ([`crate::EnvelopeVerifier`]) recomputes the root from them. This module builds the tree
+//! ([`BatchTree`]), reads the inclusion paths from it, and recomputes a root from a path
+//! ([`root_from_path`]). It does no signing, knows no wire format, and holds no state.
 //!
 //! The tree is exactly RFC 6962's, as restated in RFC 9162 section 2.1:
 //! - leaf hash = SHA-256(0x00 || leaf), node hash = SHA-256(0x01 || left || right)
@@ -79,5 +80,7 @@ fn finish(context: Context) -> Hash {
     out
 }
 
+#[cfg(test)]
+mod example;
 #[cfg(test)]
 mod tests;
