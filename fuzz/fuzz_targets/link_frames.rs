@@ -9,11 +9,15 @@
 //! - `SyncBatch`: decompressed and decoded (`records::sync::unpack`), its changes verified
 //!   with the certificates it carries, and planned (`engine::records::replica::plan`) with
 //!   the index entries of every write (`records::sync::client::apply`);
-//! - `Crl`: checked against the CA (`TrustStore::with_crl`, as `node::crl` does).
+//! - `Crl`: checked against the CA (`TrustStore::with_crl`, as `node::crl` does);
+//! - `TransferPart`: taken into the receiver's parts cache (`engine::partials`), and a copy
+//!   made whole decoded as a Transfer.
 #![no_main]
 
 use std::collections::HashMap;
+use std::time::Instant;
 
+use bluehelm::engine::partials::{PartOutcome, Partials};
 use bluehelm::engine::policy::Party;
 use bluehelm::engine::records::replica::{self, Apply};
 use bluehelm::net::frames::frame_name;
@@ -21,7 +25,8 @@ use bluehelm::records::kinds;
 use bluehelm_fuzz::pki;
 use bluehelm_proto::framing::{write_frame, write_transfer_frame};
 use bluehelm_proto::records::SyncItem;
-use bluehelm_proto::LinkFrame;
+use bluehelm_proto::framing::HARD_MAX_FRAME;
+use bluehelm_proto::{LinkFrame, NodeId, Precedence, Transfer};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -96,7 +101,23 @@ fuzz_target!(|data: &[u8]| {
         LinkFrame::Crl(der) => {
             let _ = pki.trust.with_crl(der);
         }
-        LinkFrame::Open { .. }
+        LinkFrame::TransferPart(part) => {
+            // As `net::link::parts` takes one: into the receiver's bounded cache, and a copy
+            // made whole is decoded as a Transfer frame would be.
+            let mut partials = Partials::default();
+            let peer: NodeId = "ncb.fr".parse().expect("a valid node id");
+            if let Ok(PartOutcome::Whole(bytes)) = partials.add(
+                Instant::now(),
+                &peer,
+                Precedence::Routine,
+                part.clone(),
+                HARD_MAX_FRAME,
+            ) {
+                let _ = Transfer::decode(&bytes);
+            }
+        }
+        LinkFrame::PartsHeld(_)
+        | LinkFrame::Open { .. }
         | LinkFrame::Accepted(_)
         | LinkFrame::Refused(_)
         | LinkFrame::Ping(_)
