@@ -4,8 +4,8 @@
 use super::log::DEFAULT_FILE_BYTES;
 
 /// sled's page cache by default. A hub draining a million queued messages reads each once, in
-/// key order, so a large cache buys little there (issue 15: the drain ran as fast with 32 MiB
-/// as with 256 MiB) while it is the largest part of the hub's memory.
+/// key order, so a large cache buys little there (issue 15: 1,000,000 drained at 12,995 msg/s
+/// with 16 MiB and 13,423 with 64 MiB), while sled holds several times this in memory.
 pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// sled's page cache at least: below a few MiB sled evicts the pages a round is still using.
