@@ -109,6 +109,10 @@ pub struct BenchResult {
     /// flash-under-backlog: ROUTINE messages drained around the FLASH ones.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub backlog_messages: Option<usize>,
+    /// flash-under-backlog and satellite: the ROUTINE drain's rate at the destination, from
+    /// its first to its last message: how hard the backlog pressed on the FLASH ones.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub backlog_msgs_per_s: Option<f64>,
     /// satellite: the ROUTINE drain's signed envelopes, in bits per second over the drain,
     /// as a share of the link's 2 Mbit/s (0 to 1).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -127,8 +131,12 @@ impl BenchResult {
         );
         if let Some(backlog) = self.backlog_messages {
             s.push_str(&format!(
-                "  (FLASH only; {backlog} ROUTINE drained alongside)"
+                "  (FLASH only; {backlog} ROUTINE drained alongside"
             ));
+            if let Some(rate) = self.backlog_msgs_per_s {
+                s.push_str(&format!(" at {rate:.0} msg/s"));
+            }
+            s.push(')');
         }
         if let Some(goodput) = self.goodput_ratio {
             s.push_str(&format!("  goodput {:.0} % of the link", goodput * 100.0));
@@ -329,6 +337,7 @@ fn flash_traffic(scenario: Scenario) -> (usize, Duration) {
 /// The ROUTINE bytes a drain delivered and when its first and last message arrived.
 #[derive(Default)]
 struct Drain {
+    messages: u64,
     bytes: u64,
     first_us: Option<i64>,
     last_us: i64,
@@ -336,6 +345,7 @@ struct Drain {
 
 impl Drain {
     fn add(&mut self, bytes: usize, now_us: i64) {
+        self.messages += 1;
         self.bytes += bytes as u64;
         self.first_us.get_or_insert(now_us);
         self.last_us = now_us;
@@ -345,6 +355,12 @@ impl Drain {
     fn ratio(&self, link_bps: u64) -> Option<f64> {
         let span_us = self.last_us - self.first_us?;
         (span_us > 0).then(|| self.bytes as f64 * 8.0 / (span_us as f64 / 1e6) / link_bps as f64)
+    }
+
+    /// Messages per second over the drain.
+    fn rate(&self) -> Option<f64> {
+        let span_us = self.last_us - self.first_us?;
+        (span_us > 0).then(|| self.messages as f64 / (span_us as f64 / 1e6))
     }
 }
 
@@ -420,6 +436,7 @@ async fn sink(node: &Node, args: &BenchNodeArgs, out: &PathBuf) -> anyhow::Resul
     let span_s = (last_received_us - first_sent_us).max(1) as f64 / 1e6;
     let mut result = summarise(args.scenario, &mut latencies_ms, span_s);
     result.backlog_messages = flash_only.then_some(args.messages);
+    result.backlog_msgs_per_s = drain.rate();
     if args.scenario == Scenario::Satellite {
         result.goodput_ratio = drain.ratio(SATELLITE_BPS);
         result.flash_p99_ms = Some(result.p99_ms);
@@ -446,6 +463,7 @@ fn summarise(scenario: Scenario, latencies_ms: &mut [f64], span_s: f64) -> Bench
         p99_ms: pct(0.99),
         max_ms: latencies_ms.last().copied().unwrap_or(f64::NAN),
         backlog_messages: None,
+        backlog_msgs_per_s: None,
         goodput_ratio: None,
         flash_p99_ms: None,
         cores: std::thread::available_parallelism()
