@@ -73,6 +73,21 @@ fn bench_runs_every_scenario_small_and_prints_json() {
         for key in ["msgs_per_s", "p50_ms", "p99_ms"] {
             assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {r}");
         }
+        // Each process's CPU per message from /proc (issue 16, item 3): every process
+        // started a node and handled messages, so none used nothing, and the sum adds up.
+        let cpu = &r["cpu_us_per_msg"];
+        let mut sum = 0.0;
+        for process in ["origin", "hub", "destination"] {
+            let user = cpu[process]["user"].as_f64().expect("user CPU");
+            let system = cpu[process]["system"].as_f64().expect("system CPU");
+            assert!(user + system > 0.0, "{process} in {cpu}");
+            sum += user + system;
+        }
+        let total = cpu["total"].as_f64().expect("total CPU");
+        assert!(
+            (total - sum).abs() < 0.5,
+            "total {total} against {sum} in {cpu}"
+        );
     }
     assert_eq!(results[0]["messages"], 400);
     assert_eq!(results[1]["messages"], 400);

@@ -13,6 +13,7 @@ use bluehelm::localnet::{LocalNet, NodeSpec};
 
 use bluehelm_faultproxy::{FaultProxy, Impairments};
 
+use super::bench_cpu::Readings;
 use super::bench_node::{BenchResult, Scenario, SATELLITE_BPS};
 use super::out::outln;
 
@@ -229,10 +230,14 @@ fn run_scenario(
         writeln!(source_in, "go")?;
     }
     let done = sink.wait_line(&mut sink_out, "sink done");
+    // Each process from its start (startup included) to the last message delivered.
+    let cpu = Readings::of(source.pid(), hub_proc.pid(), sink.pid());
     drop((source, source_out, source_in, hub_proc));
     done?;
     let text = std::fs::read_to_string(&result_path).context("the destination wrote no result")?;
-    let result: BenchResult = serde_json::from_str(&text)?;
+    let mut result: BenchResult = serde_json::from_str(&text)?;
+    let delivered = result.messages + result.backlog_messages.unwrap_or(0);
+    result.cpu_us_per_msg = Some(Readings::default().per_message(&cpu, delivered));
     tracing::info!(elapsed = ?started.elapsed(), "scenario finished");
     Ok(result)
 }

@@ -65,15 +65,25 @@ pub fn mib(kib: u64) -> f64 {
     (kib as f64 / 1024.0 * 10.0).round() / 10.0
 }
 
-/// CPU seconds (user and system) a process has used, from the text of /proc/<pid>/stat.
-/// The command name (field 2) is in parentheses and may hold spaces and parentheses itself,
-/// so fields are counted from after its last `)`: utime and stime are fields 14 and 15.
+/// CPU seconds (user and system together) a process has used, from the text of
+/// /proc/<pid>/stat.
 pub fn cpu_seconds(stat: &str) -> Option<f64> {
+    cpu_split(stat).map(|(user, system)| user + system)
+}
+
+/// User and system CPU seconds a process has used, from the text of /proc/<pid>/stat. The
+/// command name (field 2) is in parentheses and may hold spaces and parentheses itself, so
+/// fields are counted from after its last `)`: utime and stime are fields 14 and 15. A
+/// process's own line counts its ended threads too.
+pub fn cpu_split(stat: &str) -> Option<(f64, f64)> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     let mut fields = after_name.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / TICKS_PER_SECOND)
+    Some((
+        utime as f64 / TICKS_PER_SECOND,
+        stime as f64 / TICKS_PER_SECOND,
+    ))
 }
 
 /// The command name of a /proc stat line (a thread's name, for a task's stat).
@@ -191,6 +201,7 @@ mod tests {
         // A command name with a space and a parenthesis must not shift the fields.
         let stat = "4242 (blue helm) x) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 70 0 0 20 0 9 0";
         assert_eq!(cpu_seconds(stat), Some(3.2));
+        assert_eq!(cpu_split(stat), Some((2.5, 0.7)));
         assert_eq!(cpu_seconds("4242 (short) S 1"), None);
         assert!(cpu_seconds_of(std::process::id()) >= 0.0);
     }

@@ -120,6 +120,10 @@ pub struct BenchResult {
     /// satellite: FLASH latency p99 while the drain saturates the link (as `p99_ms`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flash_p99_ms: Option<f64>,
+    /// Each process's user and system CPU per message delivered, microseconds (issue 16,
+    /// item 3): set by `bench`, which reads /proc, not by the destination.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_us_per_msg: Option<super::bench_cpu::CpuPerMessage>,
     pub cores: usize,
 }
 
@@ -140,6 +144,9 @@ impl BenchResult {
         }
         if let Some(goodput) = self.goodput_ratio {
             s.push_str(&format!("  goodput {:.0} % of the link", goodput * 100.0));
+        }
+        if let Some(cpu) = &self.cpu_us_per_msg {
+            s.push_str(&format!("\n{:<20} {}", "", cpu.human()));
         }
         s
     }
@@ -192,12 +199,29 @@ pub fn run(args: BenchNodeArgs) -> anyhow::Result<ExitCode> {
         let node = Node::start(config).await?;
         let outcome = match &args.role {
             BenchRole::Source { to } => source(&node, &args, to.clone()).await,
-            BenchRole::Sink { out } => sink(&node, &args, out).await,
+            BenchRole::Sink { out } => {
+                let measured = sink(&node, &args, out).await;
+                if measured.is_ok() {
+                    // `bench` reads this process's CPU time after "sink done": alive until
+                    // it says so (or goes).
+                    wait_for_parent().await;
+                }
+                measured
+            }
             BenchRole::Checker { out } => checker(&node, &args, out).await,
         };
         node.shutdown().await;
         outcome.map(|()| ExitCode::SUCCESS)
     })
+}
+
+/// Until the parent writes a line or closes our stdin.
+async fn wait_for_parent() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+    })
+    .await;
 }
 
 async fn wait_for_go() -> anyhow::Result<()> {
@@ -466,6 +490,7 @@ fn summarise(scenario: Scenario, latencies_ms: &mut [f64], span_s: f64) -> Bench
         backlog_msgs_per_s: None,
         goodput_ratio: None,
         flash_p99_ms: None,
+        cpu_us_per_msg: None,
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),

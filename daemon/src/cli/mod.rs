@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 mod bench;
+mod bench_cpu;
 mod bench_drain;
 mod bench_fanout;
 mod bench_figures;

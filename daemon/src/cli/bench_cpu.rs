@@ -1,0 +1,199 @@
+//! CPU per message of each process of a three-process scenario (issue 16, item 3): origin,
+//! hub and destination read alone, so that each hop's cost shows whatever the machine's core
+//! count. Read from /proc: each process's user and system time between a reading taken when
+//! it is ready and one taken when the destination has every message.
+
+use serde::{Deserialize, Serialize};
+
+use super::bench_figures::cpu_split;
+
+/// User and system CPU seconds of one process, from /proc/<pid>/stat; zeros when /proc
+/// cannot be read (not Linux, or the process ended).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuReading {
+    user_s: f64,
+    system_s: f64,
+}
+
+impl CpuReading {
+    pub fn of(pid: u32) -> Self {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| cpu_split(&stat))
+            .map(|(user_s, system_s)| Self { user_s, system_s })
+            .unwrap_or_default()
+    }
+}
+
+/// One process's CPU per message, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProcessCpu {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl ProcessCpu {
+    /// What the process used from `before` to `after`, per message of `messages`.
+    pub fn per_message(before: CpuReading, after: CpuReading, messages: usize) -> Self {
+        let per = |s: f64| round(s.max(0.0) * 1e6 / messages.max(1) as f64);
+        Self {
+            user: per(after.user_s - before.user_s),
+            system: per(after.system_s - before.system_s),
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// Each process's CPU per message delivered, and their sum (`bench --json` key
+/// `cpu_us_per_msg`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CpuPerMessage {
+    pub origin: ProcessCpu,
+    pub hub: ProcessCpu,
+    pub destination: ProcessCpu,
+    /// The three processes' user and system time together.
+    pub total: f64,
+}
+
+impl CpuPerMessage {
+    pub fn new(origin: ProcessCpu, hub: ProcessCpu, destination: ProcessCpu) -> Self {
+        Self {
+            origin,
+            hub,
+            destination,
+            total: round(origin.total() + hub.total() + destination.total()),
+        }
+    }
+
+    /// One line for people: each process's user+system, and the sum.
+    pub fn human(&self) -> String {
+        format!(
+            "CPU per message: origin {:.1} + hub {:.1} + destination {:.1} = {:.1} us (user+system)",
+            self.origin.total(),
+            self.hub.total(),
+            self.destination.total(),
+            self.total
+        )
+    }
+}
+
+/// To a tenth of a microsecond: finer than the tick of /proc's figures allows anyway.
+fn round(us: f64) -> f64 {
+    (us * 10.0).round() / 10.0
+}
+
+/// The readings of the three processes, taken together.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Readings {
+    pub origin: CpuReading,
+    pub hub: CpuReading,
+    pub destination: CpuReading,
+}
+
+impl Readings {
+    pub fn of(origin: u32, hub: u32, destination: u32) -> Self {
+        Self {
+            origin: CpuReading::of(origin),
+            hub: CpuReading::of(hub),
+            destination: CpuReading::of(destination),
+        }
+    }
+
+    /// Per message of `messages`, from `self` (earlier) to `after`.
+    pub fn per_message(&self, after: &Readings, messages: usize) -> CpuPerMessage {
+        CpuPerMessage::new(
+            ProcessCpu::per_message(self.origin, after.origin, messages),
+            ProcessCpu::per_message(self.hub, after.hub, messages),
+            ProcessCpu::per_message(self.destination, after.destination, messages),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(user_s: f64, system_s: f64) -> CpuReading {
+        CpuReading { user_s, system_s }
+    }
+
+    #[test]
+    fn cpu_is_shared_out_per_message_in_microseconds() {
+        let before = Readings {
+            origin: reading(1.0, 0.5),
+            hub: reading(0.2, 0.1),
+            destination: reading(0.0, 0.0),
+        };
+        let after = Readings {
+            origin: reading(3.0, 1.0),
+            hub: reading(4.2, 1.1),
+            destination: reading(2.5, 0.5),
+        };
+        let cpu = before.per_message(&after, 100_000);
+        assert_eq!(
+            cpu.origin,
+            ProcessCpu {
+                user: 20.0,
+                system: 5.0
+            }
+        );
+        assert_eq!(
+            cpu.hub,
+            ProcessCpu {
+                user: 40.0,
+                system: 10.0
+            }
+        );
+        assert_eq!(
+            cpu.destination,
+            ProcessCpu {
+                user: 25.0,
+                system: 5.0
+            }
+        );
+        assert_eq!(cpu.total, 105.0);
+        assert!(cpu.human().contains("= 105.0 us"), "{}", cpu.human());
+    }
+
+    #[test]
+    fn a_process_that_could_not_be_read_counts_nothing_rather_than_a_negative_time() {
+        let before = reading(2.0, 1.0);
+        let gone = CpuReading::default();
+        assert_eq!(
+            ProcessCpu::per_message(before, gone, 10),
+            ProcessCpu {
+                user: 0.0,
+                system: 0.0
+            }
+        );
+        assert_eq!(ProcessCpu::per_message(gone, gone, 0).user, 0.0);
+    }
+
+    #[test]
+    fn this_process_is_readable_and_its_time_goes_on() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let first = CpuReading::of(std::process::id());
+        // /proc counts in ticks of 10 ms: work until the reading moves (or 10 s pass).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut later = first;
+        let mut spin = 0u64;
+        while later.user_s + later.system_s <= first.user_s + first.system_s
+            && std::time::Instant::now() < until
+        {
+            for i in 0..100_000u64 {
+                spin = std::hint::black_box(spin.wrapping_add(i * i));
+            }
+            later = CpuReading::of(std::process::id());
+        }
+        assert!(
+            later.user_s + later.system_s > first.user_s + first.system_s,
+            "{first:?} {later:?}"
+        );
+        assert!(later.user_s >= first.user_s && later.system_s >= first.system_s);
+    }
+}
