@@ -11,6 +11,10 @@
 //!   reads have not reached, or offered and unanswered): FLASH > IMMEDIATE > PRIORITY >
 //!   ROUTINE. A queue that built up while the link was down drains FLASH first, and a FLASH
 //!   copy queued during a ROUTINE drain stops the ROUTINE reads until it is answered.
+//! - While urgent traffic flows on the link (a FLASH or IMMEDIATE offer within the last
+//!   [`URGENT_QUIET`]), PRIORITY and ROUTINE keep at most [`BULK_WINDOW_NEAR_URGENT`] copies
+//!   in flight instead of [`SEND_WINDOW`]: the next urgent copy then waits behind that much
+//!   bulk work at the peer (its verification, its store's rounds), not a full window of it.
 //! - Each time something happens to a class (copies queued or handed off, an answer, the end
 //!   of a pause) it takes what the store handed off and then reads its queue from its
 //!   cursor: handed-off copies are offered at once only when the class has read its queue to
@@ -45,6 +49,13 @@ use offered::Offered;
 /// Copies of one precedence class offered but not yet answered, per link. Bounds what a
 /// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
 pub const SEND_WINDOW: usize = 1024;
+/// Copies a PRIORITY or ROUTINE class keeps in flight while urgent traffic flows on the link
+/// (see the module documentation). `flash-under-backlog` on 2 cores, FLASH p50 / p99 with the
+/// bulk window at 1,024 / 512 / 256 / 128: 8.7 / 8.2 / 6.0 / 5.1 ms and 39.6 / 24.0 / 17.7 /
+/// 17.1 ms (one run each, batch-signature build; docs/performance.md).
+pub const BULK_WINDOW_NEAR_URGENT: usize = 128;
+/// How long after its last FLASH or IMMEDIATE offer a link counts as carrying urgent traffic.
+pub const URGENT_QUIET: Duration = Duration::from_secs(1);
 /// Most copies read from the store at a time: one read holds the store thread, and every
 /// commit waits behind it (a FLASH one too).
 pub const READ_BATCH: usize = 128;
@@ -145,6 +156,8 @@ pub struct Sender<C> {
     /// Indexed by rank: FLASH first.
     classes: [Class; 4],
     actions: VecDeque<Action<C>>,
+    /// Until then the link carries urgent traffic: the bulk classes' window is smaller.
+    urgent_until: Option<Instant>,
 }
 
 impl<C> Default for Sender<C> {
@@ -152,8 +165,14 @@ impl<C> Default for Sender<C> {
         Self {
             classes: Default::default(),
             actions: VecDeque::new(),
+            urgent_until: None,
         }
     }
+}
+
+/// Whether the class of this rank is FLASH or IMMEDIATE.
+fn is_urgent(rank: usize) -> bool {
+    rank < index(Precedence::Priority)
 }
 
 fn index(class: Precedence) -> usize {
@@ -181,18 +200,48 @@ impl<C: QueuedCopy> Sender<C> {
         None
     }
 
-    /// When [`Sender::handle_timeout`] is next due (the end of a pause), if ever.
+    /// When [`Sender::handle_timeout`] is next due (the end of a pause, or of urgent
+    /// traffic), if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.classes.iter().filter_map(|c| c.paused_until).min()
+        self.classes
+            .iter()
+            .filter_map(|c| c.paused_until)
+            .chain(self.urgent_until)
+            .min()
     }
 
-    /// Time passed: pauses that ended let their classes offer again.
+    /// Time passed: pauses that ended let their classes offer again, and once urgent
+    /// traffic has been quiet for [`URGENT_QUIET`] the bulk classes fill their whole window.
     pub fn handle_timeout(&mut self, now: Instant) {
         for class in &mut self.classes {
             if class.paused_until.is_some_and(|t| now >= t) {
                 class.paused_until = None;
                 class.wake = true;
             }
+        }
+        if self.urgent_until.is_some_and(|t| now >= t) {
+            self.urgent_until = None;
+            for class in &mut self.classes {
+                class.wake = true;
+            }
+        }
+    }
+
+    /// The link wrote an [`Action::Offer`] of this class at `now`: a FLASH or IMMEDIATE one
+    /// starts (or extends) a time of urgent traffic.
+    pub fn handle_offered(&mut self, class: Precedence, now: Instant) {
+        if is_urgent(index(class)) {
+            let until = now + URGENT_QUIET;
+            self.urgent_until = Some(self.urgent_until.map_or(until, |t| t.max(until)));
+        }
+    }
+
+    /// How many copies the class of this rank may have in flight now.
+    fn window(&self, rank: usize) -> usize {
+        if self.urgent_until.is_some() && !is_urgent(rank) {
+            BULK_WINDOW_NEAR_URGENT
+        } else {
+            SEND_WINDOW
         }
     }
 
@@ -211,12 +260,14 @@ impl<C: QueuedCopy> Sender<C> {
     /// The copies an [`Action::Take`] collected, in sequence order. Offers those it may offer
     /// at once, then reads the queue.
     pub fn handle_handed_off(&mut self, class: Precedence, copies: Vec<C>) {
+        let window = self.window(index(class));
         let state = &mut self.classes[index(class)];
         if !std::mem::take(&mut state.taking) {
             // Not asked for: the queue holds them, and the reads return them.
             return;
         }
-        let room = SEND_WINDOW - state.offered.in_flight();
+        // The window may have shrunk below what is in flight (urgent traffic began).
+        let room = window.saturating_sub(state.offered.in_flight());
         let fresh = state.offered.handed_off(copies, room);
         if !fresh.is_empty() {
             self.actions.push_back(Action::Offer {
@@ -224,7 +275,9 @@ impl<C: QueuedCopy> Sender<C> {
                 copies: fresh,
             });
         }
-        let room = (SEND_WINDOW - state.offered.in_flight()).min(READ_BATCH);
+        let room = window
+            .saturating_sub(state.offered.in_flight())
+            .min(READ_BATCH);
         if room == 0 {
             // A read of nothing stops at its bound: the queue may hold more.
             state.offered.read(Vec::<C>::new(), true);
@@ -351,7 +404,7 @@ impl<C: QueuedCopy> Sender<C> {
             && !state.taking
             && !state.offered.reading()
             && state.paused_until.is_none()
-            && state.offered.in_flight() < SEND_WINDOW
+            && state.offered.in_flight() < self.window(rank)
             && !self.classes[..rank].iter().any(Class::busy)
     }
 }

@@ -343,3 +343,60 @@ fn a_class_takes_then_reads_and_a_full_window_stops_the_reads() {
     assert_eq!(sender.poll_timeout(), None);
     sender.handle_timeout(now);
 }
+
+/// Plays the store for `sender` until it has nothing to do: ROUTINE's queue is endless, the
+/// other classes' are empty. Returns how many ROUTINE copies it offered.
+fn fill_routine_window(sender: &mut Sender<super::testing::TestCopy>, next_seq: &mut u64) -> usize {
+    let mut offered = 0;
+    while let Some(action) = sender.poll_action() {
+        match action {
+            Action::Take { class } => sender.handle_handed_off(class, Vec::new()),
+            Action::Read { class: Routine, limit, .. } => {
+                let batch = (0..limit as u64).map(|i| copy_of(Routine, *next_seq + i)).collect();
+                *next_seq += limit as u64;
+                sender.handle_read(Routine, batch, true);
+            }
+            Action::Read { class, .. } => sender.handle_read(class, Vec::new(), false),
+            Action::Offer { class: Routine, copies } => offered += copies.len(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    offered
+}
+
+#[test]
+fn bulk_classes_keep_a_small_window_while_urgent_traffic_flows_and_a_full_one_after() {
+    use super::{BULK_WINDOW_NEAR_URGENT, SEND_WINDOW, URGENT_QUIET};
+    let t0 = Instant::now();
+    let mut sender = Sender::new();
+    let mut next_seq = 1;
+    // A ROUTINE offer is no urgent traffic.
+    sender.handle_offered(Routine, t0);
+    assert_eq!(sender.poll_timeout(), None);
+
+    sender.handle_offered(Flash, t0);
+    assert_eq!(sender.poll_timeout(), Some(t0 + URGENT_QUIET));
+    assert_eq!(fill_routine_window(&mut sender, &mut next_seq), BULK_WINDOW_NEAR_URGENT);
+    assert_eq!(sender.in_flight(Routine), BULK_WINDOW_NEAR_URGENT);
+
+    // An IMMEDIATE offer later extends the urgent time; before it ends nothing changes.
+    sender.handle_offered(Immediate, t0 + URGENT_QUIET / 2);
+    sender.handle_timeout(t0 + URGENT_QUIET);
+    assert_eq!(fill_routine_window(&mut sender, &mut next_seq), 0);
+    assert_eq!(sender.poll_timeout(), Some(t0 + URGENT_QUIET * 3 / 2));
+
+    // Quiet for URGENT_QUIET: ROUTINE fills its whole window.
+    sender.handle_timeout(t0 + URGENT_QUIET * 3 / 2);
+    assert_eq!(sender.poll_timeout(), None);
+    assert_eq!(
+        fill_routine_window(&mut sender, &mut next_seq),
+        SEND_WINDOW - BULK_WINDOW_NEAR_URGENT
+    );
+    assert_eq!(sender.in_flight(Routine), SEND_WINDOW);
+
+    // Urgent traffic again with a full window in flight: no offer until answers bring the
+    // bulk class below the small window (nothing underflows on the way).
+    sender.handle_offered(Flash, t0 + URGENT_QUIET * 2);
+    assert_eq!(fill_routine_window(&mut sender, &mut next_seq), 0);
+    assert_eq!(sender.in_flight(Routine), SEND_WINDOW);
+}

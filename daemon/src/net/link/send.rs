@@ -203,6 +203,7 @@ impl<'a> Pump<'a> {
                 reads.0[rank(class)] = Some((limit, Box::pin(read)));
             }
             Action::Offer { class, copies } => {
+                machine.handle_offered(class, Instant::now());
                 self.write(class, WriterCommand::Offer(copies))?;
             }
             Action::Forget { class, seqs } => {
