@@ -50,9 +50,9 @@ use offered::Offered;
 /// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
 pub const SEND_WINDOW: usize = 1024;
 /// Copies a PRIORITY or ROUTINE class keeps in flight while urgent traffic flows on the link
-/// (see the module documentation). `flash-under-backlog` on 2 cores, FLASH p50 / p99 with the
-/// bulk window at 1,024 / 512 / 256 / 128: 8.7 / 8.2 / 6.0 / 5.1 ms and 39.6 / 24.0 / 17.7 /
-/// 17.1 ms (one run each, batch-signature build; docs/performance.md).
+/// (see the module documentation): one read, and one receive batch at the peer. With it,
+/// `flash-under-backlog` FLASH p99 fell from a median 17.6 to 9.5 ms at the same drain rate
+/// (5 pairs, docs/performance.md "The bulk window near urgent traffic").
 pub const BULK_WINDOW_NEAR_URGENT: usize = 128;
 /// How long after its last FLASH or IMMEDIATE offer a link counts as carrying urgent traffic.
 pub const URGENT_QUIET: Duration = Duration::from_secs(1);

@@ -351,13 +351,22 @@ fn fill_routine_window(sender: &mut Sender<super::testing::TestCopy>, next_seq: 
     while let Some(action) = sender.poll_action() {
         match action {
             Action::Take { class } => sender.handle_handed_off(class, Vec::new()),
-            Action::Read { class: Routine, limit, .. } => {
-                let batch = (0..limit as u64).map(|i| copy_of(Routine, *next_seq + i)).collect();
+            Action::Read {
+                class: Routine,
+                limit,
+                ..
+            } => {
+                let batch = (0..limit as u64)
+                    .map(|i| copy_of(Routine, *next_seq + i))
+                    .collect();
                 *next_seq += limit as u64;
                 sender.handle_read(Routine, batch, true);
             }
             Action::Read { class, .. } => sender.handle_read(class, Vec::new(), false),
-            Action::Offer { class: Routine, copies } => offered += copies.len(),
+            Action::Offer {
+                class: Routine,
+                copies,
+            } => offered += copies.len(),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -376,7 +385,10 @@ fn bulk_classes_keep_a_small_window_while_urgent_traffic_flows_and_a_full_one_af
 
     sender.handle_offered(Flash, t0);
     assert_eq!(sender.poll_timeout(), Some(t0 + URGENT_QUIET));
-    assert_eq!(fill_routine_window(&mut sender, &mut next_seq), BULK_WINDOW_NEAR_URGENT);
+    assert_eq!(
+        fill_routine_window(&mut sender, &mut next_seq),
+        BULK_WINDOW_NEAR_URGENT
+    );
     assert_eq!(sender.in_flight(Routine), BULK_WINDOW_NEAR_URGENT);
 
     // An IMMEDIATE offer later extends the urgent time; before it ends nothing changes.
