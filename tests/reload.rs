@@ -3,7 +3,8 @@
 //! and the next group message reaches it while the links that did not change stay the same
 //! QUIC connections (a redial would give a new one); a config that does not parse, or that
 //! changes `node_id`, is refused and the node goes on with the old one; a removed peer's
-//! link goes down and an added peer is dialled.
+//! link goes down and an added peer is dialled; a new certificate and key sign what the node
+//! sends after the reload.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -305,6 +306,93 @@ async fn a_removed_peer_is_unlinked_and_an_added_peer_is_dialled() {
 
     assert_eq!(fr_to_gs, link_id(&fr, "gs"), "the link to gs stayed up");
     assert_eq!(ke_to_gs, link_id(&ke, "gs"), "the link to gs stayed up");
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+/// `bluehelm pki ARGS` with the network's CA directory as `--ca`; it must succeed.
+async fn pki(net: &TestNet, args: &[&str]) -> String {
+    let ca = net.net.pki_dir();
+    let mut all = vec!["pki", args[0], "--ca", ca.to_str().expect("utf-8 path")];
+    all.extend_from_slice(&args[1..]);
+    let (code, stdout, stderr) = run_cli(bluehelm_bin!(), &all).await;
+    assert_eq!(code, 0, "bluehelm {all:?}: {stderr}");
+    stdout
+}
+
+/// The DER of the first certificate in the PEM file at `path`.
+fn certificate_der(path: &Path) -> Vec<u8> {
+    let pem = std::fs::read(path).expect("certificate file");
+    bluehelm_pki::pem_or_der(&pem, "CERTIFICATE")
+        .expect("a certificate")
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_a_new_certificate_and_key_signs_what_follows_with_them() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&fr, "gs").await;
+    linked(&ke, "gs").await;
+    let pki_dir = net.net.pki_dir();
+    let old_der = certificate_der(&pki_dir.join("ncb.fr.pem"));
+
+    fr.bureau()
+        .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
+        .await
+        .expect("taken");
+    received(&ke, 1).await;
+
+    // A new key and certificate for ncb.fr, installed over the files its config names.
+    let out = tempfile::tempdir().expect("temporary folder");
+    let new_files = out.path().join("ncb.fr");
+    pki(
+        &net,
+        &[
+            "rotate",
+            "--node",
+            "ncb.fr",
+            "--out",
+            new_files.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    std::fs::copy(new_files.join("ncb.fr.pem"), pki_dir.join("ncb.fr.pem")).expect("copied");
+    std::fs::copy(new_files.join("ncb.fr.key"), pki_dir.join("ncb.fr.key")).expect("copied");
+    let new_der = certificate_der(&pki_dir.join("ncb.fr.pem"));
+    assert_ne!(new_der, old_der);
+
+    let (code, said, err) = reload(&socket_of(&fr), false).await;
+    assert_eq!(code, 0, "{said}{err}");
+    fr.bureau()
+        .submit(vec![text(2, "ncb.ke", Precedence::Routine)])
+        .await
+        .expect("taken");
+    received(&ke, 2).await;
+
+    let inbox = inbox_at_least(&ke, 2).await;
+    let signer_of = |n: usize| {
+        let message = inbox
+            .iter()
+            .find(|m| number_of(m) == Some(n))
+            .unwrap_or_else(|| panic!("message {n} at ncb.ke"));
+        message.signed.signer_certificate().to_vec()
+    };
+    // (Compared with assert!: a mismatch would print two certificates byte by byte.)
+    assert!(
+        signer_of(1) == old_der,
+        "signed before the reload: the old key"
+    );
+    assert!(
+        signer_of(2) == new_der,
+        "signed after the reload: the new certificate's key, not the one the node started with"
+    );
+    // Record changes are signed with the same one.
+    assert!(fr.bureau().record_signer().certificate_der() == new_der.as_slice());
+
     for node in [ke, fr, gs] {
         node.shutdown().await;
     }

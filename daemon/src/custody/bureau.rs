@@ -116,7 +116,7 @@ impl BureauHandle {
     }
 
     /// Signs this node's own record changes.
-    pub fn record_signer(&self) -> &bluehelm_pki::Signer {
+    pub fn record_signer(&self) -> std::sync::Arc<bluehelm_pki::Signer> {
         self.core.record_signer()
     }
 

@@ -76,7 +76,7 @@ impl LinkHandle {
     }
 
     /// Signs the hub's digests of replicas (issue 13).
-    pub fn record_signer(&self) -> &bluehelm_pki::Signer {
+    pub fn record_signer(&self) -> std::sync::Arc<bluehelm_pki::Signer> {
         self.core.record_signer()
     }
 

@@ -103,7 +103,9 @@ pub struct Core {
     /// that loads it once sees one consistent version, old or new, never a mix.
     config: ArcSwap<NodeConfig>,
     store: Store,
-    signer: Signer,
+    /// Signs what this node originates: swapped when a reload puts a new certificate and key
+    /// in force, so that nothing is signed with a replaced key afterwards.
+    signer: ArcSwap<Signer>,
     verifier: EnvelopeVerifier,
     /// Verifying and signing large ROUTINE and PRIORITY batches, at a lower priority.
     bulk: Bulk,
@@ -193,7 +195,7 @@ impl Core {
             identity,
             config: ArcSwap::from_pointee(config),
             store,
-            signer,
+            signer: ArcSwap::from_pointee(signer),
             verifier,
             bulk,
             stats: Stats::default(),
@@ -312,9 +314,15 @@ impl Core {
         &self.records
     }
 
-    /// Signs this node's own record changes and digests (issue 13).
-    pub fn record_signer(&self) -> &Signer {
-        &self.signer
+    /// Signs this node's own record changes and digests (issue 13): the signer in force.
+    pub fn record_signer(&self) -> Arc<Signer> {
+        self.signer.load_full()
+    }
+
+    /// From now on this node signs with `signer` (a reload put a new certificate and key in
+    /// force). What was signed before keeps its signature.
+    pub fn replace_signer(&self, signer: Signer) {
+        self.signer.store(Arc::new(signer));
     }
 
     /// This node's id.
@@ -392,8 +400,8 @@ impl Core {
         directory.learn(identity.node.clone(), Member::of(identity))
     }
 
-    pub(super) fn signer(&self) -> &Signer {
-        &self.signer
+    pub(super) fn signer(&self) -> Arc<Signer> {
+        self.signer.load_full()
     }
 
     pub(super) fn bulk(&self) -> &Bulk {

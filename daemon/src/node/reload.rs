@@ -4,7 +4,8 @@
 //! the new config in force for every decision at once, dial loops started for new peers,
 //! stopped for removed ones (their links closed, their queued copies kept in the store),
 //! restarted for a peer whose address changed, and new TLS settings for new links when the
-//! certificate, key, CA or CRL changed. Links that did not change are not touched.
+//! certificate, key, CA or CRL changed, with the new key for what the node signs from then
+//! on. Links that did not change are not touched.
 
 use std::sync::Arc;
 
@@ -112,6 +113,9 @@ impl Reloader {
         let config = Arc::new(config);
         self.core.replace_config(config.clone());
         let tls = if change.tls() {
+            // The key the new certificate certifies; in force for signing once the TLS side
+            // took the files (a renewed certificate and key sign from then on, not the old).
+            let signer = preflight.creds.signer();
             let (reply, answer) = oneshot::channel();
             let reload = TlsReload {
                 creds: preflight.creds,
@@ -124,8 +128,9 @@ impl Reloader {
                     .map_err(|_| ReloadError::Stopped)
                     .and_then(|put| {
                         put.map(|done| {
+                            self.core.replace_signer(signer);
                             tracing::info!(crl_number = %done.number, closed = done.closed,
-                            "new certificate, key, CA or CRL in force for new links");
+                            "new certificate, key, CA or CRL in force for new links and for signing");
                         })
                         .map_err(|err| ReloadError::Tls(Box::new(err)))
                     }),
