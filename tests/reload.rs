@@ -14,8 +14,8 @@ use bluehelm::localnet::{standard_specs, NodeSpec};
 use bluehelm::Node;
 use bluehelm_proto::{Destination, GroupName, Precedence};
 use bluehelm_tests::{
-    api_client_of, bluehelm_bin, eventually, id, inbox_at_least, linked, number_of, run_cli, text,
-    NodeProcess, TestNet,
+    api_client_of, bluehelm_bin, eventually, id, inbox_at_least, linked, number_of, pki_cli,
+    run_cli, text, NodeProcess, TestNet,
 };
 
 /// The standard network, with a group `east` at gs that starts with ncb.fr alone.
@@ -311,14 +311,9 @@ async fn a_removed_peer_is_unlinked_and_an_added_peer_is_dialled() {
     }
 }
 
-/// `bluehelm pki ARGS` with the network's CA directory as `--ca`; it must succeed.
+/// Runs `bluehelm pki ARGS` with the network's CA directory as `--ca`; it must succeed.
 async fn pki(net: &TestNet, args: &[&str]) -> String {
-    let ca = net.net.pki_dir();
-    let mut all = vec!["pki", args[0], "--ca", ca.to_str().expect("utf-8 path")];
-    all.extend_from_slice(&args[1..]);
-    let (code, stdout, stderr) = run_cli(bluehelm_bin!(), &all).await;
-    assert_eq!(code, 0, "bluehelm {all:?}: {stderr}");
-    stdout
+    pki_cli(bluehelm_bin!(), net, args).await
 }
 
 /// The DER of the first certificate in the PEM file at `path`.

@@ -18,17 +18,12 @@ use bluehelm_proto::{
 use bluehelm_tests::raw::RawLink;
 use bluehelm_tests::{
     api_client_of, api_queue_depth, api_submit, bluehelm_bin, eventually, id, inbox_at_least,
-    linked, queues_empty, run_cli, NodeProcess, TestNet,
+    linked, pki_cli, queues_empty, NodeProcess, TestNet,
 };
 
 /// Runs `bluehelm pki ARGS` with the network's CA directory as `--ca`; it must succeed.
 async fn pki(net: &TestNet, args: &[&str]) -> String {
-    let ca = net.net.pki_dir();
-    let mut all = vec!["pki", args[0], "--ca", ca.to_str().unwrap()];
-    all.extend_from_slice(&args[1..]);
-    let (code, stdout, stderr) = run_cli(bluehelm_bin!(), &all).await;
-    assert_eq!(code, 0, "bluehelm {all:?}: {stderr}");
-    stdout
+    pki_cli(bluehelm_bin!(), net, args).await
 }
 
 /// Writes the CA's next CRL where every node of the network reads it.

@@ -338,6 +338,18 @@ pub async fn run_cli<S: AsRef<std::ffi::OsStr>>(
     )
 }
 
+/// Runs `bluehelm pki SUBCOMMAND --ca CA ARGS` (the binary `bin`, from [`bluehelm_bin!`]) with
+/// the network's CA directory as `--ca`, where `args` is the subcommand and its arguments; it
+/// must succeed. Returns its stdout.
+pub async fn pki_cli(bin: &Path, net: &TestNet, args: &[&str]) -> String {
+    let ca = net.net.pki_dir();
+    let mut all = vec!["pki", args[0], "--ca", ca.to_str().expect("a UTF-8 path")];
+    all.extend_from_slice(&args[1..]);
+    let (code, stdout, stderr) = run_cli(bin, &all).await;
+    assert_eq!(code, 0, "bluehelm {all:?}: {stderr}");
+    stdout
+}
+
 /// A `bluehelm run` process; killed (SIGKILL) when dropped unless stopped first.
 pub struct NodeProcess {
     child: Child,
