@@ -14,8 +14,8 @@ use bluehelm_pki::Role;
 use bluehelm_proto::Precedence;
 use bluehelm_tests::tally::{delivered, every_one_once};
 use bluehelm_tests::{
-    api_client_of, api_counter, api_queue_depth, bluehelm_bin, eventually, id, linked, text,
-    NodeProcess, TestNet,
+    api_client_of, api_counter, api_queue_depth, bluehelm_bin, eventually, id, linked, run_cli,
+    text, NodeProcess, TestNet,
 };
 
 const POST: &str = "mission.unmiss";
@@ -25,6 +25,28 @@ const SILENCE_SECS: u64 = 2;
 
 /// gs and gs-b, each a full hub with its own certificate; ncb.ke and the post link with
 /// both and route everything to gs, then gs-b.
+/// The next hops `node` has given up as silent, as `bluehelm status --json` shows them.
+async fn failed_over(node: &Node) -> Vec<String> {
+    let socket = node.bureau().config().api_socket.clone();
+    let args = [
+        "status",
+        "--json",
+        "--socket",
+        socket.to_str().expect("a UTF-8 path"),
+    ];
+    let (_, out, err) = run_cli(bluehelm_bin!(), args).await;
+    let status: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}: {out}{err}"));
+    status["failed_over"]
+        .as_array()
+        .map(|hops| {
+            hops.iter()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn specs() -> Vec<NodeSpec> {
     let mut gs = NodeSpec::hub("gs", free_loopback_addr());
     let mut gs_b = NodeSpec::hub("gs-b", free_loopback_addr());
@@ -135,6 +157,12 @@ async fn failover_to_the_backup_hub_and_back_loses_and_duplicates_nothing() {
             (ke.bureau().queue_depth(&id("gs")) == 0).then_some(())
         })
         .await;
+        // The operator sees it.
+        assert_eq!(
+            failed_over(&ke).await,
+            ["gs"],
+            "`status` names the hop given up"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
         let restarted = NodeProcess::start(bluehelm_bin!(), &net.config_path("gs"));
         linked(&ke, "gs").await;
@@ -154,6 +182,10 @@ async fn failover_to_the_backup_hub_and_back_loses_and_duplicates_nothing() {
     .await;
     let through_backup = accepted_at(&net, "gs-b").await;
     let through_gs = accepted_at(&net, "gs").await;
+    assert!(
+        failed_over(&ke).await.is_empty(),
+        "gs heard again: not given up any more"
+    );
     let after = send(&ke, acknowledged..acknowledged + 100).await;
     acknowledged += after;
     every_one_once(&post, acknowledged, "failover to gs-b and back").await;

@@ -108,6 +108,8 @@ async fn metrics_follow_the_traffic_and_status_fails_while_a_peer_is_down() {
     }
     assert_eq!(value(&metrics, "bluehelm_ready"), Some(1.0));
     assert_eq!(value(&metrics, "bluehelm_links_up"), Some(1.0));
+    // gs has no alternates: nothing given up (tests/failover.rs shows a failover in `status`).
+    assert_eq!(value(&metrics, "bluehelm_failover_given_up"), Some(0.0));
     assert_eq!(
         value(
             &metrics,

@@ -130,6 +130,11 @@ pub async fn status(
             })
             .collect(),
         review_queue: figures.review_queue,
+        failed_over: figures
+            .failed_over
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         custody_latency: Some(latency(&figures.custody_latency)),
         fsync_latency: Some(latency(&figures.fsync_latency)),
     })

@@ -189,6 +189,9 @@ fn print(status: &pb::StatusResponse) -> Result<(), Failure> {
     if let Some(n) = status.review_queue {
         outln!("review queue: {n} request(s)")?;
     }
+    for hop in &status.failed_over {
+        outln!("failover: {hop} given up as silent; its routes' traffic goes to their alternates")?;
+    }
     outln!("counters:")?;
     for (name, value) in &status.counters {
         outln!("  {name:<24} {value}")?;

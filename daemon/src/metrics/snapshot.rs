@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub replicas: Vec<ReplicaFigure>,
     /// Notice requests awaiting review; only the hub (gs) reviews.
     pub review_queue: Option<u64>,
+    /// Next hops given up as silent (failover), sorted.
+    pub failed_over: Vec<NodeId>,
     pub health: Health,
 }
 
@@ -163,6 +165,7 @@ pub async fn gather(node: &BureauHandle, links: &dyn LinkedPeers) -> Result<Snap
         crl,
         replicas,
         review_queue,
+        failed_over: node.failed_over(),
         health,
     })
 }

@@ -199,6 +199,21 @@ pub fn encode(s: &Snapshot) -> String {
             next as f64,
         );
     }
+    gauge(
+        &mut r,
+        "bluehelm_failover_given_up",
+        "Next hops given up as silent: their routes' traffic goes to the alternates",
+        s.failed_over.len() as f64,
+    );
+    gauges(
+        &mut r,
+        "bluehelm_failover_given_up_hop",
+        "1 for each next hop given up as silent (failover)",
+        s.failed_over
+            .iter()
+            .map(|hop| (vec![("hop", hop.to_string())], 1.0))
+            .collect(),
+    );
     gauges(
         &mut r,
         "bluehelm_replica_lag_changes",
