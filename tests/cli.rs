@@ -246,6 +246,7 @@ async fn json_output_has_stable_snake_case_keys() {
             "crl_number",
             "custody_latency",
             "disk_free_bytes",
+            "failed_over",
             "fsync_latency",
             "handshake_failures",
             "inbox_size",
