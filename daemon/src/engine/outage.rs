@@ -4,6 +4,15 @@
 //! and with its total downtime when it comes back. Pure: time comes in as Unix
 //! milliseconds.
 
+use std::collections::HashMap;
+
+use bluehelm_proto::NodeId;
+
+/// Most outages remembered at once. A peer that linked once (any certified node may dial in)
+/// and never came back keeps its entry; past this many, the longest outage is forgotten first
+/// (only its "after an outage" log line is lost).
+pub const MAX_OUTAGES: usize = 4096;
+
 /// First repeat of "still down", after the loss.
 pub const FIRST_REMINDER_MS: i64 = 60_000;
 /// Longest gap between two "still down" lines.
@@ -58,9 +67,104 @@ impl Outage {
     }
 }
 
+/// The outages of a node's links, by peer, at most [`MAX_OUTAGES`].
+#[derive(Debug, Default)]
+pub struct Outages {
+    by_peer: HashMap<NodeId, Outage>,
+}
+
+impl Outages {
+    /// `peer`'s link went down (or a first dial failed) at `now_ms`; an outage already under
+    /// way keeps its start.
+    pub fn lost(&mut self, peer: &NodeId, now_ms: i64) -> Outage {
+        if let Some(outage) = self.by_peer.get(peer) {
+            return *outage;
+        }
+        self.insert(peer, Outage::began(now_ms))
+    }
+
+    /// A dial of `peer` failed at `now_ms`: the outage, and whether to warn about it now
+    /// (the first failure of a link never made, then [`Outage::redial_failed`]'s rhythm).
+    pub fn redial_failed(&mut self, peer: &NodeId, now_ms: i64) -> (Outage, bool) {
+        if let Some(outage) = self.by_peer.get_mut(peer) {
+            let warn = outage.redial_failed(now_ms);
+            return (*outage, warn);
+        }
+        let mut outage = Outage::began(now_ms);
+        outage.redial_failed(now_ms);
+        (self.insert(peer, outage), true)
+    }
+
+    /// `peer`'s link is up again: the outage it ends, if there was one.
+    pub fn recovered(&mut self, peer: &NodeId) -> Option<Outage> {
+        self.by_peer.remove(peer)
+    }
+
+    /// How many outages are remembered.
+    pub fn len(&self) -> usize {
+        self.by_peer.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.by_peer.is_empty()
+    }
+
+    /// Adds a new outage, forgetting the longest one first when full.
+    fn insert(&mut self, peer: &NodeId, outage: Outage) -> Outage {
+        if self.by_peer.len() >= MAX_OUTAGES {
+            let longest = self
+                .by_peer
+                .iter()
+                .min_by_key(|(_, o)| o.since_ms)
+                .map(|(p, _)| p.clone());
+            if let Some(longest) = longest {
+                self.by_peer.remove(&longest);
+            }
+        }
+        self.by_peer.insert(peer.clone(), outage);
+        outage
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn peer(n: usize) -> NodeId {
+        format!("ncb.p{n}").parse().expect("a node id")
+    }
+
+    #[test]
+    fn the_outages_are_bounded_and_the_longest_is_forgotten_first() {
+        let mut outages = Outages::default();
+        for n in 0..MAX_OUTAGES {
+            outages.lost(&peer(n), T0 + n as i64);
+        }
+        assert_eq!(outages.len(), MAX_OUTAGES);
+        // One more: the oldest (peer 0) goes, the newest stays.
+        let (_, warn) = outages.redial_failed(&peer(MAX_OUTAGES), T0 + 10_000_000);
+        assert!(warn, "a first failed dial is reported");
+        assert_eq!(outages.len(), MAX_OUTAGES);
+        assert!(outages.recovered(&peer(0)).is_none());
+        assert!(outages.recovered(&peer(1)).is_some());
+        assert!(outages.recovered(&peer(MAX_OUTAGES)).is_some());
+    }
+
+    #[test]
+    fn an_outage_under_way_keeps_its_start_until_the_link_is_back() {
+        let mut outages = Outages::default();
+        assert_eq!(outages.lost(&peer(1), T0).since_ms(), T0);
+        assert_eq!(outages.lost(&peer(1), T0 + 5_000).since_ms(), T0);
+        let (outage, warn) = outages.redial_failed(&peer(1), T0 + 6_000);
+        assert_eq!(
+            (outage.since_ms(), outage.failed_redials(), warn),
+            (T0, 1, false)
+        );
+        assert_eq!(outages.recovered(&peer(1)).map(|o| o.since_ms()), Some(T0));
+        assert!(outages.is_empty());
+        assert_eq!(outages.lost(&peer(1), T0 + 9_000).since_ms(), T0 + 9_000);
+    }
 
     const T0: i64 = 1_764_626_717_000;
 

@@ -10,7 +10,7 @@ use quinn::{ClientConfig, Connection};
 
 use super::crl::CrlExchange;
 use crate::custody::LinkedPeers;
-use crate::engine::outage::Outage;
+use crate::engine::outage::{Outage, Outages};
 
 /// A live link: its connection, so that a newer one can replace it.
 struct LinkSlot {
@@ -24,7 +24,7 @@ pub struct Links {
     table: Mutex<HashMap<NodeId, LinkSlot>>,
     /// Peers whose link is down, since when (issue 15): kept here, not in a dial loop, so
     /// that a link the peer dials back in also reports how long it was down.
-    outages: Mutex<HashMap<NodeId, Outage>>,
+    outages: Mutex<Outages>,
     /// TLS settings for dialling; replaced when a new CRL comes into force.
     client_config: Mutex<ClientConfig>,
     /// The CRL in force, sent first on every link, and the way to the node's CRL task.
@@ -97,7 +97,7 @@ impl Links {
         current
     }
 
-    fn outages(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Outage>> {
+    fn outages(&self) -> std::sync::MutexGuard<'_, Outages> {
         // As `table`: every update is one call.
         self.outages.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -105,32 +105,18 @@ impl Links {
     /// `peer`'s link went down (or a first dial failed) at `now_ms`; an outage already
     /// under way keeps its start.
     pub(super) fn lost(&self, peer: &NodeId, now_ms: i64) -> Outage {
-        *self
-            .outages()
-            .entry(peer.clone())
-            .or_insert_with(|| Outage::began(now_ms))
+        self.outages().lost(peer, now_ms)
     }
 
     /// A dial of `peer` failed at `now_ms`: the outage, and whether to warn about it now
     /// (the first failure of a link never made, then [`Outage::redial_failed`]'s rhythm).
     pub(super) fn redial_failed(&self, peer: &NodeId, now_ms: i64) -> (Outage, bool) {
-        use std::collections::hash_map::Entry;
-        match self.outages().entry(peer.clone()) {
-            Entry::Vacant(entry) => {
-                let mut outage = Outage::began(now_ms);
-                outage.redial_failed(now_ms);
-                (*entry.insert(outage), true)
-            }
-            Entry::Occupied(mut entry) => {
-                let warn = entry.get_mut().redial_failed(now_ms);
-                (*entry.get(), warn)
-            }
-        }
+        self.outages().redial_failed(peer, now_ms)
     }
 
     /// `peer`'s link is up again: the outage it ends, if there was one.
     pub(super) fn recovered(&self, peer: &NodeId) -> Option<Outage> {
-        self.outages().remove(peer)
+        self.outages().recovered(peer)
     }
 
     /// The TLS settings to dial with now.
