@@ -237,7 +237,7 @@ fn run_scenario(
     let text = std::fs::read_to_string(&result_path).context("the destination wrote no result")?;
     let mut result: BenchResult = serde_json::from_str(&text)?;
     let delivered = result.messages + result.backlog_messages.unwrap_or(0);
-    result.cpu_us_per_msg = Some(Readings::default().per_message(&cpu, delivered));
+    result.cpu_us_per_msg = Some(cpu.per_message(delivered));
     tracing::info!(elapsed = ?started.elapsed(), "scenario finished");
     Ok(result)
 }

@@ -1,7 +1,7 @@
 //! CPU per message of each process of a three-process scenario (issue 16, item 3): origin,
 //! hub and destination read alone, so that each hop's cost shows whatever the machine's core
-//! count. Read from /proc: each process's user and system time between a reading taken when
-//! it is ready and one taken when the destination has every message.
+//! count. Read from /proc once the destination has every message: each process's user and
+//! system time since it started (its startup included), per message delivered.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,12 +33,12 @@ pub struct ProcessCpu {
 }
 
 impl ProcessCpu {
-    /// What the process used from `before` to `after`, per message of `messages`.
-    pub fn per_message(before: CpuReading, after: CpuReading, messages: usize) -> Self {
-        let per = |s: f64| round(s.max(0.0) * 1e6 / messages.max(1) as f64);
+    /// What the process has used, per message of `messages`.
+    pub fn per_message(used: CpuReading, messages: usize) -> Self {
+        let per = |s: f64| round(s * 1e6 / messages.max(1) as f64);
         Self {
-            user: per(after.user_s - before.user_s),
-            system: per(after.system_s - before.system_s),
+            user: per(used.user_s),
+            system: per(used.system_s),
         }
     }
 
@@ -86,7 +86,7 @@ fn round(us: f64) -> f64 {
 }
 
 /// The readings of the three processes, taken together.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Readings {
     pub origin: CpuReading,
     pub hub: CpuReading,
@@ -102,12 +102,12 @@ impl Readings {
         }
     }
 
-    /// Per message of `messages`, from `self` (earlier) to `after`.
-    pub fn per_message(&self, after: &Readings, messages: usize) -> CpuPerMessage {
+    /// Per message of `messages`.
+    pub fn per_message(&self, messages: usize) -> CpuPerMessage {
         CpuPerMessage::new(
-            ProcessCpu::per_message(self.origin, after.origin, messages),
-            ProcessCpu::per_message(self.hub, after.hub, messages),
-            ProcessCpu::per_message(self.destination, after.destination, messages),
+            ProcessCpu::per_message(self.origin, messages),
+            ProcessCpu::per_message(self.hub, messages),
+            ProcessCpu::per_message(self.destination, messages),
         )
     }
 }
@@ -122,54 +122,23 @@ mod tests {
 
     #[test]
     fn cpu_is_shared_out_per_message_in_microseconds() {
-        let before = Readings {
-            origin: reading(1.0, 0.5),
-            hub: reading(0.2, 0.1),
-            destination: reading(0.0, 0.0),
-        };
-        let after = Readings {
-            origin: reading(3.0, 1.0),
-            hub: reading(4.2, 1.1),
+        let used = Readings {
+            origin: reading(2.0, 0.5),
+            hub: reading(4.0, 1.0),
             destination: reading(2.5, 0.5),
         };
-        let cpu = before.per_message(&after, 100_000);
-        assert_eq!(
-            cpu.origin,
-            ProcessCpu {
-                user: 20.0,
-                system: 5.0
-            }
-        );
-        assert_eq!(
-            cpu.hub,
-            ProcessCpu {
-                user: 40.0,
-                system: 10.0
-            }
-        );
-        assert_eq!(
-            cpu.destination,
-            ProcessCpu {
-                user: 25.0,
-                system: 5.0
-            }
-        );
+        let cpu = used.per_message(100_000);
+        assert_eq!((cpu.origin.user, cpu.origin.system), (20.0, 5.0));
+        assert_eq!((cpu.hub.user, cpu.hub.system), (40.0, 10.0));
+        assert_eq!((cpu.destination.user, cpu.destination.system), (25.0, 5.0));
         assert_eq!(cpu.total, 105.0);
         assert!(cpu.human().contains("= 105.0 us"), "{}", cpu.human());
     }
 
     #[test]
-    fn a_process_that_could_not_be_read_counts_nothing_rather_than_a_negative_time() {
-        let before = reading(2.0, 1.0);
-        let gone = CpuReading::default();
-        assert_eq!(
-            ProcessCpu::per_message(before, gone, 10),
-            ProcessCpu {
-                user: 0.0,
-                system: 0.0
-            }
-        );
-        assert_eq!(ProcessCpu::per_message(gone, gone, 0).user, 0.0);
+    fn no_message_divides_by_one_not_zero() {
+        let cpu = ProcessCpu::per_message(reading(1.0, 0.0), 0);
+        assert_eq!((cpu.user, cpu.system), (1e6, 0.0));
     }
 
     #[test]

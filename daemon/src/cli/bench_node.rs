@@ -377,14 +377,19 @@ impl Drain {
 
     /// Bits per second over the drain, as a share of `link_bps`.
     fn ratio(&self, link_bps: u64) -> Option<f64> {
-        let span_us = self.last_us - self.first_us?;
-        (span_us > 0).then(|| self.bytes as f64 * 8.0 / (span_us as f64 / 1e6) / link_bps as f64)
+        self.seconds()
+            .map(|s| self.bytes as f64 * 8.0 / s / link_bps as f64)
     }
 
     /// Messages per second over the drain.
     fn rate(&self) -> Option<f64> {
+        self.seconds().map(|s| self.messages as f64 / s)
+    }
+
+    /// From the first message to the last, if that took any time.
+    fn seconds(&self) -> Option<f64> {
         let span_us = self.last_us - self.first_us?;
-        (span_us > 0).then(|| self.messages as f64 / (span_us as f64 / 1e6))
+        (span_us > 0).then(|| span_us as f64 / 1e6)
     }
 }
 

@@ -273,13 +273,13 @@ impl BureauHandle {
         self.core.store().seen(messages).await
     }
 
-    /// Messages queued for `hop` right now.
     /// Next hops given up as silent (failover): their routes' traffic goes to the
     /// alternates until they are heard again. Sorted.
     pub fn failed_over(&self) -> Vec<NodeId> {
         self.core.failover().given_up().iter().cloned().collect()
     }
 
+    /// Messages queued for `hop` right now.
     pub fn queue_depth(&self, hop: &NodeId) -> usize {
         self.core.store().depth(hop)
     }
