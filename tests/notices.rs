@@ -12,6 +12,7 @@ use bluehelm_tests::{
     api_client, api_inbox_now as inbox_now, api_submit as submit, bluehelm_bin, eventually,
     queues_empty, TestNet,
 };
+use prost::Message as _;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -107,13 +108,9 @@ async fn wait_review(gs: &mut Client, reference: &str) -> pb::ReviewItem {
     .await
 }
 
+/// The API's SignedEnvelope is the wire's message, batch proof included: re-read its bytes.
 fn signed(s: &pb::SignedEnvelope) -> SignedEnvelope {
-    SignedEnvelope::new(
-        s.envelope.clone(),
-        s.signature.clone().try_into().expect("64-byte signature"),
-        s.signer_certificate.clone(),
-    )
-    .expect("signed envelope")
+    SignedEnvelope::decode(&s.encode_to_vec()).expect("signed envelope")
 }
 
 /// Checks, with `node`'s own verifier, both signatures of a publication received there:

@@ -355,7 +355,7 @@ async fn a_receiving_node_refuses_a_publication_whose_request_does_not_match() {
     let publication = |offence: &str| {
         let mut notice = sample_red_notice();
         notice.offence_summary = offence.into();
-        notice.request = Some(request.clone());
+        notice.request = Some(Box::new(request.clone()));
         let envelope = sample_envelope(
             id("gs"),
             Destination::Node(id("ncb.ke")),

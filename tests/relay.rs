@@ -33,6 +33,64 @@ async fn ncb_to_mission_through_the_hub() {
     }
 }
 
+/// Issue 16, item 1: one submission is one batch, one signature over the Merkle root of its
+/// envelopes. Each goes its own way and verifies at its destination without the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_submitted_together_share_one_batch_signature_and_travel_apart() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.fr").await;
+    linked(&gs, "ncb.ke").await;
+
+    let ids = fr
+        .bureau()
+        .submit(vec![
+            text(1, "ncb.ke", Precedence::Routine),
+            text(2, "gs", Precedence::Flash),
+            text(3, "ncb.ke", Precedence::Immediate),
+        ])
+        .await
+        .unwrap();
+    let at_ke = inbox_at_least(&ke, 2).await;
+    let at_gs = inbox_at_least(&gs, 1).await;
+    let at_gs: Vec<_> = at_gs
+        .iter()
+        .filter(|m| m.envelope.origin == id("ncb.fr"))
+        .collect();
+    assert_eq!(at_gs.len(), 1);
+    let mut received: Vec<_> = at_ke.iter().chain(at_gs).collect();
+    received.sort_by_key(|m| m.signed.proof().leaf_index());
+    let signature = received[0].signed.signature();
+    for (i, m) in received.iter().enumerate() {
+        assert_eq!(m.envelope.message_id, ids[i]);
+        let proof = m.signed.proof();
+        assert_eq!((proof.leaf_index(), proof.tree_size()), (i as u64, 3));
+        // Leaves 0 and 1 pair up; leaf 2 goes up alone and meets their node.
+        assert_eq!(proof.path().len(), if i == 2 { 1 } else { 2 });
+        assert_eq!(
+            m.signed.signature(),
+            signature,
+            "one signature for the batch"
+        );
+    }
+    // ncb.ke took leaves 0 and 2 without ever seeing leaf 1; alone, each still verifies.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fresh =
+        bluehelm_pki::EnvelopeVerifier::new(ke.bureau().verifier().trust_store().as_ref().clone());
+    for m in &received {
+        assert!(fresh.verify(&m.signed, now).is_ok());
+    }
+
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_mission_gets_its_queue_once_flash_first() {
     let net = TestNet::standard();

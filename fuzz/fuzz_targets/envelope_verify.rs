@@ -6,9 +6,13 @@
 //!   must agree, and what verifies must be bound to its signer. The seed corpus holds
 //!   envelopes the fixture nodes signed, so mutations reach the signature check.
 //! - odd: the rest is envelope bytes that a fixture node (`ncb.fr`, or the revoked `ncb.de`
-//!   if bit 1 is set) signs as they are: the fuzzer then explores what happens after a
-//!   valid signature (decoding the signed bytes, origin binding, the revocation cutoff),
-//!   the part an authenticated but hostile node reaches.
+//!   if bit 1 is set) signs as they are, alone (a batch of one) or, if bit 2 is set, as the
+//!   middle leaf of a batch of three (a path of two hashes): the fuzzer then explores what
+//!   happens after a valid signature (decoding the signed bytes, origin binding, the
+//!   revocation cutoff), the part an authenticated but hostile node reaches.
+//!
+//! The verifier lives across inputs, so its cache of verified batch roots (issue 16) is
+//! exercised too: a root that verified once is found again by later inputs.
 #![no_main]
 
 use bluehelm_fuzz::pki;
@@ -27,10 +31,19 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         }
     } else {
-        let signer = if mode & 2 == 0 { &pki.fr } else { &pki.de };
-        match signer.signer().sign_bytes(rest.to_vec()) {
-            Ok(signed) => signed,
-            Err(_) => return,
+        let signer = if mode & 2 == 0 { &pki.fr } else { &pki.de }.signer();
+        let signed = if mode & 4 == 0 {
+            signer.sign_bytes(rest.to_vec()).ok()
+        } else {
+            let batch = vec![b"left".to_vec(), rest.to_vec(), b"right".to_vec()];
+            signer
+                .sign_batch(batch)
+                .ok()
+                .and_then(|mut signed| (signed.len() == 3).then(|| signed.swap_remove(1)))
+        };
+        match signed {
+            Some(signed) => signed,
+            None => return,
         }
     };
 
@@ -54,7 +67,13 @@ fuzz_target!(|data: &[u8]| {
         (a, b) => panic!("verify and verify_batch disagree: {a:?} / {b:?}"),
     }
     if mode % 2 == 1 {
-        // Signed here with the certified key: never a bad signature.
-        assert_ne!(alone.as_ref().err(), Some(&VerifyError::BadSignature));
+        // Signed here with the certified key: never a bad signature, never a bad proof.
+        assert!(
+            !matches!(
+                alone,
+                Err(VerifyError::BadSignature | VerifyError::BadProof(_))
+            ),
+            "{alone:?}"
+        );
     }
 });

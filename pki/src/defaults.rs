@@ -53,3 +53,10 @@ pub const SERIAL_LEN: usize = 16;
 /// How many chain-verified signer certificates `EnvelopeVerifier` remembers. A network has
 /// a few hundred nodes; a peer that floods distinct certificates only evicts entries.
 pub const VERIFIER_CACHE_CAPACITY: usize = 1024;
+
+/// How many verified batch roots (issue 16, item 1) `EnvelopeVerifier` remembers, each with
+/// its signer, tree size and signature (136 bytes of key and value: well under 1 MiB in all
+/// with the map's overhead). The envelopes of one batch travel together (one commit, one link),
+/// so a root is needed again within moments of its first check; 4096 holds several rounds
+/// of every origin of a network of a few hundred nodes. A miss costs one signature check.
+pub const ROOT_CACHE_CAPACITY: usize = 4096;

@@ -9,11 +9,17 @@
 //! - **Every key is Ed25519** (rcgen `PKCS_ED25519` with ring, ed25519-dalek for envelope
 //!   signatures). A node certificate's subject key is both the node's TLS key and the key
 //!   that signs its envelopes: the certificate binds one key to one node id.
-//! - **Envelope signatures** are Ed25519 over `SIGNING_DOMAIN || envelope_bytes`
-//!   ([`bluehelm_proto::signing_input`]). The exact transmitted bytes are signed and
-//!   verified; they are decoded only after the signature checks and never re-encoded.
-//!   Envelopes that arrive together are verified in one batch
-//!   ([`ed25519_dalek::verify_batch`]), falling back to one by one to find the bad ones.
+//! - **Envelope signatures are batch signatures** (issue 16, item 1): an origin signs the
+//!   envelopes it commits together as one RFC 9162 Merkle tree whose leaves are their exact
+//!   encoded bytes ([`batch`]), with one Ed25519 signature over
+//!   `"bluehelm/v2/envelope-batch\0" || tree_size (u64 BE) || root`
+//!   ([`bluehelm_proto::root_signing_input`], [`Signer::sign_batch`]); each envelope carries
+//!   the signature, its leaf index, the tree size and its inclusion path, and verifies alone.
+//!   A lone envelope is a batch of one. The exact transmitted bytes are signed and verified;
+//!   they are decoded only after the signature checks and never re-encoded. The verifier
+//!   caches the roots it verified, and the distinct roots of envelopes that arrive together
+//!   are verified in one batch ([`ed25519_dalek::verify_batch`]), falling back to one by one
+//!   to find the bad ones.
 //! - **Node certificates**: random positive 16-byte serial; validity from 5 minutes ago for
 //!   [`DEFAULT_NODE_VALIDITY_DAYS`]; CN = node id; SANs `urn:bluehelm:node:<id>` (URI, the
 //!   identity) and `<id>.bluehelm.invalid` (DNS, because webpki only matches DNS names;
@@ -60,6 +66,7 @@
 #![warn(missing_docs)]
 
 mod applied_crl;
+pub mod batch;
 pub mod ca;
 mod checkpoint;
 mod credentials;
@@ -94,6 +101,6 @@ pub use identity::{parse_certificate, CertError, NodeIdentity};
 pub use rcgen::RevocationReason;
 pub use records::{RecordVerifyError, VerifiedChange};
 pub use role::{check_home_rule, check_role_rules, ParseRoleError, Role, RoleRuleError};
-pub use signer::Signer;
+pub use signer::{SignError, Signer};
 pub use trust::{parse_ca_certificate, CaInfo, TrustError, TrustStore, TrustStoreError};
 pub use verify::{EnvelopeVerifier, VerifiedEnvelope, VerifyError};

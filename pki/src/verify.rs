@@ -1,12 +1,17 @@
 //! Verifying signed envelopes: who signed (certificate trust, cached), that they signed
-//! these bytes, and that the envelope claims to come from the node that signed it.
+//! these bytes (the inclusion proof up to the batch root, then the signature over the root,
+//! verified roots cached), and that the envelope claims to come from the node that signed it.
+
+mod roots;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bluehelm_proto::{signing_input, DecodeError, Envelope, SignedEnvelope};
+use bluehelm_proto::{DecodeError, Envelope, SignedEnvelope, SIGNATURE_LEN};
 use ed25519_dalek::{Signature, VerifyingKey};
 
+use self::roots::{RootCache, RootKey};
+use crate::batch::{leaf_hash, root_from_path, InclusionError};
 use crate::crl::{signing_cutoff, SigningCutoff};
 use crate::defaults::VERIFIER_CACHE_CAPACITY;
 use crate::identity::{fingerprint, hex};
@@ -50,7 +55,13 @@ pub enum VerifyError {
     /// The signer certificate is not trusted.
     #[error("signer certificate refused: {0}")]
     Untrusted(TrustError),
-    /// The signature does not match the bytes and the certified key.
+    /// The batch proof does not fit its leaf index and tree size (a path of the wrong
+    /// length): no root to check a signature against.
+    #[error("envelope batch proof refused: {0}")]
+    BadProof(InclusionError),
+    /// The signature does not match the batch root the envelope's bytes and proof lead to
+    /// and the certified key: the bytes, the proof or the signature were altered, or the
+    /// proof belongs to another batch.
     #[error("envelope signature does not verify against the signer certificate")]
     BadSignature,
     /// The signed bytes are not a valid envelope.
@@ -77,6 +88,11 @@ impl From<TrustError> for VerifyError {
 struct CachedSigner {
     identity: Arc<NodeIdentity>,
     key: VerifyingKey,
+    /// SHA-256 of the certificate's DER: the signer's part of a [`RootKey`].
+    fingerprint: [u8; 32],
+    /// The trust generation the certificate was checked under ([`State::generation`]): a
+    /// root verified with this signer is remembered only if the trust has not changed since.
+    generation: u64,
     /// Set when the CRL revokes the certificate: whether an envelope it signed is accepted
     /// then depends on the envelope's creation time, so the cache keeps the facts, not the
     /// verdict.
@@ -137,9 +153,18 @@ impl CachedSigner {
 struct State {
     trust: Arc<TrustStore>,
     /// Bumped whenever the trust store changes, so a certificate checked against the old
-    /// one is not cached after the change.
+    /// one, or a root verified with it, is not cached after the change.
     generation: u64,
     cache: HashMap<[u8; 32], CachedSigner>,
+    roots: RootCache,
+}
+
+/// An envelope whose signer passed and whose proof led to a root: what is left to check is
+/// the signature over that root.
+struct Claim {
+    signer: CachedSigner,
+    root: RootKey,
+    signature: [u8; SIGNATURE_LEN],
 }
 
 /// Verifies signed envelopes against a trust store.
@@ -148,6 +173,13 @@ struct State {
 /// [`VERIFIER_CACHE_CAPACITY`](crate::VERIFIER_CACHE_CAPACITY)); every hit re-checks the
 /// certificate's validity period against `now`, and replacing the trust store (a new CRL)
 /// empties the cache. Safe to share between threads.
+///
+/// Batch roots whose signature verified are cached too (issue 16, item 1), keyed by signer
+/// fingerprint, tree size and root, each with the exact signature bytes that verified (at
+/// most [`ROOT_CACHE_CAPACITY`](crate::ROOT_CACHE_CAPACITY)): the other envelopes of the
+/// batch then cost a path check each. A hit replaces only the signature check; the
+/// certificate, the proof and everything after the signature are checked for every envelope.
+/// Replacing the trust store empties this cache as well.
 ///
 /// A signer the CRL revokes is cached with its revocation: an envelope it signed is accepted
 /// only if its signed `created_at_ms` is before the cutoff the revocation's reason and dates
@@ -171,6 +203,7 @@ impl EnvelopeVerifier {
                 trust: Arc::new(trust),
                 generation: 0,
                 cache: HashMap::new(),
+                roots: RootCache::default(),
             }),
         }
     }
@@ -188,15 +221,24 @@ impl EnvelopeVerifier {
         self.lock().trust.clone()
     }
 
-    /// Replaces the trust store (e.g. with a new CRL) and forgets every cached signer.
+    /// Replaces the trust store (e.g. with a new CRL) and forgets every cached signer and
+    /// every verified batch root.
     pub fn replace_trust_store(&self, trust: TrustStore) {
         let mut state = self.lock();
         state.trust = Arc::new(trust);
         state.generation += 1;
         state.cache.clear();
+        state.roots.clear();
     }
 
-    /// Installs a new CRL (PEM or DER) for the same CA and forgets every cached signer.
+    /// How many verified batch roots are cached now, at most
+    /// [`ROOT_CACHE_CAPACITY`](crate::ROOT_CACHE_CAPACITY): for metrics and tests.
+    pub fn cached_roots(&self) -> usize {
+        self.lock().roots.len()
+    }
+
+    /// Installs a new CRL (PEM or DER) for the same CA and forgets every cached signer and
+    /// every verified batch root.
     pub fn set_crl(&self, crl: &[u8]) -> Result<(), TrustStoreError> {
         let trust = self.trust_store().with_crl(crl)?;
         self.replace_trust_store(trust);
@@ -226,6 +268,8 @@ impl EnvelopeVerifier {
         let entry = CachedSigner {
             identity: Arc::new(identity),
             key,
+            fingerprint: fp,
+            generation,
             revoked: revocation.map(|entry| RevokedSigner {
                 reason: entry.reason,
                 cutoff: signing_cutoff(&entry),
@@ -260,7 +304,9 @@ impl EnvelopeVerifier {
         Ok((signer.identity, signer.key))
     }
 
-    /// Verifies one signed envelope at `now_unix`: signer certificate, then signature, then
+    /// Verifies one signed envelope at `now_unix`: signer certificate, then the batch proof
+    /// (the envelope's leaf up to a root), then the signature over the tree size and root
+    /// (unless this verifier verified the same signature over the same root already), then
     /// decoding of the signed bytes, then `origin == certified node`, then, for a revoked
     /// signer, that the envelope was created before its revocation's cutoff.
     pub fn verify(
@@ -268,67 +314,133 @@ impl EnvelopeVerifier {
         signed: &SignedEnvelope,
         now_unix: i64,
     ) -> Result<VerifiedEnvelope, VerifyError> {
-        let signer = self
-            .signer_for(signed.signer_certificate(), now_unix)?
-            .may_sign_something()?;
-        let signature = Signature::from_bytes(signed.signature());
-        signer
-            .key
-            .verify_strict(&signing_input(signed.envelope_bytes()), &signature)
-            .map_err(|_| VerifyError::BadSignature)?;
-        finish(signed, signer)
+        let claim = self.claim(signed, now_unix)?;
+        let known = self.lock().roots.holds(&claim.root, &claim.signature);
+        if !known {
+            claim
+                .signer
+                .key
+                .verify_strict(
+                    &claim.root.signing_input(),
+                    &Signature::from_bytes(&claim.signature),
+                )
+                .map_err(|_| VerifyError::BadSignature)?;
+            self.remember([&claim]);
+        }
+        finish(signed, claim.signer)
     }
 
     /// Verifies envelopes that arrived together; result `i` belongs to `signed[i]`.
     ///
-    /// All signatures whose certificates pass are checked in one Ed25519 batch; if the batch
-    /// fails, each is checked alone to find the bad ones. Batch verification uses the
-    /// cofactored equation, so a signer could craft a signature that passes in a batch and
-    /// fails alone; that only lets a certified node confuse the acceptance of its own
-    /// envelopes, never forge another's.
+    /// Each distinct (root, signature) that is not cached is checked once, all of them in
+    /// one Ed25519 batch; if the batch fails, each is checked alone to find the bad ones.
+    /// Batch verification uses the cofactored equation, so a signer could craft a signature
+    /// that passes in a batch and fails alone (and, once its root is cached, passes
+    /// [`EnvelopeVerifier::verify`] too); that only lets a certified node confuse the
+    /// acceptance of its own envelopes, never forge another's.
     pub fn verify_batch(
         &self,
         signed: &[SignedEnvelope],
         now_unix: i64,
     ) -> Vec<Result<VerifiedEnvelope, VerifyError>> {
-        let signers: Vec<Result<CachedSigner, TrustError>> = signed
-            .iter()
-            .map(|s| {
-                self.signer_for(s.signer_certificate(), now_unix)
-                    .and_then(CachedSigner::may_sign_something)
-            })
-            .collect();
-        let mut inputs = Vec::new();
-        let mut signatures = Vec::new();
-        let mut keys = Vec::new();
-        for (s, signer) in signed.iter().zip(&signers) {
-            if let Ok(signer) = signer {
-                inputs.push(signing_input(s.envelope_bytes()));
-                signatures.push(Signature::from_bytes(s.signature()));
-                keys.push(signer.key);
+        let claims: Vec<Result<Claim, VerifyError>> =
+            signed.iter().map(|s| self.claim(s, now_unix)).collect();
+
+        // The verdict on every distinct (root, signature): cached, or to be checked.
+        let mut verdicts: HashMap<(RootKey, [u8; SIGNATURE_LEN]), bool> = HashMap::new();
+        let mut unknown: Vec<&Claim> = Vec::new();
+        {
+            let state = self.lock();
+            for claim in claims.iter().flatten() {
+                let id = (claim.root, claim.signature);
+                if verdicts.contains_key(&id) {
+                    continue;
+                }
+                let known = state.roots.holds(&claim.root, &claim.signature);
+                verdicts.insert(id, known);
+                if !known {
+                    unknown.push(claim);
+                }
             }
         }
-        let messages: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-        let all_good = !messages.is_empty()
-            && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
-
-        let mut candidate = 0;
-        signed
-            .iter()
-            .zip(signers)
-            .map(|(s, signer)| {
-                let signer = signer?;
-                let i = candidate;
-                candidate += 1;
-                if !all_good {
-                    signer
+        if !unknown.is_empty() {
+            let inputs: Vec<_> = unknown.iter().map(|c| c.root.signing_input()).collect();
+            let messages: Vec<&[u8]> = inputs.iter().map(|input| input.as_slice()).collect();
+            let signatures: Vec<Signature> = unknown
+                .iter()
+                .map(|c| Signature::from_bytes(&c.signature))
+                .collect();
+            let keys: Vec<VerifyingKey> = unknown.iter().map(|c| c.signer.key).collect();
+            let all_good = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+            let mut good = Vec::with_capacity(unknown.len());
+            for (i, claim) in unknown.into_iter().enumerate() {
+                let ok = all_good
+                    || claim
+                        .signer
                         .key
                         .verify_strict(messages[i], &signatures[i])
-                        .map_err(|_| VerifyError::BadSignature)?;
+                        .is_ok();
+                verdicts.insert((claim.root, claim.signature), ok);
+                if ok {
+                    good.push(claim);
                 }
-                finish(s, signer)
+            }
+            self.remember(good);
+        }
+
+        signed
+            .iter()
+            .zip(claims)
+            .map(|(s, claim)| {
+                let claim = claim?;
+                // Every claim's verdict was set above; a missing one would be refused.
+                let verified = verdicts
+                    .get(&(claim.root, claim.signature))
+                    .copied()
+                    .unwrap_or(false);
+                if !verified {
+                    return Err(VerifyError::BadSignature);
+                }
+                finish(s, claim.signer)
             })
             .collect()
+    }
+
+    /// The checks before the signature: a trusted signer that may still sign something, and
+    /// the root that the envelope's leaf and proof lead to.
+    fn claim(&self, signed: &SignedEnvelope, now_unix: i64) -> Result<Claim, VerifyError> {
+        let signer = self
+            .signer_for(signed.signer_certificate(), now_unix)?
+            .may_sign_something()?;
+        let proof = signed.proof();
+        let root = root_from_path(
+            &leaf_hash(signed.envelope_bytes()),
+            proof.leaf_index(),
+            proof.tree_size(),
+            proof.path(),
+        )
+        .map_err(VerifyError::BadProof)?;
+        Ok(Claim {
+            root: RootKey {
+                signer: signer.fingerprint,
+                tree_size: proof.tree_size(),
+                root,
+            },
+            signature: *signed.signature(),
+            signer,
+        })
+    }
+
+    /// Caches the roots of claims whose signature verified, unless the trust store changed
+    /// since their signer was checked: a root verified under the old CRL is not kept.
+    fn remember<'a>(&self, verified: impl IntoIterator<Item = &'a Claim>) {
+        let mut state = self.lock();
+        let generation = state.generation;
+        for claim in verified {
+            if claim.signer.generation == generation {
+                state.roots.insert(claim.root, claim.signature);
+            }
+        }
     }
 }
 

@@ -35,7 +35,13 @@ fn notice(origin: &str, size: usize) -> Envelope {
 }
 
 fn with_bytes(s: &SignedEnvelope, bytes: Vec<u8>) -> SignedEnvelope {
-    SignedEnvelope::new(bytes, *s.signature(), s.signer_certificate().to_vec()).unwrap()
+    SignedEnvelope::new(
+        bytes,
+        *s.signature(),
+        s.signer_certificate().to_vec(),
+        s.proof().clone(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -74,8 +80,13 @@ fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
     for i in 0..64 {
         let mut sig = *signed.signature();
         sig[i] ^= 0xff;
-        let tampered =
-            SignedEnvelope::new(bytes.clone(), sig, signed.signer_certificate().to_vec()).unwrap();
+        let tampered = SignedEnvelope::new(
+            bytes.clone(),
+            sig,
+            signed.signer_certificate().to_vec(),
+            signed.proof().clone(),
+        )
+        .unwrap();
         assert_eq!(
             net.verifier.verify(&tampered, now).unwrap_err(),
             VerifyError::BadSignature,
@@ -87,7 +98,13 @@ fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
     for i in 0..cert.len() {
         let mut c = cert.clone();
         c[i] ^= 0xff;
-        let tampered = SignedEnvelope::new(bytes.clone(), *signed.signature(), c).unwrap();
+        let tampered = SignedEnvelope::new(
+            bytes.clone(),
+            *signed.signature(),
+            c,
+            signed.proof().clone(),
+        )
+        .unwrap();
         assert!(
             matches!(
                 net.verifier.verify(&tampered, now),
@@ -145,6 +162,7 @@ fn batch_of_64_with_one_bad_signature_flags_exactly_that_one() {
         batch[37].envelope_bytes().to_vec(),
         sig,
         batch[37].signer_certificate().to_vec(),
+        batch[37].proof().clone(),
     )
     .unwrap();
     let results = net.verifier.verify_batch(&batch, now);

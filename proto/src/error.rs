@@ -142,6 +142,18 @@ pub enum ValidationError {
         /// The length of the whole copy.
         total: u32,
     },
+    /// A signed envelope's batch has no leaves or more than
+    /// [`MAX_BATCH_TREE_SIZE`](crate::limits::MAX_BATCH_TREE_SIZE) (issue 16, item 1).
+    #[error("signed_envelope.tree_size {0} is outside 1..={max}", max = crate::limits::MAX_BATCH_TREE_SIZE)]
+    TreeSize(u64),
+    /// A signed envelope's leaf index is not below its batch's tree size.
+    #[error("signed_envelope.leaf_index {index} is not below tree_size {tree_size}")]
+    LeafIndex {
+        /// The leaf index received.
+        index: u64,
+        /// The tree size received.
+        tree_size: u64,
+    },
     /// A transfer says it has taken more hops than any envelope may allow.
     #[error("transfer.hops {0} is more than the maximum hop limit {max}", max = crate::limits::MAX_HOP_LIMIT)]
     HopCount(u32),

@@ -8,8 +8,9 @@
 //! - identifiers ([`NodeId`], [`ServiceName`], [`GroupName`], [`MessageId`]) that cannot hold
 //!   an invalid value;
 //! - the [`Envelope`] (the message an origin writes once) with its [`Body`] kinds, and the
-//!   [`SignedEnvelope`] that carries the exact signed bytes together with the signature and
-//!   the signer's certificate. [`signing_input`] gives the bytes to sign;
+//!   [`SignedEnvelope`] that carries the exact signed bytes together with the signature of
+//!   their batch, their [`BatchProof`] and the signer's certificate. [`root_signing_input`]
+//!   gives the bytes to sign for a batch's Merkle root;
 //! - the [`LinkFrame`]s that two adjacent nodes exchange, and their length-prefixed
 //!   [`framing`] with a hard size cap checked before any allocation.
 //!
@@ -17,9 +18,10 @@
 //! [`LinkFrame::decode`] either return a fully valid value or a typed error that names the
 //! offending field. Nothing a peer sends can make them panic.
 //!
-//! This crate does **not** do cryptography (the `pki` crate signs and verifies the bytes
-//! given by [`signing_input`]), IO (no sockets, no tokio: [`framing::FrameDecoder`] is a
-//! synchronous incremental decoder that an async reader feeds), routing, storage or policy.
+//! This crate does **not** do cryptography (the `pki` crate hashes the batch trees, and signs
+//! and verifies the bytes given by [`root_signing_input`]), IO (no sockets, no tokio:
+//! [`framing::FrameDecoder`] is a synchronous incremental decoder that an async reader
+//! feeds), routing, storage or policy.
 //! It does not check time either: [`Envelope::validate`] checks that an envelope is
 //! well-formed, not that it is still live.
 #![forbid(unsafe_code)]
@@ -69,4 +71,7 @@ pub use link::{
 };
 pub use records::{Database, RecordChange, RecordUpload, SignedRecordChange};
 pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
-pub use signed::{signing_input, SignedEnvelope, SIGNATURE_LEN, SIGNING_DOMAIN};
+pub use signed::{
+    root_signing_input, BatchHash, BatchProof, SignedEnvelope, BATCH_HASH_LEN, ROOT_SIGNING_DOMAIN,
+    ROOT_SIGNING_INPUT_LEN, SIGNATURE_LEN,
+};

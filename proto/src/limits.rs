@@ -53,10 +53,22 @@ pub const MAX_ACCEPTED_REFS: usize = 1024;
 
 /// Longest encoded envelope, in bytes. Every node accepts link frames of at least 4 MiB
 /// (`framing::DEFAULT_MAX_FRAME`, the smallest cap a node may configure); 4 MiB - 64 KiB
-/// leaves room for the signature, the signer's certificate (at most 16 KiB), and a relay's hop
-/// count and recipient list (256 node ids), so a message one node accepted can always be
+/// leaves room for the signature, the batch proof (at most [`MAX_BATCH_PATH_LEN`] hashes,
+/// about 1.1 KiB), the signer's certificate (at most 16 KiB), and a relay's hop count and
+/// recipient list (256 node ids, about 17 KiB), so a message one node accepted can always be
 /// forwarded to any other.
 pub const MAX_ENVELOPE_LEN: usize = 4 * 1024 * 1024 - 64 * 1024;
+
+/// Most leaves of the Merkle tree an origin signs over one batch of envelopes (issue 16,
+/// item 1): 2^32, so that no inclusion path is longer than [`MAX_BATCH_PATH_LEN`]. A batch
+/// is one round of one origin's envelopes, thousands at most; the bound is there to cap the
+/// path, not the batch. The same value as `bluehelm_pki::batch::MAX_TREE_SIZE`.
+pub const MAX_BATCH_TREE_SIZE: u64 = 1 << 32;
+
+/// Most hashes in a signed envelope's inclusion path: one per level of a tree of at most
+/// [`MAX_BATCH_TREE_SIZE`] leaves, so a proof is at most 32 x 32 bytes and is refused, when
+/// longer, before it is copied. The same value as `bluehelm_pki::batch::MAX_PATH_LEN`.
+pub const MAX_BATCH_PATH_LEN: usize = 32;
 
 /// Longest file attached to a service request (issue 13, item 6: an ANSI/NIST-ITL record
 /// sent to `afis.check`), in bytes. A ten-print record of WSQ-compressed 500 ppi images is

@@ -313,6 +313,9 @@ fn transfer_recipients_must_be_node_ids() {
         envelope: vec![1],
         signature: vec![0; 64],
         signer_certificate: vec![1],
+        leaf_index: 0,
+        tree_size: 1,
+        path: Vec::new(),
     };
     assert!(matches!(
         frame_err(frame(Frame::Transfer(pb::Transfer {
@@ -352,6 +355,9 @@ fn transfers_need_an_envelope_and_a_sane_hop_count() {
         envelope: vec![1],
         signature: vec![0; 64],
         signer_certificate: vec![1],
+        leaf_index: 0,
+        tree_size: 1,
+        path: Vec::new(),
     };
     assert_eq!(
         frame_err(frame(Frame::Transfer(pb::Transfer {

@@ -6,8 +6,9 @@ use bluehelm_proto::testing::{
     node, sample_envelope, sample_red_notice, sample_sltd_request, service,
 };
 use bluehelm_proto::{
-    Body, Destination, Envelope, HeldPart, LinkFrame, MessageId, MessageRef, Precedence, Refusal,
-    RefusalReason, SignedEnvelope, Transfer, TransferPart,
+    BatchProof, Body, DecodeError, Destination, Envelope, HeldPart, LinkFrame, MessageId,
+    MessageRef, Precedence, Refusal, RefusalReason, SignedEnvelope, Transfer, TransferPart,
+    ValidationError, BATCH_HASH_LEN,
 };
 use proptest::prelude::*;
 
@@ -32,9 +33,24 @@ fn valid_envelope_bytes() -> Vec<u8> {
 }
 
 fn valid_signed_bytes() -> Vec<u8> {
-    SignedEnvelope::new(valid_envelope_bytes(), [3; 64], vec![0x30; 40])
+    // Leaf 6 of 7: a path of two hashes, so that mutations reach every field of the proof.
+    let proof = BatchProof::new(6, 7, vec![[4; 32], [5; 32]]).unwrap();
+    SignedEnvelope::new(valid_envelope_bytes(), [3; 64], vec![0x30; 40], proof)
         .unwrap()
         .encode_to_vec()
+}
+
+/// A proof of any shape the wire allows: a tree of up to 2^32 leaves, a path of up to 32
+/// hashes (not necessarily the length the position needs: only the verifier knows that).
+fn batch_proof() -> impl Strategy<Value = BatchProof> {
+    (
+        1..=1u64 << 32,
+        any::<u64>(),
+        prop::collection::vec(any::<[u8; 32]>(), 0..=32),
+    )
+        .prop_map(|(tree_size, index, path)| {
+            BatchProof::new(index % tree_size, tree_size, path).unwrap()
+        })
 }
 
 fn valid_frame_bytes() -> Vec<u8> {
@@ -117,12 +133,13 @@ fn link_frame() -> impl Strategy<Value = LinkFrame> {
         (
             prop::collection::vec(any::<u8>(), 1..300),
             any::<[u8; 32]>(),
-            0..=32u8
+            0..=32u8,
+            batch_proof(),
         )
-            .prop_map(|(env, sig, hops)| {
+            .prop_map(|(env, sig, hops, proof)| {
                 let mut signature = [0; 64];
                 signature[..32].copy_from_slice(&sig);
-                let envelope = SignedEnvelope::new(env, signature, vec![0x30; 10]).unwrap();
+                let envelope = SignedEnvelope::new(env, signature, vec![0x30; 10], proof).unwrap();
                 LinkFrame::Transfer(Transfer {
                     envelope,
                     hops,
@@ -226,6 +243,55 @@ proptest! {
     }
 
     #[test]
+    fn batch_proofs_round_trip_through_a_signed_envelope(proof in batch_proof()) {
+        let signed = SignedEnvelope::new(vec![1, 2, 3], [6; 64], vec![0x30; 8], proof.clone())
+            .unwrap();
+        let decoded = SignedEnvelope::decode(&signed.encode_to_vec()).unwrap();
+        prop_assert_eq!(decoded.proof(), &proof);
+        prop_assert_eq!(decoded, signed);
+    }
+
+    #[test]
+    fn batch_proofs_of_a_wrong_shape_are_refused_never_built(
+        index in any::<u64>(),
+        tree_size in prop_oneof![Just(0u64), (1u64 << 32) + 1..=u64::MAX, 1..=1u64 << 32],
+        hashes in 0..=40usize,
+    ) {
+        let result = BatchProof::new(index, tree_size, vec![[0; BATCH_HASH_LEN]; hashes]);
+        let fits = (1..=1u64 << 32).contains(&tree_size) && index < tree_size && hashes <= 32;
+        prop_assert_eq!(result.is_ok(), fits, "{:?}", result);
+        if let Err(e) = result {
+            let named = matches!(
+                e,
+                ValidationError::TreeSize(_)
+                    | ValidationError::LeafIndex { .. }
+                    | ValidationError::TooMany { field: "signed_envelope.path", .. }
+            );
+            prop_assert!(named, "{:?}", e);
+        }
+    }
+
+    #[test]
+    fn signed_envelopes_with_a_mutated_proof_decode_or_are_refused_by_name(
+        mutations in prop::collection::vec(mutation(), 1..6),
+    ) {
+        // The proof is at the end of the encoding: mutate only its bytes.
+        let valid = valid_signed_bytes();
+        let proof_at = valid.len() - (2 + 2 + 2 * 34);
+        let mut bytes = valid[..proof_at].to_vec();
+        bytes.extend(mutate(valid[proof_at..].to_vec(), &mutations));
+        match SignedEnvelope::decode(&bytes) {
+            Ok(signed) => prop_assert!(signed.proof().path().len() <= 32),
+            Err(DecodeError::Protobuf(_)) => {}
+            Err(DecodeError::Invalid(e)) => prop_assert!(
+                e.to_string().starts_with("signed_envelope."),
+                "{}",
+                e
+            ),
+        }
+    }
+
+    #[test]
     fn frames_split_at_arbitrary_points_reassemble_in_order(
         frames in prop::collection::vec(link_frame(), 0..12),
         cuts in prop::collection::vec(1..200usize, 0..40),
@@ -234,7 +300,8 @@ proptest! {
         for frame in &frames {
             write_frame(frame, &mut wire);
         }
-        let max = 512;
+        // Above the largest frame the strategy makes: a 300-byte envelope with a 32-hash path.
+        let max = 2048;
         let mut decoder = FrameDecoder::new(max);
         let mut received = Vec::new();
         let mut input = &wire[..];

@@ -6,8 +6,8 @@ use bluehelm_proto::testing::{
     service,
 };
 use bluehelm_proto::{
-    Body, Destination, Envelope, GroupName, Kind, LinkFrame, MessageRef, Precedence, Refusal,
-    RefusalReason, SignedEnvelope, Transfer,
+    BatchProof, Body, Destination, Envelope, GroupName, Kind, LinkFrame, MessageRef, Precedence,
+    Refusal, RefusalReason, SignedEnvelope, Transfer,
 };
 
 const NOW: i64 = 1_767_225_600_000;
@@ -106,7 +106,9 @@ fn sized_notice_round_trips() {
 
 fn sample_signed() -> SignedEnvelope {
     let bytes = to_gs(Body::Notice(sample_red_notice())).encode_to_vec();
-    SignedEnvelope::new(bytes, [0x5a; 64], vec![0x30, 0x82, 0x01, 0x0a]).unwrap()
+    // Leaf 2 of a batch of 5: a path of two hashes (see docs/protocol.md, 6.2).
+    let proof = BatchProof::new(2, 5, vec![[0x11; 32], [0x22; 32]]).unwrap();
+    SignedEnvelope::new(bytes, [0x5a; 64], vec![0x30, 0x82, 0x01, 0x0a], proof).unwrap()
 }
 
 #[test]
@@ -114,6 +116,7 @@ fn signed_envelope_round_trips_and_its_envelope_decodes() {
     let signed = sample_signed();
     let decoded = SignedEnvelope::decode(&signed.encode_to_vec()).unwrap();
     assert_eq!(decoded, signed);
+    assert_eq!(decoded.proof(), signed.proof());
     assert_eq!(
         decoded.decode_envelope().unwrap().encode_to_vec(),
         signed.envelope_bytes()

@@ -44,12 +44,9 @@ pub fn genuine_publication(net: &TestNet, bureau: &str, reference: &str) -> pb::
     let Some(pb::envelope::Body::Notice(mut notice)) = wire.body else {
         unreachable!("the body is a notice")
     };
-    let (envelope, signature, signer_certificate) = signed.into_parts();
     notice.lifecycle = pb::NoticeLifecycle::Published as i32;
-    notice.request = Some(pb::SignedEnvelope {
-        envelope,
-        signature: signature.to_vec(),
-        signer_certificate,
-    });
+    // The API's SignedEnvelope is the wire's message: the same bytes decode as either.
+    let signed = pb::SignedEnvelope::decode(signed.encode_to_vec().as_slice());
+    notice.request = Some(signed.expect("the API decodes a signed envelope"));
     notice
 }

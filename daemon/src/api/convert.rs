@@ -152,6 +152,20 @@ pub fn wire_envelope(message: &Delivered) -> Result<pb::Envelope, Status> {
 }
 
 /// An inbox message as the API streams it; a sealed body is opened with `opener`.
+/// A signed envelope as the API gives it: every field of the wire's, the batch proof too, so
+/// that a client can check the signature itself (docs/protocol.md 6.2).
+pub fn signed_envelope(signed: bluehelm_proto::SignedEnvelope) -> pb::SignedEnvelope {
+    let (envelope, signature, signer_certificate, proof) = signed.into_parts();
+    pb::SignedEnvelope {
+        envelope,
+        signature: signature.to_vec(),
+        signer_certificate,
+        leaf_index: proof.leaf_index(),
+        tree_size: proof.tree_size(),
+        path: proof.path().iter().map(|hash| hash.to_vec()).collect(),
+    }
+}
+
 pub fn inbox_message(message: &Delivered, opener: &Opener) -> Result<pb::InboxMessage, Status> {
     use pb::envelope::Body as W;
     let wire = wire_envelope(message)?;
@@ -168,7 +182,6 @@ pub fn inbox_message(message: &Delivered, opener: &Opener) -> Result<pb::InboxMe
         body => Some(clear_body(body)),
     });
     let envelope = &message.envelope;
-    let (envelope_bytes, signature, signer_certificate) = message.signed.clone().into_parts();
     Ok(pb::InboxMessage {
         seq: message.seq,
         message_id: envelope.message_id.to_string(),
@@ -184,11 +197,7 @@ pub fn inbox_message(message: &Delivered, opener: &Opener) -> Result<pb::InboxMe
         want_delivery_report: envelope.want_delivery_report,
         release_to: wire.release_to,
         body,
-        signed: Some(pb::SignedEnvelope {
-            envelope: envelope_bytes,
-            signature: signature.to_vec(),
-            signer_certificate,
-        }),
+        signed: Some(signed_envelope(message.signed.clone())),
         sealed,
         seal_error,
     })

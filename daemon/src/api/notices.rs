@@ -55,14 +55,9 @@ pub fn show(node: &BureauHandle, notice_ref: &str) -> Result<pb::NoticeEntry, St
     let Some(pb::envelope::Body::Notice(notice)) = wire.body else {
         return Err(corrupt(&"not a notice"));
     };
-    let (envelope, signature, signer_certificate) = signed.into_parts();
     Ok(pb::NoticeEntry {
         notice: Some(notice),
-        signed: Some(pb::SignedEnvelope {
-            envelope,
-            signature: signature.to_vec(),
-            signer_certificate,
-        }),
+        signed: Some(super::convert::signed_envelope(signed)),
         ..summary(&entry, now_ms())
     })
 }

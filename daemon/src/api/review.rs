@@ -109,17 +109,12 @@ fn item(pending: &Pending) -> Result<pb::ReviewItem, Status> {
         Some(pb::envelope::Body::Notice(n)) => n,
         _ => return Err(Status::internal("review queue entry is not a notice")),
     };
-    let (envelope, signature, signer_certificate) = pending.signed.clone().into_parts();
     Ok(pb::ReviewItem {
         message_id: pending.id.to_string(),
         origin: pending.envelope.origin.to_string(),
         created_at_ms: pending.envelope.created_at_ms,
         notice: Some(notice),
-        signed: Some(pb::SignedEnvelope {
-            envelope,
-            signature: signature.to_vec(),
-            signer_certificate,
-        }),
+        signed: Some(super::convert::signed_envelope(pending.signed.clone())),
     })
 }
 
@@ -194,7 +189,7 @@ pub async fn approve(
     if !request.remarks.is_empty() {
         notice.remarks = request.remarks;
     }
-    notice.request = Some(p.signed.clone());
+    notice.request = Some(Box::new(p.signed.clone()));
     let batch = PUBLISH_TO
         .iter()
         .map(|group| {

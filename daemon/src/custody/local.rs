@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bluehelm_pki::SignError;
 use bluehelm_proto::{
     Body, Destination, Envelope, MessageId, Precedence, Refusal, ReleaseList, SignedEnvelope,
 };
 
 use super::audited;
 use super::bulk::Bulk;
-use super::shell::own_custody_signed;
+use super::shell::{own_custody_signed, unsignable};
 use super::state::{hub, now_ms, Core, Stats};
 use crate::engine::audit::Entry as AuditEntry;
 use crate::engine::register;
@@ -23,11 +24,8 @@ pub const DEFAULT_HOP_LIMIT: u8 = 16;
 /// Batches up to this size are signed on the calling task.
 const INLINE_SIGN_MAX: usize = 8;
 
-/// An envelope and its signature (or why it could not be signed).
-type Signed = (
-    Envelope,
-    Result<SignedEnvelope, bluehelm_proto::ValidationError>,
-);
+/// Envelopes signed together, each with its signed form (issue 16, item 1), in order.
+type Signed = Vec<(Envelope, SignedEnvelope)>;
 
 /// A message a local application wants sent.
 #[derive(Debug, Clone)]
@@ -135,17 +133,19 @@ impl Core {
         extra: Vec<Write>,
         now: i64,
     ) -> Result<(), SubmitError> {
+        let refuse = |refusal: Refusal| {
+            self.audit().record(audited::refused(&refusal, None, now));
+            SubmitError::Refused(refusal)
+        };
         let mut writes = Vec::with_capacity(envelopes.len() + extra.len());
         let mut publications = Vec::new();
         let mut audit = Vec::new();
-        for (envelope, signed) in self.sign_all(envelopes).await? {
-            let custody = match own_custody_signed(self, &envelope, signed, now) {
-                Ok(custody) => custody,
-                Err(refusal) => {
-                    self.audit().record(audited::refused(&refusal, None, now));
-                    return Err(SubmitError::Refused(refusal));
-                }
-            };
+        let signed = match self.sign_all(envelopes).await? {
+            Ok(signed) => signed,
+            Err(refusal) => return Err(refuse(refusal)),
+        };
+        for (envelope, signed) in signed {
+            let custody = own_custody_signed(self, &envelope, signed, now).map_err(refuse)?;
             if self.audit().is_enabled() {
                 audit.extend(audited::taken(&envelope, &custody, now));
                 audited::report_taken(&custody, now, &mut audit);
@@ -181,20 +181,30 @@ impl Core {
         Ok(())
     }
 
-    /// Signs envelopes: a large batch of ROUTINE and PRIORITY messages on a bulk thread, so
-    /// that it neither holds an async worker for milliseconds nor delays urgent traffic.
-    async fn sign_all(&self, envelopes: Vec<Envelope>) -> Result<Vec<Signed>, SubmitError> {
+    /// Signs envelopes as one batch (issue 16, item 1): one signature over the Merkle root of
+    /// their encodings, each envelope with its own inclusion proof; a lone message is a batch
+    /// of one and waits for no other. A large batch of ROUTINE and PRIORITY messages is
+    /// signed on a bulk thread, so that it neither holds an async worker for milliseconds nor
+    /// delays urgent traffic. The inner error refuses the batch: one envelope is too large to
+    /// travel.
+    async fn sign_all(
+        &self,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Result<Signed, Refusal>, SubmitError> {
         let in_bulk = envelopes.len() > INLINE_SIGN_MAX
             && envelopes.iter().all(|e| Bulk::takes(e.precedence));
         let signer = self.signer().clone();
-        let sign = move || -> Vec<Signed> {
-            envelopes
-                .into_iter()
-                .map(|envelope| {
-                    let signed = signer.sign(&envelope);
-                    (envelope, signed)
-                })
-                .collect()
+        let sign = move || -> Result<Signed, Refusal> {
+            let encoded = envelopes.iter().map(Envelope::encode_to_vec).collect();
+            match signer.sign_batch(encoded) {
+                Ok(signed) => Ok(envelopes.into_iter().zip(signed).collect()),
+                Err(SignError::Envelope { index, source }) => {
+                    // sign_batch names an envelope of the batch: `index` is in range.
+                    Err(unsignable(&envelopes[index], &source))
+                }
+                // More than 2^32 envelopes (so `envelopes[0]` exists): never, but refused.
+                Err(e @ SignError::TooLarge(_)) => Err(unsignable(&envelopes[0], &e)),
+            }
         };
         if !in_bulk {
             return Ok(sign());

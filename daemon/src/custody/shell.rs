@@ -515,24 +515,31 @@ fn note_withheld(envelope: &Envelope, withheld: &[(NodeId, WithheldBecause)]) {
     }
 }
 
-/// Signs an envelope this node originates and decides where it goes.
+/// Signs an envelope this node originates (a batch of one) and decides where it goes.
 pub(super) fn own_custody(core: &Core, envelope: &Envelope, now: i64) -> Result<Custody, Refusal> {
-    let signed = core.signer().sign(envelope);
+    let signed = core
+        .signer()
+        .sign(envelope)
+        .map_err(|e| unsignable(envelope, &e))?;
     own_custody_signed(core, envelope, signed, now)
+}
+
+/// The refusal of an envelope this node cannot sign: too large to travel.
+pub(super) fn unsignable(envelope: &Envelope, why: &dyn std::fmt::Display) -> Refusal {
+    Refusal {
+        message: envelope.message_ref(),
+        reason: RefusalReason::Malformed,
+        detail: why.to_string(),
+    }
 }
 
 /// [`own_custody`] of an envelope signed already (see `Core::submit_with`).
 pub(super) fn own_custody_signed(
     core: &Core,
     envelope: &Envelope,
-    signed: Result<SignedEnvelope, bluehelm_proto::ValidationError>,
+    signed: SignedEnvelope,
     now: i64,
 ) -> Result<Custody, Refusal> {
-    let signed = signed.map_err(|e| Refusal {
-        message: envelope.message_ref(),
-        reason: RefusalReason::Malformed,
-        detail: e.to_string(),
-    })?;
     let arrival = Arrival {
         hops: 0,
         recipients: &[],

@@ -103,7 +103,7 @@ pub fn check(
 mod tests {
     use super::*;
     use bluehelm_proto::testing::{sample_envelope, sample_red_notice};
-    use bluehelm_proto::{Destination, Precedence, SignedEnvelope};
+    use bluehelm_proto::{BatchProof, Destination, Precedence, SignedEnvelope};
 
     fn request(notice: &Notice) -> Envelope {
         let mut asked = notice.clone();
@@ -192,8 +192,13 @@ mod tests {
         check_request(&notice).unwrap();
         let mut nested = notice.clone();
         let asked = request(&notice);
-        nested.request =
-            Some(SignedEnvelope::new(asked.encode_to_vec(), [0; 64], vec![1]).unwrap());
+        let signed = SignedEnvelope::new(
+            asked.encode_to_vec(),
+            [0; 64],
+            vec![1],
+            BatchProof::single(),
+        );
+        nested.request = Some(Box::new(signed.unwrap()));
         assert_eq!(
             rule(check_request(&nested)),
             Rule::PublicationCarriesItsRequest

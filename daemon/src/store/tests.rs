@@ -598,7 +598,7 @@ fn a_second_store_on_the_same_directory_is_told_it_is_in_use_and_by_whom() {
 /// by the store).
 fn publication_bytes(notice_ref: &str) -> Vec<u8> {
     use bluehelm_proto::testing::{sample_envelope, sample_red_notice};
-    use bluehelm_proto::{Body, Destination, SignedEnvelope};
+    use bluehelm_proto::{BatchProof, Body, Destination, SignedEnvelope};
     let mut request = sample_red_notice();
     request.lifecycle = bluehelm_proto::NoticeLifecycle::Requested;
     request.notice_ref = notice_ref.into();
@@ -611,7 +611,9 @@ fn publication_bytes(notice_ref: &str) -> Vec<u8> {
     );
     let mut notice = sample_red_notice();
     notice.notice_ref = notice_ref.into();
-    notice.request = Some(SignedEnvelope::new(request.encode_to_vec(), [0; 64], vec![1]).unwrap());
+    let single = BatchProof::single;
+    let request = SignedEnvelope::new(request.encode_to_vec(), [0; 64], vec![1], single());
+    notice.request = Some(Box::new(request.unwrap()));
     let publication = sample_envelope(
         id("gs"),
         Destination::Node(id("ncb.ke")),
@@ -619,7 +621,7 @@ fn publication_bytes(notice_ref: &str) -> Vec<u8> {
         2_000,
         Body::Notice(notice),
     );
-    SignedEnvelope::new(publication.encode_to_vec(), [0; 64], vec![1])
+    SignedEnvelope::new(publication.encode_to_vec(), [0; 64], vec![1], single())
         .unwrap()
         .encode_to_vec()
 }

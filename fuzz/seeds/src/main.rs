@@ -78,11 +78,18 @@ fn main() {
     let fr = pki.fr.signer();
     let de = pki.de.signer();
 
-    // envelope_verify: signed by ncb.fr; by the revoked ncb.de before and after its
-    // compromise; and unsigned bytes for the sign-then-verify modes.
+    // envelope_verify: signed by ncb.fr, all kinds together as one batch of 8 (issue 16: each
+    // seed carries a path of three hashes); by the revoked ncb.de, each alone (a batch of
+    // one), before and after its compromise; and unsigned bytes for the sign-then-verify
+    // modes.
     let mut signed: Vec<SignedEnvelope> = Vec::new();
-    for (kind, envelope) in envelopes("ncb.fr", now_ms - 1000) {
-        let s = fr.sign(&envelope).expect("samples are valid");
+    let fr_envelopes = envelopes("ncb.fr", now_ms - 1000);
+    let encoded = fr_envelopes
+        .iter()
+        .map(|(_, e)| e.encode_to_vec())
+        .collect();
+    let batch = fr.sign_batch(encoded).expect("samples are valid");
+    for ((kind, envelope), s) in fr_envelopes.into_iter().zip(batch) {
         write(
             "envelope_verify",
             &format!("fr-{kind}"),
@@ -93,6 +100,14 @@ fn main() {
             &format!("bytes-fr-{kind}"),
             &prefixed(1, &envelope.encode_to_vec()),
         );
+        if kind == "text" {
+            // Signed by the target as the middle leaf of a batch of three (mode bit 2).
+            write(
+                "envelope_verify",
+                "bytes-fr-text-in-batch",
+                &prefixed(5, &envelope.encode_to_vec()),
+            );
+        }
         // A seed that does not verify would not reach past the signature check.
         pki.verifier
             .verify(&s, pki.now)

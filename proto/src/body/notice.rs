@@ -65,8 +65,10 @@ pub struct Notice {
     pub remarks: String,
     /// On a publication (PUBLISHED, UPDATED or CANCELLED from `gs`): the requesting
     /// bureau's signed request, exactly as `gs` received it. Only its shape is checked
-    /// here; the receiving node verifies its signature.
-    pub request: Option<SignedEnvelope>,
+    /// here; the receiving node verifies its signature. Boxed: only publications carry
+    /// one, and inline it would make every notice (and so every [`crate::Body`]) larger by
+    /// a whole signed envelope with its batch proof.
+    pub request: Option<Box<SignedEnvelope>>,
     /// The last day the notice is valid, "YYYY-MM-DD" (UTC); empty: until cancelled.
     pub valid_until: String,
 }
@@ -106,7 +108,7 @@ impl Notice {
             offence_summary: self.offence_summary.clone(),
             legal_basis: self.legal_basis.clone(),
             remarks: self.remarks.clone(),
-            request: self.request.as_ref().map(SignedEnvelope::to_pb),
+            request: self.request.as_deref().map(SignedEnvelope::to_pb),
             valid_until: self.valid_until.clone(),
         }
     }
@@ -121,7 +123,10 @@ impl Notice {
             offence_summary: n.offence_summary,
             legal_basis: n.legal_basis,
             remarks: n.remarks,
-            request: n.request.map(SignedEnvelope::from_pb).transpose()?,
+            request: n
+                .request
+                .map(|signed| SignedEnvelope::from_pb(signed).map(Box::new))
+                .transpose()?,
             valid_until: n.valid_until,
         })
     }
