@@ -290,9 +290,8 @@ impl Node {
             address: bind,
             source,
         })?;
-        let bulk = Bulk::start(crate::custody::threads_for(
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        ))
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let bulk = Bulk::start(crate::custody::threads_for(cores), cores)
         .map_err(StartError::Thread)?;
         Ok((client, endpoint, bulk))
     }

@@ -18,6 +18,19 @@ type Job = Box<dyn FnOnce() + Send>;
 /// node has stopped loses only the answer nobody waits for any more.
 pub struct Bulk {
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// Runs the tasks that serve peers' ROUTINE and PRIORITY offer streams (reading, decoding,
+    /// deciding, answering) at the bulk threads' priority. `None` only while dropping.
+    streams: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Bulk {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks end, which an async caller must not do;
+        // its tasks hold streams and in-memory batches only.
+        if let Some(runtime) = self.streams.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Bulk threads for a machine with `cores` cores: half of them (at least one), so that a flood
@@ -42,7 +55,7 @@ impl Bulk {
     }
 
     /// Starts `threads` bulk threads (at least one) sharing one queue of jobs.
-    pub fn start(threads: usize) -> std::io::Result<Self> {
+    pub fn start(threads: usize, stream_workers: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for _ in 0..threads.max(1) {
@@ -63,9 +76,28 @@ impl Bulk {
                     }
                 })?;
         }
+        let streams = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(stream_workers.max(1))
+            .thread_name("bluehelm-bulk-io")
+            .on_thread_start(|| lower_current_thread_by(BULK_NICE))
+            .enable_all()
+            .build()?;
         Ok(Self {
             jobs: Mutex::new(jobs),
+            streams: Some(streams),
         })
+    }
+
+    /// Runs `task` on the bulk runtime, below the priority of the node's other threads.
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.streams {
+            Some(runtime) => runtime.spawn(task),
+            None => tokio::spawn(task),
+        }
     }
 
     /// Runs `work` on a bulk thread; `None` if `work` panicked (the threads live as long as
@@ -114,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_work_and_survives_a_job_that_panics() {
-        let bulk = Bulk::start(1).unwrap();
+        let bulk = Bulk::start(1, 1).unwrap();
         assert_eq!(bulk.run(|| 6 * 7).await, Some(42));
         assert_eq!(
             bulk.run(|| -> u8 { panic!("a bug in one job") }).await,
@@ -126,7 +158,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn runs_below_the_priority_of_the_node_s_other_threads() {
-        let bulk = Bulk::start(1).unwrap();
+        let bulk = Bulk::start(1, 1).unwrap();
         let ours = rustix::process::getpriority_process(None).unwrap();
         let theirs = bulk
             .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap())
@@ -142,7 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_jobs_side_by_side_on_several_threads() {
-        let bulk = Arc::new(Bulk::start(2).unwrap());
+        let bulk = Arc::new(Bulk::start(2, 1).unwrap());
         // Each job waits for the other: both finish only if two threads run them at once.
         let meet = Arc::new(std::sync::Barrier::new(2));
         let job = |meet: Arc<std::sync::Barrier>| move || meet.wait().is_leader();

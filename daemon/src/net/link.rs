@@ -154,6 +154,18 @@ async fn serve_stream(
             }
             Ok(())
         }
+        Some(LinkFrame::Open { precedence }) if crate::custody::Bulk::takes(precedence) => {
+            // A ROUTINE flood is read, decided and answered below urgent traffic's priority.
+            let (core, peer) = (core.clone(), peer.clone());
+            let task = core.clone().spawn_bulk(async move {
+                serve_offers(&core, &peer, precedence, send, recv).await
+            });
+            AbortOnDropHandle::new(task)
+                .await
+                .unwrap_or(Err(LinkError::LocalStream(
+                    "the stream's bulk task ended early (node stopping, or a bug)",
+                )))
+        }
         Some(LinkFrame::Open { precedence }) => {
             serve_offers(core, peer, precedence, send, recv).await
         }
