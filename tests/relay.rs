@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bluehelm::custody::Stats;
+use bluehelm::custody::{Outgoing, Stats};
 use bluehelm_proto::{Body, Destination, Kind, NonDeliveryReason, Precedence};
 use bluehelm_tests::{eventually, id, inbox_at_least, linked, number_of, text, TestNet};
 
@@ -61,11 +61,11 @@ async fn messages_submitted_together_share_one_batch_signature_and_travel_apart(
         .collect();
     assert_eq!(at_gs.len(), 1);
     let mut received: Vec<_> = at_ke.iter().chain(at_gs).collect();
-    received.sort_by_key(|m| m.signed.proof().leaf_index());
+    received.sort_by_key(|m| m.signed.proof().map(|p| p.leaf_index()));
     let signature = received[0].signed.signature();
     for (i, m) in received.iter().enumerate() {
         assert_eq!(m.envelope.message_id, ids[i]);
-        let proof = m.signed.proof();
+        let proof = m.signed.proof().expect("batch-signed");
         assert_eq!((proof.leaf_index(), proof.tree_size()), (i as u64, 3));
         // Leaves 0 and 1 pair up; leaf 2 goes up alone and meets their node.
         assert_eq!(proof.path().len(), if i == 2 { 1 } else { 2 });
@@ -391,4 +391,62 @@ async fn handed_off_copies_are_offered_to_the_next_hop_once() {
     for node in [ke, fr, gs] {
         node.shutdown().await;
     }
+}
+
+/// A node upgraded from `bluehelm/6` (one signature per envelope) to batch signatures keeps
+/// what its store held: a copy queued at the hub goes on to its destination, which verifies
+/// it, and a message left in a bureau's inbox is still read. Both stores are written as the
+/// old version wrote them (the same record, the signed bytes without a proof).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_store_held_before_batch_signatures_is_relayed_and_read_after_the_upgrade() {
+    use bluehelm::engine::Hop;
+    use bluehelm::store::{Custody, Provenance, StoredMessage, Write, WriteOutcome};
+    use bluehelm_proto::testing::sample_envelope;
+    use std::collections::BTreeMap;
+
+    let net = TestNet::standard();
+    let now = bluehelm_pki::ca::now_unix() * 1000;
+    let old = |n: usize| {
+        let Outgoing { body, .. } = text(n, "ncb.ke", Precedence::Routine);
+        let envelope = sample_envelope(
+            id("ncb.fr"),
+            Destination::Node(id("ncb.ke")),
+            Precedence::Routine,
+            now,
+            body,
+        );
+        let signed = net.signed_alone("ncb.fr", &envelope);
+        (envelope, signed)
+    };
+    let hold = |node: &str, hop: Hop, (envelope, signed), hops: u8| {
+        let custody = Custody {
+            message: StoredMessage::taken(&envelope, signed, hops, now),
+            copies: BTreeMap::from([(hop, vec![])]),
+            report: None,
+            provenance: Provenance::Relayed { from: id("ncb.fr") },
+        };
+        let store = net.open_store(node);
+        async move {
+            let outcomes = store.commit(vec![Write::Accept(custody)]).await.unwrap();
+            assert_eq!(outcomes, vec![WriteOutcome::Stored]);
+            store.shutdown().await.unwrap();
+        }
+    };
+    // Queued at gs for ncb.ke, and in ncb.ke's inbox.
+    hold("gs", Hop::Next(id("ncb.ke")), old(1), 0).await;
+    hold("ncb.ke", Hop::Local, old(2), 1).await;
+
+    let gs = net.start("gs").await;
+    let ke = net.start("ncb.ke").await;
+    linked(&gs, "ncb.ke").await;
+    let inbox = inbox_at_least(&ke, 2).await;
+    let mut numbers: Vec<_> = inbox.iter().filter_map(number_of).collect();
+    numbers.sort();
+    assert_eq!(numbers, [1, 2]);
+    for message in &inbox {
+        assert_eq!(message.envelope.origin, id("ncb.fr"));
+        assert_eq!(message.signed.proof(), None, "still signed alone");
+    }
+    let refused = Stats::get(&ke.bureau().stats().rejected_signatures);
+    assert_eq!(refused, 0);
 }

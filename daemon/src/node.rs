@@ -291,8 +291,8 @@ impl Node {
             source,
         })?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let bulk = Bulk::start(crate::custody::threads_for(cores), cores)
-        .map_err(StartError::Thread)?;
+        let bulk =
+            Bulk::start(crate::custody::threads_for(cores), cores).map_err(StartError::Thread)?;
         Ok((client, endpoint, bulk))
     }
 

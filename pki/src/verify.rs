@@ -7,7 +7,9 @@ mod roots;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bluehelm_proto::{DecodeError, Envelope, SignedEnvelope, SIGNATURE_LEN};
+use bluehelm_proto::{
+    alone_signing_input, BatchProof, DecodeError, Envelope, SignedEnvelope, SIGNATURE_LEN,
+};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use self::roots::{RootCache, RootKey};
@@ -314,7 +316,10 @@ impl EnvelopeVerifier {
         signed: &SignedEnvelope,
         now_unix: i64,
     ) -> Result<VerifiedEnvelope, VerifyError> {
-        let claim = self.claim(signed, now_unix)?;
+        let Some(proof) = signed.proof() else {
+            return self.verify_alone(signed, now_unix);
+        };
+        let claim = self.claim(signed, proof, now_unix)?;
         let known = self.lock().roots.holds(&claim.root, &claim.signature);
         if !known {
             claim
@@ -343,15 +348,18 @@ impl EnvelopeVerifier {
         signed: &[SignedEnvelope],
         now_unix: i64,
     ) -> Vec<Result<VerifiedEnvelope, VerifyError>> {
-        let claims: Vec<Result<Claim, VerifyError>> =
-            signed.iter().map(|s| self.claim(s, now_unix)).collect();
+        // `None`: signed alone (bluehelm/6), checked by itself below.
+        let claims: Vec<Option<Result<Claim, VerifyError>>> = signed
+            .iter()
+            .map(|s| s.proof().map(|proof| self.claim(s, proof, now_unix)))
+            .collect();
 
         // The verdict on every distinct (root, signature): cached, or to be checked.
         let mut verdicts: HashMap<(RootKey, [u8; SIGNATURE_LEN]), bool> = HashMap::new();
         let mut unknown: Vec<&Claim> = Vec::new();
         {
             let state = self.lock();
-            for claim in claims.iter().flatten() {
+            for claim in claims.iter().flatten().flatten() {
                 let id = (claim.root, claim.signature);
                 if verdicts.contains_key(&id) {
                     continue;
@@ -392,6 +400,9 @@ impl EnvelopeVerifier {
             .iter()
             .zip(claims)
             .map(|(s, claim)| {
+                let Some(claim) = claim else {
+                    return self.verify_alone(s, now_unix);
+                };
                 let claim = claim?;
                 // Every claim's verdict was set above; a missing one would be refused.
                 let verified = verdicts
@@ -408,11 +419,15 @@ impl EnvelopeVerifier {
 
     /// The checks before the signature: a trusted signer that may still sign something, and
     /// the root that the envelope's leaf and proof lead to.
-    fn claim(&self, signed: &SignedEnvelope, now_unix: i64) -> Result<Claim, VerifyError> {
+    fn claim(
+        &self,
+        signed: &SignedEnvelope,
+        proof: &BatchProof,
+        now_unix: i64,
+    ) -> Result<Claim, VerifyError> {
         let signer = self
             .signer_for(signed.signer_certificate(), now_unix)?
             .may_sign_something()?;
-        let proof = signed.proof();
         let root = root_from_path(
             &leaf_hash(signed.envelope_bytes()),
             proof.leaf_index(),
@@ -429,6 +444,27 @@ impl EnvelopeVerifier {
             signature: *signed.signature(),
             signer,
         })
+    }
+
+    /// Verifies an envelope signed alone, as `bluehelm/6` and before signed each one: what a
+    /// node held in custody when it was upgraded. One signature check each, never cached (no
+    /// node makes these any more); every other check as for a batch.
+    fn verify_alone(
+        &self,
+        signed: &SignedEnvelope,
+        now_unix: i64,
+    ) -> Result<VerifiedEnvelope, VerifyError> {
+        let signer = self
+            .signer_for(signed.signer_certificate(), now_unix)?
+            .may_sign_something()?;
+        signer
+            .key
+            .verify_strict(
+                &alone_signing_input(signed.envelope_bytes()),
+                &Signature::from_bytes(signed.signature()),
+            )
+            .map_err(|_| VerifyError::BadSignature)?;
+        finish(signed, signer)
     }
 
     /// Caches the roots of claims whose signature verified, unless the trust store changed
@@ -460,4 +496,47 @@ fn finish(signed: &SignedEnvelope, signer: CachedSigner) -> Result<VerifiedEnvel
         signer: signer.identity,
         signed: signed.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CertificateAuthority, IssueRequest, Role};
+    use bluehelm_proto::testing::{node, sample_notice_envelope};
+    use bluehelm_proto::{Destination, Precedence};
+
+    #[test]
+    fn a_root_verified_under_the_trust_store_before_a_new_crl_is_not_cached_after_it() {
+        let mut ca = CertificateAuthority::generate(3650).unwrap();
+        let request = IssueRequest {
+            node: "ncb.fr".parse().unwrap(),
+            role: Role::Ncb,
+            country: Some("FR".into()),
+            mission: None,
+            home: None,
+            days: 30,
+        };
+        let fr = ca.issue(&request).unwrap().credentials().unwrap();
+        let now = crate::ca::now_unix();
+        let envelope = sample_notice_envelope(
+            node("ncb.fr"),
+            Destination::Node(node("gs")),
+            Precedence::Routine,
+            now * 1000,
+            100,
+        );
+        let signed = fr.signer().sign(&envelope).unwrap();
+        let verifier = EnvelopeVerifier::new(ca.trust_store().unwrap());
+        // What `verify` does between checking the signer and caching the root, with the
+        // trust store replaced in between (a CRL arriving on another thread).
+        let claim = verifier
+            .claim(&signed, signed.proof().unwrap(), now)
+            .unwrap();
+        verifier.replace_trust_store(ca.trust_store().unwrap());
+        verifier.remember([&claim]);
+        assert_eq!(verifier.cached_roots(), 0);
+        // Under the store in force, the same root is cached once verified.
+        verifier.verify(&signed, now).unwrap();
+        assert_eq!(verifier.cached_roots(), 1);
+    }
 }

@@ -9,7 +9,8 @@ use bluehelm_pki::{
 };
 use bluehelm_proto::testing::{node, sample_notice_envelope};
 use bluehelm_proto::{
-    root_signing_input, BatchProof, Destination, Precedence, SignedEnvelope, ValidationError,
+    alone_signing_input, root_signing_input, BatchProof, Destination, Precedence, SignedEnvelope,
+    ValidationError,
 };
 use ed25519_dalek::{Signature, VerifyingKey};
 
@@ -67,7 +68,7 @@ fn rebuilt(
         bytes.unwrap_or_else(|| signed.envelope_bytes().to_vec()),
         signature.unwrap_or(*signed.signature()),
         signed.signer_certificate().to_vec(),
-        proof.unwrap_or_else(|| Ok(signed.proof().clone()))?,
+        proof.unwrap_or_else(|| Ok(signed.proof().unwrap().clone()))?,
     )
 }
 
@@ -76,7 +77,7 @@ fn proof_with(
     signed: &SignedEnvelope,
     change: impl FnOnce(&mut u64, &mut u64, &mut Vec<[u8; 32]>),
 ) -> Result<BatchProof, ValidationError> {
-    let proof = signed.proof();
+    let proof = signed.proof().unwrap();
     let (mut index, mut size, mut path) =
         (proof.leaf_index(), proof.tree_size(), proof.path().to_vec());
     change(&mut index, &mut size, &mut path);
@@ -106,8 +107,8 @@ fn each_envelope_of_a_batch_verifies_alone_after_its_batch_mates_were_dropped() 
     assert_eq!(batch.len(), 5);
     let now = now_unix();
     for (i, signed) in batch.iter().enumerate() {
-        assert_eq!(signed.proof().leaf_index(), i as u64);
-        assert_eq!(signed.proof().tree_size(), 5);
+        assert_eq!(signed.proof().unwrap().leaf_index(), i as u64);
+        assert_eq!(signed.proof().unwrap().tree_size(), 5);
         assert_eq!(signed.signature(), batch[0].signature(), "one signature");
         // Each through the wire, to a verifier that never saw the other four.
         let received = SignedEnvelope::decode(&signed.encode_to_vec()).unwrap();
@@ -131,10 +132,10 @@ fn a_batch_of_one_verifies_and_has_an_empty_path() {
     let bytes = net.notices(1, 300).remove(0);
     let signer = net.fr.signer();
     let signed = signer.sign_bytes(bytes.clone()).unwrap();
-    assert_eq!(signed.proof(), &BatchProof::single());
-    assert_eq!(signed.proof().tree_size(), 1);
-    assert_eq!(signed.proof().leaf_index(), 0);
-    assert!(signed.proof().path().is_empty());
+    assert_eq!(signed.proof(), Some(&BatchProof::single()));
+    assert_eq!(signed.proof().unwrap().tree_size(), 1);
+    assert_eq!(signed.proof().unwrap().leaf_index(), 0);
+    assert!(signed.proof().unwrap().path().is_empty());
     // The same as a batch of one, and the signed root is the leaf hash.
     assert_eq!(
         signer.sign_batch(vec![bytes.clone()]).unwrap(),
@@ -205,7 +206,7 @@ fn a_flipped_byte_in_any_part_fails_even_with_the_batch_root_cached() {
                 "{i}: signature byte {at}"
             );
         }
-        for element in 0..signed.proof().path().len() {
+        for element in 0..signed.proof().unwrap().path().len() {
             for at in 0..32 {
                 let proof = proof_with(signed, |_, _, path| path[element][at] ^= 0xff);
                 let err = assert_refused(&verifier, rebuilt(signed, None, None, Some(proof)), "");
@@ -281,7 +282,7 @@ fn the_tree_size_is_signed_so_the_same_root_in_a_larger_tree_fails() {
     // Leaf 0 of 5 takes the same turns in a tree of 6, 7 or 8 leaves: the path leads to the
     // same root. Only the signed size tells them apart.
     let leaf = leaf_hash(batch[0].envelope_bytes());
-    let path = batch[0].proof().path();
+    let path = batch[0].proof().unwrap().path();
     let root = root_from_path(&leaf, 0, 5, path).unwrap();
     for size in 6..=8 {
         assert_eq!(root_from_path(&leaf, 0, size, path), Ok(root));
@@ -305,7 +306,7 @@ fn a_proof_moved_from_another_batch_fails() {
     assert_eq!(verifier.cached_roots(), 3);
     for (i, signed) in first.iter().enumerate() {
         for other in second.iter().chain(&third) {
-            let proof = Some(Ok(other.proof().clone()));
+            let proof = Some(Ok(other.proof().unwrap().clone()));
             // The other envelope's proof with this batch's signature, or with its own.
             for signature in [*signed.signature(), *other.signature()] {
                 let moved = rebuilt(signed, None, Some(signature), proof.clone());
@@ -314,7 +315,7 @@ fn a_proof_moved_from_another_batch_fails() {
         }
         // A batch-mate's proof: the right batch, the wrong leaf.
         for (j, mate) in first.iter().enumerate().filter(|(j, _)| *j != i) {
-            let moved = rebuilt(signed, None, None, Some(Ok(mate.proof().clone())));
+            let moved = rebuilt(signed, None, None, Some(Ok(mate.proof().unwrap().clone())));
             assert_moved_proof_refused(&verifier, moved, &format!("{i} with {j}'s proof"));
         }
     }
@@ -436,4 +437,83 @@ fn a_revoked_signer_is_refused_although_its_root_is_cached() {
         ));
     }
     assert_eq!(verifier.cached_roots(), 0);
+}
+
+/// `bytes` signed alone by `signer`, as a bluehelm/6 node signed every envelope.
+fn signed_alone(creds: &NodeCredentials, bytes: Vec<u8>) -> SignedEnvelope {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    use ed25519_dalek::Signer as _;
+    let key =
+        ed25519_dalek::SigningKey::from_pkcs8_der(creds.private_key_der().secret_der()).unwrap();
+    let signature = key.sign(&alone_signing_input(&bytes)).to_bytes();
+    SignedEnvelope::signed_alone(bytes, signature, creds.node_cert_der().to_vec()).unwrap()
+}
+
+#[test]
+fn an_envelope_signed_alone_before_batch_signatures_still_verifies_alone_and_in_a_batch() {
+    let net = Net::new();
+    let now = now_unix();
+    let bytes = net.notices(1, 300).remove(0);
+    let old = signed_alone(&net.fr, bytes.clone());
+    // As a bluehelm/6 node stored it: no proof on the wire.
+    let stored = old.encode_to_vec();
+    let read = SignedEnvelope::decode(&stored).unwrap();
+    assert_eq!(read.proof(), None);
+    assert_eq!(read, old);
+    let verifier = net.verifier();
+    let verified = verifier.verify(&read, now).unwrap();
+    assert_eq!(verified.envelope().encode_to_vec(), bytes);
+    // Among batch-signed envelopes, each gets its own result; nothing signed alone is cached.
+    let mut mixed = net.batch(3);
+    mixed.insert(1, read.clone());
+    let results = net.verifier().verify_batch(&mixed, now);
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(verifier.cached_roots(), 0);
+
+    // A flipped byte anywhere in it fails (flipped whole, as for a batch-signed one: the
+    // certificate's outer algorithm identifier, which no signature covers, is read leniently).
+    for i in 0..stored.len() {
+        let mut tampered = stored.clone();
+        tampered[i] ^= 0xff;
+        if let Ok(tampered) = SignedEnvelope::decode(&tampered) {
+            assert!(verifier.verify(&tampered, now).is_err(), "byte {i}");
+            assert!(
+                verifier.verify_batch(&[tampered], now)[0].is_err(),
+                "byte {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_signature_made_alone_never_passes_for_a_batch_of_one_nor_the_other_way() {
+    let net = Net::new();
+    let now = now_unix();
+    let bytes = net.notices(1, 300).remove(0);
+    let old = signed_alone(&net.fr, bytes.clone());
+    let single = net.fr.signer().sign_bytes(bytes.clone()).unwrap();
+    let cert = net.fr.node_cert_der().to_vec();
+    // The v1 signature with the proof of a batch of one.
+    let disguised = SignedEnvelope::new(
+        bytes.clone(),
+        *old.signature(),
+        cert.clone(),
+        BatchProof::single(),
+    )
+    .unwrap();
+    // A batch root's signature without a proof.
+    let stripped = SignedEnvelope::signed_alone(bytes, *single.signature(), cert).unwrap();
+    let verifier = net.verifier();
+    for forged in [disguised, stripped] {
+        assert_eq!(
+            verifier.verify(&forged, now).unwrap_err(),
+            VerifyError::BadSignature
+        );
+        assert_eq!(
+            verifier.verify_batch(&[forged], now)[0]
+                .clone()
+                .unwrap_err(),
+            VerifyError::BadSignature
+        );
+    }
 }

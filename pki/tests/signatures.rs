@@ -39,7 +39,7 @@ fn with_bytes(s: &SignedEnvelope, bytes: Vec<u8>) -> SignedEnvelope {
         bytes,
         *s.signature(),
         s.signer_certificate().to_vec(),
-        s.proof().clone(),
+        s.proof().unwrap().clone(),
     )
     .unwrap()
 }
@@ -84,7 +84,7 @@ fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
             bytes.clone(),
             sig,
             signed.signer_certificate().to_vec(),
-            signed.proof().clone(),
+            signed.proof().unwrap().clone(),
         )
         .unwrap();
         assert_eq!(
@@ -102,7 +102,7 @@ fn flipping_any_byte_of_the_envelope_or_signature_is_refused() {
             bytes.clone(),
             *signed.signature(),
             c,
-            signed.proof().clone(),
+            signed.proof().unwrap().clone(),
         )
         .unwrap();
         assert!(
@@ -162,7 +162,7 @@ fn batch_of_64_with_one_bad_signature_flags_exactly_that_one() {
         batch[37].envelope_bytes().to_vec(),
         sig,
         batch[37].signer_certificate().to_vec(),
-        batch[37].proof().clone(),
+        batch[37].proof().unwrap().clone(),
     )
     .unwrap();
     let results = net.verifier.verify_batch(&batch, now);

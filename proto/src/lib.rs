@@ -72,6 +72,7 @@ pub use link::{
 pub use records::{Database, RecordChange, RecordUpload, SignedRecordChange};
 pub use release::{is_mission_code, ReleaseList, ReleaseRole, MAX_MISSION_CODE_LEN};
 pub use signed::{
-    root_signing_input, BatchHash, BatchProof, SignedEnvelope, BATCH_HASH_LEN, ROOT_SIGNING_DOMAIN,
-    ROOT_SIGNING_INPUT_LEN, SIGNATURE_LEN,
+    alone_signing_input, root_signing_input, BatchHash, BatchProof, SignedEnvelope,
+    ALONE_SIGNING_DOMAIN, BATCH_HASH_LEN, ROOT_SIGNING_DOMAIN, ROOT_SIGNING_INPUT_LEN,
+    SIGNATURE_LEN,
 };

@@ -31,12 +31,26 @@ pub const BATCH_HASH_LEN: usize = 32;
 /// A hash of a batch tree: a path element or a root.
 pub type BatchHash = [u8; BATCH_HASH_LEN];
 
+/// Domain separation prefix of an envelope signed alone, as `bluehelm/1` to `/6` signed every
+/// envelope: the signature covers [`ALONE_SIGNING_DOMAIN`] || the envelope bytes. No node makes
+/// one any more; verifiers accept one so that what a node held in custody when it was upgraded
+/// still goes on (an envelope without a [`BatchProof`], see [`SignedEnvelope::proof`]).
+pub const ALONE_SIGNING_DOMAIN: &[u8] = b"bluehelm/v1/envelope\0";
+
+/// The bytes of an envelope signed alone: [`ALONE_SIGNING_DOMAIN`] then the envelope.
+pub fn alone_signing_input(envelope_bytes: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(ALONE_SIGNING_DOMAIN.len() + envelope_bytes.len());
+    input.extend_from_slice(ALONE_SIGNING_DOMAIN);
+    input.extend_from_slice(envelope_bytes);
+    input
+}
+
 /// Domain separation prefix of every envelope batch signature (27 bytes, ending in a zero
 /// byte). The same key signs TLS handshakes, record changes (`"bluehelm/v1/record-change\0"`)
 /// and replica digests, and will sign other Merkle roots (record-change batches): the prefix
 /// keeps a root of envelopes from ever passing for anything else the key signs, and any other
 /// root from passing for a root of envelopes. `v2`: the `v1` signature covered one envelope's
-/// bytes (`"bluehelm/v1/envelope\0" || envelope`); it is no longer made nor accepted.
+/// bytes ([`ALONE_SIGNING_DOMAIN`]); it is no longer made, and accepted only without a proof.
 pub const ROOT_SIGNING_DOMAIN: &[u8] = b"bluehelm/v2/envelope-batch\0";
 
 /// Length of [`root_signing_input`]: the domain, the tree size (8 bytes), the root.
@@ -163,7 +177,8 @@ pub struct SignedEnvelope {
     envelope_bytes: Vec<u8>,
     signature: [u8; SIGNATURE_LEN],
     signer_certificate: Vec<u8>,
-    proof: BatchProof,
+    /// `None`: signed alone, before batch signatures (see [`ALONE_SIGNING_DOMAIN`]).
+    proof: Option<BatchProof>,
 }
 
 impl SignedEnvelope {
@@ -174,6 +189,26 @@ impl SignedEnvelope {
         signature: [u8; SIGNATURE_LEN],
         signer_certificate: Vec<u8>,
         proof: BatchProof,
+    ) -> Result<Self, ValidationError> {
+        Self::with_proof(envelope_bytes, signature, signer_certificate, Some(proof))
+    }
+
+    /// Wraps an envelope signed alone, as `bluehelm/6` and before signed every envelope (the
+    /// signature over [`alone_signing_input`]). Nothing makes these any more: this reads what
+    /// such a node stored, and lets tests make one.
+    pub fn signed_alone(
+        envelope_bytes: Vec<u8>,
+        signature: [u8; SIGNATURE_LEN],
+        signer_certificate: Vec<u8>,
+    ) -> Result<Self, ValidationError> {
+        Self::with_proof(envelope_bytes, signature, signer_certificate, None)
+    }
+
+    fn with_proof(
+        envelope_bytes: Vec<u8>,
+        signature: [u8; SIGNATURE_LEN],
+        signer_certificate: Vec<u8>,
+        proof: Option<BatchProof>,
     ) -> Result<Self, ValidationError> {
         if envelope_bytes.is_empty() {
             return Err(ValidationError::Empty {
@@ -208,7 +243,8 @@ impl SignedEnvelope {
         &self.envelope_bytes
     }
 
-    /// The Ed25519 signature over [`root_signing_input`] of the batch's tree size and root.
+    /// The Ed25519 signature over [`root_signing_input`] of the batch's tree size and root (or,
+    /// without a proof, over [`alone_signing_input`]).
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
         &self.signature
     }
@@ -218,13 +254,14 @@ impl SignedEnvelope {
         &self.signer_certificate
     }
 
-    /// Where the envelope sits in its batch.
-    pub fn proof(&self) -> &BatchProof {
-        &self.proof
+    /// Where the envelope sits in its batch; `None` for an envelope signed alone before
+    /// batch signatures (`bluehelm/6` and before: no tree size on the wire).
+    pub fn proof(&self) -> Option<&BatchProof> {
+        self.proof.as_ref()
     }
 
     /// Takes the parts: envelope bytes, signature, certificate, proof.
-    pub fn into_parts(self) -> (Vec<u8>, [u8; SIGNATURE_LEN], Vec<u8>, BatchProof) {
+    pub fn into_parts(self) -> (Vec<u8>, [u8; SIGNATURE_LEN], Vec<u8>, Option<BatchProof>) {
         (
             self.envelope_bytes,
             self.signature,
@@ -256,13 +293,22 @@ impl SignedEnvelope {
     }
 
     pub(crate) fn to_pb(&self) -> pb::SignedEnvelope {
+        let (leaf_index, tree_size, path) = match &self.proof {
+            Some(proof) => (
+                proof.leaf_index,
+                proof.tree_size,
+                proof.path.iter().map(|hash| hash.to_vec()).collect(),
+            ),
+            // Exactly the bytes bluehelm/6 wrote: no tree size, no index, no path.
+            None => (0, 0, Vec::new()),
+        };
         pb::SignedEnvelope {
             envelope: self.envelope_bytes.clone(),
             signature: self.signature.to_vec(),
             signer_certificate: self.signer_certificate.clone(),
-            leaf_index: self.proof.leaf_index,
-            tree_size: self.proof.tree_size,
-            path: self.proof.path.iter().map(|hash| hash.to_vec()).collect(),
+            leaf_index,
+            tree_size,
+            path,
         }
     }
 
@@ -274,8 +320,14 @@ impl SignedEnvelope {
                 expected: SIGNATURE_LEN,
             }
         })?;
-        let proof = BatchProof::from_wire(s.leaf_index, s.tree_size, &s.path)?;
-        Self::new(s.envelope, signature, s.signer_certificate, proof)
+        // No tree size, index nor path: signed alone (bluehelm/6). A tree size of 0 with
+        // either of the others is malformed.
+        let proof = if s.tree_size == 0 && s.leaf_index == 0 && s.path.is_empty() {
+            None
+        } else {
+            Some(BatchProof::from_wire(s.leaf_index, s.tree_size, &s.path)?)
+        };
+        Self::with_proof(s.envelope, signature, s.signer_certificate, proof)
     }
 }
 
@@ -286,9 +338,12 @@ impl std::fmt::Debug for SignedEnvelope {
             .field("envelope_bytes", &self.envelope_bytes.len())
             .field("signature", &"[64 bytes]")
             .field("signer_certificate", &self.signer_certificate.len())
-            .field("leaf_index", &self.proof.leaf_index)
-            .field("tree_size", &self.proof.tree_size)
-            .field("path", &self.proof.path.len())
+            .field(
+                "leaf_index",
+                &self.proof.as_ref().map(BatchProof::leaf_index),
+            )
+            .field("tree_size", &self.proof.as_ref().map(BatchProof::tree_size))
+            .field("path", &self.proof.as_ref().map(|p| p.path.len()))
             .finish()
     }
 }
@@ -343,9 +398,9 @@ mod tests {
         let decoded = SignedEnvelope::decode(&signed.encode_to_vec()).unwrap();
         assert_eq!(decoded, signed);
         assert_eq!(decoded.envelope_bytes(), &[0xff, 0x00, 0x01]);
-        assert_eq!(decoded.proof().leaf_index(), 5);
-        assert_eq!(decoded.proof().tree_size(), 6);
-        assert_eq!(decoded.proof().path(), &[[9; 32]; 2]);
+        assert_eq!(decoded.proof().unwrap().leaf_index(), 5);
+        assert_eq!(decoded.proof().unwrap().tree_size(), 6);
+        assert_eq!(decoded.proof().unwrap().path(), &[[9; 32]; 2]);
         assert!(decoded.decode_envelope().is_err());
     }
 
@@ -360,9 +415,32 @@ mod tests {
     }
 
     #[test]
-    fn a_signed_envelope_without_a_tree_size_is_refused() {
-        // What a bluehelm/6 node sends: no proof at all.
-        assert_eq!(invalid(&wire(0, 0, vec![])), ValidationError::TreeSize(0));
+    fn a_signed_envelope_without_any_proof_is_one_signed_alone_and_encodes_as_it_came() {
+        // What a bluehelm/6 node stored: no tree size, index nor path.
+        let bytes = wire(0, 0, vec![]);
+        let signed = SignedEnvelope::decode(&bytes).unwrap();
+        assert_eq!(signed.proof(), None);
+        assert_eq!(signed.encode_to_vec(), bytes);
+        let alone = SignedEnvelope::signed_alone(vec![1], [0; 64], vec![1]).unwrap();
+        assert_eq!(alone, signed);
+    }
+
+    #[test]
+    fn a_tree_size_of_zero_with_an_index_or_a_path_is_refused() {
+        assert_eq!(invalid(&wire(1, 0, vec![])), ValidationError::TreeSize(0));
+        assert_eq!(
+            invalid(&wire(0, 0, vec![vec![0; 32]])),
+            ValidationError::TreeSize(0)
+        );
+    }
+
+    #[test]
+    fn the_alone_signing_input_is_the_v1_domain_then_the_envelope() {
+        assert_eq!(ALONE_SIGNING_DOMAIN, b"bluehelm/v1/envelope\0");
+        assert_eq!(
+            alone_signing_input(&[7, 8]),
+            b"bluehelm/v1/envelope\0\x07\x08"
+        );
     }
 
     #[test]

@@ -247,7 +247,7 @@ proptest! {
         let signed = SignedEnvelope::new(vec![1, 2, 3], [6; 64], vec![0x30; 8], proof.clone())
             .unwrap();
         let decoded = SignedEnvelope::decode(&signed.encode_to_vec()).unwrap();
-        prop_assert_eq!(decoded.proof(), &proof);
+        prop_assert_eq!(decoded.proof(), Some(&proof));
         prop_assert_eq!(decoded, signed);
     }
 
@@ -281,7 +281,7 @@ proptest! {
         let mut bytes = valid[..proof_at].to_vec();
         bytes.extend(mutate(valid[proof_at..].to_vec(), &mutations));
         match SignedEnvelope::decode(&bytes) {
-            Ok(signed) => prop_assert!(signed.proof().path().len() <= 32),
+            Ok(signed) => prop_assert!(signed.proof().unwrap().path().len() <= 32),
             Err(DecodeError::Protobuf(_)) => {}
             Err(DecodeError::Invalid(e)) => prop_assert!(
                 e.to_string().starts_with("signed_envelope."),

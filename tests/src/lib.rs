@@ -110,6 +110,24 @@ impl TestNet {
     }
 
     /// The network's trust store (CA and CRL), as every node loads it.
+    /// `envelope` signed alone by `node`, encoded, as a `bluehelm/6` node signed and stored
+    /// every envelope (before batch signatures): to stand for what a store held at the upgrade.
+    pub fn signed_alone(&self, node: &str, envelope: &bluehelm_proto::Envelope) -> Vec<u8> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        use ed25519_dalek::Signer as _;
+        let credentials = self.credentials(node);
+        let der = credentials.private_key_der();
+        let key = ed25519_dalek::SigningKey::from_pkcs8_der(der.secret_der()).expect("key");
+        let bytes = envelope.encode_to_vec();
+        let signature = key.sign(&bluehelm_proto::alone_signing_input(&bytes));
+        let signed = bluehelm_proto::SignedEnvelope::signed_alone(
+            bytes,
+            signature.to_bytes(),
+            credentials.node_cert_der().to_vec(),
+        );
+        signed.expect("a valid envelope").encode_to_vec()
+    }
+
     pub fn trust(&self) -> bluehelm_pki::TrustStore {
         let pki = self.net.pki_dir();
         bluehelm_pki::TrustStore::load(&pki.join("ca.pem"), Some(&pki.join("crl.pem")))

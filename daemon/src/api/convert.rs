@@ -151,20 +151,30 @@ pub fn wire_envelope(message: &Delivered) -> Result<pb::Envelope, Status> {
     })
 }
 
-/// An inbox message as the API streams it; a sealed body is opened with `opener`.
 /// A signed envelope as the API gives it: every field of the wire's, the batch proof too, so
-/// that a client can check the signature itself (docs/protocol.md 6.2).
+/// that a client can check the signature itself (docs/protocol.md 6.2). One signed alone
+/// before batch signatures has none (tree size 0).
 pub fn signed_envelope(signed: bluehelm_proto::SignedEnvelope) -> pb::SignedEnvelope {
     let (envelope, signature, signer_certificate, proof) = signed.into_parts();
+    let (leaf_index, tree_size, path) = match proof {
+        Some(proof) => (
+            proof.leaf_index(),
+            proof.tree_size(),
+            proof.path().iter().map(|hash| hash.to_vec()).collect(),
+        ),
+        None => (0, 0, Vec::new()),
+    };
     pb::SignedEnvelope {
         envelope,
         signature: signature.to_vec(),
         signer_certificate,
-        leaf_index: proof.leaf_index(),
-        tree_size: proof.tree_size(),
-        path: proof.path().iter().map(|hash| hash.to_vec()).collect(),
+        leaf_index,
+        tree_size,
+        path,
     }
 }
+
+/// An inbox message as the API streams it; a sealed body is opened with `opener`.
 
 pub fn inbox_message(message: &Delivered, opener: &Opener) -> Result<pb::InboxMessage, Status> {
     use pb::envelope::Body as W;

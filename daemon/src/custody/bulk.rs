@@ -1,5 +1,7 @@
-//! Threads for bulk CPU work, one per two cores: verifying large batches of ROUTINE and
-//! PRIORITY offers and signing large batches of such submissions. They run at a lower
+//! Threads for bulk work: one per two cores for CPU jobs (verifying large batches of ROUTINE
+//! and PRIORITY offers and signing large batches of such submissions), and a runtime with one
+//! worker per core for the tasks that serve peers' ROUTINE and PRIORITY offer streams
+//! (reading, decoding, deciding, answering). They run at a lower
 //! scheduling priority than the threads that carry FLASH and IMMEDIATE traffic (the async
 //! workers, tokio's blocking pool and the store thread), so that on a busy machine an urgent
 //! message is verified, stored and forwarded while a ROUTINE flood waits, instead of taking
@@ -165,6 +167,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(theirs, (ours + BULK_NICE).min(19));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn stream_tasks_run_on_the_bulk_runtime_below_the_node_s_other_threads() {
+        let bulk = Bulk::start(1, 2).unwrap();
+        let ours = rustix::process::getpriority_process(None).unwrap();
+        let task = bulk.spawn(async {
+            tokio::task::yield_now().await;
+            let me = Some(rustix::thread::gettid());
+            let name = std::thread::current().name().map(str::to_owned);
+            (rustix::process::getpriority_process(me).unwrap(), name)
+        });
+        let (theirs, name) = task.await.unwrap();
+        assert_eq!(theirs, (ours + BULK_NICE).min(19));
+        assert_eq!(name.as_deref(), Some("bluehelm-bulk-io"));
+        // Dropping the handle from async code stops the runtime without blocking.
+        drop(bulk);
     }
 
     #[test]

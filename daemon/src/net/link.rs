@@ -5,7 +5,9 @@
 //!
 //! The send half is one task per link (`send.rs`), a frame pump around the send-side state
 //! machine (`engine::sender`), with one writer per class (`offer_stream.rs`). The receive
-//! half is below: per stream the peer opened, a reader, a decider and an answerer.
+//! half is below: per stream the peer opened, a reader, a decider and an answerer; those of
+//! ROUTINE and PRIORITY streams run on the bulk runtime (`custody::bulk`), below the priority
+//! of urgent traffic, the QUIC connections and the store.
 
 mod offer_stream;
 mod parts;

@@ -140,16 +140,16 @@ fn worked_example_of_protocol_md() {
     assert_eq!(signed.len(), 3);
     for (i, s) in signed.iter().enumerate() {
         assert_eq!(s.signature(), &signature.to_bytes());
-        assert_eq!(s.proof().leaf_index(), i as u64);
-        assert_eq!(s.proof().tree_size(), 3);
+        assert_eq!(s.proof().unwrap().leaf_index(), i as u64);
+        assert_eq!(s.proof().unwrap().tree_size(), 3);
         assert_eq!(
-            root_from_path(&leaves[i], i as u64, 3, s.proof().path()),
+            root_from_path(&leaves[i], i as u64, 3, s.proof().unwrap().path()),
             Ok(root)
         );
     }
-    assert_eq!(signed[0].proof().path(), &[leaves[1], leaves[2]]);
-    assert_eq!(signed[1].proof().path(), &[leaves[0], leaves[2]]);
-    assert_eq!(signed[2].proof().path(), &[node_01]);
+    assert_eq!(signed[0].proof().unwrap().path(), &[leaves[1], leaves[2]]);
+    assert_eq!(signed[1].proof().unwrap().path(), &[leaves[0], leaves[2]]);
+    assert_eq!(signed[2].proof().unwrap().path(), &[node_01]);
     assert!(key.verifying_key().verify(&input, &signature).is_ok());
 
     let mut frame = Vec::new();
