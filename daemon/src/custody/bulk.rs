@@ -1,7 +1,6 @@
 //! Threads for bulk work: one per two cores for CPU jobs (verifying large batches of ROUTINE
 //! and PRIORITY offers and signing large batches of such submissions), and a runtime with one
-//! worker per core for the tasks that serve peers' ROUTINE and PRIORITY offer streams
-//! (reading, decoding, deciding, answering). They run at a lower
+//! worker per core that decides on large batches of ROUTINE and PRIORITY offers. They run at a lower
 //! scheduling priority than the threads that carry FLASH and IMMEDIATE traffic (the async
 //! workers, tokio's blocking pool and the store thread), so that on a busy machine an urgent
 //! message is verified, stored and forwarded while a ROUTINE flood waits, instead of taking
@@ -20,8 +19,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// node has stopped loses only the answer nobody waits for any more.
 pub struct Bulk {
     jobs: Mutex<mpsc::Sender<Job>>,
-    /// Runs the tasks that serve peers' ROUTINE and PRIORITY offer streams (reading, decoding,
-    /// deciding, answering) at the bulk threads' priority. `None` only while dropping.
+    /// Decides on large batches of ROUTINE and PRIORITY offers (everything but the fsync) at
+    /// the bulk threads' priority. `None` only while dropping.
     streams: Option<tokio::runtime::Runtime>,
 }
 
@@ -171,7 +170,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn stream_tasks_run_on_the_bulk_runtime_below_the_node_s_other_threads() {
+    async fn tasks_spawned_on_the_bulk_runtime_run_below_the_node_s_other_threads() {
         let bulk = Bulk::start(1, 2).unwrap();
         let ours = rustix::process::getpriority_process(None).unwrap();
         let task = bulk.spawn(async {

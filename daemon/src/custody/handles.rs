@@ -64,15 +64,6 @@ impl LinkHandle {
         self.core.failover_link_down(peer);
     }
 
-    /// Runs a task serving a ROUTINE or PRIORITY stream below the priority of urgent traffic.
-    pub fn spawn_bulk<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.core.bulk().spawn(task)
-    }
-
     /// Largest frame a link reads or writes.
     /// The field databases (issue 13).
     pub fn records(&self) -> &Arc<crate::records::store::RecordStore> {
@@ -162,8 +153,29 @@ impl LinkHandle {
 
     /// Verifies and decides on offers that came on a stream of class `stream`, and queues
     /// their writes at the store (`custody::shell::decide_offers`).
-    pub async fn decide_offers(&self, offers: Vec<Offer>, stream: Precedence) -> Decided {
-        shell::decide_offers(&self.core, offers, Some(stream)).await
+    ///
+    /// A large ROUTINE or PRIORITY batch is decided on the bulk runtime, below the priority
+    /// of urgent traffic; a small one (a lone message) where it arrived, without waiting for
+    /// a busy machine. `None`: the bulk runtime is gone (the node is stopping) or the
+    /// decision panicked; nothing was answered, and the peer offers the batch again.
+    pub async fn decide_offers(&self, offers: Vec<Offer>, stream: Precedence) -> Option<Decided> {
+        if !shell::decided_in_bulk(stream, offers.len()) {
+            return Some(shell::decide_offers(&self.core, offers, Some(stream)).await);
+        }
+        let core = self.core.clone();
+        let task = self
+            .core
+            .bulk()
+            .spawn(async move { shell::decide_offers(&core, offers, Some(stream)).await });
+        match task.await {
+            Ok(decided) => Some(decided),
+            Err(err) => {
+                if err.is_panic() {
+                    tracing::error!("deciding a batch of offers panicked; the stream ends");
+                }
+                None
+            }
+        }
     }
 
     /// Waits until decided offers are durable; one answer per offer, in order.

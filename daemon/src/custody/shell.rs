@@ -36,6 +36,12 @@ pub struct Offer {
 /// Batches larger than this are verified off the async workers.
 const INLINE_VERIFY_MAX: usize = 8;
 
+/// Whether a batch of `offers` that came on `stream` is decided on the bulk runtime: a flood's
+/// batches of ROUTINE or PRIORITY, not a lone message (it would wait there on a busy machine).
+pub(super) fn decided_in_bulk(stream: Precedence, offers: usize) -> bool {
+    Bulk::takes(stream) && offers > INLINE_VERIFY_MAX
+}
+
 /// One answer per offer: `Ok` means custody is taken (or was already), `Err` a refusal.
 pub type Answer = Result<MessageRef, Refusal>;
 
@@ -636,5 +642,23 @@ pub(super) fn plan_give_up(
         },
         envelope,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_large_routine_and_priority_batches_are_decided_in_bulk() {
+        for bulk_class in [Precedence::Routine, Precedence::Priority] {
+            assert!(!decided_in_bulk(bulk_class, 1), "a lone message");
+            assert!(!decided_in_bulk(bulk_class, INLINE_VERIFY_MAX));
+            assert!(decided_in_bulk(bulk_class, INLINE_VERIFY_MAX + 1));
+            assert!(decided_in_bulk(bulk_class, 128));
+        }
+        for urgent in [Precedence::Flash, Precedence::Immediate] {
+            assert!(!decided_in_bulk(urgent, 128), "{urgent}");
+        }
     }
 }

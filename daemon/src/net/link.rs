@@ -5,9 +5,7 @@
 //!
 //! The send half is one task per link (`send.rs`), a frame pump around the send-side state
 //! machine (`engine::sender`), with one writer per class (`offer_stream.rs`). The receive
-//! half is below: per stream the peer opened, a reader, a decider and an answerer; those of
-//! ROUTINE and PRIORITY streams run on the bulk runtime (`custody::bulk`), below the priority
-//! of urgent traffic, the QUIC connections and the store.
+//! half is below: per stream the peer opened, a reader, a decider and an answerer.
 
 mod offer_stream;
 mod parts;
@@ -156,18 +154,6 @@ async fn serve_stream(
             }
             Ok(())
         }
-        Some(LinkFrame::Open { precedence }) if crate::custody::Bulk::takes(precedence) => {
-            // A ROUTINE flood is read, decided and answered below urgent traffic's priority.
-            let (core, peer) = (core.clone(), peer.clone());
-            let task = core.clone().spawn_bulk(async move {
-                serve_offers(&core, &peer, precedence, send, recv).await
-            });
-            AbortOnDropHandle::new(task)
-                .await
-                .unwrap_or(Err(LinkError::LocalStream(
-                    "the stream's bulk task ended early (node stopping, or a bug)",
-                )))
-        }
         Some(LinkFrame::Open { precedence }) => {
             serve_offers(core, peer, precedence, send, recv).await
         }
@@ -220,7 +206,11 @@ async fn serve_offers(
                 let decided = if offers.is_empty() {
                     None
                 } else {
-                    Some(core.decide_offers(offers, precedence).await)
+                    match core.decide_offers(offers, precedence).await {
+                        Some(decided) => Some(decided),
+                        // Not decided (the node is stopping): the peer offers them again.
+                        None => return,
+                    }
                 };
                 if pending_tx.send((decided, permits, refusals)).await.is_err() {
                     return;
