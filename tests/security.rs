@@ -199,7 +199,8 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
     let (mut bytes, signature, cert, proof) = notice_from_de_to_ke(&de).into_parts();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
-    let tampered = SignedEnvelope::new(bytes, signature, cert, proof).unwrap();
+    let tampered =
+        SignedEnvelope::new(bytes, signature, cert, proof.expect("batch-signed")).unwrap();
     let answers = link
         .offer(vec![
             Transfer {

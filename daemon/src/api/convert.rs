@@ -175,7 +175,6 @@ pub fn signed_envelope(signed: bluehelm_proto::SignedEnvelope) -> pb::SignedEnve
 }
 
 /// An inbox message as the API streams it; a sealed body is opened with `opener`.
-
 pub fn inbox_message(message: &Delivered, opener: &Opener) -> Result<pb::InboxMessage, Status> {
     use pb::envelope::Body as W;
     let wire = wire_envelope(message)?;

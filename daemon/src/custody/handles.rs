@@ -64,6 +64,16 @@ impl LinkHandle {
         self.core.failover_link_down(peer);
     }
 
+    /// Runs a task on the bulk runtime, below the priority of urgent traffic (a flooding
+    /// ROUTINE or PRIORITY stream's reader).
+    pub fn spawn_bulk<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.core.bulk().spawn(task)
+    }
+
     /// Largest frame a link reads or writes.
     /// The field databases (issue 13).
     pub fn records(&self) -> &Arc<crate::records::store::RecordStore> {

@@ -9,11 +9,12 @@
 
 mod offer_stream;
 mod parts;
+mod reader;
 mod send;
 
 use std::sync::Arc;
 
-use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, Refusal, Transfer};
+use bluehelm_proto::{LinkFrame, MessageRef, NodeId, Precedence, Refusal};
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::AbortOnDropHandle;
@@ -175,10 +176,9 @@ async fn serve_offers(
     peer: &NodeId,
     precedence: Precedence,
     mut send: SendStream,
-    mut recv: RecvStream,
+    recv: RecvStream,
 ) -> Result<(), LinkError> {
     tracing::debug!(%peer, %precedence, "offer stream opened");
-    let max_frame = core.max_frame();
     // What is held of copies this peer did not finish: its writer resumes after it (7.6).
     write_frames(&mut send, &[parts::held_frame(core, peer, precedence)]).await?;
     let (offers_tx, mut offers_rx) = mpsc::channel::<Incoming>(RECEIVE_QUEUE);
@@ -238,49 +238,16 @@ async fn serve_offers(
         }))
     };
 
-    let mut buf = Vec::new();
-    let result = loop {
-        match read_frame(&mut recv, max_frame, &mut buf).await {
-            Ok(Some(LinkFrame::Transfer(transfer))) => {
-                let size = buf.len();
-                if offer(&budget, &offers_tx, peer, transfer, size)
-                    .await
-                    .is_err()
-                {
-                    break Ok(());
-                }
-            }
-            Ok(Some(LinkFrame::TransferPart(part))) => {
-                match parts::take_part(core, peer, precedence, part) {
-                    Ok(parts::Reassembled::Pending) => {}
-                    Ok(parts::Reassembled::Transfer(transfer, size)) => {
-                        if offer(&budget, &offers_tx, peer, transfer, size)
-                            .await
-                            .is_err()
-                        {
-                            break Ok(());
-                        }
-                    }
-                    Ok(parts::Reassembled::Refused(refusal)) => {
-                        if offers_tx.send(Incoming::Refuse(refusal)).await.is_err() {
-                            break Ok(());
-                        }
-                    }
-                    Err(err) => break Err(err),
-                }
-            }
-            Ok(Some(other)) => {
-                break Err(Violation::UnexpectedFrame {
-                    frame: frame_name(&other),
-                    stream: "an offer stream",
-                }
-                .into())
-            }
-            Ok(None) => break Ok(()),
-            Err(err) => break Err(err),
-        }
+    let reader = reader::Reader {
+        core: core.clone(),
+        peer: peer.clone(),
+        precedence,
+        recv,
+        buf: Vec::new(),
+        budget,
+        offers: offers_tx,
     };
-    drop(offers_tx);
+    let result = reader.read_all().await;
     if result.is_err() {
         answerer.abort();
         decider.abort();
@@ -298,7 +265,7 @@ async fn serve_offers(
 
 /// What the reader hands the decider: an offer with the bytes it holds, or a refusal
 /// decided already (a large copy whose parts were dropped here, 7.6).
-enum Incoming {
+pub(super) enum Incoming {
     Offer(Offer, OwnedSemaphorePermit),
     Refuse(Refusal),
 }
@@ -306,34 +273,6 @@ enum Incoming {
 /// A batch on its way to the answerer: the decided offers (none: only refusals), their
 /// permits, and the refusals decided already.
 type Pending = (Option<Decided>, Vec<OwnedSemaphorePermit>, Vec<Refusal>);
-
-/// Passes a Transfer of `size` encoded bytes to the decider, once the stream's byte budget
-/// has room for it. An error: the decider or the budget is gone, the stream is ending.
-async fn offer(
-    budget: &Arc<Semaphore>,
-    offers: &mpsc::Sender<Incoming>,
-    peer: &NodeId,
-    transfer: Transfer,
-    size: usize,
-) -> Result<(), ()> {
-    // The frame's size, capped so that one frame can always get its permits.
-    let size = u32::try_from(size.min(RECEIVE_BYTES)).unwrap_or(u32::MAX);
-    let permit = budget
-        .clone()
-        .acquire_many_owned(size)
-        .await
-        .map_err(|_| ())?;
-    let offer = Offer {
-        signed: transfer.envelope,
-        hops: transfer.hops,
-        recipients: transfer.recipients,
-        from: peer.clone(),
-    };
-    offers
-        .send(Incoming::Offer(offer, permit))
-        .await
-        .map_err(|_| ())
-}
 
 fn answer_frames(answers: Vec<Result<MessageRef, bluehelm_proto::Refusal>>) -> Vec<LinkFrame> {
     let mut frames = Vec::new();
