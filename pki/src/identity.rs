@@ -75,6 +75,12 @@ pub enum CertError {
     /// The subject key is not Ed25519.
     #[error("certificate key is not Ed25519: reissue it with `bluehelm pki issue`")]
     NotEd25519,
+    /// The certificate does not end in exactly the DER of an Ed25519 signature (its
+    /// algorithm identifier and a 64-byte value), which no signature covers.
+    #[error(
+        "certificate's outer signature is not Ed25519 in DER: reissue it with `bluehelm pki issue`"
+    )]
+    SignatureEncoding,
     /// A CA certificate was presented where a node certificate was expected.
     #[error("certificate is a CA certificate, not a node certificate")]
     IsCa,
@@ -137,6 +143,30 @@ pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     Ok(cert)
 }
 
+/// The DER of what follows the signed part of an Ed25519 certificate: the algorithm identifier
+/// (SEQUENCE { OID 1.3.101.112 }) and the header of a 64-byte BIT STRING with no unused bits.
+const ED25519_SIGNATURE_DER: [u8; 10] =
+    [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x41, 0x00];
+
+/// Whether `der` ends, right after its signed part, in exactly an Ed25519 algorithm
+/// identifier and signature. x509-parser reads the outer algorithm identifier leniently (an
+/// OID under another tag passes), and no signature covers it: without this check one
+/// certificate had many encodings, each with its own fingerprint.
+fn ends_in_an_ed25519_signature(cert: &X509Certificate<'_>, der: &[u8]) -> bool {
+    let tbs = cert.tbs_certificate.as_ref();
+    // The signed part is a slice of `der`: where it ends there.
+    let tbs_end = (tbs.as_ptr() as usize)
+        .checked_sub(der.as_ptr() as usize)
+        .and_then(|start| start.checked_add(tbs.len()));
+    let expected_len = ED25519_SIGNATURE_DER.len() + bluehelm_proto::SIGNATURE_LEN;
+    match tbs_end {
+        Some(end) if der.len().checked_sub(end) == Some(expected_len) => {
+            der[end..end + ED25519_SIGNATURE_DER.len()] == ED25519_SIGNATURE_DER
+        }
+        _ => false,
+    }
+}
+
 /// Builds the identity of an already parsed certificate; `der` is the certificate's bytes.
 pub(crate) fn identity_of(
     cert: &X509Certificate<'_>,
@@ -155,6 +185,9 @@ pub(crate) fn identity_of(
         .as_ref()
         .try_into()
         .map_err(|_| CertError::NotEd25519)?;
+    if !ends_in_an_ed25519_signature(cert, der) {
+        return Err(CertError::SignatureEncoding);
+    }
     let bad_ext = |e: x509_parser::error::X509Error| CertError::BadExtension(e.to_string());
     if cert
         .basic_constraints()

@@ -58,6 +58,41 @@ fn a_valid_certificate_of_each_role_verifies() {
 }
 
 #[test]
+fn every_byte_after_the_signed_part_must_be_exactly_an_ed25519_signature() {
+    let mut ca = ca();
+    let trust = ca.trust_store().unwrap();
+    let der = ca.issue(&ncb_fr()).unwrap().cert_der;
+    // SEQUENCE { OID 1.3.101.112 }, then BIT STRING of 65 bytes (no unused bits) and the
+    // 64-byte signature: the last 74 bytes.
+    let tail = der.len() - 74;
+    assert_eq!(
+        &der[tail..tail + 10],
+        &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x41, 0x00]
+    );
+    // x509-parser read the OID under another tag (0x07) as Ed25519's: one certificate, two
+    // encodings, two fingerprints. Every change in these bytes is refused now.
+    for at in tail..tail + 10 {
+        for flip in [0x01, 0xff] {
+            let mut bent = der.clone();
+            bent[at] ^= flip;
+            assert!(
+                parse_certificate(&bent).is_err(),
+                "byte {} ^ {flip:#x}",
+                at - tail
+            );
+            assert!(
+                trust.verify_node(&bent, now_unix()).is_err(),
+                "byte {}",
+                at - tail
+            );
+        }
+    }
+    let mut bent = der.clone();
+    bent[tail + 2] = 0x07;
+    assert_eq!(parse_certificate(&bent), Err(CertError::SignatureEncoding));
+}
+
+#[test]
 fn serials_are_random_and_positive() {
     let mut ca = ca();
     let a = ca.issue(&hub()).unwrap().identity.serial;
