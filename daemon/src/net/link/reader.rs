@@ -72,10 +72,13 @@ impl Reader {
     /// The offers' sender is dropped on return: the decider then ends.
     pub(super) async fn read_all(mut self) -> Result<(), LinkError> {
         if !Bulk::takes(self.precedence) {
-            return match self.read(Place::Stays).await {
-                Turn::Ended(result) => result,
-                Turn::Flood | Turn::Calm => Ok(()),
-            };
+            // A FLASH or IMMEDIATE stream never moves: only its end makes `read` return, and
+            // nothing else may stop its reading.
+            loop {
+                if let Turn::Ended(result) = self.read(Place::Stays).await {
+                    return result;
+                }
+            }
         }
         loop {
             match self.read(Place::Node).await {
