@@ -13,7 +13,7 @@ use bluehelm::localnet::{LocalNet, NodeSpec};
 
 use bluehelm_faultproxy::{FaultProxy, Impairments};
 
-use super::bench_cpu::Readings;
+use super::bench_cpu::{CpuReading, Readings};
 use super::bench_node::{BenchResult, Scenario, SATELLITE_BPS};
 use super::out::outln;
 
@@ -188,6 +188,7 @@ fn run_scenario(
 
     let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
     hub_proc.wait_line(&mut hub_out, "listening on")?;
+    let hub_started = CpuReading::of(hub_proc.pid());
     let sink_args = [
         "bench-node",
         "--config",
@@ -215,23 +216,35 @@ fn run_scenario(
     let started = Instant::now();
     let (sink, mut sink_out, _sink_in);
     let (source, mut source_out, mut source_in);
+    let (source_started, sink_started);
     if matches!(scenario, Scenario::FlashUnderBacklog | Scenario::Satellite) {
         // The backlog builds at the hub while the destination is offline; FLASH traffic
         // starts as soon as the destination is back and draining it.
         (source, source_out, source_in) = Proc::spawn("origin", &source_args)?;
+        source.wait_line(&mut source_out, "source ready")?;
+        source_started = CpuReading::of(source.pid());
         source.wait_line(&mut source_out, "backlog-ready")?;
         (sink, sink_out, _sink_in) = Proc::spawn("destination", &sink_args)?;
         sink.wait_line(&mut sink_out, "sink ready")?;
+        sink_started = CpuReading::of(sink.pid());
         writeln!(source_in, "go")?;
     } else {
         (sink, sink_out, _sink_in) = Proc::spawn("destination", &sink_args)?;
         sink.wait_line(&mut sink_out, "sink ready")?;
+        sink_started = CpuReading::of(sink.pid());
         (source, source_out, source_in) = Proc::spawn("origin", &source_args)?;
+        source.wait_line(&mut source_out, "source ready")?;
+        source_started = CpuReading::of(source.pid());
         writeln!(source_in, "go")?;
     }
     let done = sink.wait_line(&mut sink_out, "sink done");
-    // Each process from its start (startup included) to the last message delivered.
-    let cpu = Readings::of(source.pid(), hub_proc.pid(), sink.pid());
+    // Each process from the moment it was ready (its node started, the custody log files
+    // written, sled open) to the last message delivered: the messages' cost, not the start's.
+    let cpu = Readings::of(source.pid(), hub_proc.pid(), sink.pid()).since(Readings {
+        origin: source_started,
+        hub: hub_started,
+        destination: sink_started,
+    });
     drop((source, source_out, source_in, hub_proc));
     done?;
     let text = std::fs::read_to_string(&result_path).context("the destination wrote no result")?;

@@ -289,6 +289,10 @@ pub(super) async fn burst(
 
 async fn source(node: &Node, args: &BenchNodeArgs, to: NodeId) -> anyhow::Result<()> {
     let hub: NodeId = "gs".parse()?;
+    if args.scenario != Scenario::Drain {
+        // The bench reads this process's CPU here: what follows is the messages' cost.
+        outln!("source ready")?;
+    }
     match args.scenario {
         Scenario::Check => bail!("the check scenario has no source: use the checker role"),
         Scenario::Drain => super::bench_drain::fill(node, &to, args.messages).await?,
