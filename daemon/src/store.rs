@@ -20,6 +20,7 @@ mod log;
 mod overlay;
 pub mod private;
 mod record;
+mod seen_filter;
 mod sizes;
 mod storage;
 

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bluehelm_proto::{NodeId, NonDeliveryReason};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::Receiver;
 
 pub use handoff::HandOff;
@@ -75,7 +76,7 @@ impl Keeper {
         let mut stopped = None;
         // A command that did not fit in the last round goes first in the next.
         let mut carried: Option<Command> = None;
-        while let Some(first) = carried.take().or_else(|| commands.blocking_recv()) {
+        while let Some(first) = carried.take().or_else(|| self.next_command(&mut commands)) {
             let mut bytes = command_bytes(&first);
             let mut round = vec![first];
             while round.len() < MAX_ROUND && bytes < MAX_ROUND_BYTES {
@@ -112,6 +113,8 @@ impl Keeper {
             if stopped.is_some() {
                 break;
             }
+            // One step per round even under load, so that the filling ends.
+            self.fill_seen_filter();
         }
         // Answered once sled is closed (or, after a failure, left unflushed: see `Kv::close`).
         let closed = self.storage.close();
@@ -120,6 +123,26 @@ impl Keeper {
         }
         if let Some(reply) = stopped {
             let _ = reply.send(closed);
+        }
+    }
+
+    /// The next command; while the dedup prefilter fills, a filling step whenever none
+    /// is waiting.
+    fn next_command(&mut self, commands: &mut Receiver<Command>) -> Option<Command> {
+        while self.storage.seen_filter_filling() {
+            match commands.try_recv() {
+                Ok(cmd) => return Some(cmd),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => self.fill_seen_filter(),
+            }
+        }
+        commands.blocking_recv()
+    }
+
+    fn fill_seen_filter(&mut self) {
+        if let Err(err) = self.storage.fill_seen_filter() {
+            tracing::warn!(error = %err, "cannot read the dedup table into its prefilter: dedup lookups go to the store");
+            self.storage.abandon_seen_filter();
         }
     }
 

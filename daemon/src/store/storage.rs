@@ -11,6 +11,7 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 use super::error::{Corruption, Entry, StoreError, Table};
 use super::keys::{self, QueueKey};
 use super::overlay::{Kv, Op};
+use super::seen_filter::SeenFilter;
 use super::StoreSizes;
 use super::{HeldEntry, InboxEntry, Place, Queued, ReviewEntry, StoredMessage};
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
@@ -22,6 +23,10 @@ use crate::engine::release::Member;
 /// bounds what a link holds in memory between reading its queue and writing it out.
 pub(super) const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
 
+/// Dedup keys read into the prefilter per step while it fills: a step takes the store
+/// thread about a millisecond, between rounds.
+const FILL_STEP_KEYS: usize = 2048;
+
 /// Notes are kept for the longest lifetime a message may have, plus a day of clock skew.
 const NOTE_RETENTION_MS: i64 = crate::engine::custody::MAX_LIFETIME_MS + 24 * 3600 * 1000;
 
@@ -30,6 +35,8 @@ pub(super) struct Storage {
     /// Where the next sweep of the dedup table starts: each sweep looks at a bounded number
     /// of entries, and the next one carries on after them, so every entry is looked at.
     purge_from: Option<Vec<u8>>,
+    /// Answers most dedup lookups of new messages without sled (`seen_filter.rs`).
+    seen_filter: SeenFilter,
 }
 
 impl Storage {
@@ -38,6 +45,7 @@ impl Storage {
         Ok(Self {
             kv: Kv::open_sized(dir, sizes)?,
             purge_from: None,
+            seen_filter: SeenFilter::filling_from(vec![keys::SEEN]),
         })
     }
 
@@ -154,7 +162,44 @@ impl Storage {
                 None => Ok(()),
             };
         }
+        for op in &ops {
+            if let Op::Put { key, .. } = op {
+                if key.first() == Some(&keys::SEEN) {
+                    self.seen_filter.insert(key);
+                }
+            }
+        }
         self.kv.commit(ops, fsync)
+    }
+
+    /// Gives up on the prefilter after a failed filling step: every dedup lookup then goes
+    /// to sled, as without it, and the store's own reads report the error.
+    pub(super) fn abandon_seen_filter(&mut self) {
+        self.seen_filter.abandon();
+    }
+
+    /// Whether the dedup prefilter is still reading the store's dedup keys.
+    pub(super) fn seen_filter_filling(&self) -> bool {
+        self.seen_filter.fill_position().is_some()
+    }
+
+    /// Reads the next dedup keys into the prefilter (nothing once it is complete).
+    pub(super) fn fill_seen_filter(&mut self) -> Result<(), StoreError> {
+        let Some(from) = self.seen_filter.fill_position().map(<[u8]>::to_vec) else {
+            return Ok(());
+        };
+        let mut keys = Vec::with_capacity(FILL_STEP_KEYS);
+        for entry in self
+            .kv
+            .scan_prefix_from(&[keys::SEEN], &from)
+            .take(FILL_STEP_KEYS)
+        {
+            keys.push(entry?.0);
+        }
+        let ended = keys.len() < FILL_STEP_KEYS;
+        self.seen_filter
+            .fill_from(keys.iter().map(|k| k.as_ref()), ended);
+        Ok(())
     }
 
     /// Whether a failure has stopped the store from taking custody.
@@ -364,6 +409,11 @@ impl Storage {
         if purged > 0 {
             self.kv.commit(ops, true)?;
         }
+        if self.purge_from.is_none() && self.seen_filter.refill_if_crowded(vec![keys::SEEN]) {
+            tracing::debug!(
+                "dedup prefilter more than half set after a full purge pass: filling it again"
+            );
+        }
         Ok(purged)
     }
 
@@ -380,6 +430,9 @@ impl Lookup for Storage {
 
     fn seen(&self, message: &MessageRef) -> Result<bool, StoreError> {
         let (key, len) = keys::seen_key_buf(message);
+        if self.seen_filter.surely_absent(&key[..len]) {
+            return Ok(false);
+        }
         self.kv.contains_key(&key[..len])
     }
 

@@ -703,3 +703,50 @@ async fn directory_entries_survive_a_restart_and_a_corrupt_one_is_named() {
     assert!(err.contains("directory entry"), "{err}");
     store.shutdown().await.unwrap();
 }
+
+fn numbered(n: u32) -> StoredMessage {
+    let mut id = [7u8; 16];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    let mut message = record(7, Precedence::Routine, i64::MAX / 2);
+    message.message.id = MessageId::from(id);
+    message
+}
+
+#[tokio::test]
+async fn dedup_stays_right_while_its_prefilter_fills_at_open_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // More than two filling steps' worth, so that filling takes several.
+    for chunk in (0..5_000u32).collect::<Vec<_>>().chunks(1_000) {
+        let writes = chunk.iter().map(|n| to(Hop::Local, numbered(*n))).collect();
+        store.commit(writes).await.unwrap();
+    }
+    store.shutdown().await.unwrap();
+
+    let store = Store::open(dir.path()).unwrap();
+    let held: Vec<MessageRef> = (0..5_000).map(|n| numbered(n).message).collect();
+    // At once, while the prefilter is (most likely) still reading the table in.
+    assert!(store.seen(held.clone()).await.unwrap().iter().all(|s| *s));
+    let during = store
+        .commit(vec![to(Hop::Local, numbered(5_000))])
+        .await
+        .unwrap();
+    assert_eq!(during, vec![WriteOutcome::Stored]);
+    // Once it has read everything (the store thread fills it while idle).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut all = held.clone();
+    all.push(numbered(5_000).message);
+    assert!(store.seen(all).await.unwrap().iter().all(|s| *s));
+    let new: Vec<MessageRef> = (5_001..6_000).map(|n| numbered(n).message).collect();
+    assert!(store.seen(new).await.unwrap().iter().all(|s| !*s));
+    let again = store
+        .commit(vec![
+            to(Hop::Local, numbered(17)),
+            to(Hop::Local, numbered(4_999)),
+            to(Hop::Local, numbered(5_000)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::Duplicate; 3]);
+    store.shutdown().await.unwrap();
+}
