@@ -104,8 +104,9 @@ pub struct Core {
     config: ArcSwap<NodeConfig>,
     store: Store,
     /// Signs what this node originates: swapped when a reload puts a new certificate and key
-    /// in force, so that nothing is signed with a replaced key afterwards.
-    signer: ArcSwap<Signer>,
+    /// in force, so that nothing is signed with a replaced key afterwards. Shared with the
+    /// audit writer, which signs each checkpoint with the one in force then.
+    signer: Arc<ArcSwap<Signer>>,
     verifier: EnvelopeVerifier,
     /// Verifying and signing large ROUTINE and PRIORITY batches, at a lower priority.
     bulk: Bulk,
@@ -158,7 +159,8 @@ pub struct CoreParts {
     pub identity: NodeIdentity,
     pub config: NodeConfig,
     pub store: Store,
-    pub signer: Signer,
+    /// The node's signer, shared with the audit writer (opened before the core is made).
+    pub signer: Arc<ArcSwap<Signer>>,
     pub verifier: EnvelopeVerifier,
     pub bulk: Bulk,
     /// The notice register as the store holds it at start.
@@ -195,7 +197,7 @@ impl Core {
             identity,
             config: ArcSwap::from_pointee(config),
             store,
-            signer: ArcSwap::from_pointee(signer),
+            signer,
             verifier,
             bulk,
             stats: Stats::default(),
