@@ -119,6 +119,7 @@ impl Node {
             mut crl_guard,
             admitted,
         } = preflight::preflight(&config, now_ms() / 1000)?;
+        let creds = Arc::new(creds);
         // One signer in force for the node and its audit writer: a reload swaps it for both.
         let signer = Arc::new(ArcSwap::from_pointee(creds.signer()));
         // The store first: a second node on the same storage directory is told that the
@@ -171,6 +172,7 @@ impl Node {
 
         let core = Arc::new(Core::new(CoreParts {
             identity: creds.identity().clone(),
+            credentials: creds.clone(),
             signer,
             verifier: EnvelopeVerifier::new(trust),
             bulk,
