@@ -4,7 +4,8 @@
 //! QUIC connections (a redial would give a new one); a config that does not parse, or that
 //! changes `node_id`, is refused and the node goes on with the old one; a removed peer's
 //! link goes down and an added peer is dialled; a new certificate and key sign what the node
-//! sends after the reload, its audit checkpoints included, and the log still verifies.
+//! sends after the reload, its audit checkpoints included, and the log still verifies; a
+//! new CRL named by the config alone closes the revoked peer's link and no other.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -479,4 +480,84 @@ async fn a_reload_with_a_new_certificate_and_key_signs_the_next_audit_checkpoint
     let checked = certificates.len() + checkpoint_certificates(&at_gs).len();
     assert_eq!(found["checkpoints"], checked, "{found}");
     assert_eq!(found["ok"], true, "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_names_a_new_crl_closes_only_the_revoked_peers_link() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    for (node, peer) in [(&gs, "ncb.fr"), (&gs, "ncb.ke"), (&fr, "gs"), (&ke, "gs")] {
+        linked(node, peer).await;
+    }
+    let gs_fr = link_id(&gs, "ncb.fr");
+    let fr_gs = link_id(&fr, "gs");
+    let gs_ke = link_id(&gs, "ncb.ke");
+
+    // A CRL that revokes ncb.ke, in a new file that only gs's config names: the file every
+    // node watches stays as it was, so only the reload can put it in force.
+    pki(&net, &["revoke", "--node", "ncb.ke"]).await;
+    let new_crl = net.net.pki_dir().join("gs-next-crl.pem");
+    pki(
+        &net,
+        &["crl", "--out", new_crl.to_str().expect("a UTF-8 path")],
+    )
+    .await;
+    edit(
+        &net.config_path("gs"),
+        "crl = \"pki/crl.pem\"",
+        "crl = \"pki/gs-next-crl.pem\"",
+    );
+    // Longer than the CRL watcher's period: without a reload, nothing changes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        gs_ke,
+        link_id(&gs, "ncb.ke"),
+        "not revoked before the reload"
+    );
+
+    let (code, out, err) = reload(&socket_of(&gs), true).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["trust_changed"], true, "{json}");
+    assert_eq!(json["identity_changed"], false, "{json}");
+    for key in [
+        "peers_added",
+        "peers_removed",
+        "peers_readdressed",
+        "groups_changed",
+        "keys_changed",
+    ] {
+        assert_eq!(json[key], serde_json::json!([]), "{key}: {json}");
+    }
+
+    eventually("gs to close the revoked ncb.ke's link", || async {
+        (!gs.is_linked(&id("ncb.ke"))).then_some(())
+    })
+    .await;
+    // ncb.ke keeps redialling gs; none of its attempts gets in.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        !gs.is_linked(&id("ncb.ke")),
+        "the revoked ncb.ke linked again"
+    );
+
+    // The link with ncb.fr is the same connection, and it still carries messages.
+    assert_eq!(
+        gs_fr,
+        link_id(&gs, "ncb.fr"),
+        "gs's link with ncb.fr stayed up"
+    );
+    assert_eq!(fr_gs, link_id(&fr, "gs"), "ncb.fr's link with gs stayed up");
+    gs.bureau()
+        .submit(vec![text(1, "ncb.fr", Precedence::Routine)])
+        .await
+        .expect("taken");
+    received(&fr, 1).await;
+    assert_eq!(gs_fr, link_id(&gs, "ncb.fr"));
+
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
 }
