@@ -4,18 +4,20 @@
 //! QUIC connections (a redial would give a new one); a config that does not parse, or that
 //! changes `node_id`, is refused and the node goes on with the old one; a removed peer's
 //! link goes down and an added peer is dialled; a new certificate and key sign what the node
-//! sends after the reload.
+//! sends after the reload, its audit checkpoints included, and the log still verifies; a
+//! new CRL named by the config alone closes the revoked peer's link and no other.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bluehelm::api::pb;
+use bluehelm::engine::records::hex;
 use bluehelm::localnet::{standard_specs, NodeSpec};
 use bluehelm::Node;
 use bluehelm_proto::{Destination, GroupName, Precedence};
 use bluehelm_tests::{
-    api_client_of, bluehelm_bin, eventually, id, inbox_at_least, linked, number_of, pki_cli,
-    run_cli, text, NodeProcess, TestNet,
+    api_client_of, bluehelm_bin, certificate_der, eventually, id, inbox_at_least, linked,
+    number_of, pki_cli, renew_in_place, run_cli, text, NodeProcess, TestNet,
 };
 
 /// The standard network, with a group `east` at gs that starts with ncb.fr alone.
@@ -316,14 +318,6 @@ async fn pki(net: &TestNet, args: &[&str]) -> String {
     pki_cli(bluehelm_bin!(), net, args).await
 }
 
-/// The DER of the first certificate in the PEM file at `path`.
-fn certificate_der(path: &Path) -> Vec<u8> {
-    let pem = std::fs::read(path).expect("certificate file");
-    bluehelm_pki::pem_or_der(&pem, "CERTIFICATE")
-        .expect("a certificate")
-        .remove(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_with_a_new_certificate_and_key_signs_what_follows_with_them() {
     let net = TestNet::standard();
@@ -332,8 +326,6 @@ async fn a_reload_with_a_new_certificate_and_key_signs_what_follows_with_them() 
     let ke = net.start("ncb.ke").await;
     linked(&fr, "gs").await;
     linked(&ke, "gs").await;
-    let pki_dir = net.net.pki_dir();
-    let old_der = certificate_der(&pki_dir.join("ncb.fr.pem"));
 
     fr.bureau()
         .submit(vec![text(1, "ncb.ke", Precedence::Routine)])
@@ -342,23 +334,7 @@ async fn a_reload_with_a_new_certificate_and_key_signs_what_follows_with_them() 
     received(&ke, 1).await;
 
     // A new key and certificate for ncb.fr, installed over the files its config names.
-    let out = tempfile::tempdir().expect("temporary folder");
-    let new_files = out.path().join("ncb.fr");
-    pki(
-        &net,
-        &[
-            "rotate",
-            "--node",
-            "ncb.fr",
-            "--out",
-            new_files.to_str().expect("utf-8"),
-        ],
-    )
-    .await;
-    std::fs::copy(new_files.join("ncb.fr.pem"), pki_dir.join("ncb.fr.pem")).expect("copied");
-    std::fs::copy(new_files.join("ncb.fr.key"), pki_dir.join("ncb.fr.key")).expect("copied");
-    let new_der = certificate_der(&pki_dir.join("ncb.fr.pem"));
-    assert_ne!(new_der, old_der);
+    let (old_der, new_der) = renew_in_place(bluehelm_bin!(), &net, "ncb.fr").await;
 
     let (code, said, err) = reload(&socket_of(&fr), false).await;
     assert_eq!(code, 0, "{said}{err}");
@@ -387,6 +363,199 @@ async fn a_reload_with_a_new_certificate_and_key_signs_what_follows_with_them() 
     );
     // Record changes are signed with the same one.
     assert!(fr.bureau().record_signer().certificate_der() == new_der.as_slice());
+
+    for node in [ke, fr, gs] {
+        node.shutdown().await;
+    }
+}
+
+/// The standard network, every node signing an audit checkpoint every second.
+fn net_with_checkpoints() -> TestNet {
+    let mut specs = standard_specs();
+    for spec in &mut specs {
+        spec.audit = Some("checkpoint_seconds = 1".into());
+    }
+    TestNet::with_specs(specs)
+}
+
+fn storage(net: &TestNet, node: &str) -> PathBuf {
+    net.dir().join("data").join(node)
+}
+
+/// The certificate (hex DER) on each signed checkpoint in `file`, in the file's order.
+fn checkpoint_certificates(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .map(|line| {
+            let checkpoint: serde_json::Value = serde_json::from_str(line).expect("a checkpoint");
+            checkpoint["certificate"]
+                .as_str()
+                .expect("a certificate")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_a_new_certificate_and_key_signs_the_next_audit_checkpoints_with_them() {
+    let net = net_with_checkpoints();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
+    let own = storage(&net, "ncb.fr").join("audit-checkpoints.log");
+    let at_gs = storage(&net, "gs").join("audit-checkpoints-ncb.fr.log");
+    let old = hex(&certificate_der(&net.net.pki_dir().join("ncb.fr.pem")));
+    let kept_at_gs = |certificate: String| {
+        let at_gs = at_gs.clone();
+        move || {
+            let found = checkpoint_certificates(&at_gs).contains(&certificate);
+            async move { found.then_some(()) }
+        }
+    };
+
+    fr.bureau()
+        .submit(vec![text(1, "gs", Precedence::Routine)])
+        .await
+        .expect("taken");
+    received(&gs, 1).await;
+    eventually(
+        "gs to keep a checkpoint of ncb.fr signed with its first certificate",
+        kept_at_gs(old.clone()),
+    )
+    .await;
+
+    let (_, new_der) = renew_in_place(bluehelm_bin!(), &net, "ncb.fr").await;
+    let new = hex(&new_der);
+    let (code, out, err) = reload(&socket_of(&fr), true).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["identity_changed"], true, "{json}");
+
+    fr.bureau()
+        .submit(vec![text(2, "gs", Precedence::Routine)])
+        .await
+        .expect("taken");
+    received(&gs, 2).await;
+    // gs checks each checkpoint it receives against the certificate of the envelope that
+    // carries it (signed with the new key now): one signed with the old key is dropped there.
+    eventually(
+        "gs to keep a checkpoint of ncb.fr signed with its new certificate",
+        kept_at_gs(new.clone()),
+    )
+    .await;
+    fr.shutdown().await;
+    gs.shutdown().await;
+
+    // The node's own file: the old certificate up to the reload, the new one from then on.
+    let certificates = checkpoint_certificates(&own);
+    let first_new = certificates
+        .iter()
+        .position(|c| *c == new)
+        .expect("ncb.fr signed a checkpoint with its new certificate");
+    assert!(first_new > 0, "and with the old one before the reload");
+    assert!(certificates[..first_new].iter().all(|c| *c == old));
+    assert!(
+        certificates[first_new..].iter().all(|c| *c == new),
+        "no checkpoint signed with the old key after the reload"
+    );
+
+    // `audit verify` checks each line with the certificate on it: the old lines and the new,
+    // in the node's own file and in the copies gs kept, all hold.
+    let config = net.config_path("ncb.fr");
+    let (code, out, err) = run_cli(
+        bluehelm_bin!(),
+        [
+            "audit",
+            "verify",
+            "--json",
+            "--checkpoints",
+            at_gs.to_str().expect("a UTF-8 path"),
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let found: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let checked = certificates.len() + checkpoint_certificates(&at_gs).len();
+    assert_eq!(found["checkpoints"], checked, "{found}");
+    assert_eq!(found["ok"], true, "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_names_a_new_crl_closes_only_the_revoked_peers_link() {
+    let net = TestNet::standard();
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    for (node, peer) in [(&gs, "ncb.fr"), (&gs, "ncb.ke"), (&fr, "gs"), (&ke, "gs")] {
+        linked(node, peer).await;
+    }
+    let gs_fr = link_id(&gs, "ncb.fr");
+    let fr_gs = link_id(&fr, "gs");
+    let gs_ke = link_id(&gs, "ncb.ke");
+
+    // A CRL that revokes ncb.ke, in a new file that only gs's config names: the file every
+    // node watches stays as it was, so only the reload can put it in force.
+    pki(&net, &["revoke", "--node", "ncb.ke"]).await;
+    let new_crl = net.net.pki_dir().join("gs-next-crl.pem");
+    pki(
+        &net,
+        &["crl", "--out", new_crl.to_str().expect("a UTF-8 path")],
+    )
+    .await;
+    edit(
+        &net.config_path("gs"),
+        "crl = \"pki/crl.pem\"",
+        "crl = \"pki/gs-next-crl.pem\"",
+    );
+    // Longer than the CRL watcher's period: without a reload, nothing changes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        gs_ke,
+        link_id(&gs, "ncb.ke"),
+        "not revoked before the reload"
+    );
+
+    let (code, out, err) = reload(&socket_of(&gs), true).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["trust_changed"], true, "{json}");
+    assert_eq!(json["identity_changed"], false, "{json}");
+    for key in [
+        "peers_added",
+        "peers_removed",
+        "peers_readdressed",
+        "groups_changed",
+        "keys_changed",
+    ] {
+        assert_eq!(json[key], serde_json::json!([]), "{key}: {json}");
+    }
+
+    eventually("gs to close the revoked ncb.ke's link", || async {
+        (!gs.is_linked(&id("ncb.ke"))).then_some(())
+    })
+    .await;
+    // ncb.ke keeps redialling gs; none of its attempts gets in.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        !gs.is_linked(&id("ncb.ke")),
+        "the revoked ncb.ke linked again"
+    );
+
+    // The link with ncb.fr is the same connection, and it still carries messages.
+    assert_eq!(
+        gs_fr,
+        link_id(&gs, "ncb.fr"),
+        "gs's link with ncb.fr stayed up"
+    );
+    assert_eq!(fr_gs, link_id(&fr, "gs"), "ncb.fr's link with gs stayed up");
+    gs.bureau()
+        .submit(vec![text(1, "ncb.fr", Precedence::Routine)])
+        .await
+        .expect("taken");
+    received(&fr, 1).await;
+    assert_eq!(gs_fr, link_id(&gs, "ncb.fr"));
 
     for node in [ke, fr, gs] {
         node.shutdown().await;

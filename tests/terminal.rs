@@ -15,8 +15,8 @@ use bluehelm::Node;
 use bluehelm_pki::{IssueRequest, NodeCredentials, Role, TrustStore};
 use bluehelm_tests::raw::RawLink;
 use bluehelm_tests::{
-    bluehelm_bin, eventually, id, inbox_at_least, net_with_terminal, run_cli as cli, NodeProcess,
-    TestNet,
+    bluehelm_bin, eventually, id, inbox_at_least, net_with_terminal, renew_in_place,
+    run_cli as cli, NodeProcess, TestNet,
 };
 use rustls::pki_types::{CertificateDer, ServerName};
 use tonic::transport::Channel;
@@ -264,6 +264,75 @@ async fn revoked_terminal_is_refused_and_cut_off_once_the_new_crl_is_in_force() 
     )
     .await;
     still_serves(&net, address).await;
+    mission.stop();
+}
+
+/// The certificate the listener presents to a new connection (DER), read from the handshake
+/// of the good terminal, which checks it against the network CA and the mission post's name.
+async fn presented_certificate(net: &TestNet, address: SocketAddr) -> Vec<u8> {
+    let config = raw_tls(&trust(net), Some(&creds(net, "term1.unmiss")));
+    let tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the listener accepts");
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(mission_name(), tcp)
+        .await
+        .expect("the handshake completes");
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .expect("a server certificate")
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reload_new_terminal_connections_get_the_renewed_certificate() {
+    let (net, address) = network();
+    let config = net.config_path("mission.unmiss");
+    let mission = NodeProcess::start(bluehelm_bin!(), &config);
+    let mut open = terminal(address, &creds(&net, "term1.unmiss"), &trust(&net)).await;
+    open.status(pb::StatusRequest {}).await.expect("served");
+
+    let (old, new) = renew_in_place(bluehelm_bin!(), &net, "mission.unmiss").await;
+    // (Compared with assert!: a mismatch would print two certificates byte by byte.)
+    assert!(
+        presented_certificate(&net, address).await == old,
+        "new files alone change nothing: the certificate in force until the reload"
+    );
+    let (code, out, err) = cli(
+        bluehelm_bin!(),
+        [
+            "reload",
+            "--json",
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["identity_changed"], true, "{json}");
+
+    assert!(
+        presented_certificate(&net, address).await == new,
+        "a new connection gets the renewed certificate, not the one the node started with"
+    );
+    // A terminal checks it as before (CA, CRL, its home node's name) and is served.
+    still_serves(&net, address).await;
+    open.status(pb::StatusRequest {})
+        .await
+        .expect("the terminal connected before the reload is still served");
+    // The new configuration asks as much of clients as the one it replaced.
+    let trust = trust(&net);
+    assert_refused("no client certificate", address, raw_tls(&trust, None)).await;
+    let fr = creds(&net, "ncb.fr");
+    assert_refused(
+        "an NCB's node certificate",
+        address,
+        raw_tls(&trust, Some(&fr)),
+    )
+    .await;
     mission.stop();
 }
 

@@ -14,6 +14,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bluehelm_pki::Signer;
 
 use crate::engine::audit::{Entry, SignedCheckpoint};
@@ -63,14 +64,16 @@ impl AuditLog {
     }
 
     /// Opens (or creates) `<storage>/audit.log` and starts its writer. Signed checkpoints
-    /// are made every `every` and at close, and each is also sent on `checkpoints`.
+    /// are made every `every` and at close, each with the signer `signer` holds at that
+    /// moment (the node's, which a reload may replace), and each is also sent on
+    /// `checkpoints`.
     pub fn open(
         storage: &Path,
-        signer: Signer,
+        signer: Arc<ArcSwap<Signer>>,
         every: Duration,
         checkpoints: tokio::sync::mpsc::Sender<SignedCheckpoint>,
     ) -> Result<Self, AuditError> {
-        let file = writer::LogFile::open(storage, signer.node().as_str())?;
+        let file = writer::LogFile::open(storage, signer.load().node().as_str())?;
         let (queue, commands) = sync_channel(QUEUE);
         let writer = writer::Writer::new(file, signer, every, checkpoints);
         let thread = std::thread::Builder::new()

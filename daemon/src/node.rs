@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, TrustStore};
+use arc_swap::ArcSwap;
+use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, Signer, TrustStore};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -118,6 +119,9 @@ impl Node {
             mut crl_guard,
             admitted,
         } = preflight::preflight(&config, now_ms() / 1000)?;
+        let creds = Arc::new(creds);
+        // One signer in force for the node and its audit writer: a reload swaps it for both.
+        let signer = Arc::new(ArcSwap::from_pointee(creds.signer()));
         // The store first: a second node on the same storage directory is told that the
         // directory is in use, and by which process, rather than that the API socket is.
         let storage = config.storage.clone();
@@ -143,7 +147,7 @@ impl Node {
                 .metrics_listen
                 .map(crate::metrics::bind)
                 .transpose()?;
-            let audit = Self::open_audit(&config, &creds)?;
+            let audit = Self::open_audit(&config, signer.clone())?;
             Ok((
                 (opened, metrics),
                 (register, directory, Arc::new(records), quarantine),
@@ -168,7 +172,8 @@ impl Node {
 
         let core = Arc::new(Core::new(CoreParts {
             identity: creds.identity().clone(),
-            signer: creds.signer(),
+            credentials: creds.clone(),
+            signer,
             verifier: EnvelopeVerifier::new(trust),
             bulk,
             store,
@@ -300,7 +305,7 @@ impl Node {
     /// out of the receiver, for gs.
     fn open_audit(
         config: &NodeConfig,
-        creds: &NodeCredentials,
+        signer: Arc<ArcSwap<Signer>>,
     ) -> Result<(AuditLog, mpsc::Receiver<SignedCheckpoint>), StartError> {
         let (sender, receiver) = mpsc::channel(CHECKPOINTS_WAITING);
         if !config.audit.enabled {
@@ -308,7 +313,7 @@ impl Node {
         }
         let log = AuditLog::open(
             &config.storage,
-            creds.signer(),
+            signer,
             config.audit.checkpoint_every,
             sender,
         )?;

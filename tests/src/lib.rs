@@ -368,6 +368,35 @@ pub async fn pki_cli(bin: &Path, net: &TestNet, args: &[&str]) -> String {
     stdout
 }
 
+/// The DER of the first certificate in the PEM file at `path`.
+pub fn certificate_der(path: &Path) -> Vec<u8> {
+    let pem = std::fs::read(path).expect("certificate file");
+    bluehelm_pki::pem_or_der(&pem, "CERTIFICATE")
+        .expect("a certificate")
+        .remove(0)
+}
+
+/// Renews `node`'s certificate and key as an operator does before a reload: `bluehelm pki
+/// rotate` (the binary `bin`), then the new files copied over the ones its config names.
+/// Returns the DER of the certificate it had and of the new one, which differ.
+pub async fn renew_in_place(bin: &Path, net: &TestNet, node: &str) -> (Vec<u8>, Vec<u8>) {
+    let pki = net.net.pki_dir();
+    let (cert, key) = (
+        pki.join(format!("{node}.pem")),
+        pki.join(format!("{node}.key")),
+    );
+    let old = certificate_der(&cert);
+    let out = tempfile::tempdir().expect("temporary folder");
+    let new_files = out.path().join(node);
+    let new_dir = new_files.to_str().expect("a UTF-8 path");
+    pki_cli(bin, net, &["rotate", "--node", node, "--out", new_dir]).await;
+    std::fs::copy(new_files.join(format!("{node}.pem")), &cert).expect("certificate copied");
+    std::fs::copy(new_files.join(format!("{node}.key")), &key).expect("key copied");
+    let new = certificate_der(&cert);
+    assert!(new != old, "a new certificate for {node}");
+    (old, new)
+}
+
 /// A `bluehelm run` process; killed (SIGKILL) when dropped unless stopped first.
 pub struct NodeProcess {
     child: Child,

@@ -42,10 +42,8 @@ pub enum ApiError {
         address: SocketAddr,
         source: io::Error,
     },
-    /// The node's own certificate or key cannot be loaded for the terminal listener.
-    #[error("terminal_listen: node credentials")]
-    TerminalCredentials(#[from] bluehelm_pki::CredentialsError),
-    /// TLS for the terminal listener cannot be set up from the node's files.
+    /// TLS for the terminal listener cannot be set up from the node's certificate and trust
+    /// store.
     #[error("terminal_listen")]
     TerminalTls(#[from] TerminalTlsError),
 }

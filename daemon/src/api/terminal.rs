@@ -5,10 +5,11 @@
 //! Every connection is mutual TLS 1.3 ([`tls`]): the client must present a certificate of
 //! role `terminal` from the network CA, not revoked under the CRL in force, whose home node
 //! is this node. Anything else fails the handshake, is logged with its reason, and never
-//! reaches the service. Each handshake uses the trust store the node holds when it starts, so
-//! a new CRL (picked up by the node's CRL watcher within about 2 s) applies to the next
-//! connection; a connection already open re-checks its certificate while it is used and
-//! closes once it is no longer accepted (`terminal/stream.rs`; docs/security.md).
+//! reaches the service. Each handshake uses the trust store and the node certificate the
+//! node holds when it starts, so a new CRL (picked up by the node's CRL watcher within about
+//! 2 s) and a certificate renewed by a reload apply to the next connection; a connection
+//! already open re-checks its certificate while it is used and closes once it is no longer
+//! accepted (`terminal/stream.rs`; docs/security.md).
 //!
 //! A refused client costs little: at most [`MAX_CONNECTIONS`] connections (handshaking or
 //! open) at a time, each handshake bounded by [`HANDSHAKE_TIMEOUT`]; beyond that new
@@ -21,7 +22,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bluehelm_pki::NodeCredentials;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -61,9 +61,7 @@ impl TerminalListener {
     /// Binds `address` and prepares TLS from the node's certificate and trust store. Done
     /// before anything else of the API starts, so a wrong address fails the start cleanly.
     pub(super) fn bind(node: &BureauHandle, address: SocketAddr) -> Result<Self, ApiError> {
-        let files = &node.config().tls;
-        let creds = NodeCredentials::load(&files.certificate, &files.key)?;
-        let tls = tls::ServerTls::new(creds, node.verifier().trust_store())?;
+        let tls = tls::ServerTls::new(node.credentials(), node.verifier().trust_store())?;
         let bind_error = |source| ApiError::TerminalBind { address, source };
         let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
         listener.set_nonblocking(true).map_err(bind_error)?;
@@ -176,10 +174,10 @@ async fn handshake(
     slot: OwnedSemaphorePermit,
     accepted: Accepted,
 ) {
-    let config = match tls.config(node.verifier().trust_store()) {
+    let config = match tls.config(node.credentials(), node.verifier().trust_store()) {
         Ok(config) => config,
         Err(err) => {
-            tracing::error!(error = %err, "terminal refused: cannot set up TLS with the trust store in force");
+            tracing::error!(error = %err, "terminal refused: cannot set up TLS with the certificate and trust store in force");
             return;
         }
     };

@@ -3,16 +3,19 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bluehelm_pki::NodeCredentials;
 
 use super::*;
-use crate::engine::audit::{Entry, Event};
+use crate::engine::audit::{Entry, Event, SignedCheckpoint};
+use crate::engine::records::hex;
 use crate::localnet::{standard_specs, LocalNet};
 
 struct Fixture {
     _dir: tempfile::TempDir,
+    net: LocalNet,
     storage: PathBuf,
     ca: PathBuf,
     creds: NodeCredentials,
@@ -30,27 +33,33 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(&storage).expect("storage");
     Fixture {
         ca: pki.join("ca.pem"),
+        net,
         _dir: dir,
         storage,
         creds,
     }
 }
 
+/// The `i`th entry of a session.
+fn entry(i: usize) -> Entry {
+    Entry {
+        message_id: format!("{i:032x}"),
+        ..Entry::new(Event::Accepted, 1_000 + i as i64)
+    }
+}
+
 /// Opens the log, records `n` entries, closes it; returns the checkpoints it sent.
-fn session(f: &Fixture, n: usize) -> Vec<crate::engine::audit::SignedCheckpoint> {
+fn session(f: &Fixture, n: usize) -> Vec<SignedCheckpoint> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
     let log = AuditLog::open(
         &f.storage,
-        f.creds.signer(),
+        Arc::new(ArcSwap::from_pointee(f.creds.signer())),
         Duration::from_secs(3600),
         sender,
     )
     .expect("the log opens");
     for i in 0..n {
-        log.record(Entry {
-            message_id: format!("{i:032x}"),
-            ..Entry::new(Event::Accepted, 1_000 + i as i64)
-        });
+        log.record(entry(i));
     }
     log.close();
     let mut sent = Vec::new();
@@ -79,6 +88,60 @@ fn a_log_goes_on_across_restarts_and_verifies_with_its_signed_checkpoints() {
     }
     // Nothing recorded: no new checkpoint, the file stays as it was.
     assert!(session(&f, 0).is_empty());
+}
+
+#[test]
+fn checkpoints_are_signed_with_the_signer_in_force_and_verify_across_a_renewal() {
+    let mut f = fixture();
+    let renewed = f
+        .net
+        .ca()
+        .rotate(&"ncb.fr".parse().expect("a node id"), 30, false)
+        .expect("a new certificate and key for ncb.fr")
+        .issued
+        .credentials()
+        .expect("credentials");
+    let signer = Arc::new(ArcSwap::from_pointee(f.creds.signer()));
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    let log = AuditLog::open(
+        &f.storage,
+        signer.clone(),
+        Duration::from_millis(50),
+        sender,
+    )
+    .expect("the log opens");
+    log.record(entry(0));
+    // The first checkpoint, made on the writer's next tick, before the renewal.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        if let Ok(signed) = receiver.try_recv() {
+            break signed;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint within 10 s");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // What a reload with a renewed certificate and key does to the node's signer.
+    signer.store(Arc::new(renewed.signer()));
+    log.record(entry(1));
+    log.close();
+    let mut after = Vec::new();
+    while let Ok(signed) = receiver.try_recv() {
+        after.push(signed);
+    }
+
+    assert_eq!(first.seq, 1);
+    assert_eq!(first.certificate, hex(f.creds.node_cert_der()));
+    let last = after.last().expect("a checkpoint at close");
+    assert_eq!(last.seq, 2);
+    assert_eq!(
+        last.certificate,
+        hex(renewed.node_cert_der()),
+        "signed after the renewal: the new certificate, not the one the log was opened with"
+    );
+    // The node's own file holds both, and each verifies with the certificate on its line.
+    let found = verify_log(&f.storage, "ncb.fr", &f.ca, &[]).expect("intact");
+    assert_eq!((found.entries, found.checkpoints), (2, 1 + after.len()));
+    assert_eq!(found.latest.map(|c| c.seq), Some(2));
 }
 
 #[test]

@@ -9,8 +9,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bluehelm_pki::Signer;
 
 use super::read::{CHECKPOINTS_FILE, LOG_FILE};
@@ -114,7 +116,13 @@ fn resume(file: &mut File, path: &Path, node: &str) -> Result<Chain, AuditError>
 
 pub(super) struct Writer {
     log: LogFile,
-    signer: Signer,
+    /// The node's signer in force, shared with the node: a reload that renews the
+    /// certificate and key swaps it, and the next checkpoint is signed with the new one.
+    /// gs checks a checkpoint against the certificate of the envelope that carries it,
+    /// which the node signs with the signer in force, so an old key here would get every
+    /// later checkpoint dropped there; `audit verify` checks each line with the certificate
+    /// on it, so a log whose checkpoints change certificate midway verifies.
+    signer: Arc<ArcSwap<Signer>>,
     every: Duration,
     to_hub: tokio::sync::mpsc::Sender<SignedCheckpoint>,
     /// Entries appended since the last checkpoint.
@@ -124,7 +132,7 @@ pub(super) struct Writer {
 impl Writer {
     pub(super) fn new(
         log: LogFile,
-        signer: Signer,
+        signer: Arc<ArcSwap<Signer>>,
         every: Duration,
         to_hub: tokio::sync::mpsc::Sender<SignedCheckpoint>,
     ) -> Self {
@@ -198,11 +206,13 @@ impl Writer {
         }
         self.unchecked = 0;
         let checkpoint = self.log.chain.checkpoint(now_ms());
+        // Loaded once: the certificate on the line and the key that signs it are one pair.
+        let signer = self.signer.load();
         let signed = SignedCheckpoint::new(
             &self.log.node,
             &checkpoint,
-            self.signer.certificate_der(),
-            |message| self.signer.sign_checkpoint(message),
+            signer.certificate_der(),
+            |message| signer.sign_checkpoint(message),
         );
         if let Err(err) = append_synced(&self.log.checkpoints, &signed.to_line()) {
             tracing::error!(file = %self.log.checkpoints.display(), error = %err,

@@ -120,6 +120,12 @@ impl BureauHandle {
         self.core.record_signer()
     }
 
+    /// The node's certificate chain and key in force (the terminal listener's TLS). Kept in
+    /// the crate: it holds the private key.
+    pub(crate) fn credentials(&self) -> Arc<bluehelm_pki::NodeCredentials> {
+        self.core.credentials()
+    }
+
     /// This node's own certificate as the CRL in force judges it (`bluehelm status`).
     pub fn standing(&self) -> crate::engine::revocation::Standing {
         self.core.standing()

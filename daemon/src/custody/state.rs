@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use arc_swap::ArcSwap;
-use bluehelm_pki::{EnvelopeVerifier, NodeIdentity, Signer};
+use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, NodeIdentity, Signer};
 use bluehelm_proto::{MessageId, NodeId, RefusalReason};
 use tokio_util::sync::CancellationToken;
 
@@ -104,8 +104,12 @@ pub struct Core {
     config: ArcSwap<NodeConfig>,
     store: Store,
     /// Signs what this node originates: swapped when a reload puts a new certificate and key
-    /// in force, so that nothing is signed with a replaced key afterwards.
-    signer: ArcSwap<Signer>,
+    /// in force, so that nothing is signed with a replaced key afterwards. Shared with the
+    /// audit writer, which signs each checkpoint with the one in force then.
+    signer: Arc<ArcSwap<Signer>>,
+    /// The certificate chain and key `signer` is made from, in force: swapped with it. The
+    /// terminal listener presents them to new connections.
+    credentials: ArcSwap<NodeCredentials>,
     verifier: EnvelopeVerifier,
     /// Verifying and signing large ROUTINE and PRIORITY batches, at a lower priority.
     bulk: Bulk,
@@ -158,7 +162,10 @@ pub struct CoreParts {
     pub identity: NodeIdentity,
     pub config: NodeConfig,
     pub store: Store,
-    pub signer: Signer,
+    /// The node's certificate chain and key.
+    pub credentials: Arc<NodeCredentials>,
+    /// Their signer, shared with the audit writer (opened before the core is made).
+    pub signer: Arc<ArcSwap<Signer>>,
     pub verifier: EnvelopeVerifier,
     pub bulk: Bulk,
     /// The notice register as the store holds it at start.
@@ -181,6 +188,7 @@ impl Core {
             identity,
             config,
             store,
+            credentials,
             signer,
             verifier,
             bulk,
@@ -195,7 +203,8 @@ impl Core {
             identity,
             config: ArcSwap::from_pointee(config),
             store,
-            signer: ArcSwap::from_pointee(signer),
+            signer,
+            credentials: ArcSwap::new(credentials),
             verifier,
             bulk,
             stats: Stats::default(),
@@ -319,10 +328,17 @@ impl Core {
         self.signer.load_full()
     }
 
-    /// From now on this node signs with `signer` (a reload put a new certificate and key in
+    /// From now on this node signs with the key of `credentials` and presents their
+    /// certificate to new terminal connections (a reload put a new certificate and key in
     /// force). What was signed before keeps its signature.
-    pub fn replace_signer(&self, signer: Signer) {
-        self.signer.store(Arc::new(signer));
+    pub fn replace_credentials(&self, credentials: Arc<NodeCredentials>) {
+        self.signer.store(Arc::new(credentials.signer()));
+        self.credentials.store(credentials);
+    }
+
+    /// The certificate chain and key in force.
+    pub(crate) fn credentials(&self) -> Arc<NodeCredentials> {
+        self.credentials.load_full()
     }
 
     /// This node's id.

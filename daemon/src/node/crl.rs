@@ -39,14 +39,14 @@ pub struct CrlTask {
     pub core: Arc<Core>,
     pub links: Arc<Links>,
     pub endpoint: quinn::Endpoint,
-    pub creds: NodeCredentials,
+    pub creds: Arc<NodeCredentials>,
     pub guard: CrlGuard,
 }
 
 /// A reload's new certificate, key, CA or CRL (issue 15, item 3), put in force here like a
 /// new CRL file, so that the two never race: the answer says how it went.
 pub struct TlsReload {
-    pub creds: NodeCredentials,
+    pub creds: Arc<NodeCredentials>,
     pub trust: TrustStore,
     pub reply: oneshot::Sender<Result<PutDone, PutError>>,
 }
@@ -140,7 +140,7 @@ impl Running {
     /// or, if refused, the previous ones stay.
     async fn reloaded(
         &mut self,
-        creds: NodeCredentials,
+        creds: Arc<NodeCredentials>,
         trust: TrustStore,
     ) -> Result<PutDone, PutError> {
         let previous = std::mem::replace(&mut self.task.creds, creds);

@@ -113,12 +113,13 @@ impl Reloader {
         let config = Arc::new(config);
         self.core.replace_config(config.clone());
         let tls = if change.tls() {
-            // The key the new certificate certifies; in force for signing once the TLS side
-            // took the files (a renewed certificate and key sign from then on, not the old).
-            let signer = preflight.creds.signer();
+            // The new certificate and key: in force for signing (envelopes, record changes,
+            // audit checkpoints) and for new terminal connections once the TLS side took the
+            // files (a renewed certificate and key are used from then on, not the old).
+            let creds = Arc::new(preflight.creds);
             let (reply, answer) = oneshot::channel();
             let reload = TlsReload {
-                creds: preflight.creds,
+                creds: creds.clone(),
                 trust: preflight.trust,
                 reply,
             };
@@ -128,7 +129,7 @@ impl Reloader {
                     .map_err(|_| ReloadError::Stopped)
                     .and_then(|put| {
                         put.map(|done| {
-                            self.core.replace_signer(signer);
+                            self.core.replace_credentials(creds);
                             tracing::info!(crl_number = %done.number, closed = done.closed,
                             "new certificate, key, CA or CRL in force for new links and for signing");
                         })

@@ -38,33 +38,54 @@ pub enum TerminalTlsError {
 }
 
 /// The node's side, rebuilt when the node's trust store changes (a new CRL, picked up by the
-/// node's CRL watcher): each handshake uses the trust store in force when it starts.
+/// node's CRL watcher) or its certificate and key do (a reload): each handshake uses the
+/// trust store and certificate in force when it starts. Connections already open keep the
+/// configuration they were made with.
 pub struct ServerTls {
-    creds: NodeCredentials,
-    current: Mutex<(Arc<TrustStore>, Arc<rustls::ServerConfig>)>,
+    current: Mutex<InForce>,
+}
+
+/// A configuration and what it was built from (compared by pointer: the node replaces each
+/// whole, never in place).
+struct InForce {
+    creds: Arc<NodeCredentials>,
+    trust: Arc<TrustStore>,
+    config: Arc<rustls::ServerConfig>,
 }
 
 impl ServerTls {
     /// TLS for the terminal listener of the node `creds` certify.
-    pub fn new(creds: NodeCredentials, trust: Arc<TrustStore>) -> Result<Self, TerminalTlsError> {
+    pub fn new(
+        creds: Arc<NodeCredentials>,
+        trust: Arc<TrustStore>,
+    ) -> Result<Self, TerminalTlsError> {
         let config = server_config(&creds, trust.clone())?;
         Ok(Self {
-            creds,
-            current: Mutex::new((trust, config)),
+            current: Mutex::new(InForce {
+                creds,
+                trust,
+                config,
+            }),
         })
     }
 
-    /// The configuration for `trust`, the node's trust store now.
+    /// The configuration for `creds` and `trust`, the node's certificate and trust store
+    /// now.
     pub fn config(
         &self,
+        creds: Arc<NodeCredentials>,
         trust: Arc<TrustStore>,
     ) -> Result<Arc<rustls::ServerConfig>, TerminalTlsError> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if !Arc::ptr_eq(&current.0, &trust) {
-            let config = server_config(&self.creds, trust.clone())?;
-            *current = (trust, config);
+        if !Arc::ptr_eq(&current.creds, &creds) || !Arc::ptr_eq(&current.trust, &trust) {
+            let config = server_config(&creds, trust.clone())?;
+            *current = InForce {
+                creds,
+                trust,
+                config,
+            };
         }
-        Ok(current.1.clone())
+        Ok(current.config.clone())
     }
 }
 
