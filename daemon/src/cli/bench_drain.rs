@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bench::Proc;
 use super::bench_figures::{cpu_by_thread, cpu_delta, cpu_seconds_of, mib, rate, Memory};
-use super::bench_progress::{follow, Progress, PROGRESS};
 use super::bench_sync::print;
 use super::out::outln;
+use super::progress::{follow, Progress, PROGRESS};
 
 /// The backlog.
 pub const DEFAULT_MESSAGES: usize = 1_000_000;

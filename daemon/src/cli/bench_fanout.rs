@@ -22,8 +22,8 @@ use bluehelm_proto::{Body, Destination, Notice, NoticeLifecycle, NoticeType, Pre
 
 use super::bench::Proc;
 use super::bench_figures::{mib, percentile, two_letters, Memory};
-use super::bench_progress::Progress;
 use super::bench_sync::print;
+use super::progress::Progress;
 
 /// The number of NCBs.
 const DEFAULT_NCBS: usize = 200;

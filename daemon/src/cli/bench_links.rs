@@ -28,8 +28,8 @@ use tokio::sync::Semaphore;
 
 use super::bench::Proc;
 use super::bench_figures::{cpu_seconds_of, mib, per_link_kib, percentile, rate, Memory};
-use super::bench_progress::Progress;
 use super::bench_sync::print;
+use super::progress::Progress;
 
 /// The number of peers.
 const DEFAULT_PEERS: usize = 500;

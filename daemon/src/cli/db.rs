@@ -12,6 +12,7 @@ use bluehelm::human_time::local_from_ms;
 
 use super::bureau::{self, fail, input, Exit, NodeArgs};
 use super::out::outln;
+use super::progress::Progress;
 
 /// Bytes per chunk sent to the node: well under gRPC's 4 MiB message cap.
 const CHUNK_BYTES: usize = 1024 * 1024;
@@ -112,9 +113,16 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             None => return Err(input(format!("{shown} is empty"))),
         }
         let mut client = args.node.connect().await?;
-        let report = client
-            .import_records(tokio_stream::iter(chunks))
-            .await
+        // What the node has taken of the file: gRPC takes a chunk when the node has room.
+        let progress = Progress::bytes("importing", data.len() as u64);
+        let bar = progress.clone();
+        let sent = tokio_stream::StreamExt::map(tokio_stream::iter(chunks), move |chunk| {
+            bar.add(chunk.data.len() as u64);
+            chunk
+        });
+        let report = client.import_records(sent).await;
+        progress.finish();
+        let report = report
             .map_err(|s| {
                 let failure = bureau::from_status(s);
                 fail(failure.exit, format!("{shown}: {}", failure.message))
