@@ -1,7 +1,8 @@
 //! Metrics and health (issue 15, item 1), with real nodes on loopback and real HTTP: gs
 //! serves `/metrics` and `/healthz` on `metrics_listen`, fetched with `curl` (its output is
 //! printed); the series follow the traffic; `/healthz` turns 503 once the CRL in force has
-//! expired; `bluehelm status` exits 8 while a configured peer is down and 0 once all are up.
+//! expired; `bluehelm status` exits 8 while a configured peer is down and 0 once all are up;
+//! a replica's lag is nil while it is level and grows while the hub is away.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -9,7 +10,11 @@ use std::process::Command;
 use bluehelm::custody::now_ms;
 use bluehelm::localnet::standard_specs;
 use bluehelm_proto::Precedence;
-use bluehelm_tests::{bluehelm_bin, eventually, linked, queues_empty, run_cli, text, TestNet};
+use bluehelm_tests::records::{hub_at_least, import_sltd, replica_level, sltd_row};
+use bluehelm_tests::{
+    bluehelm_bin, eventually, linked, queues_empty, run_cli, specs_with_reference_services, text,
+    TestNet,
+};
 
 /// A TCP port on loopback that was free a moment ago.
 fn free_tcp_addr() -> SocketAddr {
@@ -256,4 +261,59 @@ async fn a_taken_metrics_address_stops_the_start_and_names_the_key() {
     // The store was closed: gs starts on the same storage once the address is free.
     drop(taken);
     net.start("gs").await.shutdown().await;
+}
+
+/// `bluehelm_replica_lag_seconds` of `database` in `metrics`.
+fn lag_seconds(metrics: &str, database: &str) -> f64 {
+    value(
+        metrics,
+        &format!("bluehelm_replica_lag_seconds{{database=\"{database}\"}}"),
+    )
+    .unwrap_or_else(|| panic!("no replica lag in seconds for {database}:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_lag_is_nil_when_level_and_grows_while_the_hub_is_away() {
+    let address = free_tcp_addr();
+    let mut specs = specs_with_reference_services();
+    let post_spec = specs
+        .iter_mut()
+        .find(|s| s.id.as_str() == "mission.unmiss")
+        .expect("the standard network has a mission post");
+    post_spec.metrics_listen = Some(address);
+    let net = TestNet::with_specs(specs);
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    linked(&fr, "gs").await;
+    let rows: Vec<String> = (0..50)
+        .map(|i| sltd_row(&format!("P{i:06}"), "ncb.fr", ""))
+        .collect();
+    let report = import_sltd(&fr, &rows).await;
+    assert_eq!((report.imported, report.rejected), (50, 0), "{report:?}");
+    hub_at_least(&gs, "sltd", 50).await;
+    let post = net.start("mission.unmiss").await;
+    replica_level(&post, "sltd", 50).await;
+
+    let (code, metrics) = curl(address, "/metrics").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        value(&metrics, "bluehelm_replica_lag_changes{database=\"sltd\"}"),
+        Some(0.0),
+        "{metrics}"
+    );
+    // Level, and told so at least every heartbeat (15 s) while the hub is there.
+    assert!(lag_seconds(&metrics, "sltd") < 16.0, "{metrics}");
+
+    // The hub goes away: nothing says the replica is level any more, so the lag grows
+    // with the clock.
+    gs.shutdown().await;
+    let (_, before) = curl(address, "/metrics").await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (_, after) = curl(address, "/metrics").await;
+    let (before, after) = (lag_seconds(&before, "sltd"), lag_seconds(&after, "sltd"));
+    assert!(
+        after >= before + 2.5,
+        "the lag grew from {before} s to only {after} s in 3 s"
+    );
+    drop(post);
 }
