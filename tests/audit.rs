@@ -310,3 +310,61 @@ async fn a_log_rewritten_after_its_checkpoint_reached_gs_is_caught_with_gss_copy
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hubs_full_log_file_is_set_aside_and_verify_and_trace_read_across_files() {
+    let mut specs = specs_with_reference_services();
+    specs[0].audit = Some("checkpoint_seconds = 1\nrotate_mib = 1".into());
+    let net = TestNet::with_specs(specs);
+    let gs = net.start("gs").await;
+    let fr = net.start("ncb.fr").await;
+    let ke = net.start("ncb.ke").await;
+    for node in [&fr, &ke] {
+        linked(node, "gs").await;
+    }
+    // About two entries of some 300 bytes per message at gs: 1 MiB is some 1,800 messages.
+    let mut first = None;
+    for batch in 0..6 {
+        let messages = (0..500)
+            .map(|i| text(batch * 500 + i, "ncb.ke", Precedence::Routine))
+            .collect();
+        let ids = fr.bureau().submit(messages).await.expect("submitted");
+        first.get_or_insert(ids[0].to_string());
+    }
+    inbox_at_least(&ke, 3_000).await;
+    let gs_storage = storage(&net, "gs");
+    let set_aside = || {
+        std::fs::read_dir(&gs_storage)
+            .expect("gs's storage")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("audit.log."))
+            .collect::<Vec<_>>()
+    };
+    bluehelm_tests::eventually("gs to set a full audit log file aside", || async {
+        (!set_aside().is_empty()).then_some(())
+    })
+    .await;
+    let mode = std::fs::metadata(gs_storage.join(&set_aside()[0]))
+        .expect("the file set aside")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let (code, out, err) = audit_cli(&net, &["verify", "--json"], "gs").await;
+    assert_eq!(code, 0, "{out}{err}");
+    let found: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(found["ok"], true);
+    assert_eq!(found["first_entry"], 1);
+    assert!(
+        found["entries"].as_u64().expect("entries") >= 6_000,
+        "{found}"
+    );
+    // The first message's entries are in the file set aside.
+    let entries = trace(&net, "gs", first.as_deref().expect("a first id")).await;
+    assert!(
+        has(&entries, "accepted", "") && has(&entries, "relayed", ""),
+        "{entries:?}"
+    );
+    drop((gs, fr, ke));
+}

@@ -12,11 +12,11 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bluehelm_pki::Signer;
 
+use crate::config::AuditConfig;
 use crate::engine::audit::{Entry, SignedCheckpoint};
 
 pub use checkpoints::{keep_received, send_to_hub, CHECKPOINT_SERVICE};
@@ -64,18 +64,25 @@ impl AuditLog {
     }
 
     /// Opens (or creates) `<storage>/audit.log` and starts its writer. Signed checkpoints
-    /// are made every `every` and at close, each with the signer `signer` holds at that
+    /// are made every `settings.checkpoint_every`, at close and before a file is set aside
+    /// (past `settings.rotate_bytes`), each with the signer `signer` holds at that
     /// moment (the node's, which a reload may replace), and each is also sent on
     /// `checkpoints`.
     pub fn open(
         storage: &Path,
         signer: Arc<ArcSwap<Signer>>,
-        every: Duration,
+        settings: AuditConfig,
         checkpoints: tokio::sync::mpsc::Sender<SignedCheckpoint>,
     ) -> Result<Self, AuditError> {
         let file = writer::LogFile::open(storage, signer.load().node().as_str())?;
         let (queue, commands) = sync_channel(QUEUE);
-        let writer = writer::Writer::new(file, signer, every, checkpoints);
+        let writer = writer::Writer::new(
+            file,
+            signer,
+            settings.checkpoint_every,
+            settings.rotate_bytes,
+            checkpoints,
+        );
         let thread = std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || writer.run(commands))

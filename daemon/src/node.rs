@@ -311,12 +311,7 @@ impl Node {
         if !config.audit.enabled {
             return Ok((AuditLog::disabled(), receiver));
         }
-        let log = AuditLog::open(
-            &config.storage,
-            signer,
-            config.audit.checkpoint_every,
-            sender,
-        )?;
+        let log = AuditLog::open(&config.storage, signer, config.audit, sender)?;
         Ok((log, receiver))
     }
 

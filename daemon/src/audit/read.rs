@@ -15,6 +15,43 @@ pub const LOG_FILE: &str = "audit.log";
 /// The checkpoints the node signed, beside its log.
 pub const CHECKPOINTS_FILE: &str = "audit-checkpoints.log";
 
+/// The prefix of a log file set aside (rotated): `audit.log.` and the number of its last
+/// entry, 20 digits, so that names sort in the log's order.
+const ROTATED_PREFIX: &str = "audit.log.";
+
+/// The name a log file takes when it is set aside after entry `last_seq`.
+pub(super) fn rotated_name(last_seq: u64) -> String {
+    format!("{ROTATED_PREFIX}{last_seq:020}")
+}
+
+/// The files of the log in `storage`, oldest first: those set aside, then `audit.log`
+/// (if it exists). An operator may have moved the oldest away; the rest verify from a
+/// checkpoint (see [`verify_log`]).
+pub fn log_files(storage: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let io = |source| ReadError::Io {
+        path: storage.to_owned(),
+        source,
+    };
+    let mut rotated = Vec::new();
+    for item in std::fs::read_dir(storage).map_err(io)? {
+        let name = item.map_err(io)?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_rotated = name
+            .strip_prefix(ROTATED_PREFIX)
+            .is_some_and(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()));
+        if is_rotated {
+            rotated.push(name.to_owned());
+        }
+    }
+    rotated.sort();
+    let mut files: Vec<PathBuf> = rotated.iter().map(|name| storage.join(name)).collect();
+    let current = storage.join(LOG_FILE);
+    if current.exists() || files.is_empty() {
+        files.push(current);
+    }
+    Ok(files)
+}
+
 /// At gs: the checkpoints `node` sent.
 pub fn received_checkpoints_file(storage: &Path, node: &str) -> PathBuf {
     storage.join(format!("audit-checkpoints-{node}.log"))
@@ -38,11 +75,15 @@ pub enum ReadError {
     },
     #[error("{path}: {tamper}")]
     Tampered { path: PathBuf, tamper: Tamper },
+    #[error("{path} is the log's oldest file and starts at entry {first}: the files before it were moved away, and no signed checkpoint of entry {} is at hand to check it from (give the checkpoint files with --checkpoints, or put the older files back)", first - 1)]
+    Unanchored { path: PathBuf, first: u64 },
 }
 
 /// What `audit verify` found in an untouched log.
 #[derive(Debug)]
 pub struct LogVerified {
+    /// The first entry verified: 1, or where the oldest file kept starts.
+    pub first: u64,
     pub entries: u64,
     /// Signed checkpoints checked against it.
     pub checkpoints: usize,
@@ -69,34 +110,75 @@ pub fn verify_log(
     }
     let count = checkpoints.len();
     let latest = checkpoints.iter().max_by_key(|c| c.seq).copied();
-    let path = storage.join(LOG_FILE);
-    let tampered = |tamper| ReadError::Tampered {
-        path: path.clone(),
-        tamper,
+    let files = log_files(storage)?;
+    let first = match files.first() {
+        Some(oldest) => first_entry(oldest)?.unwrap_or(1),
+        None => 1,
     };
-    let mut chain = Verifier::new(node, checkpoints);
-    let mut lines = Lines::open(&path)?;
-    while let Some(line) = lines.next() {
-        let (number, text) = line?;
-        if lines.unfinished {
-            // The writer is appending it now (or died doing so, and removes it on start).
-            break;
+    let mut chain = if first <= 1 {
+        Verifier::new(node, checkpoints)
+    } else {
+        // The older files were moved away: the checkpoint signed when the one before this
+        // was set aside says what its last entry was, and so what this file must follow.
+        let anchor = checkpoints.iter().find(|c| c.seq == first - 1).copied();
+        match anchor {
+            Some(anchor) => Verifier::from_checkpoint(anchor, checkpoints),
+            None => {
+                return Err(ReadError::Unanchored {
+                    path: files[0].clone(),
+                    first,
+                })
+            }
         }
-        let text = text.map_err(|problem| {
-            tampered(Tamper::Malformed {
-                line: number,
-                problem,
-            })
-        })?;
-        chain.line(&text).map_err(tampered)?;
+    };
+    let mut path = storage.join(LOG_FILE);
+    for file in files {
+        path = file;
+        let tampered = |tamper| ReadError::Tampered {
+            path: path.clone(),
+            tamper,
+        };
+        chain.next_file();
+        let mut lines = Lines::open(&path)?;
+        while let Some(line) = lines.next() {
+            let (number, text) = line?;
+            if lines.unfinished {
+                // The writer is appending it now (or died doing so, and removes it on start).
+                break;
+            }
+            let text = text.map_err(|problem| {
+                tampered(Tamper::Malformed {
+                    line: number,
+                    problem,
+                })
+            })?;
+            chain.line(&text).map_err(tampered)?;
+        }
     }
     let entries = chain.entries();
-    chain.finish().map_err(tampered)?;
+    chain
+        .finish()
+        .map_err(|tamper| ReadError::Tampered { path, tamper })?;
     Ok(LogVerified {
+        first,
         entries,
         checkpoints: count,
         latest,
     })
+}
+
+/// The number of the first entry in `path`, if it has one that parses (a file that does
+/// not is reported by the verification that follows).
+fn first_entry(path: &Path) -> Result<Option<u64>, ReadError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let mut lines = Lines::open(path)?;
+    let Some(line) = lines.next() else {
+        return Ok(None);
+    };
+    let (number, text) = line?;
+    Ok(parse_entry(path, number, text).ok().map(|entry| entry.seq))
 }
 
 /// The signed checkpoints of `node` in `path`, each signature checked.
@@ -138,18 +220,30 @@ fn read_checkpoints(
     Ok(out)
 }
 
-/// The entries of the log in `storage`, in order; a line that does not parse is an error.
+/// The entries of the log in `storage` (every file of it kept, oldest first), in order; a
+/// line that does not parse is an error.
 pub fn entries(
     storage: &Path,
 ) -> Result<impl Iterator<Item = Result<Entry, ReadError>>, ReadError> {
-    let path = storage.join(LOG_FILE);
-    let mut lines = Lines::open(&path)?;
-    Ok(std::iter::from_fn(move || {
-        let line = lines.next()?;
-        if lines.unfinished {
-            return None; // being appended now
+    let mut files = log_files(storage)?.into_iter();
+    let mut current: Option<(PathBuf, Lines)> = None;
+    Ok(std::iter::from_fn(move || loop {
+        if current.is_none() {
+            let path = files.next()?;
+            match Lines::open(&path) {
+                Ok(lines) => current = Some((path, lines)),
+                Err(err) => return Some(Err(err)),
+            }
         }
-        Some(line.and_then(|(number, text)| parse_entry(&path, number, text)))
+        let (path, lines) = current.as_mut()?;
+        match lines.next() {
+            // The last line of the file being appended now: not an entry yet.
+            Some(_) if lines.unfinished => current = None,
+            Some(line) => {
+                return Some(line.and_then(|(number, text)| parse_entry(path, number, text)))
+            }
+            None => current = None,
+        }
     }))
 }
 

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use bluehelm_pki::NodeCredentials;
 
 use super::*;
-use crate::engine::audit::{Entry, Event, SignedCheckpoint};
+use crate::engine::audit::{Entry, Event, SignedCheckpoint, Tamper};
 use crate::engine::records::hex;
 use crate::localnet::{standard_specs, LocalNet};
 
@@ -48,18 +48,36 @@ fn entry(i: usize) -> Entry {
     }
 }
 
+/// Checkpoints every `every`, files set aside past `rotate_bytes` (0: never).
+fn settings(every: Duration, rotate_bytes: u64) -> AuditConfig {
+    AuditConfig {
+        enabled: true,
+        checkpoint_every: every,
+        rotate_bytes,
+    }
+}
+
 /// Opens the log, records `n` entries, closes it; returns the checkpoints it sent.
 fn session(f: &Fixture, n: usize) -> Vec<SignedCheckpoint> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    rotating_session(f, n, 0)
+}
+
+/// [`session`], the file set aside past `rotate_bytes`.
+fn rotating_session(f: &Fixture, n: usize, rotate_bytes: u64) -> Vec<SignedCheckpoint> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
     let log = AuditLog::open(
         &f.storage,
         Arc::new(ArcSwap::from_pointee(f.creds.signer())),
-        Duration::from_secs(3600),
+        settings(Duration::from_secs(3600), rotate_bytes),
         sender,
     )
     .expect("the log opens");
     for i in 0..n {
         log.record(entry(i));
+        if rotate_bytes > 0 {
+            // Past the writer's gathering: a write (and a size check) every few entries.
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     log.close();
     let mut sent = Vec::new();
@@ -106,7 +124,7 @@ fn checkpoints_are_signed_with_the_signer_in_force_and_verify_across_a_renewal()
     let log = AuditLog::open(
         &f.storage,
         signer.clone(),
-        Duration::from_millis(50),
+        settings(Duration::from_millis(50), 0),
         sender,
     )
     .expect("the log opens");
@@ -198,6 +216,124 @@ fn an_endless_line_costs_a_bounded_read_and_is_reported() {
     assert!(
         err.to_string()
             .contains("line 2: not an audit entry (longer than an entry can be)"),
+        "{err}"
+    );
+}
+
+/// The files of the log, oldest first, by name.
+fn file_names(f: &Fixture) -> Vec<String> {
+    read::log_files(&f.storage)
+        .expect("the storage folder reads")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_full_file_is_set_aside_and_the_chain_verifies_across_files_and_restarts() {
+    let f = fixture();
+    // Entries are about 250 bytes: a new file every few entries (one per write batch).
+    let sent = rotating_session(&f, 40, 1_000);
+    let names = file_names(&f);
+    assert!(names.len() >= 3, "{names:?}");
+    assert_eq!(names.last().map(String::as_str), Some(LOG_FILE));
+    for (name, path) in names.iter().zip(read::log_files(&f.storage).unwrap()) {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    // Each file set aside ends at a checkpoint the node signed: its name's number.
+    for name in &names[..names.len() - 1] {
+        let last: u64 = name.trim_start_matches("audit.log.").parse().unwrap();
+        assert!(
+            sent.iter().any(|c| c.seq == last),
+            "{name}: no checkpoint of its last entry"
+        );
+    }
+    // A restart (the current file may be new and empty) goes on with the chain.
+    rotating_session(&f, 5, 1_000);
+    let found = verify_log(&f.storage, "ncb.fr", &f.ca, &[]).expect("intact");
+    assert_eq!((found.first, found.entries), (1, 45));
+    let all: Vec<u64> = entries(&f.storage)
+        .unwrap()
+        .map(|e| e.unwrap().seq)
+        .collect();
+    assert_eq!(
+        all,
+        (1..=45).collect::<Vec<_>>(),
+        "trace and queries read every file"
+    );
+}
+
+#[test]
+fn older_files_moved_away_leave_a_log_that_verifies_from_its_checkpoint() {
+    let f = fixture();
+    rotating_session(&f, 40, 1_000);
+    let files = read::log_files(&f.storage).unwrap();
+    let archive = f.storage.join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    for old in &files[..2] {
+        std::fs::rename(old, archive.join(old.file_name().unwrap())).unwrap();
+    }
+    let found = verify_log(&f.storage, "ncb.fr", &f.ca, &[]).expect("verifies from a checkpoint");
+    let first_kept: u64 = files[1]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_start_matches("audit.log.")
+        .parse()
+        .unwrap();
+    assert_eq!((found.first, found.entries), (first_kept + 1, 40));
+
+    // Without the checkpoints, what is left cannot be anchored: said, not passed.
+    let checkpoints = f.storage.join(CHECKPOINTS_FILE);
+    std::fs::rename(&checkpoints, archive.join(CHECKPOINTS_FILE)).unwrap();
+    let err = verify_log(&f.storage, "ncb.fr", &f.ca, &[]).expect_err("no anchor");
+    assert!(matches!(err, ReadError::Unanchored { .. }), "{err}");
+    // Given as --checkpoints, they anchor it again.
+    verify_log(
+        &f.storage,
+        "ncb.fr",
+        &f.ca,
+        &[archive.join(CHECKPOINTS_FILE)],
+    )
+    .expect("anchored by the checkpoints given");
+}
+
+#[test]
+fn an_entry_changed_in_a_file_set_aside_is_found_and_the_file_named() {
+    let f = fixture();
+    rotating_session(&f, 40, 1_000);
+    let files = read::log_files(&f.storage).unwrap();
+    let victim = &files[1];
+    let text = std::fs::read_to_string(victim).unwrap();
+    let edited = text.replacen("\"accepted\"", "\"refused\"", 1);
+    assert_ne!(text, edited, "the file holds an entry to change");
+    std::fs::write(victim, edited).unwrap();
+    let err = verify_log(&f.storage, "ncb.fr", &f.ca, &[]).expect_err("tampered");
+    match err {
+        ReadError::Tampered { path, tamper } => {
+            assert_eq!(&path, victim);
+            assert!(
+                matches!(tamper, Tamper::Edited { line: 1.., .. }),
+                "{tamper}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    // A file removed from the middle is a gap in the numbers.
+    let f = fixture();
+    rotating_session(&f, 40, 1_000);
+    let files = read::log_files(&f.storage).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let err = verify_log(&f.storage, "ncb.fr", &f.ca, &[]).expect_err("a file is missing");
+    assert!(
+        matches!(
+            err,
+            ReadError::Tampered {
+                tamper: Tamper::OutOfSequence { line: 1, .. },
+                ..
+            }
+        ),
         "{err}"
     );
 }

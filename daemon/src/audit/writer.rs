@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bluehelm_pki::Signer;
 
-use super::read::{CHECKPOINTS_FILE, LOG_FILE};
+use super::read::{log_files, rotated_name, CHECKPOINTS_FILE, LOG_FILE};
 use super::AuditError;
 use crate::custody::now_ms;
 use crate::engine::audit::{unhex, Chain, Entry, SignedCheckpoint, MAX_LINE};
@@ -35,6 +35,8 @@ pub(super) type Command = Option<Vec<Entry>>;
 pub(super) struct LogFile {
     file: File,
     path: PathBuf,
+    /// Bytes in `file`: past the configured size it is set aside (rotated).
+    bytes: u64,
     checkpoints: PathBuf,
     chain: Chain,
     node: String,
@@ -56,19 +58,66 @@ impl LogFile {
             .mode(0o600)
             .open(&path)
             .map_err(open_err)?;
-        let chain = resume(&mut file, &path, node)?;
+        let chain = match resume(&mut file, &path)? {
+            Some(chain) => chain,
+            // A new file: the chain goes on from the last file set aside, if any.
+            None => match set_aside_last(storage)? {
+                Some(last) => {
+                    let mut older = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&last)
+                        .map_err(|source| AuditError::Open {
+                            path: last.clone(),
+                            source,
+                        })?;
+                    resume(&mut older, &last)?.unwrap_or_else(|| Chain::new(node))
+                }
+                None => Chain::new(node),
+            },
+        };
+        let bytes = file.metadata().map_err(open_err)?.len();
         Ok(Self {
             file,
+            bytes,
             checkpoints: storage.join(CHECKPOINTS_FILE),
             path,
             chain,
             node: node.to_owned(),
         })
     }
+
+    /// Sets the file aside as `audit.log.<last entry>` and starts a new `audit.log`, the
+    /// chain going on across. Call with every entry fsynced and checkpointed.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let aside = dir.join(rotated_name(self.chain.checkpoint(0).seq));
+        std::fs::rename(&self.path, &aside)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)?;
+        File::open(dir)?.sync_all()?;
+        self.file = file;
+        self.bytes = 0;
+        Ok(())
+    }
 }
 
-/// The chain as the file's last whole line leaves it.
-fn resume(file: &mut File, path: &Path, node: &str) -> Result<Chain, AuditError> {
+/// The last file of the log set aside, if any.
+fn set_aside_last(storage: &Path) -> Result<Option<PathBuf>, AuditError> {
+    let files = log_files(storage).map_err(|err| AuditError::Tail {
+        path: storage.to_owned(),
+        problem: err.to_string(),
+    })?;
+    let current = storage.join(LOG_FILE);
+    Ok(files.into_iter().rev().find(|f| *f != current))
+}
+
+/// The chain as the file's last whole line leaves it; `None` for a file without one.
+fn resume(file: &mut File, path: &Path) -> Result<Option<Chain>, AuditError> {
     let tail_err = |problem: &str| AuditError::Tail {
         path: path.to_owned(),
         problem: problem.to_owned(),
@@ -79,7 +128,7 @@ fn resume(file: &mut File, path: &Path, node: &str) -> Result<Chain, AuditError>
     };
     let len = file.metadata().map_err(io_err)?.len();
     if len == 0 {
-        return Ok(Chain::new(node));
+        return Ok(None);
     }
     let window = len.min(2 * MAX_LINE as u64 + 2);
     file.seek(SeekFrom::Start(len - window)).map_err(io_err)?;
@@ -93,7 +142,7 @@ fn resume(file: &mut File, path: &Path, node: &str) -> Result<Chain, AuditError>
             }
             tracing::warn!(log = %path.display(), "the audit log held only a line cut short by a crash: starting it again");
             file.set_len(0).map_err(io_err)?;
-            return Ok(Chain::new(node));
+            return Ok(None);
         };
         whole = cut + 1;
         let keep = len - (tail.len() - whole) as u64;
@@ -111,7 +160,7 @@ fn resume(file: &mut File, path: &Path, node: &str) -> Result<Chain, AuditError>
         .and_then(|h| <[u8; 32]>::try_from(h).ok())
         .ok_or_else(|| tail_err("bad hash"))?;
     let entry: Entry = serde_json::from_str(json).map_err(|e| tail_err(&e.to_string()))?;
-    Ok(Chain::resume(entry.seq, hash))
+    Ok(Some(Chain::resume(entry.seq, hash)))
 }
 
 pub(super) struct Writer {
@@ -124,6 +173,8 @@ pub(super) struct Writer {
     /// on it, so a log whose checkpoints change certificate midway verifies.
     signer: Arc<ArcSwap<Signer>>,
     every: Duration,
+    /// Past this many bytes the file is set aside and a new one started (0: never).
+    rotate_bytes: u64,
     to_hub: tokio::sync::mpsc::Sender<SignedCheckpoint>,
     /// Entries appended since the last checkpoint.
     unchecked: u64,
@@ -134,12 +185,14 @@ impl Writer {
         log: LogFile,
         signer: Arc<ArcSwap<Signer>>,
         every: Duration,
+        rotate_bytes: u64,
         to_hub: tokio::sync::mpsc::Sender<SignedCheckpoint>,
     ) -> Self {
         Self {
             log,
             signer,
             every,
+            rotate_bytes,
             to_hub,
             unchecked: 0,
         }
@@ -178,19 +231,40 @@ impl Writer {
                 }
             }
             if !text.is_empty() {
-                if let Err(err) = self.log.file.write_all(text.as_bytes()) {
-                    tracing::error!(log = %self.log.path.display(), error = %err,
-                        "cannot append to the audit log: entries lost");
+                match self.log.file.write_all(text.as_bytes()) {
+                    Ok(()) => self.log.bytes += text.len() as u64,
+                    Err(err) => tracing::error!(log = %self.log.path.display(), error = %err,
+                        "cannot append to the audit log: entries lost"),
                 }
                 text.clear();
             }
-            if closing || Instant::now() >= next_checkpoint {
+            if self.rotate_bytes > 0 && self.log.bytes >= self.rotate_bytes {
+                // A checkpoint of the last entry first: it is what a reader starts from if
+                // the files before the new one are moved away.
+                self.checkpoint();
+                next_checkpoint = Instant::now() + self.every;
+                self.rotate();
+            } else if closing || Instant::now() >= next_checkpoint {
                 self.checkpoint();
                 next_checkpoint = Instant::now() + self.every;
             }
             if closing {
                 return;
             }
+        }
+    }
+
+    /// Sets the full file aside, once a checkpoint covers all of it; if anything fails the
+    /// same file goes on, and the next write tries again.
+    fn rotate(&mut self) {
+        if self.unchecked > 0 {
+            return; // the checkpoint failed: its error is logged
+        }
+        match self.log.rotate() {
+            Ok(()) => tracing::info!(log = %self.log.path.display(),
+                last_entry = self.log.chain.checkpoint(0).seq, "audit log file set aside, a new one started"),
+            Err(err) => tracing::error!(log = %self.log.path.display(), error = %err,
+                "cannot set the full audit log file aside: it goes on growing"),
         }
     }
 

@@ -102,6 +102,7 @@ fn verify(config: &NodeConfig, more: &[PathBuf], json: bool) -> anyhow::Result<E
                     "{}",
                     serde_json::json!({
                         "node": node, "ok": true, "entries": found.entries,
+                        "first_entry": found.first,
                         "checkpoints": found.checkpoints, "latest_checkpoint": latest,
                     })
                 )?;
@@ -116,15 +117,26 @@ fn verify(config: &NodeConfig, more: &[PathBuf], json: bool) -> anyhow::Result<E
                         )
                     },
                 );
+                let span = if found.first > 1 {
+                    format!(
+                        "entries {} to {} (the files before were moved away)",
+                        found.first, found.entries
+                    )
+                } else {
+                    format!("{} entries", found.entries)
+                };
                 outln!(
-                    "audit log of {node}: intact, {} entries, {} signed checkpoint(s) hold; {latest}",
-                    found.entries,
+                    "audit log of {node}: intact, {span}, {} signed checkpoint(s) hold; {latest}",
                     found.checkpoints
                 )?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(err @ (ReadError::Tampered { .. } | ReadError::Checkpoint { .. })) => {
+        Err(
+            err @ (ReadError::Tampered { .. }
+            | ReadError::Checkpoint { .. }
+            | ReadError::Unanchored { .. }),
+        ) => {
             if json {
                 outln!(
                     "{}",

@@ -359,3 +359,17 @@ fn bad_alternate_lists_are_refused_with_the_reason() {
     let err = NodeConfig::parse(&zero, Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("failover_after_secs"), "{err}");
 }
+
+#[test]
+fn the_audit_log_is_set_aside_past_rotate_mib_and_zero_means_never() {
+    let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
+    assert_eq!(config.audit.rotate_bytes, 256 << 20, "the default");
+    let config = NodeConfig::parse(&minimal("[audit]\nrotate_mib = 5"), Path::new(".")).unwrap();
+    assert_eq!(config.audit.rotate_bytes, 5 << 20);
+    let config = NodeConfig::parse(&minimal("[audit]\nrotate_mib = 0"), Path::new(".")).unwrap();
+    assert_eq!(config.audit.rotate_bytes, 0);
+    let err = NodeConfig::parse(&minimal("[audit]\nrotate_mib = 2000000"), Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("audit.rotate_mib"), "{err}");
+}

@@ -280,6 +280,28 @@ impl Verifier {
         }
     }
 
+    /// Verifies a log whose entries up to the checkpoint `anchor` were moved away: the
+    /// first line must be entry `anchor.seq + 1` and follow the hash the node signed for
+    /// `anchor.seq`. Checkpoints of the entries moved away cannot be checked here.
+    pub fn from_checkpoint(anchor: Checkpoint, checkpoints: Vec<Checkpoint>) -> Self {
+        let mut checkpoints: Vec<Checkpoint> = checkpoints
+            .into_iter()
+            .filter(|c| c.seq > anchor.seq)
+            .collect();
+        checkpoints.sort_by_key(|c| std::cmp::Reverse(c.seq));
+        Self {
+            chain: Chain::resume(anchor.seq, anchor.hash),
+            line: 0,
+            checkpoints,
+        }
+    }
+
+    /// The lines that follow are a new file's (their numbers start again at 1); the chain
+    /// goes on across it.
+    pub fn next_file(&mut self) {
+        self.line = 0;
+    }
+
     /// The next line, without its newline.
     pub fn line(&mut self, text: &str) -> Result<(), Tamper> {
         self.line += 1;
