@@ -91,7 +91,7 @@ impl LogFile {
     /// chain going on across. Call with every entry fsynced and checkpointed.
     fn rotate(&mut self) -> std::io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let aside = dir.join(rotated_name(self.chain.checkpoint(0).seq));
+        let aside = dir.join(rotated_name(self.chain.last_seq()));
         std::fs::rename(&self.path, &aside)?;
         let file = OpenOptions::new()
             .read(true)
@@ -262,7 +262,7 @@ impl Writer {
         }
         match self.log.rotate() {
             Ok(()) => tracing::info!(log = %self.log.path.display(),
-                last_entry = self.log.chain.checkpoint(0).seq, "audit log file set aside, a new one started"),
+                last_entry = self.log.chain.last_seq(), "audit log file set aside, a new one started"),
             Err(err) => tracing::error!(log = %self.log.path.display(), error = %err,
                 "cannot set the full audit log file aside: it goes on growing"),
         }

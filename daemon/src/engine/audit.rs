@@ -230,6 +230,11 @@ impl Chain {
         format!("{} {json}\n", hex(&hash))
     }
 
+    /// The number of the last entry appended (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
     /// Where the log stands now, to sign as a checkpoint.
     pub fn checkpoint(&self, at_ms: i64) -> Checkpoint {
         Checkpoint {
