@@ -64,3 +64,45 @@ async fn peers_link_again_within_a_second_of_a_hub_restart() {
     }
     hub.stop();
 }
+
+/// The arena limit of glibc's allocator (`daemon/src/cli/allocator.rs`): a node process
+/// replaces itself, same pid, with one that has `MALLOC_ARENA_MAX=1`, unless the operator
+/// set the variable.
+#[test]
+fn a_node_process_runs_with_one_malloc_arena_unless_its_operator_set_some() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let net = TestNet::standard();
+    for (set, expected) in [(None, "1"), (Some("3"), "3")] {
+        let mut command = Command::new(bluehelm_bin!());
+        command
+            .args(["run", "--config"])
+            .arg(net.config_path("gs"))
+            .env_remove("MALLOC_ARENA_MAX")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(value) = set {
+            command.env("MALLOC_ARENA_MAX", value);
+        }
+        let mut child = command.spawn().expect("bluehelm run starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let up = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("listening on"));
+        assert!(up, "gs did not come up");
+        let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+        let arenas: Vec<&[u8]> = environ
+            .split(|b| *b == 0)
+            .filter_map(|entry| entry.strip_prefix(b"MALLOC_ARENA_MAX="))
+            .collect();
+        assert_eq!(
+            arenas,
+            [expected.as_bytes()],
+            "set by the operator: {set:?}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod allocator;
 mod audit;
 mod bench;
 mod bench_cpu;
@@ -151,6 +152,9 @@ pub fn init_logging(command: &Command, verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if matches!(cli.command, Command::Run(_) | Command::BenchNode(_)) {
+        allocator::limit_arenas();
+    }
     init_logging(&cli.command, cli.verbose);
     match cli.command {
         Command::Pki(cmd) => pki::run(cmd),
