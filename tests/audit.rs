@@ -10,7 +10,7 @@ use bluehelm::engine::audit::{Chain, Entry};
 use bluehelm_proto::Precedence;
 use bluehelm_tests::records::{check_sltd, import_sltd, replica_level, sltd_row};
 use bluehelm_tests::{
-    bluehelm_bin, inbox_at_least, linked, run_cli, specs_with_reference_services, text, TestNet,
+    bluehelm_bin, id, inbox_at_least, linked, run_cli, specs_with_reference_services, text, TestNet,
 };
 
 /// The standard network with gs answering the reference checks, every node signing an
@@ -183,6 +183,12 @@ async fn some_history(net: &TestNet) -> Vec<String> {
     let batch = (0..4).map(|n| text(n, "gs", Precedence::Routine)).collect();
     fr.bureau().submit(batch).await.expect("submitted");
     inbox_at_least(&gs, 4).await;
+    // ncb.fr logs "relayed" when gs's acknowledgement reaches it, after gs's inbox has them.
+    let hub = id("gs");
+    bluehelm_tests::eventually("gs to acknowledge all four to ncb.fr", || async {
+        (fr.bureau().queue_depth(&hub) == 0).then_some(())
+    })
+    .await;
     fr.shutdown().await;
     gs.shutdown().await;
     let log = std::fs::read_to_string(storage(net, "ncb.fr").join("audit.log")).expect("log");
