@@ -2,7 +2,7 @@
 //! and the store's threads allocate sled's nodes in theirs while other threads free them: a
 //! hub holding a million copies for an offline post was at 980 MiB resident for a heap of
 //! about 250 MB; with one arena, 226 MiB (issue 15, the drain's target of 256 MiB;
-//! docs/performance.md, "The hub's memory with a million queued").
+//! docs/performance.md, "The hub's memory with a million queued, again").
 //!
 //! glibc reads the limit from the environment when the process starts, and the workspace
 //! forbids the unsafe `mallopt`: so a node process that finds `MALLOC_ARENA_MAX` unset
@@ -12,17 +12,18 @@
 use std::ffi::OsString;
 
 /// The variable glibc reads.
-pub const VARIABLE: &str = "MALLOC_ARENA_MAX";
+const VARIABLE: &str = "MALLOC_ARENA_MAX";
 /// Arenas when the operator set none.
-pub const ARENAS: &str = "1";
+const ARENAS: &str = "1";
 
 /// The value to start again with, if any: only when the operator set none.
-pub fn wanted(current: Option<OsString>) -> Option<&'static str> {
+fn wanted(current: Option<OsString>) -> Option<&'static str> {
     current.is_none().then_some(ARENAS)
 }
 
 /// Starts this process again with the arena limit set, if it is not. Returns only if it is
-/// set already or the new start failed (then the node runs with glibc's default, logged).
+/// set already or the new start failed (then the node runs with glibc's default, and says
+/// so on stderr: logging is not set up yet).
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if let Some(arenas) = wanted(std::env::var_os(VARIABLE)) {

@@ -65,10 +65,9 @@ impl QueueIndex {
         let slot = self.slot_of(&key);
         match self.expires.insert(slot, expires_at_ms) {
             None => self.hops[slot.hop()].1[usize::from(slot.rank())] += 1,
-            Some(before) if before != expires_at_ms => {
+            Some(before) => {
                 self.by_time.remove(&(before, slot));
             }
-            Some(_) => {}
         }
         self.by_time.insert((expires_at_ms, slot));
     }
@@ -116,7 +115,7 @@ impl QueueIndex {
             }
         };
         // This node numbers the copies it queues from 1 (2^46 lasts 89 years at 25,000 a
-        // second) and links to at most `limits.max_peers` neighbours.
+        // second), and its next hops are its neighbours, certified by the network's CA.
         Slot::new(hop, rank_of(key), key.seq()).expect("fewer than 2^16 next hops and 2^46 copies")
     }
 
