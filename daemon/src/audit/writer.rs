@@ -201,6 +201,7 @@ impl Writer {
     pub(super) fn run(mut self, commands: Receiver<Command>) {
         let mut next_checkpoint = Instant::now() + self.every;
         let mut text = String::new();
+        let mut json = String::new();
         loop {
             let wait = next_checkpoint.saturating_duration_since(Instant::now());
             let first = match commands.recv_timeout(wait) {
@@ -219,7 +220,7 @@ impl Writer {
                 match batch.next() {
                     Some(Some(entries)) => {
                         for entry in entries {
-                            text.push_str(&self.log.chain.append(entry));
+                            self.log.chain.append_to(entry, &mut json, &mut text);
                             self.unchecked += 1;
                         }
                     }

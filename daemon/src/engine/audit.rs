@@ -23,6 +23,7 @@ use bluehelm_proto::{Envelope, MessageRef};
 use super::records::{hex, sha256_parts as sha256};
 use crate::human_time::local_from_ms;
 
+mod line;
 mod signed;
 #[cfg(test)]
 mod tests;
@@ -220,14 +221,25 @@ impl Chain {
     }
 
     /// The line for `entry`, numbered next, with its newline; the chain moves on.
-    pub fn append(&mut self, mut entry: Entry) -> String {
+    pub fn append(&mut self, entry: Entry) -> String {
+        let mut line = String::new();
+        self.append_to(entry, &mut String::new(), &mut line);
+        line
+    }
+
+    /// [`Chain::append`] into `out`, with `json` as scratch space: the writer keeps both
+    /// and allocates nothing per entry.
+    pub fn append_to(&mut self, mut entry: Entry, json: &mut String, out: &mut String) {
         entry.seq = self.last_seq + 1;
-        // A struct of strings, integers and a unit enum always serialises.
-        let json = serde_json::to_string(&entry).expect("an audit entry serialises");
+        json.clear();
+        line::write_json(&entry, json);
         let hash = link(&self.head, json.as_bytes());
         self.last_seq = entry.seq;
         self.head = hash;
-        format!("{} {json}\n", hex(&hash))
+        line::push_hex(&hash, out);
+        out.push(' ');
+        out.push_str(json);
+        out.push('\n');
     }
 
     /// The number of the last entry appended (0: none yet).

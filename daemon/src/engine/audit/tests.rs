@@ -176,3 +176,67 @@ fn a_checkpoint_message_binds_node_position_time_and_hash() {
     assert_ne!(base, checkpoint_message(NODE, &later));
     assert!(base.starts_with(b"bluehelm/v1/audit-checkpoint\0"));
 }
+
+/// The line as the writer wrote it before `line.rs`: serde_json, then `format!`.
+fn line_by_serde(previous: &Digest, entry: &Entry) -> String {
+    let json = serde_json::to_string(entry).unwrap();
+    format!("{} {json}\n", hex(&link(previous, json.as_bytes())))
+}
+
+#[test]
+fn lines_are_byte_for_byte_what_serde_json_writes() {
+    let events = [
+        Event::Accepted,
+        Event::Relayed,
+        Event::Delivered,
+        Event::Read,
+        Event::Refused,
+        Event::Expired,
+        Event::Quarantined,
+        Event::Released,
+        Event::Dropped,
+        Event::Purged,
+        Event::Rerouted,
+        Event::Queried,
+    ];
+    let texts = [
+        "",
+        "ncb.fr",
+        "0190d6c2-7f3a-7c1e-9a41-3f5e2b8c1d00",
+        "say \"no\"",
+        "back\\slash",
+        "tab\tnew\nline\r",
+        "bell\u{7}nul\u{0}esc\u{1b}del\u{7f}",
+        "réseau 警察 🚓",
+        "/",
+    ];
+    let mut chain = Chain::new(NODE);
+    let (mut json, mut out) = (String::new(), String::new());
+    for (k, event) in events.iter().enumerate() {
+        for t in 0..texts.len() {
+            let mut entry = Entry::new(*event, -5 + (k * t) as i64 * 1_000_003);
+            let pick = |n: usize| texts[(t + n) % texts.len()].to_string();
+            entry.message_id = pick(0);
+            entry.origin = pick(1);
+            entry.destination = pick(2);
+            entry.kind = pick(3);
+            entry.decision = pick(4);
+            entry.rule = pick(5);
+            entry.terminal = pick(6);
+            entry.owner = pick(7);
+            let before = chain.checkpoint(0).hash;
+            let mut numbered = entry.clone();
+            numbered.seq = chain.last_seq() + 1;
+            let expected = line_by_serde(&before, &numbered);
+            out.clear();
+            chain.append_to(entry, &mut json, &mut out);
+            assert_eq!(out, expected, "{event:?} with text {t}");
+            let (_, written) = out.trim_end().split_once(' ').unwrap();
+            assert_eq!(serde_json::from_str::<Entry>(written).unwrap(), numbered);
+        }
+    }
+    assert_eq!(
+        serde_json::to_string(&Event::Rerouted).unwrap(),
+        "\"rerouted\""
+    );
+}
