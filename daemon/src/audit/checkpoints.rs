@@ -4,16 +4,23 @@
 //! message (so a post offline for days sends them when its link returns). gs checks the
 //! signature and appends the checkpoint to `audit-checkpoints-<node>.log`; it sends no
 //! answer.
+//!
+//! The request carries the certificate whose key signed the checkpoint. A checkpoint signed
+//! just before a reload renewed the node's certificate travels in an envelope signed with
+//! the new one; checked against the envelope's certificate it would not verify, and gs
+//! dropped it. gs checks it against its own certificate instead, which must certify the
+//! envelope's origin and be trusted (CA, validity at the checkpoint's time, CRL) like any.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bluehelm_proto::{Body, Destination, Precedence, ServiceName, ServiceRequest};
+use bluehelm_pki::EnvelopeVerifier;
+use bluehelm_proto::{Body, Destination, NodeId, Precedence, ServiceName, ServiceRequest};
 use tokio::sync::mpsc;
 
 use super::read::received_checkpoints_file;
 use crate::custody::{hub, BureauHandle, Delivered, Outgoing, SubmitError};
-use crate::engine::audit::SignedCheckpoint;
+use crate::engine::audit::{unhex, SignedCheckpoint};
 use crate::engine::records::hex;
 use crate::store::StoreError;
 
@@ -44,6 +51,7 @@ pub async fn send_to_hub(node: BureauHandle, mut checkpoints: mpsc::Receiver<Sig
             ("hash".to_owned(), signed.hash.clone()),
             ("at_ms".to_owned(), signed.at_ms.to_string()),
             ("signature".to_owned(), signed.signature.clone()),
+            ("certificate".to_owned(), signed.certificate.clone()),
         ]);
         let out = Outgoing {
             destination: Destination::Service(service.clone()),
@@ -77,6 +85,8 @@ enum Unkept {
     Param(&'static str),
     #[error("signature does not verify: {0}")]
     Signature(bluehelm_pki::VerifyError),
+    #[error("signed with a certificate of {certified}, not of the node that sent it")]
+    OtherSigner { certified: NodeId },
 }
 
 /// At gs: keeps a checkpoint another node sent, after checking its signature.
@@ -114,27 +124,63 @@ fn checked(
     message: &Delivered,
     params: &BTreeMap<String, String>,
 ) -> Result<SignedCheckpoint, Unkept> {
+    checked_with(
+        node.verifier(),
+        &message.envelope.origin,
+        message.signed.signer_certificate(),
+        params,
+    )
+}
+
+/// The checkpoint in `params`, sent by `origin` in an envelope signed with
+/// `envelope_certificate`, if its signature verifies with the certificate it names (or,
+/// from a node that names none, the envelope's) and that certificate is `origin`'s.
+fn checked_with(
+    verifier: &EnvelopeVerifier,
+    origin: &NodeId,
+    envelope_certificate: &[u8],
+    params: &BTreeMap<String, String>,
+) -> Result<SignedCheckpoint, Unkept> {
     let param = |name: &'static str| params.get(name).ok_or(Unkept::Param(name));
+    let certificate = match params.get("certificate") {
+        Some(text) => unhex(text).ok_or(Unkept::Param("certificate"))?,
+        None => envelope_certificate.to_vec(),
+    };
     let signed = SignedCheckpoint {
-        node: message.envelope.origin.to_string(),
+        node: origin.to_string(),
         seq: param("seq")?.parse().map_err(|_| Unkept::Param("seq"))?,
         hash: param("hash")?.clone(),
         at_ms: param("at_ms")?
             .parse()
             .map_err(|_| Unkept::Param("at_ms"))?,
         signature: param("signature")?.clone(),
-        certificate: hex(message.signed.signer_certificate()),
+        certificate: hex(&certificate),
     };
     let parts = signed
         .signed_parts()
         .map_err(|_| Unkept::Param("hash or signature"))?;
-    node.verifier()
+    let signer = verifier
         .verify_checkpoint(
-            message.signed.signer_certificate(),
+            &certificate,
             &parts.message,
             &parts.signature,
             signed.at_ms.div_euclid(1000),
         )
         .map_err(Unkept::Signature)?;
+    if signer.node != *origin {
+        return Err(Unkept::OtherSigner {
+            certified: signer.node.clone(),
+        });
+    }
     Ok(signed)
+}
+
+#[cfg(test)]
+pub(super) fn check_for_test(
+    verifier: &EnvelopeVerifier,
+    origin: &NodeId,
+    envelope_certificate: &[u8],
+    params: &BTreeMap<String, String>,
+) -> Result<SignedCheckpoint, String> {
+    checked_with(verifier, origin, envelope_certificate, params).map_err(|e| e.to_string())
 }

@@ -337,3 +337,94 @@ fn an_entry_changed_in_a_file_set_aside_is_found_and_the_file_named() {
         "{err}"
     );
 }
+
+/// gs keeps a checkpoint that verifies with the certificate it names, if that certificate is
+/// the sender's: one signed just before a reload renewed the sender's certificate travels
+/// in an envelope signed with the new one, and was dropped when gs used the envelope's.
+#[test]
+fn gs_checks_a_checkpoint_with_the_certificate_that_signed_it_which_must_be_the_senders() {
+    use bluehelm_pki::{EnvelopeVerifier, TrustStore};
+    use std::collections::BTreeMap;
+
+    let mut f = fixture();
+    f.net.add(&standard_specs()[0]).expect("gs's files");
+    let pki = f.net.pki_dir();
+    let gs = NodeCredentials::load(&pki.join("gs.pem"), &pki.join("gs.key")).expect("gs");
+    let fr: bluehelm_proto::NodeId = "ncb.fr".parse().expect("a node id");
+    let renewed = f
+        .net
+        .ca()
+        .rotate(&fr, 30, false)
+        .expect("a new certificate and key for ncb.fr")
+        .issued
+        .credentials()
+        .expect("credentials");
+    let verifier = EnvelopeVerifier::new(TrustStore::load(&f.ca, None).expect("the CA"));
+    let checkpoint = crate::engine::audit::Checkpoint {
+        seq: 7,
+        hash: [9; 32],
+        at_ms: crate::custody::now_ms(),
+    };
+    let sign = |creds: &NodeCredentials, named: &str| {
+        let signer = creds.signer();
+        SignedCheckpoint::new(named, &checkpoint, creds.node_cert_der(), |m| {
+            signer.sign_checkpoint(m)
+        })
+    };
+    let params = |signed: &SignedCheckpoint, certificate: Option<&str>| {
+        let mut params = BTreeMap::from([
+            ("seq".to_owned(), signed.seq.to_string()),
+            ("hash".to_owned(), signed.hash.clone()),
+            ("at_ms".to_owned(), signed.at_ms.to_string()),
+            ("signature".to_owned(), signed.signature.clone()),
+        ]);
+        if let Some(certificate) = certificate {
+            params.insert("certificate".to_owned(), certificate.to_owned());
+        }
+        params
+    };
+    let check = |envelope_certificate: &[u8], params: &BTreeMap<String, String>| {
+        checkpoints::check_for_test(&verifier, &fr, envelope_certificate, params)
+    };
+
+    // Signed with the old certificate, carried in an envelope signed with the renewed one.
+    let before = sign(&f.creds, "ncb.fr");
+    let kept = check(
+        renewed.node_cert_der(),
+        &params(&before, Some(&before.certificate)),
+    )
+    .expect("kept: it verifies with the certificate it names, ncb.fr's");
+    assert_eq!(kept.certificate, hex(f.creds.node_cert_der()));
+    // A sender that names no certificate: the envelope's, as before.
+    let unnamed = check(renewed.node_cert_der(), &params(&before, None)).unwrap_err();
+    assert!(unnamed.contains("signature does not verify"), "{unnamed}");
+    assert!(check(f.creds.node_cert_der(), &params(&before, None)).is_ok());
+    // Another node's key and certificate, on a checkpoint that names ncb.fr.
+    let forged = sign(&gs, "ncb.fr");
+    let other = check(
+        renewed.node_cert_der(),
+        &params(&forged, Some(&forged.certificate)),
+    )
+    .unwrap_err();
+    assert!(other.contains("a certificate of gs"), "{other}");
+    // ncb.fr's certificate named on gs's signature; a certificate that is no hex or no
+    // certificate; a signature with a flipped byte.
+    let swapped = check(
+        renewed.node_cert_der(),
+        &params(&forged, Some(&before.certificate)),
+    )
+    .unwrap_err();
+    assert!(swapped.contains("signature does not verify"), "{swapped}");
+    for bad in ["zz", "00ff"] {
+        assert!(check(renewed.node_cert_der(), &params(&before, Some(bad))).is_err());
+    }
+    let mut flipped = before.clone();
+    let last = flipped.signature.pop().expect("a signature");
+    flipped.signature.push(if last == '0' { '1' } else { '0' });
+    let err = check(
+        renewed.node_cert_der(),
+        &params(&flipped, Some(&flipped.certificate)),
+    )
+    .unwrap_err();
+    assert!(err.contains("signature does not verify"), "{err}");
+}
