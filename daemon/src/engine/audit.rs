@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use bluehelm_proto::{Envelope, MessageRef};
 
-use super::records::{hex, sha256_parts as sha256};
+use super::records::{hex, push_hex, sha256_parts as sha256};
 use crate::human_time::local_from_ms;
 
 mod line;
@@ -236,7 +236,7 @@ impl Chain {
         let hash = link(&self.head, json.as_bytes());
         self.last_seq = entry.seq;
         self.head = hash;
-        line::push_hex(&hash, out);
+        push_hex(&hash, out);
         out.push(' ');
         out.push_str(json);
         out.push('\n');

@@ -39,13 +39,19 @@ pub fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN] {
 
 /// Lower-case hex, for digests shown to people and written in text files.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut out);
+    out
+}
+
+/// `bytes` in lower-case hex, appended to `out`.
+pub fn push_hex(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
     for b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
-    out
 }
 
 fn hash_bytes(digest: ring::digest::Digest) -> [u8; HASH_LEN] {

@@ -75,13 +75,3 @@ fn push_json_string(text: &str, out: &mut String) {
         out.push_str(&serde_json::to_string(text).expect("a string serialises"));
     }
 }
-
-/// `bytes` in lower-case hex, appended to `out`.
-pub(super) fn push_hex(bytes: &[u8], out: &mut String) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-}
