@@ -22,17 +22,20 @@ impl Signer {
 }
 
 impl EnvelopeVerifier {
-    /// Verifies a checkpoint signature made with the key of `certificate` (DER), trusted at
-    /// `at_unix` (when the checkpoint says it was made); returns who signed.
+    /// Verifies a checkpoint signature made with the key of `certificate` (DER) at `at_ms`
+    /// (when the checkpoint says it was made): the certificate trusted then, and, if the CRL
+    /// revokes it, the checkpoint made before its revocation's cutoff, as for envelopes
+    /// (`crl/cutoff.rs`: a key superseded by a rotation keeps what it signed before). Returns
+    /// who signed.
     pub fn verify_checkpoint(
         &self,
         certificate: &[u8],
         message: &[u8],
         signature: &[u8],
-        at_unix: i64,
+        at_ms: i64,
     ) -> Result<Arc<NodeIdentity>, VerifyError> {
         let (identity, key) = self
-            .signer_key(certificate, at_unix)
+            .signer_key_signed_at(certificate, at_ms)
             .map_err(VerifyError::Untrusted)?;
         let signature: [u8; CHECKPOINT_SIGNATURE_LEN] = signature
             .try_into()

@@ -306,6 +306,20 @@ impl EnvelopeVerifier {
         Ok((signer.identity, signer.key))
     }
 
+    /// The identity and key of `cert_der` for something it signed at `signed_at_ms`: trusted
+    /// then, and, if revoked, signed before the revocation's cutoff (the envelopes' rule).
+    pub(crate) fn signer_key_signed_at(
+        &self,
+        cert_der: &[u8],
+        signed_at_ms: i64,
+    ) -> Result<(Arc<NodeIdentity>, VerifyingKey), TrustError> {
+        let signer = self
+            .signer_for(cert_der, signed_at_ms.div_euclid(1000))?
+            .may_sign_something()?;
+        signer.admits(signed_at_ms)?;
+        Ok((signer.identity, signer.key))
+    }
+
     /// Verifies one signed envelope at `now_unix`: signer certificate, then the batch proof
     /// (the envelope's leaf up to a root), then the signature over the tree size and root
     /// (unless this verifier verified the same signature over the same root already), then

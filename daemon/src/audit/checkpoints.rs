@@ -8,8 +8,9 @@
 //! The request carries the certificate whose key signed the checkpoint. A checkpoint signed
 //! just before a reload renewed the node's certificate travels in an envelope signed with
 //! the new one; checked against the envelope's certificate it would not verify, and gs
-//! dropped it. gs checks it against its own certificate instead, which must certify the
-//! envelope's origin and be trusted (CA, validity at the checkpoint's time, CRL) like any.
+//! dropped it. gs checks it against the certificate the request names instead, which must
+//! certify the envelope's origin and be trusted at the checkpoint's time (the network's CA,
+//! validity; if the CRL revokes it, made before the revocation's cutoff, as for envelopes).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -160,12 +161,7 @@ fn checked_with(
         .signed_parts()
         .map_err(|_| Unkept::Param("hash or signature"))?;
     let signer = verifier
-        .verify_checkpoint(
-            &certificate,
-            &parts.message,
-            &parts.signature,
-            signed.at_ms.div_euclid(1000),
-        )
+        .verify_checkpoint(&certificate, &parts.message, &parts.signature, signed.at_ms)
         .map_err(Unkept::Signature)?;
     if signer.node != *origin {
         return Err(Unkept::OtherSigner {

@@ -209,7 +209,7 @@ fn read_checkpoints(
                 &parts.certificate,
                 &parts.message,
                 &parts.signature,
-                signed.at_ms.div_euclid(1000),
+                signed.at_ms,
             )
             .map_err(|e| bad(format!("signature refused: {e}")))?;
         if signer.node.as_str() != node {

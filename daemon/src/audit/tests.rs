@@ -5,8 +5,10 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use arc_swap::ArcSwap;
-use bluehelm_pki::NodeCredentials;
+use bluehelm_pki::{EnvelopeVerifier, NodeCredentials, TrustStore};
 
 use super::*;
 use crate::engine::audit::{Entry, Event, SignedCheckpoint, Tamper};
@@ -338,14 +340,28 @@ fn an_entry_changed_in_a_file_set_aside_is_found_and_the_file_named() {
     );
 }
 
+/// The parameters of the request that carries `signed` to gs, naming `certificate` or not.
+fn checkpoint_params(
+    signed: &SignedCheckpoint,
+    certificate: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::from([
+        ("seq".to_owned(), signed.seq.to_string()),
+        ("hash".to_owned(), signed.hash.clone()),
+        ("at_ms".to_owned(), signed.at_ms.to_string()),
+        ("signature".to_owned(), signed.signature.clone()),
+    ]);
+    if let Some(certificate) = certificate {
+        params.insert("certificate".to_owned(), certificate.to_owned());
+    }
+    params
+}
+
 /// gs keeps a checkpoint that verifies with the certificate it names, if that certificate is
 /// the sender's: one signed just before a reload renewed the sender's certificate travels
 /// in an envelope signed with the new one, and was dropped when gs used the envelope's.
 #[test]
 fn gs_checks_a_checkpoint_with_the_certificate_that_signed_it_which_must_be_the_senders() {
-    use bluehelm_pki::{EnvelopeVerifier, TrustStore};
-    use std::collections::BTreeMap;
-
     let mut f = fixture();
     f.net.add(&standard_specs()[0]).expect("gs's files");
     let pki = f.net.pki_dir();
@@ -371,18 +387,7 @@ fn gs_checks_a_checkpoint_with_the_certificate_that_signed_it_which_must_be_the_
             signer.sign_checkpoint(m)
         })
     };
-    let params = |signed: &SignedCheckpoint, certificate: Option<&str>| {
-        let mut params = BTreeMap::from([
-            ("seq".to_owned(), signed.seq.to_string()),
-            ("hash".to_owned(), signed.hash.clone()),
-            ("at_ms".to_owned(), signed.at_ms.to_string()),
-            ("signature".to_owned(), signed.signature.clone()),
-        ]);
-        if let Some(certificate) = certificate {
-            params.insert("certificate".to_owned(), certificate.to_owned());
-        }
-        params
-    };
+    let params = checkpoint_params;
     let check = |envelope_certificate: &[u8], params: &BTreeMap<String, String>| {
         checkpoints::check_for_test(&verifier, &fr, envelope_certificate, params)
     };
@@ -427,4 +432,53 @@ fn gs_checks_a_checkpoint_with_the_certificate_that_signed_it_which_must_be_the_
     )
     .unwrap_err();
     assert!(err.contains("signature does not verify"), "{err}");
+}
+
+/// A rotation that revokes the old certificate as superseded (`pki rotate --revoke-old`):
+/// once gs has that CRL, a checkpoint the old key signed before the revocation is still kept
+/// (as an envelope would be), one it claims to have signed after is not.
+#[test]
+fn gs_keeps_a_checkpoint_signed_before_its_certificate_was_superseded_and_not_one_after() {
+    let mut f = fixture();
+    let fr: bluehelm_proto::NodeId = "ncb.fr".parse().expect("a node id");
+    let sign_at = |at_ms: i64| {
+        let checkpoint = crate::engine::audit::Checkpoint {
+            seq: 3,
+            hash: [4; 32],
+            at_ms,
+        };
+        let signer = f.creds.signer();
+        SignedCheckpoint::new("ncb.fr", &checkpoint, f.creds.node_cert_der(), |m| {
+            signer.sign_checkpoint(m)
+        })
+    };
+    let before = sign_at(crate::custody::now_ms());
+    // CRL times are in whole seconds, and the revocation's second itself is refused.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let renewed = f
+        .net
+        .ca()
+        .rotate(&fr, 30, true)
+        .expect("a new certificate, the old one superseded")
+        .issued
+        .credentials()
+        .expect("credentials");
+    let crl = f.net.ca().crl(7).expect("a CRL");
+    let crl_path = f.storage.join("crl.pem");
+    std::fs::write(&crl_path, crl).expect("the CRL written");
+    let verifier = EnvelopeVerifier::new(TrustStore::load(&f.ca, Some(&crl_path)).expect("trust"));
+    let after = sign_at(crate::custody::now_ms() + 2_000);
+    let check = |signed: &SignedCheckpoint| {
+        checkpoints::check_for_test(
+            &verifier,
+            &fr,
+            renewed.node_cert_der(),
+            &checkpoint_params(signed, Some(&signed.certificate)),
+        )
+    };
+
+    check(&before).expect("signed before the revocation: kept");
+    let refused = check(&after).unwrap_err();
+    assert!(refused.contains("signature does not verify"), "{refused}");
+    assert!(refused.contains("revoked"), "{refused}");
 }

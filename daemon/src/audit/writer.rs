@@ -167,10 +167,9 @@ pub(super) struct Writer {
     log: LogFile,
     /// The node's signer in force, shared with the node: a reload that renews the
     /// certificate and key swaps it, and the next checkpoint is signed with the new one.
-    /// gs checks a checkpoint against the certificate of the envelope that carries it,
-    /// which the node signs with the signer in force, so an old key here would get every
-    /// later checkpoint dropped there; `audit verify` checks each line with the certificate
-    /// on it, so a log whose checkpoints change certificate midway verifies.
+    /// Each checkpoint carries the certificate that signed it, which gs and `audit verify`
+    /// check it with, so a log whose checkpoints change certificate midway verifies, and a
+    /// checkpoint signed just before a renewal is kept at gs (`checkpoints.rs`).
     signer: Arc<ArcSwap<Signer>>,
     every: Duration,
     /// Past this many bytes the file is set aside and a new one started (0: never).
