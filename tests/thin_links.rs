@@ -171,8 +171,9 @@ async fn a_slow_consumer_bounds_the_hubs_queue_and_pushes_back_to_the_sender() {
     const QUOTA: usize = 200;
     // A quota is checked against what the store holds plus every batch decided and not yet
     // committed (custody/in_flight.rs). The store publishes a queue's depth as its round
-    // ends, so one batch of 128 may still slip past it.
-    const IN_FLIGHT: usize = 128;
+    // ends, so one receive batch (`RECEIVE_BATCH` in net/link.rs: 256 offers) may still slip
+    // past it.
+    const IN_FLIGHT: usize = 256;
     const MESSAGES: usize = 2_000;
     let mut specs = standard_specs();
     specs[0].limits = Some(format!("queue_quota = {QUOTA}"));

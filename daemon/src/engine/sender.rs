@@ -50,7 +50,7 @@ use offered::Offered;
 /// silent peer costs us, and covers the bandwidth-delay product of two fsyncs.
 pub const SEND_WINDOW: usize = 1024;
 /// Copies a PRIORITY or ROUTINE class keeps in flight while urgent traffic flows on the link
-/// (see the module documentation): one read, and one receive batch at the peer. With it,
+/// (see the module documentation): one read, half a receive batch at the peer. With it,
 /// `flash-under-backlog` FLASH p99 fell from a median 17.6 to 9.5 ms at the same drain rate
 /// (5 pairs, docs/performance.md "The bulk window near urgent traffic").
 pub const BULK_WINDOW_NEAR_URGENT: usize = 128;
