@@ -12,6 +12,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, ["proto"])?;
     prost_build::Config::new()
         .btree_map(["."])
+        // Decoded and encoded by hand: its inclusion path without a buffer per hash.
+        .extern_path(
+            ".bluehelm.v1.SignedEnvelope",
+            "crate::signed_wire::SignedEnvelope",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -32,6 +32,7 @@
 #[allow(clippy::all, missing_docs, dead_code)]
 pub(crate) mod pb {
     include!(concat!(env!("OUT_DIR"), "/bluehelm.v1.rs"));
+    pub use crate::signed_wire::SignedEnvelope;
 }
 
 #[macro_use]
@@ -48,6 +49,7 @@ mod link;
 pub mod records;
 mod release;
 mod signed;
+mod signed_wire;
 pub mod testing;
 #[cfg(test)]
 mod wire_tests;

@@ -21,6 +21,7 @@ use crate::limits::{
 };
 use crate::link::MessageRef;
 use crate::pb;
+use crate::signed_wire::{SignedEnvelopeRef, WirePath};
 
 /// Length of an Ed25519 signature in bytes.
 pub const SIGNATURE_LEN: usize = 64;
@@ -127,28 +128,22 @@ impl BatchProof {
         &self.path
     }
 
-    /// Checks what a peer sent; the number of hashes before copying any of them.
-    fn from_wire(
-        leaf_index: u64,
-        tree_size: u64,
-        path: &[Vec<u8>],
-    ) -> Result<Self, ValidationError> {
+    /// Checks what a peer sent: the position, the number of path elements, then that each
+    /// was a hash (the decoder kept only those, see `signed_wire.rs`).
+    fn from_wire(leaf_index: u64, tree_size: u64, path: WirePath) -> Result<Self, ValidationError> {
         check_position(leaf_index, tree_size)?;
-        check::max_count("signed_envelope.path", path.len(), MAX_BATCH_PATH_LEN)?;
-        let path = path
-            .iter()
-            .map(|hash| {
-                BatchHash::try_from(hash.as_slice()).map_err(|_| ValidationError::BadLength {
-                    field: "signed_envelope.path",
-                    len: hash.len(),
-                    expected: BATCH_HASH_LEN,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        check::max_count("signed_envelope.path", path.elements, MAX_BATCH_PATH_LEN)?;
+        if let Some(len) = path.first_bad_len {
+            return Err(ValidationError::BadLength {
+                field: "signed_envelope.path",
+                len,
+                expected: BATCH_HASH_LEN,
+            });
+        }
         Ok(BatchProof {
             leaf_index,
             tree_size,
-            path,
+            path: path.hashes,
         })
     }
 }
@@ -282,9 +277,22 @@ impl SignedEnvelope {
         Envelope::reference_of(&self.envelope_bytes)
     }
 
-    /// Encodes as protobuf.
+    /// Encodes as protobuf, straight from these fields (no copy into a message first).
     pub fn encode_to_vec(&self) -> Vec<u8> {
-        self.to_pb().encode_to_vec()
+        let (leaf_index, tree_size, path) = match &self.proof {
+            Some(proof) => (proof.leaf_index, proof.tree_size, proof.path.as_slice()),
+            // Exactly the bytes bluehelm/6 wrote: no tree size, no index, no path.
+            None => (0, 0, &[][..]),
+        };
+        SignedEnvelopeRef {
+            envelope: &self.envelope_bytes,
+            signature: &self.signature,
+            signer_certificate: &self.signer_certificate,
+            leaf_index,
+            tree_size,
+            path,
+        }
+        .encode_to_vec()
     }
 
     /// Decodes and checks the shape; does not decode the inner envelope.
@@ -297,10 +305,10 @@ impl SignedEnvelope {
             Some(proof) => (
                 proof.leaf_index,
                 proof.tree_size,
-                proof.path.iter().map(|hash| hash.to_vec()).collect(),
+                WirePath::of(proof.path.clone()),
             ),
             // Exactly the bytes bluehelm/6 wrote: no tree size, no index, no path.
-            None => (0, 0, Vec::new()),
+            None => (0, 0, WirePath::default()),
         };
         pb::SignedEnvelope {
             envelope: self.envelope_bytes.clone(),
@@ -322,10 +330,10 @@ impl SignedEnvelope {
         })?;
         // No tree size, index nor path: signed alone (bluehelm/6). A tree size of 0 with
         // either of the others is malformed.
-        let proof = if s.tree_size == 0 && s.leaf_index == 0 && s.path.is_empty() {
+        let proof = if s.tree_size == 0 && s.leaf_index == 0 && s.path.elements == 0 {
             None
         } else {
-            Some(BatchProof::from_wire(s.leaf_index, s.tree_size, &s.path)?)
+            Some(BatchProof::from_wire(s.leaf_index, s.tree_size, s.path)?)
         };
         Self::with_proof(s.envelope, signature, s.signer_certificate, proof)
     }
@@ -357,7 +365,7 @@ mod tests {
     }
 
     fn wire(leaf_index: u64, tree_size: u64, path: Vec<Vec<u8>>) -> Vec<u8> {
-        pb::SignedEnvelope {
+        crate::signed_wire::reference::SignedEnvelope {
             envelope: vec![1],
             signature: vec![0; 64],
             signer_certificate: vec![1],
@@ -514,9 +522,21 @@ mod tests {
     }
 
     #[test]
+    fn encoding_straight_from_the_fields_writes_what_the_message_writes() {
+        for proof in [None, Some(proof(0, 1, 0)), Some(proof(5, 11, 4))] {
+            let signed =
+                SignedEnvelope::with_proof(vec![1, 2, 3], [7; SIGNATURE_LEN], vec![4; 300], proof)
+                    .unwrap();
+            let bytes = signed.encode_to_vec();
+            assert_eq!(bytes, signed.to_pb().encode_to_vec());
+            assert_eq!(SignedEnvelope::decode(&bytes).unwrap(), signed);
+        }
+    }
+
+    #[test]
     fn signed_envelope_rejects_a_signature_that_is_not_64_bytes() {
         for len in [0, 63, 65] {
-            let bytes = pb::SignedEnvelope {
+            let bytes = crate::signed_wire::reference::SignedEnvelope {
                 envelope: vec![1],
                 signature: vec![0; len],
                 signer_certificate: vec![1],

@@ -315,7 +315,7 @@ fn transfer_recipients_must_be_node_ids() {
         signer_certificate: vec![1],
         leaf_index: 0,
         tree_size: 1,
-        path: Vec::new(),
+        path: Default::default(),
     };
     assert!(matches!(
         frame_err(frame(Frame::Transfer(pb::Transfer {
@@ -357,7 +357,7 @@ fn transfers_need_an_envelope_and_a_sane_hop_count() {
         signer_certificate: vec![1],
         leaf_index: 0,
         tree_size: 1,
-        path: Vec::new(),
+        path: Default::default(),
     };
     assert_eq!(
         frame_err(frame(Frame::Transfer(pb::Transfer {
