@@ -64,7 +64,8 @@ impl WirePath {
         if len == BATCH_HASH_LEN && self.hashes.len() < MAX_BATCH_PATH_LEN {
             if self.hashes.capacity() == 0 {
                 let implied = 64 - tree_size.saturating_sub(1).leading_zeros() as usize;
-                self.hashes.reserve_exact(implied.clamp(1, MAX_BATCH_PATH_LEN));
+                self.hashes
+                    .reserve_exact(implied.clamp(1, MAX_BATCH_PATH_LEN));
             }
             let mut hash = [0; BATCH_HASH_LEN];
             buf.copy_to_slice(&mut hash);
@@ -117,7 +118,9 @@ impl SignedEnvelopeRef<'_> {
             .into_iter()
             .filter(|(_, value)| !value.is_empty())
             .map(|(tag, value)| {
-                encoding::key_len(tag) + encoding::encoded_len_varint(value.len() as u64) + value.len()
+                encoding::key_len(tag)
+                    + encoding::encoded_len_varint(value.len() as u64)
+                    + value.len()
             })
             .sum();
         let numbers: usize = self
@@ -263,8 +266,8 @@ pub(crate) mod reference {
 
 #[cfg(test)]
 mod tests {
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     use super::*;
 
