@@ -65,43 +65,55 @@ async fn peers_link_again_within_a_second_of_a_hub_restart() {
     hub.stop();
 }
 
-/// The arena limit of glibc's allocator (`daemon/src/cli/allocator.rs`): a node process
-/// replaces itself, same pid, with one that has `MALLOC_ARENA_MAX=1`, unless the operator
-/// set the variable.
+/// The allocator's settings (`daemon/src/cli/allocator.rs`): a node process replaces itself,
+/// same pid, with one that has `MIMALLOC_ALLOW_THP=0`, and the hub also
+/// `MIMALLOC_PURGE_DELAY=0`, keeping a value the operator set.
 #[test]
-fn a_node_process_runs_with_one_malloc_arena_unless_its_operator_set_some() {
+fn a_node_process_runs_with_the_allocators_settings_unless_its_operator_set_them() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
     let net = TestNet::standard();
-    for (set, expected) in [(None, "1"), (Some("3"), "3")] {
+    let cases: [(&str, Option<&str>, &[&str]); 3] = [
+        (
+            "gs",
+            None,
+            &["MIMALLOC_ALLOW_THP=0", "MIMALLOC_PURGE_DELAY=0"],
+        ),
+        (
+            "gs",
+            Some("25"),
+            &["MIMALLOC_ALLOW_THP=0", "MIMALLOC_PURGE_DELAY=25"],
+        ),
+        ("ncb.fr", None, &["MIMALLOC_ALLOW_THP=0"]),
+    ];
+    for (node, set, expected) in cases {
         let mut command = Command::new(bluehelm_bin!());
         command
             .args(["run", "--config"])
-            .arg(net.config_path("gs"))
-            .env_remove("MALLOC_ARENA_MAX")
+            .arg(net.config_path(node))
+            .env_remove("MIMALLOC_PURGE_DELAY")
+            .env_remove("MIMALLOC_ALLOW_THP")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some(value) = set {
-            command.env("MALLOC_ARENA_MAX", value);
+            command.env("MIMALLOC_PURGE_DELAY", value);
         }
         let mut child = command.spawn().expect("bluehelm run starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let up = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .any(|line| line.contains("listening on"));
-        assert!(up, "gs did not come up");
+            .any(|line| line.contains(" listening on ") || line.ends_with(" running"));
+        assert!(up, "{node} did not come up");
         let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
-        let arenas: Vec<&[u8]> = environ
+        let mut settings: Vec<String> = environ
             .split(|b| *b == 0)
-            .filter_map(|entry| entry.strip_prefix(b"MALLOC_ARENA_MAX="))
+            .map(|entry| String::from_utf8_lossy(entry).into_owned())
+            .filter(|entry| entry.starts_with("MIMALLOC_"))
             .collect();
-        assert_eq!(
-            arenas,
-            [expected.as_bytes()],
-            "set by the operator: {set:?}"
-        );
+        settings.sort();
+        assert_eq!(settings, expected, "{node}, set by the operator: {set:?}");
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -1,42 +1,83 @@
-//! How many heaps (arenas) glibc's allocator may keep. Left alone it makes up to 8 per core,
-//! and the store's threads allocate sled's nodes in theirs while other threads free them: a
-//! hub holding a million copies for an offline post was at 980 MiB resident for a heap of
-//! about 250 MB; with one arena, 226 MiB (issue 15, the drain's target of 256 MiB;
-//! docs/performance.md, "The hub's memory with a million queued, again").
+//! The allocator's settings for a node process. The binary allocates with mimalloc
+//! (`main.rs`); glibc's allocator, with one arena so that a hub holding a million copies
+//! stayed near its heap, spent a quarter of the relay's CPU (docs/performance.md, "mimalloc
+//! instead of glibc's allocator").
 //!
-//! glibc reads the limit from the environment when the process starts, and the workspace
-//! forbids the unsafe `mallopt`: so a node process that finds `MALLOC_ARENA_MAX` unset
-//! replaces itself (same pid, same arguments) with one that has it. An operator's own
-//! setting is kept.
+//! Two settings, read by mimalloc from the environment when the process starts:
+//! - `MIMALLOC_ALLOW_THP=0`, for every node: no transparent huge pages. A huge page's fault
+//!   may wait for the kernel to compact memory; with them, `bench --scenario latency` had a
+//!   p99 of 31-118 ms against 6-13 ms without. The build's `no_thp` feature already stops
+//!   mimalloc asking for them; this also keeps them off where the system gives them to every
+//!   process.
+//! - `MIMALLOC_PURGE_DELAY=0`, for the hub only: memory it frees goes back to the system at
+//!   once. The hub is the node that holds the backlog of every post that is offline: with
+//!   mimalloc's default (10 ms, and ten times that for whole arenas) a hub holding 1,000,000
+//!   copies peaked at 270-285 MiB resident, above the 256 MiB of issue 15; with 0, at
+//!   241-253 MiB. It costs CPU (the relay's three nodes together: 0.95x the throughput of
+//!   glibc's allocator with it at every node, 1.19x without it), so the other nodes keep the
+//!   default.
+//!
+//! The workspace forbids the unsafe calls that would set these from inside, so a node
+//! process that finds one unset replaces itself (same pid, same arguments) with one that
+//! has it. An operator's own setting is kept.
 
 use std::ffi::OsString;
+use std::path::Path;
 
-/// The variable glibc reads.
-const VARIABLE: &str = "MALLOC_ARENA_MAX";
-/// Arenas when the operator set none.
-const ARENAS: &str = "1";
+use bluehelm_pki::Role;
 
-/// The value to start again with, if any: only when the operator set none.
-fn wanted(current: Option<OsString>) -> Option<&'static str> {
-    current.is_none().then_some(ARENAS)
+/// Every node's settings: the variable mimalloc reads, and its value when the operator set none.
+const EVERY_NODE: [(&str, &str); 1] = [("MIMALLOC_ALLOW_THP", "0")];
+/// The hub's, besides.
+const HUB: [(&str, &str); 1] = [("MIMALLOC_PURGE_DELAY", "0")];
+
+/// The settings to start again with: those the environment does not have.
+fn wanted(
+    role: Option<Role>,
+    current: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(&'static str, &'static str)> {
+    let hub = if role == Some(Role::Hub) {
+        &HUB[..]
+    } else {
+        &[]
+    };
+    EVERY_NODE
+        .iter()
+        .chain(hub)
+        .copied()
+        .filter(|(variable, _)| current(variable).is_none())
+        .collect()
 }
 
-/// Starts this process again with the arena limit set, if it is not. Returns only if it is
-/// set already or the new start failed (then the node runs with glibc's default, and says
-/// so on stderr: logging is not set up yet).
-pub fn limit_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if let Some(arenas) = wanted(std::env::var_os(VARIABLE)) {
+/// The role in the node's certificate, if its config and certificate can be read. If not,
+/// the node reports it itself when it loads them.
+fn role_of(config: &Path) -> Option<Role> {
+    let config = bluehelm::NodeConfig::load(config).ok()?;
+    let pem = std::fs::read(&config.tls.certificate).ok()?;
+    let der = bluehelm_pki::pem_or_der(&pem, "CERTIFICATE").ok()?;
+    Some(bluehelm_pki::parse_certificate(der.first()?).ok()?.role)
+}
+
+/// Starts the node process of `config` again with the allocator's settings, if any is unset.
+/// Returns only if all are set already or the new start failed (then the node runs with
+/// mimalloc's defaults, and says so on stderr: logging is not set up yet).
+pub fn configure(config: &Path) {
+    let missing = wanted(role_of(config), |variable| std::env::var_os(variable));
+    if missing.is_empty() {
+        return;
+    }
+    #[cfg(unix)]
+    {
         use std::os::unix::process::CommandExt;
         // /proc/self/exe still names this binary if its file was replaced by an upgrade.
         let err = std::process::Command::new("/proc/self/exe")
             .arg0(std::env::args_os().next().unwrap_or_default())
             .args(std::env::args_os().skip(1))
-            .env(VARIABLE, arenas)
+            .envs(missing.iter().copied())
             .exec();
         eprintln!(
-            "warning: could not start again with {VARIABLE}={arenas} ({err}); \
-             the node may hold much more memory than its heap"
+            "warning: could not start again with {missing:?} ({err}); \
+             the node may hold more memory than its heap"
         );
     }
 }
@@ -46,9 +87,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_operators_setting_is_kept_and_none_gets_one_arena() {
-        assert_eq!(wanted(None), Some("1"));
-        assert_eq!(wanted(Some("4".into())), None);
-        assert_eq!(wanted(Some("".into())), None);
+    fn the_hub_purges_at_once_and_an_operators_setting_is_kept() {
+        assert_eq!(
+            wanted(Some(Role::Hub), |_| None),
+            [("MIMALLOC_ALLOW_THP", "0"), ("MIMALLOC_PURGE_DELAY", "0")]
+        );
+        for role in [Some(Role::Ncb), Some(Role::Mission), None] {
+            assert_eq!(
+                wanted(role, |_| None),
+                [("MIMALLOC_ALLOW_THP", "0")],
+                "{role:?}"
+            );
+        }
+        let operator = |variable: &str| (variable == "MIMALLOC_PURGE_DELAY").then(|| "10".into());
+        assert_eq!(
+            wanted(Some(Role::Hub), operator),
+            [("MIMALLOC_ALLOW_THP", "0")]
+        );
+        let empty = |_: &str| Some(OsString::new());
+        assert!(wanted(Some(Role::Hub), empty).is_empty());
     }
 }

@@ -152,8 +152,10 @@ pub fn init_logging(command: &Command, verbose: u8) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if matches!(cli.command, Command::Run(_) | Command::BenchNode(_)) {
-        allocator::limit_arenas();
+    match &cli.command {
+        Command::Run(args) => allocator::configure(&args.config),
+        Command::BenchNode(args) => allocator::configure(&args.config),
+        _ => {}
     }
     init_logging(&cli.command, cli.verbose);
     match cli.command {
