@@ -59,14 +59,12 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     drop(post_proc);
     import(dir, &config("gs"), n..n + CATCH_UP)?;
     let started = Instant::now();
+    let restarted_at_ms = unix_ms();
     let (_post_proc, _post_out, _post_in) =
         Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
     runtime.block_on(level(&socket, "sltd", (n + CATCH_UP) as u64))?;
     let catchup_from_start_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let catch_up = runtime
-        .block_on(state(&socket, "sltd"))?
-        .and_then(|s| s.last_catch_up)
-        .context("the replica noted no catch-up")?;
+    let catch_up = runtime.block_on(catch_up_since(&socket, "sltd", restarted_at_ms))?;
     anyhow::ensure!(
         catch_up.changes >= CATCH_UP as u64,
         "the replica's last catch-up applied {} changes, not the {CATCH_UP} of the outage",
@@ -149,6 +147,32 @@ fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Re
 }
 
 /// The post's state of `database`; none while its API is not up.
+/// Milliseconds since the Unix epoch, the clock of a catch-up's `at_ms`.
+fn unix_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The catch-up the replica noted after `since_ms`. It notes it just after it is level, so
+/// right after `level` the note may still be the one before the restart (the first sync's).
+async fn catch_up_since(
+    socket: &Path,
+    database: &str,
+    since_ms: i64,
+) -> anyhow::Result<pb::CatchUp> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let noted = state(socket, database).await?.and_then(|s| s.last_catch_up);
+        match noted {
+            Some(catch_up) if catch_up.at_ms >= since_ms => return Ok(catch_up),
+            _ if Instant::now() > deadline => {
+                bail!("the replica noted no catch-up within 10 s of being level again")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 async fn state(socket: &Path, database: &str) -> anyhow::Result<Option<pb::DatabaseState>> {
     let Ok(mut api) = bluehelm::api::client::connect(socket).await else {
         return Ok(None);
