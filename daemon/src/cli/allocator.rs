@@ -13,7 +13,7 @@
 //!   once. The hub is the node that holds the backlog of every post that is offline: with
 //!   mimalloc's default (10 ms, and ten times that for whole arenas) a hub holding 1,000,000
 //!   copies peaked at 270-285 MiB resident, above the 256 MiB of issue 15; with 0, at
-//!   241-253 MiB. It costs CPU (the relay's three nodes together: 0.95x the throughput of
+//!   238-245 MiB (5 runs). It costs CPU (the relay's three nodes together: 0.95x the throughput of
 //!   glibc's allocator with it at every node, 1.19x without it), so the other nodes keep the
 //!   default.
 //!
