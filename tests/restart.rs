@@ -110,7 +110,10 @@ fn a_node_process_runs_with_the_allocators_settings_unless_its_operator_set_them
         let mut settings: Vec<String> = environ
             .split(|b| *b == 0)
             .map(|entry| String::from_utf8_lossy(entry).into_owned())
-            .filter(|entry| entry.starts_with("MIMALLOC_"))
+            .filter(|entry| {
+                entry.starts_with("MIMALLOC_ALLOW_THP=")
+                    || entry.starts_with("MIMALLOC_PURGE_DELAY=")
+            })
             .collect();
         settings.sort();
         assert_eq!(settings, expected, "{node}, set by the operator: {set:?}");

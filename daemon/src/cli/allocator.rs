@@ -11,7 +11,7 @@
 //!   process.
 //! - `MIMALLOC_PURGE_DELAY=0`, for the hub only: memory it frees goes back to the system at
 //!   once. The hub is the node that holds the backlog of every post that is offline: with
-//!   mimalloc's default (10 ms, and ten times that for whole arenas) a hub holding 1,000,000
+//!   mimalloc's default (after 1 s, for pages and whole arenas alike) a hub holding 1,000,000
 //!   copies peaked at 270-285 MiB resident, above the 256 MiB of issue 15; with 0, at
 //!   238-245 MiB (5 runs). It costs CPU (the relay's three nodes together: 0.95x the throughput of
 //!   glibc's allocator with it at every node, 1.19x without it), so the other nodes keep the
@@ -19,7 +19,8 @@
 //!
 //! The workspace forbids the unsafe calls that would set these from inside, so a node
 //! process that finds one unset replaces itself (same pid, same arguments) with one that
-//! has it. An operator's own setting is kept.
+//! has it. An operator's own setting is kept, unless it is empty: mimalloc reads an empty
+//! value as 1 (huge pages on, a purge delay of 1 ms).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -45,7 +46,7 @@ fn wanted(
         .iter()
         .chain(hub)
         .copied()
-        .filter(|(variable, _)| current(variable).is_none())
+        .filter(|(variable, _)| current(variable).is_none_or(|value| value.is_empty()))
         .collect()
 }
 
@@ -66,7 +67,8 @@ pub fn configure(config: &Path) {
     if missing.is_empty() {
         return;
     }
-    #[cfg(unix)]
+    // /proc/self/exe is Linux's.
+    #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
         // /proc/self/exe still names this binary if its file was replaced by an upgrade.
@@ -87,7 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hub_purges_at_once_and_an_operators_setting_is_kept() {
+    fn the_hub_purges_at_once_and_an_operators_setting_is_kept_unless_empty() {
         assert_eq!(
             wanted(Some(Role::Hub), |_| None),
             [("MIMALLOC_ALLOW_THP", "0"), ("MIMALLOC_PURGE_DELAY", "0")]
@@ -105,6 +107,9 @@ mod tests {
             [("MIMALLOC_ALLOW_THP", "0")]
         );
         let empty = |_: &str| Some(OsString::new());
-        assert!(wanted(Some(Role::Hub), empty).is_empty());
+        assert_eq!(
+            wanted(Some(Role::Ncb), empty),
+            [("MIMALLOC_ALLOW_THP", "0")]
+        );
     }
 }

@@ -146,7 +146,6 @@ fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Re
     Ok(())
 }
 
-/// The post's state of `database`; none while its API is not up.
 /// Milliseconds since the Unix epoch, the clock of a catch-up's `at_ms`.
 fn unix_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -173,6 +172,7 @@ async fn catch_up_since(
     }
 }
 
+/// The post's state of `database`; none while its API is not up.
 async fn state(socket: &Path, database: &str) -> anyhow::Result<Option<pb::DatabaseState>> {
     let Ok(mut api) = bluehelm::api::client::connect(socket).await else {
         return Ok(None);
