@@ -59,7 +59,8 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
     drop(post_proc);
     import(dir, &config("gs"), n..n + CATCH_UP)?;
     let started = Instant::now();
-    let restarted_at_ms = unix_ms();
+    // The clock the replica stamps a catch-up's `at_ms` with.
+    let restarted_at_ms = bluehelm::custody::now_ms();
     let (_post_proc, _post_out, _post_in) =
         Proc::spawn("post", &["run", "--config", &config("mission.unmiss")])?;
     runtime.block_on(level(&socket, "sltd", (n + CATCH_UP) as u64))?;
@@ -144,12 +145,6 @@ fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Re
         bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
-}
-
-/// Milliseconds since the Unix epoch, the clock of a catch-up's `at_ms`.
-fn unix_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The catch-up the replica noted after `since_ms`. It notes it just after it is level, so
