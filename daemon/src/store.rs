@@ -23,6 +23,7 @@ mod record;
 mod seen_filter;
 mod sizes;
 mod storage;
+mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -192,9 +192,9 @@ fn custody_log_files_default_to_32_mib_and_take_a_size_in_mib() {
 }
 
 #[test]
-fn the_store_cache_defaults_to_32_mib_takes_a_size_in_mib_and_has_a_floor() {
+fn the_store_cache_defaults_to_8_mib_takes_a_size_in_mib_and_has_a_floor() {
     let config = NodeConfig::parse(&minimal(""), Path::new(".")).unwrap();
-    assert_eq!(config.limits.store_cache_bytes, 32 * 1024 * 1024);
+    assert_eq!(config.limits.store_cache_bytes, 8 * 1024 * 1024);
     let text = minimal("") + "\n[limits]\nstore_cache_mib = 16\n";
     let config = NodeConfig::parse(&text, Path::new(".")).unwrap();
     assert_eq!(config.limits.store_cache_bytes, 16 * 1024 * 1024);

@@ -170,6 +170,9 @@ pub enum Corruption {
     /// A directory entry is not a role, a country and a mission the CA's rules allow.
     #[error("it is not a certified identity (role, country, mission)")]
     BadIdentity,
+    /// A record in a value file (`values.rs`) is missing or fails its checksum.
+    #[error("{0}")]
+    Value(super::values::ValueError),
     /// A quarantined copy does not say where it was going.
     #[error("it does not say where the copy was going")]
     BadHeldFor,

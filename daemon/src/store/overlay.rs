@@ -29,6 +29,7 @@ use sled::{Db, IVec};
 use super::error::{Corruption, Entry, Failure, Table};
 use super::log::Log;
 pub use super::log::Op;
+use super::values::{self, Pointer, ValueFiles, ValueLog, ValueSizes};
 use super::{StoreError, StoreSizes};
 
 /// sled key of the number of the last log record a checkpoint applied.
@@ -53,11 +54,17 @@ enum Pending {
 }
 
 type Changes = BTreeMap<IVec, Pending>;
+
+/// What a checkpoint thread hands back: what it wrote with, and the value files no pointer
+/// names any more (or why it failed).
+type Checkpointed = (SledFiles, Result<Vec<u32>, StoreError>);
 static NO_CHANGES: Changes = BTreeMap::new();
 
-/// The storage directory, open: a checkpoint syncs the filesystem that holds it.
+/// What a checkpoint writes besides sled: the storage directory, open (a checkpoint syncs
+/// the filesystem that holds it), and the value files.
 struct SledFiles {
     dir: File,
+    values: ValueLog,
 }
 
 pub struct Kv {
@@ -65,12 +72,14 @@ pub struct Kv {
     /// Taken by the running checkpoint, returned when it ends.
     files: Option<SledFiles>,
     log: Log,
+    /// Records sled points to (`values.rs`).
+    values: Arc<ValueFiles>,
     /// Number of the last log record written.
     seq: u64,
     pending: Changes,
     /// Changes the running checkpoint is moving into sled.
     frozen: Option<Arc<Changes>>,
-    running: Option<JoinHandle<(SledFiles, Result<(), StoreError>)>>,
+    running: Option<JoinHandle<Checkpointed>>,
     /// Set when a checkpoint failed: the store takes no more custody.
     failed: Option<Failure>,
 }
@@ -103,7 +112,7 @@ impl Kv {
         // written, which on a full or failed disk never ends (see `close`), and the start
         // would hang instead of failing. One handle forgotten keeps that drop from running.
         let keep_open = db.clone();
-        match Self::load(dir, db, sizes.log_file_bytes) {
+        match Self::load(dir, db, sizes.log_file_bytes, ValueSizes::default()) {
             Ok(kv) => Ok(kv),
             Err(err) => {
                 std::mem::forget(keep_open);
@@ -113,7 +122,19 @@ impl Kv {
     }
 
     /// The rest of [`Kv::open`], once sled is open: the log, its replay, a checkpoint.
-    fn load(dir: &Path, db: Db, log_file_bytes: u64) -> Result<Self, StoreError> {
+    fn load(
+        dir: &Path,
+        db: Db,
+        log_file_bytes: u64,
+        value_sizes: ValueSizes,
+    ) -> Result<Self, StoreError> {
+        let checkpointed = db.contains_key(META_LOG_SEQ)?;
+        let values = ValueLog::open(dir, &db, value_sizes, checkpointed).map_err(|e| {
+            StoreError::io(
+                format!("cannot open the value files in {}", dir.display()),
+                e,
+            )
+        })?;
         let files = SledFiles {
             dir: File::open(dir).map_err(|e| {
                 StoreError::io(
@@ -121,6 +142,7 @@ impl Kv {
                     e,
                 )
             })?,
+            values,
         };
         let (log, records) = Log::open(dir, log_file_bytes).map_err(|e| {
             StoreError::io(
@@ -139,6 +161,7 @@ impl Kv {
         };
         let mut kv = Self {
             db,
+            values: files.values.files(),
             files: Some(files),
             log,
             seq: applied,
@@ -176,7 +199,24 @@ impl Kv {
         match self.change(key) {
             Some(Pending::Put { value, .. }) => Ok(Some(value.clone())),
             Some(Pending::Removed) => Ok(None),
-            None => Ok(self.db.get(key)?),
+            None => match self.db.get(key)? {
+                Some(value) => self.resolve(key, value).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// A value as sled holds it, with a pointer replaced by the record it names.
+    fn resolve(&self, key: &[u8], value: IVec) -> Result<IVec, StoreError> {
+        if !values::separable(key) {
+            return Ok(value);
+        }
+        match Pointer::decode(&value) {
+            Some(pointer) => match self.values.read(&pointer) {
+                Ok(record) => Ok(IVec::from(record)),
+                Err(err) => Err(values::read_error(key, err)),
+            },
+            None => Ok(value),
         }
     }
 
@@ -222,10 +262,17 @@ impl Kv {
             lower: sled.peekable(),
             upper: frozen.range::<[u8], _>(bounds()).peekable(),
         };
+        // Pointers are resolved once the layers are merged, so a record replaced or removed
+        // in memory is never read: the layers hold whole records, never pointers.
         Merge {
             lower: lower.peekable(),
             upper: self.pending.range::<[u8], _>(bounds()).peekable(),
         }
+        .map(|e| {
+            let (key, value) = e?;
+            let value = self.resolve(&key, value)?;
+            Ok((key, value))
+        })
     }
 
     /// Entries with keys from `start` on that start with `prefix`, in key order.
@@ -244,6 +291,28 @@ impl Kv {
         prefix: &[u8],
     ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
         self.scan_prefix_from(prefix, prefix)
+    }
+
+    /// [`Kv::open`] with value files of `value_sizes` (small ones, to test rolling over and
+    /// compaction).
+    #[cfg(test)]
+    pub fn open_with_values(dir: &Path, value_sizes: ValueSizes) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+        Self::load(dir, db, super::log::DEFAULT_FILE_BYTES, value_sizes)
+    }
+
+    /// sled itself, to see what a checkpoint put there.
+    #[cfg(test)]
+    pub fn sled(&self) -> &Db {
+        &self.db
+    }
+
+    /// Makes the next checkpoint stop after `writes` sled writes, as a crash part way would.
+    #[cfg(test)]
+    pub fn stop_next_checkpoint_after(&mut self, writes: usize) {
+        if let Some(files) = self.files.as_mut() {
+            files.values.crash_after_writes = Some(writes);
+        }
     }
 
     /// Makes the store fail as it does when a checkpoint fails in the background: the next
@@ -364,7 +433,8 @@ impl Kv {
         let thread = std::thread::Builder::new()
             .name("bluehelm-checkpoint".into())
             .spawn(move || {
-                let result = apply(&db, &frozen, upto, &files);
+                let mut files = files;
+                let result = apply(&db, &frozen, upto, &mut files);
                 (files, result)
             });
         match thread {
@@ -382,7 +452,10 @@ impl Kv {
                 Ok((files, result)) => {
                     self.files = Some(files);
                     match result {
-                        Ok(()) => free_elsewhere(self.frozen.take()),
+                        Ok(dead) => {
+                            self.values.delete(&dead);
+                            free_elsewhere(self.frozen.take());
+                        }
                         Err(err) => self.failed = Some(Failure::Checkpoint(Arc::new(err))),
                     }
                 }
@@ -439,18 +512,53 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// some of the changes and the previous log position, and start-up replays every record
 /// after that position: the records put and remove whole values, in order, so replaying over
 /// a partly applied checkpoint ends in the same state.
-fn apply(db: &Db, changes: &Changes, upto: u64, files: &SledFiles) -> Result<(), StoreError> {
+///
+/// Message records go to value files first, synced, and sled gets pointers to them (see
+/// `values.rs`); sparse value files are compacted. Returns the value files no pointer names
+/// any more, which the store thread deletes.
+fn apply(
+    db: &Db,
+    changes: &Changes,
+    upto: u64,
+    files: &mut SledFiles,
+) -> Result<Vec<u32>, StoreError> {
+    let mut pointers = Vec::new();
     for (key, change) in changes {
-        match change {
-            Pending::Put { value, .. } => db.insert(key, value.clone())?,
+        if let Pending::Put { value, .. } = change {
+            if values::separates(key, value) {
+                let pointer = files.values.append(value).map_err(values::write_error)?;
+                pointers.push(pointer);
+            }
+        }
+    }
+    files.values.sync().map_err(values::write_error)?;
+    let mut pointers = pointers.into_iter();
+    for (key, change) in changes {
+        files.values.count_write()?;
+        let old = match change {
+            Pending::Put { value, .. } => {
+                if values::separates(key, value) {
+                    let pointer = pointers
+                        .next()
+                        .expect("a pointer for each separated record");
+                    db.insert(key, &pointer.encode()[..])?
+                } else {
+                    db.insert(key, value.clone())?
+                }
+            }
             Pending::Removed => db.remove(key)?,
         };
+        if let Some(old) = old {
+            files.values.released(key, &old);
+        }
     }
+    files.values.compact(db)?;
     // The changes are durable before the position that says they are: this does not rely on
     // sled recovering its writes in order.
     make_durable(db, files)?;
     db.insert(META_LOG_SEQ, &upto.to_be_bytes())?;
-    make_durable(db, files)
+    make_durable(db, files)?;
+    Ok(files.values.take_dead())
 }
 
 /// sled's flush, then a sync of the filesystem holding the store (sled's flush uses
@@ -689,11 +797,12 @@ mod tests {
         std::os::unix::fs::symlink(blobs.join("removed"), blobs.join("4242")).unwrap();
         let value = |round: usize, n: usize| vec![(round * 64 + n) as u8; 32 * 1024];
         // 32 KiB values put, rewritten and removed through several checkpoints: sled writes
-        // blobs and removes the ones it no longer needs.
+        // blobs and removes the ones it no longer needs. Not under a message table's keys,
+        // whose records go to value files instead (`values.rs`).
         for round in 0..6 {
             let mut ops: Vec<Op> = (0..64)
                 .map(|n| Op::Put {
-                    key: format!("q{round}-{n:02}").into_bytes(),
+                    key: format!("r{round}-{n:02}").into_bytes(),
                     value: value(round, n),
                     fresh: false,
                 })
@@ -702,7 +811,7 @@ mod tests {
                 ops.extend(
                     (0..64)
                         .step_by(2)
-                        .map(|n| Op::Remove(format!("q{}-{n:02}", round - 1).into_bytes())),
+                        .map(|n| Op::Remove(format!("r{}-{n:02}", round - 1).into_bytes())),
                 );
             }
             kv.commit(ops, true).unwrap();
@@ -712,11 +821,11 @@ mod tests {
         // Start-up ends with a checkpoint too.
         let kv = Kv::open(dir.path()).unwrap();
         assert_eq!(
-            kv.get(b"q5-63").unwrap().unwrap().as_ref(),
+            kv.get(b"r5-63").unwrap().unwrap().as_ref(),
             value(5, 63).as_slice()
         );
-        assert!(kv.get(b"q4-00").unwrap().is_none());
-        assert!(kv.get(b"q4-01").unwrap().is_some());
+        assert!(kv.get(b"r4-00").unwrap().is_none());
+        assert!(kv.get(b"r4-01").unwrap().is_some());
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 use super::log::DEFAULT_FILE_BYTES;
 
-/// sled's page cache by default. A hub draining a million queued messages reads each once, in
-/// key order, so a large cache buys little there (issue 15: 1,000,000 drained at 12,995 msg/s
-/// with 16 MiB and 13,423 with 64 MiB), while sled holds several times this in memory.
-pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// sled's page cache by default. sled counts it by the size of its pages on disk, and since
+/// message records went to value files (`values.rs`) its pages hold short pointers, which take
+/// several times their disk size in memory: with 32 MiB a hub holding 600,000 copies for a
+/// post reached 266 MiB, with 8 MiB 185 (issue 16, 2026-12-04). A hub draining a million
+/// reads each once, in key order, so a large cache buys little there.
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// sled's page cache at least: below a few MiB sled evicts the pages a round is still using.
 pub const MIN_CACHE_BYTES: u64 = 8 * 1024 * 1024;

@@ -227,11 +227,13 @@ impl Storage {
         };
         let mut out = Vec::new();
         let mut bytes = 0;
-        for entry in self.kv.scan_prefix_from(&prefix, &start) {
-            let (key, value) = entry?;
-            if out.len() >= limit || bytes >= MAX_READ_BYTES {
+        let mut entries = self.kv.scan_prefix_from(&prefix, &start);
+        // Bounds checked before the next entry is read: a record in a value file costs a read.
+        while out.len() < limit && bytes < MAX_READ_BYTES {
+            let Some(entry) = entries.next() else {
                 break;
-            }
+            };
+            let (key, value) = entry?;
             bytes += value.len();
             out.push(queued_entry(&key, &value)?);
         }
