@@ -504,3 +504,12 @@ proptest! {
         prop_assert!(value_files(dir.path()).len() <= named.len() + 1);
     }
 }
+
+#[test]
+fn value_files_are_private_to_the_nodes_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _kv, _pointer, path) = one_record_in_a_file();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir.path().join(FOLDER)), DIR_MODE);
+    assert_eq!(mode(&path), FILE_MODE);
+}
