@@ -170,7 +170,8 @@ pub enum Corruption {
     /// A directory entry is not a role, a country and a mission the CA's rules allow.
     #[error("it is not a certified identity (role, country, mission)")]
     BadIdentity,
-    /// A record in a value file (`values.rs`) is missing or fails its checksum.
+    /// A record in a value file (`values.rs`) cannot be read back: its file is missing, it
+    /// lies past the file's end, its pointer names too much, or it fails its checksum.
     #[error("{0}")]
     Value(super::values::ValueError),
     /// A quarantined copy does not say where it was going.

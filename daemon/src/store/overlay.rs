@@ -99,6 +99,16 @@ impl Kv {
     /// commits' time to finish before commits wait for it, so memory holds at most about two
     /// files' worth of changes.
     pub fn open_sized(dir: &Path, sizes: StoreSizes) -> Result<Self, StoreError> {
+        Self::open_with(dir, sizes, ValueSizes::default())
+    }
+
+    /// [`Kv::open_sized`] with value files of `value_sizes` (tests make them small, to roll
+    /// them over and compact them).
+    fn open_with(
+        dir: &Path,
+        sizes: StoreSizes,
+        value_sizes: ValueSizes,
+    ) -> Result<Self, StoreError> {
         super::private::prepare(dir)?;
         // sled's data file: sled locks it, and says only "WouldBlock" when it cannot.
         super::in_use::check(dir, &dir.join("db"))?;
@@ -112,7 +122,7 @@ impl Kv {
         // written, which on a full or failed disk never ends (see `close`), and the start
         // would hang instead of failing. One handle forgotten keeps that drop from running.
         let keep_open = db.clone();
-        match Self::load(dir, db, sizes.log_file_bytes, ValueSizes::default()) {
+        match Self::load(dir, db, sizes.log_file_bytes, value_sizes) {
             Ok(kv) => Ok(kv),
             Err(err) => {
                 std::mem::forget(keep_open);
@@ -293,12 +303,10 @@ impl Kv {
         self.scan_prefix_from(prefix, prefix)
     }
 
-    /// [`Kv::open`] with value files of `value_sizes` (small ones, to test rolling over and
-    /// compaction).
+    /// [`Kv::open`] with value files of `value_sizes`.
     #[cfg(test)]
     pub fn open_with_values(dir: &Path, value_sizes: ValueSizes) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
-        Self::load(dir, db, super::log::DEFAULT_FILE_BYTES, value_sizes)
+        Self::open_with(dir, StoreSizes::default(), value_sizes)
     }
 
     /// sled itself, to see what a checkpoint put there.
@@ -522,31 +530,31 @@ fn apply(
     upto: u64,
     files: &mut SledFiles,
 ) -> Result<Vec<u32>, StoreError> {
-    let mut pointers = Vec::new();
-    for (key, change) in changes {
-        if let Pending::Put { value, .. } = change {
-            if values::separates(key, value) {
-                let pointer = files.values.append(value).map_err(values::write_error)?;
-                pointers.push(pointer);
-            }
-        }
+    /// What sled gets for one key.
+    enum Write<'a> {
+        Value(&'a IVec),
+        Pointer(Pointer),
+        Remove,
     }
-    files.values.sync().map_err(values::write_error)?;
-    let mut pointers = pointers.into_iter();
+    let mut writes = Vec::with_capacity(changes.len());
     for (key, change) in changes {
-        files.values.count_write()?;
-        let old = match change {
-            Pending::Put { value, .. } => {
-                if values::separates(key, value) {
-                    let pointer = pointers
-                        .next()
-                        .expect("a pointer for each separated record");
-                    db.insert(key, &pointer.encode()[..])?
-                } else {
-                    db.insert(key, value.clone())?
-                }
+        let write = match change {
+            Pending::Put { value, .. } if values::separates(key, value) => {
+                Write::Pointer(files.values.append(value).map_err(values::write_error)?)
             }
-            Pending::Removed => db.remove(key)?,
+            Pending::Put { value, .. } => Write::Value(value),
+            Pending::Removed => Write::Remove,
+        };
+        writes.push((key, write));
+    }
+    // The records are durable before any pointer to them is.
+    files.values.sync().map_err(values::write_error)?;
+    for (key, write) in writes {
+        files.values.count_write()?;
+        let old = match write {
+            Write::Value(value) => db.insert(key, value.clone())?,
+            Write::Pointer(pointer) => db.insert(key, &pointer.encode()[..])?,
+            Write::Remove => db.remove(key)?,
         };
         if let Some(old) = old {
             files.values.released(key, &old);

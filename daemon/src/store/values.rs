@@ -20,7 +20,7 @@
 //!
 //! Compaction: a file stays while any of its records is queued, so a post offline for days
 //! would keep every file written meanwhile. When the files hold more than twice their live
-//! records plus [`COMPACT_SLACK`], a checkpoint copies the live records of files less than
+//! records plus [`ValueSizes::compact_slack`] (128 MiB), a checkpoint copies the live records of files less than
 //! half live to the current file and points sled at the copies (same rules as above).
 //!
 //! Format: a file starts with [`MAGIC`]; records follow with no framing. A pointer is
@@ -46,11 +46,6 @@ use crate::engine::ledger::QUEUE;
 
 /// Records at least this long go to value files; shorter ones stay in sled.
 pub const MIN_SEPARATED: usize = 512;
-/// A new file is started once the current one holds this much.
-const FILE_BYTES: u64 = 64 * 1024 * 1024;
-/// Files may hold this much more than twice their live records before a compaction.
-const COMPACT_SLACK: u64 = 128 * 1024 * 1024;
-
 /// When value files roll over and when they are compacted; tests make them small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueSizes {
@@ -63,11 +58,12 @@ pub struct ValueSizes {
 impl Default for ValueSizes {
     fn default() -> Self {
         Self {
-            file_bytes: FILE_BYTES,
-            compact_slack: COMPACT_SLACK,
+            file_bytes: 64 * 1024 * 1024,
+            compact_slack: 128 * 1024 * 1024,
         }
     }
 }
+
 const MAGIC: &[u8; 8] = b"BHVAL\x00\x00\x01";
 const POINTER_TAG: u8 = 0xFE;
 const POINTER_LEN: usize = 21;
@@ -308,7 +304,9 @@ impl ValueLog {
             }
         }
         // A pointer to a file that is not there fails when it is read, naming the file.
-        usage.retain(|id, _| files.open.read().unwrap().contains_key(id));
+        let open = files.open.read().unwrap_or_else(|e| e.into_inner());
+        usage.retain(|id, _| open.contains_key(id));
+        drop(open);
         Ok(Self {
             files,
             sizes,
@@ -362,10 +360,8 @@ impl ValueLog {
             file.sync_data()?;
         }
         if let Some(current) = &mut self.current {
-            if current.end > 0 {
-                write_buffer(current)?;
-                current.file.sync_data()?;
-            }
+            write_buffer(current)?;
+            current.file.sync_data()?;
         }
         Ok(())
     }
@@ -441,10 +437,10 @@ impl ValueLog {
     /// Copies the live records of sparse files (see [`ValueLog::victims`]) to the current
     /// file, syncs them, then points sled at the copies. Only the checkpoint thread writes to
     /// sled, so nothing changes a pointer between the scan and the update.
-    pub fn compact(&mut self, db: &Db) -> Result<usize, StoreError> {
+    pub fn compact(&mut self, db: &Db) -> Result<(), StoreError> {
         let victims = self.victims();
         if victims.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         let mut moved = Vec::new();
         let mut bytes = 0;
@@ -480,7 +476,12 @@ impl ValueLog {
             db.insert(key, &new.encode()[..])?;
             self.released(key, old);
         }
-        Ok(moved.len())
+        tracing::info!(
+            records = moved.len(),
+            bytes,
+            "value files compacted: live records copied out of sparse files"
+        );
+        Ok(())
     }
 
     fn start_file(&mut self) -> io::Result<()> {

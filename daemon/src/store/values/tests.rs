@@ -46,14 +46,14 @@ fn files_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// What is wrong with a record read from a value file, if that is what `err` says.
-fn value_problem(err: &StoreError) -> Option<&ValueError> {
-    match err {
-        StoreError::Corrupt {
+/// What is wrong with the record of `key`: reading it must fail as a corrupt entry.
+fn read_problem(kv: &Kv, key: &[u8]) -> ValueError {
+    match kv.get(key) {
+        Err(StoreError::Corrupt {
             problem: Corruption::Value(problem),
             ..
-        } => Some(problem),
-        _ => None,
+        }) => problem,
+        other => panic!("not a corrupt record: {other:?}"),
     }
 }
 
@@ -210,12 +210,10 @@ fn a_damaged_record_is_a_corrupt_entry_not_a_panic() {
     let (_dir, kv, pointer, path) = one_record_in_a_file();
     let file = OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(&[0x55], pointer.offset + 10).unwrap();
-    let err = kv.get(&queue_key(1)).unwrap_err();
-    assert!(
-        matches!(value_problem(&err), Some(ValueError::Checksum(_))),
-        "{err}"
-    );
-    assert!(err.to_string().contains("queue entry"), "{err}");
+    let problem = read_problem(&kv, &queue_key(1));
+    assert!(matches!(problem, ValueError::Checksum(_)), "{problem}");
+    let err = kv.get(&queue_key(1)).unwrap_err().to_string();
+    assert!(err.contains("queue entry"), "{err}");
     let listed: Vec<_> = kv.scan_prefix(&[QUEUE]).collect();
     assert!(listed[0].is_err());
     // A damaged pointer that names more than any record allocates nothing for it.
@@ -224,11 +222,8 @@ fn a_damaged_record_is_a_corrupt_entry_not_a_panic() {
         ..pointer
     };
     kv.sled().insert(queue_key(2), &huge.encode()[..]).unwrap();
-    let err = kv.get(&queue_key(2)).unwrap_err();
-    assert!(
-        matches!(value_problem(&err), Some(ValueError::TooLong(_))),
-        "{err}"
-    );
+    let problem = read_problem(&kv, &queue_key(2));
+    assert!(matches!(problem, ValueError::TooLong(_)), "{problem}");
 }
 
 #[test]
@@ -315,11 +310,8 @@ fn a_record_past_the_end_of_its_file_is_a_corrupt_entry() {
         .unwrap()
         .set_len(pointer.offset + 5)
         .unwrap();
-    let err = kv.get(&queue_key(1)).unwrap_err();
-    assert!(
-        matches!(value_problem(&err), Some(ValueError::Truncated(_))),
-        "{err}"
-    );
+    let problem = read_problem(&kv, &queue_key(1));
+    assert!(matches!(problem, ValueError::Truncated(_)), "{problem}");
 }
 
 #[test]
@@ -379,6 +371,15 @@ fn value_files_beside_a_sled_never_checkpointed_are_refused_not_deleted() {
     assert_eq!(value_files(dir.path()), files);
 }
 
+/// Whether opening failed only because sled's file lock is still held.
+fn still_locked(err: &StoreError) -> bool {
+    match err {
+        StoreError::InUse { .. } => true,
+        StoreError::Sled(err) => err.to_string().contains("lock"),
+        _ => false,
+    }
+}
+
 /// A checkpoint stopped after `writes` sled writes, sled left as the stop found it, then a
 /// reopen: what was committed reads back whole. Whether the checkpoint had that many.
 fn stopped_part_way_then_reopened(writes: usize) -> bool {
@@ -409,7 +410,7 @@ fn stopped_part_way_then_reopened(writes: usize) -> bool {
     let kv = loop {
         match Kv::open_with_values(dir.path(), SMALL) {
             Ok(kv) => break kv,
-            Err(StoreError::Sled(err)) if tries < 100 && err.to_string().contains("lock") => {
+            Err(err) if tries < 100 && still_locked(&err) => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
