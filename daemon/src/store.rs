@@ -21,6 +21,7 @@ mod overlay;
 pub mod private;
 mod record;
 mod seen_filter;
+mod seen_parts;
 mod sizes;
 mod storage;
 mod values;

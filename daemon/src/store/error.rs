@@ -177,6 +177,9 @@ pub enum Corruption {
     /// A quarantined copy does not say where it was going.
     #[error("it does not say where the copy was going")]
     BadHeldFor,
+    /// A dedup part (`seen_parts.rs`) is not an expiry followed by whole message ids.
+    #[error("it is not an expiry followed by message ids")]
+    BadSeenPart,
 }
 
 /// Why the store failed and takes no more custody.

@@ -5,7 +5,11 @@
 //!
 //! - `q` hop_len hop rank seq: a message queued for next hop `hop` (value: record)
 //! - `i` seq: a message in the local inbox (value: record)
-//! - `s` origin_len origin id: dedup entry (value: expires_at)
+//! - `s` origin_len origin id: dedup entry (value: expires_at); in the custody log and in
+//!   memory only: checkpoints pack them into `t` parts (stores written before parts keep
+//!   `s` keys in sled)
+//! - `t` origin_len origin id_time checkpoint number: dedup part, the ids of one origin's
+//!   quarter second that one checkpoint moved (see `seen_parts.rs`)
 //! - `m` name: metadata (value: u64)
 //! - `a` id: the local API's note on a message this node sent (value: the API's encoding)
 //! - `r` key: a reference database record (value: the services' encoding)

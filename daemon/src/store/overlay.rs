@@ -27,8 +27,10 @@ use std::thread::JoinHandle;
 use sled::{Db, IVec};
 
 use super::error::{Corruption, Entry, Failure, Table};
+use super::keys::SEEN;
 use super::log::Log;
 pub use super::log::Op;
+use super::seen_parts::{self, Packer, Part, MAX_PARTS_PER_PREFIX};
 use super::values::{self, Pointer, ValueFiles, ValueLog, ValueSizes};
 use super::{StoreError, StoreSizes};
 
@@ -519,10 +521,14 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// store thread) wait on for as long as it takes to apply. A crash part way leaves sled with
 /// some of the changes and the previous log position, and start-up replays every record
 /// after that position: the records put and remove whole values, in order, so replaying over
-/// a partly applied checkpoint ends in the same state.
+/// a partly applied checkpoint ends in the same state (but for dedup parts, which a replay
+/// may write twice: below).
 ///
 /// Message records go to value files first, synced, and sled gets pointers to them (see
-/// `values.rs`); sparse value files are compacted. Returns the value files no pointer names
+/// `values.rs`); sparse value files are compacted. Dedup entries go to sled packed in parts
+/// (`seen_parts.rs`), keyed by this checkpoint's log position: a replay over a partly
+/// applied checkpoint writes the same parts again, or (reaching further) new ones beside
+/// them, and an id in two parts is only found twice. Returns the value files no pointer names
 /// any more, which the store thread deletes.
 fn apply(
     db: &Db,
@@ -537,8 +543,12 @@ fn apply(
         Remove,
     }
     let mut writes = Vec::with_capacity(changes.len());
+    let mut parts = Packer::new(upto);
     for (key, change) in changes {
         let write = match change {
+            Pending::Put { value, .. } if key.first() == Some(&SEEN) && parts.add(key, value) => {
+                continue;
+            }
             Pending::Put { value, .. } if values::separates(key, value) => {
                 Write::Pointer(files.values.append(value).map_err(values::write_error)?)
             }
@@ -560,6 +570,9 @@ fn apply(
             files.values.released(key, &old);
         }
     }
+    for (key, part) in parts.finish() {
+        write_part(db, files, key, part)?;
+    }
     files.values.compact(db)?;
     // The changes are durable before the position that says they are: this does not rely on
     // sled recovering its writes in order.
@@ -567,6 +580,36 @@ fn apply(
     db.insert(META_LOG_SEQ, &upto.to_be_bytes())?;
     make_durable(db, files)?;
     Ok(files.values.take_dead())
+}
+
+/// Writes a dedup part, or its entries as loose `s` keys (with the part's latest expiry)
+/// once its prefix holds [`MAX_PARTS_PER_PREFIX`] parts (`seen_parts.rs`).
+fn write_part(
+    db: &Db,
+    files: &mut SledFiles,
+    key: Vec<u8>,
+    part: Vec<u8>,
+) -> Result<(), StoreError> {
+    let prefix = seen_parts::prefix_of_part(&key).unwrap_or(&key);
+    let mut held = 0;
+    for existing in db.scan_prefix(prefix).keys().take(MAX_PARTS_PER_PREFIX) {
+        existing?;
+        held += 1;
+    }
+    let decoded = Part::decode(&part).filter(|_| held >= MAX_PARTS_PER_PREFIX);
+    if let Some((entries, expiry)) = decoded.and_then(|decoded| {
+        let expiry = decoded.latest_expiry_ms().to_be_bytes();
+        decoded.entry_keys(&key).map(|entries| (entries, expiry))
+    }) {
+        for entry in entries {
+            files.values.count_write()?;
+            db.insert(entry, &expiry[..])?;
+        }
+        return Ok(());
+    }
+    files.values.count_write()?;
+    db.insert(key, part)?;
+    Ok(())
 }
 
 /// sled's flush, then a sync of the filesystem holding the store (sled's flush uses

@@ -8,7 +8,8 @@
 //! rules:
 //! - every dedup key the store writes is inserted before the write ([`SeenFilter::insert`]);
 //! - the keys already in the store when it opened are read into it in steps
-//!   ([`SeenFilter::fill_from`]), and until the last step it answers "perhaps" to
+//!   ([`SeenFilter::fill_from`]; loose entries and the ids of checkpoints' parts alike), and
+//!   until the last step it answers "perhaps" to
 //!   everything. A key written while it fills is inserted by the first rule, whichever side
 //!   of the fill's position it falls on.
 //!
@@ -90,16 +91,20 @@ impl SeenFilter {
         self.fill = Fill::Abandoned;
     }
 
-    /// One filling step: `keys` are the store's next dedup keys from [`Self::fill_position`]
-    /// on, in order; `ended` says they reach the end of the table. The next step starts
-    /// just after the last of them.
-    pub fn fill_from<'a>(&mut self, keys: impl IntoIterator<Item = &'a [u8]>, ended: bool) {
-        let mut last = None;
+    /// One filling step: `keys` are the dedup keys of the store's next entries from
+    /// [`Self::fill_position`] on, the last of which is stored under `last_read` (a part's
+    /// key holds many: `seen_parts.rs`); `ended` says they reach the end of the table. The
+    /// next step starts just after `last_read`.
+    pub fn fill_from<K: AsRef<[u8]>>(
+        &mut self,
+        keys: impl IntoIterator<Item = K>,
+        last_read: Option<&[u8]>,
+        ended: bool,
+    ) {
         for key in keys {
-            self.insert(key);
-            last = Some(key);
+            self.insert(key.as_ref());
         }
-        self.fill = match (ended, last) {
+        self.fill = match (ended, last_read) {
             (true, _) => Fill::Complete,
             (false, Some(key)) => Fill::From(just_after(key)),
             (false, None) => self.fill.clone(),
@@ -153,7 +158,7 @@ mod tests {
 
     fn filled(keys: &[Vec<u8>]) -> SeenFilter {
         let mut filter = SeenFilter::filling_from(b"s".to_vec());
-        filter.fill_from(keys.iter().map(Vec::as_slice), true);
+        filter.fill_from(keys, None, true);
         filter
     }
 
@@ -182,15 +187,15 @@ mod tests {
     fn until_filling_ends_nothing_is_surely_absent() {
         let mut filter = SeenFilter::filling_from(b"s".to_vec());
         assert!(!filter.surely_absent(&key(1)));
-        filter.fill_from([key(1).as_slice(), key(2).as_slice()], false);
+        filter.fill_from([key(1), key(2)], Some(&key(2)), false);
         assert_eq!(filter.fill_position(), Some(just_after(&key(2)).as_slice()));
         assert!(
             !filter.surely_absent(&key(3)),
             "the store may hold keys not read yet"
         );
-        filter.fill_from([], false);
+        filter.fill_from(Vec::<Vec<u8>>::new(), None, false);
         assert_eq!(filter.fill_position(), Some(just_after(&key(2)).as_slice()));
-        filter.fill_from([key(7).as_slice()], true);
+        filter.fill_from([key(7)], Some(&key(7)), true);
         assert_eq!(filter.fill_position(), None);
         assert!(filter.surely_absent(&key(3)));
         assert!(!filter.surely_absent(&key(7)));
@@ -199,7 +204,7 @@ mod tests {
     #[test]
     fn an_abandoned_filter_sends_every_lookup_to_the_store() {
         let mut filter = SeenFilter::filling_from(b"s".to_vec());
-        filter.fill_from([key(1).as_slice()], false);
+        filter.fill_from([key(1)], Some(&key(1)), false);
         filter.abandon();
         assert_eq!(filter.fill_position(), None, "no more filling steps");
         assert!(!filter.surely_absent(&key(3)));

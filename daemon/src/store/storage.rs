@@ -12,6 +12,7 @@ use super::error::{Corruption, Entry, StoreError, Table};
 use super::keys::{self, QueueKey};
 use super::overlay::{Kv, Op};
 use super::seen_filter::SeenFilter;
+use super::seen_parts::{self, Part};
 use super::StoreSizes;
 use super::{HeldEntry, InboxEntry, Place, Queued, ReviewEntry, StoredMessage};
 use crate::engine::ledger::{Change, Ledger, Lookup, RoundWrites};
@@ -183,22 +184,31 @@ impl Storage {
         self.seen_filter.fill_position().is_some()
     }
 
-    /// Reads the next dedup keys into the prefilter (nothing once it is complete).
+    /// Reads the next dedup keys into the prefilter (nothing once it is complete): loose
+    /// entries, and the ids of parts (`seen_parts.rs`).
     pub(super) fn fill_seen_filter(&mut self) -> Result<(), StoreError> {
         let Some(from) = self.seen_filter.fill_position().map(<[u8]>::to_vec) else {
             return Ok(());
         };
         let mut keys = Vec::with_capacity(FILL_STEP_KEYS);
-        for entry in self
-            .kv
-            .scan_prefix_from(&[keys::SEEN], &from)
-            .take(FILL_STEP_KEYS)
-        {
-            keys.push(entry?.0);
+        let mut last_read = None;
+        let mut ended = true;
+        for entry in self.kv.range(&from, Some(&seen_parts::END)) {
+            if keys.len() >= FILL_STEP_KEYS {
+                ended = false;
+                break;
+            }
+            let (key, value) = entry?;
+            match key.first() {
+                Some(&keys::SEEN) => keys.push(key.to_vec()),
+                _ => keys.extend(seen_part(&key, &value)?.entry_keys(&key).ok_or_else(|| {
+                    StoreError::corrupt(Entry::new(Table::Seen, &key), Corruption::BadKey)
+                })?),
+            }
+            last_read = Some(key);
         }
-        let ended = keys.len() < FILL_STEP_KEYS;
         self.seen_filter
-            .fill_from(keys.iter().map(|k| k.as_ref()), ended);
+            .fill_from(keys, last_read.as_deref(), ended);
         Ok(())
     }
 
@@ -381,18 +391,36 @@ impl Storage {
     }
 
     /// Drops expired dedup entries, and the API's notes on messages older than any message
-    /// can live (their reports and late responses can no longer arrive).
+    /// can live (their reports and late responses can no longer arrive). Returns how many
+    /// entries and notes went (a part's ids each count).
     pub(super) fn purge_seen(&mut self, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
         let mut ops = Vec::new();
+        let mut purged = 0;
         let from = self.purge_from.take().unwrap_or_else(|| vec![keys::SEEN]);
-        for (looked_at, entry) in self.kv.scan_prefix_from(&[keys::SEEN], &from).enumerate() {
+        let mut looked_at = 0;
+        for entry in self.kv.range(&from, Some(&seen_parts::END)) {
             let (key, value) = entry?;
-            if looked_at == limit {
+            if looked_at >= limit {
                 self.purge_from = Some(key.to_vec());
                 break;
             }
-            if keys::decode_time(&value).is_some_and(|expires| expires < now_ms) {
+            // A part counts as the entries it holds. One that does not decode stays, as a
+            // loose entry that does not, and lookups that need it report it.
+            let (entries, expires) = match key.first() {
+                Some(&keys::SEEN) => (1, keys::decode_time(&value)),
+                _ => match Part::decode(&value) {
+                    Some(part) => (part.len(), Some(part.latest_expiry_ms())),
+                    None => {
+                        tracing::warn!(entry = %Entry::new(Table::Seen, &key),
+                            "a dedup part does not decode: kept, and lookups that need it fail");
+                        (1, None)
+                    }
+                },
+            };
+            looked_at += entries.max(1);
+            if expires.is_some_and(|expires| expires < now_ms) {
                 ops.push(Op::Remove(key.to_vec()));
+                purged += entries;
             }
         }
         let notes_before = now_ms.saturating_sub(NOTE_RETENTION_MS);
@@ -406,9 +434,9 @@ impl Storage {
                 break;
             }
             ops.push(Op::Remove(key.to_vec()));
+            purged += 1;
         }
-        let purged = ops.len();
-        if purged > 0 {
+        if !ops.is_empty() {
             self.kv.commit(ops, true)?;
         }
         if self.purge_from.is_none() && self.seen_filter.refill_if_crowded(vec![keys::SEEN]) {
@@ -432,10 +460,12 @@ impl Lookup for Storage {
 
     fn seen(&self, message: &MessageRef) -> Result<bool, StoreError> {
         let (key, len) = keys::seen_key_buf(message);
-        if self.seen_filter.surely_absent(&key[..len]) {
+        let key = &key[..len];
+        if self.seen_filter.surely_absent(key) {
             return Ok(false);
         }
-        self.kv.contains_key(&key[..len])
+        // Committed since the last checkpoint (or loose, from before parts), then packed.
+        Ok(self.kv.contains_key(key)? || packed(&self.kv, key)?)
     }
 
     fn in_inbox(&self, seq: u64) -> Result<bool, StoreError> {
@@ -449,6 +479,31 @@ impl Lookup for Storage {
     fn in_quarantine(&self, id: u64) -> Result<bool, StoreError> {
         self.kv.contains_key(&keys::held_key(id))
     }
+}
+
+/// Whether a checkpoint packed the dedup entry `seen_key` into a part (`seen_parts.rs`).
+pub(super) fn packed(kv: &Kv, seen_key: &[u8]) -> Result<bool, StoreError> {
+    let Some(prefix) = seen_parts::prefix_for(seen_key) else {
+        return Ok(false);
+    };
+    let id = &seen_key[seen_key.len() - MessageId::LEN..];
+    // A part that cannot be read is reported only if no other part holds the id.
+    let mut unreadable = None;
+    for entry in kv.scan_prefix(&prefix) {
+        let (part_key, value) = entry?;
+        match seen_part(&part_key, &value) {
+            Ok(part) if part.holds(id) => return Ok(true),
+            Ok(_) => {}
+            Err(err) => unreadable = Some(err),
+        }
+    }
+    unreadable.map_or(Ok(false), Err)
+}
+
+/// The dedup part stored under `key`.
+fn seen_part<'a>(key: &[u8], value: &'a [u8]) -> Result<Part<'a>, StoreError> {
+    Part::decode(value)
+        .ok_or_else(|| StoreError::corrupt(Entry::new(Table::Seen, key), Corruption::BadSeenPart))
 }
 
 /// The node id after a key's table tag (`d`, `u`).

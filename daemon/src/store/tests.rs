@@ -7,7 +7,17 @@ use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 use super::*;
 use crate::engine::Hop;
 
+mod dedup;
 mod quarantine;
+
+/// Whether opening failed only because sled's file lock is still held.
+pub(super) fn still_locked(err: &StoreError) -> bool {
+    match err {
+        StoreError::InUse { .. } => true,
+        StoreError::Sled(err) => err.to_string().contains("lock"),
+        _ => false,
+    }
+}
 
 fn id(s: &str) -> NodeId {
     s.parse().unwrap()

@@ -1,5 +1,6 @@
 use super::*;
 use crate::store::overlay::{Kv, Op};
+use crate::store::tests::still_locked;
 use proptest::prelude::*;
 
 /// Small files, so that a few records roll them over and compaction starts early.
@@ -369,15 +370,6 @@ fn value_files_beside_a_sled_never_checkpointed_are_refused_not_deleted() {
     let err = Kv::open(dir.path()).err().expect("refused");
     assert!(err.to_string().contains("value files"), "{err}");
     assert_eq!(value_files(dir.path()), files);
-}
-
-/// Whether opening failed only because sled's file lock is still held.
-fn still_locked(err: &StoreError) -> bool {
-    match err {
-        StoreError::InUse { .. } => true,
-        StoreError::Sled(err) => err.to_string().contains("lock"),
-        _ => false,
-    }
 }
 
 /// A checkpoint stopped after `writes` sled writes, sled left as the stop found it, then a
