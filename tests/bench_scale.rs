@@ -1,5 +1,6 @@
 //! The scale scenarios of `bluehelm bench` (issue 15, item 10) at a small size, end to end on
-//! real processes: `drain` (a backlog for an offline post), `fanout` (a notice published to
+//! real processes: `drain` (a backlog for an offline post; with `--restart-hub`, the hub
+//! killed and started again with it queued), `fanout` (a notice published to
 //! a group of NCBs) and `links` (many peers at one hub). Each must complete with every
 //! message or link accounted for, and print the JSON keys that docs/performance.md quotes.
 
@@ -53,6 +54,19 @@ fn drain_delivers_every_queued_message_once_and_reports_the_rate() {
 }
 
 #[test]
+fn a_hub_killed_with_the_backlog_queued_restarts_and_delivers_every_message_once() {
+    let r = bench(&["--scenario", "drain", "--messages", "3000", "--restart-hub"]);
+    assert_eq!(r["messages"], 3000, "{r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    assert_eq!(r["duplicated"], 0, "{r}");
+    positive(&r, "hub_restart_s");
+    positive(&r, "hub_rss_after_restart_mib");
+    // Without the flag, no restart is reported.
+    let plain = bench(&["--scenario", "drain", "--messages", "500"]);
+    assert!(plain.get("hub_restart_s").is_none(), "{plain}");
+}
+
+#[test]
 fn fanout_reaches_every_ncb_and_reports_the_last_one() {
     let r = bench(&["--scenario", "fanout", "--peers", "10"]);
     assert_eq!(r["scenario"], "fanout");
@@ -77,16 +91,30 @@ fn links_brings_every_peer_up_and_reports_memory_per_link() {
     );
 }
 
-#[test]
-fn peers_is_refused_where_it_means_nothing() {
+/// Runs `bluehelm bench` with `args`, which it must refuse saying `message`.
+fn refused(args: &[&str], message: &str) {
     let out = std::process::Command::new(bluehelm_bin!())
-        .args(["bench", "--scenario", "drain", "--peers", "5"])
+        .arg("bench")
+        .args(args)
         .output()
         .expect("bluehelm bench runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--peers works with --scenario fanout or links only"),
-        "{stderr}"
+    assert!(stderr.contains(message), "{stderr}");
+}
+
+#[test]
+fn restart_hub_is_refused_where_it_means_nothing() {
+    refused(
+        &["--scenario", "throughput", "--restart-hub"],
+        "--restart-hub works with --scenario drain only",
+    );
+}
+
+#[test]
+fn peers_is_refused_where_it_means_nothing() {
+    refused(
+        &["--scenario", "drain", "--peers", "5"],
+        "--peers works with --scenario fanout or links only",
     );
 }

@@ -45,11 +45,18 @@ pub struct BenchArgs {
     /// measure what it costs.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub audit: String,
+    /// drain only: once the hub holds the backlog, kill it (SIGKILL) and start it again
+    /// before the post links up, to time a restart with the backlog queued.
+    #[arg(long)]
+    pub restart_hub: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.reuse && args.scenario != "nominal" {
         anyhow::bail!("--reuse works with --scenario nominal only");
+    }
+    if args.restart_hub && args.scenario != "drain" {
+        anyhow::bail!("--restart-hub works with --scenario drain only");
     }
     if args.peers.is_some() && !matches!(args.scenario.as_str(), "fanout" | "links") {
         anyhow::bail!("--peers works with --scenario fanout or links only");
@@ -62,7 +69,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
         match args.scenario.as_str() {
             "nominal" => super::bench_nominal::run(&dir, args.messages, args.reuse, args.json)?,
-            "drain" => super::bench_drain::run(&dir, args.messages, args.json)?,
+            "drain" => super::bench_drain::run(&dir, args.messages, args.restart_hub, args.json)?,
             "fanout" => super::bench_fanout::run(&dir, args.peers, args.json)?,
             "links" => super::bench_links::run(&dir, args.peers, args.json)?,
             _ => super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?,

@@ -47,7 +47,12 @@ pub struct DrainSinkResult {
     pub duplicated: usize,
 }
 
-pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    dir: &Path,
+    messages: Option<usize>,
+    restart_hub: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let n = messages.unwrap_or(DEFAULT_MESSAGES);
     let mut net = LocalNet::create(dir)?;
     let mut hub = NodeSpec::hub("gs", free_loopback_addr());
@@ -61,8 +66,14 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
     let count = n.to_string();
     let result_path = dir.join("drain.json");
 
-    let (hub_proc, mut hub_out, _hub_in) = Proc::spawn("hub", &["run", "--config", &config("gs")])?;
-    hub_proc.wait_line(&mut hub_out, "listening on")?;
+    let start_hub = || -> anyhow::Result<_> {
+        let (hub_proc, mut hub_out, hub_in) =
+            Proc::spawn("hub", &["run", "--config", &config("gs")])?;
+        hub_proc.wait_line(&mut hub_out, "listening on")?;
+        Ok((hub_proc, hub_out, hub_in))
+    };
+    // The pipes stay open as long as the hub runs: it writes to its stdout.
+    let (mut hub_proc, mut _hub_out, mut _hub_in) = start_hub()?;
     let started = Instant::now();
     let (origin_proc, mut origin_out, _origin_in) = Proc::spawn(
         "origin",
@@ -83,6 +94,17 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
     follow("origin", &mut origin_out, "backlog-ready", &filling)?;
     let fill_seconds = started.elapsed().as_secs_f64();
     let hub_after_fill = Memory::of(hub_proc.pid());
+    // Killed as a crash would, with the backlog queued: the start replays the custody log
+    // and opens the store over every queued copy before it listens.
+    let mut restart = None;
+    if restart_hub {
+        drop(hub_proc);
+        let restarting = Instant::now();
+        let (restarted, out, input) = start_hub()?;
+        let seconds = restarting.elapsed().as_secs_f64();
+        restart = Some((seconds, Memory::of(restarted.pid())));
+        (hub_proc, _hub_out, _hub_in) = (restarted, out, input);
+    }
 
     let (post_proc, mut post_out, _post_in) = Proc::spawn(
         "post",
@@ -116,7 +138,7 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
     let msg_per_s = rate(sink.messages, sink.seconds);
     let cpu = |i: usize| ((cpu_after[i] - cpu_before[i]) * 100.0).round() / 100.0;
     let threads = |i: usize| cpu_delta(&threads_before[i], &threads_after[i], cpu(i));
-    let result = serde_json::json!({
+    let mut result = serde_json::json!({
         "scenario": "drain",
         "messages": sink.messages,
         "seconds": sink.seconds,
@@ -132,13 +154,24 @@ pub fn run(dir: &Path, messages: Option<usize>, json: bool) -> anyhow::Result<()
         "duplicated": sink.duplicated,
         "cores": std::thread::available_parallelism().map_or(0, |c| c.get()),
     });
+    if let Some((seconds, memory)) = &restart {
+        result["hub_restart_s"] = serde_json::json!((seconds * 100.0).round() / 100.0);
+        result["hub_rss_after_restart_mib"] = serde_json::json!(mib(memory.rss_kib));
+    }
+    let restarted = restart.map_or(String::new(), |(seconds, memory)| {
+        format!(
+            "; the hub killed with the backlog queued and listening again in {seconds:.2} s \
+             ({:.1} MiB)",
+            mib(memory.rss_kib)
+        )
+    });
     print(
         json,
         &result,
         &format!(
             "drain: {} messages from gs to the post in {:.1} s after its link-up: {msg_per_s:.0} msg/s; \
              hub peak RSS {:.1} MiB; CPU during the drain: hub {:.1} s, post {:.1} s; \
-             (fill: {fill_seconds:.1} s, {:.0} msg/s)",
+             (fill: {fill_seconds:.1} s, {:.0} msg/s){restarted}",
             sink.messages,
             sink.seconds,
             mib(hub_memory.peak_kib),

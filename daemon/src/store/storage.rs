@@ -61,13 +61,23 @@ impl Storage {
             })?)),
             None => None,
         };
-        let mut queued = Vec::new();
-        for entry in self.kv.scan_prefix(&[keys::QUEUE]) {
-            let (key, value) = entry?;
-            let copy = queued_entry(&key, &value)?;
-            queued.push((copy.key, copy.message.expires_at_ms));
+        // Streamed into the ledger, not collected first: with a million copies queued, a list
+        // of their keys took the hub past its memory target at a restart.
+        let mut unreadable = None;
+        let queued = self.kv.scan_prefix(&[keys::QUEUE]).map_while(|entry| {
+            match entry.and_then(|(key, value)| queued_entry(&key, &value)) {
+                Ok(copy) => Some((copy.key, copy.message.expires_at_ms)),
+                Err(err) => {
+                    unreadable = Some(err);
+                    None
+                }
+            }
+        });
+        let ledger = Ledger::recover(next_seq, queued);
+        match unreadable {
+            Some(err) => Err(err),
+            None => Ok(ledger),
         }
-        Ok(Ledger::recover(next_seq, queued))
     }
 
     /// A round's writes as key-value operations for the custody log.

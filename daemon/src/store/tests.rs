@@ -760,3 +760,39 @@ async fn dedup_stays_right_while_its_prefilter_fills_at_open_and_after() {
     assert_eq!(again, vec![WriteOutcome::Duplicate; 3]);
     store.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_corrupt_queue_entry_stops_the_start_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit(vec![
+            to(
+                Hop::Next(id("gs")),
+                record(1, Precedence::Routine, i64::MAX),
+            ),
+            to(
+                Hop::Next(id("gs")),
+                record(2, Precedence::Routine, i64::MAX),
+            ),
+        ])
+        .await
+        .unwrap();
+    store.shutdown().await.unwrap();
+    {
+        // The first queued copy no longer decodes; the second still does.
+        let kv = overlay::Kv::open(dir.path()).unwrap();
+        let (key, _) = kv
+            .sled()
+            .scan_prefix([keys::QUEUE])
+            .next()
+            .unwrap()
+            .unwrap();
+        kv.sled().insert(key, &[9u8, 9, 9][..]).unwrap();
+        kv.close().unwrap();
+    }
+    // The ledger is rebuilt from the queue as it is read: a copy it cannot read stops the
+    // start, rather than a start without it.
+    let err = Store::open(dir.path()).err().expect("the start fails");
+    assert!(err.to_string().contains("queue entry"), "{err}");
+}
