@@ -67,7 +67,7 @@ async fn peers_link_again_within_a_second_of_a_hub_restart() {
 
 /// The allocator's settings (`daemon/src/cli/allocator.rs`): a node process replaces itself,
 /// same pid, with one that has `MIMALLOC_ALLOW_THP=0`, and the hub also
-/// `MIMALLOC_PURGE_DELAY=0`, keeping a value the operator set.
+/// `MIMALLOC_PURGE_DELAY=100`, keeping a value the operator set.
 #[test]
 fn a_node_process_runs_with_the_allocators_settings_unless_its_operator_set_them() {
     use std::io::{BufRead, BufReader};
@@ -78,7 +78,7 @@ fn a_node_process_runs_with_the_allocators_settings_unless_its_operator_set_them
         (
             "gs",
             None,
-            &["MIMALLOC_ALLOW_THP=0", "MIMALLOC_PURGE_DELAY=0"],
+            &["MIMALLOC_ALLOW_THP=0", "MIMALLOC_PURGE_DELAY=100"],
         ),
         (
             "gs",

@@ -9,12 +9,14 @@
 //!   p99 of 31-118 ms against 6-13 ms without. The build's `no_thp` feature already stops
 //!   mimalloc asking for them; this also keeps them off where the system gives them to every
 //!   process.
-//! - `MIMALLOC_PURGE_DELAY=0`, for the hub only: memory it frees goes back to the system at
-//!   once. The hub is the node that holds the backlog of every post that is offline: with
-//!   mimalloc's default (after 1 s, for pages and whole arenas alike) a hub holding 1,000,000
-//!   copies peaked at 270-285 MiB resident, above the 256 MiB of issue 15; with 0, at
-//!   238-245 MiB (5 runs). It costs CPU (the relay's three nodes together: 0.95x the throughput of
-//!   glibc's allocator with it at every node, 1.19x without it), so the other nodes keep the
+//! - `MIMALLOC_PURGE_DELAY=100`, for the hub only: memory it frees goes back to the system
+//!   after 100 ms instead of mimalloc's default 1 s. The hub is the node that holds the
+//!   backlog of every post that is offline. Before the dedup table was packed into parts, a
+//!   hub holding 1,000,000 copies peaked at 270-285 MiB resident with the default, above the
+//!   256 MiB of issue 15, and purged at once (0) for 238-245 MiB, at about 5 us of CPU per
+//!   message. Since the parts: 243-246 MiB with the default, 209-222 with 100 ms, 185-235 at
+//!   once; 100 ms costs the hub no more CPU than the default (0.86x of purging at once in
+//!   both; docs/performance.md, "Dedup entries packed into parts"). The other nodes keep the
 //!   default.
 //!
 //! The workspace forbids the unsafe calls that would set these from inside, so a node
@@ -30,7 +32,7 @@ use bluehelm_pki::Role;
 /// Every node's settings: the variable mimalloc reads, and its value when the operator set none.
 const EVERY_NODE: [(&str, &str); 1] = [("MIMALLOC_ALLOW_THP", "0")];
 /// The hub's, besides.
-const HUB: [(&str, &str); 1] = [("MIMALLOC_PURGE_DELAY", "0")];
+const HUB: [(&str, &str); 1] = [("MIMALLOC_PURGE_DELAY", "100")];
 
 /// The settings to start again with: those the environment does not have.
 fn wanted(
@@ -89,10 +91,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hub_purges_at_once_and_an_operators_setting_is_kept_unless_empty() {
+    fn the_hub_purges_sooner_and_an_operators_setting_is_kept_unless_empty() {
         assert_eq!(
             wanted(Some(Role::Hub), |_| None),
-            [("MIMALLOC_ALLOW_THP", "0"), ("MIMALLOC_PURGE_DELAY", "0")]
+            [("MIMALLOC_ALLOW_THP", "0"), ("MIMALLOC_PURGE_DELAY", "100")]
         );
         for role in [Some(Role::Ncb), Some(Role::Mission), None] {
             assert_eq!(
