@@ -19,6 +19,15 @@ pub(super) fn still_locked(err: &StoreError) -> bool {
     }
 }
 
+/// Runs `f` on the sled of the closed store in `dir` (to read it, or to damage it as a disk
+/// would), then closes it again.
+pub(super) fn in_sled<T>(dir: &std::path::Path, f: impl FnOnce(&sled::Db) -> T) -> T {
+    let kv = overlay::Kv::open(dir).unwrap();
+    let out = f(kv.sled());
+    kv.close().unwrap();
+    out
+}
+
 fn id(s: &str) -> NodeId {
     s.parse().unwrap()
 }
@@ -779,18 +788,11 @@ async fn a_corrupt_queue_entry_stops_the_start_and_is_named() {
         .await
         .unwrap();
     store.shutdown().await.unwrap();
-    {
-        // The first queued copy no longer decodes; the second still does.
-        let kv = overlay::Kv::open(dir.path()).unwrap();
-        let (key, _) = kv
-            .sled()
-            .scan_prefix([keys::QUEUE])
-            .next()
-            .unwrap()
-            .unwrap();
-        kv.sled().insert(key, &[9u8, 9, 9][..]).unwrap();
-        kv.close().unwrap();
-    }
+    // The first queued copy no longer decodes; the second still does.
+    in_sled(dir.path(), |db| {
+        let (key, _) = db.scan_prefix([keys::QUEUE]).next().unwrap().unwrap();
+        db.insert(key, &[9u8, 9, 9][..]).unwrap();
+    });
     // The ledger is rebuilt from the queue as it is read: a copy it cannot read stops the
     // start, rather than a start without it.
     let err = Store::open(dir.path()).err().expect("the start fails");

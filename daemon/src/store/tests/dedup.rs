@@ -20,10 +20,7 @@ fn made_at(origin: &str, ms: u64, expires_at_ms: i64) -> StoredMessage {
 
 /// The number of sled keys with table tag `tag` in the closed store in `dir`.
 fn sled_keys(dir: &std::path::Path, tag: u8) -> usize {
-    let kv = Kv::open(dir).unwrap();
-    let count = kv.sled().scan_prefix([tag]).count();
-    kv.close().unwrap();
-    count
+    in_sled(dir, |db| db.scan_prefix([tag]).count())
 }
 
 #[tokio::test]
@@ -138,14 +135,11 @@ async fn dedup_entries_of_a_store_from_before_parts_are_found_and_purged() {
     let dir = tempfile::tempdir().unwrap();
     Store::open(dir.path()).unwrap().shutdown().await.unwrap();
     let old = made_at("ncb.fr", 512, 1_000);
-    {
-        // As a store written before parts left it: one sled key per dedup entry.
-        let kv = Kv::open(dir.path()).unwrap();
-        kv.sled()
-            .insert(keys::seen_key(&old.message), &1_000i64.to_be_bytes())
-            .unwrap();
-        kv.close().unwrap();
-    }
+    // As a store written before parts left it: one sled key per dedup entry.
+    in_sled(dir.path(), |db| {
+        db.insert(keys::seen_key(&old.message), &1_000i64.to_be_bytes())
+            .unwrap()
+    });
     let store = Store::open(dir.path()).unwrap();
     let again = store
         .commit(vec![to(Hop::Local, old.clone())])
@@ -177,13 +171,11 @@ async fn a_damaged_part_is_a_corrupt_dedup_entry_not_a_panic() {
         .await
         .unwrap();
     store.shutdown().await.unwrap();
-    {
-        let kv = Kv::open(dir.path()).unwrap();
-        let (key, _) = kv.sled().scan_prefix([PARTS]).next().unwrap().unwrap();
+    in_sled(dir.path(), |db| {
+        let (key, _) = db.scan_prefix([PARTS]).next().unwrap().unwrap();
         // Seven bytes: not even an expiry.
-        kv.sled().insert(key, &[0u8; 7]).unwrap();
-        kv.close().unwrap();
-    }
+        db.insert(key, &[0u8; 7]).unwrap();
+    });
     let store = Store::open(dir.path()).unwrap();
     let err = store
         .seen(vec![message.message])

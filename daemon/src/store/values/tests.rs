@@ -166,15 +166,21 @@ fn a_file_no_pointer_names_is_deleted_after_the_checkpoint_that_released_it() {
     assert_eq!(after, vec![before.last().unwrap().clone()]);
 }
 
-#[test]
-fn sparse_files_are_compacted_and_their_records_read_the_same() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut kv = Kv::open_with_values(dir.path(), SMALL).unwrap();
-    // One record in eight outlives the others, as a post's copies among a busy hub's.
-    let count = 400;
+/// A Kv with small value files in `dir` holding records `0..count`, checkpointed.
+fn checkpointed_records(dir: &Path, count: usize) -> Kv {
+    let mut kv = Kv::open_with_values(dir, SMALL).unwrap();
     let ops = (0..count).map(|n| put(queue_key(n), record(n))).collect();
     kv.commit(ops, true).unwrap();
     kv.checkpoint().unwrap();
+    kv
+}
+
+#[test]
+fn sparse_files_are_compacted_and_their_records_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    // One record in eight outlives the others, as a post's copies among a busy hub's.
+    let count = 400;
+    let mut kv = checkpointed_records(dir.path(), count);
     let written = files_bytes(dir.path());
     let ops = (0..count)
         .filter(|n| n % 8 != 0)
@@ -318,11 +324,8 @@ fn a_record_past_the_end_of_its_file_is_a_corrupt_entry() {
 #[test]
 fn a_damaged_record_in_a_sparse_file_does_not_stop_compaction_or_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let mut kv = Kv::open_with_values(dir.path(), SMALL).unwrap();
     let count = 400;
-    let ops = (0..count).map(|n| put(queue_key(n), record(n))).collect();
-    kv.commit(ops, true).unwrap();
-    kv.checkpoint().unwrap();
+    let mut kv = checkpointed_records(dir.path(), count);
     let damaged = Pointer::decode(&kv.sled().get(queue_key(0)).unwrap().unwrap()).unwrap();
     let path = file_path(&dir.path().join(FOLDER), damaged.file);
     let file = OpenOptions::new().write(true).open(&path).unwrap();
