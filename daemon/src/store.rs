@@ -19,6 +19,7 @@ mod keys;
 mod log;
 mod overlay;
 pub mod private;
+mod queue_runs;
 mod record;
 mod seen_filter;
 mod seen_parts;

@@ -180,6 +180,9 @@ pub enum Corruption {
     /// A dedup part (`seen_parts.rs`) is not an expiry followed by whole message ids.
     #[error("it is not an expiry followed by message ids")]
     BadSeenPart,
+    /// A queue run (`queue_runs.rs`) is not copies in ascending order from its key's on.
+    #[error("it is not a run of queued copies in ascending order")]
+    BadQueueRun,
 }
 
 /// Why the store failed and takes no more custody.

@@ -30,6 +30,7 @@ use super::error::{Corruption, Entry, Failure, Table};
 use super::keys::SEEN;
 use super::log::Log;
 pub use super::log::Op;
+use super::queue_runs::{self, RunWrites};
 use super::seen_parts::{self, Packer, Part, MAX_PARTS_PER_PREFIX};
 use super::values::{self, Pointer, ValueFiles, ValueLog, ValueSizes};
 use super::{StoreError, StoreSizes};
@@ -211,7 +212,7 @@ impl Kv {
         match self.change(key) {
             Some(Pending::Put { value, .. }) => Ok(Some(value.clone())),
             Some(Pending::Removed) => Ok(None),
-            None => match self.db.get(key)? {
+            None => match queue_runs::get(&self.db, key)? {
                 Some(value) => self.resolve(key, value).map(Some),
                 None => Ok(None),
             },
@@ -235,7 +236,7 @@ impl Kv {
     pub fn contains_key(&self, key: &[u8]) -> Result<bool, StoreError> {
         match self.change(key) {
             Some(change) => Ok(matches!(change, Pending::Put { .. })),
-            None => Ok(self.db.contains_key(key)?),
+            None => queue_runs::contains_key(&self.db, key),
         }
     }
 
@@ -264,11 +265,7 @@ impl Kv {
                 end.map_or(Bound::Unbounded, Bound::Excluded),
             )
         };
-        let sled = match end {
-            Some(end) => self.db.range(start.to_vec()..end.to_vec()),
-            None => self.db.range(start.to_vec()..),
-        }
-        .map(|e| e.map_err(StoreError::from));
+        let sled = queue_runs::range(&self.db, start, end);
         let frozen = self.frozen.as_deref().unwrap_or(&NO_CHANGES);
         let lower = Merge {
             lower: sled.peekable(),
@@ -555,21 +552,40 @@ fn apply(
             Pending::Put { value, .. } => Write::Value(value),
             Pending::Removed => Write::Remove,
         };
-        writes.push((key, write));
+        let fresh = matches!(change, Pending::Put { in_sled: false, .. });
+        writes.push((key, write, fresh));
     }
     // The records are durable before any pointer to them is.
     files.values.sync().map_err(values::write_error)?;
-    for (key, write) in writes {
+    let mut runs = RunWrites::default();
+    for (key, write, fresh) in writes {
+        let stored = match write {
+            Write::Value(value) => Some(value.clone()),
+            Write::Pointer(pointer) => Some(IVec::from(&pointer.encode()[..])),
+            Write::Remove => None,
+        };
+        match stored {
+            Some(stored) if fresh && queue_runs::takes(key, &stored) => {
+                runs.add(db, &mut files.values, key, stored)?;
+                continue;
+            }
+            // A copy is in a run or under its own key, never both (`queue_runs.rs`).
+            None if runs.take_out(db, &mut files.values, key)? => continue,
+            Some(_) if !fresh => {
+                runs.take_out(db, &mut files.values, key)?;
+            }
+            _ => {}
+        }
         files.values.count_write()?;
-        let old = match write {
-            Write::Value(value) => db.insert(key, value.clone())?,
-            Write::Pointer(pointer) => db.insert(key, &pointer.encode()[..])?,
-            Write::Remove => db.remove(key)?,
+        let old = match stored {
+            Some(stored) => db.insert(key, stored)?,
+            None => db.remove(key)?,
         };
         if let Some(old) = old {
             files.values.released(key, &old);
         }
     }
+    runs.finish(db, &mut files.values)?;
     for (key, part) in parts.finish() {
         write_part(db, files, key, part)?;
     }

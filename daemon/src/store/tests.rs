@@ -788,10 +788,13 @@ async fn a_corrupt_queue_entry_stops_the_start_and_is_named() {
         .await
         .unwrap();
     store.shutdown().await.unwrap();
-    // The first queued copy no longer decodes; the second still does.
+    // The first queued copy no longer decodes; the second still does. Both are in one run
+    // (`queue_runs.rs`), which still decodes.
     in_sled(dir.path(), |db| {
-        let (key, _) = db.scan_prefix([keys::QUEUE]).next().unwrap().unwrap();
-        db.insert(key, &[9u8, 9, 9][..]).unwrap();
+        let (key, value) = db.scan_prefix([queue_runs::RUN]).next().unwrap().unwrap();
+        let mut run = queue_runs::Run::decode(&key, &value).unwrap();
+        *run.values_mut().next().unwrap() = sled::IVec::from(&[9u8, 9, 9][..]);
+        db.insert(key, run.encode()).unwrap();
     });
     // The ledger is rebuilt from the queue as it is read: a copy it cannot read stops the
     // start, rather than a start without it.

@@ -36,11 +36,12 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use sled::Db;
+use sled::{Db, IVec};
 
 use super::error::{Corruption, Entry, Table};
 use super::keys::INBOX;
 use super::private::{DIR_MODE, FILE_MODE};
+use super::queue_runs::{self, Run};
 use super::StoreError;
 use crate::engine::ledger::QUEUE;
 
@@ -261,17 +262,25 @@ impl ValueLog {
         }
         let mut usage: BTreeMap<u32, Usage> = BTreeMap::new();
         let mut next_id: u32 = 0;
+        let mut count = |value: &[u8]| {
+            if let Some(pointer) = Pointer::decode(value) {
+                let u = usage.entry(pointer.file).or_default();
+                u.live_records += 1;
+                u.live_bytes += u64::from(pointer.len);
+                // Never reuse the number of a file a pointer names, even a missing one.
+                next_id = next_id.max(pointer.file.saturating_add(1));
+            }
+        };
         for tag in [QUEUE, INBOX] {
             for entry in db.scan_prefix([tag]) {
                 let (_, value) = entry.map_err(io::Error::other)?;
-                if let Some(pointer) = Pointer::decode(&value) {
-                    let u = usage.entry(pointer.file).or_default();
-                    u.live_records += 1;
-                    u.live_bytes += u64::from(pointer.len);
-                    // Never reuse the number of a file a pointer names, even a missing one.
-                    next_id = next_id.max(pointer.file.saturating_add(1));
-                }
+                count(&value);
             }
+        }
+        // A run that does not decode stops the start: the files it names must not go.
+        for entry in queue_runs::runs(db) {
+            let (_, run) = entry.map_err(io::Error::other)?;
+            run.entries().iter().for_each(|(_, value)| count(value));
         }
         let files = Arc::new(ValueFiles {
             dir: dir.clone(),
@@ -470,18 +479,84 @@ impl ValueLog {
                 }
             }
         }
+        let moved_runs = if bytes < COMPACT_BYTES_PER_CHECKPOINT {
+            self.move_out_of_runs(db, &victims, &mut bytes)?
+        } else {
+            Vec::new()
+        };
         self.sync().map_err(write_error)?;
         for (key, old, new) in &moved {
             self.count_write()?;
             db.insert(key, &new.encode()[..])?;
             self.released(key, old);
         }
+        for (key, run, old) in &moved_runs {
+            self.count_write()?;
+            db.insert(key, run.encode())?;
+            for old in old {
+                self.released(&[QUEUE], old);
+            }
+        }
         tracing::info!(
-            records = moved.len(),
+            records = moved.len()
+                + moved_runs
+                    .iter()
+                    .map(|(_, _, old)| old.len())
+                    .sum::<usize>(),
             bytes,
             "value files compacted: live records copied out of sparse files"
         );
         Ok(())
+    }
+
+    /// [`ValueLog::compact`]'s copies of the records that runs name in `victims`: each run
+    /// changed, with the pointers it held before.
+    #[allow(clippy::type_complexity)]
+    fn move_out_of_runs(
+        &mut self,
+        db: &Db,
+        victims: &HashSet<u32>,
+        bytes: &mut u64,
+    ) -> Result<Vec<(IVec, Run, Vec<IVec>)>, StoreError> {
+        let mut moved = Vec::new();
+        for entry in queue_runs::runs(db) {
+            let (key, mut run) = match entry {
+                Ok(run) => run,
+                // As a damaged record: left as it is, and reading it fails, naming it.
+                Err(err @ StoreError::Corrupt { .. }) => {
+                    tracing::error!(error = %err, "a queue run does not decode: it is not compacted");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let mut old = Vec::new();
+            for value in run.values_mut() {
+                let Some(pointer) = Pointer::decode(value) else {
+                    continue;
+                };
+                if !victims.contains(&pointer.file) || self.damaged.contains(&pointer.file) {
+                    continue;
+                }
+                let record = match self.files.read(&pointer) {
+                    Ok(record) => record,
+                    Err(err) => {
+                        tracing::error!(error = %read_error(&key, err), file = pointer.file, "a value file holds a damaged record: it is not compacted, and reading that record fails");
+                        self.damaged.insert(pointer.file);
+                        continue;
+                    }
+                };
+                let new = self.append(&record).map_err(write_error)?;
+                old.push(std::mem::replace(value, IVec::from(&new.encode()[..])));
+                *bytes += u64::from(pointer.len);
+            }
+            if !old.is_empty() {
+                moved.push((key, run, old));
+            }
+            if *bytes >= COMPACT_BYTES_PER_CHECKPOINT {
+                break;
+            }
+        }
+        Ok(moved)
     }
 
     fn start_file(&mut self) -> io::Result<()> {
@@ -537,7 +612,7 @@ fn write_buffer(current: &mut Current) -> io::Result<()> {
 /// What the store says when a record cannot be read from its value file: a missing file or a
 /// checksum that fails is a corrupt entry (key and table named), a failed read an I/O error.
 pub fn read_error(key: &[u8], error: ValueError) -> StoreError {
-    let table = if key.first() == Some(&QUEUE) {
+    let table = if matches!(key.first(), Some(&QUEUE) | Some(&queue_runs::RUN)) {
         Table::Queue
     } else {
         Table::Inbox
