@@ -11,11 +11,31 @@ mod dedup;
 mod quarantine;
 
 /// Whether opening failed only because sled's file lock is still held.
-pub(super) fn still_locked(err: &StoreError) -> bool {
+fn still_locked(err: &StoreError) -> bool {
     match err {
         StoreError::InUse { .. } => true,
         StoreError::Sled(err) => err.to_string().contains("lock"),
         _ => false,
+    }
+}
+
+/// Opens a store with `open` once sled's own threads, which may hold its file lock for a
+/// moment after a drop, have let go of it (at most 5 s). `after`: what happened before, for
+/// the panic if it does not open.
+pub(super) fn reopened(
+    after: &str,
+    open: impl Fn() -> Result<overlay::Kv, StoreError>,
+) -> overlay::Kv {
+    let mut tries = 0;
+    loop {
+        match open() {
+            Ok(kv) => return kv,
+            Err(err) if tries < 100 && still_locked(&err) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(err) => panic!("reopen after {after}: {err}"),
+        }
     }
 }
 

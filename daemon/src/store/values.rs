@@ -459,18 +459,9 @@ impl ValueLog {
                 let Some(old) = Pointer::decode(&value) else {
                     continue;
                 };
-                if !victims.contains(&old.file) || self.damaged.contains(&old.file) {
+                let Some(new) = self.copy_out(&key, &old, &victims)? else {
                     continue;
-                }
-                let record = match self.files.read(&old) {
-                    Ok(record) => record,
-                    Err(err) => {
-                        tracing::error!(error = %read_error(&key, err), file = old.file, "a value file holds a damaged record: it is not compacted, and reading that record fails");
-                        self.damaged.insert(old.file);
-                        continue;
-                    }
                 };
-                let new = self.append(&record).map_err(write_error)?;
                 moved.push((key, value, new));
                 bytes += u64::from(old.len);
                 // The rest waits for the next checkpoint: commits may be waiting on this one.
@@ -509,6 +500,28 @@ impl ValueLog {
         Ok(())
     }
 
+    /// A compaction's copy of the record `pointer` names (under `key`) to the current file, if
+    /// it is in one of `victims`. A record that cannot be read is left where it is, logged,
+    /// and its file is not compacted again.
+    fn copy_out(
+        &mut self,
+        key: &[u8],
+        pointer: &Pointer,
+        victims: &HashSet<u32>,
+    ) -> Result<Option<Pointer>, StoreError> {
+        if !victims.contains(&pointer.file) || self.damaged.contains(&pointer.file) {
+            return Ok(None);
+        }
+        match self.files.read(pointer) {
+            Ok(record) => self.append(&record).map(Some).map_err(write_error),
+            Err(err) => {
+                tracing::error!(error = %read_error(key, err), file = pointer.file, "a value file holds a damaged record: it is not compacted, and reading that record fails");
+                self.damaged.insert(pointer.file);
+                Ok(None)
+            }
+        }
+    }
+
     /// [`ValueLog::compact`]'s copies of the records that runs name in `victims`: each run
     /// changed, with the pointers it held before.
     #[allow(clippy::type_complexity)]
@@ -534,18 +547,9 @@ impl ValueLog {
                 let Some(pointer) = Pointer::decode(value) else {
                     continue;
                 };
-                if !victims.contains(&pointer.file) || self.damaged.contains(&pointer.file) {
+                let Some(new) = self.copy_out(&key, &pointer, victims)? else {
                     continue;
-                }
-                let record = match self.files.read(&pointer) {
-                    Ok(record) => record,
-                    Err(err) => {
-                        tracing::error!(error = %read_error(&key, err), file = pointer.file, "a value file holds a damaged record: it is not compacted, and reading that record fails");
-                        self.damaged.insert(pointer.file);
-                        continue;
-                    }
                 };
-                let new = self.append(&record).map_err(write_error)?;
                 old.push(std::mem::replace(value, IVec::from(&new.encode()[..])));
                 *bytes += u64::from(pointer.len);
             }

@@ -243,17 +243,9 @@ fn stopped_part_way_then_reopened(writes: usize) -> bool {
             return false;
         }
     }
-    let mut tries = 0;
-    let kv = loop {
-        match Kv::open_with_values(dir.path(), SMALL) {
-            Ok(kv) => break kv,
-            Err(err) if tries < 100 && crate::store::tests::still_locked(&err) => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(err) => panic!("reopen after {writes} writes: {err}"),
-        }
-    };
+    let kv = crate::store::tests::reopened(&format!("{writes} writes"), || {
+        Kv::open_with_values(dir.path(), SMALL)
+    });
     assert_eq!(queue(&kv), model, "stopped after {writes} writes");
     true
 }

@@ -284,17 +284,7 @@ fn stopped_part_way_then_reopened(writes: usize) -> bool {
             return false;
         }
     }
-    let mut tries = 0;
-    let kv = loop {
-        match Kv::open(dir.path()) {
-            Ok(kv) => break kv,
-            Err(err) if tries < 100 && still_locked(&err) => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(err) => panic!("reopen after {writes} writes: {err}"),
-        }
-    };
+    let kv = crate::store::tests::reopened(&format!("{writes} writes"), || Kv::open(dir.path()));
     let found = |key: &Vec<u8>| kv.contains_key(key).unwrap() || packed(&kv, key).unwrap();
     for key in first.iter().chain(&second) {
         assert!(found(key), "stopped after {writes} writes: an entry lost");

@@ -1,6 +1,5 @@
 use super::*;
 use crate::store::overlay::{Kv, Op};
-use crate::store::tests::still_locked;
 use proptest::prelude::*;
 
 /// Small files, so that a few records roll them over and compaction starts early.
@@ -400,18 +399,9 @@ fn stopped_part_way_then_reopened(writes: usize) -> bool {
         }
         // Dropped as it is: sled's drop flushes what the checkpoint wrote.
     }
-    // sled's own threads may hold its file lock for a moment after the drop.
-    let mut tries = 0;
-    let kv = loop {
-        match Kv::open_with_values(dir.path(), SMALL) {
-            Ok(kv) => break kv,
-            Err(err) if tries < 100 && still_locked(&err) => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(err) => panic!("reopen after {writes} writes: {err}"),
-        }
-    };
+    let kv = crate::store::tests::reopened(&format!("{writes} writes"), || {
+        Kv::open_with_values(dir.path(), SMALL)
+    });
     let read: BTreeMap<Vec<u8>, Vec<u8>> = kv
         .scan_prefix(&[QUEUE])
         .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
