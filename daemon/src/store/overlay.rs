@@ -525,7 +525,9 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// `values.rs`); sparse value files are compacted. Dedup entries go to sled packed in parts
 /// (`seen_parts.rs`), keyed by this checkpoint's log position: a replay over a partly
 /// applied checkpoint writes the same parts again, or (reaching further) new ones beside
-/// them, and an id in two parts is only found twice. Returns the value files no pointer names
+/// them, and an id in two parts is only found twice. Copies put fresh into the queue go to
+/// sled in runs (`queue_runs.rs`); a removal, or a put that may find its key in sled (a
+/// replay's), takes the copy out of its run first. Returns the value files no pointer names
 /// any more, which the store thread deletes.
 fn apply(
     db: &Db,
@@ -533,37 +535,28 @@ fn apply(
     upto: u64,
     files: &mut SledFiles,
 ) -> Result<Vec<u32>, StoreError> {
-    /// What sled gets for one key.
-    enum Write<'a> {
-        Value(&'a IVec),
-        Pointer(Pointer),
-        Remove,
-    }
+    // What sled gets for each key (`None`: a removal), and whether the key was put fresh.
     let mut writes = Vec::with_capacity(changes.len());
     let mut parts = Packer::new(upto);
     for (key, change) in changes {
-        let write = match change {
+        let stored = match change {
             Pending::Put { value, .. } if key.first() == Some(&SEEN) && parts.add(key, value) => {
                 continue;
             }
             Pending::Put { value, .. } if values::separates(key, value) => {
-                Write::Pointer(files.values.append(value).map_err(values::write_error)?)
+                let pointer = files.values.append(value).map_err(values::write_error)?;
+                Some(IVec::from(&pointer.encode()[..]))
             }
-            Pending::Put { value, .. } => Write::Value(value),
-            Pending::Removed => Write::Remove,
+            Pending::Put { value, .. } => Some(value.clone()),
+            Pending::Removed => None,
         };
         let fresh = matches!(change, Pending::Put { in_sled: false, .. });
-        writes.push((key, write, fresh));
+        writes.push((key, stored, fresh));
     }
     // The records are durable before any pointer to them is.
     files.values.sync().map_err(values::write_error)?;
     let mut runs = RunWrites::default();
-    for (key, write, fresh) in writes {
-        let stored = match write {
-            Write::Value(value) => Some(value.clone()),
-            Write::Pointer(pointer) => Some(IVec::from(&pointer.encode()[..])),
-            Write::Remove => None,
-        };
+    for (key, stored, fresh) in writes {
         match stored {
             Some(stored) if fresh && queue_runs::takes(key, &stored) => {
                 runs.add(db, &mut files.values, key, stored)?;
