@@ -96,7 +96,7 @@ impl<'a> Part<'a> {
     /// The part `value`; none unless it is an expiry followed by at most [`MAX_PART_IDS`]
     /// ids in ascending order (a lookup's binary search would miss ids out of order).
     pub fn decode(value: &'a [u8]) -> Option<Self> {
-        if value.len() < LATEST || !(value.len() - LATEST).is_multiple_of(ID) {
+        if value.len() < LATEST || (value.len() - LATEST) % ID != 0 {
             return None;
         }
         let (latest, ids) = value.split_at(LATEST);

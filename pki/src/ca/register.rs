@@ -178,7 +178,7 @@ pub fn normalize_serial(typed: &str) -> Option<String> {
         .or_else(|| digits.strip_prefix("0X"))
         .unwrap_or(digits);
     // An odd number of digits means a leading zero was left out.
-    let padded = if digits.len().is_multiple_of(2) {
+    let padded = if digits.len() % 2 == 0 {
         digits.to_owned()
     } else {
         format!("0{digits}")

@@ -93,7 +93,7 @@ pub struct SignedParts {
 
 /// Lower- or upper-case hex to bytes; `None` for an odd length or another character.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if text.len() % 2 != 0 {
         return None;
     }
     text.as_bytes()
