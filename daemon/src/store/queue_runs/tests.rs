@@ -111,38 +111,27 @@ fn removals_rewrite_runs_and_a_run_emptied_is_deleted_with_its_files() {
     kv.commit(ops, true).unwrap();
     kv.checkpoint().unwrap();
     let runs = sled_keys(&kv, RUN);
-    // Every other copy leaves, then the first 300.
-    let odd = keys
-        .iter()
-        .skip(1)
-        .step_by(2)
-        .cloned()
-        .map(Op::Remove)
-        .collect();
-    kv.commit(odd, true).unwrap();
-    kv.checkpoint().unwrap();
+    // Every other copy of `keys` from `first` on leaves, in one checkpoint.
+    let remove = |kv: &mut Kv, keys: &[Vec<u8>], first: usize| {
+        let ops = keys[first..]
+            .iter()
+            .step_by(2)
+            .cloned()
+            .map(Op::Remove)
+            .collect();
+        kv.commit(ops, true).unwrap();
+        kv.checkpoint().unwrap();
+    };
+    // Every other copy leaves, then the first 300, then the rest.
+    remove(&mut kv, &keys, 1);
     assert_eq!(sled_keys(&kv, RUN), runs, "runs half emptied are rewritten");
     assert_eq!(queue(&kv).len(), 300);
-    let first = keys[..300]
-        .iter()
-        .step_by(2)
-        .cloned()
-        .map(Op::Remove)
-        .collect();
-    kv.commit(first, true).unwrap();
-    kv.checkpoint().unwrap();
+    remove(&mut kv, &keys[..300], 0);
     let left = queue(&kv);
     assert_eq!(left.len(), 150);
     assert!(left.keys().all(|k| k.as_slice() >= keys[300].as_slice()));
     assert!(sled_keys(&kv, RUN) < runs, "emptied runs are deleted");
-    let rest = keys[300..]
-        .iter()
-        .step_by(2)
-        .cloned()
-        .map(Op::Remove)
-        .collect();
-    kv.commit(rest, true).unwrap();
-    kv.checkpoint().unwrap();
+    remove(&mut kv, &keys[300..], 0);
     assert_eq!(sled_keys(&kv, RUN), 0);
     assert!(queue(&kv).is_empty());
     let files = std::fs::read_dir(dir.path().join("values"))
