@@ -557,11 +557,8 @@ fn apply(
     files.values.sync().map_err(values::write_error)?;
     let mut runs = RunWrites::default();
     for (key, stored, fresh) in writes {
-        match stored {
-            Some(stored) if fresh && queue_runs::takes(key, &stored) => {
-                runs.add(db, &mut files.values, key, stored)?;
-                continue;
-            }
+        match &stored {
+            Some(stored) if fresh && runs.add(db, &mut files.values, key, stored)? => continue,
             // A copy is in a run or under its own key, never both (`queue_runs.rs`).
             None if runs.take_out(db, &mut files.values, key)? => continue,
             Some(_) if !fresh => {

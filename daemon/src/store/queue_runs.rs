@@ -79,12 +79,6 @@ fn key_with(tag: u8, middle: &[u8], seq: u64) -> Vec<u8> {
     key
 }
 
-/// Whether a checkpoint may put `value` of `key` into a run (besides the key being put
-/// fresh): a queue key, and what sled would hold for it short enough.
-pub fn takes(key: &[u8], value: &[u8]) -> bool {
-    value.len() < MAX_ENTRY_VALUE && split(QUEUE, key).is_some()
-}
-
 /// One run, decoded: its copies' sequence numbers and stored values, ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
@@ -149,7 +143,7 @@ impl Run {
         out.push(VERSION);
         for (seq, value) in &self.entries {
             out.extend_from_slice(&seq.to_be_bytes());
-            let len = u16::try_from(value.len()).expect("run entries are short (takes)");
+            let len = u16::try_from(value.len()).expect("run entries are short (RunWrites::add)");
             out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(value);
         }

@@ -223,6 +223,14 @@ struct Current {
     buffer: Vec<u8>,
 }
 
+/// A run a compaction rewrote: its key, the run with the copies' new pointers, and the
+/// pointers they replaced.
+struct MovedRun {
+    key: IVec,
+    run: Run,
+    old: Vec<IVec>,
+}
+
 /// The writing side: owned by whichever thread runs the checkpoint.
 pub struct ValueLog {
     files: Arc<ValueFiles>,
@@ -481,10 +489,10 @@ impl ValueLog {
             db.insert(key, &new.encode()[..])?;
             self.released(key, old);
         }
-        for (key, run, old) in &moved_runs {
+        for moved in &moved_runs {
             self.count_write()?;
-            db.insert(key, run.encode())?;
-            for old in old {
+            db.insert(&moved.key, moved.run.encode())?;
+            for old in &moved.old {
                 self.released(&[QUEUE], old);
             }
         }
@@ -492,7 +500,7 @@ impl ValueLog {
             records = moved.len()
                 + moved_runs
                     .iter()
-                    .map(|(_, _, old)| old.len())
+                    .map(|moved| moved.old.len())
                     .sum::<usize>(),
             bytes,
             "value files compacted: live records copied out of sparse files"
@@ -522,15 +530,13 @@ impl ValueLog {
         }
     }
 
-    /// [`ValueLog::compact`]'s copies of the records that runs name in `victims`: each run
-    /// changed, with the pointers it held before.
-    #[allow(clippy::type_complexity)]
+    /// [`ValueLog::compact`]'s copies of the records that runs name in `victims`.
     fn move_out_of_runs(
         &mut self,
         db: &Db,
         victims: &HashSet<u32>,
         bytes: &mut u64,
-    ) -> Result<Vec<(IVec, Run, Vec<IVec>)>, StoreError> {
+    ) -> Result<Vec<MovedRun>, StoreError> {
         let mut moved = Vec::new();
         for entry in queue_runs::runs(db) {
             let (key, mut run) = match entry {
@@ -554,7 +560,7 @@ impl ValueLog {
                 *bytes += u64::from(pointer.len);
             }
             if !old.is_empty() {
-                moved.push((key, run, old));
+                moved.push(MovedRun { key, run, old });
             }
             if *bytes >= COMPACT_BYTES_PER_CHECKPOINT {
                 break;

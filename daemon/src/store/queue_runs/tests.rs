@@ -31,6 +31,21 @@ fn record(seq: u64, long: bool) -> Vec<u8> {
     value
 }
 
+/// A ROUTINE copy for one next hop: most tests need no other class.
+fn routine(seq: u64) -> Vec<u8> {
+    copy_key(1, Precedence::Routine, seq)
+}
+
+/// Fresh ROUTINE copies with long records (a pointer each in the runs).
+fn fresh_routine(seqs: impl Iterator<Item = u64>) -> Vec<Op> {
+    seqs.map(|seq| fresh(routine(seq), record(seq, true)))
+        .collect()
+}
+
+fn value_file_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("values")).unwrap().count()
+}
+
 fn fresh(key: Vec<u8>, value: Vec<u8>) -> Op {
     Op::Put {
         key,
@@ -80,7 +95,7 @@ fn a_checkpoint_puts_fresh_copies_into_runs_read_as_their_own_keys() {
             assert_eq!(kv.get(key).unwrap().unwrap().as_ref(), value.as_slice());
             assert!(kv.contains_key(key).unwrap());
         }
-        let absent = copy_key(1, Precedence::Routine, 1);
+        let absent = routine(1);
         assert!(kv.get(&absent).unwrap().is_none(), "1 is a FLASH copy's");
         assert!(!kv.contains_key(&absent).unwrap());
         // A read from inside a run starts there.
@@ -100,9 +115,7 @@ fn a_checkpoint_puts_fresh_copies_into_runs_read_as_their_own_keys() {
 fn removals_rewrite_runs_and_a_run_emptied_is_deleted_with_its_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut kv = Kv::open_with_values(dir.path(), SMALL).unwrap();
-    let keys: Vec<_> = (0..600)
-        .map(|seq| copy_key(1, Precedence::Routine, seq))
-        .collect();
+    let keys: Vec<_> = (0..600).map(routine).collect();
     let ops = keys
         .iter()
         .enumerate()
@@ -134,9 +147,7 @@ fn removals_rewrite_runs_and_a_run_emptied_is_deleted_with_its_files() {
     remove(&mut kv, &keys[300..], 0);
     assert_eq!(sled_keys(&kv, RUN), 0);
     assert!(queue(&kv).is_empty());
-    let files = std::fs::read_dir(dir.path().join("values"))
-        .unwrap()
-        .count();
+    let files = value_file_count(dir.path());
     assert!(files <= 1, "{files} value files left with nothing queued");
 }
 
@@ -146,7 +157,7 @@ fn a_damaged_run_is_a_corrupt_queue_entry_and_stops_the_start() {
     {
         let mut kv = Kv::open(dir.path()).unwrap();
         let ops = (0..10)
-            .map(|seq| fresh(copy_key(1, Precedence::Routine, seq), record(seq, false)))
+            .map(|seq| fresh(routine(seq), record(seq, false)))
             .collect();
         kv.commit(ops, true).unwrap();
         kv.checkpoint().unwrap();
@@ -167,7 +178,7 @@ fn a_damaged_run_is_a_corrupt_queue_entry_and_stops_the_start() {
             ),
             "{problem}"
         );
-        assert!(kv.get(&copy_key(1, Precedence::Routine, 3)).is_err());
+        assert!(kv.get(&routine(3)).is_err());
         kv.close().unwrap();
     }
     let Err(err) = Kv::open(dir.path()) else {
@@ -210,22 +221,16 @@ fn stopped_part_way_then_reopened(writes: usize) -> bool {
     let mut model = BTreeMap::new();
     {
         let mut kv = Kv::open_with_values(dir.path(), SMALL).unwrap();
-        let ops = (0..600)
-            .map(|seq| fresh(copy_key(1, Precedence::Routine, seq), record(seq, true)))
-            .collect();
-        kv.commit(ops, true).unwrap();
+        kv.commit(fresh_routine(0..600), true).unwrap();
         kv.checkpoint().unwrap();
-        let ops = (0..600)
+        let mut ops: Vec<Op> = (0..600)
             .filter(|seq| seq % 8 != 0)
-            .map(|seq| Op::Remove(copy_key(1, Precedence::Routine, seq)))
-            .chain(
-                (600..900)
-                    .map(|seq| fresh(copy_key(1, Precedence::Routine, seq), record(seq, true))),
-            )
+            .map(|seq| Op::Remove(routine(seq)))
             .collect();
+        ops.extend(fresh_routine(600..900));
         kv.commit(ops, true).unwrap();
         for seq in (0..600).step_by(8).chain(600..900) {
-            model.insert(copy_key(1, Precedence::Routine, seq), record(seq, true));
+            model.insert(routine(seq), record(seq, true));
         }
         kv.stop_next_checkpoint_after(writes);
         if kv.checkpoint().is_ok() {
@@ -252,30 +257,23 @@ fn a_checkpoint_stopped_part_way_through_runs_loses_and_duplicates_nothing() {
 fn records_named_by_runs_are_compacted_and_read_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let mut kv = Kv::open_with_values(dir.path(), SMALL).unwrap();
-    let ops = (0..400)
-        .map(|seq| fresh(copy_key(1, Precedence::Routine, seq), record(seq, true)))
-        .collect();
-    kv.commit(ops, true).unwrap();
+    kv.commit(fresh_routine(0..400), true).unwrap();
     kv.checkpoint().unwrap();
-    let files_before = std::fs::read_dir(dir.path().join("values"))
-        .unwrap()
-        .count();
+    let files_before = value_file_count(dir.path());
     // Nine in ten leave: the files are sparse, and the next checkpoint compacts them.
     let ops = (0..400)
         .filter(|seq| seq % 10 != 0)
-        .map(|seq| Op::Remove(copy_key(1, Precedence::Routine, seq)))
+        .map(|seq| Op::Remove(routine(seq)))
         .collect();
     kv.commit(ops, true).unwrap();
     kv.checkpoint().unwrap();
     kv.checkpoint().unwrap();
     let model: BTreeMap<_, _> = (0..400)
         .step_by(10)
-        .map(|seq| (copy_key(1, Precedence::Routine, seq), record(seq, true)))
+        .map(|seq| (routine(seq), record(seq, true)))
         .collect();
     assert_eq!(queue(&kv), model);
-    let files_after = std::fs::read_dir(dir.path().join("values"))
-        .unwrap()
-        .count();
+    let files_after = value_file_count(dir.path());
     assert!(
         files_after * 3 < files_before,
         "{files_before} value files before, {files_after} after"
@@ -380,7 +378,7 @@ fn check_runs(kv: &Kv) -> Result<(), TestCaseError> {
 fn fresh_copies_among_those_of_a_run_are_stored_under_their_own_keys() {
     let dir = tempfile::tempdir().unwrap();
     let mut kv = Kv::open(dir.path()).unwrap();
-    let key = |seq| copy_key(1, Precedence::Routine, seq);
+    let key = routine;
     let mut model: BTreeMap<_, _> = (100..300)
         .step_by(2)
         .map(|seq| (key(seq), record(seq, true)))

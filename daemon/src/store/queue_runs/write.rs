@@ -4,7 +4,7 @@
 use sled::{Db, IVec};
 
 use super::read::run_holding;
-use super::{key_with, split, Run, MAX_RUN_BYTES, MAX_RUN_ENTRIES, RUN};
+use super::{key_with, split, Run, MAX_ENTRY_VALUE, MAX_RUN_BYTES, MAX_RUN_ENTRIES, RUN};
 use crate::engine::ledger::QUEUE;
 use crate::store::values::ValueLog;
 use crate::store::StoreError;
@@ -34,19 +34,19 @@ pub struct RunWrites {
 }
 
 impl RunWrites {
-    /// Adds a copy put fresh (see [`super::takes`]) to the run being built.
+    /// Adds a copy put fresh to the run being built, if runs take it: a queue key, and what
+    /// sled would hold for it shorter than a record that goes to a value file. Whether it
+    /// was added (if not, it goes under its own key).
     pub fn add(
         &mut self,
         db: &Db,
         files: &mut ValueLog,
         key: &[u8],
-        value: IVec,
-    ) -> Result<(), StoreError> {
-        let Some((middle, seq)) = split(QUEUE, key) else {
-            return Err(StoreError::io(
-                "a checkpoint put a key that is no queue key into a queue run",
-                std::io::Error::other("not a queue key"),
-            ));
+        value: &IVec,
+    ) -> Result<bool, StoreError> {
+        let Some((middle, seq)) = split(QUEUE, key).filter(|_| value.len() < MAX_ENTRY_VALUE)
+        else {
+            return Ok(false);
         };
         let size = super::ENTRY_HEADER + value.len();
         let same = self.building.as_ref().is_some_and(|b| {
@@ -65,9 +65,9 @@ impl RunWrites {
             },
             bytes: 1,
         });
-        building.run.entries.push((seq, value));
+        building.run.entries.push((seq, value.clone()));
         building.bytes += size;
-        Ok(())
+        Ok(true)
     }
 
     /// Takes `key`'s copy out of the run holding it, if one does (a removal, or a put that
