@@ -51,7 +51,10 @@ fn demo_once_checks_every_step_and_exits_zero() {
 #[test]
 fn bench_runs_every_scenario_small_and_prints_json() {
     let out = std::process::Command::new(bluehelm_bin!())
-        .args(["bench", "--scenario", "all", "--messages", "400", "--json"])
+        // Enough messages that each process uses several of /proc's 10 ms clock ticks: at
+        // 400, the origin of `throughput` (some 20 us per message) used less than one, and
+        // read as 0.
+        .args(["bench", "--scenario", "all", "--messages", "4000", "--json"])
         .output()
         .expect("bluehelm bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -89,10 +92,10 @@ fn bench_runs_every_scenario_small_and_prints_json() {
             "total {total} against {sum} in {cpu}"
         );
     }
-    assert_eq!(results[0]["messages"], 400);
-    assert_eq!(results[1]["messages"], 400);
+    assert_eq!(results[0]["messages"], 4000);
+    assert_eq!(results[1]["messages"], 4000);
     assert_eq!(results[2]["messages"], 200, "the FLASH messages");
-    assert_eq!(results[2]["backlog_messages"], 400);
+    assert_eq!(results[2]["backlog_messages"], 4000);
 }
 
 /// Runs `bluehelm demo` (not `--once`) until it asks for Ctrl-C, sends SIGINT, and returns
