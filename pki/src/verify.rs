@@ -333,7 +333,8 @@ impl EnvelopeVerifier {
         let Some(proof) = signed.proof() else {
             return self.verify_alone(signed, now_unix);
         };
-        let claim = self.claim(signed, proof, now_unix)?;
+        let signer = self.signer_for(signed.signer_certificate(), now_unix)?;
+        let claim = claim(signed, proof, signer)?;
         let known = self.lock().roots.holds(&claim.root, &claim.signature);
         if !known {
             claim
@@ -363,9 +364,29 @@ impl EnvelopeVerifier {
         now_unix: i64,
     ) -> Vec<Result<VerifiedEnvelope, VerifyError>> {
         // `None`: signed alone (bluehelm/6), checked by itself below.
+        // A batch's envelopes nearly all carry one certificate: looked up once, not
+        // hashed and looked up again for each (the fingerprint was a fifth of the hub's
+        // hashing). The same bytes at the same `now` get the same answer.
+        let mut last_signer: Option<(&[u8], Result<CachedSigner, TrustError>)> = None;
         let claims: Vec<Option<Result<Claim, VerifyError>>> = signed
             .iter()
-            .map(|s| s.proof().map(|proof| self.claim(s, proof, now_unix)))
+            .map(|s| {
+                let proof = s.proof()?;
+                let certificate = s.signer_certificate();
+                let signer = match &last_signer {
+                    Some((last, signer)) if *last == certificate => signer.clone(),
+                    _ => {
+                        let signer = self.signer_for(certificate, now_unix);
+                        last_signer = Some((certificate, signer.clone()));
+                        signer
+                    }
+                };
+                Some(
+                    signer
+                        .map_err(VerifyError::from)
+                        .and_then(|signer| claim(s, proof, signer)),
+                )
+            })
             .collect();
 
         // The verdict on every distinct (root, signature): cached, or to be checked.
@@ -431,35 +452,6 @@ impl EnvelopeVerifier {
             .collect()
     }
 
-    /// The checks before the signature: a trusted signer that may still sign something, and
-    /// the root that the envelope's leaf and proof lead to.
-    fn claim(
-        &self,
-        signed: &SignedEnvelope,
-        proof: &BatchProof,
-        now_unix: i64,
-    ) -> Result<Claim, VerifyError> {
-        let signer = self
-            .signer_for(signed.signer_certificate(), now_unix)?
-            .may_sign_something()?;
-        let root = root_from_path(
-            &leaf_hash(signed.envelope_bytes()),
-            proof.leaf_index(),
-            proof.tree_size(),
-            proof.path(),
-        )
-        .map_err(VerifyError::BadProof)?;
-        Ok(Claim {
-            root: RootKey {
-                signer: signer.fingerprint,
-                tree_size: proof.tree_size(),
-                root,
-            },
-            signature: *signed.signature(),
-            signer,
-        })
-    }
-
     /// Verifies an envelope signed alone, as `bluehelm/6` and before signed each one: what a
     /// node held in custody when it was upgraded. One signature check each, never cached (no
     /// node makes these any more); every other check as for a batch.
@@ -496,6 +488,32 @@ impl EnvelopeVerifier {
 
 /// Decodes the signed bytes (never re-encoding them), checks the origin, and for a revoked
 /// signer the envelope's signed creation time against the cutoff.
+/// The checks before the signature: a trusted signer that may still sign something, and
+/// the root that the envelope's leaf and proof lead to.
+fn claim(
+    signed: &SignedEnvelope,
+    proof: &BatchProof,
+    signer: CachedSigner,
+) -> Result<Claim, VerifyError> {
+    let signer = signer.may_sign_something()?;
+    let root = root_from_path(
+        &leaf_hash(signed.envelope_bytes()),
+        proof.leaf_index(),
+        proof.tree_size(),
+        proof.path(),
+    )
+    .map_err(VerifyError::BadProof)?;
+    Ok(Claim {
+        root: RootKey {
+            signer: signer.fingerprint,
+            tree_size: proof.tree_size(),
+            root,
+        },
+        signature: *signed.signature(),
+        signer,
+    })
+}
+
 fn finish(signed: &SignedEnvelope, signer: CachedSigner) -> Result<VerifiedEnvelope, VerifyError> {
     let envelope = Envelope::decode(signed.envelope_bytes()).map_err(VerifyError::Decode)?;
     if envelope.origin != signer.identity.node {
@@ -543,9 +561,10 @@ mod tests {
         let verifier = EnvelopeVerifier::new(ca.trust_store().unwrap());
         // What `verify` does between checking the signer and caching the root, with the
         // trust store replaced in between (a CRL arriving on another thread).
-        let claim = verifier
-            .claim(&signed, signed.proof().unwrap(), now)
+        let signer = verifier
+            .signer_for(signed.signer_certificate(), now)
             .unwrap();
+        let claim = claim(&signed, signed.proof().unwrap(), signer).unwrap();
         verifier.replace_trust_store(ca.trust_store().unwrap());
         verifier.remember([&claim]);
         assert_eq!(verifier.cached_roots(), 0);

@@ -378,6 +378,38 @@ fn verify_batch_gives_each_envelope_of_a_mixed_batch_its_own_result() {
 }
 
 #[test]
+fn a_batch_mixing_signers_gives_each_envelope_its_own_signers_verdict() {
+    // The verifier looks a certificate up once for a run of envelopes that carry it: a
+    // stranger's certificate (same node name, another CA) between ours must not pass for
+    // ours, nor ours after it be judged as the stranger's.
+    let net = Net::new();
+    let mut other_ca = CertificateAuthority::generate(3650).unwrap();
+    let stranger = ncb(&mut other_ca, "FR");
+    let ours = net.batch(3);
+    let theirs = stranger.signer().sign_batch(net.notices(3, 300)).unwrap();
+    let batch = [
+        &ours[0], &ours[1], &theirs[0], &theirs[1], &ours[2], &theirs[2],
+    ]
+    .map(Clone::clone);
+
+    let results = net.verifier().verify_batch(&batch, now_unix());
+    for i in [0, 1, 4] {
+        assert!(
+            results[i].is_ok(),
+            "envelope {i}: {:?}",
+            results[i].as_ref().err()
+        );
+    }
+    for i in [2, 3, 5] {
+        assert!(
+            matches!(results[i], Err(VerifyError::Untrusted(_))),
+            "envelope {i}: {:?}",
+            results[i].as_ref().err()
+        );
+    }
+}
+
+#[test]
 fn the_root_cache_is_bounded_and_emptied_by_a_new_crl() {
     let mut net = Net::new();
     let de = ncb(&mut net.ca, "DE");
