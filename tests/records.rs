@@ -222,14 +222,13 @@ mod refusals {
             .expect("link as gs");
         // The node may open offer streams and a CRL stream too (it sends its CRL first on
         // every link); its sync stream starts with SyncRequest.
-        let mut buf = Vec::new();
         let (mut send, _recv) = loop {
             let (send, mut recv) =
                 tokio::time::timeout(Duration::from_secs(10), link.conn.accept_bi())
                     .await
                     .expect("the replica opens its sync stream")
                     .expect("a stream");
-            match read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf).await {
+            match read_frame(&mut recv, DEFAULT_MAX_FRAME).await {
                 Ok(Some(LinkFrame::SyncRequest(r))) => {
                     assert_eq!(r.after_seq, 0);
                     break (send, recv);

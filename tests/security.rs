@@ -196,7 +196,8 @@ async fn tampered_message_is_refused_counted_and_a_good_one_still_accepted() {
         .await
         .unwrap();
     let good = notice_from_de_to_ke(&de);
-    let (mut bytes, signature, cert, proof) = notice_from_de_to_ke(&de).into_parts();
+    let (bytes, signature, cert, proof) = notice_from_de_to_ke(&de).into_parts();
+    let mut bytes = bytes.to_vec();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     let tampered =

@@ -390,7 +390,8 @@ impl EnvelopeVerifier {
             .collect();
 
         // The verdict on every distinct (root, signature): cached, or to be checked.
-        let mut verdicts: HashMap<(RootKey, [u8; SIGNATURE_LEN]), bool> = HashMap::new();
+        let mut verdicts: foldhash::HashMap<(RootKey, [u8; SIGNATURE_LEN]), bool> =
+            foldhash::HashMap::default();
         let mut unknown: Vec<&Claim> = Vec::new();
         {
             let state = self.lock();

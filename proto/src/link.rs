@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use prost::Message as _;
 
 use crate::check;
@@ -240,6 +241,12 @@ impl LinkFrame {
     /// decoded after its signature is verified.
     pub fn decode(bytes: &[u8]) -> Result<LinkFrame, DecodeError> {
         Ok(Self::from_pb(pb::LinkFrame::decode(bytes)?)?)
+    }
+
+    /// [`LinkFrame::decode`] of a frame that has a buffer of its own: a transfer's envelope
+    /// and signer certificate share `frame`'s memory instead of being copied out of it.
+    pub fn decode_shared(frame: Bytes) -> Result<LinkFrame, DecodeError> {
+        Ok(Self::from_pb(pb::LinkFrame::decode(frame)?)?)
     }
 
     pub(crate) fn to_pb(&self) -> pb::LinkFrame {

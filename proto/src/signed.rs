@@ -11,6 +11,7 @@
 //! bounds it; it has no hash function, so building the tree and checking a path are the
 //! `pki` crate's (`bluehelm_pki::batch`).
 
+use bytes::Bytes;
 use prost::Message as _;
 
 use crate::check;
@@ -169,9 +170,11 @@ fn check_position(leaf_index: u64, tree_size: u64) -> Result<(), ValidationError
 /// [`SignedEnvelope::decode_envelope`]).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SignedEnvelope {
-    envelope_bytes: Vec<u8>,
+    // Shared, not owned: a clone (for verification off the async workers, into a verified
+    // envelope) costs a reference count, not a copy of the envelope and its certificate.
+    envelope_bytes: Bytes,
     signature: [u8; SIGNATURE_LEN],
-    signer_certificate: Vec<u8>,
+    signer_certificate: Bytes,
     /// `None`: signed alone, before batch signatures (see [`ALONE_SIGNING_DOMAIN`]).
     proof: Option<BatchProof>,
 }
@@ -180,29 +183,39 @@ impl SignedEnvelope {
     /// Wraps signed envelope bytes; both byte strings must be non-empty, the envelope at most
     /// [`MAX_ENVELOPE_LEN`] and the certificate at most [`MAX_CERTIFICATE_LEN`] bytes.
     pub fn new(
-        envelope_bytes: Vec<u8>,
+        envelope_bytes: impl Into<Bytes>,
         signature: [u8; SIGNATURE_LEN],
-        signer_certificate: Vec<u8>,
+        signer_certificate: impl Into<Bytes>,
         proof: BatchProof,
     ) -> Result<Self, ValidationError> {
-        Self::with_proof(envelope_bytes, signature, signer_certificate, Some(proof))
+        Self::with_proof(
+            envelope_bytes.into(),
+            signature,
+            signer_certificate.into(),
+            Some(proof),
+        )
     }
 
     /// Wraps an envelope signed alone, as `bluehelm/6` and before signed every envelope (the
     /// signature over [`alone_signing_input`]). Nothing makes these any more: this reads what
     /// such a node stored, and lets tests make one.
     pub fn signed_alone(
-        envelope_bytes: Vec<u8>,
+        envelope_bytes: impl Into<Bytes>,
         signature: [u8; SIGNATURE_LEN],
-        signer_certificate: Vec<u8>,
+        signer_certificate: impl Into<Bytes>,
     ) -> Result<Self, ValidationError> {
-        Self::with_proof(envelope_bytes, signature, signer_certificate, None)
+        Self::with_proof(
+            envelope_bytes.into(),
+            signature,
+            signer_certificate.into(),
+            None,
+        )
     }
 
     fn with_proof(
-        envelope_bytes: Vec<u8>,
+        envelope_bytes: Bytes,
         signature: [u8; SIGNATURE_LEN],
-        signer_certificate: Vec<u8>,
+        signer_certificate: Bytes,
         proof: Option<BatchProof>,
     ) -> Result<Self, ValidationError> {
         if envelope_bytes.is_empty() {
@@ -256,7 +269,7 @@ impl SignedEnvelope {
     }
 
     /// Takes the parts: envelope bytes, signature, certificate, proof.
-    pub fn into_parts(self) -> (Vec<u8>, [u8; SIGNATURE_LEN], Vec<u8>, Option<BatchProof>) {
+    pub fn into_parts(self) -> (Bytes, [u8; SIGNATURE_LEN], Bytes, Option<BatchProof>) {
         (
             self.envelope_bytes,
             self.signature,
@@ -524,9 +537,13 @@ mod tests {
     #[test]
     fn encoding_straight_from_the_fields_writes_what_the_message_writes() {
         for proof in [None, Some(proof(0, 1, 0)), Some(proof(5, 11, 4))] {
-            let signed =
-                SignedEnvelope::with_proof(vec![1, 2, 3], [7; SIGNATURE_LEN], vec![4; 300], proof)
-                    .unwrap();
+            let signed = SignedEnvelope::with_proof(
+                vec![1, 2, 3].into(),
+                [7; SIGNATURE_LEN],
+                vec![4; 300].into(),
+                proof,
+            )
+            .unwrap();
             let bytes = signed.encode_to_vec();
             assert_eq!(bytes, signed.to_pb().encode_to_vec());
             assert_eq!(SignedEnvelope::decode(&bytes).unwrap(), signed);

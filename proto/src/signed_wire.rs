@@ -13,7 +13,7 @@
 //! hashes nothing more is kept, and elements that are not hashes are never kept, so a frame
 //! full of path elements costs no memory (prost's decoding allocated one buffer each).
 
-use prost::bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::DecodeError;
 
@@ -29,9 +29,9 @@ const TAG_PATH: u32 = 6;
 
 #[derive(Clone, PartialEq, Eq, Hash, Default, Debug)]
 pub struct SignedEnvelope {
-    pub envelope: Vec<u8>,
+    pub envelope: Bytes,
     pub signature: Vec<u8>,
-    pub signer_certificate: Vec<u8>,
+    pub signer_certificate: Bytes,
     pub leaf_index: u64,
     pub tree_size: u64,
     pub path: WirePath,
@@ -185,9 +185,9 @@ impl prost::Message for SignedEnvelope {
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
         match tag {
-            TAG_ENVELOPE => merge_bytes(wire_type, &mut self.envelope, buf),
+            TAG_ENVELOPE => merge_shared(wire_type, &mut self.envelope, buf),
             TAG_SIGNATURE => merge_bytes(wire_type, &mut self.signature, buf),
-            TAG_SIGNER_CERTIFICATE => merge_bytes(wire_type, &mut self.signer_certificate, buf),
+            TAG_SIGNER_CERTIFICATE => merge_shared(wire_type, &mut self.signer_certificate, buf),
             TAG_LEAF_INDEX => encoding::uint64::merge(wire_type, &mut self.leaf_index, buf, ctx),
             TAG_TREE_SIZE => encoding::uint64::merge(wire_type, &mut self.tree_size, buf, ctx),
             TAG_PATH => {
@@ -219,6 +219,20 @@ fn merge_bytes(
     value.clear();
     value.reserve_exact(len);
     value.put((&mut *buf).take(len));
+    Ok(())
+}
+
+/// A `bytes` field kept as [`Bytes`], last one wins as in prost. Decoded from a [`Bytes`]
+/// buffer (a link frame) it shares the frame's memory instead of copying it: an envelope
+/// then costs no allocation or copy until it is stored, however often it is cloned for
+/// verification. From a slice it is copied once.
+fn merge_shared(
+    wire_type: WireType,
+    value: &mut Bytes,
+    buf: &mut impl Buf,
+) -> Result<(), DecodeError> {
+    let len = delimited_len(wire_type, buf)?;
+    *value = buf.copy_to_bytes(len);
     Ok(())
 }
 
@@ -311,9 +325,9 @@ mod tests {
             }
         }
         SignedEnvelope {
-            envelope: reference.envelope.clone(),
+            envelope: reference.envelope.clone().into(),
             signature: reference.signature.clone(),
-            signer_certificate: reference.signer_certificate.clone(),
+            signer_certificate: reference.signer_certificate.clone().into(),
             leaf_index: reference.leaf_index,
             tree_size: reference.tree_size,
             path,

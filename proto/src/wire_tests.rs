@@ -310,9 +310,9 @@ fn link_frames_without_a_case_or_with_unspecified_enums_are_rejected() {
 fn transfer_recipients_must_be_node_ids() {
     use pb::link_frame::Frame;
     let signed = pb::SignedEnvelope {
-        envelope: vec![1],
+        envelope: vec![1].into(),
         signature: vec![0; 64],
-        signer_certificate: vec![1],
+        signer_certificate: vec![1].into(),
         leaf_index: 0,
         tree_size: 1,
         path: Default::default(),
@@ -352,9 +352,9 @@ fn transfers_need_an_envelope_and_a_sane_hop_count() {
         }
     );
     let signed = pb::SignedEnvelope {
-        envelope: vec![1],
+        envelope: vec![1].into(),
         signature: vec![0; 64],
-        signer_certificate: vec![1],
+        signer_certificate: vec![1].into(),
         leaf_index: 0,
         tree_size: 1,
         path: Default::default(),
@@ -526,4 +526,46 @@ fn part_frames_round_trip_and_parts_outside_their_copy_are_refused() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_frame_decoded_from_its_own_buffer_shares_it_and_decodes_as_from_a_slice() {
+    use pb::link_frame::Frame;
+    let envelope = vec![7u8; 3000];
+    let certificate = vec![9u8; 500];
+    let wire = frame(Frame::Transfer(pb::Transfer {
+        envelope: Some(pb::SignedEnvelope {
+            envelope: envelope.clone().into(),
+            signature: vec![3; 64],
+            signer_certificate: certificate.clone().into(),
+            leaf_index: 0,
+            tree_size: 1,
+            path: Default::default(),
+        }),
+        hops: 1,
+        recipients: vec!["ncb.fr".into()],
+    }))
+    .encode_to_vec();
+    let frame = bytes::Bytes::from(wire.clone());
+    let shared = LinkFrame::decode_shared(frame.clone()).unwrap();
+    assert_eq!(shared, LinkFrame::decode(&wire).unwrap());
+    let LinkFrame::Transfer(transfer) = shared else {
+        panic!("not a transfer: {shared:?}");
+    };
+    let inside = |part: &[u8]| frame.as_ptr_range().contains(&part.as_ptr());
+    assert_eq!(transfer.envelope.envelope_bytes(), &envelope[..]);
+    assert_eq!(transfer.envelope.signer_certificate(), &certificate[..]);
+    assert!(
+        inside(transfer.envelope.envelope_bytes()),
+        "envelope copied"
+    );
+    assert!(
+        inside(transfer.envelope.signer_certificate()),
+        "certificate copied"
+    );
+    // From a slice, the envelope has a buffer of its own.
+    let LinkFrame::Transfer(copied) = LinkFrame::decode(&wire).unwrap() else {
+        unreachable!()
+    };
+    assert!(!inside(copied.envelope.envelope_bytes()));
 }

@@ -72,8 +72,7 @@ impl RawLink {
     pub async fn ping(&self) -> anyhow::Result<()> {
         let (mut send, mut recv) = self.conn.open_bi().await?;
         write_frames(&mut send, &[LinkFrame::Ping(7)]).await?;
-        let mut buf = Vec::new();
-        match read_within(&mut recv, &mut buf, Duration::from_secs(5)).await? {
+        match read_within(&mut recv, Duration::from_secs(5)).await? {
             Some(LinkFrame::Pong(7)) => Ok(()),
             other => anyhow::bail!("no pong: {other:?}"),
         }
@@ -98,9 +97,8 @@ impl RawLink {
         write_frames(&mut send, &frames).await?;
         let mut answers = Vec::new();
         let mut answered = 0;
-        let mut buf = Vec::new();
         while answered < want {
-            let frame = read_within(&mut recv, &mut buf, Duration::from_secs(10))
+            let frame = read_within(&mut recv, Duration::from_secs(10))
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("stream ended after {answered} answers"))?;
             answered += match &frame {
@@ -123,7 +121,6 @@ pub struct NodeOffers {
     /// This client's side: where the answers go.
     pub answers: SendStream,
     offers: RecvStream,
-    buf: Vec<u8>,
 }
 
 impl RawLink {
@@ -134,8 +131,7 @@ impl RawLink {
         loop {
             let (mut answers, mut offers) =
                 tokio::time::timeout(Duration::from_secs(10), self.conn.accept_bi()).await??;
-            let mut buf = Vec::new();
-            match read_within(&mut offers, &mut buf, Duration::from_secs(10)).await? {
+            match read_within(&mut offers, Duration::from_secs(10)).await? {
                 Some(LinkFrame::Open { precedence }) => {
                     // A node's first answer on an offer stream: it holds no parts.
                     write_frames(&mut answers, &[LinkFrame::PartsHeld(Vec::new())]).await?;
@@ -143,7 +139,6 @@ impl RawLink {
                         precedence,
                         answers,
                         offers,
-                        buf,
                     });
                 }
                 Some(LinkFrame::Crl(_)) => {
@@ -160,8 +155,7 @@ impl RawLink {
         let (mut send, mut recv) = self.conn.open_bi().await?;
         write_frames(&mut send, &[LinkFrame::Crl(der)]).await?;
         send.finish()?;
-        let mut buf = Vec::new();
-        match read_within(&mut recv, &mut buf, Duration::from_secs(10)).await? {
+        match read_within(&mut recv, Duration::from_secs(10)).await? {
             None => Ok(()),
             Some(other) => anyhow::bail!("the node answered a CRL with a frame: {other:?}"),
         }
@@ -171,7 +165,7 @@ impl RawLink {
 impl NodeOffers {
     /// The next Transfer the node offers on this stream, named by its `MessageRef`.
     pub async fn next_offer(&mut self) -> anyhow::Result<MessageRef> {
-        match read_within(&mut self.offers, &mut self.buf, Duration::from_secs(10)).await? {
+        match read_within(&mut self.offers, Duration::from_secs(10)).await? {
             Some(LinkFrame::Transfer(transfer)) => {
                 Ok(transfer.envelope.decode_envelope()?.message_ref())
             }
@@ -189,8 +183,7 @@ impl NodeOffers {
 /// Reads one frame, waiting at most `patience`.
 async fn read_within(
     recv: &mut RecvStream,
-    buf: &mut Vec<u8>,
     patience: Duration,
 ) -> anyhow::Result<Option<LinkFrame>> {
-    Ok(tokio::time::timeout(patience, read_frame(recv, DEFAULT_MAX_FRAME, buf)).await??)
+    Ok(tokio::time::timeout(patience, read_frame(recv, DEFAULT_MAX_FRAME)).await??)
 }

@@ -165,9 +165,9 @@ pub fn signed_envelope(signed: bluehelm_proto::SignedEnvelope) -> pb::SignedEnve
         None => (0, 0, Vec::new()),
     };
     pb::SignedEnvelope {
-        envelope,
+        envelope: envelope.into(),
         signature: signature.to_vec(),
-        signer_certificate,
+        signer_certificate: signer_certificate.into(),
         leaf_index,
         tree_size,
         path,

@@ -220,8 +220,7 @@ async fn link(
     let (mut send, mut recv) = conn.open_bi().await?;
     let nonce: u64 = rand::random();
     write_frames(&mut send, &[LinkFrame::Ping(nonce)]).await?;
-    let mut buf = Vec::new();
-    match read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf).await? {
+    match read_frame(&mut recv, DEFAULT_MAX_FRAME).await? {
         Some(LinkFrame::Pong(n)) if n == nonce => Ok(conn),
         other => anyhow::bail!("the hub did not answer the first ping: {other:?}"),
     }
@@ -231,10 +230,7 @@ async fn link(
 /// it (by ending its side of the stream); the hub has nothing else to send an idle peer.
 async fn answer_streams(conn: Connection) {
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-        let mut buf = Vec::new();
-        if let Ok(Some(LinkFrame::Crl(_))) =
-            read_frame(&mut recv, DEFAULT_MAX_FRAME, &mut buf).await
-        {
+        if let Ok(Some(LinkFrame::Crl(_))) = read_frame(&mut recv, DEFAULT_MAX_FRAME).await {
             let _ = send.finish();
         }
     }

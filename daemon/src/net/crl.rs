@@ -98,8 +98,7 @@ pub async fn send(conn: &Connection, der: &[u8]) -> Result<bool, LinkError> {
 /// end of the stream alone, and the CRL frame is the only frame the other way. A frame cap
 /// of 0 refuses any byte.
 async fn end_of(recv: &mut RecvStream) -> Result<(), LinkError> {
-    let mut buf = Vec::new();
-    match read_frame(recv, 0, &mut buf).await? {
+    match read_frame(recv, 0).await? {
         None => Ok(()),
         Some(frame) => Err(Violation::UnexpectedFrame {
             frame: frame_name(&frame),

@@ -314,8 +314,7 @@ async fn ping(conn: &Connection, max_frame: usize) -> Result<(), LinkError> {
     let (mut send, mut recv) = conn.open_bi().await?;
     let nonce: u64 = rand::random();
     write_frames(&mut send, &[LinkFrame::Ping(nonce)]).await?;
-    let mut buf = Vec::new();
-    match read_frame(&mut recv, max_frame, &mut buf).await? {
+    match read_frame(&mut recv, max_frame).await? {
         Some(LinkFrame::Pong(n)) if n == nonce => Ok(()),
         _ => Err(Violation::PingNotAnswered.into()),
     }

@@ -3,6 +3,7 @@
 
 use bluehelm_proto::framing::{self, FrameError};
 use bluehelm_proto::LinkFrame;
+use bytes::BytesMut;
 use quinn::{ReadExactError, RecvStream, SendStream};
 
 /// Why a link or one of its streams failed, grouped by who is at fault, so that a log line
@@ -175,8 +176,21 @@ pub enum IdentityError {
 pub async fn read_frame(
     recv: &mut RecvStream,
     max_frame: usize,
-    buf: &mut Vec<u8>,
 ) -> Result<Option<LinkFrame>, LinkError> {
+    Ok(read_sized_frame(recv, max_frame)
+        .await?
+        .map(|(frame, _)| frame))
+}
+
+/// [`read_frame`], with the frame's length on the wire (its header left out).
+///
+/// Each frame is read into a buffer of its own that a transfer's envelope and certificate
+/// go on sharing ([`LinkFrame::decode_shared`]): they are not copied out of it, nor again
+/// when verification takes them off the async workers.
+pub async fn read_sized_frame(
+    recv: &mut RecvStream,
+    max_frame: usize,
+) -> Result<Option<(LinkFrame, usize)>, LinkError> {
     let mut header = [0u8; 4];
     match recv.read_exact(&mut header).await {
         Ok(()) => {}
@@ -185,16 +199,15 @@ pub async fn read_frame(
         Err(ReadExactError::ReadError(e)) => return Err(e.into()),
     }
     let len = framing::frame_len(header, max_frame)?;
-    buf.clear();
-    buf.resize(len, 0);
-    match recv.read_exact(buf).await {
+    let mut buf = BytesMut::zeroed(len);
+    match recv.read_exact(&mut buf).await {
         Ok(()) => {}
         Err(ReadExactError::FinishedEarly(_)) => return Err(Violation::EndedInFrame.into()),
         Err(ReadExactError::ReadError(e)) => return Err(e.into()),
     }
-    Ok(Some(
-        LinkFrame::decode(buf).map_err(|e| LinkError::Frame(FrameError::Decode(e)))?,
-    ))
+    let frame = LinkFrame::decode_shared(buf.freeze())
+        .map_err(|e| LinkError::Frame(FrameError::Decode(e)))?;
+    Ok(Some((frame, len)))
 }
 
 /// Writes frames as one buffer, so that a batch goes out in as few packets as possible.

@@ -138,11 +138,10 @@ async fn serve_stream(
     mut recv: RecvStream,
 ) -> Result<(), LinkError> {
     let max_frame = core.max_frame();
-    let mut buf = Vec::new();
-    match read_frame(&mut recv, max_frame, &mut buf).await? {
+    match read_frame(&mut recv, max_frame).await? {
         Some(LinkFrame::Ping(nonce)) => {
             write_frames(&mut send, &[LinkFrame::Pong(nonce)]).await?;
-            while let Some(frame) = read_frame(&mut recv, max_frame, &mut buf).await? {
+            while let Some(frame) = read_frame(&mut recv, max_frame).await? {
                 match frame {
                     LinkFrame::Ping(nonce) => {
                         write_frames(&mut send, &[LinkFrame::Pong(nonce)]).await?
@@ -246,7 +245,6 @@ async fn serve_offers(
         peer: peer.clone(),
         precedence,
         recv,
-        buf: Vec::new(),
         budget,
         offers: offers_tx,
     };

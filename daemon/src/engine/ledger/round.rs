@@ -2,7 +2,7 @@
 //! leave before the round is durable, and what the round's result means for its callers and
 //! for the links.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
 

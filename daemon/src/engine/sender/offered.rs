@@ -5,7 +5,7 @@
 //! `Store::hand_off`), and both may return the same copy. Copies are named by their sequence
 //! number in the queue: the next hop and the class are the same for all of them.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use bluehelm_proto::MessageRef;
 

@@ -204,8 +204,7 @@ async fn read_answers(
     held: oneshot::Sender<Vec<HeldPart>>,
     answers: mpsc::Sender<AnswerEvent>,
 ) {
-    let mut buf = Vec::new();
-    let first = match read_frame(&mut recv, max_frame, &mut buf).await {
+    let first = match read_frame(&mut recv, max_frame).await {
         Ok(Some(LinkFrame::PartsHeld(parts))) => {
             let _ = held.send(parts);
             None
@@ -221,7 +220,7 @@ async fn read_answers(
         return;
     }
     loop {
-        let event = match read_frame(&mut recv, max_frame, &mut buf).await {
+        let event = match read_frame(&mut recv, max_frame).await {
             Ok(Some(LinkFrame::Accepted(refs))) => AnswerEvent::Accepted(refs),
             Ok(Some(LinkFrame::Refused(refusal))) => AnswerEvent::Refused(refusal),
             Ok(Some(other)) => AnswerEvent::Failed(

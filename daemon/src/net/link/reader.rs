@@ -16,7 +16,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::{parts, Incoming, RECEIVE_BYTES, RECEIVE_QUEUE};
 use crate::custody::{Bulk, LinkHandle, Offer};
-use crate::net::frames::{frame_name, read_frame, LinkError, Violation};
+use crate::net::frames::{frame_name, read_sized_frame, LinkError, Violation};
 
 /// Offers waiting for the decider above which a stream is a flood: more than one small
 /// batch (batches of more than 8 are decided on the bulk runtime too).
@@ -29,7 +29,6 @@ pub(super) struct Reader {
     pub(super) peer: NodeId,
     pub(super) precedence: Precedence,
     pub(super) recv: RecvStream,
-    pub(super) buf: Vec<u8>,
     /// Bytes of offers read but not yet answered (see `RECEIVE_BYTES`).
     pub(super) budget: Arc<Semaphore>,
     pub(super) offers: mpsc::Sender<Incoming>,
@@ -108,12 +107,9 @@ impl Reader {
     async fn read(&mut self, place: Place) -> Turn {
         let max_frame = self.core.max_frame();
         loop {
-            let passed = match read_frame(&mut self.recv, max_frame, &mut self.buf).await {
-                Ok(Some(LinkFrame::Transfer(transfer))) => {
-                    let size = self.buf.len();
-                    self.offer(transfer, size).await
-                }
-                Ok(Some(LinkFrame::TransferPart(part))) => {
+            let passed = match read_sized_frame(&mut self.recv, max_frame).await {
+                Ok(Some((LinkFrame::Transfer(transfer), size))) => self.offer(transfer, size).await,
+                Ok(Some((LinkFrame::TransferPart(part), _))) => {
                     match parts::take_part(&self.core, &self.peer, self.precedence, part) {
                         Ok(parts::Reassembled::Pending) => Ok(()),
                         Ok(parts::Reassembled::Transfer(transfer, size)) => {
@@ -127,7 +123,7 @@ impl Reader {
                         Err(err) => return Turn::Ended(Err(err)),
                     }
                 }
-                Ok(Some(other)) => {
+                Ok(Some((other, _))) => {
                     return Turn::Ended(Err(Violation::UnexpectedFrame {
                         frame: frame_name(&other),
                         stream: "an offer stream",

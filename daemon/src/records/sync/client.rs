@@ -85,13 +85,12 @@ async fn session(
     write_frames(&mut send, &[LinkFrame::SyncRequest(request)]).await?;
     tracing::info!(%hub, %database, after = position.applied_seq, "replica sync asked");
     let mut certificates: HashMap<[u8; HASH_LEN], Vec<u8>> = HashMap::new();
-    let mut buf = Vec::new();
     let mut was_level = false;
     // Only the first time level in a session is a catch-up; later ones follow live changes.
     let mut timed = false;
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut recv, core.max_frame(), &mut buf) => frame?,
+            frame = read_frame(&mut recv, core.max_frame()) => frame?,
             _ = core.cancel().cancelled() => return Ok(()),
         };
         let batch = match frame {
