@@ -29,7 +29,7 @@ pub use self::bulk::{threads_for, Bulk};
 pub use self::bureau::{BureauHandle, Record};
 pub use self::failover::run as failover;
 pub use self::handles::{LinkHandle, LinkedPeers};
-pub use self::local::{Delivered, Outgoing, SubmitError, DEFAULT_HOP_LIMIT};
+pub use self::local::{Delivered, Glanced, Outgoing, SubmitError, DEFAULT_HOP_LIMIT};
 pub use self::quarantine::{is_warning, Added, QuarantineError};
 pub use self::queues::Purged;
 pub use self::shell::{Answer, Decided, Offer};

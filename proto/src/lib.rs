@@ -43,6 +43,7 @@ mod check;
 mod envelope;
 mod error;
 pub mod framing;
+mod glance;
 mod ids;
 pub mod limits;
 mod link;
@@ -66,6 +67,7 @@ pub use error::{DecodeError, ParseError, ValidationError};
 pub use framing::{
     frame_len, write_frame, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HARD_MAX_FRAME,
 };
+pub use glance::{glance, Glance};
 pub use ids::{GroupName, IdError, MessageId, NodeId, ServiceName};
 pub use limits::MAX_HOP_LIMIT;
 pub use link::{

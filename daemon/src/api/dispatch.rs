@@ -28,15 +28,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bluehelm_proto::{Body, MessageId, NonDeliveryReport, ServiceName};
+use bluehelm_proto::{Body, Glance, Kind, MessageId, NonDeliveryReport, ServiceName};
 use tokio::sync::{oneshot, watch, Notify};
 
 use super::notes::{self, Failure, SentNote};
 use super::review::{self, NoticeCheck};
 use super::PAGE;
-use crate::custody::Delivered;
 use crate::custody::{now_ms, BureauHandle, Record, Stats};
+use crate::custody::{Delivered, Glanced};
 use crate::engine::answers::{self, Unbelieved};
+use crate::engine::quarantine::WARNING_SUBJECT;
 use crate::engine::register::{self, Entry, Merge};
 use crate::services;
 use crate::store::StoreError;
@@ -176,12 +177,22 @@ impl Dispatcher {
     pub async fn catch_up(&self) -> Result<(), StoreError> {
         let mut cursor = self.cursor.lock().await;
         loop {
-            let page = self.node.inbox(*cursor, PAGE).await?;
+            let page = self
+                .node
+                .inbox_glanced(*cursor, PAGE, nothing_to_judge)
+                .await?;
             let full = page.len() == PAGE;
             let mut step = Step::default();
             let mut last = *cursor;
             let mut waiting = false;
             for message in &page {
+                let message = match message {
+                    Glanced::Plain { seq } => {
+                        last = Some(*seq);
+                        continue;
+                    }
+                    Glanced::Decoded(message) => message,
+                };
                 match self.judge(message, &mut step).await? {
                     Verdict::Wait => {
                         waiting = true;
@@ -265,6 +276,7 @@ impl Dispatcher {
         }
     }
 
+    /// What a page's message is to the dispatcher; [`nothing_to_judge`] keeps up with it.
     async fn judge(&self, message: &Delivered, step: &mut Step) -> Result<Verdict, StoreError> {
         let envelope = &message.envelope;
         // A check against a reference database this node answers itself (issue 4, section
@@ -431,6 +443,19 @@ enum Claim {
 }
 
 /// The role in the certificate that signed `message` (verified when it was received).
+/// Whether [`Dispatcher::judge`] would keep a message without a look at more than its
+/// glance: a text (not the hub's quarantine warning) or a diffusion that answers nothing.
+/// Everything judge acts on (requests, warnings, record uploads, notices, answers) is
+/// decoded; so is anything a glance is not sure of.
+fn nothing_to_judge(glance: &Glance<'_>) -> bool {
+    let plain_kind = match glance.kind {
+        Kind::Text => glance.subject_line != Some(WARNING_SUBJECT),
+        Kind::Diffusion => true,
+        _ => false,
+    };
+    plain_kind && !glance.correlated
+}
+
 fn signer_role(message: &Delivered) -> Option<bluehelm_pki::Role> {
     bluehelm_pki::parse_certificate(message.signed.signer_certificate())
         .map(|identity| identity.role)
@@ -505,6 +530,45 @@ fn finish(state: &mut State, started: i64) {
         *count -= 1;
         if *count == 0 {
             state.submitting.remove(&started);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glance(kind: Kind, correlated: bool, subject_line: Option<&str>) -> Glance<'_> {
+        Glance {
+            kind,
+            correlated,
+            subject_line,
+        }
+    }
+
+    #[test]
+    fn only_plain_texts_and_diffusions_that_answer_nothing_go_unjudged() {
+        assert!(nothing_to_judge(&glance(Kind::Text, false, Some("hello"))));
+        assert!(nothing_to_judge(&glance(Kind::Diffusion, false, None)));
+        // The hub's quarantine warning is a text the dispatcher acts on.
+        assert!(!nothing_to_judge(&glance(
+            Kind::Text,
+            false,
+            Some(WARNING_SUBJECT)
+        )));
+        // A follow-up may be a response to a waiting request.
+        assert!(!nothing_to_judge(&glance(Kind::Text, true, Some("re"))));
+        assert!(!nothing_to_judge(&glance(Kind::Diffusion, true, None)));
+        for kind in [
+            Kind::Notice,
+            Kind::Request,
+            Kind::Response,
+            Kind::DeliveryReport,
+            Kind::NonDeliveryReport,
+            Kind::HitNotification,
+            Kind::RecordUpload,
+        ] {
+            assert!(!nothing_to_judge(&glance(kind, false, None)), "{kind:?}");
         }
     }
 }

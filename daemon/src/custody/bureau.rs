@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bluehelm_pki::EnvelopeVerifier;
-use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
+use bluehelm_proto::{Glance, MessageId, MessageRef, NodeId, Precedence};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::local::{Delivered, Outgoing, SubmitError};
+use super::local::{Delivered, Glanced, Outgoing, SubmitError};
 use super::quarantine::{Added, QuarantineError};
 use super::queues::Purged;
 use super::state::{Core, Stats};
@@ -212,6 +212,17 @@ impl BureauHandle {
         limit: usize,
     ) -> Result<Vec<Delivered>, StoreError> {
         self.core.inbox(after_seq, limit).await
+    }
+
+    /// Inbox messages after `after_seq` as a reader that acts on few of them sees them: those
+    /// that `plain` accepts at a glance by number only (see [`Glanced`]).
+    pub async fn inbox_glanced(
+        &self,
+        after_seq: Option<u64>,
+        limit: usize,
+        plain: fn(&Glance<'_>) -> bool,
+    ) -> Result<Vec<Glanced>, StoreError> {
+        self.core.inbox_glanced(after_seq, limit, plain).await
     }
 
     /// The application has these messages: remove them from the inbox (one commit).

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bluehelm_pki::SignError;
 use bluehelm_proto::{
-    Body, Destination, Envelope, MessageId, Precedence, Refusal, ReleaseList, SignedEnvelope,
+    glance, Body, Destination, Envelope, Glance, MessageId, Precedence, Refusal, ReleaseList,
+    SignedEnvelope,
 };
 
 use super::audited;
@@ -15,7 +16,7 @@ use super::shell::{own_custody_signed, unsignable};
 use super::state::{hub, now_ms, Core, Stats};
 use crate::engine::audit::Entry as AuditEntry;
 use crate::engine::register;
-use crate::store::{Corruption, Entry, StoreError, Write, WriteOutcome};
+use crate::store::{Corruption, Entry, InboxEntry, StoreError, Write, WriteOutcome};
 
 /// Default hop limit of messages this node originates: far above any sane path length, low
 /// enough to stop a routing loop quickly.
@@ -65,6 +66,16 @@ pub struct Delivered {
     pub seq: u64,
     pub envelope: Envelope,
     pub signed: SignedEnvelope,
+}
+
+/// An inbox message as [`Core::inbox_glanced`] reads it.
+#[derive(Debug)]
+pub enum Glanced {
+    /// Plain at a glance: only its number.
+    Plain {
+        seq: u64,
+    },
+    Decoded(Delivered),
 }
 
 impl Core {
@@ -264,22 +275,47 @@ impl Core {
         limit: usize,
     ) -> Result<Vec<Delivered>, StoreError> {
         let entries = self.store().inbox(after_seq, limit).await?;
+        entries
+            .into_iter()
+            .map(|entry| self.delivered(entry))
+            .collect()
+    }
+
+    /// An inbox entry decoded for a reader; its audit entry is noted, ready for the
+    /// acknowledgement.
+    fn delivered(&self, entry: InboxEntry) -> Result<Delivered, StoreError> {
+        // Verified on receipt and stored as received: a decode failure is disk corruption.
+        let corrupt = |e: bluehelm_proto::DecodeError| {
+            StoreError::corrupt(Entry::inbox(entry.seq), Corruption::Envelope(e))
+        };
+        let signed = SignedEnvelope::decode(&entry.message.signed).map_err(corrupt)?;
+        let envelope = signed.decode_envelope().map_err(corrupt)?;
+        if self.audit().is_enabled() {
+            self.handed_out().note(entry.seq, &envelope);
+        }
+        Ok(Delivered {
+            seq: entry.seq,
+            envelope,
+            signed,
+        })
+    }
+
+    /// [`Core::inbox`] for a reader that acts on few messages: those that `plain` accepts at
+    /// a glance (`bluehelm_proto::glance`) come back by number only, not decoded.
+    pub(super) async fn inbox_glanced(
+        &self,
+        after_seq: Option<u64>,
+        limit: usize,
+        plain: fn(&Glance<'_>) -> bool,
+    ) -> Result<Vec<Glanced>, StoreError> {
+        let entries = self.store().inbox(after_seq, limit).await?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
-            // Verified on receipt and stored as received: a decode failure is disk corruption.
-            let corrupt = |e: bluehelm_proto::DecodeError| {
-                StoreError::corrupt(Entry::inbox(entry.seq), Corruption::Envelope(e))
-            };
-            let signed = SignedEnvelope::decode(&entry.message.signed).map_err(corrupt)?;
-            let envelope = signed.decode_envelope().map_err(corrupt)?;
-            if self.audit().is_enabled() {
-                self.handed_out().note(entry.seq, &envelope);
+            if glance(&entry.message.signed).is_some_and(|g| plain(&g)) {
+                out.push(Glanced::Plain { seq: entry.seq });
+                continue;
             }
-            out.push(Delivered {
-                seq: entry.seq,
-                envelope,
-                signed,
-            });
+            out.push(Glanced::Decoded(self.delivered(entry)?));
         }
         Ok(out)
     }
