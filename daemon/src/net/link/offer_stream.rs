@@ -6,6 +6,7 @@
 
 use bluehelm_proto::framing::write_transfer_frame;
 use bluehelm_proto::{HeldPart, LinkFrame, MessageRef, Precedence, Refusal};
+use bytes::Bytes;
 use quinn::{Connection, RecvStream, SendStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
@@ -25,7 +26,7 @@ pub(super) const WRITE_QUEUE: usize = SEND_WINDOW + 1;
 pub(super) const ANSWER_QUEUE: usize = 64;
 /// Most offers a writer turns into one write.
 const WRITE_BATCH: usize = 64;
-/// A writer keeps a frame buffer up to this size between writes, and frees a larger one.
+/// The next frame buffer is sized like the last write, up to this.
 const KEEP_BUFFER: usize = 1024 * 1024;
 
 pub(super) enum WriterCommand {
@@ -187,11 +188,11 @@ impl Opener<'_> {
             Some(open) => open,
             None => stream.insert(self.open().await?),
         };
-        open.send.write_all(frames).await?;
-        frames.clear();
-        if frames.capacity() > KEEP_BUFFER {
-            *frames = Vec::new();
-        }
+        // Handed to quinn as it is (write_all would copy it into quinn's buffers); the next
+        // write gets a buffer of this one's size, so it is not grown copy by copy either.
+        let next = Vec::with_capacity(frames.len().min(KEEP_BUFFER));
+        let written = Bytes::from(std::mem::replace(frames, next));
+        open.send.write_chunk(written).await?;
         Ok(())
     }
 }
