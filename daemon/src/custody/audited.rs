@@ -32,22 +32,27 @@ pub(super) fn report_taken(custody: &Custody, now: i64, entries: &mut Vec<Entry>
 }
 
 fn push_taken(entries: &mut Vec<Entry>, envelope: &Envelope, custody: &Custody, now: i64) {
-    let from = match &custody.provenance {
-        Provenance::Originated => "originated here".to_owned(),
-        Provenance::Relayed { from } => format!("from {from}"),
-    };
-    let hops: Vec<String> = custody
-        .copies
-        .keys()
-        .map(|hop| match hop {
-            Hop::Local => "inbox".to_owned(),
-            Hop::Next(node) => node.to_string(),
-        })
-        .collect();
-    entries.push(
-        Entry::about(Event::Accepted, envelope, now)
-            .decided(format!("{from}; copies for {}", hops.join(", "))),
-    );
+    // Written into one string: this runs for every message at every node, and building the
+    // parts as strings of their own then joining them was most of its allocations.
+    let mut decision = String::with_capacity(64);
+    match &custody.provenance {
+        Provenance::Originated => decision.push_str("originated here"),
+        Provenance::Relayed { from } => {
+            decision.push_str("from ");
+            decision.push_str(from.as_str());
+        }
+    }
+    decision.push_str("; copies for ");
+    for (i, hop) in custody.copies.keys().enumerate() {
+        if i > 0 {
+            decision.push_str(", ");
+        }
+        decision.push_str(match hop {
+            Hop::Local => "inbox",
+            Hop::Next(node) => node.as_str(),
+        });
+    }
+    entries.push(Entry::about(Event::Accepted, envelope, now).decided(decision));
     if custody.copies.contains_key(&Hop::Local) {
         entries.push(Entry::about(Event::Delivered, envelope, now).decided("in the inbox"));
     }
