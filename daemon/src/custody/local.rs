@@ -75,7 +75,7 @@ pub enum Glanced {
     Plain {
         seq: u64,
     },
-    Decoded(Delivered),
+    Decoded(Box<Delivered>),
 }
 
 impl Core {
@@ -178,7 +178,7 @@ impl Core {
         let (notices, entries) = self.register_writes(
             publications
                 .iter()
-                .map(|(envelope, signed)| (envelope, signed.as_slice())),
+                .map(|(envelope, signed)| (envelope, &signed[..])),
         );
         writes.extend(extra);
         writes.extend(notices);
@@ -315,7 +315,7 @@ impl Core {
                 out.push(Glanced::Plain { seq: entry.seq });
                 continue;
             }
-            out.push(Glanced::Decoded(self.delivered(entry)?));
+            out.push(Glanced::Decoded(Box::new(self.delivered(entry)?)));
         }
         Ok(out)
     }

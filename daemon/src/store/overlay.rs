@@ -24,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use sled::{Db, IVec};
 
 use super::error::{Corruption, Entry, Failure, Table};
@@ -50,7 +51,9 @@ enum Pending {
     /// `in_sled`: the key may exist in sled (or in the frozen layer), so removing it must
     /// leave a removal for the checkpoint.
     Put {
-        value: IVec,
+        // Shared with the log record it came from: staging copies nothing, nor does
+        // a read that hands it on (a record for the next hop, an inbox message).
+        value: Bytes,
         in_sled: bool,
     },
     Removed,
@@ -208,25 +211,25 @@ impl Kv {
         Ok(kv)
     }
 
-    pub fn get(&self, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
         match self.change(key) {
             Some(Pending::Put { value, .. }) => Ok(Some(value.clone())),
             Some(Pending::Removed) => Ok(None),
             None => match queue_runs::get(&self.db, key)? {
-                Some(value) => self.resolve(key, value).map(Some),
+                Some(value) => self.resolve(key, Bytes::from_owner(value)).map(Some),
                 None => Ok(None),
             },
         }
     }
 
     /// A value as sled holds it, with a pointer replaced by the record it names.
-    fn resolve(&self, key: &[u8], value: IVec) -> Result<IVec, StoreError> {
+    fn resolve(&self, key: &[u8], value: Bytes) -> Result<Bytes, StoreError> {
         if !values::separable(key) {
             return Ok(value);
         }
         match Pointer::decode(&value) {
             Some(pointer) => match self.values.read(&pointer) {
-                Ok(record) => Ok(IVec::from(record)),
+                Ok(record) => Ok(Bytes::from(record)),
                 Err(err) => Err(values::read_error(key, err)),
             },
             None => Ok(value),
@@ -256,7 +259,7 @@ impl Kv {
         &'a self,
         start: &[u8],
         end: Option<&[u8]>,
-    ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+    ) -> impl Iterator<Item = Result<(IVec, Bytes), StoreError>> + 'a {
         // An empty range (start at or past end) must not reach BTreeMap::range, which panics.
         let end = end.map(|e| e.max(start));
         let bounds = || {
@@ -265,7 +268,8 @@ impl Kv {
                 end.map_or(Bound::Unbounded, Bound::Excluded),
             )
         };
-        let sled = queue_runs::range(&self.db, start, end);
+        let sled = queue_runs::range(&self.db, start, end)
+            .map(|entry| entry.map(|(key, value)| (key, Bytes::from_owner(value))));
         let frozen = self.frozen.as_deref().unwrap_or(&NO_CHANGES);
         let lower = Merge {
             lower: sled.peekable(),
@@ -289,7 +293,7 @@ impl Kv {
         &'a self,
         prefix: &[u8],
         start: &[u8],
-    ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+    ) -> impl Iterator<Item = Result<(IVec, Bytes), StoreError>> + 'a {
         let end = prefix_end(prefix);
         self.range(start.max(prefix), end.as_deref())
     }
@@ -298,7 +302,7 @@ impl Kv {
     pub fn scan_prefix<'a>(
         &'a self,
         prefix: &[u8],
-    ) -> impl Iterator<Item = Result<(IVec, IVec), StoreError>> + 'a {
+    ) -> impl Iterator<Item = Result<(IVec, Bytes), StoreError>> + 'a {
         self.scan_prefix_from(prefix, prefix)
     }
 
@@ -387,7 +391,7 @@ impl Kv {
     fn stage(&mut self, op: Op) {
         match op {
             Op::Put { key, value, fresh } => {
-                let value = IVec::from(value);
+                let value = Bytes::from(value);
                 match self.pending.entry(IVec::from(key)) {
                     btree_map::Entry::Vacant(slot) => {
                         slot.insert(Pending::Put {
@@ -547,7 +551,7 @@ fn apply(
                 let pointer = files.values.append(value).map_err(values::write_error)?;
                 Some(IVec::from(&pointer.encode()[..]))
             }
-            Pending::Put { value, .. } => Some(value.clone()),
+            Pending::Put { value, .. } => Some(IVec::from(&value[..])),
             Pending::Removed => None,
         };
         let fresh = matches!(change, Pending::Put { in_sled: false, .. });
@@ -646,13 +650,13 @@ fn sync_filesystem(dir: &File) -> std::io::Result<()> {
 }
 
 /// Entries of a lower layer merged with the changes of an upper one, which win.
-struct Merge<'a, L: Iterator<Item = Result<(IVec, IVec), StoreError>>> {
+struct Merge<'a, L: Iterator<Item = Result<(IVec, Bytes), StoreError>>> {
     lower: Peekable<L>,
     upper: Peekable<btree_map::Range<'a, IVec, Pending>>,
 }
 
-impl<L: Iterator<Item = Result<(IVec, IVec), StoreError>>> Iterator for Merge<'_, L> {
-    type Item = Result<(IVec, IVec), StoreError>;
+impl<L: Iterator<Item = Result<(IVec, Bytes), StoreError>>> Iterator for Merge<'_, L> {
+    type Item = Result<(IVec, Bytes), StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {

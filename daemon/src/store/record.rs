@@ -4,6 +4,7 @@
 //! store's.
 
 use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
+use bytes::Bytes;
 
 use super::error::Corruption;
 pub use crate::engine::ledger::StoredMessage;
@@ -32,8 +33,9 @@ impl StoredMessage {
         out
     }
 
-    /// Reads a record back; what is wrong with it, if it is not one.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Corruption> {
+    /// Reads a record back; what is wrong with it, if it is not one. The signed envelope is
+    /// a slice of `bytes`, not a copy.
+    pub fn decode(bytes: &Bytes) -> Result<Self, Corruption> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
         if version != VERSION {
@@ -57,7 +59,7 @@ impl StoredMessage {
             expires_at_ms,
             hops,
             recipients,
-            signed: r.0.to_vec(),
+            signed: bytes.slice(bytes.len() - r.0.len()..),
             accepted_at_ms,
         })
     }
@@ -110,13 +112,13 @@ mod tests {
             expires_at_ms: 99_000,
             hops: 2,
             recipients: vec!["ncb.ke".parse().unwrap(), "mission.unmiss".parse().unwrap()],
-            signed: vec![7; 300],
+            signed: vec![7; 300].into(),
             accepted_at_ms: 1_500,
         };
-        let bytes = record.encode();
+        let bytes = Bytes::from(record.encode());
         assert_eq!(StoredMessage::decode(&bytes).unwrap(), record);
         for cut in 0..40 {
-            assert!(StoredMessage::decode(&bytes[..cut]).is_err());
+            assert!(StoredMessage::decode(&bytes.slice(..cut)).is_err());
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use bluehelm_proto::{MessageId, MessageRef, NodeId, Precedence};
+use bytes::Bytes;
 
 use super::error::{Corruption, Entry, StoreError, Table};
 use super::keys::{self, QueueKey};
@@ -521,7 +522,7 @@ fn node_of(key: &[u8]) -> Option<NodeId> {
     std::str::from_utf8(key.get(1..)?).ok()?.parse().ok()
 }
 
-fn held_entry(key: &[u8], value: &[u8]) -> Result<HeldEntry, StoreError> {
+fn held_entry(key: &[u8], value: &Bytes) -> Result<HeldEntry, StoreError> {
     let entry = || Entry::new(Table::Held, key);
     let id = keys::held_id(key).ok_or_else(|| StoreError::corrupt(entry(), Corruption::BadKey))?;
     let (to, record) = HeldFor::decode(value)
@@ -529,12 +530,12 @@ fn held_entry(key: &[u8], value: &[u8]) -> Result<HeldEntry, StoreError> {
     Ok(HeldEntry {
         id,
         to,
-        message: StoredMessage::decode(record)
+        message: StoredMessage::decode(&value.slice_ref(record))
             .map_err(|problem| StoreError::corrupt(entry(), problem))?,
     })
 }
 
-fn queued_entry(key: &[u8], value: &[u8]) -> Result<Queued, StoreError> {
+fn queued_entry(key: &[u8], value: &Bytes) -> Result<Queued, StoreError> {
     let entry = || Entry::new(Table::Queue, key);
     Ok(Queued {
         key: QueueKey::from_bytes(key)

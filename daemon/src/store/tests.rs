@@ -62,7 +62,7 @@ fn record(n: u8, precedence: Precedence, expires_at_ms: i64) -> StoredMessage {
         expires_at_ms,
         hops: 1,
         recipients: vec![],
-        signed: vec![n; 100],
+        signed: vec![n; 100].into(),
         accepted_at_ms: 0,
     }
 }
@@ -536,11 +536,11 @@ async fn a_link_that_takes_nothing_is_held_a_bounded_prefix_and_the_queue_has_th
 
     // Once taken, the next copies are held again; bytes bound them too.
     let big = StoredMessage {
-        signed: vec![7; keeper::handoff::HELD_BYTES / 2],
+        signed: vec![7; keeper::handoff::HELD_BYTES / 2].into(),
         ..record(200, Precedence::Routine, 10_000)
     };
     let bigger = StoredMessage {
-        signed: vec![8; keeper::handoff::HELD_BYTES / 2 + 1],
+        signed: vec![8; keeper::handoff::HELD_BYTES / 2 + 1].into(),
         ..record(201, Precedence::Routine, 10_000)
     };
     let small = record(202, Precedence::Routine, 10_000);

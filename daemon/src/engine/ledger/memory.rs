@@ -355,7 +355,7 @@ pub fn record(origin: &str, n: u8, precedence: Precedence, expires_at_ms: i64) -
         expires_at_ms,
         hops: 0,
         recipients: Vec::new(),
-        signed: vec![n; 64],
+        signed: vec![n; 64].into(),
         accepted_at_ms: 0,
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use bluehelm_proto::{Envelope, MessageId, MessageRef, NodeId, Precedence, RefusalReason};
+use bytes::Bytes;
 
 use super::QueueKey;
 use crate::engine::quarantine::{HeldFor, Rule};
@@ -33,8 +34,9 @@ pub struct StoredMessage {
     /// Final recipients resolved by a group or service fan-out; empty when the envelope's own
     /// destination says where it goes.
     pub recipients: Vec<NodeId>,
-    /// The encoded `SignedEnvelope`, as received.
-    pub signed: Vec<u8>,
+    /// The encoded `SignedEnvelope`, as received. Shared with the stored record it was read
+    /// from, so reading a copy to send it or to deliver it does not copy the envelope.
+    pub signed: Bytes,
     /// When this node took custody (Unix ms), for queue age reporting.
     pub accepted_at_ms: i64,
 }
@@ -42,14 +44,14 @@ pub struct StoredMessage {
 impl StoredMessage {
     /// The record of `envelope` (its `signed` form, as received) taken into custody at
     /// `now`, after `hops` relay hops: its copies go one hop further than it came.
-    pub fn taken(envelope: &Envelope, signed: Vec<u8>, hops: u8, now: i64) -> Self {
+    pub fn taken(envelope: &Envelope, signed: impl Into<Bytes>, hops: u8, now: i64) -> Self {
         Self {
             message: envelope.message_ref(),
             precedence: envelope.precedence,
             expires_at_ms: envelope.expires_at_ms,
             hops: hops.saturating_add(1),
             recipients: Vec::new(),
-            signed,
+            signed: signed.into(),
             accepted_at_ms: now,
         }
     }

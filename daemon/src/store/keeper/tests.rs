@@ -47,7 +47,7 @@ fn accept(n: u8, hop: &NodeId, hops: u8, provenance: Provenance) -> Write {
             expires_at_ms: i64::MAX,
             hops,
             recipients: vec![],
-            signed: vec![n; 100],
+            signed: vec![n; 100].into(),
             accepted_at_ms: 0,
         },
         copies: BTreeMap::from([(Hop::Next(hop.clone()), vec![])]),

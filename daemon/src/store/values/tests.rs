@@ -273,7 +273,7 @@ fn a_record_never_starts_as_a_pointer_does() {
         expires_at_ms: 1,
         hops: 0,
         recipients: vec![],
-        signed: vec![POINTER_TAG; 2],
+        signed: vec![POINTER_TAG; 2].into(),
         accepted_at_ms: 1,
     }
     .encode();

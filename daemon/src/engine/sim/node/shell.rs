@@ -119,7 +119,7 @@ impl Node {
     fn decide(
         &mut self,
         envelope: &Envelope,
-        signed: Vec<u8>,
+        signed: bytes::Bytes,
         hops: u8,
         stream: Option<Precedence>,
         provenance: Provenance,
@@ -180,7 +180,14 @@ impl Node {
     /// `custody::shell::own_custody`: an envelope this node writes.
     fn own_custody(&mut self, envelope: &Envelope, now: i64) -> Result<Custody, Refusal> {
         let signed = envelope.encode_to_vec();
-        let mut custody = self.decide(envelope, signed, 0, None, Provenance::Originated, now)?;
+        let mut custody = self.decide(
+            envelope,
+            signed.into(),
+            0,
+            None,
+            Provenance::Originated,
+            now,
+        )?;
         custody.message.hops = 0;
         Ok(custody)
     }
