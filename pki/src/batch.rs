@@ -30,7 +30,7 @@ mod tree;
 mod verify;
 
 pub use tree::{BatchTree, BatchTreeError};
-pub use verify::{root_from_path, verify_inclusion, InclusionError};
+pub use verify::{root_from_path, verify_inclusion, InclusionError, RootMemo};
 
 use ring::digest::{Context, SHA256};
 

@@ -13,7 +13,7 @@ use bluehelm_proto::{
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use self::roots::{RootCache, RootKey};
-use crate::batch::{leaf_hash, root_from_path, InclusionError};
+use crate::batch::{leaf_hash, InclusionError, RootMemo};
 use crate::crl::{signing_cutoff, SigningCutoff};
 use crate::defaults::VERIFIER_CACHE_CAPACITY;
 use crate::identity::{fingerprint, hex};
@@ -334,7 +334,7 @@ impl EnvelopeVerifier {
             return self.verify_alone(signed, now_unix);
         };
         let signer = self.signer_for(signed.signer_certificate(), now_unix)?;
-        let claim = claim(signed, proof, signer)?;
+        let claim = claim(signed, proof, signer, &mut RootMemo::default())?;
         let known = self.lock().roots.holds(&claim.root, &claim.signature);
         if !known {
             claim
@@ -368,6 +368,8 @@ impl EnvelopeVerifier {
         // hashed and looked up again for each (the fingerprint was a fifth of the hub's
         // hashing). The same bytes at the same `now` get the same answer.
         let mut last_signer: Option<(&[u8], Result<CachedSigner, TrustError>)> = None;
+        // Likewise their inclusion paths join each other's a node or two above the leaf.
+        let mut memo = RootMemo::default();
         let claims: Vec<Option<Result<Claim, VerifyError>>> = signed
             .iter()
             .map(|s| {
@@ -384,7 +386,7 @@ impl EnvelopeVerifier {
                 Some(
                     signer
                         .map_err(VerifyError::from)
-                        .and_then(|signer| claim(s, proof, signer)),
+                        .and_then(|signer| claim(s, proof, signer, &mut memo)),
                 )
             })
             .collect();
@@ -487,23 +489,23 @@ impl EnvelopeVerifier {
     }
 }
 
-/// Decodes the signed bytes (never re-encoding them), checks the origin, and for a revoked
-/// signer the envelope's signed creation time against the cutoff.
 /// The checks before the signature: a trusted signer that may still sign something, and
-/// the root that the envelope's leaf and proof lead to.
+/// the root that the envelope's leaf and proof lead to (`memo`: the batch's last path).
 fn claim(
     signed: &SignedEnvelope,
     proof: &BatchProof,
     signer: CachedSigner,
+    memo: &mut RootMemo,
 ) -> Result<Claim, VerifyError> {
     let signer = signer.may_sign_something()?;
-    let root = root_from_path(
-        &leaf_hash(signed.envelope_bytes()),
-        proof.leaf_index(),
-        proof.tree_size(),
-        proof.path(),
-    )
-    .map_err(VerifyError::BadProof)?;
+    let root = memo
+        .root_from_path(
+            &leaf_hash(signed.envelope_bytes()),
+            proof.leaf_index(),
+            proof.tree_size(),
+            proof.path(),
+        )
+        .map_err(VerifyError::BadProof)?;
     Ok(Claim {
         root: RootKey {
             signer: signer.fingerprint,
@@ -515,6 +517,8 @@ fn claim(
     })
 }
 
+/// Decodes the signed bytes (never re-encoding them), checks the origin, and for a revoked
+/// signer the envelope's signed creation time against the cutoff.
 fn finish(signed: &SignedEnvelope, signer: CachedSigner) -> Result<VerifiedEnvelope, VerifyError> {
     let envelope = Envelope::decode(signed.envelope_bytes()).map_err(VerifyError::Decode)?;
     if envelope.origin != signer.identity.node {
@@ -565,7 +569,13 @@ mod tests {
         let signer = verifier
             .signer_for(signed.signer_certificate(), now)
             .unwrap();
-        let claim = claim(&signed, signed.proof().unwrap(), signer).unwrap();
+        let claim = claim(
+            &signed,
+            signed.proof().unwrap(),
+            signer,
+            &mut RootMemo::default(),
+        )
+        .unwrap();
         verifier.replace_trust_store(ca.trust_store().unwrap());
         verifier.remember([&claim]);
         assert_eq!(verifier.cached_roots(), 0);

@@ -480,3 +480,72 @@ proptest! {
         prop_assert!(root_from_path(&[0; HASH_LEN], index, tree_size, &path[..expected]).is_ok());
     }
 }
+
+/// One proof handed to a [`RootMemo`]: a leaf of one of two trees, perhaps altered.
+#[derive(Debug, Clone)]
+struct Claimed {
+    other_tree: bool,
+    leaf: prop::sample::Index,
+    /// Which part to alter (leaf hash, a path element, the index, the size), if any.
+    alter: Option<(u8, prop::sample::Index, usize)>,
+}
+
+fn claimed() -> impl Strategy<Value = Claimed> {
+    (
+        prop::bool::weighted(0.2),
+        any::<prop::sample::Index>(),
+        prop::option::weighted(0.3, (0..4u8, any::<prop::sample::Index>(), 0..256usize)),
+    )
+        .prop_map(|(other_tree, leaf, alter)| Claimed {
+            other_tree,
+            leaf,
+            alter,
+        })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The memo is only a shortcut: for any sequence of proofs, right or altered, from one
+    /// tree or another, it gives what `root_from_path` gives for each.
+    #[test]
+    fn a_root_memo_gives_what_root_from_path_gives(
+        suffixes in batch(),
+        other_size in 1..=300usize,
+        claims in prop::collection::vec(claimed(), 1..64),
+        in_order in any::<bool>(),
+    ) {
+        let other_suffixes: Vec<Vec<u8>> = (0..other_size).map(|n| n.to_be_bytes().to_vec()).collect();
+        let leaves = [
+            distinct_leaf_hashes(0, &suffixes),
+            distinct_leaf_hashes(1, &other_suffixes),
+        ];
+        let trees = [tree(&leaves[0]), tree(&leaves[1])];
+        let mut memo = RootMemo::default();
+        for (n, claim) in claims.iter().enumerate() {
+            let which = usize::from(claim.other_tree);
+            let tree = &trees[which];
+            // Mostly consecutive leaves, as a batch arrives; or any.
+            let i = if in_order { n % tree.len() } else { claim.leaf.index(tree.len()) };
+            let mut leaf = leaves[which][i];
+            let mut path = tree.path(i).unwrap();
+            let (mut index, mut size) = (i as u64, tree.tree_size());
+            if let Some((part, at, bit)) = claim.alter {
+                match part {
+                    0 => leaf = flip(&leaf, bit),
+                    1 if !path.is_empty() => {
+                        let k = at.index(path.len());
+                        path[k] = flip(&path[k], bit);
+                    }
+                    2 => index ^= 1 << (bit % 9),
+                    _ => size ^= 1 << (bit % 9),
+                }
+            }
+            prop_assert_eq!(
+                memo.root_from_path(&leaf, index, size, &path),
+                root_from_path(&leaf, index, size, &path),
+                "claim {} of {:?}", n, claims
+            );
+        }
+    }
+}
