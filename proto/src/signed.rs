@@ -313,6 +313,12 @@ impl SignedEnvelope {
         Ok(Self::from_pb(pb::SignedEnvelope::decode(bytes)?)?)
     }
 
+    /// [`SignedEnvelope::decode`] of bytes in a buffer of their own (a stored record): the
+    /// envelope and certificate share it instead of being copied out.
+    pub fn decode_shared(bytes: Bytes) -> Result<SignedEnvelope, DecodeError> {
+        Ok(Self::from_pb(pb::SignedEnvelope::decode(bytes)?)?)
+    }
+
     pub(crate) fn to_pb(&self) -> pb::SignedEnvelope {
         let (leaf_index, tree_size, path) = match &self.proof {
             Some(proof) => (

@@ -569,3 +569,20 @@ fn a_frame_decoded_from_its_own_buffer_shares_it_and_decodes_as_from_a_slice() {
     };
     assert!(!inside(copied.envelope.envelope_bytes()));
 }
+
+#[test]
+fn a_signed_envelope_decoded_from_its_own_buffer_shares_it() {
+    let signed = crate::SignedEnvelope::new(
+        vec![5u8; 2000],
+        [3; 64],
+        vec![9u8; 400],
+        crate::BatchProof::single(),
+    )
+    .unwrap();
+    let bytes = bytes::Bytes::from(signed.encode_to_vec());
+    let shared = crate::SignedEnvelope::decode_shared(bytes.clone()).unwrap();
+    assert_eq!(shared, signed);
+    let inside = |part: &[u8]| bytes.as_ptr_range().contains(&part.as_ptr());
+    assert!(inside(shared.envelope_bytes()));
+    assert!(inside(shared.signer_certificate()));
+}

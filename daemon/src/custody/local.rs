@@ -288,7 +288,7 @@ impl Core {
         let corrupt = |e: bluehelm_proto::DecodeError| {
             StoreError::corrupt(Entry::inbox(entry.seq), Corruption::Envelope(e))
         };
-        let signed = SignedEnvelope::decode(&entry.message.signed).map_err(corrupt)?;
+        let signed = SignedEnvelope::decode_shared(entry.message.signed).map_err(corrupt)?;
         let envelope = signed.decode_envelope().map_err(corrupt)?;
         if self.audit().is_enabled() {
             self.handed_out().note(entry.seq, &envelope);
