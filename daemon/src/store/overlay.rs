@@ -229,7 +229,7 @@ impl Kv {
         }
         match Pointer::decode(&value) {
             Some(pointer) => match self.values.read(&pointer) {
-                Ok(record) => Ok(Bytes::from(record)),
+                Ok(record) => Ok(record),
                 Err(err) => Err(values::read_error(key, err)),
             },
             None => Ok(value),
@@ -310,6 +310,12 @@ impl Kv {
     #[cfg(test)]
     pub fn open_with_values(dir: &Path, value_sizes: ValueSizes) -> Result<Self, StoreError> {
         Self::open_with(dir, StoreSizes::default(), value_sizes)
+    }
+
+    /// Reads from value files so far.
+    #[cfg(test)]
+    pub fn value_file_reads(&self) -> u64 {
+        self.values.file_reads()
     }
 
     /// sled itself, to see what a checkpoint put there.

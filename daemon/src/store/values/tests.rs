@@ -499,3 +499,62 @@ fn value_files_are_private_to_the_nodes_user() {
     assert_eq!(mode(&dir.path().join(FOLDER)), DIR_MODE);
     assert_eq!(mode(&path), FILE_MODE);
 }
+
+#[test]
+fn records_read_in_order_in_reverse_or_at_random_are_the_records_written() {
+    for sizes in [SMALL, ValueSizes::default()] {
+        let dir = tempfile::tempdir().unwrap();
+        let count = 300;
+        let mut kv = Kv::open_with_values(dir.path(), sizes).unwrap();
+        let ops = (0..count).map(|n| put(queue_key(n), record(n))).collect();
+        kv.commit(ops, true).unwrap();
+        kv.checkpoint().unwrap();
+        // In order: after the first two, from windows read ahead (cut short at a file's end
+        // with SMALL files).
+        let reads_before = kv.value_file_reads();
+        let read: Vec<_> = kv.scan_prefix(&[QUEUE]).map(Result::unwrap).collect();
+        assert_eq!(read.len(), count);
+        // Records of 1 KiB: some sixty to a window, or the rest of an 8 KiB file.
+        let reads = kv.value_file_reads() - reads_before;
+        let most = if sizes.file_bytes == SMALL.file_bytes {
+            count / 3
+        } else {
+            count / 20
+        };
+        assert!(
+            reads <= most as u64,
+            "{reads} reads for {count} records in order"
+        );
+        for (n, (key, value)) in read.iter().enumerate() {
+            assert_eq!(key.as_ref(), queue_key(n).as_slice());
+            assert_eq!(value.as_ref(), record(n).as_slice(), "record {n}");
+        }
+        for n in (0..count).rev().chain((0..count).map(|n| n * 7 % count)) {
+            let value = kv.get(&queue_key(n)).unwrap().unwrap();
+            assert_eq!(value.as_ref(), record(n).as_slice(), "record {n}");
+        }
+    }
+}
+
+#[test]
+fn a_damaged_record_among_records_read_in_order_is_a_corrupt_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = checkpointed_records(dir.path(), 40);
+    let pointer = Pointer::decode(&kv.sled().get(queue_key(20)).unwrap().unwrap()).unwrap();
+    let file = OpenOptions::new()
+        .write(true)
+        .open(file_path(&dir.path().join(FOLDER), pointer.file))
+        .unwrap();
+    file.write_all_at(&[0x55], pointer.offset + 10).unwrap();
+    let read: Vec<_> = kv.scan_prefix(&[QUEUE]).collect();
+    for (n, entry) in read.iter().enumerate() {
+        match entry {
+            Ok((_, value)) => assert_eq!(value.as_ref(), record(n).as_slice(), "record {n}"),
+            Err(err) => {
+                assert_eq!(n, 20, "{err}");
+                assert!(err.to_string().contains("queue entry"), "{err}");
+            }
+        }
+    }
+    assert!(read[20].is_err());
+}
