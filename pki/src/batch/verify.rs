@@ -1,8 +1,8 @@
 //! Checking an inclusion path: RFC 9162 section 2.1.3.2, on what a peer sent.
 //!
-//! Everything here comes from the envelope, so nothing may panic, and nothing is allocated:
-//! the work is one hash per path element, at most [`MAX_PATH_LEN`], after the sizes are
-//! checked.
+//! Everything here comes from the envelope, so nothing may panic, and nothing is allocated
+//! but a [`RootMemo`]'s room for one path: the work is one hash per path element, at most
+//! [`MAX_PATH_LEN`], after the sizes are checked.
 
 use super::{node_hash, Hash, MAX_PATH_LEN, MAX_TREE_SIZE};
 
@@ -52,6 +52,18 @@ pub fn root_from_path(
     tree_size: u64,
     path: &[Hash],
 ) -> Result<Hash, InclusionError> {
+    climb(leaf_hash, index, tree_size, path, |_, _| None)
+}
+
+/// RFC 9162 section 2.1.3.2, step by step, with `stop` asked after each step (its number and
+/// where it left the climb) whether the root is known from there.
+fn climb(
+    leaf_hash: &Hash,
+    index: u64,
+    tree_size: u64,
+    path: &[Hash],
+    mut stop: impl FnMut(usize, Step) -> Option<Hash>,
+) -> Result<Hash, InclusionError> {
     let expected = path_len(index, tree_size)?;
     let wrong_length = InclusionError::PathLength {
         index,
@@ -63,12 +75,12 @@ pub fn root_from_path(
     if path.len() != expected {
         return Err(wrong_length);
     }
-    // RFC 9162 section 2.1.3.2, step by step; its own length checks stay, although the
-    // check above already makes them unreachable.
+    // The RFC's own length checks stay, although the check above already makes them
+    // unreachable.
     let mut fn_ = index;
     let mut sn = tree_size - 1; // tree_size >= 1 (path_len checked)
     let mut r = *leaf_hash;
-    for p in path {
+    for (k, p) in path.iter().enumerate() {
         if sn == 0 {
             return Err(wrong_length);
         }
@@ -85,6 +97,9 @@ pub fn root_from_path(
         }
         fn_ >>= 1;
         sn >>= 1;
+        if let Some(root) = stop(k, (fn_, sn, r)) {
+            return Ok(root);
+        }
     }
     if sn != 0 {
         return Err(wrong_length);
@@ -122,59 +137,36 @@ impl RootMemo {
         tree_size: u64,
         path: &[Hash],
     ) -> Result<Hash, InclusionError> {
-        let expected = path_len(index, tree_size)?;
-        let wrong_length = InclusionError::PathLength {
-            index,
-            tree_size,
-            expected,
-            got: path.len(),
-        };
-        if path.len() != expected {
-            return Err(wrong_length);
-        }
         let last_root = self
             .root
             .filter(|_| self.tree_size == tree_size && self.path.len() == path.len());
         self.next.clear();
-        // As in `root_from_path`, with each step's state kept and compared.
-        let mut fn_ = index;
-        let mut sn = tree_size - 1;
-        let mut r = *leaf_hash;
-        for (k, p) in path.iter().enumerate() {
-            if sn == 0 {
-                return Err(wrong_length);
+        let (last_steps, last_path, next) = (&self.steps, &self.path, &mut self.next);
+        let mut joined_at = None;
+        let root = climb(leaf_hash, index, tree_size, path, |k, step| {
+            next.push(step);
+            let root = last_root?;
+            let joins = last_steps[k] == step && path[k + 1..] == last_path[k + 1..];
+            joins.then(|| {
+                joined_at = Some(k);
+                root
+            })
+        })?;
+        match joined_at {
+            // The steps up to the join are this path's; the rest are shared.
+            Some(k) => {
+                self.steps[..=k].copy_from_slice(&self.next);
+                self.path[..=k].copy_from_slice(&path[..=k]);
             }
-            if fn_ & 1 == 1 || fn_ == sn {
-                r = node_hash(p, &r);
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            } else {
-                r = node_hash(&r, p);
+            None => {
+                std::mem::swap(&mut self.steps, &mut self.next);
+                self.path.clear();
+                self.path.extend_from_slice(path);
+                self.tree_size = tree_size;
+                self.root = Some(root);
             }
-            fn_ >>= 1;
-            sn >>= 1;
-            if let Some(root) = last_root {
-                if self.steps[k] == (fn_, sn, r) && path[k + 1..] == self.path[k + 1..] {
-                    // The steps up to here are this path's, the rest are shared.
-                    self.steps[..k].copy_from_slice(&self.next);
-                    self.steps[k] = (fn_, sn, r);
-                    self.path[..=k].copy_from_slice(&path[..=k]);
-                    return Ok(root);
-                }
-            }
-            self.next.push((fn_, sn, r));
         }
-        if sn != 0 {
-            return Err(wrong_length);
-        }
-        std::mem::swap(&mut self.steps, &mut self.next);
-        self.path.clear();
-        self.path.extend_from_slice(path);
-        self.tree_size = tree_size;
-        self.root = Some(r);
-        Ok(r)
+        Ok(root)
     }
 }
 
