@@ -152,7 +152,7 @@ pub struct ValueFiles {
 
 impl ValueFiles {
     /// The record `pointer` names. Records read in the order they lie in their file come
-    /// from one read per window (`read_ahead.rs`).
+    /// from one read per window (`values/read_ahead.rs`).
     pub fn read(&self, pointer: &Pointer) -> Result<Bytes, ValueError> {
         if pointer.len > MAX_RECORD_BYTES {
             return Err(ValueError::TooLong(pointer.len));
@@ -161,14 +161,13 @@ impl ValueFiles {
             if crc32fast::hash(&record) == pointer.crc {
                 return Ok(record);
             }
-            // Never trusted over the file: read on its own below.
+            // A window is never trusted over the file: the record is read on its own.
+            return self.read_from_file(pointer, true);
         }
+        // A window read ahead is never the only witness of a bad record, nor does a bad
+        // block past the record fail it: whatever goes wrong, the record is read alone.
         self.read_from_file(pointer, false)
-            .or_else(|err| match err {
-                // A window read ahead is never the only witness of a bad record.
-                ValueError::Checksum(_) => self.read_from_file(pointer, true),
-                err => Err(err),
-            })
+            .or_else(|_| self.read_from_file(pointer, true))
     }
 
     /// Reads from the files so far (windows and records alone).

@@ -6,7 +6,9 @@
 //! are adjacent). An origin whose application submits faster than the link sends read
 //! every record with a read of its own: a system call, a buffer and a copy each (`perf`,
 //! issue 16). Once two reads follow each other in a file, the next reads a window ahead and
-//! the records after it are slices of that window.
+//! the records after it are copied out of that window. Copied, not sliced: a slice would keep
+//! the whole window alive for as long as its copy waits to be sent, and at a hub serving many
+//! peers most of a window is other peers' records.
 //!
 //! Value files are only appended to, and a number is never used for another file, so bytes
 //! read once stay what the file holds. The caller checks each record's CRC all the same, and
@@ -55,8 +57,8 @@ impl ReadAhead {
         if window.file != pointer.file || end > window.bytes.len() {
             return None;
         }
-        let record = window.bytes.slice(start..end);
-        state.last_end = Some((pointer.file, pointer.offset + u64::from(pointer.len)));
+        let record = Bytes::copy_from_slice(&window.bytes[start..end]);
+        state.last_end = Some((pointer.file, end_of(pointer)?));
         Some(record)
     }
 
@@ -64,7 +66,10 @@ impl ReadAhead {
     /// ended where it starts, the record alone otherwise (or if `alone`).
     pub fn read(&self, file: &File, pointer: &Pointer, alone: bool) -> io::Result<Bytes> {
         let len = pointer.len as usize;
-        let end = (pointer.file, pointer.offset + u64::from(pointer.len));
+        let end = (
+            pointer.file,
+            end_of(pointer).ok_or(io::ErrorKind::InvalidInput)?,
+        );
         let sequential = self.state().last_end == Some((pointer.file, pointer.offset));
         self.file_reads.fetch_add(1, Ordering::Relaxed);
         if !alone && sequential && len < WINDOW {
@@ -74,8 +79,8 @@ impl ReadAhead {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             buf.truncate(read);
+            let record = Bytes::copy_from_slice(&buf[..len]);
             let bytes = Bytes::from(buf);
-            let record = bytes.slice(..len);
             let mut state = self.state();
             state.window = Some(Window {
                 file: pointer.file,
@@ -109,11 +114,19 @@ impl ReadAhead {
     }
 }
 
+/// Where the record `pointer` names ends in its file; `None` past any file's end.
+fn end_of(pointer: &Pointer) -> Option<u64> {
+    pointer.offset.checked_add(u64::from(pointer.len))
+}
+
 /// Fills `buf` from `offset` as far as the file goes; how many bytes it read.
 fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut read = 0;
     while read < buf.len() {
-        match file.read_at(&mut buf[read..], offset + read as u64) {
+        let at = offset
+            .checked_add(read as u64)
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        match file.read_at(&mut buf[read..], at) {
             Ok(0) => break,
             Ok(n) => read += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
