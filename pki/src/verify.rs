@@ -13,7 +13,7 @@ use bluehelm_proto::{
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use self::roots::{RootCache, RootKey};
-use crate::batch::{leaf_hash, InclusionError, RootMemo};
+use crate::batch::{leaf_hash, root_from_path, InclusionError, RootMemo};
 use crate::crl::{signing_cutoff, SigningCutoff};
 use crate::defaults::VERIFIER_CACHE_CAPACITY;
 use crate::identity::{fingerprint, hex};
@@ -334,7 +334,7 @@ impl EnvelopeVerifier {
             return self.verify_alone(signed, now_unix);
         };
         let signer = self.signer_for(signed.signer_certificate(), now_unix)?;
-        let claim = claim(signed, proof, signer, &mut RootMemo::default())?;
+        let claim = claim(signed, proof, signer, None)?;
         let known = self.lock().roots.holds(&claim.root, &claim.signature);
         if !known {
             claim
@@ -386,7 +386,7 @@ impl EnvelopeVerifier {
                 Some(
                     signer
                         .map_err(VerifyError::from)
-                        .and_then(|signer| claim(s, proof, signer, &mut memo)),
+                        .and_then(|signer| claim(s, proof, signer, Some(&mut memo))),
                 )
             })
             .collect();
@@ -490,22 +490,21 @@ impl EnvelopeVerifier {
 }
 
 /// The checks before the signature: a trusted signer that may still sign something, and
-/// the root that the envelope's leaf and proof lead to (`memo`: the batch's last path).
+/// the root that the envelope's leaf and proof lead to (`memo`: a batch's last path).
 fn claim(
     signed: &SignedEnvelope,
     proof: &BatchProof,
     signer: CachedSigner,
-    memo: &mut RootMemo,
+    memo: Option<&mut RootMemo>,
 ) -> Result<Claim, VerifyError> {
     let signer = signer.may_sign_something()?;
-    let root = memo
-        .root_from_path(
-            &leaf_hash(signed.envelope_bytes()),
-            proof.leaf_index(),
-            proof.tree_size(),
-            proof.path(),
-        )
-        .map_err(VerifyError::BadProof)?;
+    let leaf = leaf_hash(signed.envelope_bytes());
+    let (index, tree_size, path) = (proof.leaf_index(), proof.tree_size(), proof.path());
+    let root = match memo {
+        Some(memo) => memo.root_from_path(&leaf, index, tree_size, path),
+        None => root_from_path(&leaf, index, tree_size, path),
+    }
+    .map_err(VerifyError::BadProof)?;
     Ok(Claim {
         root: RootKey {
             signer: signer.fingerprint,
@@ -569,13 +568,7 @@ mod tests {
         let signer = verifier
             .signer_for(signed.signer_certificate(), now)
             .unwrap();
-        let claim = claim(
-            &signed,
-            signed.proof().unwrap(),
-            signer,
-            &mut RootMemo::default(),
-        )
-        .unwrap();
+        let claim = claim(&signed, signed.proof().unwrap(), signer, None).unwrap();
         verifier.replace_trust_store(ca.trust_store().unwrap());
         verifier.remember([&claim]);
         assert_eq!(verifier.cached_roots(), 0);

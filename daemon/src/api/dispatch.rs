@@ -442,7 +442,6 @@ enum Claim {
     Nobody,
 }
 
-/// The role in the certificate that signed `message` (verified when it was received).
 /// Whether [`Dispatcher::judge`] would keep a message without a look at more than its
 /// glance: a text (not the hub's quarantine warning) or a diffusion that answers nothing.
 /// Everything judge acts on (requests, warnings, record uploads, notices, answers) is
@@ -456,6 +455,7 @@ fn nothing_to_judge(glance: &Glance<'_>) -> bool {
     plain_kind && !glance.correlated
 }
 
+/// The role in the certificate that signed `message` (verified when it was received).
 fn signer_role(message: &Delivered) -> Option<bluehelm_pki::Role> {
     bluehelm_pki::parse_certificate(message.signed.signer_certificate())
         .map(|identity| identity.role)
