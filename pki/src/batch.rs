@@ -26,9 +26,11 @@
 //! so must the batch signature: sign (tree size, root), and key any cache of verified roots
 //! by both.
 
+mod multiproof;
 mod tree;
 mod verify;
 
+pub use multiproof::{multiproof, root_from_multiproof, MultiproofError};
 pub use tree::{BatchTree, BatchTreeError};
 pub use verify::{root_from_path, verify_inclusion, InclusionError, RootMemo};
 

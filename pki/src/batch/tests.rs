@@ -549,3 +549,129 @@ proptest! {
         }
     }
 }
+
+/// Every non-empty subset of the leaves of a tree of `n`, as ascending indexes.
+fn subsets(n: usize) -> impl Iterator<Item = Vec<u64>> {
+    (1u32..1 << n).map(move |mask| (0..n as u64).filter(|i| mask & (1 << i) != 0).collect())
+}
+
+fn with_hashes(leaves: &[Hash], included: &[u64]) -> Vec<(u64, Hash)> {
+    included.iter().map(|&i| (i, leaves[i as usize])).collect()
+}
+
+#[test]
+fn every_subset_of_the_leaves_of_small_trees_proves_the_root() {
+    for n in 1..=10 {
+        let leaves = distinct_leaf_hashes(0, &vec![Vec::new(); n]);
+        let root = tree(&leaves).root();
+        for included in subsets(n) {
+            let nodes = multiproof(&leaves, &included).unwrap();
+            assert_eq!(
+                root_from_multiproof(n as u64, &with_hashes(&leaves, &included), &nodes),
+                Ok(root),
+                "{n} leaves, proving {included:?}"
+            );
+        }
+        let all: Vec<u64> = (0..n as u64).collect();
+        assert!(multiproof(&leaves, &all).unwrap().is_empty(), "{n}");
+    }
+}
+
+#[test]
+fn one_leafs_multiproof_holds_its_inclusion_path() {
+    for n in 1..=40 {
+        let leaves = distinct_leaf_hashes(0, &vec![Vec::new(); n]);
+        let tree = tree(&leaves);
+        for i in 0..n {
+            let mut nodes = multiproof(&leaves, &[i as u64]).unwrap();
+            let mut path = tree.path(i).unwrap();
+            nodes.sort_unstable();
+            path.sort_unstable();
+            assert_eq!(nodes, path, "leaf {i} of {n}");
+        }
+    }
+}
+
+#[test]
+fn a_multiproof_of_a_bad_shape_is_refused_before_hashing() {
+    let leaves = distinct_leaf_hashes(0, &vec![Vec::new(); 5]);
+    let leaf = leaves[0];
+    for (included, error) in [
+        (vec![], MultiproofError::NoLeaves),
+        (vec![2, 1], MultiproofError::BadIndexes(5)),
+        (vec![1, 1], MultiproofError::BadIndexes(5)),
+        (vec![5], MultiproofError::BadIndexes(5)),
+        (vec![0, u64::MAX], MultiproofError::BadIndexes(5)),
+    ] {
+        assert_eq!(multiproof(&leaves, &included), Err(error.clone()));
+        let claimed: Vec<_> = included.iter().map(|&i| (i, leaf)).collect();
+        assert_eq!(root_from_multiproof(5, &claimed, &[leaf; 4]), Err(error));
+    }
+    for size in [0, MAX_TREE_SIZE + 1, u64::MAX] {
+        assert_eq!(
+            root_from_multiproof(size, &[(0, leaf)], &[]),
+            Err(MultiproofError::TreeSize(size))
+        );
+    }
+    assert_eq!(multiproof(&[], &[0]), Err(MultiproofError::TreeSize(0)));
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn an_altered_multiproof_fails(
+        suffixes in batch(),
+        picks in prop::collection::vec(any::<prop::sample::Index>(), 1..8),
+        alteration in 0..5u8,
+        at in any::<prop::sample::Index>(),
+        bit in 0..8 * HASH_LEN,
+    ) {
+        let leaves = distinct_leaf_hashes(0, &suffixes);
+        let n = leaves.len();
+        let root = tree(&leaves).root();
+        let mut included: Vec<u64> = picks.iter().map(|p| p.index(n) as u64).collect();
+        included.sort_unstable();
+        included.dedup();
+        let mut nodes = multiproof(&leaves, &included).unwrap();
+        let mut claimed = with_hashes(&leaves, &included);
+        prop_assert_eq!(root_from_multiproof(n as u64, &claimed, &nodes), Ok(root));
+        match alteration {
+            0 if !nodes.is_empty() => {
+                let k = at.index(nodes.len());
+                nodes[k] = flip(&nodes[k], bit);
+                prop_assert_ne!(root_from_multiproof(n as u64, &claimed, &nodes), Ok(root));
+            }
+            1 => {
+                let k = at.index(claimed.len());
+                claimed[k].1 = flip(&claimed[k].1, bit);
+                prop_assert_ne!(root_from_multiproof(n as u64, &claimed, &nodes), Ok(root));
+            }
+            2 if !nodes.is_empty() => {
+                nodes.remove(at.index(nodes.len()));
+                prop_assert_eq!(
+                    root_from_multiproof(n as u64, &claimed, &nodes),
+                    Err(MultiproofError::TooFewNodes)
+                );
+            }
+            3 => {
+                nodes.push(root);
+                prop_assert_eq!(
+                    root_from_multiproof(n as u64, &claimed, &nodes),
+                    Err(MultiproofError::TooManyNodes)
+                );
+            }
+            _ => {
+                // A leaf claimed at an index next to its own that the proof does not cover.
+                let k = at.index(claimed.len());
+                let moved = claimed[k].0 + 1;
+                if moved < n as u64 && !included.contains(&moved)
+                    && claimed.get(k + 1).is_none_or(|next| next.0 > moved)
+                {
+                    claimed[k].0 = moved;
+                    prop_assert_ne!(root_from_multiproof(n as u64, &claimed, &nodes), Ok(root));
+                }
+            }
+        }
+    }
+}
