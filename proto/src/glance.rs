@@ -11,6 +11,8 @@
 //! or let the last one win; a sealed body; a wire type the schema does not give the field),
 //! it gives up, and the caller decodes the envelope in full as before.
 
+use prost::encoding::{self, WireType};
+
 use crate::envelope::Kind;
 
 /// What a glance saw of an envelope.
@@ -120,42 +122,31 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// One field, read with prost's own key and varint decoders, so a glance refuses what
+    /// prost refuses.
     fn field(&mut self) -> Option<(u32, Value<'a>)> {
-        let key = self.varint()?;
-        let tag = u32::try_from(key >> 3).ok().filter(|t| *t > 0)?;
-        let value = match key & 7 {
-            0 => {
-                self.varint()?;
+        let (tag, wire_type) = encoding::decode_key(&mut self.0).ok()?;
+        let value = match wire_type {
+            WireType::Varint => {
+                encoding::decode_varint(&mut self.0).ok()?;
                 Value::Number
             }
-            1 => {
+            WireType::SixtyFourBit => {
                 self.take(8)?;
                 Value::Number
             }
-            2 => {
-                let len = usize::try_from(self.varint()?).ok()?;
+            WireType::LengthDelimited => {
+                let len = usize::try_from(encoding::decode_varint(&mut self.0).ok()?).ok()?;
                 Value::Bytes(self.take(len)?)
             }
-            5 => {
+            WireType::ThirtyTwoBit => {
                 self.take(4)?;
                 Value::Number
             }
-            // Groups (3, 4) are not in the schema; 6 and 7 are no wire types.
-            _ => return None,
+            // Not in the schema.
+            WireType::StartGroup | WireType::EndGroup => return None,
         };
         Some((tag, value))
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for (i, byte) in self.0.iter().enumerate().take(10) {
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                self.0 = &self.0[i + 1..];
-                return Some(value);
-            }
-        }
-        None
     }
 
     fn take(&mut self, len: usize) -> Option<&'a [u8]> {
