@@ -129,7 +129,14 @@ pub fn run(
     follow("post", &mut post_out, "sink done", &draining)?;
     let cpu_after = pids.map(cpu_seconds_of);
     let threads_after = pids.map(cpu_by_thread);
-    let hub_memory = Memory::of(hub_proc.pid());
+    let mut hub_memory = Memory::of(hub_proc.pid());
+    if restart.is_none() {
+        // The kernel keeps resident-set counters per CPU and folds them in lazily, so a later
+        // high-water mark can read a little below an earlier sample of the same process.
+        hub_memory.peak_kib = hub_memory
+            .peak_kib
+            .max(hub_after_fill.peak_kib.max(hub_after_fill.rss_kib));
+    }
     // The hub first, so that it logs no link going down.
     drop((hub_proc, post_proc, origin_proc));
 
