@@ -182,8 +182,9 @@ mod refusals {
     use std::time::Duration;
 
     use bluehelm::net::frames::{read_frame, write_frames};
+    use bluehelm_pki::batch::leaf_hash;
     use bluehelm_proto::framing::DEFAULT_MAX_FRAME;
-    use bluehelm_proto::records::{SyncBatch, SyncChanges, SyncItem};
+    use bluehelm_proto::records::{RecordBatchProof, SyncBatch, SyncChanges, SyncItem};
     use bluehelm_proto::{Database, LinkFrame, RecordChange};
     use bluehelm_tests::raw::RawLink;
     use bluehelm_tests::records::db_state;
@@ -229,10 +230,7 @@ mod refusals {
                     .expect("the replica opens its sync stream")
                     .expect("a stream");
             match read_frame(&mut recv, DEFAULT_MAX_FRAME).await {
-                Ok(Some(LinkFrame::SyncRequest(r))) => {
-                    assert_eq!(r.after_seq, 0);
-                    break (send, recv);
-                }
+                Ok(Some(LinkFrame::SyncRequest(_))) => break (send, recv),
                 Ok(Some(LinkFrame::Open { .. } | LinkFrame::Crl(_))) => continue,
                 other => panic!("unexpected first frame {other:?}"),
             }
@@ -253,10 +251,12 @@ mod refusals {
         through: u64,
         items: Vec<SyncItem>,
         certificates: Vec<Vec<u8>>,
+        proofs: Vec<RecordBatchProof>,
     ) -> SyncBatch {
         let raw = SyncChanges {
             items,
             certificates,
+            proofs,
         }
         .encode_to_vec();
         SyncBatch {
@@ -278,19 +278,49 @@ mod refusals {
         let certificate = fr.node_cert_der().to_vec();
         let signer = fr.signer();
 
-        let mut forged = signer.sign_record_change(&change(None));
-        forged.signature[0] ^= 1;
-        let good = signer.sign_record_change(&change(None));
-        let unreleased = signer.sign_record_change(&change(Some("FR")));
+        // France signs a batch of two changes; KE may hold only the first. What the hub
+        // sends KE: the first change, and the second's leaf hash as the proof's one node.
+        let (signed, whole) = signer.sign_record_batch(&[change(None), change(Some("FR"))]);
+        let (good, unreleased) = (signed[0].clone(), signed[1].clone());
+        let proof_of = |leaf: usize| RecordBatchProof {
+            nodes: vec![leaf_hash(&signed[1 - leaf].change)],
+            ..whole.clone()
+        };
+        let proof = proof_of(0);
+        let mut forged_signature = proof.clone();
+        forged_signature.signature[0] ^= 1;
+        let mut forged_node = proof.clone();
+        forged_node.nodes[0][5] ^= 1;
         let item = |change| SyncItem::Change { seq: 1, change };
+        let offered = |proofs: Vec<RecordBatchProof>| {
+            batch(
+                0,
+                1,
+                vec![item(good.clone())],
+                vec![certificate.clone()],
+                proofs,
+            )
+        };
         let cases = [
+            ("a forged signature", offered(vec![forged_signature])),
+            ("a forged node", offered(vec![forged_node])),
             (
-                "a forged signature",
-                batch(0, 1, vec![item(forged)], vec![certificate.clone()]),
+                "a change without its batch's signature",
+                offered(Vec::new()),
+            ),
+            (
+                "a change without the rest of its batch and no node for it",
+                offered(vec![whole.clone()]),
             ),
             (
                 "an unknown signer",
-                batch(0, 1, vec![item(good.clone())], Vec::new()),
+                batch(
+                    0,
+                    1,
+                    vec![item(good.clone())],
+                    Vec::new(),
+                    vec![proof.clone()],
+                ),
             ),
             (
                 "a batch out of order",
@@ -302,11 +332,18 @@ mod refusals {
                         change: good.clone(),
                     }],
                     vec![certificate.clone()],
+                    vec![proof.clone()],
                 ),
             ),
             (
                 "a change not released to KE",
-                batch(0, 1, vec![item(unreleased)], vec![certificate.clone()]),
+                batch(
+                    0,
+                    1,
+                    vec![item(unreleased)],
+                    vec![certificate.clone()],
+                    vec![proof_of(1)],
+                ),
             ),
         ];
         for (what, batch) in cases {
@@ -319,11 +356,30 @@ mod refusals {
             );
         }
 
-        // The same change, signed and in order, is taken.
-        assert!(offer(&net, batch(0, 1, vec![item(good)], vec![certificate])).await);
+        // The same change, signed and in order, is taken, though its batch-mate stayed behind.
+        assert!(offer(&net, offered(vec![proof])).await);
         eventually("the good change to be applied", || async {
             let state = db_state(&ke, "sltd").await;
             (state.records == 1 && state.seq == 1).then_some(())
+        })
+        .await;
+        // A change signed alone, as before batch signatures, is still taken.
+        let mut older = change(None);
+        older.key = "FR/X2".into();
+        let alone = SyncItem::Change {
+            seq: 2,
+            change: signer.sign_record_change_alone(&older),
+        };
+        assert!(
+            offer(
+                &net,
+                batch(1, 2, vec![alone], vec![certificate], Vec::new())
+            )
+            .await
+        );
+        eventually("the change signed alone to be applied", || async {
+            let state = db_state(&ke, "sltd").await;
+            (state.records == 2 && state.seq == 2).then_some(())
         })
         .await;
     }

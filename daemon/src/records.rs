@@ -2,6 +2,7 @@
 //! signing a bureau's own records, the hub's sequencing of uploads, and the sync streams that
 //! keep replicas level with the hub.
 
+pub mod batch_row;
 pub mod import;
 pub mod kinds;
 pub mod status;

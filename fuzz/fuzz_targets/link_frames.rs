@@ -76,7 +76,9 @@ fuzz_target!(|data: &[u8]| {
                 .collect();
             let verified = pki
                 .verifier
-                .verify_record_changes(&signed, |fp| certificates.get(fp).map(Vec::as_slice))
+                .verify_record_changes(&signed, &changes.proofs, |fp| {
+                    certificates.get(fp).map(Vec::as_slice)
+                })
                 .into_iter()
                 .map(|r| r.map(|v| v.change).map_err(|e| e.to_string()))
                 .collect();

@@ -1,17 +1,26 @@
-//! Signing and verifying field-database records (issue 13): an owner signs each change to
-//! its records, the hub signs its digest of a replica's copy. Both use the node's envelope
-//! key with their own domain prefix (`bluehelm_proto::records`), so no signature made for one
-//! purpose verifies for another.
+//! Signing and verifying field-database records (issue 13): an owner signs its changes, the
+//! hub signs its digest of a replica's copy. Both use the node's envelope key with their own
+//! domain prefix (`bluehelm_proto::records`), so no signature made for one purpose verifies
+//! for another.
+//!
+//! Since `bluehelm/8` (issue 16, item 1) an owner signs a batch of changes once: the root of a
+//! [`crate::batch`] tree whose leaves are the changes' bytes. A message carries, per batch, the
+//! signature and the multiproof of the changes it holds ([`RecordBatchProof`]), so a replica
+//! that holds only some changes of a batch verifies each of them. Record roots are never put
+//! in the envelope verifier's root cache: each message's batches are verified afresh, so a
+//! root of changes can never stand in for a root of envelopes there, whatever its domain.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bluehelm_proto::records::{
-    digest_signing_input, record_signing_input, RecordChange, ReplicaDigest, SignedDigest,
-    SignedRecordChange,
+    digest_signing_input, record_root_signing_input, record_signing_input, ChangeSignature,
+    RecordBatchId, RecordBatchProof, RecordChange, ReplicaDigest, SignedDigest, SignedRecordChange,
 };
 use bluehelm_proto::DecodeError;
 use ed25519_dalek::{Signature, Signer as _, Verifier as _, VerifyingKey};
 
+use crate::batch::{leaf_hash, root_from_multiproof, BatchTree, Hash};
 use crate::identity::fingerprint;
 use crate::verify::VerifyError;
 use crate::{EnvelopeVerifier, NodeId, NodeIdentity, Signer, TrustError};
@@ -32,6 +41,12 @@ pub enum RecordVerifyError {
     /// The signed bytes do not decode to a valid change.
     #[error("signed record change does not decode: {0}")]
     Decode(DecodeError),
+    /// The change is in a batch the message carries no signature for.
+    #[error("no signature for the change's batch came with it")]
+    NoBatchSignature,
+    /// The change's batch proof does not lead to the root its owner signed.
+    #[error("the change's batch proof does not hold: {0}")]
+    BadBatchProof(String),
     /// The change names another owner than the node that signed it.
     #[error("the change names owner {claimed} but was signed by {certified}")]
     OwnerMismatch {
@@ -57,13 +72,59 @@ impl Signer {
         fingerprint(self.certificate_der())
     }
 
-    /// Signs a change to a record this node owns. The caller made `change.owner` this node.
-    pub fn sign_record_change(&self, change: &RecordChange) -> SignedRecordChange {
+    /// Signs changes to records this node owns as one batch: one signature over the root of
+    /// a tree whose leaves are the encoded changes. The caller made each `change.owner` this
+    /// node. The proof carries no nodes: it goes with the whole batch.
+    ///
+    /// # Panics
+    /// If `changes` is empty or holds more than 2^32 changes.
+    pub fn sign_record_batch(
+        &self,
+        changes: &[RecordChange],
+    ) -> (Vec<SignedRecordChange>, RecordBatchProof) {
+        let encoded: Vec<Vec<u8>> = changes.iter().map(RecordChange::encode_to_vec).collect();
+        let tree = BatchTree::from_leaf_hashes(encoded.iter().map(|c| leaf_hash(c)).collect())
+            .expect("a record batch holds 1 to 2^32 changes");
+        let (tree_size, root) = (tree.tree_size(), tree.root());
+        let signer = self.certificate_fingerprint();
+        let signature = self
+            .key()
+            .sign(&record_root_signing_input(tree_size, &root))
+            .to_bytes();
+        let signed = encoded
+            .into_iter()
+            .zip(0..)
+            .map(|(change, leaf_index)| SignedRecordChange {
+                change,
+                signer,
+                signature: ChangeSignature::Batch {
+                    leaf_index,
+                    tree_size,
+                    root,
+                },
+            })
+            .collect();
+        let proof = RecordBatchProof {
+            batch: RecordBatchId {
+                signer,
+                tree_size,
+                root,
+            },
+            signature,
+            nodes: Vec::new(),
+        };
+        (signed, proof)
+    }
+
+    /// Signs one change alone, in the form of `bluehelm/7` and before. No node makes these
+    /// any more; verifiers accept them so that what a hub or replica already holds still
+    /// verifies. Kept for tests of that path.
+    pub fn sign_record_change_alone(&self, change: &RecordChange) -> SignedRecordChange {
         let bytes = change.encode_to_vec();
         let signature = self.key().sign(&record_signing_input(&bytes)).to_bytes();
         SignedRecordChange {
             change: bytes,
-            signature,
+            signature: ChangeSignature::Alone(signature),
             signer: self.certificate_fingerprint(),
         }
     }
@@ -81,64 +142,119 @@ impl Signer {
 
 impl EnvelopeVerifier {
     /// Verifies record changes made by their owners; result `i` belongs to `changes[i]`.
+    /// A change in a batch is verified through its batch's entry in `proofs`: the leaves of
+    /// the batch's changes among `changes`, with the proof's nodes, must lead to the root, and
+    /// the signature over the root must verify. A change signed alone carries its signature.
     /// `certificate` finds a signer's certificate (DER) by its SHA-256. A certificate is
     /// checked against the trust store (CA and CRL) at the time the change says it was made,
     /// so a record outlives the certificate that signed it, but never its revocation. All
-    /// signatures are checked in one batch; if the batch fails, one by one.
+    /// signatures are checked in one batch; if the batch fails, one by one. A proof that no
+    /// change uses is not looked at.
     pub fn verify_record_changes<'c>(
         &self,
         changes: &[SignedRecordChange],
+        proofs: &[RecordBatchProof],
         certificate: impl Fn(&[u8; 32]) -> Option<&'c [u8]>,
     ) -> Vec<Result<VerifiedChange, RecordVerifyError>> {
-        let prepared: Vec<Result<(RecordChange, Arc<NodeIdentity>, VerifyingKey), _>> = changes
+        let mut prepared: Vec<Result<Prepared, RecordVerifyError>> = changes
             .iter()
-            .map(|signed| {
-                let change = signed.decode_change().map_err(RecordVerifyError::Decode)?;
-                let der = certificate(&signed.signer)
-                    .ok_or_else(|| RecordVerifyError::UnknownSigner(hex(&signed.signer)))?;
-                let at = change.changed_at_ms.div_euclid(1000);
-                let (identity, key) = self
-                    .signer_key(der, at)
-                    .map_err(RecordVerifyError::Untrusted)?;
-                if identity.fingerprint != signed.signer {
-                    return Err(RecordVerifyError::UnknownSigner(hex(&signed.signer)));
-                }
-                if change.owner != identity.node {
-                    return Err(RecordVerifyError::OwnerMismatch {
-                        claimed: change.owner.clone(),
-                        certified: identity.node.clone(),
-                    });
-                }
-                Ok((change, identity, key))
-            })
+            .map(|signed| self.prepare_change(signed, &certificate))
             .collect();
-        let mut inputs = Vec::new();
+        let batches = check_batches(changes, proofs, &mut prepared);
+        // One signature per batch and per change signed alone.
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
         let mut signatures = Vec::new();
         let mut keys = Vec::new();
+        let mut checked_batch: HashMap<RecordBatchId, usize> = HashMap::new();
+        let mut which: Vec<Option<usize>> = Vec::with_capacity(changes.len());
         for (signed, item) in changes.iter().zip(&prepared) {
-            if let Ok((_, _, key)) = item {
-                inputs.push(record_signing_input(&signed.change));
-                signatures.push(Signature::from_bytes(&signed.signature));
-                keys.push(*key);
-            }
+            let Ok(prepared) = item else {
+                which.push(None);
+                continue;
+            };
+            let slot = match (&signed.signature, signed.batch()) {
+                (ChangeSignature::Alone(signature), _) => {
+                    inputs.push(record_signing_input(&signed.change));
+                    signatures.push(Signature::from_bytes(signature));
+                    keys.push(prepared.key);
+                    inputs.len() - 1
+                }
+                (ChangeSignature::Batch { .. }, Some((batch, _))) => {
+                    // check_batches failed every change whose batch has no proof that holds.
+                    let Some(proof) = batches.get(&batch) else {
+                        which.push(None);
+                        continue;
+                    };
+                    *checked_batch.entry(batch).or_insert_with(|| {
+                        let input = record_root_signing_input(batch.tree_size, &batch.root);
+                        inputs.push(input.to_vec());
+                        signatures.push(Signature::from_bytes(&proof.signature));
+                        keys.push(prepared.key);
+                        inputs.len() - 1
+                    })
+                }
+                (ChangeSignature::Batch { .. }, None) => {
+                    which.push(None);
+                    continue;
+                }
+            };
+            which.push(Some(slot));
         }
         let messages: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
         let all_good = !messages.is_empty()
             && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
-        let mut candidate = 0;
+        let mut verdicts: Vec<Option<bool>> = vec![None; messages.len()];
+        let mut good = |slot: usize| {
+            all_good
+                || *verdicts[slot].get_or_insert_with(|| {
+                    keys[slot]
+                        .verify_strict(messages[slot], &signatures[slot])
+                        .is_ok()
+                })
+        };
         prepared
             .into_iter()
-            .map(|item| {
-                let (change, signer, key) = item?;
-                let i = candidate;
-                candidate += 1;
-                if !all_good {
-                    key.verify_strict(messages[i], &signatures[i])
-                        .map_err(|_| RecordVerifyError::BadSignature)?;
+            .zip(which)
+            .map(|(item, slot)| {
+                let prepared = item?;
+                match slot {
+                    Some(slot) if good(slot) => Ok(VerifiedChange {
+                        change: prepared.change,
+                        signer: prepared.signer,
+                    }),
+                    _ => Err(RecordVerifyError::BadSignature),
                 }
-                Ok(VerifiedChange { change, signer })
             })
             .collect()
+    }
+
+    /// Decodes a change and finds its signer's key, trusted when the change was made.
+    fn prepare_change<'c>(
+        &self,
+        signed: &SignedRecordChange,
+        certificate: &impl Fn(&[u8; 32]) -> Option<&'c [u8]>,
+    ) -> Result<Prepared, RecordVerifyError> {
+        let change = signed.decode_change().map_err(RecordVerifyError::Decode)?;
+        let der = certificate(&signed.signer)
+            .ok_or_else(|| RecordVerifyError::UnknownSigner(hex(&signed.signer)))?;
+        let at = change.changed_at_ms.div_euclid(1000);
+        let (identity, key) = self
+            .signer_key(der, at)
+            .map_err(RecordVerifyError::Untrusted)?;
+        if identity.fingerprint != signed.signer {
+            return Err(RecordVerifyError::UnknownSigner(hex(&signed.signer)));
+        }
+        if change.owner != identity.node {
+            return Err(RecordVerifyError::OwnerMismatch {
+                claimed: change.owner.clone(),
+                certified: identity.node.clone(),
+            });
+        }
+        Ok(Prepared {
+            change,
+            signer: identity,
+            key,
+        })
     }
 
     /// Verifies the hub's signed digest with the hub's certificate (the link peer's).
@@ -156,6 +272,76 @@ impl EnvelopeVerifier {
         .map_err(|_| VerifyError::BadSignature)?;
         ReplicaDigest::decode(&signed.digest).map_err(VerifyError::Decode)
     }
+}
+
+/// A change decoded, with its signer's trusted key.
+struct Prepared {
+    change: RecordChange,
+    signer: Arc<NodeIdentity>,
+    key: VerifyingKey,
+}
+
+/// Checks that the changes of each batch, with its proof's nodes, lead to the batch's root.
+/// A change whose batch has no proof, or whose batch's proof does not hold, fails in
+/// `prepared`. Returns the proof of each batch that holds.
+fn check_batches<'p>(
+    changes: &[SignedRecordChange],
+    proofs: &'p [RecordBatchProof],
+    prepared: &mut [Result<Prepared, RecordVerifyError>],
+) -> HashMap<RecordBatchId, &'p RecordBatchProof> {
+    let mut leaves: HashMap<RecordBatchId, Vec<(u64, Hash, usize)>> = HashMap::new();
+    for (i, signed) in changes.iter().enumerate() {
+        // Every change of a batch is a leaf, whether it decodes or not: a bad change fails
+        // alone, and its batch-mates still verify.
+        if let Some((batch, leaf_index)) = signed.batch() {
+            let leaf = (leaf_index, leaf_hash(&signed.change), i);
+            leaves.entry(batch).or_default().push(leaf);
+        }
+    }
+    let mut by_batch: HashMap<RecordBatchId, Result<&RecordBatchProof, String>> = HashMap::new();
+    for proof in proofs {
+        if leaves.contains_key(&proof.batch) {
+            let twice = Err("two proofs for one batch".to_owned());
+            by_batch
+                .entry(proof.batch)
+                .and_modify(|held| *held = twice)
+                .or_insert(Ok(proof));
+        }
+    }
+    let mut holding = HashMap::new();
+    for (batch, mut members) in leaves {
+        members.sort_unstable_by_key(|(leaf_index, _, _)| *leaf_index);
+        let verdict = match by_batch.remove(&batch) {
+            None => Err(RecordVerifyError::NoBatchSignature),
+            Some(Err(problem)) => Err(RecordVerifyError::BadBatchProof(problem)),
+            Some(Ok(proof)) => {
+                let included: Vec<(u64, Hash)> = members
+                    .iter()
+                    .map(|(index, hash, _)| (*index, *hash))
+                    .collect();
+                match root_from_multiproof(batch.tree_size, &included, &proof.nodes) {
+                    Ok(root) if root == batch.root => Ok(proof),
+                    Ok(_) => Err(RecordVerifyError::BadBatchProof(
+                        "it leads to another root".to_owned(),
+                    )),
+                    Err(problem) => Err(RecordVerifyError::BadBatchProof(problem.to_string())),
+                }
+            }
+        };
+        match verdict {
+            Ok(proof) => {
+                holding.insert(batch, proof);
+            }
+            Err(problem) => {
+                for (_, _, i) in members {
+                    if prepared[i].is_ok() {
+                        prepared[i] = Err(problem.clone());
+                    }
+                }
+            }
+        }
+    }
+    holding
 }
 
 fn hex(bytes: &[u8]) -> String {

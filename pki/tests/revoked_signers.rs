@@ -171,10 +171,11 @@ fn record_changes_signed_by_a_superseded_key_are_still_refused() {
         release_to: None,
         changed_at_ms: (now_unix() - 60) * 1000,
     };
-    let signed = fr.signer().sign_record_change(&change);
+    let (signed, proof) = fr.signer().sign_record_batch(std::slice::from_ref(&change));
+    let proofs = [proof];
     let cert = fr.node_cert_der().to_vec();
     let lookup = |_: &[u8; 32]| Some(cert.as_slice());
-    assert!(verifier.verify_record_changes(std::slice::from_ref(&signed), lookup)[0].is_ok());
+    assert!(verifier.verify_record_changes(&signed, &proofs, lookup)[0].is_ok());
     ca.revoke_with(
         Revokee::Cert(fr.node_cert_der()),
         &Revocation::reason(RevocationReason::Superseded),
@@ -182,7 +183,7 @@ fn record_changes_signed_by_a_superseded_key_are_still_refused() {
     .unwrap();
     publish(&mut ca, &verifier);
     assert!(matches!(
-        verifier.verify_record_changes(&[signed], lookup)[0],
+        verifier.verify_record_changes(&signed, &proofs, lookup)[0],
         Err(RecordVerifyError::Untrusted(TrustError::Revoked { .. }))
     ));
 }

@@ -19,8 +19,14 @@ use crate::pb;
 use crate::release::ReleaseList;
 use crate::signed::SIGNATURE_LEN;
 
-/// Domain separation prefix of a record change's signature.
-pub const RECORD_SIGNING_DOMAIN: &[u8] = b"bluehelm/v1/record-change\0";
+mod signed;
+
+pub use signed::{
+    record_root_signing_input, record_signing_input, ChangeSignature, RecordBatchId,
+    RecordBatchProof, SignedRecordChange, RECORD_ROOT_SIGNING_DOMAIN,
+    RECORD_ROOT_SIGNING_INPUT_LEN, RECORD_SIGNING_DOMAIN,
+};
+
 /// Domain separation prefix of the hub's signature over a replica digest.
 pub const DIGEST_SIGNING_DOMAIN: &[u8] = b"bluehelm/v1/replica-digest\0";
 /// Length of a SHA-256 digest.
@@ -187,70 +193,9 @@ impl RecordChange {
     }
 }
 
-/// The bytes an owner signs for a change: [`RECORD_SIGNING_DOMAIN`] then the encoded change.
-pub fn record_signing_input(change_bytes: &[u8]) -> Vec<u8> {
-    [RECORD_SIGNING_DOMAIN, change_bytes].concat()
-}
-
 /// The bytes the hub signs for a digest: [`DIGEST_SIGNING_DOMAIN`] then the encoded digest.
 pub fn digest_signing_input(digest_bytes: &[u8]) -> Vec<u8> {
     [DIGEST_SIGNING_DOMAIN, digest_bytes].concat()
-}
-
-/// An encoded [`RecordChange`] with its owner's signature. Checked for shape only: the
-/// `pki` crate verifies the signature, [`SignedRecordChange::decode_change`] the contents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedRecordChange {
-    /// The encoded [`RecordChange`], exactly as signed.
-    pub change: Vec<u8>,
-    /// Ed25519 over [`record_signing_input`] of `change`.
-    pub signature: [u8; SIGNATURE_LEN],
-    /// SHA-256 of the signer's certificate (DER).
-    pub signer: [u8; HASH_LEN],
-}
-
-impl SignedRecordChange {
-    /// The change, decoded and validated.
-    pub fn decode_change(&self) -> Result<RecordChange, DecodeError> {
-        RecordChange::decode(&self.change)
-    }
-
-    /// Encodes as protobuf: the form stored by the hub and by replicas.
-    pub fn encode_to_vec(&self) -> Vec<u8> {
-        self.to_pb().encode_to_vec()
-    }
-
-    /// Decodes the stored or received form (shape only).
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Ok(Self::from_pb(pb::SignedRecordChange::decode(bytes)?)?)
-    }
-
-    pub(crate) fn to_pb(&self) -> pb::SignedRecordChange {
-        pb::SignedRecordChange {
-            change: self.change.clone(),
-            signature: self.signature.to_vec(),
-            signer: self.signer.to_vec(),
-        }
-    }
-
-    pub(crate) fn from_pb(s: pb::SignedRecordChange) -> Result<Self, ValidationError> {
-        if s.change.is_empty() {
-            return Err(ValidationError::Empty {
-                field: "signed_record_change.change",
-            });
-        }
-        // A change is a key, an owner and a record: far below twice the record limit.
-        check::max_len(
-            "signed_record_change.change",
-            s.change.len(),
-            2 * MAX_RECORD_LEN,
-        )?;
-        Ok(SignedRecordChange {
-            change: s.change,
-            signature: fixed("signed_record_change.signature", &s.signature)?,
-            signer: fixed("signed_record_change.signer", &s.signer)?,
-        })
-    }
 }
 
 fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], ValidationError> {
@@ -266,6 +211,8 @@ fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], V
 pub struct RecordUpload {
     /// The changes, each signed by the envelope's signer.
     pub changes: Vec<SignedRecordChange>,
+    /// The signature of each batch the changes belong to; an upload carries whole batches.
+    pub proofs: Vec<RecordBatchProof>,
 }
 
 impl RecordUpload {
@@ -280,20 +227,29 @@ impl RecordUpload {
             "record_upload.changes",
             self.changes.len(),
             MAX_UPLOAD_CHANGES,
+        )?;
+        check::max_count(
+            "record_upload.proofs",
+            self.proofs.len(),
+            self.changes.len(),
         )
     }
 
     pub(crate) fn to_pb(&self) -> pb::RecordUpload {
         pb::RecordUpload {
             changes: self.changes.iter().map(SignedRecordChange::to_pb).collect(),
+            proofs: self.proofs.iter().map(RecordBatchProof::to_pb).collect(),
         }
     }
 
     pub(crate) fn from_pb(u: pb::RecordUpload) -> Result<Self, ValidationError> {
         check::max_count("record_upload.changes", u.changes.len(), MAX_UPLOAD_CHANGES)?;
+        check::max_count("record_upload.proofs", u.proofs.len(), MAX_UPLOAD_CHANGES)?;
         let changes = u.changes.into_iter().map(SignedRecordChange::from_pb);
+        let proofs = u.proofs.into_iter().map(RecordBatchProof::from_pb);
         Ok(RecordUpload {
             changes: changes.collect::<Result<_, _>>()?,
+            proofs: proofs.collect::<Result<_, _>>()?,
         })
     }
 }
@@ -417,6 +373,8 @@ pub struct SyncChanges {
     pub items: Vec<SyncItem>,
     /// DER of signer certificates first referenced in this batch.
     pub certificates: Vec<Vec<u8>>,
+    /// One per signing batch that the items' changes belong to, with their multiproof.
+    pub proofs: Vec<RecordBatchProof>,
 }
 
 impl SyncChanges {
@@ -439,6 +397,7 @@ impl SyncChanges {
                 })
                 .collect(),
             certificates: self.certificates.clone(),
+            proofs: self.proofs.iter().map(RecordBatchProof::to_pb).collect(),
         }
         .encode_to_vec()
     }
@@ -453,6 +412,7 @@ impl SyncChanges {
             c.certificates.len(),
             MAX_SYNC_CERTIFICATES,
         )?;
+        check::max_count("sync_changes.proofs", c.proofs.len(), MAX_SYNC_ITEMS)?;
         for cert in &c.certificates {
             check::max_len("sync_changes.certificates", cert.len(), MAX_CERTIFICATE_LEN)?;
         }
@@ -473,9 +433,11 @@ impl SyncChanges {
                 }),
             })
             .collect::<Result<_, ValidationError>>()?;
+        let proofs = c.proofs.into_iter().map(RecordBatchProof::from_pb);
         Ok(SyncChanges {
             items,
             certificates: c.certificates,
+            proofs: proofs.collect::<Result<_, ValidationError>>()?,
         })
     }
 }
@@ -596,16 +558,115 @@ mod tests {
             change: vec![1],
             signature: vec![0; 63],
             signer: vec![0; 32],
+            ..Default::default()
         };
         assert!(SignedRecordChange::from_pb(signed).is_err());
+    }
+
+    #[test]
+    fn a_change_is_signed_alone_or_in_a_batch_never_both() {
+        let alone = pb::SignedRecordChange {
+            change: vec![1],
+            signature: vec![0; 64],
+            signer: vec![0; 32],
+            ..Default::default()
+        };
+        assert!(matches!(
+            SignedRecordChange::from_pb(alone.clone())
+                .unwrap()
+                .signature,
+            ChangeSignature::Alone(_)
+        ));
+        let batch = pb::SignedRecordChange {
+            signature: Vec::new(),
+            leaf_index: 2,
+            tree_size: 3,
+            batch_root: vec![5; 32],
+            ..alone.clone()
+        };
+        let decoded = SignedRecordChange::from_pb(batch.clone()).unwrap();
+        assert_eq!(decoded.batch().unwrap().1, 2);
+        let refused = [
+            // A batch's change with a signature of its own, or without a root.
+            pb::SignedRecordChange {
+                signature: vec![0; 64],
+                ..batch.clone()
+            },
+            pb::SignedRecordChange {
+                batch_root: Vec::new(),
+                ..batch.clone()
+            },
+            // A leaf outside its tree, a tree too large.
+            pb::SignedRecordChange {
+                leaf_index: 3,
+                ..batch.clone()
+            },
+            pb::SignedRecordChange {
+                tree_size: (1 << 32) + 1,
+                ..batch
+            },
+            // A change signed alone that names a root or a leaf.
+            pb::SignedRecordChange {
+                batch_root: vec![5; 32],
+                ..alone.clone()
+            },
+            pb::SignedRecordChange {
+                leaf_index: 1,
+                ..alone
+            },
+        ];
+        for wire in refused {
+            assert!(
+                SignedRecordChange::from_pb(wire.clone()).is_err(),
+                "{wire:?}"
+            );
+        }
+        let proof = pb::RecordBatchProof {
+            signer: vec![0; 32],
+            tree_size: 3,
+            root: vec![1; 32],
+            signature: vec![2; 64],
+            nodes: vec![3; 64],
+        };
+        assert_eq!(
+            RecordBatchProof::from_pb(proof.clone())
+                .unwrap()
+                .nodes
+                .len(),
+            2
+        );
+        for bad in [
+            pb::RecordBatchProof {
+                nodes: vec![3; 65],
+                ..proof.clone()
+            },
+            pb::RecordBatchProof {
+                tree_size: 0,
+                ..proof.clone()
+            },
+            pb::RecordBatchProof {
+                signature: vec![2; 63],
+                ..proof
+            },
+        ] {
+            assert!(RecordBatchProof::from_pb(bad).is_err());
+        }
     }
 
     #[test]
     fn sync_changes_round_trip_and_batches_keep_their_order() {
         let signed = SignedRecordChange {
             change: change().encode_to_vec(),
-            signature: [1; 64],
+            signature: ChangeSignature::Alone([1; 64]),
             signer: [2; 32],
+        };
+        let in_batch = SignedRecordChange {
+            signature: ChangeSignature::Batch {
+                leaf_index: 4,
+                tree_size: 5,
+                root: [3; 32],
+            },
+            ..signed.clone()
         };
         let changes = SyncChanges {
             items: vec![
@@ -613,12 +674,21 @@ mod tests {
                     seq: 3,
                     change: signed,
                 },
+                SyncItem::Change {
+                    seq: 4,
+                    change: in_batch.clone(),
+                },
                 SyncItem::Erase {
                     seq: 5,
                     key: [9; 32],
                 },
             ],
             certificates: vec![vec![0x30, 0x00]],
+            proofs: vec![RecordBatchProof {
+                batch: in_batch.batch().unwrap().0,
+                signature: [7; 64],
+                nodes: vec![[8; 32], [9; 32]],
+            }],
         };
         assert_eq!(
             SyncChanges::decode(&changes.encode_to_vec()).unwrap(),

@@ -16,7 +16,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 /// ALPN protocol id: names the link protocol version (docs/protocol.md).
-pub const ALPN: &[u8] = b"bluehelm/7";
+pub const ALPN: &[u8] = b"bluehelm/8";
 
 /// The DNS name a node's certificate carries for dialling: webpki matches only DNS and IP
 /// names, so node ids live in a reserved domain that never resolves.

@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use bluehelm_pki::Role;
-use bluehelm_proto::records::{RecordChange, RecordUpload, MAX_UPLOAD_CHANGES};
+use bluehelm_proto::records::{RecordBatchProof, RecordChange, RecordUpload, MAX_UPLOAD_CHANGES};
 use bluehelm_proto::{Body, Database, Destination, Precedence};
 
+use super::batch_row::BatchRow;
 use super::upload::{self, Checked};
 use crate::custody::{now_ms, BureauHandle, Outgoing, SubmitError};
 use crate::services::import::{self, ImportError, Parsed, Prepared, RowError, MAX_REPORTED_ERRORS};
@@ -80,10 +81,13 @@ pub async fn import(
             take_upload(&mut items)
         };
         let signer = node.clone();
-        let signed = blocking(move || sign(&signer, database, at, chunk)).await?;
+        let (signed, proof) = blocking(move || sign(&signer, database, at, chunk)).await?;
         if hub_sequences {
             let store = node.records().clone();
-            let (_, refused) = blocking(move || upload::sequence(&store, signed))
+            let members: Vec<_> = signed.iter().map(|c| &c.signed).collect();
+            let row = BatchRow::of_whole_batch(&proof, &members)
+                .ok_or_else(|| ImportFailure::Storage("a signed batch is not whole".into()))?;
+            let (_, refused) = blocking(move || upload::sequence(&store, signed, &[row]))
                 .await?
                 .map_err(|e| ImportFailure::Storage(e.to_string()))?;
             for (line, message) in refused {
@@ -98,7 +102,10 @@ pub async fn import(
             node.submit(vec![Outgoing {
                 destination: Destination::Node(hub.clone()),
                 precedence: Precedence::Routine,
-                body: Body::RecordUpload(RecordUpload { changes }),
+                body: Body::RecordUpload(RecordUpload {
+                    changes,
+                    proofs: vec![proof],
+                }),
                 ttl: UPLOAD_TTL,
                 want_delivery_report: true,
                 correlation_id: None,
@@ -125,30 +132,39 @@ fn take_upload(items: &mut std::iter::Peekable<std::vec::IntoIter<Prepared>>) ->
     chunk
 }
 
-/// Signs rows as record changes of this node, all with version `at`.
-fn sign(node: &BureauHandle, database: Database, at: i64, items: Vec<Prepared>) -> Vec<Checked> {
-    let signer = node.record_signer();
-    items
+/// Signs rows as record changes of this node, all with version `at`, in one batch.
+fn sign(
+    node: &BureauHandle,
+    database: Database,
+    at: i64,
+    items: Vec<Prepared>,
+) -> (Vec<Checked>, RecordBatchProof) {
+    let lines: Vec<u64> = items.iter().map(|item| item.line).collect();
+    let changes: Vec<RecordChange> = items
         .into_iter()
-        .map(|item| {
-            let change = RecordChange {
-                database,
-                withdrawn: item.record.is_none(),
-                key: item.key,
-                owner: item.owner,
-                version: u64::try_from(at).unwrap_or(0),
-                record: item.record.unwrap_or_default(),
-                release_to: item.release_to,
-                changed_at_ms: at,
-            };
-            let signed = signer.sign_record_change(&change);
-            Checked {
-                change,
-                signed,
-                line: item.line,
-            }
+        .map(|item| RecordChange {
+            database,
+            withdrawn: item.record.is_none(),
+            key: item.key,
+            owner: item.owner,
+            version: u64::try_from(at).unwrap_or(0),
+            record: item.record.unwrap_or_default(),
+            release_to: item.release_to,
+            changed_at_ms: at,
         })
-        .collect()
+        .collect();
+    let (signed, proof) = node.record_signer().sign_record_batch(&changes);
+    let checked = changes
+        .into_iter()
+        .zip(signed)
+        .zip(lines)
+        .map(|((change, signed), line)| Checked {
+            change,
+            signed,
+            line,
+        })
+        .collect();
+    (checked, proof)
 }
 
 /// Runs CPU or disk work off the async workers.

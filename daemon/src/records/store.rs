@@ -15,16 +15,21 @@
 //!   blocking keys), written by the caller's [`Indexed`] list;
 //! - `c` + index key -> how many entries that index key holds (`u64`, big-endian), written
 //!   in the same batch as the entries, so a search can plan its scans before reading any;
-//! - `m` + name: the database's counters and the replica's position.
+//! - `m` + name: the database's counters and the replica's position;
+//! - hub only: `b` + signer (32) + root (32) + tree size (8) -> [`BatchRow`], the signature
+//!   and leaf hashes of a batch of changes some of which it holds, and `n` + the same -> how
+//!   many of its changes it holds (`u64`); both go with the last of those changes, in the
+//!   batch that replaces or erases it.
 //!
 //! Calls block: async callers run them on `spawn_blocking`.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use bluehelm_proto::records::{Database, HASH_LEN};
+use bluehelm_proto::records::{Database, RecordBatchId, HASH_LEN};
 use tokio::sync::watch;
 
+use super::batch_row::BatchRow;
 use super::stored::{IndexEntry, Stored};
 use crate::engine::records::freshness::Freshness;
 
@@ -220,11 +225,13 @@ impl RecordStore {
     }
 
     /// Hub: sequences changes in order, each after `admit` said yes given what is held.
-    /// `admit` may refuse; the refusal is returned in its place. Durable on return.
+    /// `admit` may refuse; the refusal is returned in its place. `batches` holds the row of
+    /// every batch the changes were signed in. Durable on return.
     pub fn sequence<E>(
         &self,
         database: Database,
         changes: Vec<(Stored, Indexed)>,
+        batches: &[BatchRow],
         mut admit: impl FnMut(Option<&Stored>, &Stored) -> Result<(), E>,
     ) -> Result<Vec<Result<Sequenced, E>>, RecordStoreError> {
         let db = self.db(database);
@@ -236,6 +243,7 @@ impl RecordStore {
         // Within one call a key may change twice: what this batch wrote counts as held.
         let mut pending: std::collections::HashMap<[u8; HASH_LEN], Stored> = Default::default();
         let mut counts = CountChanges::default();
+        let mut batch_holds = BatchHolds::default();
         for (mut stored, indexed) in changes {
             let held = match pending.get(&stored.storage_key) {
                 Some(p) => Some(p.clone()),
@@ -247,7 +255,9 @@ impl RecordStore {
             }
             head += 1;
             stored.seq = head;
+            batch_holds.add(&stored, 1);
             if let Some(old) = &held {
+                batch_holds.add(old, -1);
                 batch.remove(seq_key(old.seq).to_vec());
                 remove_index(&mut batch, &mut counts, old);
                 if !old.withdrawn {
@@ -266,6 +276,7 @@ impl RecordStore {
         batch.insert(HEAD, head.to_be_bytes().to_vec());
         batch.insert(COUNT, count.to_be_bytes().to_vec());
         counts.write(&db.tree, &mut batch)?;
+        batch_holds.write(database, &db.tree, batches, &mut batch)?;
         db.tree.apply_batch(batch)?;
         self.db.flush()?;
         reclaim_garbage();
@@ -309,6 +320,21 @@ impl RecordStore {
             }
         }
         Ok((out, head))
+    }
+
+    /// Hub: the row of a batch of changes, if the hub holds any of them.
+    pub fn batch_row(
+        &self,
+        database: Database,
+        id: &RecordBatchId,
+    ) -> Result<Option<BatchRow>, RecordStoreError> {
+        let tree = &self.db(database).tree;
+        let Some(value) = tree.get(BatchRow::key(BATCH_ROW, id))? else {
+            return Ok(None);
+        };
+        BatchRow::decode(*id, &value)
+            .map(Some)
+            .map_err(|problem| corrupt(database, problem))
     }
 
     /// Replica: applies a planned batch atomically, with the replica's new position.
@@ -554,6 +580,59 @@ fn count_index_once(tree: &sled::Tree) -> Result<(), sled::Error> {
     batch.insert(INDEX_COUNTED, vec![1]);
     tree.apply_batch(batch)?;
     Ok(())
+}
+
+/// Prefixes of a batch's row and of how many of its changes the hub holds.
+const BATCH_ROW: u8 = b'b';
+const BATCH_HELD: u8 = b'n';
+
+/// How many changes of each batch one call adds and removes.
+#[derive(Default)]
+struct BatchHolds(std::collections::HashMap<RecordBatchId, i64>);
+
+impl BatchHolds {
+    /// Counts `stored` in or out of its batch. A change that does not decode was refused
+    /// before it got here (`admit` decodes what is held), or is a test's stand-in.
+    fn add(&mut self, stored: &Stored, by: i64) {
+        if let Some((id, _)) = stored.signed_change().ok().and_then(|s| s.batch()) {
+            *self.0.entry(id).or_default() += by;
+        }
+    }
+
+    /// Writes the new counts; a batch's row comes with its first change held and goes with
+    /// its last.
+    fn write(
+        self,
+        database: Database,
+        tree: &sled::Tree,
+        rows: &[BatchRow],
+        batch: &mut sled::Batch,
+    ) -> Result<(), RecordStoreError> {
+        for (id, by) in self.0 {
+            if by == 0 {
+                continue;
+            }
+            let held_key = BatchRow::key(BATCH_HELD, &id);
+            let held = read_u64(tree, &held_key)?.unwrap_or(0);
+            let now = held.saturating_add_signed(by);
+            if now == 0 {
+                batch.remove(held_key);
+                batch.remove(BatchRow::key(BATCH_ROW, &id));
+                continue;
+            }
+            if held == 0 {
+                let row = rows.iter().find(|row| row.id == id).ok_or_else(|| {
+                    corrupt(
+                        database,
+                        "a change came without its batch's signature".into(),
+                    )
+                })?;
+                batch.insert(BatchRow::key(BATCH_ROW, &id), row.encode());
+            }
+            batch.insert(held_key, now.to_be_bytes().to_vec());
+        }
+        Ok(())
+    }
 }
 
 /// Frees what sled's writes left for later. sled frees a replaced tree node only once no

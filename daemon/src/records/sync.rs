@@ -84,6 +84,7 @@ mod tests {
                 key: [7; HASH_LEN],
             }],
             certificates: vec![vec![0x30, 0x03, 0x02, 0x01, 0x01]],
+            proofs: Vec::new(),
         };
         let compressed = zstd::bulk::compress(&changes.encode_to_vec(), 3).unwrap();
         assert_eq!(unpack(&batch(compressed)).unwrap(), changes);

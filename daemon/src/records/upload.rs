@@ -10,6 +10,7 @@ use bluehelm_pki::Role;
 use bluehelm_proto::records::{RecordChange, RecordUpload};
 use bluehelm_proto::{Database, SignedRecordChange};
 
+use super::batch_row::BatchRow;
 use super::kinds;
 use super::store::{RecordStore, RecordStoreError};
 use super::stored::Stored;
@@ -28,11 +29,12 @@ pub struct Checked {
     pub line: u64,
 }
 
-/// Sequences verified changes, database by database, in order. Returns the refusals with
-/// their lines; durable on return.
+/// Sequences verified changes, database by database, in order; `batches` holds the row of
+/// every batch they were signed in. Returns the refusals with their lines; durable on return.
 pub fn sequence(
     store: &RecordStore,
     changes: Vec<Checked>,
+    batches: &[BatchRow],
 ) -> Result<(u64, Vec<(u64, String)>), RecordStoreError> {
     let mut refused = Vec::new();
     let mut by_database: BTreeMap<Database, Vec<Checked>> = BTreeMap::new();
@@ -64,7 +66,7 @@ pub fn sequence(
             })
             .collect();
         let mut next = 0;
-        let results = store.sequence(database, items, |held, _| {
+        let results = store.sequence(database, items, batches, |held, _| {
             let change = &changes[next];
             next += 1;
             let held = held.map(held_of).transpose()?;
@@ -78,6 +80,27 @@ pub fn sequence(
         }
     }
     Ok((sequenced, refused))
+}
+
+/// Why the hub refuses a change whose batch the upload carries only part of.
+const PART_OF_A_BATCH: &str =
+    "the upload carries only part of the change's batch: the hub keeps whole batches only";
+
+/// The rows of the batches an upload carries whole. The hub proves any part of a batch to a
+/// replica from its row, so it needs every leaf.
+fn whole_batches(upload: &RecordUpload) -> Vec<BatchRow> {
+    upload
+        .proofs
+        .iter()
+        .filter_map(|proof| {
+            let members: Vec<&SignedRecordChange> = upload
+                .changes
+                .iter()
+                .filter(|c| c.batch().is_some_and(|(batch, _)| batch == proof.batch))
+                .collect();
+            BatchRow::of_whole_batch(proof, &members)
+        })
+        .collect()
 }
 
 fn held_of(stored: &Stored) -> Result<Held, String> {
@@ -106,17 +129,24 @@ pub async fn accept(
     }
     let node = node.clone();
     let certificate = message.signed.signer_certificate().to_vec();
-    let changes = upload.changes.clone();
+    let upload = upload.clone();
     let (origin, id) = (envelope.origin.clone(), envelope.message_id);
     let outcome = tokio::task::spawn_blocking(move || {
         let fingerprint = records::sha256(&certificate);
-        let verified = node.verifier().verify_record_changes(&changes, |signer| {
-            (*signer == fingerprint).then_some(certificate.as_slice())
-        });
+        let verified =
+            node.verifier()
+                .verify_record_changes(&upload.changes, &upload.proofs, |signer| {
+                    (*signer == fingerprint).then_some(certificate.as_slice())
+                });
+        let rows = whole_batches(&upload);
         let mut refused = Vec::new();
         let mut checked = Vec::new();
-        for (signed, result) in changes.into_iter().zip(verified) {
+        for (signed, result) in upload.changes.into_iter().zip(verified) {
+            let whole = signed
+                .batch()
+                .is_none_or(|(batch, _)| rows.iter().any(|row| row.id == batch));
             match result {
+                Ok(_) if !whole => refused.push((0, PART_OF_A_BATCH.to_owned())),
                 Ok(v) => checked.push(Checked {
                     change: v.change,
                     signed,
@@ -127,7 +157,7 @@ pub async fn accept(
         }
         let store = node.records();
         store.keep_certificate(&fingerprint, &certificate)?;
-        let (sequenced, more) = sequence(store, checked)?;
+        let (sequenced, more) = sequence(store, checked, &rows)?;
         refused.extend(more);
         Ok::<_, RecordStoreError>((sequenced, refused))
     })

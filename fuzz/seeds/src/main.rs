@@ -233,11 +233,26 @@ fn sync_batch(pki: &pki::Pki, now_ms: i64) -> SyncBatch {
         release_to: None,
         changed_at_ms: now_ms - 5000,
     };
+    // A batch of three, of which the sync carries the first and the last: the proof's one
+    // node stands for the change left out.
+    let (batch, whole) = signer.sign_record_batch(&[
+        change("X1234567", false),
+        change("Z0000001", false),
+        change("Y7654321", true),
+    ]);
+    let leaves: Vec<_> = batch
+        .iter()
+        .map(|c| bluehelm_pki::batch::leaf_hash(&c.change))
+        .collect();
+    let proof = bluehelm_proto::records::RecordBatchProof {
+        nodes: bluehelm_pki::batch::multiproof(&leaves, &[0, 2]).expect("a multiproof"),
+        ..whole
+    };
     let changes = SyncChanges {
         items: vec![
             SyncItem::Change {
                 seq: 4,
-                change: signer.sign_record_change(&change("X1234567", false)),
+                change: batch[0].clone(),
             },
             SyncItem::Erase {
                 seq: 5,
@@ -245,10 +260,11 @@ fn sync_batch(pki: &pki::Pki, now_ms: i64) -> SyncBatch {
             },
             SyncItem::Change {
                 seq: 6,
-                change: signer.sign_record_change(&change("Y7654321", true)),
+                change: batch[2].clone(),
             },
         ],
         certificates: vec![pki.fr.node_cert_der().to_vec()],
+        proofs: vec![proof],
     };
     let signed: Vec<_> = changes
         .items
@@ -259,7 +275,7 @@ fn sync_batch(pki: &pki::Pki, now_ms: i64) -> SyncBatch {
         })
         .collect();
     let cert = pki.fr.node_cert_der();
-    for result in pki.verifier.verify_record_changes(&signed, |_| Some(cert)) {
+    for result in pki.verifier.verify_record_changes(&signed, &changes.proofs, |_| Some(cert)) {
         result.expect("the batch's changes verify");
     }
     let compressed =

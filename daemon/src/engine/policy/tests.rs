@@ -256,6 +256,7 @@ fn record_uploads_go_to_the_hub_only() {
     let upload = || {
         Body::RecordUpload(bluehelm_proto::RecordUpload {
             changes: Vec::new(),
+            proofs: Vec::new(),
         })
     };
     assert_eq!(

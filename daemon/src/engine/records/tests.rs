@@ -22,7 +22,7 @@ fn change(key: &str, owner: &str, version: u64, release: Option<&str>) -> Record
 fn signed(c: &RecordChange) -> SignedRecordChange {
     SignedRecordChange {
         change: c.encode_to_vec(),
-        signature: [0; 64],
+        signature: bluehelm_proto::records::ChangeSignature::Alone([0; 64]),
         signer: [0; 32],
     }
 }

@@ -30,7 +30,7 @@ fn counts(store: &RecordStore, keys: &[&str]) -> Vec<u64> {
 
 fn sequence(store: &RecordStore, changes: Vec<(Stored, Indexed)>) {
     let done = store
-        .sequence(Database::Persons, changes, |_, _| Ok::<_, ()>(()))
+        .sequence(Database::Persons, changes, &[], |_, _| Ok::<_, ()>(()))
         .unwrap();
     assert!(done.iter().all(Result::is_ok));
 }
@@ -117,4 +117,87 @@ fn a_store_written_before_count_rows_is_counted_on_open() {
     drop(store);
     let store = RecordStore::open(dir.path()).unwrap();
     assert_eq!(counts(&store, &KEYS), [201, 101, 101]);
+}
+
+/// Changes `keys` signed in one batch: the stored changes and the batch's row.
+fn signed_batch(keys: &[u8], root: u8) -> (Vec<Stored>, BatchRow) {
+    use bluehelm_proto::records::{ChangeSignature, RecordBatchId, SignedRecordChange};
+    let id = RecordBatchId {
+        signer: [1; 32],
+        tree_size: keys.len() as u64,
+        root: [root; 32],
+    };
+    let changes = keys
+        .iter()
+        .zip(0..)
+        .map(|(&key, leaf_index)| Stored {
+            signed: SignedRecordChange {
+                change: vec![key, root],
+                signer: id.signer,
+                signature: ChangeSignature::Batch {
+                    leaf_index,
+                    tree_size: id.tree_size,
+                    root: id.root,
+                },
+            }
+            .encode_to_vec(),
+            ..stored(key, false)
+        })
+        .collect();
+    let row = BatchRow {
+        id,
+        signature: [root; 64],
+        leaves: keys.iter().map(|&k| [k; 32]).collect(),
+    };
+    (changes, row)
+}
+
+#[test]
+fn a_batch_row_stays_while_the_hub_holds_any_of_its_changes_and_goes_with_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RecordStore::open(dir.path()).unwrap();
+    let (first, first_row) = signed_batch(&[1, 2, 3], 10);
+    let id = first_row.id;
+    let put = |changes: Vec<Stored>, rows: &[BatchRow]| {
+        let changes = changes.into_iter().map(|s| (s, Vec::new())).collect();
+        let done = store
+            .sequence(Database::Persons, changes, rows, |_, _| Ok::<_, ()>(()))
+            .unwrap();
+        assert!(done.iter().all(Result::is_ok));
+    };
+    put(first, std::slice::from_ref(&first_row));
+    assert_eq!(
+        store.batch_row(Database::Persons, &id).unwrap(),
+        Some(first_row.clone())
+    );
+
+    // A later batch replaces two of the three: the first batch's row stays for the third.
+    let (second, second_row) = signed_batch(&[1, 2], 20);
+    put(second, std::slice::from_ref(&second_row));
+    drop(store);
+    let store = RecordStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.batch_row(Database::Persons, &id).unwrap(),
+        Some(first_row)
+    );
+    let put = |changes: Vec<Stored>, rows: &[BatchRow]| {
+        let changes = changes.into_iter().map(|s| (s, Vec::new())).collect();
+        store
+            .sequence(Database::Persons, changes, rows, |_, _| Ok::<_, ()>(()))
+            .unwrap();
+    };
+    // The third replaced too: the row goes, and the second batch's stays.
+    let (third, third_row) = signed_batch(&[3], 30);
+    put(third, &[third_row]);
+    assert_eq!(store.batch_row(Database::Persons, &id).unwrap(), None);
+    assert_eq!(
+        store.batch_row(Database::Persons, &second_row.id).unwrap(),
+        Some(second_row)
+    );
+    // A change whose batch's row is neither held nor given is not sequenced.
+    let (orphan, _) = signed_batch(&[4], 40);
+    let orphan = orphan.into_iter().map(|s| (s, Vec::new())).collect();
+    assert!(store
+        .sequence(Database::Persons, orphan, &[], |_, _| Ok::<_, ()>(()))
+        .is_err());
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use bluehelm_proto::records::{RecordBatchId, RecordBatchProof};
 use bluehelm_proto::records::{ReplicaDigest, SyncBatch, SyncItem, SyncRequest, HASH_LEN};
 use bluehelm_proto::{Database, LinkFrame, NodeId, RecordChange, SignedRecordChange};
 use quinn::Connection;
@@ -172,7 +173,7 @@ async fn apply(
     let certs = certificates.clone();
     let store2 = store.clone();
     let (after, through, head) = (batch.after_seq, batch.through_seq, batch.head_seq);
-    let items = changes.items;
+    let (items, proofs) = (changes.items, changes.proofs);
     let next = tokio::task::spawn_blocking(move || {
         let signed: Vec<SignedRecordChange> = items
             .iter()
@@ -181,7 +182,7 @@ async fn apply(
                 SyncItem::Erase { .. } => None,
             })
             .collect();
-        let verified = verify_in_parallel(&core2, &signed, &certs);
+        let verified = verify_in_parallel(&core2, &signed, &proofs, &certs);
         let me = Party::of(&identity);
         let writes = replica::plan(
             database,
@@ -240,15 +241,17 @@ async fn apply(
     Ok(next)
 }
 
-/// Verifies changes on both cores: signature checks are most of a replica's sync work.
+/// Verifies changes on both cores. Each side gets whole batches: a batch's multiproof
+/// leads to its root only from all of the batch's changes in the sync batch.
 fn verify_in_parallel(
     core: &LinkHandle,
     signed: &[SignedRecordChange],
+    proofs: &[RecordBatchProof],
     certificates: &HashMap<[u8; HASH_LEN], Vec<u8>>,
 ) -> Vec<Result<RecordChange, String>> {
     let verify = |part: &[SignedRecordChange]| -> Vec<Result<RecordChange, String>> {
         core.verifier()
-            .verify_record_changes(part, |fp| certificates.get(fp).map(Vec::as_slice))
+            .verify_record_changes(part, proofs, |fp| certificates.get(fp).map(Vec::as_slice))
             .into_iter()
             .map(|r| r.map(|v| v.change).map_err(|e| e.to_string()))
             .collect()
@@ -256,20 +259,65 @@ fn verify_in_parallel(
     if signed.len() < 64 {
         return verify(signed);
     }
-    let (left, right) = signed.split_at(signed.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| verify(right));
-        let mut out = verify(left);
-        match other.join() {
-            Ok(rest) => out.extend(rest),
-            Err(_) => out.extend(
-                right
-                    .iter()
-                    .map(|_| Err("verifier thread failed".to_owned())),
-            ),
+    let right_side = sides(signed);
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for (change, &right_side) in signed.iter().zip(&right_side) {
+        if right_side { &mut right } else { &mut left }.push(change.clone());
+    }
+    let (left, right) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| verify(&right));
+        let left = verify(&left);
+        let right = other.join().unwrap_or_else(|_| {
+            right
+                .iter()
+                .map(|_| Err("verifier thread failed".to_owned()))
+                .collect()
+        });
+        (left, right)
+    });
+    let (mut left, mut right) = (left.into_iter(), right.into_iter());
+    right_side
+        .into_iter()
+        .map(|right_side| {
+            let next = if right_side {
+                right.next()
+            } else {
+                left.next()
+            };
+            next.unwrap_or_else(|| Err("a verdict went missing".to_owned()))
+        })
+        .collect()
+}
+
+/// Which changes go to the second verifier: batches whole, to the side with fewer changes
+/// so far; changes signed alone, every other one.
+fn sides(signed: &[SignedRecordChange]) -> Vec<bool> {
+    let mut batch_sizes: HashMap<RecordBatchId, usize> = HashMap::new();
+    for change in signed {
+        if let Some((batch, _)) = change.batch() {
+            *batch_sizes.entry(batch).or_default() += 1;
         }
-        out
-    })
+    }
+    let mut load = [0usize; 2];
+    let mut placed: HashMap<RecordBatchId, bool> = HashMap::new();
+    signed
+        .iter()
+        .map(|change| {
+            let right = match change.batch() {
+                Some((batch, _)) => *placed.entry(batch).or_insert_with(|| {
+                    let right = load[1] < load[0];
+                    load[usize::from(right)] += batch_sizes[&batch];
+                    right
+                }),
+                None => {
+                    let right = load[1] < load[0];
+                    load[usize::from(right)] += 1;
+                    right
+                }
+            };
+            right
+        })
+        .collect()
 }
 
 /// Compares the hub's digest of this replica's copy with the replica's own, and keeps the

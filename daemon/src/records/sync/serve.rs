@@ -1,12 +1,13 @@
 //! The hub's side of a sync stream.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use bluehelm_proto::records::{
-    ReplicaDigest, SyncBatch, SyncChanges, SyncItem, SyncRequest, HASH_LEN,
+    RecordBatchId, RecordBatchProof, ReplicaDigest, SyncBatch, SyncChanges, SyncItem, SyncRequest,
+    HASH_LEN,
 };
-use bluehelm_proto::{LinkFrame, NodeId};
+use bluehelm_proto::{Database, LinkFrame, NodeId};
 use quinn::{RecvStream, SendStream};
 
 use super::SYNC_PRIORITY;
@@ -15,7 +16,7 @@ use crate::engine::policy::Party;
 use crate::engine::records::freshness::HEARTBEAT;
 use crate::engine::release::{self, Member};
 use crate::net::frames::{write_frames, LinkError};
-use crate::records::store::RecordStoreError;
+use crate::records::store::{RecordStore, RecordStoreError};
 use crate::records::stored::Stored;
 
 /// Most items in one batch.
@@ -160,9 +161,11 @@ fn next_batch(
             }),
         }
     }
+    let proofs = batch_proofs(store, database, &items)?;
     let raw = SyncChanges {
         items,
         certificates,
+        proofs,
     }
     .encode_to_vec();
     let compressed =
@@ -182,6 +185,40 @@ fn next_batch(
         },
         new_certificates,
     ))
+}
+
+/// One proof per batch the items' changes were signed in: the owner's signature, and the
+/// multiproof of the changes of that batch in these items (a replica may get only some).
+fn batch_proofs(
+    store: &RecordStore,
+    database: Database,
+    items: &[SyncItem],
+) -> Result<Vec<RecordBatchProof>, RecordStoreError> {
+    let mut included: BTreeMap<RecordBatchId, Vec<u64>> = BTreeMap::new();
+    for item in items {
+        if let SyncItem::Change { change, .. } = item {
+            if let Some((batch, leaf_index)) = change.batch() {
+                included.entry(batch).or_default().push(leaf_index);
+            }
+        }
+    }
+    included
+        .into_iter()
+        .map(|(batch, mut leaves)| {
+            leaves.sort_unstable();
+            let row =
+                store
+                    .batch_row(database, &batch)?
+                    .ok_or_else(|| RecordStoreError::Corrupt {
+                        database,
+                        problem: "a change is held without its batch's row".into(),
+                    })?;
+            row.proof(&leaves).map_err(|e| RecordStoreError::Corrupt {
+                database,
+                problem: format!("cannot prove a batch's changes from its row: {e}"),
+            })
+        })
+        .collect()
 }
 
 /// The record's change if it is live and released to the peer.
