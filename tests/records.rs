@@ -182,7 +182,7 @@ mod refusals {
     use std::time::Duration;
 
     use bluehelm::net::frames::{read_frame, write_frames};
-    use bluehelm_pki::batch::leaf_hash;
+    use bluehelm_pki::record_leaf_hash;
     use bluehelm_proto::framing::DEFAULT_MAX_FRAME;
     use bluehelm_proto::records::{RecordBatchProof, SyncBatch, SyncChanges, SyncItem};
     use bluehelm_proto::{Database, LinkFrame, RecordChange};
@@ -283,7 +283,7 @@ mod refusals {
         let (signed, whole) = signer.sign_record_batch(&[change(None), change(Some("FR"))]);
         let (good, unreleased) = (signed[0].clone(), signed[1].clone());
         let proof_of = |leaf: usize| RecordBatchProof {
-            nodes: vec![leaf_hash(&signed[1 - leaf].change)],
+            nodes: vec![record_leaf_hash(&signed[1 - leaf])],
             ..whole.clone()
         };
         let proof = proof_of(0);

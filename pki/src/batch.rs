@@ -53,7 +53,7 @@ pub const MAX_PATH_LEN: usize = 32;
 pub const MAX_TREE_SIZE: u64 = 1 << MAX_PATH_LEN;
 
 /// RFC 6962 section 2.1: the prefix of a leaf's bytes before hashing.
-const LEAF_PREFIX: u8 = 0x00;
+pub(crate) const LEAF_PREFIX: u8 = 0x00;
 
 /// RFC 6962 section 2.1: the prefix of two child hashes before hashing.
 const NODE_PREFIX: u8 = 0x01;

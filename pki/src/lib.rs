@@ -99,7 +99,7 @@ pub use encoding::{pem_kind, pem_or_der, EncodingError, PemKind};
 pub use files::{ReadError, WriteError};
 pub use identity::{parse_certificate, CertError, NodeIdentity};
 pub use rcgen::RevocationReason;
-pub use records::{RecordVerifyError, VerifiedChange};
+pub use records::{record_leaf_hash, RecordVerifyError, VerifiedChange};
 pub use role::{check_home_rule, check_role_rules, ParseRoleError, Role, RoleRuleError};
 pub use signer::{SignError, Signer};
 pub use trust::{parse_ca_certificate, CaInfo, TrustError, TrustStore, TrustStoreError};

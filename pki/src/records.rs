@@ -16,11 +16,12 @@ use std::sync::Arc;
 use bluehelm_proto::records::{
     digest_signing_input, record_root_signing_input, record_signing_input, ChangeSignature,
     RecordBatchId, RecordBatchProof, RecordChange, ReplicaDigest, SignedDigest, SignedRecordChange,
+    RECORD_SALT_LEN,
 };
 use bluehelm_proto::DecodeError;
 use ed25519_dalek::{Signature, Signer as _, Verifier as _, VerifyingKey};
 
-use crate::batch::{leaf_hash, root_from_multiproof, BatchTree, Hash};
+use crate::batch::{root_from_multiproof, BatchTree, Hash, LEAF_PREFIX};
 use crate::identity::fingerprint;
 use crate::verify::VerifyError;
 use crate::{EnvelopeVerifier, NodeId, NodeIdentity, Signer, TrustError};
@@ -77,14 +78,21 @@ impl Signer {
     /// node. The proof carries no nodes: it goes with the whole batch.
     ///
     /// # Panics
-    /// If `changes` is empty or holds more than 2^32 changes.
+    /// If `changes` is empty or holds more than 2^32 changes, or the system's random source
+    /// (for the salts) fails.
     pub fn sign_record_batch(
         &self,
         changes: &[RecordChange],
     ) -> (Vec<SignedRecordChange>, RecordBatchProof) {
         let encoded: Vec<Vec<u8>> = changes.iter().map(RecordChange::encode_to_vec).collect();
-        let tree = BatchTree::from_leaf_hashes(encoded.iter().map(|c| leaf_hash(c)).collect())
-            .expect("a record batch holds 1 to 2^32 changes");
+        let salts = random_salts(encoded.len());
+        let leaves = encoded
+            .iter()
+            .zip(&salts)
+            .map(|(change, salt)| salted_leaf_hash(salt, change))
+            .collect();
+        let tree =
+            BatchTree::from_leaf_hashes(leaves).expect("a record batch holds 1 to 2^32 changes");
         let (tree_size, root) = (tree.tree_size(), tree.root());
         let signer = self.certificate_fingerprint();
         let signature = self
@@ -93,14 +101,16 @@ impl Signer {
             .to_bytes();
         let signed = encoded
             .into_iter()
+            .zip(salts)
             .zip(0..)
-            .map(|(change, leaf_index)| SignedRecordChange {
+            .map(|((change, salt), leaf_index)| SignedRecordChange {
                 change,
                 signer,
                 signature: ChangeSignature::Batch {
                     leaf_index,
                     tree_size,
                     root,
+                    salt,
                 },
             })
             .collect();
@@ -274,6 +284,35 @@ impl EnvelopeVerifier {
     }
 }
 
+/// The leaf hash of a change in its batch's tree: `SHA-256(0x00 || salt || change)`, the salt
+/// 16 random bytes the owner chose (docs/protocol.md 11.2). A proof given to a replica holds
+/// the leaf hashes of changes withheld from it; unsalted, the hash of a short change (a
+/// withdrawal names only a key) could be tested against guesses of the key.
+pub fn record_leaf_hash(signed: &SignedRecordChange) -> Hash {
+    salted_leaf_hash(signed.salt(), &signed.change)
+}
+
+fn salted_leaf_hash(salt: &[u8], change: &[u8]) -> Hash {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(&[LEAF_PREFIX]);
+    context.update(salt);
+    context.update(change);
+    let mut out = [0; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
+/// `n` salts from one read of the system's random source.
+fn random_salts(n: usize) -> Vec<[u8; RECORD_SALT_LEN]> {
+    let mut bytes = vec![0; n * RECORD_SALT_LEN];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system's random source works");
+    bytes
+        .chunks_exact(RECORD_SALT_LEN)
+        .map(|salt| salt.try_into().unwrap_or([0; RECORD_SALT_LEN]))
+        .collect()
+}
+
 /// A change decoded, with its signer's trusted key.
 struct Prepared {
     change: RecordChange,
@@ -294,7 +333,7 @@ fn check_batches<'p>(
         // Every change of a batch is a leaf, whether it decodes or not: a bad change fails
         // alone, and its batch-mates still verify.
         if let Some((batch, leaf_index)) = signed.batch() {
-            let leaf = (leaf_index, leaf_hash(&signed.change), i);
+            let leaf = (leaf_index, record_leaf_hash(signed), i);
             leaves.entry(batch).or_default().push(leaf);
         }
     }

@@ -8,7 +8,8 @@ mod common;
 
 use common::ncb;
 
-use bluehelm_pki::batch::{leaf_hash, multiproof};
+use bluehelm_pki::batch::multiproof;
+use bluehelm_pki::record_leaf_hash;
 use bluehelm_pki::{CertificateAuthority, EnvelopeVerifier, NodeCredentials, RecordVerifyError};
 use bluehelm_proto::records::{
     record_root_signing_input, ChangeSignature, Database, RecordBatchProof, RecordChange,
@@ -84,7 +85,7 @@ fn part(
     proof: &RecordBatchProof,
     keep: &[u64],
 ) -> (Vec<SignedRecordChange>, RecordBatchProof) {
-    let leaves: Vec<_> = changes.iter().map(|c| leaf_hash(&c.change)).collect();
+    let leaves: Vec<_> = changes.iter().map(record_leaf_hash).collect();
     let kept = keep.iter().map(|&i| changes[i as usize].clone()).collect();
     let proof = RecordBatchProof {
         nodes: multiproof(&leaves, keep).unwrap(),
@@ -167,25 +168,33 @@ fn a_flipped_byte_anywhere_fails() {
         bad[0].change[at] ^= 0x01;
         assert!(fails(&bad, &proof), "change byte {at}");
     }
-    // The leaf index, the tree size and the root each change names.
-    let position = |f: &dyn Fn(&mut u64, &mut u64, &mut [u8; 32])| {
+    // The leaf index, the tree size, the root and the salt each change names.
+    type Edit = dyn Fn(&mut u64, &mut u64, &mut [u8; 32], &mut [u8; 16]);
+    let position = |f: &Edit| {
         let mut bad = kept.clone();
         if let ChangeSignature::Batch {
             leaf_index,
             tree_size,
             root,
+            salt,
         } = &mut bad[1].signature
         {
-            f(leaf_index, tree_size, root);
+            f(leaf_index, tree_size, root, salt);
         }
         bad
     };
-    assert!(fails(&position(&|i, _, _| *i = 5), &proof), "leaf index");
-    assert!(fails(&position(&|_, s, _| *s = 7), &proof), "tree size");
+    assert!(fails(&position(&|i, _, _, _| *i = 5), &proof), "leaf index");
+    assert!(fails(&position(&|_, s, _, _| *s = 7), &proof), "tree size");
     for byte in 0..32 {
         assert!(
-            fails(&position(&|_, _, r| r[byte] ^= 1), &proof),
+            fails(&position(&move |_, _, r, _| r[byte] ^= 1), &proof),
             "root byte {byte}"
+        );
+    }
+    for byte in 0..16 {
+        assert!(
+            fails(&position(&move |_, _, _, salt| salt[byte] ^= 1), &proof),
+            "salt byte {byte}"
         );
     }
     // The proof: its nodes, its tree size, its root, its signature.
@@ -215,11 +224,15 @@ fn a_flipped_byte_anywhere_fails() {
             .iter()
             .map(|c| {
                 let mut c = c.clone();
-                if let ChangeSignature::Batch { leaf_index, .. } = c.signature {
+                if let ChangeSignature::Batch {
+                    leaf_index, salt, ..
+                } = c.signature
+                {
                     c.signature = ChangeSignature::Batch {
                         leaf_index,
                         tree_size: bad.batch.tree_size,
                         root: bad.batch.root,
+                        salt,
                     };
                 }
                 c
@@ -336,4 +349,21 @@ fn the_hubs_digest_verifies_only_with_the_hubs_certificate() {
 fn fingerprint(der: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
     digest.as_ref().try_into().unwrap()
+}
+
+#[test]
+fn a_leaf_hash_in_a_proof_cannot_be_tested_against_a_guess_of_the_change() {
+    let net = Network::new();
+    let (first, _) = batch(&net, 2);
+    let (again, _) = batch(&net, 2);
+    // The same change, signed twice: the same bytes, different salts, different leaves; and
+    // neither leaf is the hash of the bytes alone.
+    assert_eq!(first[1].change, again[1].change);
+    assert_ne!(first[1].salt(), again[1].salt());
+    assert_ne!(record_leaf_hash(&first[1]), record_leaf_hash(&again[1]));
+    assert_ne!(
+        record_leaf_hash(&first[1]),
+        bluehelm_pki::batch::leaf_hash(&first[1].change)
+    );
+    assert_ne!(first[0].salt(), first[1].salt());
 }

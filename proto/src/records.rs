@@ -24,7 +24,7 @@ mod signed;
 pub use signed::{
     record_root_signing_input, record_signing_input, ChangeSignature, RecordBatchId,
     RecordBatchProof, SignedRecordChange, RECORD_ROOT_SIGNING_DOMAIN,
-    RECORD_ROOT_SIGNING_INPUT_LEN, RECORD_SIGNING_DOMAIN,
+    RECORD_ROOT_SIGNING_INPUT_LEN, RECORD_SALT_LEN, RECORD_SIGNING_DOMAIN,
 };
 
 /// Domain separation prefix of the hub's signature over a replica digest.
@@ -582,6 +582,7 @@ mod tests {
             leaf_index: 2,
             tree_size: 3,
             batch_root: vec![5; 32],
+            salt: vec![6; 16],
             ..alone.clone()
         };
         let decoded = SignedRecordChange::from_pb(batch.clone()).unwrap();
@@ -603,6 +604,11 @@ mod tests {
             },
             pb::SignedRecordChange {
                 tree_size: (1 << 32) + 1,
+                ..batch.clone()
+            },
+            // A batch's change without its salt.
+            pb::SignedRecordChange {
+                salt: Vec::new(),
                 ..batch
             },
             // A change signed alone that names a root or a leaf.
@@ -612,6 +618,10 @@ mod tests {
             },
             pb::SignedRecordChange {
                 leaf_index: 1,
+                ..alone.clone()
+            },
+            pb::SignedRecordChange {
+                salt: vec![6; 16],
                 ..alone
             },
         ];
@@ -665,6 +675,7 @@ mod tests {
                 leaf_index: 4,
                 tree_size: 5,
                 root: [3; 32],
+                salt: [6; 16],
             },
             ..signed.clone()
         };

@@ -3,7 +3,8 @@
 //! replaced while its batch-mates stay; with the row the hub can still prove to a replica any
 //! set of the changes it holds of a batch, with one multiproof and the owner's signature.
 
-use bluehelm_pki::batch::{self, leaf_hash, Hash};
+use bluehelm_pki::batch::{self, Hash};
+use bluehelm_pki::record_leaf_hash;
 use bluehelm_proto::records::{RecordBatchId, RecordBatchProof, SignedRecordChange, HASH_LEN};
 use bluehelm_proto::SIGNATURE_LEN;
 
@@ -33,7 +34,7 @@ impl BatchRow {
             if batch != proof.batch || slot.is_some() {
                 return None;
             }
-            *slot = Some(leaf_hash(&signed.change));
+            *slot = Some(record_leaf_hash(signed));
         }
         Some(BatchRow {
             id: proof.batch,
@@ -108,6 +109,7 @@ mod tests {
                 leaf_index: index,
                 tree_size: size,
                 root,
+                salt: [7; 16],
             },
         }
     }
@@ -122,7 +124,7 @@ mod tests {
         };
         let all: Vec<&SignedRecordChange> = changes.iter().rev().collect();
         let row = BatchRow::of_whole_batch(&proof, &all).unwrap();
-        assert_eq!(row.leaves[0], leaf_hash(&[1]));
+        assert_eq!(row.leaves[0], record_leaf_hash(&changes[0]));
         assert_eq!(BatchRow::decode(row.id, &row.encode()).unwrap(), row);
         assert!(BatchRow::decode(row.id, &row.encode()[..100]).is_err());
         // A part of the batch, a leaf twice, or a leaf of another batch is no whole batch.

@@ -19,7 +19,7 @@
 //! - hub only: `b` + signer (32) + root (32) + tree size (8) -> [`BatchRow`], the signature
 //!   and leaf hashes of a batch of changes some of which it holds, and `n` + the same -> how
 //!   many of its changes it holds (`u64`); both go with the last of those changes, in the
-//!   batch that replaces or erases it.
+//!   batch that replaces it.
 //!
 //! Calls block: async callers run them on `spawn_blocking`.
 
@@ -608,6 +608,8 @@ impl BatchHolds {
         rows: &[BatchRow],
         batch: &mut sled::Batch,
     ) -> Result<(), RecordStoreError> {
+        let rows: std::collections::HashMap<&RecordBatchId, &BatchRow> =
+            rows.iter().map(|row| (&row.id, row)).collect();
         for (id, by) in self.0 {
             if by == 0 {
                 continue;
@@ -621,7 +623,7 @@ impl BatchHolds {
                 continue;
             }
             if held == 0 {
-                let row = rows.iter().find(|row| row.id == id).ok_or_else(|| {
+                let row = rows.get(&id).ok_or_else(|| {
                     corrupt(
                         database,
                         "a change came without its batch's signature".into(),

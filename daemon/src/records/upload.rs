@@ -4,10 +4,10 @@
 //! pass `engine::records::admit` against what the hub holds. A refused change is logged and
 //! dropped; the others are sequenced and durable before the upload leaves the inbox.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bluehelm_pki::Role;
-use bluehelm_proto::records::{RecordChange, RecordUpload};
+use bluehelm_proto::records::{RecordBatchId, RecordBatchProof, RecordChange, RecordUpload};
 use bluehelm_proto::{Database, SignedRecordChange};
 
 use super::batch_row::BatchRow;
@@ -87,19 +87,26 @@ const PART_OF_A_BATCH: &str =
     "the upload carries only part of the change's batch: the hub keeps whole batches only";
 
 /// The rows of the batches an upload carries whole. The hub proves any part of a batch to a
-/// replica from its row, so it needs every leaf.
+/// replica from its row, so it needs every leaf. A batch with two proofs gets no row (its
+/// changes fail verification anyway); each change is looked at once, whatever the proofs.
 fn whole_batches(upload: &RecordUpload) -> Vec<BatchRow> {
-    upload
-        .proofs
-        .iter()
-        .filter_map(|proof| {
-            let members: Vec<&SignedRecordChange> = upload
-                .changes
-                .iter()
-                .filter(|c| c.batch().is_some_and(|(batch, _)| batch == proof.batch))
-                .collect();
-            BatchRow::of_whole_batch(proof, &members)
-        })
+    let mut members: HashMap<RecordBatchId, Vec<&SignedRecordChange>> = HashMap::new();
+    for change in &upload.changes {
+        if let Some((batch, _)) = change.batch() {
+            members.entry(batch).or_default().push(change);
+        }
+    }
+    let mut proofs: HashMap<RecordBatchId, Option<&RecordBatchProof>> = HashMap::new();
+    for proof in &upload.proofs {
+        proofs
+            .entry(proof.batch)
+            .and_modify(|twice| *twice = None)
+            .or_insert(Some(proof));
+    }
+    proofs
+        .into_values()
+        .flatten()
+        .filter_map(|proof| BatchRow::of_whole_batch(proof, members.get(&proof.batch)?))
         .collect()
 }
 
@@ -139,12 +146,13 @@ pub async fn accept(
                     (*signer == fingerprint).then_some(certificate.as_slice())
                 });
         let rows = whole_batches(&upload);
+        let whole: HashSet<RecordBatchId> = rows.iter().map(|row| row.id).collect();
         let mut refused = Vec::new();
         let mut checked = Vec::new();
         for (signed, result) in upload.changes.into_iter().zip(verified) {
             let whole = signed
                 .batch()
-                .is_none_or(|(batch, _)| rows.iter().any(|row| row.id == batch));
+                .is_none_or(|(batch, _)| whole.contains(&batch));
             match result {
                 Ok(_) if !whole => refused.push((0, PART_OF_A_BATCH.to_owned())),
                 Ok(v) => checked.push(Checked {
@@ -171,4 +179,51 @@ pub async fn accept(
         tracing::warn!(upload = %id, origin = %origin, %problem, "refused a record change");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bluehelm_proto::records::ChangeSignature;
+
+    use super::*;
+
+    /// A batch of `size` changes with this root (the hashes are not checked here).
+    fn batch(size: u64, root: u8) -> (Vec<SignedRecordChange>, RecordBatchProof) {
+        let changes: Vec<SignedRecordChange> = (0..size)
+            .map(|leaf_index| SignedRecordChange {
+                change: vec![root, leaf_index as u8],
+                signer: [1; 32],
+                signature: ChangeSignature::Batch {
+                    leaf_index,
+                    tree_size: size,
+                    root: [root; 32],
+                    salt: [0; 16],
+                },
+            })
+            .collect();
+        let proof = RecordBatchProof {
+            batch: changes[0].batch().unwrap().0,
+            signature: [root; 64],
+            nodes: Vec::new(),
+        };
+        (changes, proof)
+    }
+
+    #[test]
+    fn only_batches_an_upload_carries_whole_and_proves_once_get_a_row() {
+        let (whole, whole_proof) = batch(3, 1);
+        let (part, part_proof) = batch(4, 2);
+        let (twice, twice_proof) = batch(2, 3);
+        let mut changes = whole.clone();
+        changes.extend_from_slice(&part[..3]);
+        changes.extend(twice);
+        let upload = RecordUpload {
+            changes,
+            proofs: vec![whole_proof, part_proof, twice_proof.clone(), twice_proof],
+        };
+        let rows = whole_batches(&upload);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].id, whole[0].batch().unwrap().0);
+        assert_eq!(rows[0].leaves.len(), 3);
+    }
 }

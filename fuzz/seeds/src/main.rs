@@ -242,7 +242,7 @@ fn sync_batch(pki: &pki::Pki, now_ms: i64) -> SyncBatch {
     ]);
     let leaves: Vec<_> = batch
         .iter()
-        .map(|c| bluehelm_pki::batch::leaf_hash(&c.change))
+        .map(bluehelm_pki::record_leaf_hash)
         .collect();
     let proof = bluehelm_proto::records::RecordBatchProof {
         nodes: bluehelm_pki::batch::multiproof(&leaves, &[0, 2]).expect("a multiproof"),

@@ -24,6 +24,9 @@ pub const RECORD_SIGNING_DOMAIN: &[u8] = b"bluehelm/v1/record-change\0";
 /// (`"bluehelm/v2/envelope-batch\0"`), a change signed alone or a digest, nor they for it.
 pub const RECORD_ROOT_SIGNING_DOMAIN: &[u8] = b"bluehelm/v2/record-batch\0";
 
+/// Length of a batched change's salt.
+pub const RECORD_SALT_LEN: usize = 16;
+
 /// Length of [`record_root_signing_input`].
 pub const RECORD_ROOT_SIGNING_INPUT_LEN: usize = RECORD_ROOT_SIGNING_DOMAIN.len() + 8 + HASH_LEN;
 
@@ -72,6 +75,10 @@ pub enum ChangeSignature {
         tree_size: u64,
         /// The tree's root, which the owner signed.
         root: [u8; HASH_LEN],
+        /// Random bytes hashed into the change's leaf before it, so that a leaf's hash in a
+        /// proof given to a node the change is not released to tells it nothing it could
+        /// test a guess of the change against.
+        salt: [u8; RECORD_SALT_LEN],
     },
 }
 
@@ -101,6 +108,7 @@ impl SignedRecordChange {
                 leaf_index,
                 tree_size,
                 root,
+                ..
             } => Some((
                 RecordBatchId {
                     signer: self.signer,
@@ -123,13 +131,20 @@ impl SignedRecordChange {
     }
 
     pub(crate) fn to_pb(&self) -> pb::SignedRecordChange {
-        let (signature, leaf_index, tree_size, batch_root) = match &self.signature {
-            ChangeSignature::Alone(signature) => (signature.to_vec(), 0, 0, Vec::new()),
+        let (signature, leaf_index, tree_size, batch_root, salt) = match &self.signature {
+            ChangeSignature::Alone(signature) => (signature.to_vec(), 0, 0, Vec::new(), Vec::new()),
             ChangeSignature::Batch {
                 leaf_index,
                 tree_size,
                 root,
-            } => (Vec::new(), *leaf_index, *tree_size, root.to_vec()),
+                salt,
+            } => (
+                Vec::new(),
+                *leaf_index,
+                *tree_size,
+                root.to_vec(),
+                salt.to_vec(),
+            ),
         };
         pb::SignedRecordChange {
             change: self.change.clone(),
@@ -138,6 +153,15 @@ impl SignedRecordChange {
             leaf_index,
             tree_size,
             batch_root,
+            salt,
+        }
+    }
+
+    /// The salt hashed into the change's leaf: empty for a change signed alone.
+    pub fn salt(&self) -> &[u8] {
+        match &self.signature {
+            ChangeSignature::Alone(_) => &[],
+            ChangeSignature::Batch { salt, .. } => salt,
         }
     }
 
@@ -156,6 +180,7 @@ impl SignedRecordChange {
         let signature = if s.tree_size == 0 {
             // The older form carries nothing of a batch.
             fixed::<0>("signed_record_change.batch_root", &s.batch_root)?;
+            fixed::<0>("signed_record_change.salt", &s.salt)?;
             if s.leaf_index != 0 {
                 return Err(ValidationError::LeafIndex {
                     index: s.leaf_index,
@@ -170,6 +195,7 @@ impl SignedRecordChange {
                 leaf_index: s.leaf_index,
                 tree_size: s.tree_size,
                 root: fixed("signed_record_change.batch_root", &s.batch_root)?,
+                salt: fixed("signed_record_change.salt", &s.salt)?,
             }
         };
         Ok(SignedRecordChange {

@@ -138,6 +138,7 @@ fn signed_batch(keys: &[u8], root: u8) -> (Vec<Stored>, BatchRow) {
                     leaf_index,
                     tree_size: id.tree_size,
                     root: id.root,
+                    salt: [0; 16],
                 },
             }
             .encode_to_vec(),

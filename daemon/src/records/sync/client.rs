@@ -289,8 +289,8 @@ fn verify_in_parallel(
         .collect()
 }
 
-/// Which changes go to the second verifier: batches whole, to the side with fewer changes
-/// so far; changes signed alone, every other one.
+/// Which changes go to the second verifier: each batch whole, and each change signed alone,
+/// to the side with fewer changes so far.
 fn sides(signed: &[SignedRecordChange]) -> Vec<bool> {
     let mut batch_sizes: HashMap<RecordBatchId, usize> = HashMap::new();
     for change in signed {

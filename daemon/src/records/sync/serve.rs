@@ -161,7 +161,7 @@ fn next_batch(
             }),
         }
     }
-    let proofs = batch_proofs(store, database, &items)?;
+    let proofs = batch_proofs(store, database, &mut items)?;
     let raw = SyncChanges {
         items,
         certificates,
@@ -189,36 +189,75 @@ fn next_batch(
 
 /// One proof per batch the items' changes were signed in: the owner's signature, and the
 /// multiproof of the changes of that batch in these items (a replica may get only some).
+///
+/// The items were read without the writer's lock: a batch's row may have gone since, with
+/// the last of its changes, which a newer change replaced. Those items are dropped, as
+/// `changes_after` drops what was replaced while it read: the newer change comes later in
+/// sequence. A row missing for a change still held is a corrupt store.
 fn batch_proofs(
     store: &RecordStore,
     database: Database,
-    items: &[SyncItem],
+    items: &mut Vec<SyncItem>,
 ) -> Result<Vec<RecordBatchProof>, RecordStoreError> {
     let mut included: BTreeMap<RecordBatchId, Vec<u64>> = BTreeMap::new();
-    for item in items {
+    for item in items.iter() {
         if let SyncItem::Change { change, .. } = item {
             if let Some((batch, leaf_index)) = change.batch() {
                 included.entry(batch).or_default().push(leaf_index);
             }
         }
     }
-    included
-        .into_iter()
-        .map(|(batch, mut leaves)| {
-            leaves.sort_unstable();
-            let row =
-                store
-                    .batch_row(database, &batch)?
-                    .ok_or_else(|| RecordStoreError::Corrupt {
-                        database,
-                        problem: "a change is held without its batch's row".into(),
-                    })?;
-            row.proof(&leaves).map_err(|e| RecordStoreError::Corrupt {
+    let mut proofs = Vec::with_capacity(included.len());
+    let mut gone = HashSet::new();
+    for (batch, mut leaves) in included {
+        let Some(row) = store.batch_row(database, &batch)? else {
+            gone.insert(batch);
+            continue;
+        };
+        leaves.sort_unstable();
+        proofs.push(row.proof(&leaves).map_err(|e| RecordStoreError::Corrupt {
+            database,
+            problem: format!("cannot prove a batch's changes from its row: {e}"),
+        })?);
+    }
+    if gone.is_empty() {
+        return Ok(proofs);
+    }
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        let SyncItem::Change { seq, change } = &item else {
+            kept.push(item);
+            continue;
+        };
+        if !change
+            .batch()
+            .is_some_and(|(batch, _)| gone.contains(&batch))
+        {
+            kept.push(item);
+            continue;
+        }
+        let key = crate::engine::records::storage_key(
+            database,
+            &change
+                .decode_change()
+                .map_err(|e| RecordStoreError::Corrupt {
+                    database,
+                    problem: format!("a held change does not decode: {e}"),
+                })?
+                .key,
+        );
+        if store
+            .get(database, &key)?
+            .is_some_and(|held| held.seq == *seq)
+        {
+            return Err(RecordStoreError::Corrupt {
                 database,
-                problem: format!("cannot prove a batch's changes from its row: {e}"),
-            })
-        })
-        .collect()
+                problem: "a change is held without its batch's row".into(),
+            });
+        }
+    }
+    *items = kept;
+    Ok(proofs)
 }
 
 /// The record's change if it is live and released to the peer.
@@ -284,4 +323,102 @@ async fn signed_digest(
         computed_at_ms: now_ms(),
     };
     Some(core.record_signer().sign_digest(&digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use bluehelm_proto::records::{ChangeSignature, RecordChange, SignedRecordChange};
+
+    use super::*;
+    use crate::records::batch_row::BatchRow;
+    use crate::records::store::Indexed;
+
+    /// Changes to `keys`, version `version`, as one batch: stored forms and the row.
+    fn batch(keys: &[&str], version: u64) -> (Vec<(Stored, Indexed)>, BatchRow) {
+        let id = RecordBatchId {
+            signer: [1; 32],
+            tree_size: keys.len() as u64,
+            root: [version as u8; 32],
+        };
+        let stored = keys
+            .iter()
+            .zip(0..)
+            .map(|(key, leaf_index)| {
+                let change = RecordChange {
+                    database: Database::Sltd,
+                    key: (*key).into(),
+                    owner: "ncb.fr".parse().unwrap(),
+                    version,
+                    withdrawn: false,
+                    record: b"{}".to_vec(),
+                    release_to: None,
+                    changed_at_ms: 1,
+                };
+                let signed = SignedRecordChange {
+                    change: change.encode_to_vec(),
+                    signer: id.signer,
+                    signature: ChangeSignature::Batch {
+                        leaf_index,
+                        tree_size: id.tree_size,
+                        root: id.root,
+                        salt: [0; 16],
+                    },
+                };
+                let stored = Stored {
+                    storage_key: crate::engine::records::storage_key(Database::Sltd, key),
+                    seq: 0,
+                    withdrawn: false,
+                    signed: signed.encode_to_vec(),
+                    index_keys: Vec::new(),
+                };
+                (stored, Vec::new())
+            })
+            .collect();
+        let row = BatchRow {
+            id,
+            signature: [2; 64],
+            leaves: keys.iter().map(|k| [k.len() as u8; 32]).collect(),
+        };
+        (stored, row)
+    }
+
+    fn sequence(store: &RecordStore, (changes, row): (Vec<(Stored, Indexed)>, BatchRow)) {
+        let done = store
+            .sequence(Database::Sltd, changes, &[row], |_, _| Ok::<_, ()>(()))
+            .unwrap();
+        assert!(done.iter().all(Result::is_ok));
+    }
+
+    fn items(store: &RecordStore) -> Vec<SyncItem> {
+        let (held, _) = store
+            .changes_after(Database::Sltd, 0, 100, 1 << 20)
+            .unwrap();
+        held.iter()
+            .map(|s| SyncItem::Change {
+                seq: s.seq,
+                change: s.signed_change().unwrap(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_whose_changes_were_all_replaced_while_a_sync_read_is_left_to_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RecordStore::open(dir.path()).unwrap();
+        sequence(&store, batch(&["FR/X1", "FR/X22"], 1));
+        let mut read = items(&store);
+        let mut again = read.clone();
+        let proofs = batch_proofs(&store, Database::Sltd, &mut again).unwrap();
+        assert_eq!((proofs.len(), again.len()), (1, 2));
+        assert!(proofs[0].nodes.is_empty(), "the whole batch needs no nodes");
+
+        // Both replaced after the read: the first batch's row is gone with them.
+        sequence(&store, batch(&["FR/X1", "FR/X22"], 2));
+        let proofs = batch_proofs(&store, Database::Sltd, &mut read).unwrap();
+        assert!(proofs.is_empty() && read.is_empty(), "{read:?}");
+        // What the next read finds: the new changes, with their batch's proof.
+        let mut next = items(&store);
+        let proofs = batch_proofs(&store, Database::Sltd, &mut next).unwrap();
+        assert_eq!((proofs.len(), next.len()), (1, 2));
+    }
 }
