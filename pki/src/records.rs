@@ -383,6 +383,9 @@ fn check_batches<'p>(
     holding
 }
 
+#[cfg(test)]
+mod example;
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
