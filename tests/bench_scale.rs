@@ -118,3 +118,35 @@ fn peers_is_refused_where_it_means_nothing() {
         "--peers works with --scenario fanout or links only",
     );
 }
+
+#[test]
+fn a_sync_of_records_released_in_part_gives_the_replica_its_share_only() {
+    let r = bench(&[
+        "--scenario",
+        "sync",
+        "--messages",
+        "3000",
+        "--released",
+        "10",
+    ]);
+    assert_eq!(r["scenario"], "sync");
+    assert_eq!(r["records"], 3000, "{r}");
+    assert_eq!(r["released_percent"], 10, "{r}");
+    // About a tenth, spread through every signed batch: each sync batch proves a part.
+    let held = r["held"].as_u64().unwrap_or(0);
+    assert!((200..=400).contains(&held), "{r}");
+    positive(&r, "records_per_s");
+    positive(&r, "catchup_ms");
+}
+
+#[test]
+fn released_is_refused_where_it_means_nothing() {
+    let out = std::process::Command::new(bluehelm_bin!())
+        .args(["bench", "--scenario", "drain", "--released", "50"])
+        .output()
+        .expect("bluehelm bench runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--released works with --scenario sync only")
+    );
+}

@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// before the post links up, to time a restart with the backlog queued.
     #[arg(long)]
     pub restart_hub: bool,
+    /// sync only: the percentage of the records released to the replica (1-100, default
+    /// 100); the others are marked `release_to = FR`, spread evenly through the import, so
+    /// that the replica gets part of each signed batch with its multiproof.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub released: Option<u8>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -57,6 +62,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if args.restart_hub && args.scenario != "drain" {
         anyhow::bail!("--restart-hub works with --scenario drain only");
+    }
+    if args.released.is_some() && args.scenario != "sync" {
+        anyhow::bail!("--released works with --scenario sync only");
     }
     if args.peers.is_some() && !matches!(args.scenario.as_str(), "fanout" | "links") {
         anyhow::bail!("--peers works with --scenario fanout or links only");
@@ -72,7 +80,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "drain" => super::bench_drain::run(&dir, args.messages, args.restart_hub, args.json)?,
             "fanout" => super::bench_fanout::run(&dir, args.peers, args.json)?,
             "links" => super::bench_links::run(&dir, args.peers, args.json)?,
-            _ => super::bench_sync::run(&args.scenario, &dir, args.messages, args.json)?,
+            _ => super::bench_sync::run(
+                &args.scenario,
+                &dir,
+                args.messages,
+                args.released.unwrap_or(100),
+                args.json,
+            )?,
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -4,7 +4,10 @@
 //! all (`records_per_s`), then, after an outage during which gs sequenced 10,000 more changes,
 //! catches up: `catchup_ms` from the link's return to level, as the replica timed it (its
 //! `db status` "last caught up"), and `catchup_from_start_ms` from the post's process start,
-//! store opening included. The post's resident memory is read from /proc when it is level. `check-local`: `sltd.check` answered from the post's
+//! store opening included. The post's resident memory is read from /proc when it is level.
+//! With `--released P`, P % of the records are released to the post and the rest to `FR`
+//! only: the post holds `held` of them, and each sync batch proves part of each signing batch
+//! with a multiproof. `check-local`: `sltd.check` answered from the post's
 //! replica through its local API, one at a time (`p50_ms`, `p99_ms`).
 
 use std::path::Path;
@@ -23,13 +26,19 @@ const CATCH_UP: usize = 10_000;
 /// Checks timed in `check-local`.
 const CHECKS: usize = 2_000;
 
-pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    scenario: &str,
+    dir: &Path,
+    records: Option<usize>,
+    released: u8,
+    json: bool,
+) -> anyhow::Result<()> {
     let local = scenario == "check-local";
     let n = records.unwrap_or(if local { 100_000 } else { 1_000_000 });
     let hub_proc = start_hub_and_post(dir, "sltd", "sltd.check")?;
     let config = |name: &str| dir.join(format!("{name}.toml")).display().to_string();
     let started = Instant::now();
-    import(dir, &config("gs"), 0..n)?;
+    import(dir, &config("gs"), 0..n, released)?;
     let import_s = started.elapsed().as_secs_f64();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -56,8 +65,10 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
         ));
     }
 
+    let held = state(&socket, "sltd");
+    let held = runtime.block_on(held)?.map_or(0, |s| s.records);
     drop(post_proc);
-    import(dir, &config("gs"), n..n + CATCH_UP)?;
+    import(dir, &config("gs"), n..n + CATCH_UP, released)?;
     let started = Instant::now();
     // The clock the replica stamps a catch-up's `at_ms` with.
     let restarted_at_ms = bluehelm::custody::now_ms();
@@ -77,11 +88,11 @@ pub fn run(scenario: &str, dir: &Path, records: Option<usize>, json: bool) -> an
         "scenario": "sync", "records": n, "records_per_s": records_per_s.round(),
         "sync_s": sync_s, "import_s": import_s, "catchup_changes": CATCH_UP,
         "catchup_ms": catchup_ms.round(), "catchup_from_start_ms": catchup_from_start_ms.round(),
-        "replica_rss_mib": rss_mib,
+        "replica_rss_mib": rss_mib, "released_percent": released, "held": held,
     });
     drop(hub_proc);
     print(json, &result, &format!(
-        "sync: {n} records to a fresh replica in {sync_s:.1} s ({records_per_s:.0} records/s; replica RSS {rss_mib} MiB); catch-up of {CATCH_UP} changes in {catchup_ms:.0} ms from the link's return ({catchup_from_start_ms:.0} ms from the post's start; import at gs took {import_s:.1} s)"
+        "sync: {n} records ({held} released to it) to a fresh replica in {sync_s:.1} s ({records_per_s:.0} records/s; replica RSS {rss_mib} MiB); catch-up of {CATCH_UP} changes in {catchup_ms:.0} ms from the link's return ({catchup_from_start_ms:.0} ms from the post's start; import at gs took {import_s:.1} s)"
     ))
 }
 
@@ -124,13 +135,25 @@ pub(super) fn print(json: bool, result: &serde_json::Value, text: &str) -> anyho
     Ok(())
 }
 
-/// Imports gs-owned stolen passports numbered `range` at gs, through the real CLI.
-fn import(dir: &Path, config: &str, range: std::ops::Range<usize>) -> anyhow::Result<()> {
-    let mut csv = String::with_capacity(range.len() * 80);
-    csv.push_str("document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions\n");
+/// Imports gs-owned stolen passports numbered `range` at gs, through the real CLI;
+/// `released` % of them (spread by a hash of the number) for everyone, the rest for FR only.
+fn import(
+    dir: &Path,
+    config: &str,
+    range: std::ops::Range<usize>,
+    released: u8,
+) -> anyhow::Result<()> {
+    let mut csv = String::with_capacity(range.len() * 84);
+    csv.push_str("document_number,issuing_country,document_type,status,owner_bureau,reported_at,instructions,release_to\n");
     for i in range {
+        let spread = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57;
+        let release = if spread * 100 / 128 < u64::from(released) {
+            ""
+        } else {
+            "FR"
+        };
         csv.push_str(&format!(
-            "B{i:09},FR,passport,stolen,gs,2026-03-01,Seize the document\n"
+            "B{i:09},FR,passport,stolen,gs,2026-03-01,Seize the document,{release}\n"
         ));
     }
     let path = dir.join("import.csv");
