@@ -65,10 +65,20 @@ pub const ROOT_SIGNING_INPUT_LEN: usize = ROOT_SIGNING_DOMAIN.len() + 8 + BATCH_
 /// takes the same turns, and so yields the same root, in a smaller or larger tree (RFC 6962
 /// signs the size with the root for the same reason).
 pub fn root_signing_input(tree_size: u64, root: &BatchHash) -> [u8; ROOT_SIGNING_INPUT_LEN] {
-    let mut input = [0; ROOT_SIGNING_INPUT_LEN];
-    let (domain, rest) = input.split_at_mut(ROOT_SIGNING_DOMAIN.len());
+    domain_root_input(ROOT_SIGNING_DOMAIN, tree_size, root)
+}
+
+/// `domain || tree_size (u64 big-endian) || root`, `N` bytes long: the input of a batch
+/// signature under any domain.
+pub(crate) fn domain_root_input<const N: usize>(
+    domain: &[u8],
+    tree_size: u64,
+    root: &BatchHash,
+) -> [u8; N] {
+    let mut input = [0; N];
+    let (prefix, rest) = input.split_at_mut(domain.len());
     let (size, hash) = rest.split_at_mut(8);
-    domain.copy_from_slice(ROOT_SIGNING_DOMAIN);
+    prefix.copy_from_slice(domain);
     size.copy_from_slice(&tree_size.to_be_bytes());
     hash.copy_from_slice(root);
     input
@@ -149,7 +159,9 @@ impl BatchProof {
     }
 }
 
-fn check_position(leaf_index: u64, tree_size: u64) -> Result<(), ValidationError> {
+/// `1 <= tree_size <= 2^32` and `leaf_index < tree_size`: a leaf of a batch, envelopes' or
+/// record changes'.
+pub(crate) fn check_position(leaf_index: u64, tree_size: u64) -> Result<(), ValidationError> {
     if tree_size == 0 || tree_size > MAX_BATCH_TREE_SIZE {
         return Err(ValidationError::TreeSize(tree_size));
     }

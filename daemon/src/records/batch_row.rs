@@ -96,6 +96,72 @@ impl BatchRow {
     }
 }
 
+/// Stand-ins for the store's and the sync's tests: changes whose batch a store can tell,
+/// with no signature to check.
+#[cfg(test)]
+pub(crate) mod testing {
+    use bluehelm_proto::records::{ChangeSignature, Database, RecordBatchId, RecordChange};
+    use bluehelm_proto::SignedRecordChange;
+
+    use super::BatchRow;
+    use crate::records::store::Indexed;
+    use crate::records::stored::Stored;
+
+    /// Changes to `keys` of `database`, all version `version`, as one batch whose root is
+    /// `[version; 32]`: their stored forms and the batch's row.
+    pub fn stored_batch(
+        database: Database,
+        keys: &[&str],
+        version: u8,
+    ) -> (Vec<(Stored, Indexed)>, BatchRow) {
+        let id = RecordBatchId {
+            signer: [1; 32],
+            tree_size: keys.len() as u64,
+            root: [version; 32],
+        };
+        let stored = keys
+            .iter()
+            .zip(0..)
+            .map(|(key, leaf_index)| {
+                let change = RecordChange {
+                    database,
+                    key: (*key).into(),
+                    owner: "ncb.fr".parse().expect("a node id"),
+                    version: version.into(),
+                    withdrawn: false,
+                    record: b"{}".to_vec(),
+                    release_to: None,
+                    changed_at_ms: 1,
+                };
+                let signed = SignedRecordChange {
+                    change: change.encode_to_vec(),
+                    signer: id.signer,
+                    signature: ChangeSignature::Batch {
+                        leaf_index,
+                        tree_size: id.tree_size,
+                        root: id.root,
+                        salt: [0; 16],
+                    },
+                };
+                let stored = Stored {
+                    storage_key: crate::engine::records::storage_key(database, key),
+                    seq: 0,
+                    withdrawn: false,
+                    signed: signed.encode_to_vec(),
+                    index_keys: Vec::new(),
+                };
+                (stored, Vec::new())
+            })
+            .collect();
+        let row = BatchRow {
+            id,
+            signature: [2; 64],
+            leaves: keys.iter().map(|k| [k.len() as u8; 32]).collect(),
+        };
+        (stored, row)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

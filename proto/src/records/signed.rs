@@ -10,9 +10,8 @@ use prost::Message as _;
 use super::{fixed, HASH_LEN, MAX_RECORD_LEN};
 use crate::check;
 use crate::error::{DecodeError, ValidationError};
-use crate::limits::MAX_BATCH_TREE_SIZE;
 use crate::pb;
-use crate::signed::SIGNATURE_LEN;
+use crate::signed::{check_position, domain_root_input, SIGNATURE_LEN};
 
 use super::RecordChange;
 
@@ -41,13 +40,7 @@ pub fn record_root_signing_input(
     tree_size: u64,
     root: &[u8; HASH_LEN],
 ) -> [u8; RECORD_ROOT_SIGNING_INPUT_LEN] {
-    let mut input = [0; RECORD_ROOT_SIGNING_INPUT_LEN];
-    let (domain, rest) = input.split_at_mut(RECORD_ROOT_SIGNING_DOMAIN.len());
-    let (size, hash) = rest.split_at_mut(8);
-    domain.copy_from_slice(RECORD_ROOT_SIGNING_DOMAIN);
-    size.copy_from_slice(&tree_size.to_be_bytes());
-    hash.copy_from_slice(root);
-    input
+    domain_root_input(RECORD_ROOT_SIGNING_DOMAIN, tree_size, root)
 }
 
 /// The batch a change was signed in: its signer, its size and its root.
@@ -204,19 +197,6 @@ impl SignedRecordChange {
             signature,
         })
     }
-}
-
-fn check_position(leaf_index: u64, tree_size: u64) -> Result<(), ValidationError> {
-    if tree_size == 0 || tree_size > MAX_BATCH_TREE_SIZE {
-        return Err(ValidationError::TreeSize(tree_size));
-    }
-    if leaf_index >= tree_size {
-        return Err(ValidationError::LeafIndex {
-            index: leaf_index,
-            tree_size,
-        });
-    }
-    Ok(())
 }
 
 /// A batch's signature, and the multiproof of the changes of it that a message carries.

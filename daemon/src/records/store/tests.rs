@@ -119,48 +119,18 @@ fn a_store_written_before_count_rows_is_counted_on_open() {
     assert_eq!(counts(&store, &KEYS), [201, 101, 101]);
 }
 
-/// Changes `keys` signed in one batch: the stored changes and the batch's row.
-fn signed_batch(keys: &[u8], root: u8) -> (Vec<Stored>, BatchRow) {
-    use bluehelm_proto::records::{ChangeSignature, RecordBatchId, SignedRecordChange};
-    let id = RecordBatchId {
-        signer: [1; 32],
-        tree_size: keys.len() as u64,
-        root: [root; 32],
-    };
-    let changes = keys
-        .iter()
-        .zip(0..)
-        .map(|(&key, leaf_index)| Stored {
-            signed: SignedRecordChange {
-                change: vec![key, root],
-                signer: id.signer,
-                signature: ChangeSignature::Batch {
-                    leaf_index,
-                    tree_size: id.tree_size,
-                    root: id.root,
-                    salt: [0; 16],
-                },
-            }
-            .encode_to_vec(),
-            ..stored(key, false)
-        })
-        .collect();
-    let row = BatchRow {
-        id,
-        signature: [root; 64],
-        leaves: keys.iter().map(|&k| [k; 32]).collect(),
-    };
-    (changes, row)
+/// Changes to `keys` signed in one batch (root `[version; 32]`): stored forms and the row.
+fn signed_batch(keys: &[&str], version: u8) -> (Vec<(Stored, Indexed)>, BatchRow) {
+    crate::records::batch_row::testing::stored_batch(Database::Persons, keys, version)
 }
 
 #[test]
 fn a_batch_row_stays_while_the_hub_holds_any_of_its_changes_and_goes_with_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let store = RecordStore::open(dir.path()).unwrap();
-    let (first, first_row) = signed_batch(&[1, 2, 3], 10);
+    let (first, first_row) = signed_batch(&["K1", "K2", "K3"], 10);
     let id = first_row.id;
-    let put = |changes: Vec<Stored>, rows: &[BatchRow]| {
-        let changes = changes.into_iter().map(|s| (s, Vec::new())).collect();
+    let put = |changes: Vec<(Stored, Indexed)>, rows: &[BatchRow]| {
         let done = store
             .sequence(Database::Persons, changes, rows, |_, _| Ok::<_, ()>(()))
             .unwrap();
@@ -173,7 +143,7 @@ fn a_batch_row_stays_while_the_hub_holds_any_of_its_changes_and_goes_with_the_la
     );
 
     // A later batch replaces two of the three: the first batch's row stays for the third.
-    let (second, second_row) = signed_batch(&[1, 2], 20);
+    let (second, second_row) = signed_batch(&["K1", "K2"], 20);
     put(second, std::slice::from_ref(&second_row));
     drop(store);
     let store = RecordStore::open(dir.path()).unwrap();
@@ -181,14 +151,13 @@ fn a_batch_row_stays_while_the_hub_holds_any_of_its_changes_and_goes_with_the_la
         store.batch_row(Database::Persons, &id).unwrap(),
         Some(first_row)
     );
-    let put = |changes: Vec<Stored>, rows: &[BatchRow]| {
-        let changes = changes.into_iter().map(|s| (s, Vec::new())).collect();
+    let put = |changes: Vec<(Stored, Indexed)>, rows: &[BatchRow]| {
         store
             .sequence(Database::Persons, changes, rows, |_, _| Ok::<_, ()>(()))
             .unwrap();
     };
     // The third replaced too: the row goes, and the second batch's stays.
-    let (third, third_row) = signed_batch(&[3], 30);
+    let (third, third_row) = signed_batch(&["K3"], 30);
     put(third, &[third_row]);
     assert_eq!(store.batch_row(Database::Persons, &id).unwrap(), None);
     assert_eq!(
@@ -196,8 +165,7 @@ fn a_batch_row_stays_while_the_hub_holds_any_of_its_changes_and_goes_with_the_la
         Some(second_row)
     );
     // A change whose batch's row is neither held nor given is not sequenced.
-    let (orphan, _) = signed_batch(&[4], 40);
-    let orphan = orphan.into_iter().map(|s| (s, Vec::new())).collect();
+    let (orphan, _) = signed_batch(&["K4"], 40);
     assert!(store
         .sequence(Database::Persons, orphan, &[], |_, _| Ok::<_, ()>(()))
         .is_err());

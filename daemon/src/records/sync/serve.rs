@@ -327,59 +327,13 @@ async fn signed_digest(
 
 #[cfg(test)]
 mod tests {
-    use bluehelm_proto::records::{ChangeSignature, RecordChange, SignedRecordChange};
-
     use super::*;
+    use crate::records::batch_row::testing::stored_batch;
     use crate::records::batch_row::BatchRow;
     use crate::records::store::Indexed;
 
-    /// Changes to `keys`, version `version`, as one batch: stored forms and the row.
-    fn batch(keys: &[&str], version: u64) -> (Vec<(Stored, Indexed)>, BatchRow) {
-        let id = RecordBatchId {
-            signer: [1; 32],
-            tree_size: keys.len() as u64,
-            root: [version as u8; 32],
-        };
-        let stored = keys
-            .iter()
-            .zip(0..)
-            .map(|(key, leaf_index)| {
-                let change = RecordChange {
-                    database: Database::Sltd,
-                    key: (*key).into(),
-                    owner: "ncb.fr".parse().unwrap(),
-                    version,
-                    withdrawn: false,
-                    record: b"{}".to_vec(),
-                    release_to: None,
-                    changed_at_ms: 1,
-                };
-                let signed = SignedRecordChange {
-                    change: change.encode_to_vec(),
-                    signer: id.signer,
-                    signature: ChangeSignature::Batch {
-                        leaf_index,
-                        tree_size: id.tree_size,
-                        root: id.root,
-                        salt: [0; 16],
-                    },
-                };
-                let stored = Stored {
-                    storage_key: crate::engine::records::storage_key(Database::Sltd, key),
-                    seq: 0,
-                    withdrawn: false,
-                    signed: signed.encode_to_vec(),
-                    index_keys: Vec::new(),
-                };
-                (stored, Vec::new())
-            })
-            .collect();
-        let row = BatchRow {
-            id,
-            signature: [2; 64],
-            leaves: keys.iter().map(|k| [k.len() as u8; 32]).collect(),
-        };
-        (stored, row)
+    fn batch(keys: &[&str], version: u8) -> (Vec<(Stored, Indexed)>, BatchRow) {
+        stored_batch(Database::Sltd, keys, version)
     }
 
     fn sequence(store: &RecordStore, (changes, row): (Vec<(Stored, Indexed)>, BatchRow)) {
