@@ -302,20 +302,17 @@ fn sides(signed: &[SignedRecordChange]) -> Vec<bool> {
     let mut placed: HashMap<RecordBatchId, bool> = HashMap::new();
     signed
         .iter()
-        .map(|change| {
-            let right = match change.batch() {
-                Some((batch, _)) => *placed.entry(batch).or_insert_with(|| {
-                    let right = load[1] < load[0];
-                    load[usize::from(right)] += batch_sizes[&batch];
-                    right
-                }),
-                None => {
-                    let right = load[1] < load[0];
-                    load[usize::from(right)] += 1;
-                    right
-                }
-            };
-            right
+        .map(|change| match change.batch() {
+            Some((batch, _)) => *placed.entry(batch).or_insert_with(|| {
+                let right = load[1] < load[0];
+                load[usize::from(right)] += batch_sizes[&batch];
+                right
+            }),
+            None => {
+                let right = load[1] < load[0];
+                load[usize::from(right)] += 1;
+                right
+            }
         })
         .collect()
 }
