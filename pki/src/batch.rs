@@ -53,7 +53,7 @@ pub const MAX_PATH_LEN: usize = 32;
 pub const MAX_TREE_SIZE: u64 = 1 << MAX_PATH_LEN;
 
 /// RFC 6962 section 2.1: the prefix of a leaf's bytes before hashing.
-pub(crate) const LEAF_PREFIX: u8 = 0x00;
+const LEAF_PREFIX: u8 = 0x00;
 
 /// RFC 6962 section 2.1: the prefix of two child hashes before hashing.
 const NODE_PREFIX: u8 = 0x01;
@@ -62,6 +62,16 @@ const NODE_PREFIX: u8 = 0x01;
 pub fn leaf_hash(leaf: &[u8]) -> Hash {
     let mut context = Context::new(&SHA256);
     context.update(&[LEAF_PREFIX]);
+    context.update(leaf);
+    finish(context)
+}
+
+/// The hash of a leaf with a salt before it: SHA-256(0x00 || salt || leaf). Record changes'
+/// leaves are salted (docs/protocol.md 11.2); envelopes' are not.
+pub(crate) fn salted_leaf_hash(salt: &[u8], leaf: &[u8]) -> Hash {
+    let mut context = Context::new(&SHA256);
+    context.update(&[LEAF_PREFIX]);
+    context.update(salt);
     context.update(leaf);
     finish(context)
 }

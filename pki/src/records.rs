@@ -21,7 +21,7 @@ use bluehelm_proto::records::{
 use bluehelm_proto::DecodeError;
 use ed25519_dalek::{Signature, Signer as _, Verifier as _, VerifyingKey};
 
-use crate::batch::{root_from_multiproof, BatchTree, Hash, LEAF_PREFIX};
+use crate::batch::{root_from_multiproof, salted_leaf_hash, BatchTree, Hash};
 use crate::identity::fingerprint;
 use crate::verify::VerifyError;
 use crate::{EnvelopeVerifier, NodeId, NodeIdentity, Signer, TrustError};
@@ -187,14 +187,10 @@ impl EnvelopeVerifier {
                     inputs.push(record_signing_input(&signed.change));
                     signatures.push(Signature::from_bytes(signature));
                     keys.push(prepared.key);
-                    inputs.len() - 1
+                    Some(inputs.len() - 1)
                 }
-                (ChangeSignature::Batch { .. }, Some((batch, _))) => {
-                    // check_batches failed every change whose batch has no proof that holds.
-                    let Some(proof) = batches.get(&batch) else {
-                        which.push(None);
-                        continue;
-                    };
+                // check_batches failed every change whose batch has no proof that holds.
+                (_, Some((batch, _))) => batches.get(&batch).map(|proof| {
                     *checked_batch.entry(batch).or_insert_with(|| {
                         let input = record_root_signing_input(batch.tree_size, &batch.root);
                         inputs.push(input.to_vec());
@@ -202,13 +198,10 @@ impl EnvelopeVerifier {
                         keys.push(prepared.key);
                         inputs.len() - 1
                     })
-                }
-                (ChangeSignature::Batch { .. }, None) => {
-                    which.push(None);
-                    continue;
-                }
+                }),
+                (ChangeSignature::Batch { .. }, None) => None,
             };
-            which.push(Some(slot));
+            which.push(slot);
         }
         let messages: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
         let all_good = !messages.is_empty()
@@ -290,16 +283,6 @@ impl EnvelopeVerifier {
 /// withdrawal names only a key) could be tested against guesses of the key.
 pub fn record_leaf_hash(signed: &SignedRecordChange) -> Hash {
     salted_leaf_hash(signed.salt(), &signed.change)
-}
-
-fn salted_leaf_hash(salt: &[u8], change: &[u8]) -> Hash {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    context.update(&[LEAF_PREFIX]);
-    context.update(salt);
-    context.update(change);
-    let mut out = [0; 32];
-    out.copy_from_slice(context.finish().as_ref());
-    out
 }
 
 /// `n` salts from one read of the system's random source.

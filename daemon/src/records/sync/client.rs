@@ -182,7 +182,7 @@ async fn apply(
                 SyncItem::Erase { .. } => None,
             })
             .collect();
-        let verified = verify_in_parallel(&core2, &signed, &proofs, &certs);
+        let verified = verify_in_parallel(&core2, signed, &proofs, &certs);
         let me = Party::of(&identity);
         let writes = replica::plan(
             database,
@@ -245,7 +245,7 @@ async fn apply(
 /// leads to its root only from all of the batch's changes in the sync batch.
 fn verify_in_parallel(
     core: &LinkHandle,
-    signed: &[SignedRecordChange],
+    signed: Vec<SignedRecordChange>,
     proofs: &[RecordBatchProof],
     certificates: &HashMap<[u8; HASH_LEN], Vec<u8>>,
 ) -> Vec<Result<RecordChange, String>> {
@@ -257,12 +257,12 @@ fn verify_in_parallel(
             .collect()
     };
     if signed.len() < 64 {
-        return verify(signed);
+        return verify(&signed);
     }
-    let right_side = sides(signed);
+    let right_side = sides(&signed);
     let (mut left, mut right) = (Vec::new(), Vec::new());
-    for (change, &right_side) in signed.iter().zip(&right_side) {
-        if right_side { &mut right } else { &mut left }.push(change.clone());
+    for (change, &right_side) in signed.into_iter().zip(&right_side) {
+        if right_side { &mut right } else { &mut left }.push(change);
     }
     let (left, right) = std::thread::scope(|scope| {
         let other = scope.spawn(|| verify(&right));
